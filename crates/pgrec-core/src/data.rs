@@ -1,0 +1,296 @@
+//! Interaction data in compact form: dense u32 user and item indices, f32 values, and the
+//! maps between external keys and those indices.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use crate::error::{CoreError, Result};
+use crate::rng::unit_hash;
+
+/// One observed (user, item, value) triple: 12 bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C)]
+pub struct Rating {
+    pub user: u32,
+    pub item: u32,
+    pub value: f32,
+}
+
+/// Assigns dense indices to external keys in order of first appearance.
+#[derive(Debug, Clone)]
+pub struct KeyIndex<K: Eq + Hash + Clone> {
+    map: HashMap<K, u32>,
+    keys: Vec<K>,
+}
+
+impl<K: Eq + Hash + Clone> Default for KeyIndex<K> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone> KeyIndex<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Build from keys listed in index order (as stored in the catalog).
+    pub fn from_keys(keys: Vec<K>) -> Self {
+        let map = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i as u32))
+            .collect();
+        Self { map, keys }
+    }
+
+    /// The index of `key`, inserting it when new.
+    #[inline]
+    pub fn intern(&mut self, key: K) -> Result<u32> {
+        if let Some(&i) = self.map.get(&key) {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.keys.len())
+            .map_err(|_| CoreError::data("more than 4294967295 distinct keys", None))?;
+        self.keys.push(key.clone());
+        self.map.insert(key, i);
+        Ok(i)
+    }
+
+    #[inline]
+    pub fn get<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get(key).copied()
+    }
+
+    pub fn key(&self, index: u32) -> &K {
+        &self.keys[index as usize]
+    }
+
+    pub fn keys(&self) -> &[K] {
+        &self.keys
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// Summary statistics of a set of ratings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RatingStats {
+    pub count: usize,
+    pub mean: f64,
+    pub min: f32,
+    pub max: f32,
+}
+
+pub fn rating_stats(ratings: &[Rating]) -> Option<RatingStats> {
+    if ratings.is_empty() {
+        return None;
+    }
+    let mut sum = 0f64;
+    let mut min = f32::INFINITY;
+    let mut max = f32::NEG_INFINITY;
+    for r in ratings {
+        sum += r.value as f64;
+        min = min.min(r.value);
+        max = max.max(r.value);
+    }
+    Some(RatingStats {
+        count: ratings.len(),
+        mean: sum / ratings.len() as f64,
+        min,
+        max,
+    })
+}
+
+/// Moves the ratings chosen for validation to the end of `ratings` and returns how many remain
+/// for training. The choice depends only on (seed, user, item), never on row order or threads.
+pub fn split_validation(ratings: &mut [Rating], fraction: f64, seed: u64) -> usize {
+    if fraction <= 0.0 {
+        return ratings.len();
+    }
+    let mut train_end = 0;
+    for i in 0..ratings.len() {
+        let r = ratings[i];
+        if unit_hash(seed, r.user as u64, r.item as u64) >= fraction {
+            ratings.swap(train_end, i);
+            train_end += 1;
+        }
+    }
+    train_end
+}
+
+/// The first duplicated (user, item) pair, if any. Sorts `ratings` by (user, item).
+pub fn sort_and_find_duplicate(ratings: &mut [Rating]) -> Option<(u32, u32)> {
+    ratings.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
+    ratings
+        .windows(2)
+        .find(|w| w[0].user == w[1].user && w[0].item == w[1].item)
+        .map(|w| (w[0].user, w[0].item))
+}
+
+/// Items each user interacted with, as a compressed sparse row structure.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserItems {
+    pub offsets: Vec<usize>,
+    pub items: Vec<u32>,
+}
+
+impl UserItems {
+    pub fn build(n_users: usize, ratings: &[Rating]) -> Self {
+        let mut offsets = vec![0usize; n_users + 1];
+        for r in ratings {
+            offsets[r.user as usize + 1] += 1;
+        }
+        for u in 0..n_users {
+            offsets[u + 1] += offsets[u];
+        }
+        let mut fill = offsets.clone();
+        let mut items = vec![0u32; ratings.len()];
+        for r in ratings {
+            let slot = &mut fill[r.user as usize];
+            items[*slot] = r.item;
+            *slot += 1;
+        }
+        for u in 0..n_users {
+            items[offsets[u]..offsets[u + 1]].sort_unstable();
+        }
+        Self { offsets, items }
+    }
+
+    pub fn from_lists(lists: Vec<Vec<u32>>) -> Self {
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        offsets.push(0);
+        let mut items = Vec::new();
+        for mut l in lists {
+            l.sort_unstable();
+            items.extend_from_slice(&l);
+            offsets.push(items.len());
+        }
+        Self { offsets, items }
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Sorted item indices of `user`.
+    pub fn of(&self, user: u32) -> &[u32] {
+        let u = user as usize;
+        if u + 1 >= self.offsets.len() {
+            return &[];
+        }
+        &self.items[self.offsets[u]..self.offsets[u + 1]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_index_is_dense_and_stable() {
+        let mut k = KeyIndex::new();
+        assert_eq!(k.intern(42i64).unwrap(), 0);
+        assert_eq!(k.intern(7).unwrap(), 1);
+        assert_eq!(k.intern(42).unwrap(), 0);
+        assert_eq!(k.get(&7), Some(1));
+        assert_eq!(k.get(&8), None);
+        assert_eq!(*k.key(1), 7);
+        let again = KeyIndex::from_keys(k.keys().to_vec());
+        assert_eq!(again.get(&42), Some(0));
+    }
+
+    #[test]
+    fn text_keys_are_looked_up_by_str() {
+        let mut k: KeyIndex<String> = KeyIndex::new();
+        k.intern("a".to_string()).unwrap();
+        k.intern("b".to_string()).unwrap();
+        assert_eq!(k.get("b"), Some(1));
+    }
+
+    #[test]
+    fn validation_split_depends_on_pairs_not_order() {
+        let mut a: Vec<Rating> = (0..1000)
+            .map(|i| Rating {
+                user: i % 37,
+                item: i,
+                value: 1.0,
+            })
+            .collect();
+        let mut b = a.clone();
+        b.reverse();
+        let na = split_validation(&mut a, 0.2, 9);
+        let nb = split_validation(&mut b, 0.2, 9);
+        assert_eq!(na, nb);
+        let mut va: Vec<u32> = a[na..].iter().map(|r| r.item).collect();
+        let mut vb: Vec<u32> = b[nb..].iter().map(|r| r.item).collect();
+        va.sort();
+        vb.sort();
+        assert_eq!(va, vb);
+        assert!((150..250).contains(&(1000 - na)), "held out {}", 1000 - na);
+    }
+
+    #[test]
+    fn duplicates_are_found() {
+        let mut r = vec![
+            Rating {
+                user: 1,
+                item: 2,
+                value: 1.0,
+            },
+            Rating {
+                user: 0,
+                item: 2,
+                value: 1.0,
+            },
+            Rating {
+                user: 1,
+                item: 2,
+                value: 3.0,
+            },
+        ];
+        assert_eq!(sort_and_find_duplicate(&mut r), Some((1, 2)));
+        r.pop();
+        r[1].item = 3;
+        assert_eq!(sort_and_find_duplicate(&mut r), None);
+    }
+
+    #[test]
+    fn user_items_csr() {
+        let r = vec![
+            Rating {
+                user: 1,
+                item: 5,
+                value: 1.0,
+            },
+            Rating {
+                user: 1,
+                item: 2,
+                value: 1.0,
+            },
+            Rating {
+                user: 2,
+                item: 0,
+                value: 1.0,
+            },
+        ];
+        let ui = UserItems::build(3, &r);
+        assert_eq!(ui.of(0), &[] as &[u32]);
+        assert_eq!(ui.of(1), &[2, 5]);
+        assert_eq!(ui.of(2), &[0]);
+        assert_eq!(ui.of(9), &[] as &[u32]);
+    }
+}

@@ -1,0 +1,19 @@
+//! pgrec-core: the numeric core of the pgrec PostgreSQL extension. It knows nothing about
+//! PostgreSQL: the extension reads data on the backend thread, hands compact arrays to this
+//! crate, runs its steps on an explicit pool and writes the results back.
+
+pub mod data;
+pub mod error;
+pub mod kernels;
+pub mod metrics;
+pub mod mf;
+pub mod model;
+pub mod parallel;
+pub mod rng;
+pub mod synth;
+pub mod topk;
+pub mod train;
+
+pub use data::{KeyIndex, Rating, UserItems};
+pub use error::{CoreError, Result};
+pub use model::FactorModel;

@@ -1,0 +1,131 @@
+//! Bounded top-k selection. Ties are broken by the smaller index so results are deterministic.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// A scored candidate; ordered so that the *worst* candidate is the heap's maximum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    pub index: u32,
+    pub score: f32,
+}
+
+impl Eq for Scored {}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // "Greater" means worse: lower score, or equal score and larger index.
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.index.cmp(&other.index))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Keeps the k best candidates seen so far.
+pub struct TopK {
+    k: usize,
+    heap: BinaryHeap<Scored>,
+}
+
+impl TopK {
+    pub fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    #[inline]
+    pub fn push(&mut self, index: u32, score: f32) {
+        if self.k == 0 || score.is_nan() {
+            return;
+        }
+        let c = Scored { index, score };
+        if self.heap.len() < self.k {
+            self.heap.push(c);
+        } else if let Some(worst) = self.heap.peek() {
+            if c < *worst {
+                self.heap.pop();
+                self.heap.push(c);
+            }
+        }
+    }
+
+    /// Best first.
+    pub fn into_sorted(self) -> Vec<Scored> {
+        let mut v = self.heap.into_vec();
+        v.sort();
+        v
+    }
+}
+
+/// The k best of `scores`, skipping indices in the sorted slice `exclude`.
+pub fn top_k(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
+    let mut top = TopK::new(k);
+    let mut ex = exclude.iter().peekable();
+    for (i, &s) in scores.iter().enumerate() {
+        let i = i as u32;
+        while ex.peek().is_some_and(|&&e| e < i) {
+            ex.next();
+        }
+        if ex.peek().is_some_and(|&&e| e == i) {
+            continue;
+        }
+        top.push(i, s);
+    }
+    top.into_sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn naive(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<u32> {
+        let mut idx: Vec<u32> = (0..scores.len() as u32)
+            .filter(|i| !exclude.contains(i) && !scores[*i as usize].is_nan())
+            .collect();
+        idx.sort_by(|&a, &b| {
+            scores[b as usize]
+                .total_cmp(&scores[a as usize])
+                .then(a.cmp(&b))
+        });
+        idx.truncate(k);
+        idx
+    }
+
+    #[test]
+    fn matches_full_sort_on_random_data() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        for trial in 0..300 {
+            let n = rng.gen_range(0..400);
+            // Few distinct values so that ties are common.
+            let levels = if trial % 2 == 0 { 5 } else { 1000 };
+            let scores: Vec<f32> = (0..n)
+                .map(|_| rng.gen_range(0..levels) as f32 / levels as f32)
+                .collect();
+            let mut exclude: Vec<u32> = (0..n as u32).filter(|_| rng.gen_bool(0.2)).collect();
+            exclude.sort();
+            let k = rng.gen_range(0..30);
+            let got: Vec<u32> = top_k(&scores, k, &exclude)
+                .iter()
+                .map(|s| s.index)
+                .collect();
+            assert_eq!(got, naive(&scores, k, &exclude), "trial {trial}");
+        }
+    }
+
+    #[test]
+    fn nan_scores_are_never_returned() {
+        let got = top_k(&[f32::NAN, 1.0, f32::NAN], 3, &[]);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].index, 1);
+    }
+}

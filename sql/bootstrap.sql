@@ -1,0 +1,111 @@
+-- pgrec catalog: models, their versions, the learned factors and the training history.
+-- Everything is an ordinary table, so models replicate, dump and restore like any data.
+
+CREATE TABLE pgrec.model_versions (
+    id              bigserial PRIMARY KEY,
+    model           text        NOT NULL CHECK (model <> ''),
+    version         int         NOT NULL,
+    algorithm       text        NOT NULL,
+    params          jsonb       NOT NULL,
+    metrics         jsonb       NOT NULL,
+    source          text        NOT NULL,
+    user_col        text        NOT NULL,
+    item_col        text        NOT NULL,
+    rating_col      text,
+    user_key_type   text        NOT NULL CHECK (user_key_type IN ('bigint', 'text')),
+    item_key_type   text        NOT NULL CHECK (item_key_type IN ('bigint', 'text')),
+    n_users         bigint      NOT NULL,
+    n_items         bigint      NOT NULL,
+    n_interactions  bigint      NOT NULL,
+    factors         int         NOT NULL,
+    global_mean     real        NOT NULL,
+    rating_min      real,
+    rating_max      real,
+    train_seconds   float8      NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    owner           name        NOT NULL DEFAULT current_user,
+    active          boolean     NOT NULL DEFAULT false,
+    UNIQUE (model, version)
+);
+-- At most one active version per model; a new one becomes visible when its transaction commits.
+CREATE UNIQUE INDEX model_versions_one_active ON pgrec.model_versions (model) WHERE active;
+
+CREATE TABLE pgrec.user_factors (
+    version_id  bigint NOT NULL REFERENCES pgrec.model_versions (id) ON DELETE CASCADE,
+    idx         int    NOT NULL,
+    user_id     bigint,          -- integer-keyed models
+    user_key    text,            -- text-keyed models
+    bias        real   NOT NULL,
+    embedding   real[] NOT NULL,
+    seen_items  int[]  NOT NULL, -- idx of the items this user rated in training (exclude_seen)
+    PRIMARY KEY (version_id, idx),
+    CHECK ((user_id IS NULL) <> (user_key IS NULL))
+);
+
+CREATE TABLE pgrec.item_factors (
+    version_id  bigint NOT NULL REFERENCES pgrec.model_versions (id) ON DELETE CASCADE,
+    idx         int    NOT NULL,
+    item_id     bigint,
+    item_key    text,
+    bias        real   NOT NULL,
+    embedding   real[] NOT NULL,
+    PRIMARY KEY (version_id, idx),
+    CHECK ((item_id IS NULL) <> (item_key IS NULL))
+);
+
+CREATE TABLE pgrec.training_history (
+    version_id      bigint NOT NULL REFERENCES pgrec.model_versions (id) ON DELETE CASCADE,
+    epoch           int    NOT NULL,
+    train_rmse      float8 NOT NULL,
+    validation_rmse float8,
+    seconds         float8 NOT NULL,
+    PRIMARY KEY (version_id, epoch)
+);
+
+CREATE VIEW pgrec.models AS
+SELECT model, version, algorithm, params, metrics, n_users, n_items, n_interactions,
+       train_seconds, created_at, owner, active
+FROM pgrec.model_versions;
+
+COMMENT ON VIEW pgrec.models IS 'Every trained model version with its parameters, metrics and owner; active marks the version that serving functions read.';
+COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained model version.';
+COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
+COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
+COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training RMSE and validation RMSE of each model version.';
+
+-- Everyone may read models (serving runs as application roles); only a model's owner (or a
+-- member of the owning role) may add versions to it, change it or drop it.
+GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.model_versions, pgrec.user_factors,
+    pgrec.item_factors, pgrec.training_history TO PUBLIC;
+GRANT SELECT ON pgrec.models TO PUBLIC;
+GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
+
+ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgrec.user_factors ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgrec.item_factors ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgrec.training_history ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY read_all ON pgrec.model_versions FOR SELECT USING (true);
+CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
+    WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
+CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
+    USING (pg_has_role(current_user, owner, 'MEMBER'))
+    WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
+CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
+    USING (pg_has_role(current_user, owner, 'MEMBER'));
+
+CREATE FUNCTION pgrec._owns_version(version_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE AS
+$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_versions v
+                  WHERE v.id = version_id AND pg_has_role(current_user, v.owner, 'MEMBER')) $$;
+
+CREATE POLICY read_all ON pgrec.user_factors FOR SELECT USING (true);
+CREATE POLICY owner_write ON pgrec.user_factors FOR ALL
+    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));
+CREATE POLICY read_all ON pgrec.item_factors FOR SELECT USING (true);
+CREATE POLICY owner_write ON pgrec.item_factors FOR ALL
+    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));
+CREATE POLICY read_all ON pgrec.training_history FOR SELECT USING (true);
+CREATE POLICY owner_write ON pgrec.training_history FOR ALL
+    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));

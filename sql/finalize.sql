@@ -1,0 +1,48 @@
+-- Embedding accessors: plain SQL over the factor tables, so they stream and can be joined.
+
+CREATE FUNCTION pgrec.user_embeddings(model text, version int DEFAULT NULL)
+RETURNS TABLE (user_id bigint, bias real, embedding real[], user_key text)
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT f.user_id, f.bias, f.embedding, f.user_key
+   FROM pgrec.user_factors f
+   WHERE f.version_id = pgrec._version_id(model, version)
+   ORDER BY f.idx $$;
+
+CREATE FUNCTION pgrec.item_embeddings(model text, version int DEFAULT NULL)
+RETURNS TABLE (item_id bigint, bias real, embedding real[], item_key text)
+LANGUAGE sql STABLE PARALLEL SAFE AS
+$$ SELECT f.item_id, f.bias, f.embedding, f.item_key
+   FROM pgrec.item_factors f
+   WHERE f.version_id = pgrec._version_id(model, version)
+   ORDER BY f.idx $$;
+
+COMMENT ON FUNCTION pgrec.train(text, text, text, text, text, text, jsonb, text, text) IS
+'Trains a model on a ratings table, view or SELECT and stores it as a new version of model, active once the transaction commits. Returns counts, wall time and metrics.';
+COMMENT ON FUNCTION pgrec.predict(text, bigint, bigint) IS
+'Predicted rating of an item by a user (integer keys); NULL when the user or the item is not in the model.';
+COMMENT ON FUNCTION pgrec.predict(text, text, text) IS
+'Predicted rating of an item by a user (text keys, or integer keys spelled as text); NULL when unknown.';
+COMMENT ON FUNCTION pgrec.predict(text, bigint, text) IS
+'Predicted rating for an integer user key and a text item key; NULL when unknown.';
+COMMENT ON FUNCTION pgrec.predict(text, text, bigint) IS
+'Predicted rating for a text user key and an integer item key; NULL when unknown.';
+COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean) IS
+'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training.';
+COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean) IS
+'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text.';
+COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int) IS
+'The k items whose embeddings have the highest cosine similarity with the given item (integer keys), the item itself excluded.';
+COMMENT ON FUNCTION pgrec.similar_items(text, text, int) IS
+'The k items whose embeddings have the highest cosine similarity with the given item (any key kind, spelled as text), the item itself excluded.';
+COMMENT ON FUNCTION pgrec.user_embeddings(text, int) IS
+'Bias and embedding of every user of the active (or given) version. user_id is set for integer keys, user_key for text keys.';
+COMMENT ON FUNCTION pgrec.item_embeddings(text, int) IS
+'Bias and embedding of every item of the active (or given) version. item_id is set for integer keys, item_key for text keys.';
+COMMENT ON FUNCTION pgrec.evaluate(text, text, int, real) IS
+'Accuracy of a model on held-out rows: rmse and mae for explicit ratings, and precision, recall, ndcg and hit rate at k (relevant: rating >= relevance_threshold).';
+COMMENT ON FUNCTION pgrec.drop_model(text) IS
+'Drops every version of a model with its factors and history.';
+COMMENT ON FUNCTION pgrec.synthetic_ratings(int, int, bigint, int, real, bigint) IS
+'Seeded synthetic ratings (power-law activity and popularity, known rank-k structure plus Gaussian noise) for tests and benchmarks.';
+COMMENT ON FUNCTION pgrec._version_id(text, int) IS
+'Internal: id of the active (or given) version of a model; raises an error for an unknown model.';

@@ -1,0 +1,345 @@
+//! The model catalog: versions, factors, history. Writes happen inside the caller's
+//! transaction, so a failed or cancelled training leaves nothing behind.
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use crate::errors::{raise, Code, OrRaise};
+use crate::keys::{KeyKind, Keys};
+
+/// What serving and evaluation need to know about a version.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    pub id: i64,
+    pub version: i32,
+    pub algorithm: String,
+    pub user_kind: KeyKind,
+    pub item_kind: KeyKind,
+    pub factors: usize,
+    pub global_mean: f32,
+    pub rating_range: Option<(f32, f32)>,
+    pub user_col: String,
+    pub item_col: String,
+    pub rating_col: Option<String>,
+}
+
+const VERSION_COLUMNS: &str = "id, version, algorithm, user_key_type, item_key_type, factors, \
+     global_mean, rating_min, rating_max, user_col, item_col, rating_col";
+
+fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
+    let s = |i: usize| -> Option<String> { row.get::<String>(i).or_raise() };
+    let rmin: Option<f32> = row.get(8).or_raise();
+    let rmax: Option<f32> = row.get(9).or_raise();
+    VersionInfo {
+        id: row.get::<i64>(1).or_raise().unwrap_or_default(),
+        version: row.get::<i32>(2).or_raise().unwrap_or_default(),
+        algorithm: s(3).unwrap_or_default(),
+        user_kind: KeyKind::from_sql_name(&s(4).unwrap_or_default()),
+        item_kind: KeyKind::from_sql_name(&s(5).unwrap_or_default()),
+        factors: row.get::<i32>(6).or_raise().unwrap_or_default().max(0) as usize,
+        global_mean: row.get::<f32>(7).or_raise().unwrap_or_default(),
+        rating_range: rmin.zip(rmax),
+        user_col: s(10).unwrap_or_default(),
+        item_col: s(11).unwrap_or_default(),
+        rating_col: s(12),
+    }
+}
+
+/// The active version of `model`, or the given version; None when there is none.
+pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
+    Spi::connect(|c| {
+        let rows = match version {
+            None => c.select(
+                &format!("SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND active"),
+                Some(1),
+                &[model.into()],
+            ),
+            Some(v) => c.select(
+                &format!("SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND version = $2"),
+                Some(1),
+                &[model.into(), v.into()],
+            ),
+        }
+        .or_raise();
+        rows.into_iter().next().map(|r| version_from_row(&r))
+    })
+}
+
+/// Like `find_version`, but an unknown model (or version) is an error.
+pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
+    match find_version(model, version) {
+        Some(v) => v,
+        None => match version {
+            None => raise(
+                Code::ERRCODE_UNDEFINED_OBJECT,
+                format!("model \"{model}\" does not exist"),
+                Some("SELECT model FROM pgrec.models lists the trained models; pgrec.train creates one."),
+            ),
+            Some(v) => raise(
+                Code::ERRCODE_UNDEFINED_OBJECT,
+                format!("model \"{model}\" has no version {v}"),
+                Some("SELECT version FROM pgrec.models WHERE model = ... lists its versions."),
+            ),
+        },
+    }
+}
+
+/// Id of the active (or given) version; used by the SQL-language embedding functions.
+#[pg_extern(stable, parallel_safe, name = "_version_id")]
+fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
+    let model = crate::errors::required(model, "model");
+    require_version(model, version).id
+}
+
+/// Serialises training of one model name and checks that the caller may add a version to it.
+/// Returns the next version number.
+pub fn reserve_version(model: &str) -> i32 {
+    Spi::connect_mut(|c| {
+        c.update(
+            "SELECT pg_advisory_xact_lock(hashtextextended('pgrec.model:' || $1, 0))",
+            None,
+            &[model.into()],
+        )
+        .or_raise();
+        let rows = c
+            .select(
+                "SELECT owner::text, pg_has_role(current_user, owner, 'MEMBER'), version \
+                 FROM pgrec.model_versions WHERE model = $1 ORDER BY version DESC LIMIT 1",
+                None,
+                &[model.into()],
+            )
+            .or_raise();
+        match rows.into_iter().next() {
+            None => 1,
+            Some(row) => {
+                let owner: String = row.get(1).or_raise().unwrap_or_default();
+                let allowed: bool = row.get(2).or_raise().unwrap_or(false);
+                if !allowed {
+                    raise(
+                        Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        format!("permission denied to train model \"{model}\", which belongs to role \"{owner}\""),
+                        Some("Choose another model name, or ask the owner to grant you membership in their role."),
+                    );
+                }
+                row.get::<i32>(3).or_raise().unwrap_or(0) + 1
+            }
+        }
+    })
+}
+
+/// Everything stored about a new version besides its factors.
+pub struct NewVersion<'a> {
+    pub model: &'a str,
+    pub version: i32,
+    pub algorithm: &'a str,
+    pub params: serde_json::Value,
+    pub metrics: serde_json::Value,
+    pub source: &'a str,
+    pub user_col: &'a str,
+    pub item_col: &'a str,
+    pub rating_col: Option<&'a str>,
+    pub user_kind: KeyKind,
+    pub item_kind: KeyKind,
+    pub n_users: i64,
+    pub n_items: i64,
+    pub n_interactions: i64,
+    pub factors: i32,
+    pub global_mean: f32,
+    pub rating_range: Option<(f32, f32)>,
+    pub train_seconds: f64,
+}
+
+/// Inserts the version as the active one (the previous active version is kept, inactive).
+pub fn insert_version(v: &NewVersion<'_>) -> i64 {
+    Spi::connect_mut(|c| {
+        c.update(
+            "UPDATE pgrec.model_versions SET active = false WHERE model = $1 AND active",
+            None,
+            &[v.model.into()],
+        )
+        .or_raise();
+        let rows = c
+            .update(
+                "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
+                 user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
+                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true) \
+                 RETURNING id",
+                None,
+                &[
+                    v.model.into(),
+                    v.version.into(),
+                    v.algorithm.into(),
+                    JsonB(v.params.clone()).into(),
+                    JsonB(v.metrics.clone()).into(),
+                    v.source.into(),
+                    v.user_col.into(),
+                    v.item_col.into(),
+                    v.rating_col.into(),
+                    v.user_kind.sql_name().into(),
+                    v.item_kind.sql_name().into(),
+                    v.n_users.into(),
+                    v.n_items.into(),
+                    v.n_interactions.into(),
+                    v.factors.into(),
+                    v.global_mean.into(),
+                    v.rating_range.map(|r| r.0).into(),
+                    v.rating_range.map(|r| r.1).into(),
+                    v.train_seconds.into(),
+                ],
+            )
+            .or_raise();
+        rows.into_iter()
+            .next()
+            .and_then(|r| r.get::<i64>(1).ok().flatten())
+            .unwrap_or_else(|| {
+                raise(
+                    Code::ERRCODE_INTERNAL_ERROR,
+                    "pgrec: version insert returned no id",
+                    None,
+                )
+            })
+    })
+}
+
+/// Rows written per INSERT statement when storing factors.
+const WRITE_BATCH: usize = 10_000;
+
+/// Writes one side's factors: keys, biases, embeddings (sliced from one flat array per batch)
+/// and, for users, the items seen in training.
+pub fn write_factors(
+    version_id: i64,
+    users_side: bool,
+    keys: &Keys,
+    bias: &[f32],
+    factors: &[f32],
+    k: usize,
+    seen: Option<&pgrec_core::UserItems>,
+) {
+    let ints = keys.int_column();
+    let texts = keys.text_column();
+    let n = bias.len();
+    let sql = if users_side {
+        "INSERT INTO pgrec.user_factors (version_id, idx, user_id, user_key, bias, embedding, seen_items) \
+         SELECT $1, $2 + t.o::int - 1, t.id, t.key, t.bias, \
+                $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7], \
+                COALESCE($8[$9[t.o] + 1 : $9[t.o + 1]], '{}') \
+         FROM unnest($3::int8[], $4::text[], $5::float4[]) WITH ORDINALITY AS t(id, key, bias, o)"
+    } else {
+        "INSERT INTO pgrec.item_factors (version_id, idx, item_id, item_key, bias, embedding) \
+         SELECT $1, $2 + t.o::int - 1, t.id, t.key, t.bias, \
+                $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7] \
+         FROM unnest($3::int8[], $4::text[], $5::float4[]) WITH ORDINALITY AS t(id, key, bias, o)"
+    };
+    Spi::connect_mut(|c| {
+        let stmt = c.prepare_mut(
+            sql,
+            &[
+                pg_sys::INT8OID.into(),
+                pg_sys::INT4OID.into(),
+                pg_sys::INT8ARRAYOID.into(),
+                pg_sys::TEXTARRAYOID.into(),
+                pg_sys::FLOAT4ARRAYOID.into(),
+                pg_sys::FLOAT4ARRAYOID.into(),
+                pg_sys::INT4OID.into(),
+                pg_sys::INT4ARRAYOID.into(),
+                pg_sys::INT4ARRAYOID.into(),
+            ],
+        );
+        let stmt = stmt.or_raise();
+        let mut start = 0;
+        while start < n {
+            let end = (start + WRITE_BATCH).min(n);
+            let (seen_items, seen_offsets): (Vec<i32>, Vec<i32>) = match seen {
+                Some(s) => {
+                    let lo = s.offsets[start];
+                    let items: Vec<i32> = s.items[lo..s.offsets[end]]
+                        .iter()
+                        .map(|&i| i as i32)
+                        .collect();
+                    let offs: Vec<i32> = s.offsets[start..=end]
+                        .iter()
+                        .map(|&o| (o - lo) as i32)
+                        .collect();
+                    (items, offs)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            c.update(
+                &stmt,
+                None,
+                &[
+                    version_id.into(),
+                    (start as i32).into(),
+                    ints[start..end].to_vec().into(),
+                    texts[start..end].to_vec().into(),
+                    bias[start..end].to_vec().into(),
+                    factors[start * k..end * k].to_vec().into(),
+                    (k as i32).into(),
+                    seen_items.into(),
+                    seen_offsets.into(),
+                ],
+            )
+            .or_raise();
+            start = end;
+            pgrx::check_for_interrupts!();
+        }
+    });
+}
+
+/// One row per epoch.
+pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]) {
+    let epochs: Vec<i32> = history.iter().map(|h| h.0 as i32).collect();
+    let train: Vec<f64> = history.iter().map(|h| h.1.sqrt()).collect();
+    let valid: Vec<Option<f64>> = history.iter().map(|h| h.2).collect();
+    let secs: Vec<f64> = history.iter().map(|h| h.3).collect();
+    Spi::connect_mut(|c| {
+        c.update(
+            "INSERT INTO pgrec.training_history (version_id, epoch, train_rmse, validation_rmse, seconds) \
+             SELECT $1, e, t, v, s FROM unnest($2::int4[], $3::float8[], $4::float8[], $5::float8[]) AS u(e, t, v, s)",
+            None,
+            &[version_id.into(), epochs.into(), train.into(), valid.into(), secs.into()],
+        )
+        .or_raise();
+    });
+}
+
+/// pgrec.drop_model: removes every version of a model (factors and history cascade).
+#[pg_extern(name = "drop_model")]
+fn drop_model(model: Option<&str>) {
+    let model = crate::errors::required(model, "model");
+    Spi::connect_mut(|c| {
+        let rows = c
+            .select(
+                "SELECT owner::text, pg_has_role(current_user, owner, 'MEMBER') \
+                 FROM pgrec.model_versions WHERE model = $1 LIMIT 1",
+                None,
+                &[model.into()],
+            )
+            .or_raise();
+        match rows.into_iter().next() {
+            None => raise(
+                Code::ERRCODE_UNDEFINED_OBJECT,
+                format!("model \"{model}\" does not exist"),
+                Some("SELECT model FROM pgrec.models lists the trained models."),
+            ),
+            Some(row) => {
+                if !row.get::<bool>(2).or_raise().unwrap_or(false) {
+                    let owner: String = row.get(1).or_raise().unwrap_or_default();
+                    raise(
+                        Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        format!("permission denied to drop model \"{model}\", which belongs to role \"{owner}\""),
+                        None,
+                    );
+                }
+            }
+        }
+        c.update(
+            "DELETE FROM pgrec.model_versions WHERE model = $1",
+            None,
+            &[model.into()],
+        )
+        .or_raise();
+    });
+    crate::serve::forget(model);
+}

@@ -1,0 +1,148 @@
+//! pgrec.evaluate: rating error and top-k ranking quality of a model on held-out rows.
+
+use pgrec_core::metrics::{mae, ranking_scores, rmse, RankingSummary};
+use pgrec_core::topk::top_k;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::errors::{raise, required, Code};
+use crate::keys::{KeyArg, Keys};
+use crate::runner;
+use crate::serve::{active, ServingModel};
+use crate::source::{load, SourceSpec};
+
+/// Maps each key of `from` (the evaluation data) to the model's index for it.
+fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
+    match from {
+        Keys::Int(m) => m.keys().iter().map(|&k| to.find(KeyArg::Int(k))).collect(),
+        Keys::Text(m) => m.keys().iter().map(|k| to.find(KeyArg::Text(k))).collect(),
+    }
+}
+
+#[pg_extern(stable, parallel_restricted, name = "evaluate")]
+fn evaluate(
+    model: Option<&str>,
+    source: Option<&str>,
+    k: default!(Option<i32>, 10),
+    relevance_threshold: default!(Option<f32>, 4.0),
+) -> JsonB {
+    let model = required(model, "model");
+    let source = required(source, "source");
+    let k = required(k, "k");
+    if k <= 0 {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("k must be greater than zero, got {k}"),
+            None,
+        );
+    }
+    let m = active(model);
+    let sm: &ServingModel = &m;
+    let spec = SourceSpec {
+        source,
+        user_col: &sm.info.user_col,
+        item_col: &sm.info.item_col,
+        rating_col: sm.info.rating_col.as_deref(),
+    };
+    let data = load(&spec);
+    if data.ratings.is_empty() {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("evaluation source \"{}\" has no usable rows", source.trim()),
+            None,
+        );
+    }
+    let user_map = map_keys(&data.users, &sm.users);
+    let item_map = map_keys(&data.items, &sm.items);
+    let kern = sm.kernels;
+    let explicit = sm.info.rating_col.is_some();
+
+    let mut out = json!({ "k": k, "n_rows": data.ratings.len() });
+    if explicit {
+        let pairs: Vec<(f32, f32)> = data
+            .ratings
+            .iter()
+            .map(|r| {
+                let p = sm.model.predict_partial(
+                    kern,
+                    user_map[r.user as usize],
+                    item_map[r.item as usize],
+                );
+                (p, r.value)
+            })
+            .collect();
+        let unknown = data
+            .ratings
+            .iter()
+            .filter(|r| user_map[r.user as usize].is_none() || item_map[r.item as usize].is_none())
+            .count();
+        out["rmse"] = json!(rmse(&pairs));
+        out["mae"] = json!(mae(&pairs));
+        out["n_rows_unknown_user_or_item"] = json!(unknown);
+    }
+
+    // Relevant items per known user; items the model does not know get indices past the end,
+    // so they count as relevant but can never be recommended.
+    let threshold = if explicit { relevance_threshold } else { None };
+    let n_model_users = sm.model.n_users();
+    let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); n_model_users];
+    let mut skipped_users = std::collections::BTreeSet::new();
+    for r in &data.ratings {
+        if threshold.is_some_and(|t| r.value < t) {
+            continue;
+        }
+        match user_map[r.user as usize] {
+            None => {
+                skipped_users.insert(r.user);
+            }
+            Some(u) => {
+                let item = item_map[r.item as usize].unwrap_or(u32::MAX - r.item);
+                relevant[u as usize].push(item);
+            }
+        }
+    }
+    let users: Vec<u32> = (0..n_model_users as u32)
+        .filter(|&u| !relevant[u as usize].is_empty())
+        .collect();
+    for u in &users {
+        relevant[*u as usize].sort_unstable();
+    }
+    let kk = k as usize;
+    let pool_rc = runner::pool(runner::default_threads());
+    let pool: &rayon::ThreadPool = &pool_rc;
+    let per_user = runner::run(pool, |cancel| {
+        pool.install(|| {
+            users
+                .par_iter()
+                .map_init(Vec::new, |scores, &u| {
+                    if cancel.is_cancelled() {
+                        return None;
+                    }
+                    sm.model.score_items(kern, u, scores);
+                    let top: Vec<u32> = top_k(scores, kk, sm.seen.of(u))
+                        .iter()
+                        .map(|s| s.index)
+                        .collect();
+                    Some(ranking_scores(&top, &relevant[u as usize], kk))
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let mut summary = RankingSummary::default();
+    for s in per_user.into_iter().flatten() {
+        summary.add(s);
+    }
+    let s = summary.finish();
+    out["precision_at_k"] = json!(s.precision);
+    out["recall_at_k"] = json!(s.recall);
+    out["ndcg_at_k"] = json!(s.ndcg);
+    out["hit_rate_at_k"] = json!(s.hit_rate);
+    out["n_users_ranked"] = json!(s.users);
+    out["n_users_unknown"] = json!(skipped_users.len());
+    if let Some(t) = threshold {
+        out["relevance_threshold"] = json!(t);
+    }
+    JsonB(out)
+}

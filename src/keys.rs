@@ -1,0 +1,123 @@
+//! External keys: integer keys (smallint, integer, bigint) come back as bigint, text-like keys
+//! (text, varchar, char, uuid, name) as text. Internal indices never leave the extension.
+
+use pgrec_core::KeyIndex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Text,
+}
+
+impl KeyKind {
+    /// The catalog spelling (and the SQL type results use).
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            KeyKind::Int => "bigint",
+            KeyKind::Text => "text",
+        }
+    }
+
+    pub fn from_sql_name(s: &str) -> KeyKind {
+        if s == "bigint" {
+            KeyKind::Int
+        } else {
+            KeyKind::Text
+        }
+    }
+
+    /// The cast applied when reading a key column of this kind.
+    pub fn cast(self) -> &'static str {
+        match self {
+            KeyKind::Int => "::int8",
+            KeyKind::Text => "::text",
+        }
+    }
+}
+
+/// A key given by a caller: the overload it arrived through decides the variant.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyArg<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+impl std::fmt::Display for KeyArg<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyArg::Int(i) => write!(f, "{i}"),
+            KeyArg::Text(s) => write!(f, "\"{s}\""),
+        }
+    }
+}
+
+/// The key map of one side (users or items) of a model.
+#[derive(Debug, Clone)]
+pub enum Keys {
+    Int(KeyIndex<i64>),
+    Text(KeyIndex<String>),
+}
+
+impl Keys {
+    pub fn new(kind: KeyKind) -> Self {
+        match kind {
+            KeyKind::Int => Keys::Int(KeyIndex::new()),
+            KeyKind::Text => Keys::Text(KeyIndex::new()),
+        }
+    }
+
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            Keys::Int(_) => KeyKind::Int,
+            Keys::Text(_) => KeyKind::Text,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::Int(k) => k.len(),
+            Keys::Text(k) => k.len(),
+        }
+    }
+
+    /// Looks a caller's key up. A text argument finds an integer key when it spells one
+    /// ('42' reaches the text overload), and an integer argument finds the text key '42'.
+    pub fn find(&self, key: KeyArg<'_>) -> Option<u32> {
+        match (self, key) {
+            (Keys::Int(m), KeyArg::Int(i)) => m.get(&i),
+            (Keys::Int(m), KeyArg::Text(s)) => s.trim().parse::<i64>().ok().and_then(|i| m.get(&i)),
+            (Keys::Text(m), KeyArg::Text(s)) => m.get(s),
+            (Keys::Text(m), KeyArg::Int(i)) => m.get(i.to_string().as_str()),
+        }
+    }
+
+    pub fn int_key(&self, idx: u32) -> Option<i64> {
+        match self {
+            Keys::Int(m) => Some(*m.key(idx)),
+            Keys::Text(_) => None,
+        }
+    }
+
+    pub fn text_key(&self, idx: u32) -> String {
+        match self {
+            Keys::Int(m) => m.key(idx).to_string(),
+            Keys::Text(m) => m.key(idx).clone(),
+        }
+    }
+
+    /// Integer keys in index order (NULL for a text-keyed side).
+    pub fn int_column(&self) -> Vec<Option<i64>> {
+        match self {
+            Keys::Int(m) => m.keys().iter().map(|&k| Some(k)).collect(),
+            Keys::Text(m) => vec![None; m.len()],
+        }
+    }
+
+    /// Text keys in index order (NULL for an integer-keyed side).
+    pub fn text_column(&self) -> Vec<Option<String>> {
+        match self {
+            Keys::Int(m) => vec![None; m.len()],
+            Keys::Text(m) => m.keys().iter().map(|k| Some(k.clone())).collect(),
+        }
+    }
+}

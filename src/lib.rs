@@ -1,0 +1,26 @@
+//! pgrec: train and serve recommender models inside PostgreSQL.
+//!
+//! This crate is PostgreSQL glue only: argument parsing, SPI reading and writing, the catalog,
+//! error reporting. All numeric work lives in the `pgrec-core` crate.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod catalog;
+mod errors;
+mod evaluate;
+mod keys;
+mod runner;
+mod serve;
+mod source;
+mod synthetic;
+mod train;
+
+pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    runner::define_gucs();
+}

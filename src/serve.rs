@@ -1,0 +1,306 @@
+//! Serving: predict, recommend, similar_items. The active version of a model is loaded once per
+//! backend and kept in a cache keyed by model name and version id; a new version is picked up as
+//! soon as its transaction has committed (the version lookup runs on every call).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use pgrec_core::kernels::Kernels;
+use pgrec_core::topk::{top_k, Scored};
+use pgrec_core::{FactorModel, KeyIndex, UserItems};
+use pgrx::prelude::*;
+
+use crate::catalog::{require_version, VersionInfo};
+use crate::errors::{raise, Code, OrRaise};
+use crate::keys::{KeyArg, KeyKind, Keys};
+
+/// A model version ready for scoring.
+pub struct ServingModel {
+    pub info: VersionInfo,
+    pub model: FactorModel,
+    pub users: Keys,
+    pub items: Keys,
+    pub seen: UserItems,
+    pub item_norms: Vec<f32>,
+    pub kernels: Kernels,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Rc<ServingModel>>> = RefCell::new(HashMap::new());
+}
+
+/// Drops a model from this backend's cache.
+pub fn forget(model: &str) {
+    CACHE.with(|c| c.borrow_mut().remove(model));
+}
+
+/// The active version of `model`, from the cache when it is current.
+pub fn active(model: &str) -> Rc<ServingModel> {
+    let info = require_version(model, None);
+    if let Some(hit) = CACHE.with(|c| {
+        c.borrow()
+            .get(model)
+            .filter(|m| m.info.id == info.id)
+            .cloned()
+    }) {
+        return hit;
+    }
+    let loaded = Rc::new(load(info));
+    CACHE.with(|c| c.borrow_mut().insert(model.to_string(), loaded.clone()));
+    loaded
+}
+
+fn read_keys(kind: KeyKind, ints: Vec<Option<i64>>, texts: Vec<Option<String>>) -> Keys {
+    match kind {
+        KeyKind::Int => Keys::Int(KeyIndex::from_keys(
+            ints.into_iter().map(|k| k.unwrap_or_default()).collect(),
+        )),
+        KeyKind::Text => Keys::Text(KeyIndex::from_keys(
+            texts.into_iter().map(|k| k.unwrap_or_default()).collect(),
+        )),
+    }
+}
+
+/// Reads one side's factors, in index order.
+fn read_side(
+    table: &str,
+    id_col: &str,
+    key_col: &str,
+    with_seen: bool,
+    info: &VersionInfo,
+) -> (
+    Vec<Option<i64>>,
+    Vec<Option<String>>,
+    Vec<f32>,
+    Vec<f32>,
+    Vec<Vec<u32>>,
+) {
+    let k = info.factors;
+    let seen_col = if with_seen {
+        "seen_items"
+    } else {
+        "NULL::int[]"
+    };
+    let sql = format!(
+        "SELECT {id_col}, {key_col}, bias, embedding, {seen_col} FROM pgrec.{table} WHERE version_id = $1 ORDER BY idx"
+    );
+    Spi::connect(|c| {
+        let rows = c.select(&sql, None, &[info.id.into()]).or_raise();
+        let n = rows.len();
+        let (mut ids, mut keys, mut bias) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut emb = Vec::with_capacity(n * k);
+        let mut seen = Vec::new();
+        for row in rows {
+            ids.push(row.get::<i64>(1).or_raise());
+            keys.push(row.get::<String>(2).or_raise());
+            bias.push(row.get::<f32>(3).or_raise().unwrap_or(0.0));
+            let e: Vec<Option<f32>> = row
+                .get::<Vec<Option<f32>>>(4)
+                .or_raise()
+                .unwrap_or_default();
+            if e.len() != k {
+                raise(
+                    Code::ERRCODE_DATA_CORRUPTED,
+                    format!(
+                        "pgrec: an embedding of model version {} has {} values, expected {k}",
+                        info.id,
+                        e.len()
+                    ),
+                    None,
+                );
+            }
+            emb.extend(e.into_iter().map(|x| x.unwrap_or(0.0)));
+            if with_seen {
+                let s: Vec<Option<i32>> = row
+                    .get::<Vec<Option<i32>>>(5)
+                    .or_raise()
+                    .unwrap_or_default();
+                seen.push(s.into_iter().flatten().map(|i| i as u32).collect());
+            }
+        }
+        (ids, keys, bias, emb, seen)
+    })
+}
+
+fn load(info: VersionInfo) -> ServingModel {
+    let (uid, ukey, ubias, uemb, seen) =
+        read_side("user_factors", "user_id", "user_key", true, &info);
+    let (iid, ikey, ibias, iemb, _) =
+        read_side("item_factors", "item_id", "item_key", false, &info);
+    let kernels = Kernels::detect();
+    let model = FactorModel {
+        factors: info.factors,
+        global_mean: info.global_mean,
+        rating_range: info.rating_range,
+        user_bias: ubias,
+        item_bias: ibias,
+        user_factors: uemb,
+        item_factors: iemb,
+    };
+    let item_norms = model.item_norms(kernels);
+    ServingModel {
+        users: read_keys(info.user_kind, uid, ukey),
+        items: read_keys(info.item_kind, iid, ikey),
+        seen: UserItems::from_lists(seen),
+        info,
+        model,
+        item_norms,
+        kernels,
+    }
+}
+
+fn check_k(k: i32) -> usize {
+    if k <= 0 {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("k must be greater than zero, got {k}"),
+            Some("k is the number of results to return."),
+        );
+    }
+    k as usize
+}
+
+/// Items as bigint: only for models whose item keys are integers.
+fn require_int_items(m: &ServingModel, function: &str, arg: &str) {
+    if m.items.kind() != KeyKind::Int {
+        raise(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "model \"{}\" has text item keys, so {function} cannot return them as bigint",
+                model_name(m)
+            ),
+            Some(&format!(
+                "Call the text version: pgrec.{function}(model, {arg}::text, ...)."
+            )),
+        );
+    }
+}
+
+fn model_name(m: &ServingModel) -> String {
+    format!("{} v{}", m.info.algorithm, m.info.version)
+}
+
+fn notice_unknown(side: &str, key: KeyArg<'_>, model: &str) {
+    pgrx::notice!("pgrec: {side} {key} is not in model \"{model}\"; no rows returned");
+}
+
+/// Top-k items for a user, as (item index, score).
+fn recommend_indices(
+    model: &str,
+    user: KeyArg<'_>,
+    k: i32,
+    exclude_seen: bool,
+    m: &ServingModel,
+) -> Vec<Scored> {
+    let k = check_k(k);
+    let Some(u) = m.users.find(user) else {
+        notice_unknown("user", user, model);
+        return Vec::new();
+    };
+    let mut scores = Vec::with_capacity(m.model.n_items());
+    m.model.score_items(m.kernels, u, &mut scores);
+    let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
+    top_k(&scores, k, exclude)
+}
+
+fn similar_indices(model: &str, item: KeyArg<'_>, k: i32, m: &ServingModel) -> Vec<Scored> {
+    let k = check_k(k);
+    let Some(i) = m.items.find(item) else {
+        notice_unknown("item", item, model);
+        return Vec::new();
+    };
+    m.model.similar_items(m.kernels, &m.item_norms, i, k)
+}
+
+fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> {
+    let m = active(model);
+    let u = m.users.find(user)?;
+    let i = m.items.find(item)?;
+    Some(m.model.predict(m.kernels, u, i))
+}
+
+#[pg_extern(stable, parallel_safe, name = "recommend")]
+fn recommend_int(
+    model: &str,
+    user_id: i64,
+    k: default!(i32, 10),
+    exclude_seen: default!(bool, true),
+) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
+    let m = active(model);
+    require_int_items(&m, "recommend", "user_id");
+    let rows: Vec<(i64, f32)> = recommend_indices(model, KeyArg::Int(user_id), k, exclude_seen, &m)
+        .into_iter()
+        .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+        .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(stable, parallel_safe, name = "recommend")]
+fn recommend_text(
+    model: &str,
+    user_id: &str,
+    k: default!(i32, 10),
+    exclude_seen: default!(bool, true),
+) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
+    let m = active(model);
+    let rows: Vec<(String, f32)> =
+        recommend_indices(model, KeyArg::Text(user_id), k, exclude_seen, &m)
+            .into_iter()
+            .map(|s| (m.items.text_key(s.index), s.score))
+            .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(stable, parallel_safe, name = "similar_items")]
+fn similar_items_int(
+    model: &str,
+    item_id: i64,
+    k: default!(i32, 10),
+) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
+    let m = active(model);
+    require_int_items(&m, "similar_items", "item_id");
+    let rows: Vec<(i64, f32)> = similar_indices(model, KeyArg::Int(item_id), k, &m)
+        .into_iter()
+        .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+        .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(stable, parallel_safe, name = "similar_items")]
+fn similar_items_text(
+    model: &str,
+    item_id: &str,
+    k: default!(i32, 10),
+) -> TableIterator<'static, (name!(item_id, String), name!(similarity, f32))> {
+    let m = active(model);
+    let rows: Vec<(String, f32)> = similar_indices(model, KeyArg::Text(item_id), k, &m)
+        .into_iter()
+        .map(|s| (m.items.text_key(s.index), s.score))
+        .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(stable, parallel_safe, name = "predict")]
+fn predict_int_int(model: &str, user_id: i64, item_id: i64) -> Option<f32> {
+    predict_keys(model, KeyArg::Int(user_id), KeyArg::Int(item_id))
+}
+
+#[pg_extern(stable, parallel_safe, name = "predict")]
+fn predict_text_text(model: &str, user_id: &str, item_id: &str) -> Option<f32> {
+    predict_keys(model, KeyArg::Text(user_id), KeyArg::Text(item_id))
+}
+
+#[pg_extern(stable, parallel_safe, name = "predict")]
+fn predict_int_text(model: &str, user_id: i64, item_id: &str) -> Option<f32> {
+    predict_keys(model, KeyArg::Int(user_id), KeyArg::Text(item_id))
+}
+
+#[pg_extern(stable, parallel_safe, name = "predict")]
+fn predict_text_int(model: &str, user_id: &str, item_id: i64) -> Option<f32> {
+    predict_keys(model, KeyArg::Text(user_id), KeyArg::Int(item_id))
+}

@@ -1,0 +1,318 @@
+//! Reading a ratings source (table, view or SELECT) through an SPI cursor, in batches, on the
+//! backend thread, straight into compact arrays. The source runs read-only with the caller's
+//! privileges; identifiers are quoted, never pasted.
+
+use std::ffi::CString;
+
+use pgrec_core::Rating;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
+
+use crate::errors::{raise, raise_detail, Code};
+use crate::keys::{KeyKind, Keys};
+
+const BATCH_ROWS: i64 = 10_000;
+
+/// Where the ratings come from and which columns hold what.
+#[derive(Debug, Clone)]
+pub struct SourceSpec<'a> {
+    pub source: &'a str,
+    pub user_col: &'a str,
+    pub item_col: &'a str,
+    /// None: implicit feedback, every row is one interaction of value 1.
+    pub rating_col: Option<&'a str>,
+}
+
+pub struct Loaded {
+    pub ratings: Vec<Rating>,
+    pub users: Keys,
+    pub items: Keys,
+    pub rows_read: u64,
+    pub rows_skipped_null: u64,
+}
+
+/// Quotes an identifier the way quote_ident does (always quoted, quotes doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn is_query(source: &str) -> bool {
+    let s = source
+        .trim_start()
+        .trim_start_matches('(')
+        .trim_start()
+        .to_ascii_lowercase();
+    ["select", "with", "values", "table"].iter().any(|kw| {
+        s.starts_with(kw) && s[kw.len()..].starts_with(|c: char| c.is_whitespace() || c == '(')
+    })
+}
+
+/// A FROM item for the source: a parenthesised query, or a resolved, quoted relation name.
+pub fn from_item(source: &str) -> String {
+    if source.trim().is_empty() {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "source must name a table or view, or be a SELECT query",
+            None,
+        );
+    }
+    if is_query(source) {
+        let body = source.trim().trim_end_matches(';');
+        return format!("({body}) AS pgrec_source");
+    }
+    let resolved: Option<String> =
+        Spi::get_one_with_args("SELECT to_regclass($1)::text", &[source.into()]).unwrap_or_else(
+            |e| {
+                raise(
+                    Code::ERRCODE_INVALID_NAME,
+                    format!("invalid source name \"{source}\": {e}"),
+                    Some("Pass a table or view name, or a SELECT query."),
+                )
+            },
+        );
+    match resolved {
+        // regclass output is already quoted and schema-qualified where needed.
+        Some(name) => format!("{name} AS pgrec_source"),
+        None => raise(
+            Code::ERRCODE_UNDEFINED_TABLE,
+            format!("relation \"{source}\" does not exist"),
+            Some("Pass an existing table or view (schema-qualified if it is not on the search_path), or a SELECT query."),
+        ),
+    }
+}
+
+/// Column names and type OIDs of a FROM item, read from a zero-row query.
+fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
+    let sql = CString::new(format!("SELECT * FROM {from} LIMIT 0")).unwrap_or_else(|_| {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "source must not contain NUL bytes",
+            None,
+        )
+    });
+    Spi::connect(|_| unsafe {
+        let rc = pg_sys::SPI_execute(sql.as_ptr(), true, 0);
+        if rc != pg_sys::SPI_OK_SELECT as i32 {
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                "source must be a table, a view or a single SELECT query",
+                Some("Data-modifying statements are not allowed as a source."),
+            );
+        }
+        let tt = pg_sys::SPI_tuptable;
+        let desc = pgrx::PgTupleDesc::from_pg_unchecked((*tt).tupdesc);
+        desc.iter()
+            .filter(|a| !a.is_dropped())
+            .map(|a| (a.name().to_string(), a.type_oid().value()))
+            .collect()
+    })
+}
+
+fn type_name(oid: pg_sys::Oid) -> String {
+    unsafe {
+        let p = pg_sys::format_type_be(oid);
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+fn find_column<'c>(
+    cols: &'c [(String, pg_sys::Oid)],
+    name: &str,
+    role: &str,
+    source: &str,
+) -> &'c pg_sys::Oid {
+    match cols.iter().find(|(n, _)| n == name) {
+        Some((_, oid)) => oid,
+        None => {
+            let available: Vec<&str> = cols.iter().map(|(n, _)| n.as_str()).collect();
+            raise_detail(
+                Code::ERRCODE_UNDEFINED_COLUMN,
+                format!("column \"{name}\" does not exist in source \"{source}\""),
+                format!("The source has columns: {}.", available.join(", ")),
+                Some(&format!("Pass the {role} column's name as {role}_col.")),
+            )
+        }
+    }
+}
+
+/// The key kind of a column type, or an error naming the column and its type.
+pub fn key_kind_of(oid: pg_sys::Oid, column: &str) -> KeyKind {
+    match oid {
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => KeyKind::Int,
+        pg_sys::TEXTOID | pg_sys::VARCHAROID | pg_sys::BPCHAROID | pg_sys::UUIDOID | pg_sys::NAMEOID => KeyKind::Text,
+        other => raise(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!("key column \"{column}\" has type {}, which pgrec cannot use as a key", type_name(other)),
+            Some("Keys must be smallint, integer, bigint, text, varchar or uuid; cast the column in a SELECT source."),
+        ),
+    }
+}
+
+fn check_rating_type(oid: pg_sys::Oid, column: &str) {
+    match oid {
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID | pg_sys::NUMERICOID => {}
+        other => raise(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!("rating column \"{column}\" has type {}, which is not numeric", type_name(other)),
+            Some("Ratings must be smallint, integer, bigint, real, double precision or numeric; pass rating_col => NULL for implicit feedback."),
+        ),
+    }
+}
+
+/// Key kinds of the user and item columns, checked.
+pub struct SourceShape {
+    pub from: String,
+    pub user_kind: KeyKind,
+    pub item_kind: KeyKind,
+}
+
+pub fn describe(spec: &SourceSpec<'_>) -> SourceShape {
+    let from = from_item(spec.source);
+    let cols = probe_columns(&from);
+    let u = *find_column(&cols, spec.user_col, "user", spec.source);
+    let i = *find_column(&cols, spec.item_col, "item", spec.source);
+    if let Some(r) = spec.rating_col {
+        check_rating_type(*find_column(&cols, r, "rating", spec.source), r);
+    }
+    SourceShape {
+        user_kind: key_kind_of(u, spec.user_col),
+        item_kind: key_kind_of(i, spec.item_col),
+        from,
+    }
+}
+
+/// Streams the source into compact arrays. NULL keys or ratings skip the row (counted);
+/// NaN or infinite ratings are an error.
+pub fn load(spec: &SourceSpec<'_>) -> Loaded {
+    let shape = describe(spec);
+    let rating_expr = match spec.rating_col {
+        Some(r) => format!("{}::float8", quote_ident(r)),
+        None => "1::float8".to_string(),
+    };
+    let sql = format!(
+        "SELECT {}{}, {}{}, {} FROM {}",
+        quote_ident(spec.user_col),
+        shape.user_kind.cast(),
+        quote_ident(spec.item_col),
+        shape.item_kind.cast(),
+        rating_expr,
+        shape.from
+    );
+    let csql = CString::new(sql).unwrap_or_else(|_| {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "source must not contain NUL bytes",
+            None,
+        )
+    });
+    let mut out = Loaded {
+        ratings: Vec::new(),
+        users: Keys::new(shape.user_kind),
+        items: Keys::new(shape.item_kind),
+        rows_read: 0,
+        rows_skipped_null: 0,
+    };
+    let mut batch_cx = PgMemoryContexts::new("pgrec source batch");
+    Spi::connect(|_| unsafe {
+        let portal = pg_sys::SPI_cursor_open_with_args(
+            std::ptr::null(),
+            csql.as_ptr(),
+            0,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            true,
+            0,
+        );
+        loop {
+            pg_sys::SPI_cursor_fetch(portal, true, BATCH_ROWS as _);
+            let n = pg_sys::SPI_processed as usize;
+            let tt = pg_sys::SPI_tuptable;
+            if n == 0 || tt.is_null() {
+                break;
+            }
+            let desc = (*tt).tupdesc;
+            let rows = std::slice::from_raw_parts((*tt).vals, n);
+            batch_cx.switch_to(|_| {
+                for &tup in rows {
+                    read_row(tup, desc, &mut out, spec);
+                }
+            });
+            pg_sys::SPI_freetuptable(tt);
+            batch_cx.reset();
+            pgrx::check_for_interrupts!();
+        }
+        pg_sys::SPI_cursor_close(portal);
+    });
+    if out.rows_skipped_null > 0 {
+        pgrx::notice!(
+            "pgrec: skipped {} of {} source rows with a NULL user, item or rating",
+            out.rows_skipped_null,
+            out.rows_read
+        );
+    }
+    out
+}
+
+#[inline]
+unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
+    let r = match kind {
+        Keys::Int(m) => m.intern(datum.value() as i64),
+        Keys::Text(m) => {
+            let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+            let s = pgrx::varlena::text_to_rust_str(v).unwrap_or_else(|_| {
+                raise(
+                    Code::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+                    "key is not valid UTF-8",
+                    None,
+                )
+            });
+            match m.get(s) {
+                Some(i) => Ok(i),
+                None => m.intern(s.to_string()),
+            }
+        }
+    };
+    r.unwrap_or_else(|e| raise(Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string(), None))
+}
+
+#[inline]
+unsafe fn read_row(
+    tup: *mut pg_sys::HeapTupleData,
+    desc: pg_sys::TupleDesc,
+    out: &mut Loaded,
+    spec: &SourceSpec<'_>,
+) {
+    out.rows_read += 1;
+    let (mut nu, mut ni, mut nr) = (false, false, false);
+    let ud = pg_sys::heap_getattr(tup, 1, desc, &mut nu);
+    let id = pg_sys::heap_getattr(tup, 2, desc, &mut ni);
+    let rd = pg_sys::heap_getattr(tup, 3, desc, &mut nr);
+    if nu || ni || nr {
+        out.rows_skipped_null += 1;
+        return;
+    }
+    let value = f64::from_bits(rd.value() as u64);
+    let user = read_key(ud, &mut out.users);
+    let item = read_key(id, &mut out.items);
+    if !value.is_finite() || value.abs() > f32::MAX as f64 {
+        raise(
+            Code::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!(
+                "rating {value} for user {} and item {} is not a finite number",
+                out.users.text_key(user),
+                out.items.text_key(item)
+            ),
+            Some(&format!(
+                "Filter such rows out of the source, e.g. WHERE {} NOT IN ('NaN', 'Infinity', '-Infinity').",
+                quote_ident(spec.rating_col.unwrap_or("rating"))
+            )),
+        );
+    }
+    out.ratings.push(Rating {
+        user,
+        item,
+        value: value as f32,
+    });
+}
