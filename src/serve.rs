@@ -166,23 +166,16 @@ fn check_k(k: i32) -> usize {
 }
 
 /// Items as bigint: only for models whose item keys are integers.
-fn require_int_items(m: &ServingModel, function: &str, arg: &str) {
+fn require_int_items(model: &str, m: &ServingModel, function: &str, arg: &str) {
     if m.items.kind() != KeyKind::Int {
         raise(
             Code::ERRCODE_DATATYPE_MISMATCH,
-            format!(
-                "model \"{}\" has text item keys, so {function} cannot return them as bigint",
-                model_name(m)
-            ),
+            format!("model \"{model}\" has text item keys, so this {function} cannot return them as bigint"),
             Some(&format!(
                 "Call the text version: pgrec.{function}(model, {arg}::text, ...)."
             )),
         );
     }
-}
-
-fn model_name(m: &ServingModel) -> String {
-    format!("{} v{}", m.info.algorithm, m.info.version)
 }
 
 fn notice_unknown(side: &str, key: KeyArg<'_>, model: &str) {
@@ -232,7 +225,7 @@ fn recommend_int(
     exclude_seen: default!(bool, true),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
     let m = active(model);
-    require_int_items(&m, "recommend", "user_id");
+    require_int_items(model, &m, "recommend", "user_id");
     let rows: Vec<(i64, f32)> = recommend_indices(model, KeyArg::Int(user_id), k, exclude_seen, &m)
         .into_iter()
         .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
@@ -263,7 +256,7 @@ fn similar_items_int(
     k: default!(i32, 10),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
     let m = active(model);
-    require_int_items(&m, "similar_items", "item_id");
+    require_int_items(model, &m, "similar_items", "item_id");
     let rows: Vec<(i64, f32)> = similar_indices(model, KeyArg::Int(item_id), k, &m)
         .into_iter()
         .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))

@@ -297,12 +297,19 @@ unsafe fn read_row(
     let user = read_key(ud, &mut out.users);
     let item = read_key(id, &mut out.items);
     if !value.is_finite() || value.abs() > f32::MAX as f64 {
+        let shown = if value.is_nan() {
+            "NaN".to_string()
+        } else if value.is_infinite() {
+            if value > 0.0 { "Infinity" } else { "-Infinity" }.to_string()
+        } else {
+            value.to_string()
+        };
         raise(
             Code::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             format!(
-                "rating {value} for user {} and item {} is not a finite number",
+                "rating {shown} for user {} and item {} is not a finite real number",
                 out.users.text_key(user),
-                out.items.text_key(item)
+                out.items.text_key(item),
             ),
             Some(&format!(
                 "Filter such rows out of the source, e.g. WHERE {} NOT IN ('NaN', 'Infinity', '-Infinity').",

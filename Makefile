@@ -1,0 +1,35 @@
+# pgrec: `make demo` runs the MovieLens demo, `make test` runs every test tier.
+# Both work on a fresh Debian 12 machine as root (scripts/setup.sh installs what is missing).
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+export PG_CONFIG
+
+.PHONY: setup install data demo test test-core test-sql bench bench-sql fmt
+
+setup:
+	./scripts/setup.sh
+
+install: setup
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+data:
+	./scripts/fetch_movielens.sh
+
+demo: install data
+	./scripts/demo.sh
+
+test: install data test-core test-sql
+
+test-core:
+	cargo test --release -p pgrec-core
+
+test-sql:
+	./scripts/run_sql_tests.sh
+
+bench:
+	cargo bench -p pgrec-core
+
+bench-sql: install data
+	./benches/run_sql_bench.sh
+
+fmt:
+	cargo fmt --all

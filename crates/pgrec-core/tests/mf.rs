@@ -1,0 +1,208 @@
+//! Behaviour of the matrix factorisation trainer on data with a known answer.
+
+use pgrec_core::data::{Rating, UserItems};
+use pgrec_core::kernels::Kernels;
+use pgrec_core::metrics::rmse;
+use pgrec_core::mf::{fit, parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::parallel::{build_pool, CancelFlag};
+use pgrec_core::synth::{generate, SynthSpec};
+use pgrec_core::topk::top_k;
+use pgrec_core::train::IterativeTrainer;
+use pgrec_core::CoreError;
+use serde_json::json;
+
+fn params(extra: serde_json::Value) -> ValidMfParams {
+    parse_params::<MfParams>(&extra).unwrap().check().unwrap()
+}
+
+/// Splits every tenth rating off as a test set.
+fn holdout(mut r: Vec<Rating>) -> (Vec<Rating>, Vec<Rating>) {
+    let test: Vec<Rating> = r
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 == 0)
+        .map(|(_, x)| *x)
+        .collect();
+    let mut i = 0;
+    r.retain(|_| {
+        i += 1;
+        (i - 1) % 10 != 0
+    });
+    (r, test)
+}
+
+#[test]
+fn recovers_a_synthetic_low_rank_matrix_near_the_noise_floor() {
+    // Dense enough that every user and item is well determined; power-law still present.
+    let spec = SynthSpec {
+        n_users: 1000,
+        n_items: 500,
+        n_ratings: 150_000,
+        user_exponent: 0.3,
+        item_exponent: 0.5,
+        ..SynthSpec::small(7)
+    };
+    let (all, truth) = generate(&spec);
+    let (train, test) = holdout(all);
+    // The noise floor as realised on this test set: the generating model's own error.
+    let oracle: Vec<(f32, f32)> = test
+        .iter()
+        .map(|r| {
+            (
+                truth.rating(spec.rank, r.user as usize, r.item as usize),
+                r.value,
+            )
+        })
+        .collect();
+    let floor = rmse(&oracle);
+    let mean = train.iter().map(|r| r.value as f64).sum::<f64>() / train.len() as f64;
+    let pool = build_pool(2).unwrap();
+    let p = params(
+        json!({"optimizer": "sgd", "factors": 16, "epochs": 100, "learning_rate": 0.02, "regularization": 0.02,"learning_rate_decay":0.98,"init_std":0.1}),
+    );
+    let (model, history) = fit(train, spec.n_users, spec.n_items, p, &pool).unwrap();
+    let k = Kernels::detect();
+    let pairs: Vec<(f32, f32)> = test
+        .iter()
+        .map(|r| (model.predict(k, r.user, r.item), r.value))
+        .collect();
+    let test_rmse = rmse(&pairs);
+    let mean_rmse = rmse(
+        &test
+            .iter()
+            .map(|r| (mean as f32, r.value))
+            .collect::<Vec<_>>(),
+    );
+    eprintln!("test RMSE {test_rmse:.4}, noise floor {floor:.4}, global mean RMSE {mean_rmse:.4}");
+    assert!(
+        test_rmse < floor * 1.1,
+        "test RMSE {test_rmse} vs noise floor {floor}"
+    );
+    assert!(test_rmse < 0.6 * mean_rmse);
+    // The training loss decreases overall.
+    assert!(history.last().unwrap().train_loss < history[0].train_loss);
+}
+
+#[test]
+fn same_seed_gives_the_same_model_whatever_the_thread_count() {
+    let (data, _) = generate(&SynthSpec::small(3));
+    let p = params(json!({"factors": 8, "epochs": 3, "validation_fraction": 0.1}));
+    let models: Vec<_> = [1usize, 2, 4]
+        .iter()
+        .map(|&t| fit(data.clone(), 2000, 1000, p.clone(), &build_pool(t).unwrap()).unwrap())
+        .collect();
+    for m in &models[1..] {
+        assert_eq!(m.0, models[0].0, "factors differ between thread counts");
+        assert_eq!(m.1, models[0].1, "history differs between thread counts");
+    }
+    // A different seed gives a different model.
+    let other = fit(
+        data,
+        2000,
+        1000,
+        params(json!({"factors": 8, "epochs": 3, "seed": 7, "validation_fraction": 0.1})),
+        &build_pool(2).unwrap(),
+    )
+    .unwrap();
+    assert_ne!(other.0, models[0].0);
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let (data, _) = generate(&SynthSpec::small(11));
+    // A high learning rate and no regularisation overfit quickly.
+    let p = params(
+        json!({"factors": 32, "epochs": 60, "learning_rate": 0.05, "regularization": 0.0,
+                          "validation_fraction": 0.2, "patience": 2, "learning_rate_decay": 1.0, "optimizer": "sgd"}),
+    );
+    let pool = build_pool(2).unwrap();
+    let (_, history) = fit(data, 2000, 1000, p, &pool).unwrap();
+    assert!(history.len() < 60, "early stopping never fired");
+    assert!(history.last().unwrap().stop);
+    let best = history
+        .iter()
+        .map(|h| h.validation_rmse.unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let last = history.last().unwrap().validation_rmse.unwrap();
+    assert!(
+        last > best,
+        "the last epoch should be worse than the best one"
+    );
+}
+
+#[test]
+fn a_cancelled_step_returns_cancelled() {
+    let (data, _) = generate(&SynthSpec::small(1));
+    let mut t = MfTrainer::new(data, 2000, 1000, params(json!({}))).unwrap();
+    let cancel = CancelFlag::new();
+    cancel.cancel();
+    assert_eq!(
+        t.step(&build_pool(2).unwrap(), &cancel).unwrap_err(),
+        CoreError::Cancelled
+    );
+}
+
+#[test]
+fn bad_params_name_the_offending_key() {
+    let e = parse_params::<MfParams>(&json!({"factorz": 3})).unwrap_err();
+    assert!(e.to_string().contains("factorz"), "{e}");
+    let e = parse_params::<MfParams>(&json!({"factors": "many"})).unwrap_err();
+    assert!(e.to_string().contains("factors"), "{e}");
+    for bad in [
+        json!({"factors": 0}),
+        json!({"epochs": -1}),
+        json!({"learning_rate": -0.1}),
+        json!({"validation_fraction": 0.9}),
+        json!({"optimizer": "adam"}),
+    ] {
+        let e = parse_params::<MfParams>(&bad).unwrap().check().unwrap_err();
+        let key = bad.as_object().unwrap().keys().next().unwrap().clone();
+        assert!(e.to_string().contains(&key), "{e} should name {key}");
+    }
+}
+
+#[test]
+fn diverging_training_is_reported_not_stored() {
+    let (data, _) = generate(&SynthSpec::small(2));
+    let p = params(json!({"learning_rate": 9.0, "optimizer": "sgd", "epochs": 5, "init_std": 1.0}));
+    let err = fit(data, 2000, 1000, p, &build_pool(1).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("diverged"), "{err}");
+}
+
+/// implicit's checkerboard test: users in two groups like the items of their group; a user's
+/// held-out item of their own group must come first among unseen items.
+#[test]
+fn checkerboard_recommends_the_held_out_item_of_the_users_group() {
+    let (n_users, n_items) = (40u32, 20u32);
+    let mut ratings = Vec::new();
+    for u in 0..n_users {
+        for i in 0..n_items {
+            let same = (u % 2) == (i % 2);
+            if u == 0 && i == 4 {
+                continue; // held out
+            }
+            ratings.push(Rating {
+                user: u,
+                item: i,
+                value: if same { 5.0 } else { 1.0 },
+            });
+        }
+    }
+    let seen = UserItems::build(n_users as usize, &ratings);
+    let p = params(
+        json!({"optimizer": "adagrad", "factors": 8, "epochs": 100, "learning_rate": 0.05, "regularization": 0.05,"learning_rate_decay":1.0}),
+    );
+    let (model, _) = fit(
+        ratings,
+        n_users as usize,
+        n_items as usize,
+        p,
+        &build_pool(2).unwrap(),
+    )
+    .unwrap();
+    let mut scores = Vec::new();
+    model.score_items(Kernels::detect(), 0, &mut scores);
+    let top = top_k(&scores, 1, seen.of(0));
+    assert_eq!(top[0].index, 4);
+    assert!(model.predict(Kernels::detect(), 0, 4) > 4.0);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SQL golden tests (pg_regress) against the running PostgreSQL 15 cluster, in a fresh database
+# that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+db=pgrec_regress
+./scripts/create_db.sh "$db"
+out=$(mktemp -d /tmp/pgrec_regress.XXXXXX)
+chmod 777 "$out"
+tests=$(sed -e 's/#.*//' -e '/^\s*$/d' tests/pg_regress/schedule | tr '\n' ' ')
+regress="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress"
+cmd="$regress --use-existing --dbname=$db --host=/var/run/postgresql --port=5432 \
+  --inputdir=$(pwd)/tests/pg_regress --outputdir=$out $tests"
+status=0
+if [ "$(id -u)" -eq 0 ]; then
+  su postgres -c "$cmd" || status=$?
+else
+  sudo -u postgres $cmd || status=$?
+fi
+if [ $status -ne 0 ]; then
+  cat "$out/regression.diffs" 2>/dev/null || true
+  echo "SQL tests failed (outputs in $out)"
+  exit $status
+fi
+rm -rf "$out"

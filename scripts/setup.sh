@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (as root) to build, install and test pgrec:
+# PostgreSQL 15 + dev headers + pg_cron from apt, cargo-pgrx 0.18.1 (only if missing),
+# `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres user.
+# Idempotent: steps already done are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+packages="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib sudo python3-pip"
+missing=""
+for p in $packages; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "== apt: installing$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+if ! cargo pgrx --version 2>/dev/null | grep -q "0.18.1"; then
+  echo "== installing cargo-pgrx 0.18.1 (about 11 minutes on a cold machine)"
+  cargo install cargo-pgrx --version 0.18.1 --locked
+fi
+
+if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+  echo "== cargo pgrx init"
+  cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+# A running cluster: Debian's main cluster on port 5432, created if a previous run removed it.
+if ! pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main"' | grep -q .; then
+  $SUDO pg_createcluster 15 main >/dev/null
+fi
+if ! pg_lsclusters -h | awk '$1 == 15 && $2 == "main" {print $4}' | grep -q online; then
+  echo "== starting PostgreSQL 15"
+  $SUDO pg_ctlcluster 15 main start
+fi
+# The postgres user must be able to read the repository (test SQL and data files).
+dir=$(pwd)
+while [ "$dir" != "/" ]; do
+  $SUDO chmod o+x "$dir" 2>/dev/null || true
+  dir=$(dirname "$dir")
+done
+$SUDO chmod -R o+rX . 2>/dev/null || true
+echo "== setup done: $(su postgres -c 'psql -XAtc "select version()"' 2>/dev/null | cut -d, -f1)"

@@ -1,0 +1,35 @@
+-- Functions run with the caller's privileges: no reading tables you cannot read, no
+-- overwriting or dropping models you do not own. Everyone may read (serve) models.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS pgrec_alice;
+DROP ROLE IF EXISTS pgrec_bob;
+CREATE ROLE pgrec_alice;
+CREATE ROLE pgrec_bob;
+GRANT SELECT ON tiny TO pgrec_alice;
+SET ROLE pgrec_alice;
+SELECT model, version FROM pgrec.train('alice_model', 'tiny', params => '{"factors": 4, "epochs": 2}');
+SELECT owner FROM pgrec.models WHERE model = 'alice_model';
+SET ROLE pgrec_bob;
+-- bob cannot read alice's source table
+SELECT * FROM pgrec.train('bob_model', 'tiny');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('bob_model', 'SELECT * FROM tiny');
+-- bob cannot add a version to alice's model, drop it or change its rows
+SELECT * FROM pgrec.train('alice_model', 'SELECT 1 AS user_id, 1 AS item_id, 3.0 AS rating');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.drop_model('alice_model');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE pgrec.model_versions SET active = false WHERE model = 'alice_model';
+DELETE FROM pgrec.user_factors WHERE version_id IN (SELECT id FROM pgrec.model_versions WHERE model = 'alice_model');
+INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, user_col, item_col,
+  user_key_type, item_key_type, n_users, n_items, n_interactions, factors, global_mean, train_seconds, owner)
+VALUES ('alice_model', 99, 'mf', '{}', '{}', 'x', 'u', 'i', 'bigint', 'bigint', 0, 0, 0, 1, 0, 0, 'pgrec_alice');
+\echo :LAST_ERROR_SQLSTATE
+-- but bob can serve it
+SELECT count(*) FROM pgrec.recommend('alice_model', 1);
+RESET ROLE;
+SELECT version, active, owner FROM pgrec.models WHERE model = 'alice_model';
+SELECT pgrec.drop_model('alice_model');
+REVOKE SELECT ON tiny FROM pgrec_alice;
+DROP ROLE pgrec_alice;
+DROP ROLE pgrec_bob;
