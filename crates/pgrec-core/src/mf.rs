@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{rating_stats, split_validation, Rating};
+use crate::data::{rating_stats, split_validation, Rating, UserItems};
 use crate::error::{CoreError, Result};
 use crate::kernels::{Kernels, PairStep};
 use crate::model::FactorModel;
@@ -44,6 +44,24 @@ pub struct MfParams {
     /// Decoupled weight decay: after every epoch all factor vectors are multiplied by
     /// 1 - weight_decay * (that epoch's learning rate / learning_rate). 0 disables it.
     pub weight_decay: f64,
+    /// SVD++-style implicit feedback: the user vector is p_u + |N(u)|^-1/2 * sum of y_j over the
+    /// items u rated. The y_j are updated once per epoch from per-user gradient sums; the stored
+    /// user factors are always the folded vector, so serving is unchanged.
+    pub implicit: bool,
+    /// The same for items, mirrored: item vectors become q_i + |N(i)|^-1/2 * sum of x_u over the
+    /// users who rated i, with the same knobs.
+    pub implicit_items: bool,
+    /// Step of the per-epoch x update of `implicit_items`, as a multiple of the learning rate.
+    pub implicit_items_learning_rate: f64,
+    /// Step of the per-epoch y update, as a multiple of the epoch's learning rate.
+    pub implicit_learning_rate: f64,
+    /// L2 penalty on the y vectors (per epoch update).
+    pub implicit_regularization: f64,
+    /// The summed gradient of y_j is divided by |N(j)|^exponent (N(j): users who rated j).
+    pub implicit_norm_exponent: f64,
+    /// Share (0..1) of the factor penalty's pull on the implicit part s_u that is undone after
+    /// every epoch: 1 penalises p_u only (as in SVD++), 0 penalises the folded vector p_u + s_u.
+    pub implicit_decouple: f64,
     pub seed: i64,
     /// Worker threads; `None` means the caller's default.
     pub threads: Option<i64>,
@@ -57,19 +75,27 @@ pub struct MfParams {
 }
 
 impl Default for MfParams {
-    /// Tuned on MovieLens-100K (see BENCHMARKS.md); good general-purpose starting points.
+    /// Chosen on MovieLens-100K (see BENCHMARKS.md): biased MF with SVD++-style implicit terms
+    /// on both sides, folded into the stored vectors.
     fn default() -> Self {
         Self {
             factors: 128,
             epochs: 60,
             learning_rate: 0.02,
             regularization: 0.065,
-            bias_regularization: 0.05,
+            bias_regularization: 0.08,
             regularization_exponent: 0.0,
             optimizer: "sgd".into(),
-            learning_rate_decay: 0.97,
+            learning_rate_decay: 0.96,
             init_std: 0.01,
             weight_decay: 0.05,
+            implicit: true,
+            implicit_items: true,
+            implicit_items_learning_rate: 0.05,
+            implicit_learning_rate: 0.1,
+            implicit_regularization: 0.0,
+            implicit_norm_exponent: 0.0,
+            implicit_decouple: 0.5,
             seed: 42,
             threads: None,
             validation_fraction: 0.0,
@@ -92,6 +118,13 @@ pub struct ValidMfParams {
     pub learning_rate_decay: f32,
     pub init_std: f32,
     pub weight_decay: f32,
+    pub implicit: bool,
+    pub implicit_items: bool,
+    pub implicit_items_learning_rate: f32,
+    pub implicit_learning_rate: f32,
+    pub implicit_regularization: f32,
+    pub implicit_norm_exponent: f32,
+    pub implicit_decouple: f32,
     pub seed: u64,
     pub threads: Option<usize>,
     pub validation_fraction: f64,
@@ -201,6 +234,43 @@ impl MfParams {
             )?,
             init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
             weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 0.5, false)?,
+            implicit: self.implicit,
+            implicit_items: self.implicit_items,
+            implicit_items_learning_rate: float_in(
+                "implicit_items_learning_rate",
+                self.implicit_items_learning_rate,
+                0.0,
+                1000.0,
+                false,
+            )?,
+            implicit_learning_rate: float_in(
+                "implicit_learning_rate",
+                self.implicit_learning_rate,
+                0.0,
+                1000.0,
+                false,
+            )?,
+            implicit_regularization: float_in(
+                "implicit_regularization",
+                self.implicit_regularization,
+                0.0,
+                1000.0,
+                false,
+            )?,
+            implicit_norm_exponent: float_in(
+                "implicit_norm_exponent",
+                self.implicit_norm_exponent,
+                0.0,
+                2.0,
+                false,
+            )?,
+            implicit_decouple: float_in(
+                "implicit_decouple",
+                self.implicit_decouple,
+                0.0,
+                1.0,
+                false,
+            )?,
             seed: self.seed as u64,
             threads: match self.threads {
                 Some(t) => Some(int_in("threads", t, 1, 256)?),
@@ -225,6 +295,12 @@ struct Grid {
     ratings: Vec<Rating>,
     /// Start of each cell in `ratings`; cell (ub, ib) is index ub * blocks + ib.
     offsets: Vec<usize>,
+    /// Within a cell, ratings are grouped by user ("runs"), so that a user's vector stays in
+    /// cache while their ratings are processed; every epoch visits the runs in a new seeded
+    /// order. `run_starts[run_offsets[c]..run_offsets[c + 1]]` are cell c's run starts
+    /// (relative to the cell). Empty until `arrange` has run.
+    run_starts: Vec<u32>,
+    run_offsets: Vec<usize>,
 }
 
 impl Grid {
@@ -265,7 +341,59 @@ impl Grid {
             blocks,
             ratings,
             offsets,
+            run_starts: Vec::new(),
+            run_offsets: Vec::new(),
         }
+    }
+
+    fn is_arranged(&self) -> bool {
+        !self.run_offsets.is_empty()
+    }
+
+    /// Sorts every cell by user (items of a user in a seeded order) and records the runs.
+    /// Parallel over cells; stops early (leaving the grid unarranged) when cancelled.
+    fn arrange(&mut self, pool: &ThreadPool, seed: u64, cancel: &CancelFlag) -> Result<()> {
+        let n_cells = self.blocks * self.blocks;
+        let mut cells: Vec<&mut [Rating]> = Vec::with_capacity(n_cells);
+        let mut rest: &mut [Rating] = &mut self.ratings;
+        for c in 0..n_cells {
+            let (head, tail) = rest.split_at_mut(self.offsets[c + 1] - self.offsets[c]);
+            cells.push(head);
+            rest = tail;
+        }
+        let runs: Vec<Vec<u32>> = pool.install(|| {
+            cells
+                .into_par_iter()
+                .map(|cell| {
+                    if cancel.is_cancelled() {
+                        return Vec::new();
+                    }
+                    cell.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
+                    let mut starts = Vec::new();
+                    for (i, r) in cell.iter().enumerate() {
+                        if i == 0 || cell[i - 1].user != r.user {
+                            starts.push(i as u32);
+                        }
+                    }
+                    // A seeded order of each user's items, fixed for the whole training.
+                    let mut rng =
+                        stream(seed, &[0x0DE7, cell.first().map_or(0, |r| r.user as u64)]);
+                    for (w, &s) in starts.iter().enumerate() {
+                        let e = starts.get(w + 1).map_or(cell.len(), |&x| x as usize);
+                        cell[s as usize..e].shuffle(&mut rng);
+                    }
+                    starts
+                })
+                .collect()
+        });
+        cancel.check()?;
+        self.run_offsets = Vec::with_capacity(n_cells + 1);
+        self.run_offsets.push(0);
+        for r in &runs {
+            self.run_starts.extend_from_slice(r);
+            self.run_offsets.push(self.run_starts.len());
+        }
+        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -284,8 +412,12 @@ fn deal(n: usize, blocks: usize, seed: u64, salt: u64) -> Vec<u16> {
     out
 }
 
-/// Per-entity factor penalty: regularization * (mean count / count)^exponent.
-fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) -> Vec<f32> {
+/// Per-entity factor penalty: regularization * (mean count / count)^exponent; None when the
+/// exponent is 0 and every entity has the same penalty.
+fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) -> Option<Vec<f32>> {
+    if p.regularization_exponent == 0.0 {
+        return None;
+    }
     let mut counts = vec![0u32; n];
     let mut total = 0usize;
     for i in indices {
@@ -300,7 +432,8 @@ fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) ->
             let ratio = mean / c.max(1) as f64;
             (p.regularization as f64 * ratio.powf(p.regularization_exponent as f64)) as f32
         })
-        .collect()
+        .collect::<Vec<f32>>()
+        .into()
 }
 
 /// Random initial model: normal factors, zero biases.
@@ -331,6 +464,154 @@ fn init_model(
     }
 }
 
+/// One per-epoch update of an implicit term.
+struct FoldStep<'a> {
+    /// Step size of the y update, and L2 penalty on y.
+    step: f32,
+    reg_y: f32,
+    /// The epoch's learning rate and the factor penalty it applied (per entity, or one value).
+    lr: f32,
+    penalties: Option<&'a [f32]>,
+    penalty: f32,
+    /// Share of the penalty's pull on the folded part that is given back.
+    decouple: f32,
+}
+
+/// State of the SVD++-style implicit term (see `MfParams::implicit`).
+struct Implicit {
+    /// Training items of each user, and training users of each item.
+    user_items: UserItems,
+    item_users: UserItems,
+    /// |N(u)|^-1/2 (0 for users without training ratings).
+    user_norm: Vec<f32>,
+    /// Per-item scale of the summed gradient: |N(j)|^-exponent.
+    item_scale: Vec<f32>,
+    /// Implicit item vectors y_j.
+    y: Vec<f32>,
+    /// s_u = |N(u)|^-1/2 sum y_j, as currently folded into the user factors.
+    s: Vec<f32>,
+    /// Per-user sum of err * q_i over the current epoch.
+    g: Vec<f32>,
+}
+
+impl Implicit {
+    /// Implicit term of the user side; with `items_side` the mirror image (item vectors get
+    /// |N(i)|^-1/2 * sum of x_u over the users who rated i), built by swapping the roles.
+    fn new(
+        ratings: &[Rating],
+        n_users: usize,
+        n_items: usize,
+        p: &ValidMfParams,
+        items_side: bool,
+    ) -> Self {
+        let k = p.factors;
+        let swapped: Vec<Rating> = ratings
+            .iter()
+            .map(|r| Rating {
+                user: r.item,
+                item: r.user,
+                value: r.value,
+            })
+            .collect();
+        let (user_items, item_users) = if items_side {
+            (
+                UserItems::build(n_items, &swapped),
+                UserItems::build(n_users, ratings),
+            )
+        } else {
+            (
+                UserItems::build(n_users, ratings),
+                UserItems::build(n_items, &swapped),
+            )
+        };
+        let (n_users, n_items) = if items_side {
+            (n_items, n_users)
+        } else {
+            (n_users, n_items)
+        };
+        let user_norm = (0..n_users)
+            .map(|u| {
+                let n = user_items.of(u as u32).len();
+                if n == 0 {
+                    0.0
+                } else {
+                    1.0 / (n as f32).sqrt()
+                }
+            })
+            .collect();
+        let item_scale = (0..n_items)
+            .map(|i| {
+                let n = item_users.of(i as u32).len().max(1);
+                (n as f64).powf(-(p.implicit_norm_exponent as f64)) as f32
+            })
+            .collect();
+        Implicit {
+            user_items,
+            item_users,
+            user_norm,
+            item_scale,
+            y: vec![0.0; n_items * k],
+            s: vec![0.0; n_users * k],
+            g: vec![0.0; n_users * k],
+        }
+    }
+
+    /// Updates every y_j from the epoch's gradient sums, recomputes s_u and moves the folded
+    /// user vectors by the change in s_u. Parallel over items, then users; every sum runs in a
+    /// fixed order, so the result does not depend on the thread count.
+    fn update(
+        &mut self,
+        pool: &ThreadPool,
+        kern: Kernels,
+        user_factors: &mut [f32],
+        k: usize,
+        f: &FoldStep<'_>,
+    ) {
+        let (g, user_norm, item_users, item_scale) =
+            (&self.g, &self.user_norm, &self.item_users, &self.item_scale);
+        let (step, lr, decouple) = (f.step, f.lr, f.decouple);
+        let shrink = 1.0 - step * f.reg_y;
+        pool.install(|| {
+            self.y.par_chunks_mut(k).enumerate().for_each(|(j, yj)| {
+                let mut acc = vec![0f32; k];
+                for &u in item_users.of(j as u32) {
+                    let u = u as usize;
+                    kern.axpy(user_norm[u], &g[u * k..(u + 1) * k], &mut acc);
+                }
+                yj.iter_mut().for_each(|x| *x *= shrink);
+                kern.axpy(step * item_scale[j], &acc, yj);
+            });
+        });
+        let (y, user_items) = (&self.y, &self.user_items);
+        pool.install(|| {
+            self.s
+                .par_chunks_mut(k)
+                .zip(user_factors.par_chunks_mut(k))
+                .zip(self.g.par_chunks_mut(k))
+                .enumerate()
+                .for_each(|(u, ((su, zu), gu))| {
+                    let mut acc = vec![0f32; k];
+                    for &j in user_items.of(u as u32) {
+                        let j = j as usize;
+                        kern.axpy(1.0, &y[j * k..(j + 1) * k], &mut acc);
+                    }
+                    let nrm = user_norm[u];
+                    // The epoch's per-rating penalty shrank the folded vector, s_u included, by
+                    // (1 - lr * reg)^n; give back `decouple` of what it took from s_u.
+                    let n = user_items.of(u as u32).len() as i32;
+                    let back = decouple
+                        * (1.0 - (1.0 - lr * f.penalties.map_or(f.penalty, |r| r[u])).powi(n));
+                    for t in 0..k {
+                        let new = nrm * acc[t];
+                        zu[t] += new - su[t] + back * su[t];
+                        su[t] = new;
+                    }
+                    gu.iter_mut().for_each(|x| *x = 0.0);
+                });
+        });
+    }
+}
+
 pub struct MfTrainer {
     params: ValidMfParams,
     kernels: Kernels,
@@ -338,8 +619,9 @@ pub struct MfTrainer {
     validation: Vec<Rating>,
     model: FactorModel,
     /// Factor penalty of each user and item (see `regularization_exponent`).
-    user_reg: Vec<f32>,
-    item_reg: Vec<f32>,
+    /// None when every vector has the same penalty (regularization_exponent = 0).
+    user_reg: Option<Vec<f32>>,
+    item_reg: Option<Vec<f32>>,
     /// AdaGrad accumulators: running sum of mean squared gradients per user and item vector.
     user_g2: Vec<f32>,
     item_g2: Vec<f32>,
@@ -347,6 +629,8 @@ pub struct MfTrainer {
     learning_rate: f32,
     best: Option<(f64, FactorModel)>,
     since_best: usize,
+    implicit: Option<Implicit>,
+    implicit_items: Option<Implicit>,
 }
 
 impl MfTrainer {
@@ -377,6 +661,12 @@ impl MfTrainer {
         );
         let user_reg = penalties(ratings.iter().map(|r| r.user), n_users, &params);
         let item_reg = penalties(ratings.iter().map(|r| r.item), n_items, &params);
+        let implicit = params
+            .implicit
+            .then(|| Implicit::new(&ratings, n_users, n_items, &params, false));
+        let implicit_items = params
+            .implicit_items
+            .then(|| Implicit::new(&ratings, n_users, n_items, &params, true));
         let grid = Grid::build(ratings, n_users, n_items, params.blocks, params.seed);
         Ok(Self {
             user_g2: vec![1.0; n_users],
@@ -392,6 +682,8 @@ impl MfTrainer {
             epoch: 0,
             best: None,
             since_best: 0,
+            implicit,
+            implicit_items,
         })
     }
 
@@ -409,56 +701,101 @@ impl MfTrainer {
     }
 
     /// One pass of SGD over one block; returns the sum of squared errors seen.
+    #[inline(never)]
     fn run_block(&self, cell: usize, ratings: SharedMut<Rating>, m: &ModelBuffers, lr: f32) -> f64 {
         let (start, end) = (self.grid.offsets[cell], self.grid.offsets[cell + 1]);
         if start == end {
             return 0.0;
         }
         // SAFETY: this cell is visited by exactly one task in this diagonal.
-        let block = unsafe { ratings.slice(start, end - start) };
-        block.shuffle(&mut stream(
+        let block: &[Rating] = unsafe { ratings.slice(start, end - start) };
+        let starts =
+            &self.grid.run_starts[self.grid.run_offsets[cell]..self.grid.run_offsets[cell + 1]];
+        let mut order: Vec<u32> = (0..starts.len() as u32).collect();
+        order.shuffle(&mut stream(
             self.params.seed,
             &[0x5EED, self.epoch as u64, cell as u64],
         ));
+        let run = |o: u32| {
+            let s = starts[o as usize] as usize;
+            let e = starts
+                .get(o as usize + 1)
+                .map_or(block.len(), |&x| x as usize);
+            &block[s..e]
+        };
         let k = self.params.factors;
         let reg_b = self.params.bias_regularization;
         let adagrad = self.params.adagrad;
         let mean = self.model.global_mean;
         let kern = self.kernels;
         let mut sse = 0f64;
-        for r in block.iter() {
-            let (u, i) = (r.user as usize, r.item as usize);
-            // SAFETY: blocks of one diagonal touch disjoint users and items.
-            let (p, q, bu, bi, gu, gi) = unsafe {
+        for (pos, &o) in order.iter().enumerate() {
+            let user_ratings = run(o);
+            if let Some(&next) = order.get(pos + 1) {
+                let nu = run(next)[0].user as usize;
+                crate::kernels::prefetch(m.user_factors.ptr(nu * k), k);
+                crate::kernels::prefetch(m.user_bias.ptr(nu), 1);
+            }
+            let u = user_ratings[0].user as usize;
+            // SAFETY: blocks of one diagonal touch disjoint users and items, so this task is
+            // the only one touching user u and the items of this cell.
+            let (p, bu, gu) = unsafe {
                 (
                     m.user_factors.slice(u * k, k),
-                    m.item_factors.slice(i * k, k),
                     m.user_bias.at(u),
-                    m.item_bias.at(i),
                     m.user_g2.at(u),
-                    m.item_g2.at(i),
                 )
             };
-            let err = r.value - (mean + *bu + *bi + kern.dot(p, q));
-            sse += (err * err) as f64;
-            let (lr_p, lr_q) = if adagrad {
-                (lr / gu.sqrt(), lr / gi.sqrt())
-            } else {
-                (lr, lr)
-            };
-            *bu += lr_p * (err - reg_b * *bu);
-            *bi += lr_q * (err - reg_b * *bi);
-            let step = PairStep {
-                err,
-                lr_p,
-                lr_q,
-                reg_p: self.user_reg[u],
-                reg_q: self.item_reg[i],
-            };
-            let (gp2, gq2) = kern.sgd(p, q, step);
-            if adagrad {
-                *gu += gp2;
-                *gi += gq2;
+            let mut g_user = m.user_grad.as_ref().map(|g| unsafe { g.slice(u * k, k) });
+            let reg_p = self
+                .user_reg
+                .as_ref()
+                .map_or(self.params.regularization, |r| r[u]);
+            for (t, r) in user_ratings.iter().enumerate() {
+                if let Some(nx) = user_ratings.get(t + 1) {
+                    crate::kernels::prefetch(m.item_factors.ptr(nx.item as usize * k), k);
+                    crate::kernels::prefetch(m.item_bias.ptr(nx.item as usize), 1);
+                }
+                let i = r.item as usize;
+                // SAFETY: as above.
+                let (q, bi, gi) = unsafe {
+                    (
+                        m.item_factors.slice(i * k, k),
+                        m.item_bias.at(i),
+                        m.item_g2.at(i),
+                    )
+                };
+                let err = r.value - (mean + *bu + *bi + kern.dot(p, q));
+                sse += (err * err) as f64;
+                if let Some(g) = g_user.as_deref_mut() {
+                    kern.axpy(err, q, g);
+                }
+                if let Some(h) = m.item_grad {
+                    // SAFETY: as above.
+                    kern.axpy(err, p, unsafe { h.slice(i * k, k) });
+                }
+                let (lr_p, lr_q) = if adagrad {
+                    (lr / gu.sqrt(), lr / gi.sqrt())
+                } else {
+                    (lr, lr)
+                };
+                *bu += lr_p * (err - reg_b * *bu);
+                *bi += lr_q * (err - reg_b * *bi);
+                let step = PairStep {
+                    err,
+                    lr_p,
+                    lr_q,
+                    reg_p,
+                    reg_q: self
+                        .item_reg
+                        .as_ref()
+                        .map_or(self.params.regularization, |r| r[i]),
+                };
+                let (gp2, gq2) = kern.sgd(p, q, step);
+                if adagrad {
+                    *gu += gp2;
+                    *gi += gq2;
+                }
             }
         }
         sse
@@ -496,6 +833,9 @@ struct ModelBuffers {
     item_bias: SharedMut<f32>,
     user_g2: SharedMut<f32>,
     item_g2: SharedMut<f32>,
+    /// Per-user gradient sums of the implicit term, when enabled.
+    user_grad: Option<SharedMut<f32>>,
+    item_grad: Option<SharedMut<f32>>,
 }
 
 impl IterativeTrainer for MfTrainer {
@@ -507,6 +847,9 @@ impl IterativeTrainer for MfTrainer {
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
         cancel.check()?;
+        if !self.grid.is_arranged() {
+            self.grid.arrange(pool, self.params.seed, cancel)?;
+        }
         let nb = self.grid.blocks;
         let mut diagonals: Vec<usize> = (0..nb).collect();
         diagonals.shuffle(&mut stream(self.params.seed, &[0xD1A6, self.epoch as u64]));
@@ -519,6 +862,11 @@ impl IterativeTrainer for MfTrainer {
             item_bias: SharedMut::new(&mut self.model.item_bias),
             user_g2: SharedMut::new(&mut self.user_g2),
             item_g2: SharedMut::new(&mut self.item_g2),
+            user_grad: self.implicit.as_mut().map(|im| SharedMut::new(&mut im.g)),
+            item_grad: self
+                .implicit_items
+                .as_mut()
+                .map(|im| SharedMut::new(&mut im.g)),
         };
         let mut sse = 0f64;
         for d in diagonals {
@@ -550,18 +898,53 @@ impl IterativeTrainer for MfTrainer {
             ));
         }
         self.epoch += 1;
-        if self.params.weight_decay > 0.0 {
-            let shrink = 1.0 - self.params.weight_decay * lr / self.params.learning_rate;
-            self.model
-                .user_factors
-                .iter_mut()
-                .for_each(|x| *x *= shrink);
-            self.model
-                .item_factors
-                .iter_mut()
-                .for_each(|x| *x *= shrink);
-        }
         self.learning_rate *= self.params.learning_rate_decay;
+        if let Some(im) = self.implicit.as_mut() {
+            let fold = FoldStep {
+                step: lr * self.params.implicit_learning_rate,
+                reg_y: self.params.implicit_regularization,
+                lr,
+                penalties: self.user_reg.as_deref(),
+                penalty: self.params.regularization,
+                decouple: self.params.implicit_decouple,
+            };
+            im.update(
+                pool,
+                self.kernels,
+                &mut self.model.user_factors,
+                self.params.factors,
+                &fold,
+            );
+        }
+        if let Some(im) = self.implicit_items.as_mut() {
+            let fold = FoldStep {
+                step: lr * self.params.implicit_items_learning_rate,
+                reg_y: self.params.implicit_regularization,
+                lr,
+                penalties: self.item_reg.as_deref(),
+                penalty: self.params.regularization,
+                decouple: self.params.implicit_decouple,
+            };
+            im.update(
+                pool,
+                self.kernels,
+                &mut self.model.item_factors,
+                self.params.factors,
+                &fold,
+            );
+        }
+        if self.params.weight_decay > 0.0 {
+            let f = 1.0 - self.params.weight_decay * lr / self.params.learning_rate;
+            self.model.user_factors.iter_mut().for_each(|x| *x *= f);
+            self.model.item_factors.iter_mut().for_each(|x| *x *= f);
+            for im in [self.implicit.as_mut(), self.implicit_items.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                im.y.iter_mut().for_each(|x| *x *= f);
+                im.s.iter_mut().for_each(|x| *x *= f);
+            }
+        }
         let validation_rmse = self.validation_rmse(pool);
         let mut stop = false;
         if let Some(v) = validation_rmse {
@@ -609,4 +992,45 @@ pub fn fit(
         }
     }
     Ok((t.finish(), history))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::build_pool;
+    use crate::synth::{generate, SynthSpec};
+
+    fn params(json: serde_json::Value) -> ValidMfParams {
+        parse_params::<MfParams>(&json).unwrap().check().unwrap()
+    }
+
+    #[test]
+    fn implicit_model_is_identical_for_any_thread_count() {
+        let spec = SynthSpec::small(7);
+        let (ratings, _) = generate(&spec);
+        let p = params(serde_json::json!({
+            "optimizer": "sgd", "factors": 16, "epochs": 8, "learning_rate": 0.02,
+            "implicit": true, "implicit_learning_rate": 0.1, "implicit_decouple": 0.5,
+            "weight_decay": 0.05, "blocks": 8
+        }));
+        let (m1, h1) = fit(
+            ratings.clone(),
+            spec.n_users,
+            spec.n_items,
+            p.clone(),
+            &build_pool(1).unwrap(),
+        )
+        .unwrap();
+        let (m3, h3) = fit(
+            ratings.clone(),
+            spec.n_users,
+            spec.n_items,
+            p.clone(),
+            &build_pool(3).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m1, m3);
+        assert_eq!(h1, h3);
+        assert!(h1.last().unwrap().train_loss.is_finite());
+    }
 }

@@ -84,6 +84,12 @@ impl<T> SharedMut<T> {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
 
+    /// Address of element `index` (for prefetch hints; never dereferenced here).
+    #[inline(always)]
+    pub(crate) fn ptr(&self, index: usize) -> *const T {
+        self.0.wrapping_add(index)
+    }
+
     /// # Safety
     /// `index` must be in bounds and not accessed by any other thread meanwhile.
     #[inline(always)]
