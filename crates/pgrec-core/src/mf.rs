@@ -55,6 +55,8 @@ pub struct MfParams {
     pub implicit_items_learning_rate: f64,
     /// Step of the per-epoch y update, as a multiple of the epoch's learning rate.
     pub implicit_learning_rate: f64,
+    /// AdaGrad-normalised y updates (robust to dense data); otherwise plain summed gradients.
+    pub implicit_adaptive: bool,
     /// L2 penalty on the y vectors (per epoch update).
     pub implicit_regularization: f64,
     /// The summed gradient of y_j is divided by |N(j)|^exponent (N(j): users who rated j).
@@ -91,8 +93,9 @@ impl Default for MfParams {
             weight_decay: 0.05,
             implicit: true,
             implicit_items: true,
-            implicit_items_learning_rate: 0.05,
-            implicit_learning_rate: 0.1,
+            implicit_items_learning_rate: 1.0,
+            implicit_learning_rate: 0.3,
+            implicit_adaptive: true,
             implicit_regularization: 0.0,
             implicit_norm_exponent: 0.0,
             implicit_decouple: 0.5,
@@ -122,6 +125,7 @@ pub struct ValidMfParams {
     pub implicit_items: bool,
     pub implicit_items_learning_rate: f32,
     pub implicit_learning_rate: f32,
+    pub implicit_adaptive: bool,
     pub implicit_regularization: f32,
     pub implicit_norm_exponent: f32,
     pub implicit_decouple: f32,
@@ -250,6 +254,7 @@ impl MfParams {
                 1000.0,
                 false,
             )?,
+            implicit_adaptive: self.implicit_adaptive,
             implicit_regularization: float_in(
                 "implicit_regularization",
                 self.implicit_regularization,
@@ -312,8 +317,14 @@ impl Grid {
         blocks: usize,
         seed: u64,
     ) -> Self {
-        let user_block = deal(n_users, blocks, seed, 1);
-        let item_block = deal(n_items, blocks, seed, 2);
+        let (mut user_counts, mut item_counts) = (vec![0u32; n_users], vec![0u32; n_items]);
+        for r in &ratings {
+            user_counts[r.user as usize] += 1;
+            item_counts[r.item as usize] += 1;
+        }
+        let user_block = deal(&user_counts, blocks, seed, 1);
+        let item_block = deal(&item_counts, blocks, seed, 2);
+        drop((user_counts, item_counts));
         let cell = |r: &Rating| {
             user_block[r.user as usize] as usize * blocks + item_block[r.item as usize] as usize
         };
@@ -401,13 +412,18 @@ impl Grid {
     }
 }
 
-/// Deals `n` indices into `blocks` groups of (nearly) equal size, in a seeded random order.
-fn deal(n: usize, blocks: usize, seed: u64, salt: u64) -> Vec<u16> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
+/// Deals indices into `blocks` groups holding similar numbers of ratings, so that the blocks of
+/// a diagonal take similar times: heaviest first, in serpentine order (0, 1, .., b-1, b-1, .., 0),
+/// ties broken by a seeded shuffle.
+fn deal(counts: &[u32], blocks: usize, seed: u64, salt: u64) -> Vec<u16> {
+    let mut order: Vec<u32> = (0..counts.len() as u32).collect();
     order.shuffle(&mut stream(seed, &[0xB10C, salt]));
-    let mut out = vec![0u16; n];
+    order.sort_by_key(|&i| std::cmp::Reverse(counts[i as usize]));
+    let mut out = vec![0u16; counts.len()];
     for (pos, idx) in order.into_iter().enumerate() {
-        out[idx as usize] = (pos % blocks) as u16;
+        let (round, r) = (pos / blocks, pos % blocks);
+        let group = if round % 2 == 0 { r } else { blocks - 1 - r };
+        out[idx as usize] = group as u16;
     }
     out
 }
@@ -475,6 +491,8 @@ struct FoldStep<'a> {
     penalty: f32,
     /// Share of the penalty's pull on the folded part that is given back.
     decouple: f32,
+    /// AdaGrad-normalised steps for y.
+    adaptive: bool,
 }
 
 /// State of the SVD++-style implicit term (see `MfParams::implicit`).
@@ -492,6 +510,8 @@ struct Implicit {
     s: Vec<f32>,
     /// Per-user sum of err * q_i over the current epoch.
     g: Vec<f32>,
+    /// AdaGrad accumulator of each y_j's mean squared update direction (when adaptive).
+    y_g2: Vec<f32>,
 }
 
 impl Implicit {
@@ -553,6 +573,7 @@ impl Implicit {
             y: vec![0.0; n_items * k],
             s: vec![0.0; n_users * k],
             g: vec![0.0; n_users * k],
+            y_g2: vec![1.0; n_items],
         }
     }
 
@@ -571,16 +592,33 @@ impl Implicit {
             (&self.g, &self.user_norm, &self.item_users, &self.item_scale);
         let (step, lr, decouple) = (f.step, f.lr, f.decouple);
         let shrink = 1.0 - step * f.reg_y;
+        let adaptive = f.adaptive;
         pool.install(|| {
-            self.y.par_chunks_mut(k).enumerate().for_each(|(j, yj)| {
-                let mut acc = vec![0f32; k];
-                for &u in item_users.of(j as u32) {
-                    let u = u as usize;
-                    kern.axpy(user_norm[u], &g[u * k..(u + 1) * k], &mut acc);
-                }
-                yj.iter_mut().for_each(|x| *x *= shrink);
-                kern.axpy(step * item_scale[j], &acc, yj);
-            });
+            self.y
+                .par_chunks_mut(k)
+                .zip(self.y_g2.par_iter_mut())
+                .enumerate()
+                .for_each(|(j, (yj, g2))| {
+                    let mut acc = vec![0f32; k];
+                    for &u in item_users.of(j as u32) {
+                        let u = u as usize;
+                        kern.axpy(user_norm[u], &g[u * k..(u + 1) * k], &mut acc);
+                    }
+                    yj.iter_mut().for_each(|x| *x *= shrink);
+                    let scale = if adaptive {
+                        // AdaGrad on the summed direction: the step no longer grows with how
+                        // many ratings feed y_j, which keeps dense or popular data stable.
+                        *g2 += kern.dot(&acc, &acc) / k as f32;
+                        if *g2 > 0.0 {
+                            step / g2.sqrt()
+                        } else {
+                            0.0
+                        }
+                    } else {
+                        step * item_scale[j]
+                    };
+                    kern.axpy(scale, &acc, yj);
+                });
         });
         let (y, user_items) = (&self.y, &self.user_items);
         pool.install(|| {
@@ -907,6 +945,7 @@ impl IterativeTrainer for MfTrainer {
                 penalties: self.user_reg.as_deref(),
                 penalty: self.params.regularization,
                 decouple: self.params.implicit_decouple,
+                adaptive: self.params.implicit_adaptive,
             };
             im.update(
                 pool,
@@ -924,6 +963,7 @@ impl IterativeTrainer for MfTrainer {
                 penalties: self.item_reg.as_deref(),
                 penalty: self.params.regularization,
                 decouple: self.params.implicit_decouple,
+                adaptive: self.params.implicit_adaptive,
             };
             im.update(
                 pool,
