@@ -18,7 +18,15 @@ use pgrec_core::train::IterativeTrainer;
 use serde_json::json;
 
 const FACTORS: usize = 64;
-const THREADS: usize = 2;
+const THREADS_DEFAULT: usize = 2;
+
+/// Threads for both libraries: PGREC_BENCH_THREADS, default 2.
+fn threads() -> usize {
+    std::env::var("PGREC_BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(THREADS_DEFAULT)
+}
 const QUALITY_EPOCHS: usize = 20;
 
 struct Data {
@@ -75,7 +83,7 @@ fn data() -> Data {
 /// pgrec's defaults at the benchmark's factors and threads; PGREC_BENCH_PARAMS (a JSON object)
 /// overrides more, e.g. '{"implicit": false, "implicit_items": false}'.
 fn pgrec_params(epochs: usize) -> ValidMfParams {
-    let mut p = json!({"factors": FACTORS, "epochs": epochs, "threads": THREADS});
+    let mut p = json!({"factors": FACTORS, "epochs": epochs, "threads": threads()});
     if let Some(extra) = std::env::var("PGREC_BENCH_PARAMS")
         .ok()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -100,7 +108,7 @@ fn libmf_matrix(r: &[Rating]) -> libmf::Matrix {
 fn libmf_fit(train: &libmf::Matrix, iterations: i32) -> libmf::Model {
     libmf::Model::params()
         .factors(FACTORS as i32)
-        .threads(THREADS as i32)
+        .threads(threads() as i32)
         .iterations(iterations)
         .lambda_p2(0.05)
         .lambda_q2(0.05)
@@ -111,7 +119,7 @@ fn libmf_fit(train: &libmf::Matrix, iterations: i32) -> libmf::Model {
 
 /// The side-by-side table: set-up time, seconds per epoch and test RMSE of both.
 fn side_by_side(d: &Data) {
-    let pool = build_pool(THREADS).expect("pool");
+    let pool = build_pool(threads()).expect("pool");
     let cancel = CancelFlag::new();
     let t = Instant::now();
     let mut trainer = MfTrainer::new(
@@ -153,7 +161,7 @@ fn side_by_side(d: &Data) {
             .collect::<Vec<_>>(),
     );
 
-    eprintln!("\n| {} ratings, {FACTORS} factors, {THREADS} threads, {QUALITY_EPOCHS} epochs | set-up s | s / epoch | test RMSE |", d.train.len());
+    eprintln!("\n| {} ratings, {FACTORS} factors, {} threads, {QUALITY_EPOCHS} epochs | set-up s | s / epoch | test RMSE |", d.train.len(), threads());
     eprintln!("|---|---|---|---|");
     eprintln!("| pgrec mf (deterministic block SGD) | {pgrec_setup:.2} | {pgrec_epoch:.3} | {pgrec_rmse:.4} |");
     eprintln!("| LIBMF 2.01 (libmf crate, lambda 0.05) | {libmf_setup:.2} | {libmf_epoch:.3} | {libmf_rmse:.4} |");
@@ -167,7 +175,7 @@ fn bench(c: &mut Criterion) {
         return;
     }
 
-    let pool = build_pool(THREADS).expect("pool");
+    let pool = build_pool(threads()).expect("pool");
     let cancel = CancelFlag::new();
     let mut trainer = MfTrainer::new(
         d.train.clone(),

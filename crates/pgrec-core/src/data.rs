@@ -149,22 +149,33 @@ pub struct UserItems {
 }
 
 impl UserItems {
+    /// Items of each user.
     pub fn build(n_users: usize, ratings: &[Rating]) -> Self {
-        let mut offsets = vec![0usize; n_users + 1];
+        Self::build_with(n_users, ratings, |r| (r.user, r.item))
+    }
+
+    /// The transpose: users of each item (no copy of the ratings).
+    pub fn build_by_item(n_items: usize, ratings: &[Rating]) -> Self {
+        Self::build_with(n_items, ratings, |r| (r.item, r.user))
+    }
+
+    fn build_with(n: usize, ratings: &[Rating], pair: impl Fn(&Rating) -> (u32, u32)) -> Self {
+        let mut offsets = vec![0usize; n + 1];
         for r in ratings {
-            offsets[r.user as usize + 1] += 1;
+            offsets[pair(r).0 as usize + 1] += 1;
         }
-        for u in 0..n_users {
+        for u in 0..n {
             offsets[u + 1] += offsets[u];
         }
         let mut fill = offsets.clone();
         let mut items = vec![0u32; ratings.len()];
         for r in ratings {
-            let slot = &mut fill[r.user as usize];
-            items[*slot] = r.item;
+            let (row, col) = pair(r);
+            let slot = &mut fill[row as usize];
+            items[*slot] = col;
             *slot += 1;
         }
-        for u in 0..n_users {
+        for u in 0..n {
             items[offsets[u]..offsets[u + 1]].sort_unstable();
         }
         Self { offsets, items }
@@ -288,6 +299,10 @@ mod tests {
             },
         ];
         let ui = UserItems::build(3, &r);
+        let iu = UserItems::build_by_item(6, &r);
+        assert_eq!(iu.of(2), &[1]);
+        assert_eq!(iu.of(0), &[2]);
+        assert_eq!(iu.of(1), &[] as &[u32]);
         assert_eq!(ui.of(0), &[] as &[u32]);
         assert_eq!(ui.of(1), &[2, 5]);
         assert_eq!(ui.of(2), &[0]);

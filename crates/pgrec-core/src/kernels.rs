@@ -56,7 +56,7 @@ pub struct PairStep {
 /// Written in chunks of eight lanes so that the loop, including the gradient statistics,
 /// vectorises.
 #[inline(always)]
-fn sgd_body(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
+fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
     let n = p.len().min(q.len());
     let (p, q) = (&mut p[..n], &mut q[..n]);
     let mut gp2 = [0f32; LANES];
@@ -74,8 +74,10 @@ fn sgd_body(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
             let gq = s.err * pj - s.reg_q * qj;
             pc[l] = pj + s.lr_p * gp;
             qc[l] = qj + s.lr_q * gq;
-            gp2[l] += gp * gp;
-            gq2[l] += gq * gq;
+            if STATS {
+                gp2[l] += gp * gp;
+                gq2[l] += gq * gq;
+            }
         }
     }
     for (pj, qj) in p_tail.iter_mut().zip(q_tail.iter_mut()) {
@@ -116,7 +118,13 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn sgd_avx2(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
-    sgd_body(p, q, s)
+    sgd_body::<true>(p, q, s)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sgd_plain_avx2(p: &mut [f32], q: &mut [f32], s: PairStep) {
+    sgd_body::<false>(p, q, s);
 }
 
 fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
@@ -124,7 +132,7 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn sgd_portable(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
-    sgd_body(p, q, s)
+    sgd_body::<true>(p, q, s)
 }
 
 /// The kernels selected for this CPU. Chosen once, then passed by value into hot loops.
@@ -171,6 +179,17 @@ impl Kernels {
             return unsafe { axpy_avx2(a, x, y) };
         }
         axpy_body(a, x, y)
+    }
+
+    /// `sgd` without the gradient statistics (for plain SGD).
+    #[inline(always)]
+    pub fn sgd_plain(self, p: &mut [f32], q: &mut [f32], s: PairStep) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: avx2 and fma were detected at run time.
+            return unsafe { sgd_plain_avx2(p, q, s) };
+        }
+        sgd_body::<false>(p, q, s);
     }
 
     #[inline(always)]

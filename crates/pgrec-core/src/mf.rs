@@ -55,6 +55,9 @@ pub struct MfParams {
     pub implicit_items_learning_rate: f64,
     /// Step of the per-epoch y update, as a multiple of the epoch's learning rate.
     pub implicit_learning_rate: f64,
+    /// The implicit sum of a user is scaled by |N(u)|^-exponent: 0.5 as in SVD++, 1 averages
+    /// (bounded for very active users).
+    pub implicit_size_exponent: f64,
     /// AdaGrad-normalised y updates (robust to dense data); otherwise plain summed gradients.
     pub implicit_adaptive: bool,
     /// L2 penalty on the y vectors (per epoch update).
@@ -93,8 +96,9 @@ impl Default for MfParams {
             weight_decay: 0.05,
             implicit: true,
             implicit_items: true,
-            implicit_items_learning_rate: 1.0,
-            implicit_learning_rate: 0.3,
+            implicit_items_learning_rate: 10.0,
+            implicit_learning_rate: 10.0,
+            implicit_size_exponent: 1.0,
             implicit_adaptive: true,
             implicit_regularization: 0.0,
             implicit_norm_exponent: 0.0,
@@ -125,6 +129,7 @@ pub struct ValidMfParams {
     pub implicit_items: bool,
     pub implicit_items_learning_rate: f32,
     pub implicit_learning_rate: f32,
+    pub implicit_size_exponent: f32,
     pub implicit_adaptive: bool,
     pub implicit_regularization: f32,
     pub implicit_norm_exponent: f32,
@@ -252,6 +257,13 @@ impl MfParams {
                 self.implicit_learning_rate,
                 0.0,
                 1000.0,
+                false,
+            )?,
+            implicit_size_exponent: float_in(
+                "implicit_size_exponent",
+                self.implicit_size_exponent,
+                0.0,
+                2.0,
                 false,
             )?,
             implicit_adaptive: self.implicit_adaptive,
@@ -497,10 +509,7 @@ struct FoldStep<'a> {
 
 /// State of the SVD++-style implicit term (see `MfParams::implicit`).
 struct Implicit {
-    /// Training items of each user, and training users of each item.
-    user_items: UserItems,
-    item_users: UserItems,
-    /// |N(u)|^-1/2 (0 for users without training ratings).
+    /// |N(u)|^-implicit_size_exponent (0 for users without training ratings).
     user_norm: Vec<f32>,
     /// Per-item scale of the summed gradient: |N(j)|^-exponent.
     item_scale: Vec<f32>,
@@ -514,60 +523,35 @@ struct Implicit {
     y_g2: Vec<f32>,
 }
 
+/// The training pairs listed both ways, shared by the two implicit terms.
+struct PairLists {
+    items_of_user: UserItems,
+    users_of_item: UserItems,
+}
+
 impl Implicit {
-    /// Implicit term of the user side; with `items_side` the mirror image (item vectors get
-    /// |N(i)|^-1/2 * sum of x_u over the users who rated i), built by swapping the roles.
-    fn new(
-        ratings: &[Rating],
-        n_users: usize,
-        n_items: usize,
-        p: &ValidMfParams,
-        items_side: bool,
-    ) -> Self {
+    /// The implicit term of one side. Written for the user side: `own[u]` lists the items of
+    /// user u and `other[j]` the users of item j. The item side passes the lists swapped.
+    fn new(own: &UserItems, other: &UserItems, p: &ValidMfParams) -> Self {
         let k = p.factors;
-        let swapped: Vec<Rating> = ratings
-            .iter()
-            .map(|r| Rating {
-                user: r.item,
-                item: r.user,
-                value: r.value,
-            })
-            .collect();
-        let (user_items, item_users) = if items_side {
-            (
-                UserItems::build(n_items, &swapped),
-                UserItems::build(n_users, ratings),
-            )
-        } else {
-            (
-                UserItems::build(n_users, ratings),
-                UserItems::build(n_items, &swapped),
-            )
-        };
-        let (n_users, n_items) = if items_side {
-            (n_items, n_users)
-        } else {
-            (n_users, n_items)
-        };
+        let (n_users, n_items) = (own.n_users(), other.n_users());
         let user_norm = (0..n_users)
             .map(|u| {
-                let n = user_items.of(u as u32).len();
+                let n = own.of(u as u32).len();
                 if n == 0 {
                     0.0
                 } else {
-                    1.0 / (n as f32).sqrt()
+                    (n as f32).powf(-p.implicit_size_exponent)
                 }
             })
             .collect();
         let item_scale = (0..n_items)
             .map(|i| {
-                let n = item_users.of(i as u32).len().max(1);
+                let n = other.of(i as u32).len().max(1);
                 (n as f64).powf(-(p.implicit_norm_exponent as f64)) as f32
             })
             .collect();
         Implicit {
-            user_items,
-            item_users,
             user_norm,
             item_scale,
             y: vec![0.0; n_items * k],
@@ -587,9 +571,10 @@ impl Implicit {
         user_factors: &mut [f32],
         k: usize,
         f: &FoldStep<'_>,
+        user_items: &UserItems,
+        item_users: &UserItems,
     ) {
-        let (g, user_norm, item_users, item_scale) =
-            (&self.g, &self.user_norm, &self.item_users, &self.item_scale);
+        let (g, user_norm, item_scale) = (&self.g, &self.user_norm, &self.item_scale);
         let (step, lr, decouple) = (f.step, f.lr, f.decouple);
         let shrink = 1.0 - step * f.reg_y;
         let adaptive = f.adaptive;
@@ -620,7 +605,7 @@ impl Implicit {
                     kern.axpy(scale, &acc, yj);
                 });
         });
-        let (y, user_items) = (&self.y, &self.user_items);
+        let y = &self.y;
         pool.install(|| {
             self.s
                 .par_chunks_mut(k)
@@ -669,6 +654,7 @@ pub struct MfTrainer {
     since_best: usize,
     implicit: Option<Implicit>,
     implicit_items: Option<Implicit>,
+    lists: Option<PairLists>,
 }
 
 impl MfTrainer {
@@ -699,12 +685,18 @@ impl MfTrainer {
         );
         let user_reg = penalties(ratings.iter().map(|r| r.user), n_users, &params);
         let item_reg = penalties(ratings.iter().map(|r| r.item), n_items, &params);
-        let implicit = params
-            .implicit
-            .then(|| Implicit::new(&ratings, n_users, n_items, &params, false));
-        let implicit_items = params
-            .implicit_items
-            .then(|| Implicit::new(&ratings, n_users, n_items, &params, true));
+        let lists = (params.implicit || params.implicit_items).then(|| PairLists {
+            items_of_user: UserItems::build(n_users, &ratings),
+            users_of_item: UserItems::build_by_item(n_items, &ratings),
+        });
+        let implicit = lists
+            .as_ref()
+            .filter(|_| params.implicit)
+            .map(|l| Implicit::new(&l.items_of_user, &l.users_of_item, &params));
+        let implicit_items = lists
+            .as_ref()
+            .filter(|_| params.implicit_items)
+            .map(|l| Implicit::new(&l.users_of_item, &l.items_of_user, &params));
         let grid = Grid::build(ratings, n_users, n_items, params.blocks, params.seed);
         Ok(Self {
             user_g2: vec![1.0; n_users],
@@ -722,6 +714,7 @@ impl MfTrainer {
             since_best: 0,
             implicit,
             implicit_items,
+            lists,
         })
     }
 
@@ -829,10 +822,12 @@ impl MfTrainer {
                         .as_ref()
                         .map_or(self.params.regularization, |r| r[i]),
                 };
-                let (gp2, gq2) = kern.sgd(p, q, step);
                 if adagrad {
+                    let (gp2, gq2) = kern.sgd(p, q, step);
                     *gu += gp2;
                     *gi += gq2;
+                } else {
+                    kern.sgd_plain(p, q, step);
                 }
             }
         }
@@ -947,13 +942,17 @@ impl IterativeTrainer for MfTrainer {
                 decouple: self.params.implicit_decouple,
                 adaptive: self.params.implicit_adaptive,
             };
-            im.update(
-                pool,
-                self.kernels,
-                &mut self.model.user_factors,
-                self.params.factors,
-                &fold,
-            );
+            if let Some(l) = self.lists.as_ref() {
+                im.update(
+                    pool,
+                    self.kernels,
+                    &mut self.model.user_factors,
+                    self.params.factors,
+                    &fold,
+                    &l.items_of_user,
+                    &l.users_of_item,
+                );
+            }
         }
         if let Some(im) = self.implicit_items.as_mut() {
             let fold = FoldStep {
@@ -965,13 +964,17 @@ impl IterativeTrainer for MfTrainer {
                 decouple: self.params.implicit_decouple,
                 adaptive: self.params.implicit_adaptive,
             };
-            im.update(
-                pool,
-                self.kernels,
-                &mut self.model.item_factors,
-                self.params.factors,
-                &fold,
-            );
+            if let Some(l) = self.lists.as_ref() {
+                im.update(
+                    pool,
+                    self.kernels,
+                    &mut self.model.item_factors,
+                    self.params.factors,
+                    &fold,
+                    &l.users_of_item,
+                    &l.items_of_user,
+                );
+            }
         }
         if self.params.weight_decay > 0.0 {
             let f = 1.0 - self.params.weight_decay * lr / self.params.learning_rate;
