@@ -144,6 +144,12 @@ fn side_by_side(d: &Data) {
             .collect::<Vec<_>>(),
     );
     drop(model);
+    if std::env::var("PGREC_BENCH_SKIP_LIBMF").is_ok() {
+        eprintln!(
+            "pgrec: set-up {pgrec_setup:.2} s, {pgrec_epoch:.3} s/epoch, test RMSE {pgrec_rmse:.4}"
+        );
+        return;
+    }
 
     let train = libmf_matrix(&d.train);
     let t = Instant::now();

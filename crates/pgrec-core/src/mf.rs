@@ -171,13 +171,27 @@ fn float_in(name: &str, v: f64, lo: f64, hi: f64, lo_open: bool) -> Result<f32> 
 }
 
 /// Parses a JSON object of hyper-parameters, naming the offending key on error.
-pub fn parse_params<T: serde::de::DeserializeOwned>(json: &serde_json::Value) -> Result<T> {
-    if !json.is_object() {
+pub fn parse_params<T: serde::de::DeserializeOwned + Serialize + Default>(
+    json: &serde_json::Value,
+) -> Result<T> {
+    let Some(given) = json.as_object() else {
         return Err(CoreError::param_hint(
             "params",
             format!("params must be a JSON object, got {json}"),
             "Pass params as '{\"factors\": 64}'::jsonb.",
         ));
+    };
+    let known = serde_json::to_value(T::default()).unwrap_or_default();
+    if let Some(known) = known.as_object() {
+        if let Some(bad) = given.keys().find(|k| !known.contains_key(*k)) {
+            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            return Err(CoreError::param_hint(
+                bad,
+                format!("unknown parameter \"{bad}\""),
+                format!("Valid parameters: {}.", names.join(", ")),
+            ));
+        }
     }
     serde_path_to_error::deserialize(json).map_err(|e| {
         let path = e.path().to_string();
@@ -187,18 +201,10 @@ pub fn parse_params<T: serde::de::DeserializeOwned>(json: &serde_json::Value) ->
             .replace("expected i64", "expected an integer")
             .replace("expected f64", "expected a number")
             .replace("expected struct MfParams", "expected a JSON object");
-        if inner.starts_with("unknown field") {
-            CoreError::param_hint(
-                &path,
-                format!("unknown parameter: {inner}"),
-                "Remove the key or check its spelling; the reference lists every parameter.",
-            )
-        } else {
-            CoreError::param(
-                &path,
-                format!("invalid value for parameter \"{path}\": {inner}"),
-            )
-        }
+        CoreError::param(
+            &path,
+            format!("invalid value for parameter \"{path}\": {inner}"),
+        )
     })
 }
 
