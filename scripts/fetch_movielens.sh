@@ -8,6 +8,9 @@ if [ -s "$dest/ml-100k.inter" ] && [ -s "$dest/ml-100k.item" ] && [ -s "$dest/ml
   exit 0
 fi
 mkdir -p data/wheel "$dest"
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+fi
 python3 -m pip download --quiet --no-deps recbole==1.2.1 -d data/wheel
 wheel=$(ls data/wheel/recbole-1.2.1-*.whl | head -1)
 python3 - "$wheel" "$dest" <<'PY'

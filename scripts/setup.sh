@@ -9,7 +9,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-packages="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib sudo python3-pip"
+packages="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib sudo"
 missing=""
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
