@@ -198,6 +198,26 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
     })
 }
 
+/// The items each user rated, as slices of the training pairs sorted by (user, item).
+pub struct SeenItems<'a> {
+    offsets: Vec<usize>,
+    pairs: &'a [pgrec_core::Rating],
+}
+
+impl<'a> SeenItems<'a> {
+    /// `pairs` must be sorted by user.
+    pub fn new(n_users: usize, pairs: &'a [pgrec_core::Rating]) -> Self {
+        let mut offsets = vec![0usize; n_users + 1];
+        for r in pairs {
+            offsets[r.user as usize + 1] += 1;
+        }
+        for u in 0..n_users {
+            offsets[u + 1] += offsets[u];
+        }
+        Self { offsets, pairs }
+    }
+}
+
 /// Rows written per INSERT statement when storing factors.
 const WRITE_BATCH: usize = 10_000;
 
@@ -210,7 +230,7 @@ pub fn write_factors(
     bias: &[f32],
     factors: &[f32],
     k: usize,
-    seen: Option<&pgrec_core::UserItems>,
+    seen: Option<&SeenItems<'_>>,
 ) {
     let ints = keys.int_column();
     let texts = keys.text_column();
@@ -249,9 +269,9 @@ pub fn write_factors(
             let (seen_items, seen_offsets): (Vec<i32>, Vec<i32>) = match seen {
                 Some(s) => {
                     let lo = s.offsets[start];
-                    let items: Vec<i32> = s.items[lo..s.offsets[end]]
+                    let items: Vec<i32> = s.pairs[lo..s.offsets[end]]
                         .iter()
-                        .map(|&i| i as i32)
+                        .map(|r| r.item as i32)
                         .collect();
                     let offs: Vec<i32> = s.offsets[start..=end]
                         .iter()

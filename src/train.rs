@@ -6,12 +6,14 @@ use std::time::Instant;
 use pgrec_core::data::sort_and_find_duplicate;
 use pgrec_core::mf::{parse_params, MfParams, MfTrainer};
 use pgrec_core::train::IterativeTrainer;
-use pgrec_core::{FactorModel, UserItems};
+
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
-use crate::catalog::{insert_version, reserve_version, write_factors, write_history, NewVersion};
+use crate::catalog::{
+    insert_version, reserve_version, write_factors, write_history, NewVersion, SeenItems,
+};
 use crate::errors::{raise, raise_detail, required, Code, OrRaise};
 use crate::runner;
 use crate::source::{load, Loaded, SourceSpec};
@@ -44,7 +46,7 @@ fn check_algorithm(algorithm: &str) {
 type EpochRow = (usize, f64, Option<f64>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
-fn fit_epochs<T: IterativeTrainer>(mut trainer: T, threads: usize) -> (T::Model, Vec<EpochRow>) {
+fn fit_epochs<T: IterativeTrainer>(trainer: &mut T, threads: usize) -> Vec<EpochRow> {
     let pool_rc = runner::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
     let max = trainer.max_epochs();
@@ -80,7 +82,7 @@ fn fit_epochs<T: IterativeTrainer>(mut trainer: T, threads: usize) -> (T::Model,
             break;
         }
     }
-    (trainer.finish(), history)
+    history
 }
 
 fn reject_duplicates(data: &mut Loaded) {
@@ -176,10 +178,9 @@ fn train(
     let n_users = data.users.len();
     let n_items = data.items.len();
     let n_interactions = data.ratings.len();
-    let seen = UserItems::build(n_users, &data.ratings);
 
     let fit_started = Instant::now();
-    let trainer = MfTrainer::new(
+    let mut trainer = MfTrainer::new(
         std::mem::take(&mut data.ratings),
         n_users,
         n_items,
@@ -187,7 +188,8 @@ fn train(
     )
     .or_raise();
     let n_validation = trainer.n_validation();
-    let (fitted, history): (FactorModel, _) = fit_epochs(trainer, threads);
+    let history = fit_epochs(&mut trainer, threads);
+    let (fitted, mut pairs) = trainer.finish_with_ratings();
     let fit_seconds = fit_started.elapsed().as_secs_f64();
 
     let best = history
@@ -239,6 +241,9 @@ fn train(
     new_version.train_seconds = started.elapsed().as_secs_f64();
     let version_id = insert_version(&new_version);
     let k = fitted.factors;
+    // Items each user rated, for exclude_seen: the training pairs sorted by user.
+    pairs.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
+    let seen = SeenItems::new(n_users, &pairs);
     write_factors(
         version_id,
         true,

@@ -1,7 +1,7 @@
 //! Interaction data in compact form: dense u32 user and item indices, f32 values, and the
 //! maps between external keys and those indices.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 
 use crate::error::{CoreError, Result};
@@ -26,7 +26,7 @@ pub struct KeyIndex<K: Eq + Hash + Clone> {
 impl<K: Eq + Hash + Clone> Default for KeyIndex<K> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
             keys: Vec::new(),
         }
     }

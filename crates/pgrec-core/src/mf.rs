@@ -778,6 +778,14 @@ impl MfTrainer {
         self.validation.len()
     }
 
+    /// The final model (as `finish`) and the training and validation ratings, in no
+    /// particular order, so that callers can store per-user lists without a second copy.
+    pub fn finish_with_ratings(mut self) -> (FactorModel, Vec<Rating>) {
+        let mut ratings = std::mem::take(&mut self.grid.ratings);
+        ratings.append(&mut self.validation);
+        (self.finish(), ratings)
+    }
+
     /// The model as it stands now.
     pub fn model(&self) -> &FactorModel {
         &self.model
