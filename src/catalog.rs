@@ -247,42 +247,29 @@ pub fn write_factors(
                 $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7] \
          FROM unnest($3::int8[], $4::text[], $5::float4[]) WITH ORDINALITY AS t(id, key, bias, o)"
     };
-    Spi::connect_mut(|c| {
-        let stmt = c.prepare_mut(
-            sql,
-            &[
-                pg_sys::INT8OID.into(),
-                pg_sys::INT4OID.into(),
-                pg_sys::INT8ARRAYOID.into(),
-                pg_sys::TEXTARRAYOID.into(),
-                pg_sys::FLOAT4ARRAYOID.into(),
-                pg_sys::FLOAT4ARRAYOID.into(),
-                pg_sys::INT4OID.into(),
-                pg_sys::INT4ARRAYOID.into(),
-                pg_sys::INT4ARRAYOID.into(),
-            ],
-        );
-        let stmt = stmt.or_raise();
-        let mut start = 0;
-        while start < n {
-            let end = (start + WRITE_BATCH).min(n);
-            let (seen_items, seen_offsets): (Vec<i32>, Vec<i32>) = match seen {
-                Some(s) => {
-                    let lo = s.offsets[start];
-                    let items: Vec<i32> = s.pairs[lo..s.offsets[end]]
-                        .iter()
-                        .map(|r| r.item as i32)
-                        .collect();
-                    let offs: Vec<i32> = s.offsets[start..=end]
-                        .iter()
-                        .map(|&o| (o - lo) as i32)
-                        .collect();
-                    (items, offs)
-                }
-                None => (Vec::new(), Vec::new()),
-            };
+    let mut start = 0;
+    while start < n {
+        let end = (start + WRITE_BATCH).min(n);
+        let (seen_items, seen_offsets): (Vec<i32>, Vec<i32>) = match seen {
+            Some(s) => {
+                let lo = s.offsets[start];
+                let items = s.pairs[lo..s.offsets[end]]
+                    .iter()
+                    .map(|r| r.item as i32)
+                    .collect();
+                let offs = s.offsets[start..=end]
+                    .iter()
+                    .map(|&o| (o - lo) as i32)
+                    .collect();
+                (items, offs)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        // One SPI connection per batch, so that the batch's array parameters (allocated in
+        // SPI's memory) are freed before the next batch instead of piling up.
+        Spi::connect_mut(|c| {
             c.update(
-                &stmt,
+                sql,
                 None,
                 &[
                     version_id.into(),
@@ -297,10 +284,10 @@ pub fn write_factors(
                 ],
             )
             .or_raise();
-            start = end;
-            pgrx::check_for_interrupts!();
-        }
-    });
+        });
+        start = end;
+        pgrx::check_for_interrupts!();
+    }
 }
 
 /// One row per epoch.
