@@ -10,6 +10,23 @@ SELECT * FROM pgrec.train('big_model', 'big', params => '{"epochs": 5000, "facto
 RESET statement_timeout;
 SELECT extract(epoch FROM clock_timestamp() - :'started'::timestamptz) < 2.5 AS stopped_within_two_seconds;
 SELECT count(*) FROM pgrec.models WHERE model = 'big_model';
+-- pg_cancel_backend from another session stops it as quickly (the training runs over dblink)
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT dblink_connect('canceller', 'dbname=' || current_database());
+SELECT dblink_send_query('canceller', $$SELECT version FROM pgrec.train('cancel_me', 'big', params => '{"epochs": 5000, "factors": 64}')$$);
+SELECT pg_sleep(1.5);
+SELECT clock_timestamp() AS cancelled_at \gset
+SELECT count(*) AS cancelled FROM (SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+  WHERE query LIKE '%cancel_me%' AND pid <> pg_backend_pid() AND state = 'active') c;
+DO $$ BEGIN WHILE dblink_is_busy('canceller') = 1 LOOP PERFORM pg_sleep(0.02); END LOOP; END $$;
+SELECT extract(epoch FROM clock_timestamp() - :'cancelled_at'::timestamptz) < 1.5 AS stopped_within_a_second;
+SELECT * FROM dblink_get_result('canceller', false) AS t(version int);
+SELECT dblink_error_message('canceller');
+SELECT * FROM dblink_get_result('canceller', false) AS t(version int);
+-- that backend still works, and nothing was written
+SELECT * FROM dblink('canceller', 'SELECT 1') AS t(one int);
+SELECT count(*) FROM pgrec.models WHERE model = 'cancel_me';
+SELECT dblink_disconnect('canceller');
 -- the backend and its worker pool still work
 SELECT model, version FROM pgrec.train('after_cancel', 'tiny', params => '{"factors": 4, "epochs": 2}');
 SELECT pgrec.drop_model('after_cancel');
