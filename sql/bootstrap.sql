@@ -1,9 +1,17 @@
 -- pgrec catalog: models, their versions, the learned factors and the training history.
 -- Everything is an ordinary table, so models replicate, dump and restore like any data.
 
+-- Who owns each model name. The first training of a name registers it; only members of the
+-- owning role may add versions to it or drop it.
+CREATE TABLE pgrec.model_owners (
+    model       text        PRIMARY KEY CHECK (model <> ''),
+    owner       name        NOT NULL DEFAULT current_user,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE pgrec.model_versions (
     id              bigserial PRIMARY KEY,
-    model           text        NOT NULL CHECK (model <> ''),
+    model           text        NOT NULL REFERENCES pgrec.model_owners (model) ON DELETE CASCADE,
     version         int         NOT NULL,
     algorithm       text        NOT NULL,
     params          jsonb       NOT NULL,
@@ -78,27 +86,46 @@ COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training RMSE and v
 GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.model_versions, pgrec.user_factors,
     pgrec.item_factors, pgrec.training_history TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON pgrec.model_owners TO PUBLIC;
 GRANT SELECT ON pgrec.models TO PUBLIC;
 GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
 
+-- Membership test that is safe to call from policies: a fixed search_path (no shadowing of
+-- pg_has_role by a caller's schema), and a dropped owner role means "not a member" instead of an
+-- error. Superusers count as members of every role.
+CREATE FUNCTION pgrec._is_member(role_name name) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                  WHERE r.rolname OPERATOR(pg_catalog.=) role_name
+                    AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                  WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper) $$;
+
+-- May the current user write model `m`?
+CREATE FUNCTION pgrec._owns_model(m text) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_owners o
+                  WHERE o.model OPERATOR(pg_catalog.=) m AND pgrec._is_member(o.owner)) $$;
+
+CREATE FUNCTION pgrec._owns_version(version_id bigint) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_versions v
+                  WHERE v.id OPERATOR(pg_catalog.=) version_id AND pgrec._owns_model(v.model)) $$;
+
+ALTER TABLE pgrec.model_owners ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.user_factors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.item_factors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.training_history ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY read_all ON pgrec.model_versions FOR SELECT USING (true);
-CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
-    WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
-CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
-    USING (pg_has_role(current_user, owner, 'MEMBER'))
-    WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
-CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
-    USING (pg_has_role(current_user, owner, 'MEMBER'));
+CREATE POLICY read_all ON pgrec.model_owners FOR SELECT USING (true);
+-- A new name is registered to yourself only; names are never renamed or re-owned here.
+CREATE POLICY register ON pgrec.model_owners FOR INSERT WITH CHECK (owner = current_user);
+CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE USING (pgrec._is_member(owner));
 
-CREATE FUNCTION pgrec._owns_version(version_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE AS
-$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_versions v
-                  WHERE v.id = version_id AND pg_has_role(current_user, v.owner, 'MEMBER')) $$;
+CREATE POLICY read_all ON pgrec.model_versions FOR SELECT USING (true);
+CREATE POLICY owner_write ON pgrec.model_versions FOR ALL
+    USING (pgrec._owns_model(model)) WITH CHECK (pgrec._owns_model(model));
 
 CREATE POLICY read_all ON pgrec.user_factors FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.user_factors FOR ALL

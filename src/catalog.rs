@@ -87,8 +87,25 @@ fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
     require_version(model, version).id
 }
 
-/// Serialises training of one model name and checks that the caller may add a version to it.
-/// Returns the next version number.
+/// The owner of a model name and whether the current user may write to it (None: unknown name).
+fn model_owner(c: &pgrx::spi::SpiClient<'_>, model: &str) -> Option<(String, bool)> {
+    let rows = c
+        .select(
+            "SELECT owner::text, pgrec._is_member(owner) FROM pgrec.model_owners WHERE model = $1",
+            None,
+            &[model.into()],
+        )
+        .or_raise();
+    rows.into_iter().next().map(|row| {
+        (
+            row.get::<String>(1).or_raise().unwrap_or_default(),
+            row.get::<bool>(2).or_raise().unwrap_or(false),
+        )
+    })
+}
+
+/// Serialises training of one model name, registers the name to the caller on first use, and
+/// checks that the caller may add a version to it. Returns the next version number.
 pub fn reserve_version(model: &str) -> i32 {
     Spi::connect_mut(|c| {
         c.update(
@@ -97,27 +114,33 @@ pub fn reserve_version(model: &str) -> i32 {
             &[model.into()],
         )
         .or_raise();
-        let rows = c
-            .select(
-                "SELECT owner::text, pg_has_role(current_user, owner, 'MEMBER'), version \
-                 FROM pgrec.model_versions WHERE model = $1 ORDER BY version DESC LIMIT 1",
-                None,
-                &[model.into()],
-            )
-            .or_raise();
-        match rows.into_iter().next() {
-            None => 1,
-            Some(row) => {
-                let owner: String = row.get(1).or_raise().unwrap_or_default();
-                let allowed: bool = row.get(2).or_raise().unwrap_or(false);
-                if !allowed {
-                    raise(
-                        Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                        format!("permission denied to train model \"{model}\", which belongs to role \"{owner}\""),
-                        Some("Choose another model name, or ask the owner to grant you membership in their role."),
-                    );
-                }
-                row.get::<i32>(3).or_raise().unwrap_or(0) + 1
+        match model_owner(c, model) {
+            None => {
+                c.update(
+                    "INSERT INTO pgrec.model_owners (model) VALUES ($1)",
+                    None,
+                    &[model.into()],
+                )
+                .or_raise();
+                1
+            }
+            Some((owner, false)) => raise(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to train model \"{model}\", which belongs to role \"{owner}\""),
+                Some("Choose another model name, or ask the owner to grant you membership in their role."),
+            ),
+            Some((_, true)) => {
+                let last: Option<i32> = c
+                    .select(
+                        "SELECT max(version) FROM pgrec.model_versions WHERE model = $1",
+                        None,
+                        &[model.into()],
+                    )
+                    .or_raise()
+                    .first()
+                    .get_one()
+                    .or_raise();
+                last.unwrap_or(0) + 1
             }
         }
     })
@@ -158,8 +181,9 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
             .update(
                 "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
                  user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
-                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true) \
+                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active, owner) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true, \
+                         (SELECT owner FROM pgrec.model_owners WHERE model = $1)) \
                  RETURNING id",
                 None,
                 &[
@@ -307,38 +331,26 @@ pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]
     });
 }
 
-/// pgrec.drop_model: removes every version of a model (factors and history cascade).
+/// pgrec.drop_model: removes the model with every version (factors and history cascade).
 #[pg_extern(name = "drop_model")]
 fn drop_model(model: Option<&str>) {
     let model = crate::errors::required(model, "model");
     Spi::connect_mut(|c| {
-        let rows = c
-            .select(
-                "SELECT owner::text, pg_has_role(current_user, owner, 'MEMBER') \
-                 FROM pgrec.model_versions WHERE model = $1 LIMIT 1",
-                None,
-                &[model.into()],
-            )
-            .or_raise();
-        match rows.into_iter().next() {
+        match model_owner(c, model) {
             None => raise(
                 Code::ERRCODE_UNDEFINED_OBJECT,
                 format!("model \"{model}\" does not exist"),
                 Some("SELECT model FROM pgrec.models lists the trained models."),
             ),
-            Some(row) => {
-                if !row.get::<bool>(2).or_raise().unwrap_or(false) {
-                    let owner: String = row.get(1).or_raise().unwrap_or_default();
-                    raise(
-                        Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                        format!("permission denied to drop model \"{model}\", which belongs to role \"{owner}\""),
-                        None,
-                    );
-                }
-            }
+            Some((owner, false)) => raise(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                format!("permission denied to drop model \"{model}\", which belongs to role \"{owner}\""),
+                None,
+            ),
+            Some((_, true)) => {}
         }
         c.update(
-            "DELETE FROM pgrec.model_versions WHERE model = $1",
+            "DELETE FROM pgrec.model_owners WHERE model = $1",
             None,
             &[model.into()],
         )

@@ -5,7 +5,6 @@
 //! the ERROR continues once they have.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -42,16 +41,21 @@ pub fn default_threads() -> usize {
 }
 
 thread_local! {
-    static POOLS: RefCell<HashMap<usize, Rc<ThreadPool>>> = RefCell::new(HashMap::new());
+    /// This backend's pool, rebuilt only when a different thread count is asked for.
+    static POOL: RefCell<Option<(usize, Rc<ThreadPool>)>> = const { RefCell::new(None) };
 }
 
 /// A pool of exactly `threads` workers, created on first use in this backend and kept.
 pub fn pool(threads: usize) -> Rc<ThreadPool> {
-    POOLS.with(|p| {
-        let mut pools = p.borrow_mut();
-        if let Some(pool) = pools.get(&threads) {
-            return pool.clone();
+    POOL.with(|p| {
+        let mut slot = p.borrow_mut();
+        if let Some((n, pool)) = slot.as_ref() {
+            if *n == threads {
+                return pool.clone();
+            }
         }
+        // Drop the old pool (its threads exit) before starting the new one.
+        *slot = None;
         let pool = match build_pool(threads) {
             Ok(p) => Rc::new(p),
             Err(e) => raise(
@@ -60,7 +64,7 @@ pub fn pool(threads: usize) -> Rc<ThreadPool> {
                 Some("Lower the threads parameter or pgrec.threads."),
             ),
         };
-        pools.insert(threads, pool.clone());
+        *slot = Some((threads, pool.clone()));
         pool
     })
 }

@@ -59,7 +59,8 @@ pub fn from_item(source: &str) -> String {
     }
     if is_query(source) {
         let body = source.trim().trim_end_matches(';');
-        return format!("({body}) AS pgrec_source");
+        // The newline keeps a trailing "-- comment" in the query from swallowing the alias.
+        return format!("({body}\n) AS pgrec_source");
     }
     let resolved: Option<String> =
         Spi::get_one_with_args("SELECT to_regclass($1)::text", &[source.into()]).unwrap_or_else(

@@ -15,11 +15,18 @@ fn synthetic_ratings(
     noise: default!(f32, 0.3),
     seed: default!(i64, 42),
 ) -> TableIterator<'static, (name!(user_id, i64), name!(item_id, i64), name!(rating, f32))> {
-    if n_users <= 0 || n_items <= 0 || n_ratings <= 0 || rank <= 0 || !(noise >= 0.0) {
+    // Bounds keep every allocation reasonable (a failed allocation would abort the backend).
+    if n_users <= 0
+        || n_items <= 0
+        || !(1..=500_000_000).contains(&n_ratings)
+        || !(1..=1024).contains(&rank)
+        || (n_users as i64 + n_items as i64) * rank as i64 > 1_000_000_000
+        || !(noise >= 0.0)
+    {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
             format!(
-                "synthetic_ratings needs positive n_users, n_items, n_ratings and rank and a non-negative noise, got {n_users}, {n_items}, {n_ratings}, {rank}, {noise}"
+                "synthetic_ratings needs positive n_users and n_items, 1 <= n_ratings <= 500000000, 1 <= rank <= 1024, (n_users + n_items) * rank <= 1e9 and noise >= 0; got {n_users}, {n_items}, {n_ratings}, {rank}, {noise}"
             ),
             None,
         );

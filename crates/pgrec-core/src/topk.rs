@@ -35,10 +35,12 @@ pub struct TopK {
 }
 
 impl TopK {
+    /// `k` may be far larger than the number of candidates (a caller's k = 2^31 - 1): the heap
+    /// grows as needed instead of reserving k slots.
     pub fn new(k: usize) -> Self {
         Self {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(k.min(1024) + 1),
         }
     }
 

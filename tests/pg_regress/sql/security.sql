@@ -25,10 +25,34 @@ INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, so
   user_key_type, item_key_type, n_users, n_items, n_interactions, factors, global_mean, train_seconds, owner)
 VALUES ('alice_model', 99, 'mf', '{}', '{}', 'x', 'u', 'i', 'bigint', 'bigint', 0, 0, 0, 1, 0, 0, 'pgrec_alice');
 \echo :LAST_ERROR_SQLSTATE
--- but bob can serve it
+-- nor take the name over: a version under his own name, or registering names for others
+INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, user_col, item_col,
+  user_key_type, item_key_type, n_users, n_items, n_interactions, factors, global_mean, train_seconds, owner)
+VALUES ('alice_model', 100, 'mf', '{}', '{}', 'x', 'u', 'i', 'bigint', 'bigint', 0, 0, 0, 1, 0, 0, 'pgrec_bob');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO pgrec.model_owners (model, owner) VALUES ('framed', 'pgrec_alice');
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM pgrec.model_owners WHERE model = 'alice_model';
+-- shadowing pg_has_role on the search_path does not open alice's rows
+RESET ROLE;
+GRANT CREATE ON DATABASE :"DBNAME" TO pgrec_bob;
+SET ROLE pgrec_bob;
+CREATE SCHEMA bob_tricks;
+CREATE FUNCTION bob_tricks.pg_has_role(name, oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION bob_tricks.pg_has_role(name, name, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+SET search_path = bob_tricks, pg_catalog, public;
+UPDATE pgrec.user_factors SET bias = 0 WHERE version_id IN (SELECT id FROM pgrec.model_versions WHERE model = 'alice_model');
+DELETE FROM pgrec.item_factors WHERE version_id IN (SELECT id FROM pgrec.model_versions WHERE model = 'alice_model');
+RESET search_path;
+-- but bob can serve it, with any k
 SELECT count(*) FROM pgrec.recommend('alice_model', 1);
+SELECT count(*) FROM pgrec.recommend('alice_model', 1, 2147483647);
 RESET ROLE;
 SELECT version, active, owner FROM pgrec.models WHERE model = 'alice_model';
+SELECT count(*) AS rows_intact FROM pgrec.item_embeddings('alice_model');
+SELECT count(*) FROM pgrec.user_embeddings('alice_model') WHERE bias = 0;
+DROP SCHEMA bob_tricks CASCADE;
+REVOKE CREATE ON DATABASE :"DBNAME" FROM pgrec_bob;
 SELECT pgrec.drop_model('alice_model');
 REVOKE SELECT ON tiny FROM pgrec_alice;
 DROP ROLE pgrec_alice;
