@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use pgrec_core::data::sort_and_find_duplicate;
+use pgrec_core::data::{find_duplicate, sort_pairs};
 use pgrec_core::mf::{parse_params, MfParams, MfTrainer};
 use pgrec_core::train::IterativeTrainer;
 
@@ -85,8 +85,12 @@ fn fit_epochs<T: IterativeTrainer>(trainer: &mut T, threads: usize) -> Vec<Epoch
     history
 }
 
-fn reject_duplicates(data: &mut Loaded) {
-    if let Some((u, i)) = sort_and_find_duplicate(&mut data.ratings) {
+/// Sorts the ratings by (user, item) on the pool (interrupts stay serviced) and rejects
+/// duplicate pairs.
+fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
+    let ratings = &mut data.ratings;
+    runner::run(pool, |_| sort_pairs(pool, ratings));
+    if let Some((u, i)) = find_duplicate(&data.ratings) {
         raise_detail(
             Code::ERRCODE_CARDINALITY_VIOLATION,
             format!(
@@ -174,18 +178,20 @@ fn train(
             Some("Training needs at least one row with a non-NULL user, item and rating."),
         );
     }
-    reject_duplicates(&mut data);
+    let pool_rc = runner::pool(threads);
+    let pool: &rayon::ThreadPool = &pool_rc;
+    reject_duplicates(&mut data, pool);
     let n_users = data.users.len();
     let n_items = data.items.len();
     let n_interactions = data.ratings.len();
 
     let fit_started = Instant::now();
-    let mut trainer = MfTrainer::new(
-        std::mem::take(&mut data.ratings),
-        n_users,
-        n_items,
-        valid.clone(),
-    )
+    // Building the trainer is O(n) work on large data: run it off the backend thread too.
+    let ratings = std::mem::take(&mut data.ratings);
+    let trainer_params = valid.clone();
+    let mut trainer = runner::run(pool, |_| {
+        MfTrainer::new(ratings, n_users, n_items, trainer_params)
+    })
     .or_raise();
     let n_validation = trainer.n_validation();
     let history = fit_epochs(&mut trainer, threads);
@@ -242,7 +248,7 @@ fn train(
     let version_id = insert_version(&new_version);
     let k = fitted.factors;
     // Items each user rated, for exclude_seen: the training pairs sorted by user.
-    pairs.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
+    runner::run(pool, |_| sort_pairs(pool, &mut pairs));
     let seen = SeenItems::new(n_users, &pairs);
     write_factors(
         version_id,

@@ -132,13 +132,29 @@ pub fn split_validation(ratings: &mut [Rating], fraction: f64, seed: u64) -> usi
     train_end
 }
 
-/// The first duplicated (user, item) pair, if any. Sorts `ratings` by (user, item).
-pub fn sort_and_find_duplicate(ratings: &mut [Rating]) -> Option<(u32, u32)> {
-    ratings.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
-    ratings
+#[inline]
+fn pair_key(r: &Rating) -> u64 {
+    ((r.user as u64) << 32) | r.item as u64
+}
+
+/// Sorts by (user, item) on `pool`.
+pub fn sort_pairs(pool: &rayon::ThreadPool, ratings: &mut [Rating]) {
+    use rayon::slice::ParallelSliceMut;
+    pool.install(|| ratings.par_sort_unstable_by_key(pair_key));
+}
+
+/// The first duplicated (user, item) pair of ratings sorted by (user, item), if any.
+pub fn find_duplicate(sorted: &[Rating]) -> Option<(u32, u32)> {
+    sorted
         .windows(2)
         .find(|w| w[0].user == w[1].user && w[0].item == w[1].item)
         .map(|w| (w[0].user, w[0].item))
+}
+
+/// The first duplicated (user, item) pair, if any. Sorts `ratings` by (user, item).
+pub fn sort_and_find_duplicate(ratings: &mut [Rating]) -> Option<(u32, u32)> {
+    ratings.sort_unstable_by_key(pair_key);
+    find_duplicate(ratings)
 }
 
 /// Items each user interacted with, as a compressed sparse row structure.
