@@ -62,20 +62,24 @@ fn read_keys(kind: KeyKind, ints: Vec<Option<i64>>, texts: Vec<Option<String>>) 
     }
 }
 
+/// One side (users or items) of a stored version, in index order.
+struct StoredSide {
+    keys: Keys,
+    bias: Vec<f32>,
+    factors: Vec<f32>,
+    /// Seen item indices per user (users side only).
+    seen: Vec<Vec<u32>>,
+}
+
 /// Reads one side's factors, in index order.
 fn read_side(
     table: &str,
     id_col: &str,
     key_col: &str,
+    kind: KeyKind,
     with_seen: bool,
     info: &VersionInfo,
-) -> (
-    Vec<Option<i64>>,
-    Vec<Option<String>>,
-    Vec<f32>,
-    Vec<f32>,
-    Vec<Vec<u32>>,
-) {
+) -> StoredSide {
     let k = info.factors;
     let seen_col = if with_seen {
         "seen_items"
@@ -93,7 +97,7 @@ fn read_side(
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        let mut emb = Vec::with_capacity(n * k);
+        let mut factors = Vec::with_capacity(n * k);
         let mut seen = Vec::new();
         for row in rows {
             ids.push(row.get::<i64>(1).or_raise());
@@ -114,7 +118,7 @@ fn read_side(
                     None,
                 );
             }
-            emb.extend(e.into_iter().map(|x| x.unwrap_or(0.0)));
+            factors.extend(e.into_iter().map(|x| x.unwrap_or(0.0)));
             if with_seen {
                 let s: Vec<Option<i32>> = row
                     .get::<Vec<Option<i32>>>(5)
@@ -123,30 +127,47 @@ fn read_side(
                 seen.push(s.into_iter().flatten().map(|i| i as u32).collect());
             }
         }
-        (ids, keys, bias, emb, seen)
+        StoredSide {
+            keys: read_keys(kind, ids, keys),
+            bias,
+            factors,
+            seen,
+        }
     })
 }
 
 fn load(info: VersionInfo) -> ServingModel {
-    let (uid, ukey, ubias, uemb, seen) =
-        read_side("user_factors", "user_id", "user_key", true, &info);
-    let (iid, ikey, ibias, iemb, _) =
-        read_side("item_factors", "item_id", "item_key", false, &info);
+    let users = read_side(
+        "user_factors",
+        "user_id",
+        "user_key",
+        info.user_kind,
+        true,
+        &info,
+    );
+    let items = read_side(
+        "item_factors",
+        "item_id",
+        "item_key",
+        info.item_kind,
+        false,
+        &info,
+    );
     let kernels = Kernels::detect();
     let model = FactorModel {
         factors: info.factors,
         global_mean: info.global_mean,
         rating_range: info.rating_range,
-        user_bias: ubias,
-        item_bias: ibias,
-        user_factors: uemb,
-        item_factors: iemb,
+        user_bias: users.bias,
+        item_bias: items.bias,
+        user_factors: users.factors,
+        item_factors: items.factors,
     };
     let item_norms = model.item_norms(kernels);
     ServingModel {
-        users: read_keys(info.user_kind, uid, ukey),
-        items: read_keys(info.item_kind, iid, ikey),
-        seen: UserItems::from_lists(seen),
+        users: users.keys,
+        items: items.keys,
+        seen: UserItems::from_lists(users.seen),
         info,
         model,
         item_norms,

@@ -21,7 +21,8 @@ fn synthetic_ratings(
         || !(1..=500_000_000).contains(&n_ratings)
         || !(1..=1024).contains(&rank)
         || (n_users as i64 + n_items as i64) * rank as i64 > 1_000_000_000
-        || !(noise >= 0.0)
+        || noise.is_nan()
+        || noise < 0.0
     {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,

@@ -104,7 +104,8 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+// pgrx reads the result columns from this signature, so the type stays spelled out here.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, name = "train")]
 fn train(
     model: Option<&str>,

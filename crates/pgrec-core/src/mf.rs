@@ -602,7 +602,7 @@ impl Implicit {
             decouple: p.implicit_decouple,
             adaptive: p.implicit_adaptive,
         };
-        self.update(pool, kern, factors, p.factors, &step, lists.0, lists.1);
+        self.update(pool, kern, factors, p.factors, &step, lists);
     }
 
     /// Updates every y_j from the epoch's gradient sums, recomputes s_u and moves the folded
@@ -615,8 +615,7 @@ impl Implicit {
         user_factors: &mut [f32],
         k: usize,
         f: &FoldStep<'_>,
-        user_items: &UserItems,
-        item_users: &UserItems,
+        (user_items, item_users): (&UserItems, &UserItems),
     ) {
         let (g, user_norm, item_scale) = (&self.g, &self.user_norm, &self.item_scale);
         let (step, lr, decouple) = (f.step, f.lr, f.decouple);

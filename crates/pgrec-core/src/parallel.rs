@@ -80,6 +80,7 @@ impl<T> SharedMut<T> {
     /// # Safety
     /// `start..start+len` must be in bounds and not accessed by any other thread meanwhile.
     #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
         std::slice::from_raw_parts_mut(self.0.add(start), len)
     }
