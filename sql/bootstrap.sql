@@ -101,17 +101,10 @@ $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                   WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper) $$;
 
--- May the current user write model `m`?
-CREATE FUNCTION pgrec._owns_model(m text) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
-$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_owners o
-                  WHERE o.model OPERATOR(pg_catalog.=) m AND pgrec._is_member(o.owner)) $$;
-
-CREATE FUNCTION pgrec._owns_version(version_id bigint) RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
-$$ SELECT EXISTS (SELECT 1 FROM pgrec.model_versions v
-                  WHERE v.id OPERATOR(pg_catalog.=) version_id AND pgrec._owns_model(v.model)) $$;
-
+-- The write policies below use uncorrelated subqueries (evaluated once per statement, not once
+-- per row) instead of function calls. Policy expressions are stored parsed, with pg_has_role and
+-- the operators already resolved, so a caller's search_path cannot change them; joining
+-- pg_roles first means a dropped owner role is simply "nobody".
 ALTER TABLE pgrec.model_owners ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.user_factors ENABLE ROW LEVEL SECURITY;
@@ -121,18 +114,34 @@ ALTER TABLE pgrec.training_history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read_all ON pgrec.model_owners FOR SELECT USING (true);
 -- A new name is registered to yourself only; names are never renamed or re-owned here.
 CREATE POLICY register ON pgrec.model_owners FOR INSERT WITH CHECK (owner = current_user);
-CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE USING (pgrec._is_member(owner));
+CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE
+    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 
 CREATE POLICY read_all ON pgrec.model_versions FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.model_versions FOR ALL
-    USING (pgrec._owns_model(model)) WITH CHECK (pgrec._owns_model(model));
+    USING (model IN (SELECT o.model FROM pgrec.model_owners o JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
+    WITH CHECK (model IN (SELECT o.model FROM pgrec.model_owners o JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
+                          WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+
+-- Factor and history rows: writable when their version belongs to a model you own.
+CREATE VIEW pgrec._writable_versions AS
+SELECT v.id FROM pgrec.model_versions v
+JOIN pgrec.model_owners o ON o.model = v.model
+JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
+WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER');
 
 CREATE POLICY read_all ON pgrec.user_factors FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.user_factors FOR ALL
-    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));
+    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
 CREATE POLICY read_all ON pgrec.item_factors FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.item_factors FOR ALL
-    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));
+    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
 CREATE POLICY read_all ON pgrec.training_history FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.training_history FOR ALL
-    USING (pgrec._owns_version(version_id)) WITH CHECK (pgrec._owns_version(version_id));
+    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
+GRANT SELECT ON pgrec._writable_versions TO PUBLIC;
