@@ -44,26 +44,24 @@ fn main() {
                 value: rows[j].2,
             })
             .collect();
-        let ens: u64 = std::env::var("ENSEMBLE")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1);
         let k = Kernels::detect();
-        let mut preds = vec![0f32; test.len()];
-        for e in 0..ens {
-            let mut vp = params.check().unwrap();
-            vp.seed += e * 1000;
-            let (m, hist) = fit(ratings.clone(), users.len(), items.len(), vp, &pool).unwrap();
-            for (t, &j) in test.iter().enumerate() {
-                preds[t] +=
-                    m.predict_partial(k, users.get(&rows[j].0), items.get(&rows[j].1)) / ens as f32;
-            }
-            eprintln!("  epochs run: {}", hist.len());
-        }
+        let (m, hist) = fit(
+            ratings,
+            users.len(),
+            items.len(),
+            params.check().unwrap(),
+            &pool,
+        )
+        .unwrap();
+        eprintln!("  epochs run: {}", hist.len());
         let pairs: Vec<(f32, f32)> = test
             .iter()
-            .enumerate()
-            .map(|(t, &j)| (preds[t], rows[j].2))
+            .map(|&j| {
+                (
+                    m.predict_partial(k, users.get(&rows[j].0), items.get(&rows[j].1)),
+                    rows[j].2,
+                )
+            })
             .collect();
         rmse(&pairs)
     };
