@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::errors::{raise, required, Code};
 use crate::keys::{KeyArg, Keys};
 use crate::runner;
-use crate::serve::{active, ServingModel};
+use crate::serve::{active, check_k, ServingModel};
 use crate::source::{load, SourceSpec};
 
 /// Maps each key of `from` (the evaluation data) to the model's index for it.
@@ -30,14 +30,7 @@ fn evaluate(
 ) -> JsonB {
     let model = required(model, "model");
     let source = required(source, "source");
-    let k = required(k, "k");
-    if k <= 0 {
-        raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("k must be greater than zero, got {k}"),
-            None,
-        );
-    }
+    let kk = check_k(required(k, "k"));
     let m = active(model);
     let sm: &ServingModel = &m;
     let spec = SourceSpec {
@@ -59,7 +52,7 @@ fn evaluate(
     let kern = sm.kernels;
     let explicit = sm.info.rating_col.is_some();
 
-    let mut out = json!({ "k": k, "n_rows": data.ratings.len() });
+    let mut out = json!({ "k": kk, "n_rows": data.ratings.len() });
     if explicit {
         let pairs: Vec<(f32, f32)> = data
             .ratings
@@ -109,7 +102,6 @@ fn evaluate(
     for u in &users {
         relevant[*u as usize].sort_unstable();
     }
-    let kk = k as usize;
     let pool_rc = runner::pool(runner::default_threads());
     let pool: &rayon::ThreadPool = &pool_rc;
     let per_user = runner::run(pool, |cancel| {

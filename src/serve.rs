@@ -175,7 +175,8 @@ fn load(info: VersionInfo) -> ServingModel {
     }
 }
 
-fn check_k(k: i32) -> usize {
+/// A positive k, or an ERROR naming the bad value.
+pub(crate) fn check_k(k: i32) -> usize {
     if k <= 0 {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,

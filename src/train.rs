@@ -46,9 +46,7 @@ fn check_algorithm(algorithm: &str) {
 type EpochRow = (usize, f64, Option<f64>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
-fn fit_epochs<T: IterativeTrainer>(trainer: &mut T, threads: usize) -> Vec<EpochRow> {
-    let pool_rc = runner::pool(threads);
-    let pool: &rayon::ThreadPool = &pool_rc;
+fn fit_epochs<T: IterativeTrainer>(trainer: &mut T, pool: &rayon::ThreadPool) -> Vec<EpochRow> {
     let max = trainer.max_epochs();
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {
@@ -195,7 +193,7 @@ fn train(
     })
     .or_raise();
     let n_validation = trainer.n_validation();
-    let history = fit_epochs(&mut trainer, threads);
+    let history = fit_epochs(&mut trainer, pool);
     let (fitted, mut pairs) = trainer.finish_with_ratings();
     let fit_seconds = fit_started.elapsed().as_secs_f64();
 

@@ -626,27 +626,30 @@ impl Implicit {
                 .par_chunks_mut(k)
                 .zip(self.y_g2.par_iter_mut())
                 .enumerate()
-                .for_each(|(j, (yj, g2))| {
-                    let mut acc = vec![0f32; k];
-                    for &u in item_users.of(j as u32) {
-                        let u = u as usize;
-                        kern.axpy(user_norm[u], &g[u * k..(u + 1) * k], &mut acc);
-                    }
-                    yj.iter_mut().for_each(|x| *x *= shrink);
-                    let scale = if adaptive {
-                        // AdaGrad on the summed direction: the step no longer grows with how
-                        // many ratings feed y_j, which keeps dense or popular data stable.
-                        *g2 += kern.dot(&acc, &acc) / k as f32;
-                        if *g2 > 0.0 {
-                            step / g2.sqrt()
-                        } else {
-                            0.0
+                .for_each_init(
+                    || vec![0f32; k],
+                    |acc, (j, (yj, g2))| {
+                        acc.fill(0.0);
+                        for &u in item_users.of(j as u32) {
+                            let u = u as usize;
+                            kern.axpy(user_norm[u], &g[u * k..(u + 1) * k], acc);
                         }
-                    } else {
-                        step * item_scale[j]
-                    };
-                    kern.axpy(scale, &acc, yj);
-                });
+                        yj.iter_mut().for_each(|x| *x *= shrink);
+                        let scale = if adaptive {
+                            // AdaGrad on the summed direction: the step no longer grows with how
+                            // many ratings feed y_j, which keeps dense or popular data stable.
+                            *g2 += kern.dot(&acc, &acc) / k as f32;
+                            if *g2 > 0.0 {
+                                step / g2.sqrt()
+                            } else {
+                                0.0
+                            }
+                        } else {
+                            step * item_scale[j]
+                        };
+                        kern.axpy(scale, &acc, yj);
+                    },
+                );
         });
         let y = &self.y;
         pool.install(|| {
@@ -655,25 +658,28 @@ impl Implicit {
                 .zip(user_factors.par_chunks_mut(k))
                 .zip(self.g.par_chunks_mut(k))
                 .enumerate()
-                .for_each(|(u, ((su, zu), gu))| {
-                    let mut acc = vec![0f32; k];
-                    for &j in user_items.of(u as u32) {
-                        let j = j as usize;
-                        kern.axpy(1.0, &y[j * k..(j + 1) * k], &mut acc);
-                    }
-                    let nrm = user_norm[u];
-                    // The epoch's per-rating penalty shrank the folded vector, s_u included, by
-                    // (1 - lr * reg)^n; give back `decouple` of what it took from s_u.
-                    let n = user_items.of(u as u32).len() as i32;
-                    let back = decouple
-                        * (1.0 - (1.0 - lr * f.penalties.map_or(f.penalty, |r| r[u])).powi(n));
-                    for t in 0..k {
-                        let new = nrm * acc[t];
-                        zu[t] += new - su[t] + back * su[t];
-                        su[t] = new;
-                    }
-                    gu.iter_mut().for_each(|x| *x = 0.0);
-                });
+                .for_each_init(
+                    || vec![0f32; k],
+                    |acc, (u, ((su, zu), gu))| {
+                        acc.fill(0.0);
+                        for &j in user_items.of(u as u32) {
+                            let j = j as usize;
+                            kern.axpy(1.0, &y[j * k..(j + 1) * k], acc);
+                        }
+                        let nrm = user_norm[u];
+                        // The epoch's per-rating penalty shrank the folded vector, s_u included, by
+                        // (1 - lr * reg)^n; give back `decouple` of what it took from s_u.
+                        let n = user_items.of(u as u32).len() as i32;
+                        let back = decouple
+                            * (1.0 - (1.0 - lr * f.penalties.map_or(f.penalty, |r| r[u])).powi(n));
+                        for t in 0..k {
+                            let new = nrm * acc[t];
+                            zu[t] += new - su[t] + back * su[t];
+                            su[t] = new;
+                        }
+                        gu.iter_mut().for_each(|x| *x = 0.0);
+                    },
+                );
         });
     }
 }
