@@ -4,14 +4,18 @@
 
 pub mod data;
 pub mod error;
+pub mod features;
 pub mod kernels;
+pub mod losses;
 pub mod metrics;
 pub mod mf;
 pub mod model;
+pub mod nn;
 pub mod parallel;
 pub mod rng;
 pub mod synth;
 pub mod topk;
+pub mod towers;
 pub mod train;
 
 pub use data::{KeyIndex, Rating, UserItems};

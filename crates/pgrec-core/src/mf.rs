@@ -147,7 +147,7 @@ pub struct ValidMfParams {
     pub blocks: usize,
 }
 
-fn int_in(name: &str, v: i64, lo: i64, hi: i64) -> Result<usize> {
+pub(crate) fn int_in(name: &str, v: i64, lo: i64, hi: i64) -> Result<usize> {
     if v < lo || v > hi {
         return Err(CoreError::param_hint(
             name,
@@ -160,7 +160,7 @@ fn int_in(name: &str, v: i64, lo: i64, hi: i64) -> Result<usize> {
     Ok(v as usize)
 }
 
-fn float_in(name: &str, v: f64, lo: f64, hi: f64, lo_open: bool) -> Result<f32> {
+pub(crate) fn float_in(name: &str, v: f64, lo: f64, hi: f64, lo_open: bool) -> Result<f32> {
     let below = if lo_open { v <= lo } else { v < lo };
     if !v.is_finite() || below || v > hi {
         let range = if lo_open {

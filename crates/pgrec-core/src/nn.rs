@@ -1,0 +1,455 @@
+//! The pieces of the neural models: row-major matrix products, dense layers with ReLU and
+//! dropout, embedding tables with sparse gradients, and Adam with decoupled weight decay.
+//!
+//! Parameters live in flat `Vec<f32>` stores addressed by offsets, so gradients of several
+//! workers can be summed in a fixed order (the reduction order never depends on the thread
+//! count) and the optimizer runs over one slice.
+
+use rand::Rng as _;
+use rand_distr::{Distribution, Normal};
+use rustc_hash::FxHashMap;
+
+use crate::rng::Rng;
+
+/// C (m x n) = beta * C + op(A) (m x k) * op(B) (k x n), row-major. `ta` / `tb` say that the
+/// stored matrix is the transpose (A stored k x m, B stored n x k).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the asserts above bound every index the strides can reach.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// A block of a flat parameter store: `rows x cols` values from `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Block {
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    pub fn row_offset(&self, r: usize) -> usize {
+        self.offset + r * self.cols
+    }
+
+    pub fn slice<'a>(&self, store: &'a [f32]) -> &'a [f32] {
+        &store[self.offset..self.offset + self.len()]
+    }
+}
+
+/// A flat store being laid out: named blocks, appended in order.
+#[derive(Debug, Clone, Default)]
+pub struct Layout {
+    pub names: Vec<(String, Block)>,
+    pub len: usize,
+}
+
+impl Layout {
+    pub fn add(&mut self, name: impl Into<String>, rows: usize, cols: usize) -> Block {
+        let b = Block {
+            offset: self.len,
+            rows,
+            cols,
+        };
+        self.len += rows * cols;
+        self.names.push((name.into(), b));
+        b
+    }
+}
+
+/// A dense layer y = x W + b, W stored `n_in x n_out`.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear {
+    pub w: Block,
+    pub b: Block,
+}
+
+impl Linear {
+    pub fn n_in(&self) -> usize {
+        self.w.rows
+    }
+    pub fn n_out(&self) -> usize {
+        self.w.cols
+    }
+}
+
+/// A multi-layer perceptron: ReLU (and dropout while training) after every layer but the last.
+/// With no layers it is the identity.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+    pub dropout: f32,
+}
+
+/// What a forward pass keeps for the backward pass.
+#[derive(Debug, Clone, Default)]
+pub struct MlpCache {
+    /// acts[0] is the input, acts[l + 1] the output of layer l (after ReLU and dropout).
+    pub acts: Vec<Vec<f32>>,
+    /// Dropout scale per hidden activation (0 or 1 / (1 - p)); empty when dropout is off.
+    pub masks: Vec<Vec<f32>>,
+    pub rows: usize,
+}
+
+impl MlpCache {
+    pub fn output(&self) -> &[f32] {
+        self.acts.last().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+}
+
+impl Mlp {
+    /// Lays out layers `n_in -> hidden... -> n_out`.
+    pub fn layout(
+        layout: &mut Layout,
+        prefix: &str,
+        n_in: usize,
+        hidden: &[usize],
+        n_out: usize,
+    ) -> Vec<Linear> {
+        let mut dims = vec![n_in];
+        dims.extend_from_slice(hidden);
+        dims.push(n_out);
+        dims.windows(2)
+            .enumerate()
+            .map(|(l, d)| Linear {
+                w: layout.add(format!("{prefix}.layer{l}.weight"), d[0], d[1]),
+                b: layout.add(format!("{prefix}.layer{l}.bias"), 1, d[1]),
+            })
+            .collect()
+    }
+
+    /// He initialisation for the ReLU layers, Glorot-like scale for the last one; zero biases.
+    pub fn init(&self, store: &mut [f32], rng: &mut Rng) {
+        let last = self.layers.len().saturating_sub(1);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let fan_in = layer.n_in().max(1) as f64;
+            let std = if l == last {
+                (1.0 / fan_in).sqrt()
+            } else {
+                (2.0 / fan_in).sqrt()
+            };
+            let normal = Normal::new(0.0, std).unwrap_or_else(|_| Normal::new(0.0, 0.01).unwrap());
+            for w in &mut store[layer.w.offset..layer.w.offset + layer.w.len()] {
+                *w = normal.sample(rng) as f32;
+            }
+            store[layer.b.offset..layer.b.offset + layer.b.len()].fill(0.0);
+        }
+    }
+
+    pub fn n_out(&self, n_in: usize) -> usize {
+        self.layers.last().map(|l| l.n_out()).unwrap_or(n_in)
+    }
+
+    /// Forward pass over `rows` inputs (row-major in `cache.acts[0]`). `dropout_rng` is given
+    /// while training.
+    pub fn forward(&self, params: &[f32], cache: &mut MlpCache, mut dropout_rng: Option<&mut Rng>) {
+        let m = cache.rows;
+        cache.acts.truncate(1);
+        cache.masks.clear();
+        let last = self.layers.len().saturating_sub(1);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let n = layer.n_out();
+            let mut z = Vec::with_capacity(m * n);
+            let bias = layer.b.slice(params);
+            for _ in 0..m {
+                z.extend_from_slice(bias);
+            }
+            gemm(
+                m,
+                layer.n_in(),
+                n,
+                &cache.acts[l],
+                false,
+                layer.w.slice(params),
+                false,
+                1.0,
+                &mut z,
+            );
+            if l != last {
+                for v in &mut z {
+                    *v = v.max(0.0);
+                }
+                if let (Some(rng), true) = (dropout_rng.as_deref_mut(), self.dropout > 0.0) {
+                    let keep = 1.0 - self.dropout;
+                    let mask: Vec<f32> = (0..z.len())
+                        .map(|_| {
+                            if rng.gen::<f32>() < keep {
+                                1.0 / keep
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    for (v, s) in z.iter_mut().zip(&mask) {
+                        *v *= s;
+                    }
+                    cache.masks.push(mask);
+                }
+            }
+            cache.acts.push(z);
+        }
+    }
+
+    /// Backward pass: adds the weight gradients into `grads` (same layout as `params`) and
+    /// returns the gradient with respect to the input.
+    pub fn backward(
+        &self,
+        params: &[f32],
+        cache: &MlpCache,
+        d_out: Vec<f32>,
+        grads: &mut [f32],
+    ) -> Vec<f32> {
+        let m = cache.rows;
+        let last = self.layers.len().saturating_sub(1);
+        let mut dz = d_out;
+        for l in (0..self.layers.len()).rev() {
+            let layer = self.layers[l];
+            let (n_in, n_out) = (layer.n_in(), layer.n_out());
+            if l != last {
+                // ReLU and dropout: acts[l + 1] > 0 exactly where both let the gradient through.
+                let a = &cache.acts[l + 1];
+                match cache.masks.get(l) {
+                    Some(mask) => {
+                        for ((d, &av), &s) in dz.iter_mut().zip(a).zip(mask) {
+                            *d = if av > 0.0 { *d * s } else { 0.0 };
+                        }
+                    }
+                    None => {
+                        for (d, &av) in dz.iter_mut().zip(a) {
+                            if av <= 0.0 {
+                                *d = 0.0;
+                            }
+                        }
+                    }
+                }
+            }
+            // dW += A^T dZ; db += column sums of dZ.
+            let wg = &mut grads[layer.w.offset..layer.w.offset + layer.w.len()];
+            gemm(n_in, m, n_out, &cache.acts[l], true, &dz, false, 1.0, wg);
+            let bg = &mut grads[layer.b.offset..layer.b.offset + n_out];
+            for row in dz.chunks_exact(n_out) {
+                for (g, d) in bg.iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+            // dA = dZ W^T.
+            let mut da = vec![0.0f32; m * n_in];
+            gemm(m, n_out, n_in, &dz, false, layer.w.slice(params), true, 0.0, &mut da);
+            dz = da;
+        }
+        dz
+    }
+}
+
+/// Gradients of embedding rows, as (offset of the row in the store, its values).
+#[derive(Debug, Clone, Default)]
+pub struct SparseGrads {
+    pub rows: Vec<(usize, u32)>,
+    pub values: Vec<f32>,
+}
+
+impl SparseGrads {
+    #[inline]
+    pub fn push(&mut self, offset: usize, grad: &[f32], scale: f32) {
+        self.rows.push((offset, grad.len() as u32));
+        self.values.extend(grad.iter().map(|g| g * scale));
+    }
+
+    pub fn clear(&mut self) {
+        self.rows.clear();
+        self.values.clear();
+    }
+
+    /// Sums the gradients of `parts`, in the order given, per row.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = &'a SparseGrads>) -> SparseGrads {
+        let mut slot: FxHashMap<usize, usize> = FxHashMap::default();
+        let mut out = SparseGrads::default();
+        for p in parts {
+            let mut at = 0;
+            for &(off, dim) in &p.rows {
+                let g = &p.values[at..at + dim as usize];
+                at += dim as usize;
+                match slot.get(&off) {
+                    Some(&s) => {
+                        for (a, b) in out.values[s..s + dim as usize].iter_mut().zip(g) {
+                            *a += b;
+                        }
+                    }
+                    None => {
+                        slot.insert(off, out.values.len());
+                        out.push(off, g, 1.0);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Adam with decoupled weight decay (AdamW). Embedding rows are updated lazily: only the rows a
+/// batch touched move, with the global step count in the bias correction.
+#[derive(Debug, Clone)]
+pub struct Adam {
+    pub learning_rate: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub t: i32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Adam {
+    pub fn new(n: usize, learning_rate: f32, weight_decay: f32) -> Self {
+        Self {
+            learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            t: 0,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+
+    /// Advances the step count; call once per batch before the updates of that batch.
+    pub fn tick(&mut self) {
+        self.t += 1;
+    }
+
+    #[inline]
+    fn update(&mut self, params: &mut [f32], grads: &[f32], at: usize) {
+        let (b1, b2) = (self.beta1, self.beta2);
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        let lr = self.learning_rate;
+        let decay = 1.0 - lr * self.weight_decay;
+        let m = &mut self.m[at..at + grads.len()];
+        let v = &mut self.v[at..at + grads.len()];
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let step = (*m / c1) / ((*v / c2).sqrt() + self.eps);
+            *p = *p * decay - lr * step;
+        }
+    }
+
+    /// Updates every dense parameter.
+    pub fn step_dense(&mut self, params: &mut [f32], grads: &[f32]) {
+        self.update(params, grads, 0);
+    }
+
+    /// Updates the embedding rows that have gradients.
+    pub fn step_rows(&mut self, store: &mut [f32], grads: &SparseGrads) {
+        let mut at = 0;
+        for &(off, dim) in &grads.rows {
+            let d = dim as usize;
+            self.update(&mut store[off..off + d], &grads.values[at..at + d], off);
+            at += d;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+
+    #[test]
+    fn gemm_matches_naive_in_every_transpose() {
+        let mut rng = stream(1, &[]);
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let naive = |at: &dyn Fn(usize, usize) -> f32, bt: &dyn Fn(usize, usize) -> f32| {
+            let mut c = vec![0.0f32; m * n];
+            for i in 0..m {
+                for j in 0..n {
+                    c[i * n + j] = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+                }
+            }
+            c
+        };
+        let want = naive(&|i, p| a[i * k + p], &|p, j| b[p * n + j]);
+        let mut c = vec![0.0; m * n];
+        gemm(m, k, n, &a, false, &b, false, 0.0, &mut c);
+        assert!(c.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-5));
+        // The same products from transposed storage.
+        let at: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|x| b[(x % k) * n + x / k]).collect();
+        let mut c2 = vec![0.0; m * n];
+        gemm(m, k, n, &at, true, &bt, true, 0.0, &mut c2);
+        assert!(c2.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+
+    #[test]
+    fn sparse_merge_sums_rows_in_order() {
+        let mut a = SparseGrads::default();
+        a.push(4, &[1.0, 2.0], 1.0);
+        a.push(0, &[1.0], 2.0);
+        let mut b = SparseGrads::default();
+        b.push(4, &[0.5, 0.5], 1.0);
+        let m = SparseGrads::merge([&a, &b]);
+        assert_eq!(m.rows, vec![(4, 2), (0, 1)]);
+        assert_eq!(m.values, vec![1.5, 2.5, 2.0]);
+    }
+
+    #[test]
+    fn adam_moves_against_the_gradient_and_decays() {
+        let mut p = vec![1.0f32, -1.0];
+        let mut opt = Adam::new(2, 0.1, 0.0);
+        opt.tick();
+        opt.step_dense(&mut p, &[1.0, -1.0]);
+        // The first Adam step has size lr in the sign direction.
+        assert!((p[0] - 0.9).abs() < 1e-5 && (p[1] + 0.9).abs() < 1e-5);
+        let mut q = vec![1.0f32];
+        let mut wd = Adam::new(1, 0.1, 0.5);
+        wd.tick();
+        wd.step_dense(&mut q, &[0.0]);
+        assert!((q[0] - 0.95).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,1065 @@
+//! The two-tower model. Each tower turns an entity (user or item) into a vector: an optional id
+//! embedding and one embedding per feature column (mean-pooled for arrays, the standardized
+//! value for numeric columns) are concatenated and pushed through an MLP. The towers never
+//! interact, so every entity is encoded once after training and served by the same top-k scan
+//! as matrix factorisation.
+//!
+//! Losses:
+//! - `mse`: rating = global mean + b_u + b_i + <u, v>, where each bias is a per-id bias plus one
+//!   output of the tower (so cold entities get a bias from their features). The biases absorb
+//!   the rating level, so the vectors model deviations instead of one shared direction.
+//! - `bce`: binary relevance with `negatives` uniformly sampled items per positive.
+//! - `softmax`: in-batch negatives, L2-normalised outputs, a temperature, and logQ correction.
+//!
+//! Training is mini-batch Adam. A batch is cut into fixed chunks of rows that run in parallel;
+//! their gradients are summed in chunk order and dropout masks are drawn from (seed, epoch,
+//! batch, chunk), so one seed gives the same model whatever the number of threads.
+
+use std::ops::Range;
+
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{rating_stats, split_validation, Rating};
+use crate::error::{CoreError, Result};
+use crate::features::{FeatureKind, SideFeatures};
+use crate::losses::{
+    binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward,
+    squared_error,
+};
+use crate::mf::{float_in, int_in};
+use crate::model::FactorModel;
+use crate::nn::{Adam, Block, Layout, Mlp, MlpCache, SparseGrads};
+use crate::parallel::CancelFlag;
+use crate::rng::stream;
+use crate::train::{EpochReport, IterativeTrainer};
+
+/// Rows per parallel work unit. Fixed: it decides the reduction order.
+const CHUNK: usize = 64;
+
+const TAG_INIT: u64 = 1;
+const TAG_SHUFFLE: u64 = 2;
+const TAG_DROPOUT: u64 = 3;
+const TAG_NEGATIVES: u64 = 4;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoTowerParams {
+    /// Output dimension of each tower (the stored embedding size).
+    pub factors: i64,
+    /// Hidden layer widths of each tower's MLP.
+    pub tower_layers: Vec<i64>,
+    /// Size of the per-id embedding fed to each tower; 0 uses features only.
+    pub id_dim: i64,
+    /// Size of each feature column's embedding.
+    pub feature_dim: i64,
+    /// "mse", "bce" or "softmax".
+    pub loss: String,
+    pub epochs: i64,
+    pub batch_size: i64,
+    pub learning_rate: f64,
+    /// Decoupled (AdamW) weight decay.
+    pub weight_decay: f64,
+    /// Dropout after each hidden layer while training.
+    pub dropout: f64,
+    /// Sampled negatives per positive (bce).
+    pub negatives: i64,
+    /// Softmax temperature.
+    pub temperature: f64,
+    /// Subtract log of each item's in-batch sampling probability from the softmax logits.
+    pub logq_correction: bool,
+    /// Explicit ratings at or above this are positives for bce and softmax.
+    pub positive_threshold: f64,
+    /// Standard deviation of the initial embeddings.
+    pub init_std: f64,
+    /// Feature values seen fewer times go to the unseen bucket.
+    pub min_count: i64,
+    pub seed: i64,
+    pub threads: Option<i64>,
+    /// Share of the ratings held out to report validation RMSE and stop early (mse only).
+    pub validation_fraction: f64,
+    pub patience: i64,
+    /// Only these columns of user_features are used (all when absent).
+    pub user_feature_columns: Option<Vec<String>>,
+    /// Only these columns of item_features are used (all when absent).
+    pub item_feature_columns: Option<Vec<String>>,
+    /// Columns of either feature source that are left out.
+    pub exclude_feature_columns: Vec<String>,
+}
+
+impl Default for TwoTowerParams {
+    fn default() -> Self {
+        Self {
+            factors: 32,
+            tower_layers: vec![64],
+            id_dim: 32,
+            feature_dim: 8,
+            loss: "mse".into(),
+            epochs: 20,
+            batch_size: 256,
+            learning_rate: 0.002,
+            weight_decay: 0.01,
+            dropout: 0.0,
+            negatives: 4,
+            temperature: 0.05,
+            logq_correction: true,
+            positive_threshold: 4.0,
+            init_std: 0.05,
+            min_count: 1,
+            seed: 42,
+            threads: None,
+            validation_fraction: 0.0,
+            patience: 3,
+            user_feature_columns: None,
+            item_feature_columns: None,
+            exclude_feature_columns: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    Mse,
+    Bce,
+    Softmax,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidTwoTowerParams {
+    pub factors: usize,
+    pub tower_layers: Vec<usize>,
+    pub id_dim: usize,
+    pub feature_dim: usize,
+    pub loss: Loss,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    pub weight_decay: f32,
+    pub dropout: f32,
+    pub negatives: usize,
+    pub temperature: f32,
+    pub logq_correction: bool,
+    pub positive_threshold: f32,
+    pub init_std: f32,
+    pub min_count: usize,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub validation_fraction: f64,
+    pub patience: usize,
+}
+
+impl TwoTowerParams {
+    pub fn check(&self) -> Result<ValidTwoTowerParams> {
+        let loss = match self.loss.as_str() {
+            "mse" => Loss::Mse,
+            "bce" => Loss::Bce,
+            "softmax" => Loss::Softmax,
+            other => {
+                return Err(CoreError::param_hint(
+                    "loss",
+                    format!("unknown loss \"{other}\""),
+                    "Use \"mse\" (explicit ratings), \"bce\" (sampled negatives) or \"softmax\" (in-batch negatives).",
+                ))
+            }
+        };
+        if self.tower_layers.len() > 8 {
+            return Err(CoreError::param(
+                "tower_layers",
+                format!(
+                    "parameter \"tower_layers\" may list at most 8 layers, got {}",
+                    self.tower_layers.len()
+                ),
+            ));
+        }
+        let mut layers = Vec::with_capacity(self.tower_layers.len());
+        for &w in &self.tower_layers {
+            if w <= 0 || w > 4096 {
+                return Err(CoreError::param_hint(
+                    "tower_layers",
+                    format!("every tower layer width must be between 1 and 4096, got {w}"),
+                    "Pass hidden layer widths such as [128, 64], or [] for a linear tower.",
+                ));
+            }
+            layers.push(w as usize);
+        }
+        let batch_size = int_in("batch_size", self.batch_size, 1, 1 << 16)?;
+        if loss == Loss::Softmax && batch_size < 2 {
+            return Err(CoreError::param_hint(
+                "batch_size",
+                format!("loss \"softmax\" needs a batch_size of at least 2, got {batch_size}"),
+                "The other rows of a batch are the negatives of in-batch softmax; use 256 or more.",
+            ));
+        }
+        let temperature = self.temperature;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(CoreError::param_hint(
+                "temperature",
+                format!("parameter \"temperature\" must be greater than 0, got {temperature}"),
+                "Typical values are 0.05 to 1.",
+            ));
+        }
+        let valid = ValidTwoTowerParams {
+            factors: int_in("factors", self.factors, 1, 1024)?,
+            tower_layers: layers,
+            id_dim: int_in("id_dim", self.id_dim, 0, 1024)?,
+            feature_dim: int_in("feature_dim", self.feature_dim, 1, 1024)?,
+            loss,
+            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
+            batch_size,
+            learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 1.0, true)?,
+            weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 10.0, false)?,
+            dropout: float_in("dropout", self.dropout, 0.0, 0.9, false)?,
+            negatives: int_in("negatives", self.negatives, 1, 1000)?,
+            temperature: float_in("temperature", temperature, 0.0, 100.0, true)?,
+            logq_correction: self.logq_correction,
+            positive_threshold: float_in(
+                "positive_threshold",
+                self.positive_threshold,
+                -1e30,
+                1e30,
+                false,
+            )?,
+            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
+            min_count: int_in("min_count", self.min_count, 1, 1 << 30)?,
+            seed: self.seed as u64,
+            threads: match self.threads {
+                Some(t) => Some(int_in("threads", t, 1, 256)?),
+                None => None,
+            },
+            validation_fraction: float_in(
+                "validation_fraction",
+                self.validation_fraction,
+                0.0,
+                0.5,
+                false,
+            )? as f64,
+            patience: int_in("patience", self.patience, 1, 10_000)?,
+        };
+        if valid.validation_fraction > 0.0 && valid.loss != Loss::Mse {
+            return Err(CoreError::param_hint(
+                "validation_fraction",
+                "validation_fraction is only used with loss \"mse\"",
+                "Leave validation_fraction out, and measure ranking quality with pgrec.evaluate.",
+            ));
+        }
+        Ok(valid)
+    }
+}
+
+/// One tower's parameters: where its embeddings sit in the embedding store and its MLP.
+#[derive(Debug, Clone)]
+struct Tower {
+    id: Option<Block>,
+    /// Per-id bias (mse and bce), a `n x 1` block of the embedding store.
+    bias: Option<Block>,
+    /// One table per feature column; None for numeric columns.
+    feats: Vec<Option<Block>>,
+    mlp: Mlp,
+    in_dim: usize,
+}
+
+impl Tower {
+    /// The tower input of entity `e` into `x`.
+    fn input(&self, emb: &[f32], f: &SideFeatures, e: usize, x: &mut [f32]) {
+        let mut o = 0;
+        if let Some(b) = self.id {
+            let d = b.cols;
+            x[..d].copy_from_slice(&emb[b.row_offset(e)..b.row_offset(e) + d]);
+            o = d;
+        }
+        for (c, table) in self.feats.iter().enumerate() {
+            match table {
+                Some(b) => {
+                    let d = b.cols;
+                    let ids = f.ids(c, e);
+                    let s = 1.0 / ids.len() as f32;
+                    let out = &mut x[o..o + d];
+                    out.fill(0.0);
+                    for &id in ids {
+                        let row = &emb[b.row_offset(id as usize)..b.row_offset(id as usize) + d];
+                        for (a, v) in out.iter_mut().zip(row) {
+                            *a += v * s;
+                        }
+                    }
+                    o += d;
+                }
+                None => {
+                    x[o] = f.number(c, e);
+                    o += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends the gradient of entity `e`'s input back to the embedding rows it came from.
+    fn scatter(&self, f: &SideFeatures, e: usize, dx: &[f32], g: &mut SparseGrads) {
+        let mut o = 0;
+        if let Some(b) = self.id {
+            g.push(b.row_offset(e), &dx[..b.cols], 1.0);
+            o = b.cols;
+        }
+        for (c, table) in self.feats.iter().enumerate() {
+            match table {
+                Some(b) => {
+                    let ids = f.ids(c, e);
+                    let s = 1.0 / ids.len() as f32;
+                    for &id in ids {
+                        g.push(b.row_offset(id as usize), &dx[o..o + b.cols], s);
+                    }
+                    o += b.cols;
+                }
+                None => o += 1,
+            }
+        }
+    }
+
+    /// Inputs of `entities` as one row-major matrix.
+    fn inputs(&self, emb: &[f32], f: &SideFeatures, entities: &[u32]) -> Vec<f32> {
+        let mut x = vec![0.0f32; entities.len() * self.in_dim];
+        for (row, &e) in x.chunks_exact_mut(self.in_dim).zip(entities) {
+            self.input(emb, f, e as usize, row);
+        }
+        x
+    }
+}
+
+fn build_tower(
+    dense: &mut Layout,
+    emb: &mut Layout,
+    side: &str,
+    n: usize,
+    f: &SideFeatures,
+    p: &ValidTwoTowerParams,
+    out_dim: usize,
+) -> Result<Tower> {
+    let id = (p.id_dim > 0).then(|| emb.add(format!("{side}.id_embedding"), n, p.id_dim));
+    let bias = (p.loss != Loss::Softmax).then(|| emb.add(format!("{side}.id_bias"), n, 1));
+    let mut in_dim = p.id_dim;
+    let mut feats = Vec::with_capacity(f.specs.len());
+    for spec in &f.specs {
+        match spec.kind {
+            FeatureKind::Numeric => {
+                feats.push(None);
+                in_dim += 1;
+            }
+            _ => {
+                feats.push(Some(emb.add(
+                    format!("{side}.feature.{}", spec.name),
+                    spec.table_rows(),
+                    p.feature_dim,
+                )));
+                in_dim += p.feature_dim;
+            }
+        }
+    }
+    if in_dim == 0 {
+        return Err(CoreError::param_hint(
+            "id_dim",
+            format!("the {side} tower has no input: id_dim is 0 and there are no {side} features"),
+            format!("Give {side}_features, or an id_dim greater than 0."),
+        ));
+    }
+    let layers = Mlp::layout(dense, side, in_dim, &p.tower_layers, out_dim);
+    Ok(Tower {
+        id,
+        bias,
+        feats,
+        mlp: Mlp {
+            layers,
+            dropout: p.dropout,
+        },
+        in_dim,
+    })
+}
+
+/// One batch as rows of (user, item, target).
+#[derive(Debug, Clone, Default)]
+struct Batch {
+    users: Vec<u32>,
+    items: Vec<u32>,
+    targets: Vec<f32>,
+}
+
+/// The result of a forward and backward pass over a batch.
+struct Gradients {
+    loss_sum: f64,
+    dense: Vec<f32>,
+    sparse: SparseGrads,
+}
+
+/// A trained two-tower model: the encoded entities plus what is persisted with the version.
+#[derive(Debug, Clone)]
+pub struct TwoTowerModel {
+    pub factors: FactorModel,
+    /// Named parameter blocks: (name, rows, cols, values).
+    pub tensors: Vec<(String, usize, usize, Vec<f32>)>,
+}
+
+pub struct TwoTowerTrainer {
+    p: ValidTwoTowerParams,
+    users: SideFeatures,
+    items: SideFeatures,
+    user_tower: Tower,
+    item_tower: Tower,
+    /// bce: a trained global logit offset in the dense store.
+    global_bias: Option<Block>,
+    dense_layout: Layout,
+    emb_layout: Layout,
+    dense: Vec<f32>,
+    emb: Vec<f32>,
+    adam_dense: Adam,
+    adam_emb: Adam,
+    train: Vec<Rating>,
+    validation: Vec<Rating>,
+    log_q: Option<Vec<f32>>,
+    mean: f32,
+    rating_range: Option<(f32, f32)>,
+    epoch: usize,
+    best: Option<(f64, usize, Vec<f32>, Vec<f32>)>,
+    since_best: usize,
+}
+
+impl TwoTowerTrainer {
+    /// `ratings` index users in `0..users.n` and items in `0..items.n`. `explicit` says whether
+    /// the values are ratings (else every row is a positive interaction).
+    pub fn new(
+        mut ratings: Vec<Rating>,
+        users: SideFeatures,
+        items: SideFeatures,
+        explicit: bool,
+        p: ValidTwoTowerParams,
+    ) -> Result<Self> {
+        if p.loss == Loss::Mse && !explicit {
+            return Err(CoreError::param_hint(
+                "loss",
+                "loss \"mse\" needs explicit ratings, but rating_col is NULL",
+                "Use loss \"bce\" or \"softmax\" for implicit feedback, or name the rating column.",
+            ));
+        }
+        let (n_users, n_items) = (users.n, items.n);
+        let n_train = split_validation(&mut ratings, p.validation_fraction, p.seed);
+        let validation = ratings.split_off(n_train);
+        let stats = rating_stats(&ratings);
+        let rating_range = if explicit {
+            stats.as_ref().map(|s| (s.min, s.max))
+        } else {
+            None
+        };
+        let mean = stats.as_ref().map(|s| s.mean as f32).unwrap_or(0.0);
+        let train: Vec<Rating> = match p.loss {
+            Loss::Mse => ratings,
+            _ => ratings
+                .into_iter()
+                .filter(|r| !explicit || r.value >= p.positive_threshold)
+                .map(|r| Rating { value: 1.0, ..r })
+                .collect(),
+        };
+        if train.is_empty() {
+            return Err(CoreError::data(
+                format!(
+                    "no positive interactions to train on: no rating is at least positive_threshold {}",
+                    p.positive_threshold
+                ),
+                Some("Lower positive_threshold, or check the rating column.".into()),
+            ));
+        }
+        let log_q = (p.loss == Loss::Softmax && p.logq_correction).then(|| {
+            let mut counts = vec![0u64; n_items];
+            for r in &train {
+                counts[r.item as usize] += 1;
+            }
+            let total = train.len() as f64;
+            counts
+                .iter()
+                // Items never seen as positives never appear in a batch; any finite value works.
+                .map(|&c| ((c.max(1) as f64) / total).ln() as f32)
+                .collect()
+        });
+
+        let out_dim = p.factors + usize::from(p.loss != Loss::Softmax);
+        let mut dense_layout = Layout::default();
+        let mut emb_layout = Layout::default();
+        let user_tower = build_tower(
+            &mut dense_layout,
+            &mut emb_layout,
+            "user",
+            n_users,
+            &users,
+            &p,
+            out_dim,
+        )?;
+        let item_tower = build_tower(
+            &mut dense_layout,
+            &mut emb_layout,
+            "item",
+            n_items,
+            &items,
+            &p,
+            out_dim,
+        )?;
+        let global_bias = (p.loss == Loss::Bce).then(|| dense_layout.add("global_bias", 1, 1));
+
+        let mut rng = stream(p.seed, &[TAG_INIT]);
+        let mut dense = vec![0.0f32; dense_layout.len];
+        user_tower.mlp.init(&mut dense, &mut rng);
+        item_tower.mlp.init(&mut dense, &mut rng);
+        let normal = Normal::new(0.0, p.init_std as f64)
+            .map_err(|e| CoreError::param("init_std", e.to_string()))?;
+        let mut emb = vec![0.0f32; emb_layout.len];
+        for (name, b) in &emb_layout.names {
+            if name.ends_with(".id_bias") {
+                continue;
+            }
+            for v in &mut emb[b.offset..b.offset + b.len()] {
+                *v = normal.sample(&mut rng) as f32;
+            }
+        }
+        let adam_dense = Adam::new(dense.len(), p.learning_rate, p.weight_decay);
+        // No weight decay on the embedding rows of Adam: lazy updates would decay frequent
+        // rows more than rare ones; they are bounded by their own gradients.
+        let adam_emb = Adam::new(emb.len(), p.learning_rate, 0.0);
+        Ok(Self {
+            users,
+            items,
+            user_tower,
+            item_tower,
+            global_bias,
+            dense_layout,
+            emb_layout,
+            dense,
+            emb,
+            adam_dense,
+            adam_emb,
+            train,
+            validation,
+            log_q,
+            mean,
+            rating_range,
+            epoch: 0,
+            best: None,
+            since_best: 0,
+            p,
+        })
+    }
+
+    pub fn n_validation(&self) -> usize {
+        self.validation.len()
+    }
+
+    pub fn n_dense_parameters(&self) -> usize {
+        self.dense.len()
+    }
+
+    pub fn n_embedding_parameters(&self) -> usize {
+        self.emb.len()
+    }
+
+    /// The rows of one batch: the chosen training rows, plus sampled negatives for bce.
+    fn batch_rows(&self, order: &[u32], epoch: usize, b: usize) -> Batch {
+        let mut out = Batch::default();
+        let negs = if self.p.loss == Loss::Bce {
+            self.p.negatives
+        } else {
+            0
+        };
+        let mut rng = stream(
+            self.p.seed,
+            &[TAG_NEGATIVES, epoch as u64, b as u64],
+        );
+        let n_items = self.items.n as u32;
+        for &r in order {
+            let r = self.train[r as usize];
+            out.users.push(r.user);
+            out.items.push(r.item);
+            out.targets.push(r.value);
+            for _ in 0..negs {
+                out.users.push(r.user);
+                out.items.push(rng.gen_range(0..n_items));
+                out.targets.push(0.0);
+            }
+        }
+        out
+    }
+
+    fn base(&self) -> f32 {
+        match (self.p.loss, self.global_bias) {
+            (Loss::Mse, _) => self.mean,
+            (Loss::Bce, Some(b)) => self.dense[b.offset],
+            _ => 0.0,
+        }
+    }
+
+    /// Mean loss gradient of one batch. `dropout` gives (epoch, batch) while training.
+    fn gradients(&self, batch: &Batch, dropout: Option<(usize, usize)>) -> Gradients {
+        let n = batch.users.len();
+        let chunks: Vec<Range<usize>> = (0..n)
+            .step_by(CHUNK)
+            .map(|s| s..(s + CHUNK).min(n))
+            .collect();
+        let towers = [&self.user_tower, &self.item_tower];
+        let sides = [&self.users, &self.items];
+        let ids = [&batch.users, &batch.items];
+        // Forward both towers, chunk by chunk.
+        let caches: Vec<[MlpCache; 2]> = chunks
+            .par_iter()
+            .enumerate()
+            .map(|(c, range)| {
+                [0usize, 1].map(|t| {
+                    let mut rng = dropout.map(|(e, b)| {
+                        stream(
+                            self.p.seed,
+                            &[TAG_DROPOUT, e as u64, b as u64, c as u64, t as u64],
+                        )
+                    });
+                    let mut cache = MlpCache {
+                        acts: vec![towers[t].inputs(&self.emb, sides[t], &ids[t][range.clone()])],
+                        masks: Vec::new(),
+                        rows: range.len(),
+                    };
+                    towers[t].mlp.forward(&self.dense, &mut cache, rng.as_mut());
+                    cache
+                })
+            })
+            .collect();
+        let out_dim = self.user_tower.mlp.n_out(self.user_tower.in_dim);
+        let gather = |t: usize| -> Vec<f32> {
+            let mut o = Vec::with_capacity(n * out_dim);
+            for c in &caches {
+                o.extend_from_slice(c[t].output());
+            }
+            o
+        };
+        let (ou, oi) = (gather(0), gather(1));
+        let mut d_out = [vec![0.0f32; n * out_dim], vec![0.0f32; n * out_dim]];
+        // d loss / d (per-id bias) per row, and d loss / d global bias.
+        let mut d_bias = vec![0.0f32; n];
+        let mut d_global = 0.0f32;
+        let mut loss_sum = 0.0f64;
+        let k = self.p.factors;
+        match self.p.loss {
+            Loss::Mse | Loss::Bce => {
+                let base = self.base();
+                let inv_n = 1.0 / n as f32;
+                for r in 0..n {
+                    let u = &ou[r * out_dim..(r + 1) * out_dim];
+                    let v = &oi[r * out_dim..(r + 1) * out_dim];
+                    let s = base
+                        + self.id_bias(0, batch.users[r])
+                        + self.id_bias(1, batch.items[r])
+                        + u[k]
+                        + v[k]
+                        + dot(&u[..k], &v[..k]);
+                    let (l, g) = if self.p.loss == Loss::Mse {
+                        squared_error(s, batch.targets[r])
+                    } else {
+                        binary_cross_entropy(s, batch.targets[r])
+                    };
+                    loss_sum += l as f64;
+                    let g = g * inv_n;
+                    let (du, dv) = d_out.split_at_mut(1);
+                    let du = &mut du[0][r * out_dim..(r + 1) * out_dim];
+                    let dv = &mut dv[0][r * out_dim..(r + 1) * out_dim];
+                    for j in 0..k {
+                        du[j] = g * v[j];
+                        dv[j] = g * u[j];
+                    }
+                    du[k] = g;
+                    dv[k] = g;
+                    d_bias[r] = g;
+                    d_global += g;
+                }
+            }
+            Loss::Softmax => {
+                let mut uh = vec![0.0f32; n * k];
+                let mut vh = vec![0.0f32; n * k];
+                let nu = normalize_rows(&ou, k, &mut uh);
+                let nv = normalize_rows(&oi, k, &mut vh);
+                let [du, dv] = &mut d_out;
+                let l = in_batch_softmax(
+                    &uh,
+                    &vh,
+                    &batch.items,
+                    self.log_q.as_deref(),
+                    self.p.temperature,
+                    k,
+                    du,
+                    dv,
+                );
+                normalize_rows_backward(&uh, &nu, k, du);
+                normalize_rows_backward(&vh, &nv, k, dv);
+                loss_sum = l as f64 * n as f64;
+            }
+        }
+        // Backward both towers, chunk by chunk; each chunk has its own gradient buffers.
+        let parts: Vec<(Vec<f32>, SparseGrads)> = chunks
+            .par_iter()
+            .zip(caches.par_iter())
+            .map(|(range, cache)| {
+                let mut dense = vec![0.0f32; self.dense.len()];
+                let mut sparse = SparseGrads::default();
+                for t in 0..2 {
+                    let d = d_out[t][range.start * out_dim..range.end * out_dim].to_vec();
+                    let dx = towers[t].mlp.backward(&self.dense, &cache[t], d, &mut dense);
+                    let in_dim = towers[t].in_dim;
+                    for (j, r) in range.clone().enumerate() {
+                        let e = ids[t][r] as usize;
+                        towers[t].scatter(sides[t], e, &dx[j * in_dim..(j + 1) * in_dim], &mut sparse);
+                        if let Some(b) = towers[t].bias {
+                            sparse.push(b.row_offset(e), &d_bias[r..r + 1], 1.0);
+                        }
+                    }
+                }
+                (dense, sparse)
+            })
+            .collect();
+        let mut dense = vec![0.0f32; self.dense.len()];
+        for (d, _) in &parts {
+            for (a, b) in dense.iter_mut().zip(d) {
+                *a += b;
+            }
+        }
+        if let Some(b) = self.global_bias {
+            dense[b.offset] += d_global;
+        }
+        let sparse = SparseGrads::merge(parts.iter().map(|(_, s)| s));
+        Gradients {
+            loss_sum,
+            dense,
+            sparse,
+        }
+    }
+
+    #[inline]
+    fn id_bias(&self, side: usize, e: u32) -> f32 {
+        let t = if side == 0 {
+            &self.user_tower
+        } else {
+            &self.item_tower
+        };
+        t.bias.map(|b| self.emb[b.row_offset(e as usize)]).unwrap_or(0.0)
+    }
+
+    /// Encodes every entity of one side: (vectors `n x factors`, biases).
+    fn encode_side(&self, side: usize) -> (Vec<f32>, Vec<f32>) {
+        let (tower, f) = if side == 0 {
+            (&self.user_tower, &self.users)
+        } else {
+            (&self.item_tower, &self.items)
+        };
+        let n = f.n;
+        let k = self.p.factors;
+        let out_dim = tower.mlp.n_out(tower.in_dim);
+        let entities: Vec<u32> = (0..n as u32).collect();
+        let outs: Vec<(Vec<f32>, Vec<f32>)> = entities
+            .par_chunks(1024)
+            .map(|chunk| {
+                let mut cache = MlpCache {
+                    acts: vec![tower.inputs(&self.emb, f, chunk)],
+                    masks: Vec::new(),
+                    rows: chunk.len(),
+                };
+                tower.mlp.forward(&self.dense, &mut cache, None);
+                let o = cache.output();
+                let mut vecs = Vec::with_capacity(chunk.len() * k);
+                let mut bias = Vec::with_capacity(chunk.len());
+                for (row, &e) in o.chunks_exact(out_dim).zip(chunk) {
+                    if self.p.loss == Loss::Softmax {
+                        let nrm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        vecs.extend(row.iter().map(|v| v / nrm));
+                        bias.push(0.0);
+                    } else {
+                        vecs.extend_from_slice(&row[..k]);
+                        bias.push(row[k] + self.id_bias(side, e));
+                    }
+                }
+                (vecs, bias)
+            })
+            .collect();
+        let mut vecs = Vec::with_capacity(n * k);
+        let mut bias = Vec::with_capacity(n);
+        for (v, b) in outs {
+            vecs.extend(v);
+            bias.extend(b);
+        }
+        (vecs, bias)
+    }
+
+    /// Every user and item (cold ones included) pushed through its tower. Runs on the current
+    /// rayon pool (call it inside `pool.install`).
+    pub fn encode(&self) -> FactorModel {
+        let (user_factors, user_bias) = self.encode_side(0);
+        let (item_factors, item_bias) = self.encode_side(1);
+        FactorModel {
+            factors: self.p.factors,
+            global_mean: self.base(),
+            rating_range: self.rating_range,
+            user_bias,
+            item_bias,
+            user_factors,
+            item_factors,
+        }
+    }
+
+    fn validation_rmse(&self) -> Option<f64> {
+        if self.validation.is_empty() {
+            return None;
+        }
+        let m = self.encode();
+        let kern = crate::kernels::Kernels::detect();
+        let pairs: Vec<(f32, f32)> = self
+            .validation
+            .iter()
+            .map(|r| (m.predict(kern, r.user, r.item), r.value))
+            .collect();
+        Some(crate::metrics::rmse(&pairs))
+    }
+
+    /// The model and its parameters, on `pool`.
+    pub fn finish_on(mut self, pool: &ThreadPool) -> TwoTowerModel {
+        if let Some((_, _, dense, emb)) = self.best.take() {
+            self.dense = dense;
+            self.emb = emb;
+        }
+        let factors = pool.install(|| self.encode());
+        let mut tensors = Vec::new();
+        for (layout, store) in [(&self.dense_layout, &self.dense), (&self.emb_layout, &self.emb)] {
+            for (name, b) in &layout.names {
+                tensors.push((name.clone(), b.rows, b.cols, b.slice(store).to_vec()));
+            }
+        }
+        TwoTowerModel { factors, tensors }
+    }
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl IterativeTrainer for TwoTowerTrainer {
+    type Model = TwoTowerModel;
+
+    fn max_epochs(&self) -> usize {
+        self.p.epochs
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        let epoch = self.epoch;
+        self.epoch += 1;
+        let mut order: Vec<u32> = (0..self.train.len() as u32).collect();
+        order.shuffle(&mut stream(self.p.seed, &[TAG_SHUFFLE, epoch as u64]));
+        let (mut loss_sum, mut rows) = (0.0f64, 0usize);
+        for (b, chunk) in order.chunks(self.p.batch_size).enumerate() {
+            cancel.check()?;
+            let batch = self.batch_rows(chunk, epoch, b);
+            let g = pool.install(|| self.gradients(&batch, Some((epoch, b))));
+            loss_sum += g.loss_sum;
+            rows += batch.users.len();
+            self.adam_dense.tick();
+            self.adam_emb.tick();
+            self.adam_dense.step_dense(&mut self.dense, &g.dense);
+            self.adam_emb.step_rows(&mut self.emb, &g.sparse);
+        }
+        cancel.check()?;
+        let validation_rmse = pool.install(|| self.validation_rmse());
+        let mut stop = false;
+        if let Some(v) = validation_rmse {
+            if self.best.as_ref().map_or(true, |b| v < b.0) {
+                self.best = Some((v, epoch + 1, self.dense.clone(), self.emb.clone()));
+                self.since_best = 0;
+            } else {
+                self.since_best += 1;
+                stop = self.since_best >= self.p.patience;
+            }
+        }
+        Ok(EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / rows.max(1) as f64,
+            validation_rmse,
+            stop,
+        })
+    }
+
+    fn finish(self) -> TwoTowerModel {
+        match crate::parallel::build_pool(1) {
+            Ok(pool) => self.finish_on(&pool),
+            Err(_) => {
+                let mut s = self;
+                s.best = None;
+                let factors = s.encode();
+                TwoTowerModel {
+                    factors,
+                    tensors: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{FeatureBuilder, RawValue};
+
+    /// Users 0..nu, items 0..ni; items have one categorical feature "g" (a genre), a numeric
+    /// "x", and users a categorical "a".
+    fn toy(nu: usize, ni: usize) -> (SideFeatures, SideFeatures) {
+        let mut ub = FeatureBuilder::new(vec![("a".into(), FeatureKind::Categorical)]);
+        for u in 0..nu {
+            ub.set(u as u32, vec![RawValue::Text(format!("a{}", u % 3))])
+                .unwrap();
+        }
+        let mut ib = FeatureBuilder::new(vec![
+            ("g".into(), FeatureKind::Multi),
+            ("x".into(), FeatureKind::Numeric),
+        ]);
+        for i in 0..ni {
+            ib.set(
+                i as u32,
+                vec![
+                    RawValue::List(vec![Some(format!("g{}", i % 2)), Some("all".into())]),
+                    RawValue::Number(i as f64),
+                ],
+            )
+            .unwrap();
+        }
+        (ub.build(nu, 1).unwrap(), ib.build(ni, 1).unwrap())
+    }
+
+    fn params(loss: &str) -> ValidTwoTowerParams {
+        TwoTowerParams {
+            factors: 3,
+            tower_layers: vec![5],
+            id_dim: 2,
+            feature_dim: 2,
+            loss: loss.into(),
+            init_std: 0.3,
+            temperature: 0.5,
+            ..Default::default()
+        }
+        .check()
+        .unwrap()
+    }
+
+    fn ratings(nu: usize, ni: usize) -> Vec<Rating> {
+        let mut out = Vec::new();
+        for u in 0..nu as u32 {
+            for i in 0..ni as u32 {
+                if (u + i) % 3 != 0 {
+                    out.push(Rating {
+                        user: u,
+                        item: i,
+                        value: 1.0 + ((u * 7 + i * 3) % 5) as f32,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Mean loss of a batch, recomputed from scratch (no dropout).
+    fn batch_loss(t: &TwoTowerTrainer, batch: &Batch) -> f64 {
+        t.gradients(batch, None).loss_sum / batch.users.len() as f64
+    }
+
+    /// Every dense parameter and a sample of embedding rows against central differences, for
+    /// each loss (this covers the layers, the pooling, the biases and the loss functions).
+    #[test]
+    fn gradients_match_finite_differences() {
+        for loss in ["mse", "bce", "softmax"] {
+            let (uf, itf) = toy(6, 5);
+            let mut t =
+                TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params(loss)).unwrap();
+            // Move off the initial point so that biases and the global bias matter.
+            t.dense.iter_mut().enumerate().for_each(|(j, w)| *w += 0.01 * (j % 7) as f32);
+            let order: Vec<u32> = (0..8).collect();
+            let batch = t.batch_rows(&order, 0, 0);
+            let g = t.gradients(&batch, None);
+            let n = batch.users.len() as f64;
+            let h = 1e-2f32;
+            let mut checked = 0;
+            for j in 0..t.dense.len() {
+                let w = t.dense[j];
+                t.dense[j] = w + h;
+                let lp = batch_loss(&t, &batch);
+                t.dense[j] = w - h;
+                let lm = batch_loss(&t, &batch);
+                t.dense[j] = w;
+                let num = (lp - lm) / (2.0 * h as f64);
+                let ana = g.dense[j] as f64;
+                assert!(
+                    (num - ana).abs() < 3e-3 + 0.05 * num.abs(),
+                    "{loss}: dense {j}: numeric {num} vs analytic {ana}"
+                );
+                checked += 1;
+            }
+            let merged = SparseGrads::merge([&g.sparse]);
+            let mut at = 0;
+            for &(off, dim) in &merged.rows {
+                for d in 0..dim as usize {
+                    let w = t.emb[off + d];
+                    t.emb[off + d] = w + h;
+                    let lp = batch_loss(&t, &batch);
+                    t.emb[off + d] = w - h;
+                    let lm = batch_loss(&t, &batch);
+                    t.emb[off + d] = w;
+                    let num = (lp - lm) / (2.0 * h as f64);
+                    let ana = merged.values[at + d] as f64;
+                    assert!(
+                        (num - ana).abs() < 3e-3 + 0.05 * num.abs(),
+                        "{loss}: embedding offset {}: numeric {num} vs analytic {ana}",
+                        off + d
+                    );
+                    checked += 1;
+                }
+                at += dim as usize;
+            }
+            assert!(checked > 50, "{loss}: only {checked} coordinates checked");
+            let _ = n;
+        }
+    }
+
+    fn fit(loss: &str, threads: usize) -> TwoTowerModel {
+        let (uf, itf) = toy(40, 30);
+        let p = ValidTwoTowerParams {
+            epochs: 3,
+            batch_size: 100,
+            dropout: 0.2,
+            ..params(loss)
+        };
+        let pool = crate::parallel::build_pool(threads).unwrap();
+        let mut t = TwoTowerTrainer::new(ratings(40, 30), uf, itf, true, p).unwrap();
+        let cancel = CancelFlag::new();
+        for _ in 0..t.max_epochs() {
+            t.step(&pool, &cancel).unwrap();
+        }
+        t.finish_on(&pool)
+    }
+
+    #[test]
+    fn same_model_for_any_thread_count() {
+        for loss in ["mse", "softmax"] {
+            let one = fit(loss, 1);
+            let four = fit(loss, 4);
+            assert_eq!(one.factors, four.factors, "{loss}");
+            assert_eq!(one.tensors, four.tensors, "{loss}");
+        }
+    }
+
+    #[test]
+    fn parameter_errors_name_the_value() {
+        let bad = |json: serde_json::Value| {
+            let p: TwoTowerParams = crate::mf::parse_params(&json).unwrap();
+            p.check().unwrap_err().to_string()
+        };
+        assert!(bad(serde_json::json!({"loss": "hinge"})).contains("\"hinge\""));
+        assert!(bad(serde_json::json!({"loss": "softmax", "batch_size": 1})).contains("batch_size"));
+        assert!(bad(serde_json::json!({"temperature": 0})).contains("temperature"));
+        assert!(bad(serde_json::json!({"temperature": -1.5})).contains("-1.5"));
+        assert!(bad(serde_json::json!({"tower_layers": [64, 0]})).contains("got 0"));
+    }
+}
