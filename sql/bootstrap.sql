@@ -33,6 +33,9 @@ CREATE TABLE pgrec.model_versions (
     created_at      timestamptz NOT NULL DEFAULT now(),
     owner           name        NOT NULL DEFAULT current_user,
     active          boolean     NOT NULL DEFAULT false,
+    -- Neural models: the feature columns of each side with their kinds, vocabularies and
+    -- standardization, so that entities can be encoded again exactly as in training.
+    features        jsonb,
     UNIQUE (model, version)
 );
 -- At most one active version per model; a new one becomes visible when its transaction commits.
@@ -64,10 +67,22 @@ CREATE TABLE pgrec.item_factors (
 CREATE TABLE pgrec.training_history (
     version_id      bigint NOT NULL REFERENCES pgrec.model_versions (id) ON DELETE CASCADE,
     epoch           int    NOT NULL,
-    train_rmse      float8 NOT NULL,
+    train_rmse      float8,          -- explicit-rating losses
+    train_loss      float8 NOT NULL, -- mean training loss of the epoch (squared error for mse)
     validation_rmse float8,
     seconds         float8 NOT NULL,
     PRIMARY KEY (version_id, epoch)
+);
+
+-- Parameters of neural models (tower layers, embedding tables), one row per named block.
+CREATE TABLE pgrec.model_tensors (
+    version_id  bigint NOT NULL REFERENCES pgrec.model_versions (id) ON DELETE CASCADE,
+    name        text   NOT NULL,
+    rows        int    NOT NULL,
+    cols        int    NOT NULL,
+    data        real[] NOT NULL,
+    PRIMARY KEY (version_id, name),
+    CHECK (cardinality(data) = rows * cols)
 );
 
 CREATE VIEW pgrec.models AS
@@ -79,13 +94,14 @@ COMMENT ON VIEW pgrec.models IS 'Every trained model version with its parameters
 COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained model version.';
 COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
 COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
-COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training RMSE and validation RMSE of each model version.';
+COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version.';
+COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables), one row per named block, row-major.';
 
 -- Everyone may read models (serving runs as application roles); only a model's owner (or a
 -- member of the owning role) may add versions to it, change it or drop it.
 GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.model_versions, pgrec.user_factors,
-    pgrec.item_factors, pgrec.training_history TO PUBLIC;
+    pgrec.item_factors, pgrec.training_history, pgrec.model_tensors TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON pgrec.model_owners TO PUBLIC;
 GRANT SELECT ON pgrec.models TO PUBLIC;
 GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
@@ -110,6 +126,7 @@ ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.user_factors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.item_factors ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.training_history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgrec.model_tensors ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY read_all ON pgrec.model_owners FOR SELECT USING (true);
 -- A new name is registered to yourself only; names are never renamed or re-owned here.
@@ -142,6 +159,10 @@ CREATE POLICY owner_write ON pgrec.item_factors FOR ALL
     WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
 CREATE POLICY read_all ON pgrec.training_history FOR SELECT USING (true);
 CREATE POLICY owner_write ON pgrec.training_history FOR ALL
+    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
+CREATE POLICY read_all ON pgrec.model_tensors FOR SELECT USING (true);
+CREATE POLICY owner_write ON pgrec.model_tensors FOR ALL
     USING (version_id IN (SELECT id FROM pgrec._writable_versions))
     WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
 GRANT SELECT ON pgrec._writable_versions TO PUBLIC;

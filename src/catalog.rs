@@ -19,10 +19,19 @@ pub struct VersionInfo {
     pub user_col: String,
     pub item_col: String,
     pub rating_col: Option<String>,
+    /// The loss of neural models ("mse", "bce", "softmax").
+    pub loss: Option<String>,
+}
+
+impl VersionInfo {
+    /// Whether the model scores binary relevance (then evaluate reports AUC).
+    pub fn ranks_relevance(&self) -> bool {
+        matches!(self.loss.as_deref(), Some("bce") | Some("softmax"))
+    }
 }
 
 const VERSION_COLUMNS: &str = "id, version, algorithm, user_key_type, item_key_type, factors, \
-     global_mean, rating_min, rating_max, user_col, item_col, rating_col";
+     global_mean, rating_min, rating_max, user_col, item_col, rating_col, params->>'loss'";
 
 fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
     let s = |i: usize| -> Option<String> { row.get::<String>(i).or_raise() };
@@ -38,6 +47,7 @@ fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
         user_col: s(10).unwrap_or_default(),
         item_col: s(11).unwrap_or_default(),
         rating_col: s(12),
+        loss: s(13),
     }
 }
 
@@ -314,18 +324,53 @@ pub fn write_factors(
     }
 }
 
-/// One row per epoch.
-pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]) {
+/// Writes the named parameter blocks of a neural model, one row each.
+pub fn write_tensors(version_id: i64, tensors: &[(String, usize, usize, Vec<f32>)]) {
+    for (name, rows, cols, data) in tensors {
+        Spi::connect_mut(|c| {
+            c.update(
+                "INSERT INTO pgrec.model_tensors (version_id, name, rows, cols, data) VALUES ($1, $2, $3, $4, $5)",
+                None,
+                &[
+                    version_id.into(),
+                    name.as_str().into(),
+                    (*rows as i32).into(),
+                    (*cols as i32).into(),
+                    data.clone().into(),
+                ],
+            )
+            .or_raise();
+        });
+        pgrx::check_for_interrupts!();
+    }
+}
+
+/// Stores the feature specification of a neural model with its version.
+pub fn write_features(version_id: i64, features: &serde_json::Value) {
+    Spi::connect_mut(|c| {
+        c.update(
+            "UPDATE pgrec.model_versions SET features = $2 WHERE id = $1",
+            None,
+            &[version_id.into(), JsonB(features.clone()).into()],
+        )
+        .or_raise();
+    });
+}
+
+/// One row per epoch. `rmse` says whether the loss is a squared error (then its root is the
+/// training RMSE).
+pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)], rmse: bool) {
     let epochs: Vec<i32> = history.iter().map(|h| h.0 as i32).collect();
-    let train: Vec<f64> = history.iter().map(|h| h.1.sqrt()).collect();
+    let train: Vec<Option<f64>> = history.iter().map(|h| rmse.then(|| h.1.sqrt())).collect();
+    let loss: Vec<f64> = history.iter().map(|h| h.1).collect();
     let valid: Vec<Option<f64>> = history.iter().map(|h| h.2).collect();
     let secs: Vec<f64> = history.iter().map(|h| h.3).collect();
     Spi::connect_mut(|c| {
         c.update(
-            "INSERT INTO pgrec.training_history (version_id, epoch, train_rmse, validation_rmse, seconds) \
-             SELECT $1, e, t, v, s FROM unnest($2::int4[], $3::float8[], $4::float8[], $5::float8[]) AS u(e, t, v, s)",
+            "INSERT INTO pgrec.training_history (version_id, epoch, train_rmse, train_loss, validation_rmse, seconds) \
+             SELECT $1, e, t, l, v, s FROM unnest($2::int4[], $3::float8[], $4::float8[], $5::float8[], $6::float8[]) AS u(e, t, l, v, s)",
             None,
-            &[version_id.into(), epochs.into(), train.into(), valid.into(), secs.into()],
+            &[version_id.into(), epochs.into(), train.into(), loss.into(), valid.into(), secs.into()],
         )
         .or_raise();
     });

@@ -1,6 +1,6 @@
 //! pgrec.evaluate: rating error and top-k ranking quality of a model on held-out rows.
 
-use pgrec_core::metrics::{mae, ranking_scores, rmse, RankingSummary};
+use pgrec_core::metrics::{auc, mae, ranking_scores, rmse, RankingSummary};
 use pgrec_core::topk::top_k;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -53,7 +53,8 @@ fn evaluate(
     let explicit = sm.info.rating_col.is_some();
 
     let mut out = json!({ "k": kk, "n_rows": data.ratings.len() });
-    if explicit {
+    // Models trained on binary relevance (bce, softmax) do not predict ratings.
+    if explicit && !sm.info.ranks_relevance() {
         let pairs: Vec<(f32, f32)> = data
             .ratings
             .iter()
@@ -102,6 +103,7 @@ fn evaluate(
     for u in &users {
         relevant[*u as usize].sort_unstable();
     }
+    let with_auc = sm.info.ranks_relevance();
     let pool_rc = runner::pool(runner::default_threads());
     let pool: &rayon::ThreadPool = &pool_rc;
     let per_user = runner::run(pool, |cancel| {
@@ -113,18 +115,32 @@ fn evaluate(
                         return None;
                     }
                     sm.model.score_items(kern, u, scores);
-                    let top: Vec<u32> = top_k(scores, kk, sm.seen.of(u))
+                    let seen = sm.seen.of(u);
+                    let top: Vec<u32> = top_k(scores, kk, seen)
                         .iter()
                         .map(|s| s.index)
                         .collect();
-                    Some(ranking_scores(&top, &relevant[u as usize], kk))
+                    let a = if with_auc {
+                        auc(scores, &relevant[u as usize], seen)
+                    } else {
+                        None
+                    };
+                    Some((ranking_scores(&top, &relevant[u as usize], kk), a))
                 })
                 .collect::<Vec<_>>()
         })
     });
     let mut summary = RankingSummary::default();
-    for s in per_user.into_iter().flatten() {
+    let (mut auc_sum, mut auc_users) = (0.0f64, 0usize);
+    for (s, a) in per_user.into_iter().flatten() {
         summary.add(s);
+        if let Some(a) = a {
+            auc_sum += a;
+            auc_users += 1;
+        }
+    }
+    if with_auc && auc_users > 0 {
+        out["auc"] = json!(auc_sum / auc_users as f64);
     }
     let s = summary.finish();
     out["precision_at_k"] = json!(s.precision);

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 mod catalog;
 mod errors;
 mod evaluate;
+mod features;
 mod keys;
 mod runner;
 mod serve;

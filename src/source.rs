@@ -84,7 +84,7 @@ pub fn from_item(source: &str) -> String {
 }
 
 /// Column names and type OIDs of a FROM item, read from a zero-row query.
-fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
+pub(crate) fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
     let sql = CString::new(format!("SELECT * FROM {from} LIMIT 0")).unwrap_or_else(|_| {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -110,7 +110,7 @@ fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
     })
 }
 
-fn type_name(oid: pg_sys::Oid) -> String {
+pub(crate) fn type_name(oid: pg_sys::Oid) -> String {
     unsafe {
         let p = pg_sys::format_type_be(oid);
         std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
@@ -257,7 +257,7 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
 }
 
 #[inline]
-unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
+pub(crate) unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
     let r = match kind {
         Keys::Int(m) => m.intern(datum.value() as i64),
         Keys::Text(m) => {

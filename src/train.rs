@@ -4,22 +4,28 @@
 use std::time::Instant;
 
 use pgrec_core::data::{find_duplicate, sort_pairs};
+use pgrec_core::features::{FeatureBuilder, SideFeatures};
+use pgrec_core::metrics::embedding_health;
 use pgrec_core::mf::{parse_params, MfParams, MfTrainer};
+use pgrec_core::towers::{Loss, TwoTowerParams, TwoTowerTrainer};
 use pgrec_core::train::IterativeTrainer;
+use pgrec_core::{FactorModel, Rating};
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;
 
 use crate::catalog::{
-    insert_version, reserve_version, write_factors, write_history, NewVersion, SeenItems,
+    insert_version, reserve_version, write_factors, write_features, write_history, write_tensors,
+    NewVersion, SeenItems,
 };
+use crate::features::{load_features, Selection};
 use crate::errors::{raise, raise_detail, required, Code, OrRaise};
 use crate::runner;
 use crate::source::{load, Loaded, SourceSpec};
 
 const ALGORITHMS: &[&str] = &["mf", "als", "ials", "bpr", "ncf", "two_tower"];
-const IMPLEMENTED: &[&str] = &["mf"];
+const IMPLEMENTED: &[&str] = &["mf", "two_tower"];
 
 fn check_algorithm(algorithm: &str) {
     if IMPLEMENTED.contains(&algorithm) {
@@ -46,25 +52,29 @@ fn check_algorithm(algorithm: &str) {
 type EpochRow = (usize, f64, Option<f64>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
-fn fit_epochs<T: IterativeTrainer>(trainer: &mut T, pool: &rayon::ThreadPool) -> Vec<EpochRow> {
+/// `rmse` says whether the training loss is a squared error (reported as its root).
+fn fit_epochs<T: IterativeTrainer>(
+    trainer: &mut T,
+    pool: &rayon::ThreadPool,
+    rmse: bool,
+) -> Vec<EpochRow> {
     let max = trainer.max_epochs();
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {
         let started = Instant::now();
         let report = runner::run(pool, |cancel| trainer.step(pool, cancel)).or_raise();
         let secs = started.elapsed().as_secs_f64();
+        let train = if rmse {
+            format!("train_rmse {:.4}", report.train_loss.sqrt())
+        } else {
+            format!("train_loss {:.4}", report.train_loss)
+        };
         match report.validation_rmse {
             Some(v) => pgrx::notice!(
-                "pgrec: epoch {}/{max}: train_rmse {:.4}, validation_rmse {:.4}",
-                report.epoch,
-                report.train_loss.sqrt(),
-                v
+                "pgrec: epoch {}/{max}: {train}, validation_rmse {v:.4}",
+                report.epoch
             ),
-            None => pgrx::notice!(
-                "pgrec: epoch {}/{max}: train_rmse {:.4}",
-                report.epoch,
-                report.train_loss.sqrt()
-            ),
+            None => pgrx::notice!("pgrec: epoch {}/{max}: {train}", report.epoch),
         }
         history.push((
             report.epoch,
@@ -99,6 +109,173 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
             "Each (user, item) pair may appear once in the training source.",
             Some("Aggregate duplicates first, e.g. SELECT user_id, item_id, avg(rating) AS rating FROM ... GROUP BY 1, 2."),
         );
+    }
+}
+
+/// What an algorithm hands back for storage.
+struct Trained {
+    fitted: FactorModel,
+    history: Vec<EpochRow>,
+    /// Whether the epoch loss is a squared error.
+    rmse_loss: bool,
+    params: serde_json::Value,
+    metrics: serde_json::Value,
+    tensors: Vec<(String, usize, usize, Vec<f32>)>,
+    features: Option<serde_json::Value>,
+    n_validation: usize,
+}
+
+/// The arguments every algorithm receives.
+struct Job<'a> {
+    params: &'a serde_json::Value,
+    rating_col: Option<&'a str>,
+    user_col: &'a str,
+    item_col: &'a str,
+    user_features: Option<&'a str>,
+    item_features: Option<&'a str>,
+}
+
+fn no_features(job: &Job<'_>, algorithm: &str) {
+    if job.user_features.is_some() || job.item_features.is_some() {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("algorithm \"{algorithm}\" does not use user_features or item_features"),
+            Some("Leave user_features and item_features NULL, or use algorithm two_tower."),
+        );
+    }
+}
+
+fn train_mf(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -> Trained {
+    let mf_params: MfParams = parse_params(job.params).or_raise();
+    let valid = mf_params.check().or_raise();
+    let (n_users, n_items) = (data.users.len(), data.items.len());
+    let ratings = std::mem::take(&mut data.ratings);
+    let trainer_params = valid.clone();
+    let mut trainer = runner::run(pool, |_| {
+        MfTrainer::new(ratings, n_users, n_items, trainer_params)
+    })
+    .or_raise();
+    let n_validation = trainer.n_validation();
+    let history = fit_epochs(&mut trainer, pool, true);
+    let (fitted, pairs) = trainer.finish_with_ratings();
+    data.ratings = pairs;
+    let mut params = serde_json::to_value(&mf_params).unwrap_or_else(|_| json!({}));
+    params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
+    Trained {
+        fitted,
+        history,
+        rmse_loss: true,
+        params,
+        metrics: json!({}),
+        tensors: Vec::new(),
+        features: None,
+        n_validation,
+    }
+}
+
+/// Reads one side's features (or none), adding cold entities to `keys`.
+fn side_features(
+    source: Option<&str>,
+    key_col: &str,
+    keys: &mut crate::keys::Keys,
+    sel: Selection<'_>,
+    min_count: usize,
+) -> SideFeatures {
+    let builder = match source {
+        Some(s) => load_features(s, key_col, keys, &sel),
+        None => FeatureBuilder::new(Vec::new()),
+    };
+    builder.build(keys.len(), min_count).or_raise()
+}
+
+fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -> Trained {
+    let tt: TwoTowerParams = parse_params(job.params).or_raise();
+    let valid = tt.check().or_raise();
+    let (rated_users, rated_items) = (data.users.len(), data.items.len());
+    let users = side_features(
+        job.user_features,
+        job.user_col,
+        &mut data.users,
+        Selection {
+            arg: "user_features",
+            include_param: "user_feature_columns",
+            include: tt.user_feature_columns.as_deref(),
+            exclude: &tt.exclude_feature_columns,
+        },
+        valid.min_count,
+    );
+    let items = side_features(
+        job.item_features,
+        job.item_col,
+        &mut data.items,
+        Selection {
+            arg: "item_features",
+            include_param: "item_feature_columns",
+            include: tt.item_feature_columns.as_deref(),
+            exclude: &tt.exclude_feature_columns,
+        },
+        valid.min_count,
+    );
+    let features = json!({ "user": users.specs, "item": items.specs });
+    let ratings: Vec<Rating> = data.ratings.clone();
+    let explicit = job.rating_col.is_some();
+    let trainer_params = valid.clone();
+    let mut trainer = runner::run(pool, |_| {
+        TwoTowerTrainer::new(ratings, users, items, explicit, trainer_params)
+    })
+    .or_raise();
+    let n_validation = trainer.n_validation();
+    let (n_dense, n_emb) = (trainer.n_dense_parameters(), trainer.n_embedding_parameters());
+    let history = fit_epochs(&mut trainer, pool, valid.loss == Loss::Mse);
+    let model = runner::run(pool, |_| trainer.finish_on(pool));
+    let mut params = serde_json::to_value(&tt).unwrap_or_else(|_| json!({}));
+    params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
+    Trained {
+        fitted: model.factors,
+        history,
+        rmse_loss: valid.loss == Loss::Mse,
+        params,
+        metrics: json!({
+            "loss": tt.loss,
+            "n_cold_users": data.users.len() - rated_users,
+            "n_cold_items": data.items.len() - rated_items,
+            "n_dense_parameters": n_dense,
+            "n_embedding_parameters": n_emb,
+        }),
+        tensors: model.tensors,
+        features: Some(features),
+        n_validation,
+    }
+}
+
+/// Adds the embedding health of the item vectors to `metrics`, and warns when they collapsed.
+fn health(fitted: &FactorModel, metrics: &mut serde_json::Value) {
+    let Some(h) = embedding_health(&fitted.item_factors, fitted.factors, 2000) else {
+        return;
+    };
+    metrics["item_embedding_mean_cosine"] = json!(h.mean_cosine);
+    metrics["item_embedding_first_direction_share"] = json!(h.first_direction_share);
+    if let Some(u) = embedding_health(&fitted.user_factors, fitted.factors, 2000) {
+        metrics["user_embedding_mean_cosine"] = json!(u.mean_cosine);
+    }
+    if h.mean_cosine > 0.9 {
+        let report = pgrx::pg_sys::panic::ErrorReport::new(
+            Code::ERRCODE_WARNING,
+            format!(
+                "pgrec: item embeddings have collapsed: their mean pairwise cosine is {:.3}",
+                h.mean_cosine
+            ),
+            "pgrec",
+        )
+        .set_detail(format!(
+            "{:.0}% of their squared norm lies along one direction, so similar_items cannot tell items apart.",
+            100.0 * h.first_direction_share
+        ))
+        .set_hint(
+            "Model the rating level with biases instead of the vectors (two_tower with loss mse does), \
+             use loss softmax, or raise regularization.",
+        );
+        report.report(pgrx::PgLogLevel::WARNING);
     }
 }
 
@@ -143,30 +320,42 @@ fn train(
     }
     check_algorithm(algorithm);
     let params_json = params.map(|p| p.0).unwrap_or_else(|| json!({}));
-    let mf_params: MfParams = parse_params(&params_json).or_raise();
-    let valid = mf_params.check().or_raise();
-    let Some(rating_col) = rating_col else {
-        raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            "algorithm \"mf\" needs explicit ratings, but rating_col is NULL",
-            Some("Name the rating column with rating_col."),
-        );
+    let job = Job {
+        params: &params_json,
+        rating_col,
+        user_col,
+        item_col,
+        user_features,
+        item_features,
     };
-    if user_features.is_some() || item_features.is_some() {
-        raise(
-            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "algorithm \"mf\" does not use user_features or item_features",
-            Some("Leave user_features and item_features NULL for mf."),
-        );
+    // Parameter errors come before any reading or locking.
+    let threads = match algorithm {
+        "two_tower" => {
+            let p: TwoTowerParams = parse_params(&params_json).or_raise();
+            p.check().or_raise().threads
+        }
+        _ => {
+            let p: MfParams = parse_params(&params_json).or_raise();
+            let t = p.check().or_raise().threads;
+            if rating_col.is_none() {
+                raise(
+                    Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"),
+                    Some("Name the rating column with rating_col."),
+                );
+            }
+            no_features(&job, algorithm);
+            t
+        }
     }
-    let threads = valid.threads.unwrap_or_else(runner::default_threads);
+    .unwrap_or_else(runner::default_threads);
     let version = reserve_version(model);
 
     let spec = SourceSpec {
         source,
         user_col,
         item_col,
-        rating_col: Some(rating_col),
+        rating_col,
     };
     let mut data = load(&spec);
     let load_seconds = started.elapsed().as_secs_f64();
@@ -180,32 +369,32 @@ fn train(
     let pool_rc = runner::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
     reject_duplicates(&mut data, pool);
-    let n_users = data.users.len();
-    let n_items = data.items.len();
     let n_interactions = data.ratings.len();
 
     let fit_started = Instant::now();
-    // Building the trainer is O(n) work on large data: run it off the backend thread too.
-    let ratings = std::mem::take(&mut data.ratings);
-    let trainer_params = valid.clone();
-    let mut trainer = runner::run(pool, |_| {
-        MfTrainer::new(ratings, n_users, n_items, trainer_params)
-    })
-    .or_raise();
-    let n_validation = trainer.n_validation();
-    let history = fit_epochs(&mut trainer, pool);
-    let (fitted, mut pairs) = trainer.finish_with_ratings();
+    let trained = match algorithm {
+        "two_tower" => train_two_tower(&job, &mut data, pool),
+        _ => train_mf(&job, &mut data, pool),
+    };
     let fit_seconds = fit_started.elapsed().as_secs_f64();
+    let (n_users, n_items) = (data.users.len(), data.items.len());
+    let Trained {
+        fitted,
+        history,
+        rmse_loss,
+        params: stored_params,
+        metrics: extra,
+        tensors,
+        features,
+        n_validation,
+    } = trained;
 
     let best = history
         .iter()
         .filter_map(|h| h.2.map(|v| (h.0, v)))
         .min_by(|a, b| a.1.total_cmp(&b.1));
     let last = history.last().copied();
-    let mut stored_params = serde_json::to_value(&mf_params).unwrap_or_else(|_| json!({}));
-    stored_params["threads"] = json!(threads);
     let mut metrics = json!({
-        "train_rmse": last.map(|h| h.1.sqrt()),
         "epochs_run": history.len(),
         "n_validation": n_validation,
         "load_seconds": load_seconds,
@@ -217,10 +406,21 @@ fn train(
         "rating_max": fitted.rating_range.map(|r| r.1),
         "global_mean": fitted.global_mean,
     });
+    if rmse_loss {
+        metrics["train_rmse"] = json!(last.map(|h| h.1.sqrt()));
+    } else {
+        metrics["train_loss"] = json!(last.map(|h| h.1));
+    }
+    if let (Some(m), Some(e)) = (metrics.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            m.insert(k.clone(), v.clone());
+        }
+    }
     if let Some((epoch, v)) = best {
         metrics["validation_rmse"] = json!(v);
         metrics["best_epoch"] = json!(epoch);
     }
+    health(&fitted, &mut metrics);
 
     let write_started = Instant::now();
     let mut new_version = NewVersion {
@@ -232,7 +432,7 @@ fn train(
         source: source.trim(),
         user_col,
         item_col,
-        rating_col: Some(rating_col),
+        rating_col,
         user_kind: data.users.kind(),
         item_kind: data.items.kind(),
         n_users: n_users as i64,
@@ -246,7 +446,8 @@ fn train(
     new_version.train_seconds = started.elapsed().as_secs_f64();
     let version_id = insert_version(&new_version);
     let k = fitted.factors;
-    // Items each user rated, for exclude_seen: the training pairs sorted by user.
+    // Items each user interacted with, for exclude_seen: the training pairs sorted by user.
+    let mut pairs = std::mem::take(&mut data.ratings);
     runner::run(pool, |_| sort_pairs(pool, &mut pairs));
     let seen = SeenItems::new(n_users, &pairs);
     write_factors(
@@ -267,7 +468,11 @@ fn train(
         k,
         None,
     );
-    write_history(version_id, &history);
+    write_history(version_id, &history, rmse_loss);
+    write_tensors(version_id, &tensors);
+    if let Some(f) = &features {
+        write_features(version_id, f);
+    }
     let train_seconds = started.elapsed().as_secs_f64();
     metrics["save_seconds"] = json!(write_started.elapsed().as_secs_f64());
     finish_version(version_id, train_seconds, &metrics);

@@ -136,3 +136,145 @@ mod tests {
         assert!(close(s.precision, 0.5) && close(s.hit_rate, 0.5));
     }
 }
+
+/// Area under the ROC curve of one user's scores: the probability that a relevant item scores
+/// above a non-relevant one (ties count half). Items in `excluded` (sorted) are not candidates;
+/// `relevant` (sorted) may hold indices past the end (unknown items), which are ignored.
+/// None when there is no relevant or no non-relevant candidate.
+pub fn auc(scores: &[f32], relevant: &[u32], excluded: &[u32]) -> Option<f64> {
+    let mut cand: Vec<(f32, bool)> = scores
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| excluded.binary_search(&(*i as u32)).is_err())
+        .map(|(i, &s)| (s, relevant.binary_search(&(i as u32)).is_ok()))
+        .collect();
+    let p = cand.iter().filter(|c| c.1).count();
+    let n = cand.len() - p;
+    if p == 0 || n == 0 {
+        return None;
+    }
+    cand.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Sum of the (1-based, tie-averaged) ranks of the relevant items.
+    let mut rank_sum = 0.0f64;
+    let mut i = 0;
+    while i < cand.len() {
+        let mut j = i;
+        while j < cand.len() && cand[j].0 == cand[i].0 {
+            j += 1;
+        }
+        let avg = (i + 1 + j) as f64 / 2.0;
+        rank_sum += avg * cand[i..j].iter().filter(|c| c.1).count() as f64;
+        i = j;
+    }
+    Some((rank_sum - (p * (p + 1)) as f64 / 2.0) / (p as f64 * n as f64))
+}
+
+/// How spread out a set of embeddings is: the mean cosine over all pairs of (up to `max_rows`,
+/// evenly strided) rows, and the share of the total squared norm that lies along the first
+/// principal direction of the uncentered rows (1.0 when every vector points the same way,
+/// about 1 / k for isotropic vectors). Collapsed embeddings have both close to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbeddingHealth {
+    pub mean_cosine: f64,
+    pub first_direction_share: f64,
+    pub rows_sampled: usize,
+}
+
+pub fn embedding_health(vectors: &[f32], k: usize, max_rows: usize) -> Option<EmbeddingHealth> {
+    if k == 0 {
+        return None;
+    }
+    let n = vectors.len() / k;
+    let stride = n.div_ceil(max_rows.max(2)).max(1);
+    let rows: Vec<Vec<f64>> = (0..n)
+        .step_by(stride)
+        .map(|r| vectors[r * k..(r + 1) * k].iter().map(|&v| v as f64).collect())
+        .filter(|r: &Vec<f64>| r.iter().any(|v| *v != 0.0))
+        .collect();
+    let m = rows.len();
+    if m < 2 {
+        return None;
+    }
+    // Mean pairwise cosine = (|sum of unit vectors|^2 - m) / (m (m - 1)).
+    let mut sum = vec![0.0f64; k];
+    for r in &rows {
+        let nrm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        for (s, v) in sum.iter_mut().zip(r) {
+            *s += v / nrm;
+        }
+    }
+    let s2: f64 = sum.iter().map(|v| v * v).sum();
+    let mean_cosine = (s2 - m as f64) / (m as f64 * (m as f64 - 1.0));
+    // Second-moment matrix and its top eigenvalue by power iteration.
+    let mut c = vec![0.0f64; k * k];
+    for r in &rows {
+        for a in 0..k {
+            for b in 0..k {
+                c[a * k + b] += r[a] * r[b];
+            }
+        }
+    }
+    let trace: f64 = (0..k).map(|a| c[a * k + a]).sum();
+    let mut x = vec![1.0f64 / (k as f64).sqrt(); k];
+    let mut lambda = 0.0;
+    for _ in 0..200 {
+        let y: Vec<f64> = (0..k)
+            .map(|a| (0..k).map(|b| c[a * k + b] * x[b]).sum())
+            .collect();
+        let nrm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if nrm == 0.0 {
+            break;
+        }
+        let next: Vec<f64> = y.iter().map(|v| v / nrm).collect();
+        let delta: f64 = next.iter().zip(&x).map(|(a, b)| (a - b).abs()).sum();
+        x = next;
+        lambda = nrm;
+        if delta < 1e-10 {
+            break;
+        }
+    }
+    Some(EmbeddingHealth {
+        mean_cosine,
+        first_direction_share: if trace > 0.0 { lambda / trace } else { 0.0 },
+        rows_sampled: m,
+    })
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    #[test]
+    fn auc_counts_ordered_pairs_and_ties() {
+        // Relevant 0 and 2; item 3 excluded. Pairs (rel, non-rel): (0,1) 0.9>0.5 yes,
+        // (0,4) 0.9>0.1 yes, (2,1) tie 0.5 half, (2,4) yes -> 3.5 / 4.
+        let scores = [0.9, 0.5, 0.5, 2.0, 0.1];
+        assert_eq!(auc(&scores, &[0, 2, u32::MAX], &[3]), Some(0.875));
+        assert_eq!(auc(&scores, &[], &[]), None);
+        // A perfect and a reversed ranking.
+        assert_eq!(auc(&[3.0, 2.0, 1.0], &[0], &[]), Some(1.0));
+        assert_eq!(auc(&[1.0, 2.0, 3.0], &[0], &[]), Some(0.0));
+    }
+
+    #[test]
+    fn collapsed_and_spread_embeddings_are_told_apart() {
+        // All vectors along (1, 1, 1) plus tiny noise: cosine ~1, one direction.
+        let mut collapsed = Vec::new();
+        let mut spread = Vec::new();
+        for i in 0..100 {
+            let e = (i % 7) as f32 * 1e-3;
+            collapsed.extend([1.0 + e, 1.0 - e, 1.0]);
+            // The six signed axes in turn: mean cosine close to 0, share 1/3.
+            let mut v = [0.0f32; 3];
+            v[i % 3] = if i % 2 == 0 { 1.0 } else { -1.0 };
+            spread.extend(v);
+        }
+        let c = embedding_health(&collapsed, 3, 1000).unwrap();
+        assert!(c.mean_cosine > 0.99 && c.first_direction_share > 0.99, "{c:?}");
+        let s = embedding_health(&spread, 3, 1000).unwrap();
+        assert!(s.mean_cosine.abs() < 0.05, "{s:?}");
+        assert!((s.first_direction_share - 1.0 / 3.0).abs() < 0.05, "{s:?}");
+        // Sampling keeps at most max_rows rows.
+        assert!(embedding_health(&spread, 3, 10).unwrap().rows_sampled <= 10);
+    }
+}

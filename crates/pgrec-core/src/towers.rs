@@ -62,8 +62,11 @@ pub struct TwoTowerParams {
     pub epochs: i64,
     pub batch_size: i64,
     pub learning_rate: f64,
-    /// Decoupled (AdamW) weight decay.
+    /// Decoupled (AdamW) weight decay of the MLP weights.
     pub weight_decay: f64,
+    /// L2 penalty on the embedding rows and id biases a rating uses, per rating (as in matrix
+    /// factorisation): frequent users and items are held back more.
+    pub regularization: f64,
     /// Dropout after each hidden layer while training.
     pub dropout: f64,
     /// Sampled negatives per positive (bce).
@@ -103,6 +106,7 @@ impl Default for TwoTowerParams {
             batch_size: 256,
             learning_rate: 0.002,
             weight_decay: 0.01,
+            regularization: 0.05,
             dropout: 0.0,
             negatives: 4,
             temperature: 0.05,
@@ -139,6 +143,7 @@ pub struct ValidTwoTowerParams {
     pub batch_size: usize,
     pub learning_rate: f32,
     pub weight_decay: f32,
+    pub regularization: f32,
     pub dropout: f32,
     pub negatives: usize,
     pub temperature: f32,
@@ -212,6 +217,7 @@ impl TwoTowerParams {
             batch_size,
             learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 1.0, true)?,
             weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 10.0, false)?,
+            regularization: float_in("regularization", self.regularization, 0.0, 100.0, false)?,
             dropout: float_in("dropout", self.dropout, 0.0, 0.9, false)?,
             negatives: int_in("negatives", self.negatives, 1, 1000)?,
             temperature: float_in("temperature", temperature, 0.0, 100.0, true)?,
@@ -295,11 +301,32 @@ impl Tower {
         }
     }
 
-    /// Sends the gradient of entity `e`'s input back to the embedding rows it came from.
-    fn scatter(&self, f: &SideFeatures, e: usize, dx: &[f32], g: &mut SparseGrads) {
+    /// Sends the gradient of entity `e`'s input back to the embedding rows it came from, plus
+    /// the gradient of the L2 penalty `reg * |row|^2` (weighted like the row's input share).
+    /// Returns that penalty.
+    fn scatter(
+        &self,
+        emb: &[f32],
+        f: &SideFeatures,
+        e: usize,
+        dx: &[f32],
+        reg: f32,
+        g: &mut SparseGrads,
+    ) -> f64 {
+        let mut penalty = 0.0f64;
+        let mut push = |off: usize, d: &[f32], s: f32, g: &mut SparseGrads| {
+            let row = &emb[off..off + d.len()];
+            let grad: Vec<f32> = d
+                .iter()
+                .zip(row)
+                .map(|(dv, w)| dv * s + 2.0 * reg * s * w)
+                .collect();
+            penalty += (reg * s) as f64 * row.iter().map(|w| (w * w) as f64).sum::<f64>();
+            g.push(off, &grad, 1.0);
+        };
         let mut o = 0;
         if let Some(b) = self.id {
-            g.push(b.row_offset(e), &dx[..b.cols], 1.0);
+            push(b.row_offset(e), &dx[..b.cols], 1.0, g);
             o = b.cols;
         }
         for (c, table) in self.feats.iter().enumerate() {
@@ -308,13 +335,14 @@ impl Tower {
                     let ids = f.ids(c, e);
                     let s = 1.0 / ids.len() as f32;
                     for &id in ids {
-                        g.push(b.row_offset(id as usize), &dx[o..o + b.cols], s);
+                        push(b.row_offset(id as usize), &dx[o..o + b.cols], s, g);
                     }
                     o += b.cols;
                 }
                 None => o += 1,
             }
         }
+        penalty
     }
 
     /// Inputs of `entities` as one row-major matrix.
@@ -387,6 +415,10 @@ struct Batch {
 /// The result of a forward and backward pass over a batch.
 struct Gradients {
     loss_sum: f64,
+    /// Sum of the embedding penalties (the objective is (loss_sum + penalty_sum) / rows); the
+    /// gradient check reads it, training reports the loss alone.
+    #[cfg_attr(not(test), allow(dead_code))]
+    penalty_sum: f64,
     dense: Vec<f32>,
     sparse: SparseGrads,
 }
@@ -695,29 +727,43 @@ impl TwoTowerTrainer {
             }
         }
         // Backward both towers, chunk by chunk; each chunk has its own gradient buffers.
-        let parts: Vec<(Vec<f32>, SparseGrads)> = chunks
+        let inv_n = 1.0 / n as f32;
+        let reg = self.p.regularization * inv_n;
+        let parts: Vec<(Vec<f32>, SparseGrads, f64)> = chunks
             .par_iter()
             .zip(caches.par_iter())
             .map(|(range, cache)| {
                 let mut dense = vec![0.0f32; self.dense.len()];
                 let mut sparse = SparseGrads::default();
+                let mut penalty = 0.0f64;
                 for t in 0..2 {
                     let d = d_out[t][range.start * out_dim..range.end * out_dim].to_vec();
                     let dx = towers[t].mlp.backward(&self.dense, &cache[t], d, &mut dense);
                     let in_dim = towers[t].in_dim;
                     for (j, r) in range.clone().enumerate() {
                         let e = ids[t][r] as usize;
-                        towers[t].scatter(sides[t], e, &dx[j * in_dim..(j + 1) * in_dim], &mut sparse);
+                        penalty += towers[t].scatter(
+                            &self.emb,
+                            sides[t],
+                            e,
+                            &dx[j * in_dim..(j + 1) * in_dim],
+                            reg,
+                            &mut sparse,
+                        );
                         if let Some(b) = towers[t].bias {
-                            sparse.push(b.row_offset(e), &d_bias[r..r + 1], 1.0);
+                            let w = self.emb[b.row_offset(e)];
+                            sparse.push(b.row_offset(e), &[d_bias[r] + 2.0 * reg * w], 1.0);
+                            penalty += (reg * w * w) as f64;
                         }
                     }
                 }
-                (dense, sparse)
+                (dense, sparse, penalty)
             })
             .collect();
         let mut dense = vec![0.0f32; self.dense.len()];
-        for (d, _) in &parts {
+        let mut penalty_sum = 0.0f64;
+        for (d, _, p) in &parts {
+            penalty_sum += p * n as f64;
             for (a, b) in dense.iter_mut().zip(d) {
                 *a += b;
             }
@@ -725,9 +771,10 @@ impl TwoTowerTrainer {
         if let Some(b) = self.global_bias {
             dense[b.offset] += d_global;
         }
-        let sparse = SparseGrads::merge(parts.iter().map(|(_, s)| s));
+        let sparse = SparseGrads::merge(parts.iter().map(|(_, s, _)| s));
         Gradients {
             loss_sum,
+            penalty_sum,
             dense,
             sparse,
         }
@@ -939,6 +986,7 @@ mod tests {
             loss: loss.into(),
             init_std: 0.3,
             temperature: 0.5,
+            regularization: 0.1,
             ..Default::default()
         }
         .check()
@@ -963,7 +1011,8 @@ mod tests {
 
     /// Mean loss of a batch, recomputed from scratch (no dropout).
     fn batch_loss(t: &TwoTowerTrainer, batch: &Batch) -> f64 {
-        t.gradients(batch, None).loss_sum / batch.users.len() as f64
+        let g = t.gradients(batch, None);
+        (g.loss_sum + g.penalty_sum) / batch.users.len() as f64
     }
 
     /// Every dense parameter and a sample of embedding rows against central differences, for
