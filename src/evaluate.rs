@@ -116,10 +116,7 @@ fn evaluate(
                     }
                     sm.model.score_items(kern, u, scores);
                     let seen = sm.seen.of(u);
-                    let top: Vec<u32> = top_k(scores, kk, seen)
-                        .iter()
-                        .map(|s| s.index)
-                        .collect();
+                    let top: Vec<u32> = top_k(scores, kk, seen).iter().map(|s| s.index).collect();
                     let a = if with_auc {
                         auc(scores, &relevant[u as usize], seen)
                     } else {

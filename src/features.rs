@@ -38,7 +38,12 @@ fn kind_of(oid: pg_sys::Oid) -> Option<(FeatureKind, &'static str)> {
 }
 
 /// Loads the feature rows of one side into a builder, interning keys into `keys`.
-pub fn load_features(source: &str, key_col: &str, keys: &mut Keys, sel: &Selection<'_>) -> FeatureBuilder {
+pub fn load_features(
+    source: &str,
+    key_col: &str,
+    keys: &mut Keys,
+    sel: &Selection<'_>,
+) -> FeatureBuilder {
     let from = from_item(source);
     let cols = probe_columns(&from);
     let Some((_, key_oid)) = cols.iter().find(|(n, _)| n == key_col) else {
@@ -63,13 +68,23 @@ pub fn load_features(source: &str, key_col: &str, keys: &mut Keys, sel: &Selecti
         );
     }
     if let Some(include) = sel.include {
-        if let Some(bad) = include.iter().find(|c| !cols.iter().any(|(n, _)| n == *c) || *c == key_col) {
+        if let Some(bad) = include
+            .iter()
+            .find(|c| !cols.iter().any(|(n, _)| n == *c) || *c == key_col)
+        {
             raise(
                 Code::ERRCODE_UNDEFINED_COLUMN,
-                format!("{} names column \"{bad}\", which is not a feature column of {} \"{source}\"", sel.include_param, sel.arg),
+                format!(
+                    "{} names column \"{bad}\", which is not a feature column of {} \"{source}\"",
+                    sel.include_param, sel.arg
+                ),
                 Some(&format!(
                     "Feature columns of this source: {}.",
-                    cols.iter().map(|(n, _)| n.as_str()).filter(|n| *n != key_col).collect::<Vec<_>>().join(", ")
+                    cols.iter()
+                        .map(|(n, _)| n.as_str())
+                        .filter(|n| *n != key_col)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )),
             );
         }
@@ -98,7 +113,10 @@ pub fn load_features(source: &str, key_col: &str, keys: &mut Keys, sel: &Selecti
     if chosen.is_empty() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{} \"{source}\" has no feature columns besides the key \"{key_col}\"", sel.arg),
+            format!(
+                "{} \"{source}\" has no feature columns besides the key \"{key_col}\"",
+                sel.arg
+            ),
             Some("Add feature columns, or leave the argument NULL."),
         );
     }
@@ -108,7 +126,11 @@ pub fn load_features(source: &str, key_col: &str, keys: &mut Keys, sel: &Selecti
     }
     select.push_str(&format!(" FROM {from}"));
     let csql = CString::new(select).unwrap_or_else(|_| {
-        raise(Code::ERRCODE_INVALID_PARAMETER_VALUE, "feature source must not contain NUL bytes", None)
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "feature source must not contain NUL bytes",
+            None,
+        )
     });
     let kinds: Vec<FeatureKind> = chosen.iter().map(|c| c.1).collect();
     let mut builder = FeatureBuilder::new(chosen.into_iter().map(|(n, k, _)| (n, k)).collect());
@@ -180,7 +202,10 @@ pub fn load_features(source: &str, key_col: &str, keys: &mut Keys, sel: &Selecti
         pg_sys::SPI_cursor_close(portal);
     });
     if skipped > 0 {
-        pgrx::notice!("pgrec: skipped {skipped} rows of {} with a NULL key", sel.arg);
+        pgrx::notice!(
+            "pgrec: skipped {skipped} rows of {} with a NULL key",
+            sel.arg
+        );
     }
     builder
 }

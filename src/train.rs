@@ -19,8 +19,8 @@ use crate::catalog::{
     insert_version, reserve_version, write_factors, write_features, write_history, write_tensors,
     NewVersion, SeenItems,
 };
-use crate::features::{load_features, Selection};
 use crate::errors::{raise, raise_detail, required, Code, OrRaise};
+use crate::features::{load_features, Selection};
 use crate::runner;
 use crate::source::{load, Loaded, SourceSpec};
 
@@ -225,7 +225,10 @@ fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -
     })
     .or_raise();
     let n_validation = trainer.n_validation();
-    let (n_dense, n_emb) = (trainer.n_dense_parameters(), trainer.n_embedding_parameters());
+    let (n_dense, n_emb) = (
+        trainer.n_dense_parameters(),
+        trainer.n_embedding_parameters(),
+    );
     let history = fit_epochs(&mut trainer, pool, valid.loss == Loss::Mse);
     let model = runner::run(pool, |_| trainer.finish_on(pool));
     let mut params = serde_json::to_value(&tt).unwrap_or_else(|_| json!({}));
@@ -340,7 +343,9 @@ fn train(
             if rating_col.is_none() {
                 raise(
                     Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                    format!("algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"),
+                    format!(
+                        "algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"
+                    ),
                     Some("Name the rating column with rating_col."),
                 );
             }

@@ -5,8 +5,11 @@
 //!   mode "cold":  hold out every rating of 10% of the items; RMSE on them vs mean + user bias
 //! Features as in the SQL demo: users (age, gender, occupation), items (genres, release_year).
 
-use pgrec_core::data::{KeyIndex, Rating};
-use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
+mod common;
+
+use common::Ml100k;
+use pgrec_core::data::Rating;
+use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::{embedding_health, ranking_scores, rmse, RankingSummary};
 use pgrec_core::mf::parse_params;
@@ -17,23 +20,6 @@ use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-fn read(path: &str) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
-}
-
-fn text(s: &str) -> RawValue {
-    if s.is_empty() {
-        RawValue::Null
-    } else {
-        RawValue::Text(s.to_string())
-    }
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).cloned().unwrap_or_else(|| "rmse".into());
@@ -41,63 +27,47 @@ fn main() {
         &serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json"),
     )
     .expect("params");
-    let dir = args.get(3).cloned().unwrap_or_else(|| "data/ml-100k".into());
-    let inter = read(&format!("{dir}/ml-100k.inter"));
-    let user_rows = read(&format!("{dir}/ml-100k.user"));
-    let item_rows = read(&format!("{dir}/ml-100k.item"));
-    let rows: Vec<(i64, i64, f32)> = inter
-        .iter()
-        .map(|f| (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap()))
-        .collect();
-    // Every user and item of the feature files gets an index (cold ones included).
-    let mut users = KeyIndex::new();
-    let mut items = KeyIndex::new();
-    let mut ub = FeatureBuilder::new(vec![
-        ("age".into(), FeatureKind::Categorical),
-        ("gender".into(), FeatureKind::Categorical),
-        ("occupation".into(), FeatureKind::Categorical),
-    ]);
-    for f in &user_rows {
-        let u = users.intern(f[0].parse::<i64>().unwrap()).unwrap();
-        ub.set(u, vec![text(&f[1]), text(&f[2]), text(&f[3])]).unwrap();
-    }
-    let mut ib = FeatureBuilder::new(vec![
-        ("genres".into(), FeatureKind::Multi),
-        ("release_year".into(), FeatureKind::Categorical),
-    ]);
-    let mut genres_of = Vec::new();
-    for f in &item_rows {
-        let i = items.intern(f[0].parse::<i64>().unwrap()).unwrap();
-        let g: Vec<Option<String>> = f
-            .get(3)
-            .map(|s| s.split(' ').filter(|x| !x.is_empty()).map(|x| Some(x.to_string())).collect())
-            .unwrap_or_default();
-        genres_of.push(g.iter().flatten().cloned().collect::<Vec<String>>());
-        ib.set(i, vec![RawValue::List(g), text(&f[2])]).unwrap();
-    }
-    let uf = ub.build(users.len(), params.min_count as usize).unwrap();
-    let itf = ib.build(items.len(), params.min_count as usize).unwrap();
-    let threads: usize = std::env::var("THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or(2);
+    let dir = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| "data/ml-100k".into());
+    let Ml100k {
+        ratings: all,
+        users,
+        items,
+        user_features: uf,
+        item_features: itf,
+        genres_of,
+    } = common::load(&dir, params.min_count as usize);
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
     let pool = build_pool(threads).unwrap();
     let kern = Kernels::detect();
-    let all: Vec<(u32, u32, f32)> = rows
-        .iter()
-        .map(|r| (users.get(&r.0).unwrap(), items.get(&r.1).unwrap(), r.2))
-        .collect();
 
     let train = |tr: &[(u32, u32, f32)], uf: &SideFeatures, itf: &SideFeatures| {
         let ratings: Vec<Rating> = tr
             .iter()
             .map(|&(user, item, value)| Rating { user, item, value })
             .collect();
-        let mut t = TwoTowerTrainer::new(ratings, uf.clone(), itf.clone(), true, params.check().unwrap())
-            .unwrap();
+        let mut t = TwoTowerTrainer::new(
+            ratings,
+            uf.clone(),
+            itf.clone(),
+            true,
+            params.check().unwrap(),
+        )
+        .unwrap();
         let cancel = CancelFlag::new();
         let started = std::time::Instant::now();
         for _ in 0..t.max_epochs() {
             let r = t.step(&pool, &cancel).unwrap();
             if std::env::var("VERBOSE").is_ok() {
-                eprintln!("  epoch {} loss {:.4} val {:?}", r.epoch, r.train_loss, r.validation_rmse);
+                eprintln!(
+                    "  epoch {} loss {:.4} val {:?}",
+                    r.epoch, r.train_loss, r.validation_rmse
+                );
             }
             if r.stop {
                 break;
@@ -115,8 +85,10 @@ fn main() {
             "rmse" => {
                 let (tr, te) = (pick(&idx[..80_000]), pick(&idx[80_000..]));
                 let (m, secs) = train(&tr, &uf, &itf);
-                let pairs: Vec<(f32, f32)> =
-                    te.iter().map(|&(u, i, r)| (m.predict(kern, u, i), r)).collect();
+                let pairs: Vec<(f32, f32)> = te
+                    .iter()
+                    .map(|&(u, i, r)| (m.predict(kern, u, i), r))
+                    .collect();
                 let h = embedding_health(&m.item_factors, m.factors, 5000).unwrap();
                 let r = rmse(&pairs);
                 total += r;
@@ -147,7 +119,10 @@ fn main() {
                     seen[u].sort_unstable();
                     rel[u].sort_unstable();
                     m.score_items(kern, u as u32, &mut scores);
-                    let top: Vec<u32> = top_k(&scores, 10, &seen[u]).iter().map(|s| s.index).collect();
+                    let top: Vec<u32> = top_k(&scores, 10, &seen[u])
+                        .iter()
+                        .map(|s| s.index)
+                        .collect();
                     sum.add(ranking_scores(&top, &rel[u], 10));
                 }
                 let s = sum.finish();
@@ -160,14 +135,26 @@ fn main() {
             }
             "cold" => {
                 let mut item_ids: Vec<u32> = (0..items.len() as u32).collect();
-                item_ids.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed + 100));
+                item_ids.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(
+                    seed + 100,
+                ));
                 let cold: std::collections::HashSet<u32> =
                     item_ids[..items.len() / 10].iter().copied().collect();
-                let tr: Vec<_> = all.iter().filter(|r| !cold.contains(&r.1)).copied().collect();
-                let te: Vec<_> = all.iter().filter(|r| cold.contains(&r.1)).copied().collect();
+                let tr: Vec<_> = all
+                    .iter()
+                    .filter(|r| !cold.contains(&r.1))
+                    .copied()
+                    .collect();
+                let te: Vec<_> = all
+                    .iter()
+                    .filter(|r| cold.contains(&r.1))
+                    .copied()
+                    .collect();
                 let (m, _) = train(&tr, &uf, &itf);
-                let pairs: Vec<(f32, f32)> =
-                    te.iter().map(|&(u, i, r)| (m.predict(kern, u, i), r)).collect();
+                let pairs: Vec<(f32, f32)> = te
+                    .iter()
+                    .map(|&(u, i, r)| (m.predict(kern, u, i), r))
+                    .collect();
                 // Baseline: global mean + user bias (regularised mean offset) from the training rows.
                 let mean = tr.iter().map(|r| r.2 as f64).sum::<f64>() / tr.len() as f64;
                 let mut acc = vec![(0.0f64, 0usize); users.len()];
@@ -184,9 +171,12 @@ fn main() {
                     .collect();
                 // Similar items of cold items: share of top-10 neighbours with a common genre.
                 let norms = m.item_norms(kern);
-                let (mut shared, mut n_pairs, mut rnd, mut n_rnd) = (0usize, 0usize, 0usize, 0usize);
+                let (mut shared, mut n_pairs, mut rnd, mut n_rnd) =
+                    (0usize, 0usize, 0usize, 0usize);
                 let share = |a: u32, b: u32| {
-                    genres_of[a as usize].iter().any(|g| genres_of[b as usize].contains(g))
+                    genres_of[a as usize]
+                        .iter()
+                        .any(|g| genres_of[b as usize].contains(g))
                 };
                 let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
                 for &c in &cold {

@@ -298,12 +298,21 @@ mod tests {
             ("age".into(), FeatureKind::Numeric),
         ]);
         let list = |v: &[&str]| RawValue::List(v.iter().map(|s| Some(s.to_string())).collect());
-        b.set(2, vec![t("writer"), list(&["Drama", "War"]), RawValue::Number(30.0)])
-            .unwrap();
-        b.set(0, vec![t("artist"), list(&["Drama"]), RawValue::Number(10.0)])
-            .unwrap();
-        b.set(1, vec![RawValue::Null, RawValue::List(vec![]), RawValue::Null])
-            .unwrap();
+        b.set(
+            2,
+            vec![t("writer"), list(&["Drama", "War"]), RawValue::Number(30.0)],
+        )
+        .unwrap();
+        b.set(
+            0,
+            vec![t("artist"), list(&["Drama"]), RawValue::Number(10.0)],
+        )
+        .unwrap();
+        b.set(
+            1,
+            vec![RawValue::Null, RawValue::List(vec![]), RawValue::Null],
+        )
+        .unwrap();
         assert!(b.set(1, vec![]).is_err(), "a second row for one entity");
         // Entity 3 has no row at all.
         let f = b.build(4, 1).unwrap();

@@ -118,10 +118,13 @@ mod tests {
             // softplus(x) - y x, in f64.
             let xf = x as f64;
             let want = xf.max(0.0) + (-xf.abs()).exp().ln_1p() - y as f64 * xf;
-            assert!((l as f64 - want).abs() < 1e-4 * want.max(1.0), "{x} {y}: {l} vs {want}");
+            assert!(
+                (l as f64 - want).abs() < 1e-4 * want.max(1.0),
+                "{x} {y}: {l} vs {want}"
+            );
             let h = 1e-3;
-            let num = (binary_cross_entropy(x + h, y).0 - binary_cross_entropy(x - h, y).0)
-                / (2.0 * h);
+            let num =
+                (binary_cross_entropy(x + h, y).0 - binary_cross_entropy(x - h, y).0) / (2.0 * h);
             assert!((num - g).abs() < 1e-2, "{x} {y}: {num} vs {g}");
         }
     }

@@ -188,7 +188,12 @@ pub fn embedding_health(vectors: &[f32], k: usize, max_rows: usize) -> Option<Em
     let stride = n.div_ceil(max_rows.max(2)).max(1);
     let rows: Vec<Vec<f64>> = (0..n)
         .step_by(stride)
-        .map(|r| vectors[r * k..(r + 1) * k].iter().map(|&v| v as f64).collect())
+        .map(|r| {
+            vectors[r * k..(r + 1) * k]
+                .iter()
+                .map(|&v| v as f64)
+                .collect()
+        })
         .filter(|r: &Vec<f64>| r.iter().any(|v| *v != 0.0))
         .collect();
     let m = rows.len();
@@ -270,7 +275,10 @@ mod health_tests {
             spread.extend(v);
         }
         let c = embedding_health(&collapsed, 3, 1000).unwrap();
-        assert!(c.mean_cosine > 0.99 && c.first_direction_share > 0.99, "{c:?}");
+        assert!(
+            c.mean_cosine > 0.99 && c.first_direction_share > 0.99,
+            "{c:?}"
+        );
         let s = embedding_health(&spread, 3, 1000).unwrap();
         assert!(s.mean_cosine.abs() < 0.05, "{s:?}");
         assert!((s.first_direction_share - 1.0 / 3.0).abs() < 0.05, "{s:?}");

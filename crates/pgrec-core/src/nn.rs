@@ -276,7 +276,17 @@ impl Mlp {
             }
             // dA = dZ W^T.
             let mut da = vec![0.0f32; m * n_in];
-            gemm(m, n_out, n_in, &dz, false, layer.w.slice(params), true, 0.0, &mut da);
+            gemm(
+                m,
+                n_out,
+                n_in,
+                &dz,
+                false,
+                layer.w.slice(params),
+                true,
+                0.0,
+                &mut da,
+            );
             dz = da;
         }
         dz

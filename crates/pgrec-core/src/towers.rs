@@ -28,8 +28,7 @@ use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureKind, SideFeatures};
 use crate::losses::{
-    binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward,
-    squared_error,
+    binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward, squared_error,
 };
 use crate::mf::{float_in, int_in};
 use crate::model::FactorModel;
@@ -99,7 +98,7 @@ impl Default for TwoTowerParams {
         Self {
             factors: 32,
             tower_layers: vec![64],
-            id_dim: 32,
+            id_dim: 64,
             feature_dim: 8,
             loss: "mse".into(),
             epochs: 20,
@@ -107,9 +106,9 @@ impl Default for TwoTowerParams {
             learning_rate: 0.002,
             weight_decay: 0.01,
             regularization: 0.05,
-            dropout: 0.0,
+            dropout: 0.5,
             negatives: 4,
-            temperature: 0.05,
+            temperature: 0.1,
             logq_correction: true,
             positive_threshold: 4.0,
             init_std: 0.05,
@@ -550,6 +549,20 @@ impl TwoTowerTrainer {
                 *v = normal.sample(&mut rng) as f32;
             }
         }
+        // Entities without training rows (cold ones) keep an all-zero id embedding, the centre
+        // of the trained ones, instead of random noise that the towers never learned to read.
+        let mut seen = [vec![false; n_users], vec![false; n_items]];
+        for r in &train {
+            seen[0][r.user as usize] = true;
+            seen[1][r.item as usize] = true;
+        }
+        for (tower, seen) in [&user_tower, &item_tower].into_iter().zip(&seen) {
+            if let Some(b) = tower.id {
+                for (e, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+                    emb[b.row_offset(e)..b.row_offset(e) + b.cols].fill(0.0);
+                }
+            }
+        }
         let adam_dense = Adam::new(dense.len(), p.learning_rate, p.weight_decay);
         // No weight decay on the embedding rows of Adam: lazy updates would decay frequent
         // rows more than rare ones; they are bounded by their own gradients.
@@ -598,10 +611,7 @@ impl TwoTowerTrainer {
         } else {
             0
         };
-        let mut rng = stream(
-            self.p.seed,
-            &[TAG_NEGATIVES, epoch as u64, b as u64],
-        );
+        let mut rng = stream(self.p.seed, &[TAG_NEGATIVES, epoch as u64, b as u64]);
         let n_items = self.items.n as u32;
         for &r in order {
             let r = self.train[r as usize];
@@ -738,7 +748,9 @@ impl TwoTowerTrainer {
                 let mut penalty = 0.0f64;
                 for t in 0..2 {
                     let d = d_out[t][range.start * out_dim..range.end * out_dim].to_vec();
-                    let dx = towers[t].mlp.backward(&self.dense, &cache[t], d, &mut dense);
+                    let dx = towers[t]
+                        .mlp
+                        .backward(&self.dense, &cache[t], d, &mut dense);
                     let in_dim = towers[t].in_dim;
                     for (j, r) in range.clone().enumerate() {
                         let e = ids[t][r] as usize;
@@ -787,7 +799,9 @@ impl TwoTowerTrainer {
         } else {
             &self.item_tower
         };
-        t.bias.map(|b| self.emb[b.row_offset(e as usize)]).unwrap_or(0.0)
+        t.bias
+            .map(|b| self.emb[b.row_offset(e as usize)])
+            .unwrap_or(0.0)
     }
 
     /// Encodes every entity of one side: (vectors `n x factors`, biases).
@@ -873,7 +887,10 @@ impl TwoTowerTrainer {
         }
         let factors = pool.install(|| self.encode());
         let mut tensors = Vec::new();
-        for (layout, store) in [(&self.dense_layout, &self.dense), (&self.emb_layout, &self.emb)] {
+        for (layout, store) in [
+            (&self.dense_layout, &self.dense),
+            (&self.emb_layout, &self.emb),
+        ] {
             for (name, b) in &layout.names {
                 tensors.push((name.clone(), b.rows, b.cols, b.slice(store).to_vec()));
             }
@@ -1021,10 +1038,12 @@ mod tests {
     fn gradients_match_finite_differences() {
         for loss in ["mse", "bce", "softmax"] {
             let (uf, itf) = toy(6, 5);
-            let mut t =
-                TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params(loss)).unwrap();
+            let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params(loss)).unwrap();
             // Move off the initial point so that biases and the global bias matter.
-            t.dense.iter_mut().enumerate().for_each(|(j, w)| *w += 0.01 * (j % 7) as f32);
+            t.dense
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, w)| *w += 0.01 * (j % 7) as f32);
             let order: Vec<u32> = (0..8).collect();
             let batch = t.batch_rows(&order, 0, 0);
             let g = t.gradients(&batch, None);
