@@ -275,8 +275,8 @@ fn health(fitted: &FactorModel, metrics: &mut serde_json::Value) {
             100.0 * h.first_direction_share
         ))
         .set_hint(
-            "Model the rating level with biases instead of the vectors (two_tower with loss mse does), \
-             use loss softmax, or raise regularization.",
+            "Let biases carry the rating level (mf and two_tower with loss mse do), train longer or with \
+             more regularization, or use in-batch negatives (two_tower with loss softmax).",
         );
         report.report(pgrx::PgLogLevel::WARNING);
     }

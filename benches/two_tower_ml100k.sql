@@ -1,0 +1,46 @@
+-- two_tower accuracy on MovieLens-100K in SQL (seeded random 80/20 splits 1-3, features:
+-- users age/gender/occupation, items genres/release_year). Run: scripts/psql.sh -d pgrec -f benches/two_tower_ml100k.sql
+SET client_min_messages = warning;
+CREATE TEMP VIEW tt_users AS SELECT user_id, age, gender, occupation FROM ml100k.users;
+CREATE TEMP VIEW tt_items AS SELECT movie_id AS item_id, genres, release_year FROM ml100k.movies;
+CREATE TEMP TABLE results (seed int, setting text, metric text, value float8, fit_seconds float8);
+DO $$
+DECLARE s int; m jsonb; e jsonb; p text;
+BEGIN
+  FOR s IN 1..3 LOOP
+    FOREACH p IN ARRAY ARRAY['{}', '{"loss": "softmax"}', '{"loss": "softmax", "logq_correction": false}', '{"loss": "bce"}'] LOOP
+      SELECT metrics INTO m FROM pgrec.train('bench_tt', format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND NOT is_test', s),
+        'two_tower', params => p::jsonb, user_features => 'tt_users', item_features => 'tt_items');
+      e := pgrec.evaluate('bench_tt', format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND is_test', s));
+      INSERT INTO results VALUES
+        (s, p, 'rmse', (e->>'rmse')::float8, (m->>'fit_seconds')::float8),
+        (s, p, 'precision@10', (e->>'precision_at_k')::float8, NULL),
+        (s, p, 'ndcg@10', (e->>'ndcg_at_k')::float8, NULL),
+        (s, p, 'auc', (e->>'auc')::float8, NULL),
+        (s, p, 'item mean cosine', (m->>'item_embedding_mean_cosine')::float8, NULL),
+        (s, p, 'seconds/epoch', (m->>'seconds_per_epoch')::float8, NULL);
+      PERFORM pgrec.drop_model('bench_tt');
+    END LOOP;
+  END LOOP;
+END $$;
+SELECT setting, metric, round(avg(value)::numeric, 4) AS mean, round(min(value)::numeric, 4) AS min,
+       round(max(value)::numeric, 4) AS max
+FROM results WHERE value IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2;
+-- Cold start: all ratings of 10% of the movies held out.
+CREATE TEMP TABLE cold AS SELECT movie_id FROM ml100k.movies WHERE hashint4(movie_id) % 10 = 0;
+SELECT count(*) AS cold_items, (SELECT count(*) FROM ml100k.ratings WHERE item_id IN (SELECT movie_id FROM cold)) AS cold_ratings FROM cold;
+SELECT n_items, metrics->>'n_cold_items' AS cold FROM pgrec.train('bench_cold', 'SELECT * FROM ml100k.ratings r WHERE item_id NOT IN (SELECT movie_id FROM cold)',
+  'two_tower', user_features => 'tt_users', item_features => 'tt_items');
+WITH tr AS (SELECT * FROM ml100k.ratings WHERE item_id NOT IN (SELECT movie_id FROM cold)),
+     mu AS (SELECT avg(rating) AS m FROM tr),
+     ub AS (SELECT user_id, sum(rating - (SELECT m FROM mu)) / (count(*) + 5) AS b FROM tr GROUP BY user_id),
+     te AS (SELECT r.* FROM ml100k.ratings r JOIN cold c ON c.movie_id = r.item_id)
+SELECT round(sqrt(avg((pgrec.predict('bench_cold', te.user_id, te.item_id) - te.rating) ^ 2))::numeric, 4) AS two_tower_rmse,
+       round(sqrt(avg(((SELECT m FROM mu) + coalesce(ub.b, 0) - te.rating) ^ 2))::numeric, 4) AS mean_plus_user_bias_rmse,
+       round(sqrt(avg(((SELECT m FROM mu) - te.rating) ^ 2))::numeric, 4) AS global_mean_rmse
+FROM te LEFT JOIN ub USING (user_id);
+WITH pairs AS (SELECT c.movie_id AS a, s.item_id AS b FROM cold c, pgrec.similar_items('bench_cold', c.movie_id, 10) s),
+     rnd AS (SELECT c.movie_id AS a, m.movie_id AS b FROM cold c JOIN ml100k.movies m ON m.movie_id <> c.movie_id)
+SELECT round((SELECT avg((ma.genres && mb.genres)::int) FROM pairs JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)::numeric, 3) AS similar_share_a_genre,
+       round((SELECT avg((ma.genres && mb.genres)::int) FROM rnd JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)::numeric, 3) AS any_pair_shares_a_genre;
+SELECT pgrec.drop_model('bench_cold');

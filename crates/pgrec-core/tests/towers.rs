@@ -1,0 +1,88 @@
+//! two_tower on a synthetic task with a known answer: an item's category alone decides its
+//! ratings, so a cold item (features, no ratings) must land next to the items of its category
+//! and get the right predictions.
+
+use pgrec_core::data::Rating;
+use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue};
+use pgrec_core::kernels::Kernels;
+use pgrec_core::mf::parse_params;
+use pgrec_core::parallel::{build_pool, CancelFlag};
+use pgrec_core::rng::unit_hash;
+use pgrec_core::towers::{TwoTowerParams, TwoTowerTrainer};
+use pgrec_core::train::IterativeTrainer;
+
+const USERS: u32 = 80;
+const ITEMS: u32 = 60;
+/// Items from here on have no ratings.
+const FIRST_COLD: u32 = 56;
+const CATEGORIES: u32 = 4;
+
+fn category(item: u32) -> u32 {
+    (item * 7 + 3) % CATEGORIES
+}
+
+#[test]
+fn item_features_place_cold_items_among_their_category() {
+    let mut ratings = Vec::new();
+    for u in 0..USERS {
+        for i in 0..FIRST_COLD {
+            if unit_hash(9, u as u64, i as u64) < 0.5 {
+                let liked = category(i) == u % CATEGORIES;
+                ratings.push(Rating {
+                    user: u,
+                    item: i,
+                    value: if liked { 5.0 } else { 1.0 },
+                });
+            }
+        }
+    }
+    let mut items = FeatureBuilder::new(vec![("category".into(), FeatureKind::Categorical)]);
+    for i in 0..ITEMS {
+        items
+            .set(i, vec![RawValue::Text(format!("c{}", category(i)))])
+            .unwrap();
+    }
+    let items = items.build(ITEMS as usize, 1).unwrap();
+    let users = pgrec_core::features::SideFeatures::none(USERS as usize);
+    let params: TwoTowerParams = parse_params(&serde_json::json!({
+        "epochs": 40, "factors": 8, "batch_size": 64, "learning_rate": 0.01, "dropout": 0.1
+    }))
+    .unwrap();
+    let pool = build_pool(2).unwrap();
+    let mut t = TwoTowerTrainer::new(ratings, users, items, true, params.check().unwrap()).unwrap();
+    let cancel = CancelFlag::new();
+    for _ in 0..t.max_epochs() {
+        t.step(&pool, &cancel).unwrap();
+    }
+    let m = t.finish_on(&pool).factors;
+    let kern = Kernels::detect();
+    let norms = m.item_norms(kern);
+    for cold in FIRST_COLD..ITEMS {
+        let near = m.similar_items(kern, &norms, cold, 5);
+        assert_eq!(near.len(), 5);
+        for s in &near {
+            assert_eq!(
+                category(s.index),
+                category(cold),
+                "cold item {cold} (category {}) has neighbour {} of category {}",
+                category(cold),
+                s.index,
+                category(s.index)
+            );
+        }
+        for u in 0..USERS {
+            let p = m.predict(kern, u, cold);
+            if category(cold) == u % CATEGORIES {
+                assert!(
+                    p > 4.0,
+                    "user {u} likes cold item {cold}'s category, predicted {p}"
+                );
+            } else {
+                assert!(
+                    p < 2.0,
+                    "user {u} dislikes cold item {cold}'s category, predicted {p}"
+                );
+            }
+        }
+    }
+}
