@@ -11,6 +11,7 @@ use crate::keys::{KeyKind, Keys};
 #[derive(Debug, Clone)]
 pub struct VersionInfo {
     pub id: i64,
+    pub algorithm: String,
     pub user_kind: KeyKind,
     pub item_kind: KeyKind,
     pub factors: usize,
@@ -39,6 +40,7 @@ fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
     let rmax: Option<f32> = row.get(9).or_raise();
     VersionInfo {
         id: row.get::<i64>(1).or_raise().unwrap_or_default(),
+        algorithm: s(3).unwrap_or_default(),
         user_kind: KeyKind::from_sql_name(&s(4).unwrap_or_default()),
         item_kind: KeyKind::from_sql_name(&s(5).unwrap_or_default()),
         factors: row.get::<i32>(6).or_raise().unwrap_or_default().max(0) as usize,

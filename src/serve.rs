@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrec_core::kernels::Kernels;
+use pgrec_core::model::{HeadLayer, ScoreHead};
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::{FactorModel, KeyIndex, UserItems};
 use pgrx::prelude::*;
@@ -136,6 +137,70 @@ fn read_side(
     })
 }
 
+/// The scoring network of an ncf version, from its stored tensors.
+fn read_head(info: &VersionInfo) -> ScoreHead {
+    let corrupt = |why: String| -> ! {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the scoring network of model version {} is damaged: {why}",
+                info.id
+            ),
+            Some("Train the model again."),
+        )
+    };
+    let layers = Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT name, rows, cols, data FROM pgrec.model_tensors \
+                 WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name",
+                None,
+                &[info.id.into()],
+            )
+            .or_raise();
+        // (layer number, is weight, rows, cols, values)
+        let mut parts = Vec::new();
+        for row in rows {
+            let name = row.get::<String>(1).or_raise().unwrap_or_default();
+            let rest = name.trim_start_matches("joint.layer");
+            let (num, kind) = rest.split_once('.').unwrap_or((rest, ""));
+            let Ok(num) = num.parse::<usize>() else {
+                corrupt(format!("unexpected tensor \"{name}\""))
+            };
+            let rows_n = row.get::<i32>(2).or_raise().unwrap_or_default().max(0) as usize;
+            let cols_n = row.get::<i32>(3).or_raise().unwrap_or_default().max(0) as usize;
+            let data: Vec<f32> = row
+                .get::<Vec<Option<f32>>>(4)
+                .or_raise()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| x.unwrap_or(0.0))
+                .collect();
+            parts.push((num, kind == "weight", rows_n, cols_n, data));
+        }
+        parts
+    });
+    let n = layers.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+    let mut head = ScoreHead { layers: Vec::new() };
+    for l in 0..n {
+        let weight = layers.iter().find(|p| p.0 == l && p.1);
+        let bias = layers.iter().find(|p| p.0 == l && !p.1);
+        let (Some(w), Some(b)) = (weight, bias) else {
+            corrupt(format!("layer {l} is missing"))
+        };
+        head.layers.push(HeadLayer {
+            n_in: w.2,
+            n_out: w.3,
+            weight: w.4.clone(),
+            bias: b.4.clone(),
+        });
+    }
+    if let Err(why) = head.check(info.factors) {
+        corrupt(why);
+    }
+    head
+}
+
 fn load(info: VersionInfo) -> ServingModel {
     let users = read_side(
         "user_factors",
@@ -162,6 +227,7 @@ fn load(info: VersionInfo) -> ServingModel {
         item_bias: items.bias,
         user_factors: users.factors,
         item_factors: items.factors,
+        head: (info.algorithm == "ncf").then(|| read_head(&info)),
     };
     let item_norms = model.item_norms(kernels);
     ServingModel {
@@ -218,7 +284,13 @@ fn recommend_indices(
         return Vec::new();
     };
     let mut scores = Vec::with_capacity(m.model.n_items());
-    m.model.score_items(m.kernels, u, &mut scores);
+    if m.model.head.is_some() {
+        // ncf: every item goes through the network, in chunks spread over the pool.
+        let pool = crate::runner::pool(crate::runner::default_threads());
+        pool.install(|| m.model.score_items_parallel(m.kernels, u, &mut scores));
+    } else {
+        m.model.score_items(m.kernels, u, &mut scores);
+    }
     let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
     top_k(&scores, k, exclude)
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 use pgrec_core::data::{find_duplicate, sort_pairs};
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
-use pgrec_core::mf::{parse_params, MfParams, MfTrainer};
-use pgrec_core::towers::{Loss, TwoTowerParams, TwoTowerTrainer};
+use pgrec_core::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::towers::{Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams};
 use pgrec_core::train::IterativeTrainer;
 use pgrec_core::{FactorModel, Rating};
 
@@ -25,7 +25,7 @@ use crate::runner;
 use crate::source::{load, Loaded, SourceSpec};
 
 const ALGORITHMS: &[&str] = &["mf", "als", "ials", "bpr", "ncf", "two_tower"];
-const IMPLEMENTED: &[&str] = &["mf", "two_tower"];
+const IMPLEMENTED: &[&str] = &["mf", "ncf", "two_tower"];
 
 fn check_algorithm(algorithm: &str) {
     if IMPLEMENTED.contains(&algorithm) {
@@ -125,9 +125,53 @@ struct Trained {
     n_validation: usize,
 }
 
+/// The parameters of a call, parsed and checked once, before anything is read or locked.
+enum Parsed {
+    Mf {
+        raw: MfParams,
+        valid: ValidMfParams,
+    },
+    /// two_tower and ncf: `stored` is what the version records as its params.
+    Neural {
+        stored: serde_json::Value,
+        valid: ValidTwoTowerParams,
+    },
+}
+
+impl Parsed {
+    fn new(algorithm: &str, params: &serde_json::Value) -> Self {
+        match algorithm {
+            "two_tower" => {
+                let raw: TwoTowerParams = parse_params(params).or_raise();
+                let valid = raw.check().or_raise();
+                let stored = serde_json::to_value(&raw).unwrap_or_else(|_| json!({}));
+                Parsed::Neural { stored, valid }
+            }
+            "ncf" => {
+                let raw: NcfParams = parse_params(params).or_raise();
+                let valid = raw.check().or_raise();
+                let stored = serde_json::to_value(&raw).unwrap_or_else(|_| json!({}));
+                Parsed::Neural { stored, valid }
+            }
+            _ => {
+                let raw: MfParams = parse_params(params).or_raise();
+                let valid = raw.check().or_raise();
+                Parsed::Mf { raw, valid }
+            }
+        }
+    }
+
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Parsed::Mf { valid, .. } => valid.threads,
+            Parsed::Neural { valid, .. } => valid.threads,
+        }
+    }
+}
+
 /// The arguments every algorithm receives.
 struct Job<'a> {
-    params: &'a serde_json::Value,
+    params: &'a Parsed,
     rating_col: Option<&'a str>,
     user_col: &'a str,
     item_col: &'a str,
@@ -140,14 +184,17 @@ fn no_features(job: &Job<'_>, algorithm: &str) {
         raise(
             Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("algorithm \"{algorithm}\" does not use user_features or item_features"),
-            Some("Leave user_features and item_features NULL, or use algorithm two_tower."),
+            Some("Leave user_features and item_features NULL, or use algorithm two_tower or ncf."),
         );
     }
 }
 
-fn train_mf(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -> Trained {
-    let mf_params: MfParams = parse_params(job.params).or_raise();
-    let valid = mf_params.check().or_raise();
+fn train_mf(
+    mf_params: &MfParams,
+    valid: &ValidMfParams,
+    data: &mut Loaded,
+    pool: &rayon::ThreadPool,
+) -> Trained {
     let (n_users, n_items) = (data.users.len(), data.items.len());
     let ratings = std::mem::take(&mut data.ratings);
     let trainer_params = valid.clone();
@@ -159,7 +206,7 @@ fn train_mf(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -> Train
     let history = fit_epochs(&mut trainer, pool, true);
     let (fitted, pairs) = trainer.finish_with_ratings();
     data.ratings = pairs;
-    let mut params = serde_json::to_value(&mf_params).unwrap_or_else(|_| json!({}));
+    let mut params = serde_json::to_value(mf_params).unwrap_or_else(|_| json!({}));
     params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
     Trained {
         fitted,
@@ -188,9 +235,14 @@ fn side_features(
     builder.build(keys.len(), min_count).or_raise()
 }
 
-fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -> Trained {
-    let tt: TwoTowerParams = parse_params(job.params).or_raise();
-    let valid = tt.check().or_raise();
+/// two_tower and ncf: features, the network, and its tensors.
+fn train_neural(
+    job: &Job<'_>,
+    stored: &serde_json::Value,
+    valid: &ValidTwoTowerParams,
+    data: &mut Loaded,
+    pool: &rayon::ThreadPool,
+) -> Trained {
     let (rated_users, rated_items) = (data.users.len(), data.items.len());
     let users = side_features(
         job.user_features,
@@ -199,8 +251,8 @@ fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -
         Selection {
             arg: "user_features",
             include_param: "user_feature_columns",
-            include: tt.user_feature_columns.as_deref(),
-            exclude: &tt.exclude_feature_columns,
+            include: valid.columns.user.as_deref(),
+            exclude: &valid.columns.exclude,
         },
         valid.min_count,
     );
@@ -211,8 +263,8 @@ fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -
         Selection {
             arg: "item_features",
             include_param: "item_feature_columns",
-            include: tt.item_feature_columns.as_deref(),
-            exclude: &tt.exclude_feature_columns,
+            include: valid.columns.item.as_deref(),
+            exclude: &valid.columns.exclude,
         },
         valid.min_count,
     );
@@ -231,7 +283,7 @@ fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -
     );
     let history = fit_epochs(&mut trainer, pool, valid.loss == Loss::Mse);
     let model = runner::run(pool, |_| trainer.finish_on(pool));
-    let mut params = serde_json::to_value(&tt).unwrap_or_else(|_| json!({}));
+    let mut params = stored.clone();
     params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
     Trained {
         fitted: model.factors,
@@ -239,7 +291,7 @@ fn train_two_tower(job: &Job<'_>, data: &mut Loaded, pool: &rayon::ThreadPool) -
         rmse_loss: valid.loss == Loss::Mse,
         params,
         metrics: json!({
-            "loss": tt.loss,
+            "loss": stored["loss"],
             "n_cold_users": data.users.len() - rated_users,
             "n_cold_items": data.items.len() - rated_items,
             "n_dense_parameters": n_dense,
@@ -323,37 +375,27 @@ fn train(
     }
     check_algorithm(algorithm);
     let params_json = params.map(|p| p.0).unwrap_or_else(|| json!({}));
+    // Parameter errors come before any reading or locking.
+    let parsed = Parsed::new(algorithm, &params_json);
     let job = Job {
-        params: &params_json,
+        params: &parsed,
         rating_col,
         user_col,
         item_col,
         user_features,
         item_features,
     };
-    // Parameter errors come before any reading or locking.
-    let threads = match algorithm {
-        "two_tower" => {
-            let p: TwoTowerParams = parse_params(&params_json).or_raise();
-            p.check().or_raise().threads
+    if let Parsed::Mf { .. } = parsed {
+        if rating_col.is_none() {
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"),
+                Some("Name the rating column with rating_col."),
+            );
         }
-        _ => {
-            let p: MfParams = parse_params(&params_json).or_raise();
-            let t = p.check().or_raise().threads;
-            if rating_col.is_none() {
-                raise(
-                    Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                    format!(
-                        "algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"
-                    ),
-                    Some("Name the rating column with rating_col."),
-                );
-            }
-            no_features(&job, algorithm);
-            t
-        }
+        no_features(&job, algorithm);
     }
-    .unwrap_or_else(runner::default_threads);
+    let threads = parsed.threads().unwrap_or_else(runner::default_threads);
     let version = reserve_version(model);
 
     let spec = SourceSpec {
@@ -377,9 +419,9 @@ fn train(
     let n_interactions = data.ratings.len();
 
     let fit_started = Instant::now();
-    let trained = match algorithm {
-        "two_tower" => train_two_tower(&job, &mut data, pool),
-        _ => train_mf(&job, &mut data, pool),
+    let trained = match job.params {
+        Parsed::Neural { stored, valid } => train_neural(&job, stored, valid, &mut data, pool),
+        Parsed::Mf { raw, valid } => train_mf(raw, valid, &mut data, pool),
     };
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let (n_users, n_items) = (data.users.len(), data.items.len());

@@ -17,6 +17,7 @@ fn random_model(n_users: usize, n_items: usize, k: usize) -> FactorModel {
         item_bias: (0..n_items).map(|_| rng.gen_range(-0.5..0.5)).collect(),
         user_factors: (0..n_users * k).map(|_| rng.gen_range(-0.1..0.1)).collect(),
         item_factors: (0..n_items * k).map(|_| rng.gen_range(-0.1..0.1)).collect(),
+        head: None,
     }
 }
 

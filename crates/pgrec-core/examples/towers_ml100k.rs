@@ -1,5 +1,6 @@
 //! Accuracy of `two_tower` on MovieLens-100K without PostgreSQL, for tuning defaults quickly.
 //! Usage: cargo run --release --example towers_ml100k -- <mode> [json params] [data dir]
+//! ALGO=ncf trains `ncf` instead (its parameters then follow NcfParams).
 //!   mode "rmse":  test RMSE on seeded random 80/20 splits (seeds 1-3) and item mean cosine
 //!   mode "rank":  precision@10 (positives: rating >= 4; seen training items excluded)
 //!   mode "cold":  hold out every rating of 10% of the items; RMSE on them vs mean + user bias
@@ -15,7 +16,7 @@ use pgrec_core::metrics::{embedding_health, ranking_scores, rmse, RankingSummary
 use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::topk::top_k;
-use pgrec_core::towers::{TwoTowerParams, TwoTowerTrainer};
+use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer};
 use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -23,10 +24,16 @@ use rand::SeedableRng;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).cloned().unwrap_or_else(|| "rmse".into());
-    let params: TwoTowerParams = parse_params(
-        &serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json"),
-    )
-    .expect("params");
+    let json: serde_json::Value =
+        serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json");
+    let valid = if std::env::var("ALGO").as_deref() == Ok("ncf") {
+        parse_params::<NcfParams>(&json).expect("params").check()
+    } else {
+        parse_params::<TwoTowerParams>(&json)
+            .expect("params")
+            .check()
+    }
+    .expect("valid params");
     let dir = args
         .get(3)
         .cloned()
@@ -38,7 +45,7 @@ fn main() {
         user_features: uf,
         item_features: itf,
         genres_of,
-    } = common::load(&dir, params.min_count as usize);
+    } = common::load(&dir, valid.min_count);
     let threads: usize = std::env::var("THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -51,14 +58,8 @@ fn main() {
             .iter()
             .map(|&(user, item, value)| Rating { user, item, value })
             .collect();
-        let mut t = TwoTowerTrainer::new(
-            ratings,
-            uf.clone(),
-            itf.clone(),
-            true,
-            params.check().unwrap(),
-        )
-        .unwrap();
+        let mut t =
+            TwoTowerTrainer::new(ratings, uf.clone(), itf.clone(), true, valid.clone()).unwrap();
         let cancel = CancelFlag::new();
         let started = std::time::Instant::now();
         for _ in 0..t.max_epochs() {

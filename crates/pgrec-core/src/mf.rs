@@ -216,6 +216,8 @@ pub fn parse_params<T: serde::de::DeserializeOwned + Serialize + Default>(
 
 impl MfParams {
     pub fn check(&self) -> Result<ValidMfParams> {
+        let (threads, validation_fraction, patience) =
+            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
         Ok(ValidMfParams {
             factors: int_in("factors", self.factors, 1, 1024)?,
             epochs: int_in("epochs", self.epochs, 1, 10_000)?,
@@ -308,21 +310,28 @@ impl MfParams {
                 false,
             )?,
             seed: self.seed as u64,
-            threads: match self.threads {
-                Some(t) => Some(int_in("threads", t, 1, 256)?),
-                None => None,
-            },
-            validation_fraction: float_in(
-                "validation_fraction",
-                self.validation_fraction,
-                0.0,
-                0.5,
-                false,
-            )? as f64,
-            patience: int_in("patience", self.patience, 1, 10_000)?,
+            threads,
+            validation_fraction,
+            patience,
             blocks: int_in("blocks", self.blocks, 1, 256)?,
         })
     }
+}
+
+/// The checks every iterative algorithm shares: (threads, validation_fraction, patience).
+pub(crate) fn check_loop_params(
+    threads: Option<i64>,
+    validation_fraction: f64,
+    patience: i64,
+) -> Result<(Option<usize>, f64, usize)> {
+    let threads = match threads {
+        Some(t) => Some(int_in("threads", t, 1, 256)?),
+        None => None,
+    };
+    let validation_fraction =
+        float_in("validation_fraction", validation_fraction, 0.0, 0.5, false)? as f64;
+    let patience = int_in("patience", patience, 1, 10_000)?;
+    Ok((threads, validation_fraction, patience))
 }
 
 /// Training ratings bucketed into a blocks x blocks grid, stored contiguously.
@@ -508,6 +517,7 @@ fn init_model(
         item_factors: (0..n_items * k)
             .map(|_| normal.sample(&mut rng_i))
             .collect(),
+        head: None,
     }
 }
 
