@@ -3,16 +3,15 @@
 //! boolean columns are categorical, arrays are multi-valued, real / double precision / numeric
 //! columns are numeric. Keys that the ratings do not have are added (cold users and items).
 
-use std::ffi::CString;
-
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::PgMemoryContexts;
 
 use crate::errors::{raise, raise_detail, Code};
 use crate::keys::Keys;
-use crate::source::{from_item, key_kind_of, probe_columns, quote_ident, read_key, type_name};
+use crate::source::{
+    for_each_row, from_item, key_kind_of, probe_columns, quote_ident, read_key, type_name,
+};
 
 /// Which columns of a feature source to use.
 pub struct Selection<'a> {
@@ -125,81 +124,50 @@ pub fn load_features(
         select.push_str(&format!(", {}{cast}", quote_ident(name)));
     }
     select.push_str(&format!(" FROM {from}"));
-    let csql = CString::new(select).unwrap_or_else(|_| {
-        raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            "feature source must not contain NUL bytes",
-            None,
-        )
-    });
     let kinds: Vec<FeatureKind> = chosen.iter().map(|c| c.1).collect();
     let mut builder = FeatureBuilder::new(chosen.into_iter().map(|(n, k, _)| (n, k)).collect());
     let mut skipped = 0u64;
-    let mut batch_cx = PgMemoryContexts::new("pgrec feature batch");
-    Spi::connect(|_| unsafe {
-        let portal = pg_sys::SPI_cursor_open_with_args(
-            std::ptr::null(),
-            csql.as_ptr(),
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            true,
-            0,
-        );
-        loop {
-            pg_sys::SPI_cursor_fetch(portal, true, 10_000);
-            let n = pg_sys::SPI_processed as usize;
-            let tt = pg_sys::SPI_tuptable;
-            if n == 0 || tt.is_null() {
-                break;
-            }
-            let desc = (*tt).tupdesc;
-            let rows = std::slice::from_raw_parts((*tt).vals, n);
-            batch_cx.switch_to(|_| {
-                for &tup in rows {
-                    let mut null = false;
-                    let kd = pg_sys::heap_getattr(tup, 1, desc, &mut null);
-                    if null {
-                        skipped += 1;
-                        continue;
-                    }
-                    let e = read_key(kd, keys);
-                    let values: Vec<RawValue> = kinds
-                        .iter()
-                        .enumerate()
-                        .map(|(c, kind)| {
-                            let mut isnull = false;
-                            let d = pg_sys::heap_getattr(tup, c as i32 + 2, desc, &mut isnull);
-                            if isnull {
-                                return RawValue::Null;
-                            }
-                            match kind {
-                                FeatureKind::Categorical => String::from_datum(d, false)
-                                    .map(RawValue::Text)
-                                    .unwrap_or(RawValue::Null),
-                                FeatureKind::Multi => Vec::<Option<String>>::from_datum(d, false)
-                                    .map(RawValue::List)
-                                    .unwrap_or(RawValue::Null),
-                                FeatureKind::Numeric => RawValue::Number(f64::from_bits(d.value() as u64)),
-                            }
-                        })
-                        .collect();
-                    if builder.set(e, values).is_err() {
-                        raise_detail(
-                            Code::ERRCODE_CARDINALITY_VIOLATION,
-                            format!("{} \"{source}\" has more than one row for key {}", sel.arg, keys.text_key(e)),
-                            "Each user or item may have one feature row.",
-                            Some("Aggregate or deduplicate the feature source, e.g. with SELECT DISTINCT ON (key) ..."),
-                        );
-                    }
-                }
-            });
-            pg_sys::SPI_freetuptable(tt);
-            batch_cx.reset();
-            pgrx::check_for_interrupts!();
+    // SAFETY: the tuples are rows of the query above: the key, then one column per kind.
+    for_each_row(select, "feature source", |tup, desc| unsafe {
+        let mut null = false;
+        let kd = pg_sys::heap_getattr(tup, 1, desc, &mut null);
+        if null {
+            skipped += 1;
+            return;
         }
-        pg_sys::SPI_cursor_close(portal);
+        let e = read_key(kd, keys);
+        let values: Vec<RawValue> = kinds
+            .iter()
+            .enumerate()
+            .map(|(c, kind)| {
+                let mut isnull = false;
+                let d = pg_sys::heap_getattr(tup, c as i32 + 2, desc, &mut isnull);
+                if isnull {
+                    return RawValue::Null;
+                }
+                match kind {
+                    FeatureKind::Categorical => String::from_datum(d, false)
+                        .map(RawValue::Text)
+                        .unwrap_or(RawValue::Null),
+                    FeatureKind::Multi => Vec::<Option<String>>::from_datum(d, false)
+                        .map(RawValue::List)
+                        .unwrap_or(RawValue::Null),
+                    FeatureKind::Numeric => RawValue::Number(f64::from_bits(d.value() as u64)),
+                }
+            })
+            .collect();
+        if builder.set(e, values).is_err() {
+            raise_detail(
+                Code::ERRCODE_CARDINALITY_VIOLATION,
+                format!(
+                    "{} \"{source}\" has more than one row for key {}",
+                    sel.arg,
+                    keys.text_key(e)
+                ),
+                "Each user or item may have one feature row.",
+                Some("Aggregate or deduplicate the feature source, e.g. with SELECT DISTINCT ON (key) ..."),
+            );
+        }
     });
     if skipped > 0 {
         pgrx::notice!(

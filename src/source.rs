@@ -183,38 +183,24 @@ pub fn describe(spec: &SourceSpec<'_>) -> SourceShape {
     }
 }
 
-/// Streams the source into compact arrays. NULL keys or ratings skip the row (counted);
-/// NaN or infinite ratings are an error.
-pub fn load(spec: &SourceSpec<'_>) -> Loaded {
-    let shape = describe(spec);
-    let rating_expr = match spec.rating_col {
-        Some(r) => format!("{}::float8", quote_ident(r)),
-        None => "1::float8".to_string(),
-    };
-    let sql = format!(
-        "SELECT {}{}, {}{}, {} FROM {}",
-        quote_ident(spec.user_col),
-        shape.user_kind.cast(),
-        quote_ident(spec.item_col),
-        shape.item_kind.cast(),
-        rating_expr,
-        shape.from
-    );
+/// Runs `sql` through an SPI cursor and calls `row` on every tuple with its descriptor. Tuples
+/// come in batches of BATCH_ROWS; each batch is read inside a memory context that is reset
+/// after it, and interrupts are serviced between batches. `what` names the source in errors.
+pub(crate) fn for_each_row(
+    sql: String,
+    what: &str,
+    mut row: impl FnMut(*mut pg_sys::HeapTupleData, pg_sys::TupleDesc),
+) {
     let csql = CString::new(sql).unwrap_or_else(|_| {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            "source must not contain NUL bytes",
+            format!("{what} must not contain NUL bytes"),
             None,
         )
     });
-    let mut out = Loaded {
-        ratings: Vec::new(),
-        users: Keys::new(shape.user_kind),
-        items: Keys::new(shape.item_kind),
-        rows_read: 0,
-        rows_skipped_null: 0,
-    };
-    let mut batch_cx = PgMemoryContexts::new("pgrec source batch");
+    let mut batch_cx = PgMemoryContexts::new("pgrec read batch");
+    // SAFETY: the portal lives inside this SPI connection; every tuple pointer is used before
+    // SPI_freetuptable releases its batch.
     Spi::connect(|_| unsafe {
         let portal = pg_sys::SPI_cursor_open_with_args(
             std::ptr::null(),
@@ -237,7 +223,7 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
             let rows = std::slice::from_raw_parts((*tt).vals, n);
             batch_cx.switch_to(|_| {
                 for &tup in rows {
-                    read_row(tup, desc, &mut out, spec);
+                    row(tup, desc);
                 }
             });
             pg_sys::SPI_freetuptable(tt);
@@ -245,6 +231,37 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
             pgrx::check_for_interrupts!();
         }
         pg_sys::SPI_cursor_close(portal);
+    });
+}
+
+/// Streams the source into compact arrays. NULL keys or ratings skip the row (counted);
+/// NaN or infinite ratings are an error.
+pub fn load(spec: &SourceSpec<'_>) -> Loaded {
+    let shape = describe(spec);
+    let rating_expr = match spec.rating_col {
+        Some(r) => format!("{}::float8", quote_ident(r)),
+        None => "1::float8".to_string(),
+    };
+    let sql = format!(
+        "SELECT {}{}, {}{}, {} FROM {}",
+        quote_ident(spec.user_col),
+        shape.user_kind.cast(),
+        quote_ident(spec.item_col),
+        shape.item_kind.cast(),
+        rating_expr,
+        shape.from
+    );
+    let mut out = Loaded {
+        ratings: Vec::new(),
+        users: Keys::new(shape.user_kind),
+        items: Keys::new(shape.item_kind),
+        rows_read: 0,
+        rows_skipped_null: 0,
+    };
+    // SAFETY: for_each_row hands over tuples of the query above, whose three columns are the
+    // user key, the item key and a float8.
+    for_each_row(sql, "source", |tup, desc| unsafe {
+        read_row(tup, desc, &mut out, spec)
     });
     if out.rows_skipped_null > 0 {
         pgrx::notice!(
