@@ -7,7 +7,7 @@
 
 use rand::Rng as _;
 use rand_distr::{Distribution, Normal};
-use rustc_hash::FxHashMap;
+use rayon::prelude::*;
 
 use crate::rng::Rng;
 
@@ -312,26 +312,35 @@ impl SparseGrads {
         self.values.clear();
     }
 
-    /// Sums the gradients of `parts`, in the order given, per row.
+    /// Sums the gradients of `parts` per row. The result lists each row once, by increasing
+    /// offset; a row's gradients are added in the order of `parts`, then of their pushes, so
+    /// the sums do not depend on how the work was split between threads.
     pub fn merge<'a>(parts: impl IntoIterator<Item = &'a SparseGrads>) -> SparseGrads {
-        let mut slot: FxHashMap<usize, usize> = FxHashMap::default();
-        let mut out = SparseGrads::default();
-        for p in parts {
+        // (row offset, sequence number, start in its part's values, dim, part).
+        let parts: Vec<&SparseGrads> = parts.into_iter().collect();
+        let mut entries: Vec<(usize, u32, usize, u32, u32)> = Vec::new();
+        let mut seq = 0u32;
+        for (pi, p) in parts.iter().enumerate() {
             let mut at = 0;
             for &(off, dim) in &p.rows {
-                let g = &p.values[at..at + dim as usize];
+                entries.push((off, seq, at, dim, pi as u32));
+                seq += 1;
                 at += dim as usize;
-                match slot.get(&off) {
-                    Some(&s) => {
-                        for (a, b) in out.values[s..s + dim as usize].iter_mut().zip(g) {
-                            *a += b;
-                        }
-                    }
-                    None => {
-                        slot.insert(off, out.values.len());
-                        out.push(off, g, 1.0);
-                    }
+            }
+        }
+        entries.sort_unstable_by_key(|e| (e.0, e.1));
+        let mut out = SparseGrads::default();
+        let mut last: Option<usize> = None;
+        for &(off, _, at, dim, pi) in &entries {
+            let g = &parts[pi as usize].values[at..at + dim as usize];
+            if last == Some(off) {
+                let n = out.values.len();
+                for (a, b) in out.values[n - dim as usize..].iter_mut().zip(g) {
+                    *a += b;
                 }
+            } else {
+                out.push(off, g, 1.0);
+                last = Some(off);
             }
         }
         out
@@ -371,35 +380,83 @@ impl Adam {
         self.t += 1;
     }
 
-    #[inline]
-    fn update(&mut self, params: &mut [f32], grads: &[f32], at: usize) {
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
-        let lr = self.learning_rate;
-        let decay = 1.0 - lr * self.weight_decay;
-        let m = &mut self.m[at..at + grads.len()];
-        let v = &mut self.v[at..at + grads.len()];
-        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let step = (*m / c1) / ((*v / c2).sqrt() + self.eps);
-            *p = *p * decay - lr * step;
+    /// The constants of one step.
+    fn rule(&self) -> AdamRule {
+        AdamRule {
+            b1: self.beta1,
+            b2: self.beta2,
+            c1: 1.0 - self.beta1.powi(self.t),
+            c2: 1.0 - self.beta2.powi(self.t),
+            lr: self.learning_rate,
+            decay: 1.0 - self.learning_rate * self.weight_decay,
+            eps: self.eps,
         }
     }
 
-    /// Updates every dense parameter.
+    /// Updates every dense parameter, in parallel chunks on the current rayon pool (each
+    /// value's update is independent, so the result does not depend on the thread count).
     pub fn step_dense(&mut self, params: &mut [f32], grads: &[f32]) {
-        self.update(params, grads, 0);
+        const PART: usize = 4096;
+        let rule = self.rule();
+        params
+            .par_chunks_mut(PART)
+            .zip(grads.par_chunks(PART))
+            .zip(self.m.par_chunks_mut(PART))
+            .zip(self.v.par_chunks_mut(PART))
+            .for_each(|(((p, g), m), v)| rule.apply(p, g, m, v));
     }
 
-    /// Updates the embedding rows that have gradients.
+    /// Updates the embedding rows that have gradients, in parallel on the current rayon pool.
+    /// `grads` must come from `SparseGrads::merge`: rows sorted by offset, none overlapping.
     pub fn step_rows(&mut self, store: &mut [f32], grads: &SparseGrads) {
-        let mut at = 0;
+        let rule = self.rule();
+        // Cut the store and the moments into the rows' disjoint slices, front to back.
+        let mut rows = Vec::with_capacity(grads.rows.len());
+        let (mut rest_p, mut rest_m, mut rest_v) =
+            (&mut store[..], &mut self.m[..], &mut self.v[..]);
+        let (mut pos, mut at) = (0usize, 0usize);
         for &(off, dim) in &grads.rows {
             let d = dim as usize;
-            self.update(&mut store[off..off + d], &grads.values[at..at + d], off);
+            assert!(
+                off >= pos,
+                "sparse gradient rows must be merged (sorted, disjoint)"
+            );
+            let skip = off - pos;
+            let (p, tail_p) = std::mem::take(&mut rest_p)[skip..].split_at_mut(d);
+            let (m, tail_m) = std::mem::take(&mut rest_m)[skip..].split_at_mut(d);
+            let (v, tail_v) = std::mem::take(&mut rest_v)[skip..].split_at_mut(d);
+            rows.push((p, &grads.values[at..at + d], m, v));
+            (rest_p, rest_m, rest_v) = (tail_p, tail_m, tail_v);
+            pos = off + d;
             at += d;
+        }
+        rows.into_par_iter()
+            .with_min_len(64)
+            .for_each(|(p, g, m, v)| rule.apply(p, g, m, v));
+    }
+}
+
+/// One Adam step's constants.
+#[derive(Debug, Clone, Copy)]
+struct AdamRule {
+    b1: f32,
+    b2: f32,
+    c1: f32,
+    c2: f32,
+    lr: f32,
+    decay: f32,
+    eps: f32,
+}
+
+impl AdamRule {
+    #[inline]
+    fn apply(&self, params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]) {
+        let (b1, b2) = (self.b1, self.b2);
+        for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let step = (*m / self.c1) / ((*v / self.c2).sqrt() + self.eps);
+            *p = *p * self.decay - self.lr * step;
         }
     }
 }
@@ -444,8 +501,8 @@ mod tests {
         let mut b = SparseGrads::default();
         b.push(4, &[0.5, 0.5], 1.0);
         let m = SparseGrads::merge([&a, &b]);
-        assert_eq!(m.rows, vec![(4, 2), (0, 1)]);
-        assert_eq!(m.values, vec![1.5, 2.5, 2.0]);
+        assert_eq!(m.rows, vec![(0, 1), (4, 2)]);
+        assert_eq!(m.values, vec![2.0, 1.5, 2.5]);
     }
 
     #[test]

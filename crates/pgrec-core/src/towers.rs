@@ -1187,8 +1187,10 @@ impl IterativeTrainer for TwoTowerTrainer {
             rows += batch.users.len();
             self.adam_dense.tick();
             self.adam_emb.tick();
-            self.adam_dense.step_dense(&mut self.dense, &g.dense);
-            self.adam_emb.step_rows(&mut self.emb, &g.sparse);
+            pool.install(|| {
+                self.adam_dense.step_dense(&mut self.dense, &g.dense);
+                self.adam_emb.step_rows(&mut self.emb, &g.sparse);
+            });
         }
         cancel.check()?;
         let validation_rmse = pool.install(|| self.validation_rmse());
