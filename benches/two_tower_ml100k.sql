@@ -1,11 +1,11 @@
--- two_tower accuracy on MovieLens-100K in SQL (seeded random 80/20 splits 1-3, features:
+-- two_tower and ncf accuracy on MovieLens-100K in SQL (seeded random 80/20 splits 1-3, features:
 -- users age/gender/occupation, items genres/release_year). Run: scripts/psql.sh -d pgrec -f benches/two_tower_ml100k.sql
 SET client_min_messages = warning;
 CREATE TEMP VIEW tt_users AS SELECT user_id, age, gender, occupation FROM ml100k.users;
 CREATE TEMP VIEW tt_items AS SELECT movie_id AS item_id, genres, release_year FROM ml100k.movies;
 CREATE TEMP TABLE results (seed int, setting text, metric text, value float8, fit_seconds float8);
 DO $$
-DECLARE s int; m jsonb; e jsonb; p text;
+DECLARE s int; m jsonb; e jsonb; p text; setting text; feats boolean;
 BEGIN
   FOR s IN 1..3 LOOP
     FOREACH p IN ARRAY ARRAY['{}', '{"loss": "softmax"}', '{"loss": "softmax", "logq_correction": false}', '{"loss": "bce"}'] LOOP
@@ -20,6 +20,24 @@ BEGIN
         (s, p, 'item mean cosine', (m->>'item_embedding_mean_cosine')::float8, NULL),
         (s, p, 'seconds/epoch', (m->>'seconds_per_epoch')::float8, NULL);
       PERFORM pgrec.drop_model('bench_tt');
+    END LOOP;
+    -- ncf, with the same features and without any.
+    FOREACH p IN ARRAY ARRAY['{}', '{"loss": "bce"}'] LOOP
+      FOREACH feats IN ARRAY ARRAY[true, false] LOOP
+        setting := 'ncf ' || p || CASE WHEN feats THEN ' features' ELSE ' ids only' END;
+        SELECT metrics INTO m FROM pgrec.train('bench_tt', format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND NOT is_test', s),
+          'ncf', params => p::jsonb, user_features => CASE WHEN feats THEN 'tt_users' END,
+          item_features => CASE WHEN feats THEN 'tt_items' END);
+        e := pgrec.evaluate('bench_tt', format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND is_test', s));
+        INSERT INTO results VALUES
+          (s, setting, 'rmse', (e->>'rmse')::float8, (m->>'fit_seconds')::float8),
+          (s, setting, 'precision@10', (e->>'precision_at_k')::float8, NULL),
+          (s, setting, 'ndcg@10', (e->>'ndcg_at_k')::float8, NULL),
+          (s, setting, 'auc', (e->>'auc')::float8, NULL),
+          (s, setting, 'item mean cosine', (m->>'item_embedding_mean_cosine')::float8, NULL),
+          (s, setting, 'seconds/epoch', (m->>'seconds_per_epoch')::float8, NULL);
+        PERFORM pgrec.drop_model('bench_tt');
+      END LOOP;
     END LOOP;
   END LOOP;
 END $$;
