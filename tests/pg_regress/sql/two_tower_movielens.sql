@@ -36,3 +36,16 @@ WITH pairs AS (
             SELECT 'random', avg((ma.genres && mb.genres)::int) FROM rnd JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)
 SELECT (SELECT s FROM share WHERE k = 'similar') > (SELECT s FROM share WHERE k = 'random') AS cold_neighbours_share_genres;
 SELECT pgrec.drop_model('ml_tt'), pgrec.drop_model('ml_tt_soft'), pgrec.drop_model('ml_tt_cold');
+-- ncf, default parameters, same split and features: its item vectors stay spread out, and it
+-- beats a baseline of the global mean plus shrunk user and item biases.
+SELECT (metrics->>'item_embedding_mean_cosine')::float8 < 0.5 AS ncf_not_collapsed
+FROM pgrec.train('ml_ncf', 'tt_train', 'ncf', user_features => 'tt_users', item_features => 'tt_items');
+WITH mu AS (SELECT avg(rating) AS m FROM tt_train),
+     ib AS (SELECT item_id, sum(rating - m) / (count(*) + 25) AS b FROM tt_train, mu GROUP BY item_id),
+     ub AS (SELECT user_id, sum(rating - m - ib.b) / (count(*) + 10) AS b
+            FROM tt_train JOIN ib USING (item_id), mu GROUP BY user_id),
+     baseline AS (SELECT sqrt(avg((m + coalesce(ub.b, 0) + coalesce(ib.b, 0) - rating) ^ 2)) AS rmse
+                  FROM tt_test LEFT JOIN ub USING (user_id) LEFT JOIN ib USING (item_id), mu)
+SELECT (e->>'rmse')::float8 <= 0.93 AS ncf_rmse_bar, (e->>'rmse')::float8 < baseline.rmse AS ncf_beats_biases
+FROM pgrec.evaluate('ml_ncf', 'tt_test') e, baseline;
+SELECT pgrec.drop_model('ml_ncf');
