@@ -893,39 +893,28 @@ impl TwoTowerTrainer {
         // ncf: d loss / d network output per row.
         let mut d_score = vec![0.0f32; if self.joint.is_some() { n } else { 0 }];
         match self.p.loss {
-            Loss::Mse | Loss::Bce if self.joint.is_some() => {
-                let base = self.base();
-                let inv_n = 1.0 / n as f32;
-                let scores = caches.iter().flat_map(|c| c[2].output().iter().copied());
-                for (r, net) in scores.enumerate() {
-                    let s = base
-                        + self.id_bias(0, batch.users[r])
-                        + self.id_bias(1, batch.items[r])
-                        + net;
-                    let (l, g) = if self.p.loss == Loss::Mse {
-                        squared_error(s, batch.targets[r])
-                    } else {
-                        binary_cross_entropy(s, batch.targets[r])
-                    };
-                    loss_sum += l as f64;
-                    let g = g * inv_n;
-                    d_score[r] = g;
-                    d_bias[r] = g;
-                    d_global += g;
-                }
-            }
             Loss::Mse | Loss::Bce => {
                 let base = self.base();
                 let inv_n = 1.0 / n as f32;
+                // ncf: the network's output per row.
+                let net: Vec<f32> = match self.joint {
+                    Some(_) => caches.iter().flat_map(|c| c[2].output().to_vec()).collect(),
+                    None => Vec::new(),
+                };
                 for r in 0..n {
-                    let u = &ou[r * out_dim..(r + 1) * out_dim];
-                    let v = &oi[r * out_dim..(r + 1) * out_dim];
-                    let s = base
-                        + self.id_bias(0, batch.users[r])
-                        + self.id_bias(1, batch.items[r])
-                        + u[k]
-                        + v[k]
-                        + dot(&u[..k], &v[..k]);
+                    let mut s =
+                        base + self.id_bias(0, batch.users[r]) + self.id_bias(1, batch.items[r]);
+                    let (u, v) = (
+                        &ou[r * out_dim..(r + 1) * out_dim],
+                        &oi[r * out_dim..(r + 1) * out_dim],
+                    );
+                    if self.joint.is_some() {
+                        s += net[r];
+                    } else {
+                        s += u[k];
+                        s += v[k];
+                        s += dot(&u[..k], &v[..k]);
+                    }
                     let (l, g) = if self.p.loss == Loss::Mse {
                         squared_error(s, batch.targets[r])
                     } else {
@@ -933,15 +922,19 @@ impl TwoTowerTrainer {
                     };
                     loss_sum += l as f64;
                     let g = g * inv_n;
-                    let (du, dv) = d_out.split_at_mut(1);
-                    let du = &mut du[0][r * out_dim..(r + 1) * out_dim];
-                    let dv = &mut dv[0][r * out_dim..(r + 1) * out_dim];
-                    for j in 0..k {
-                        du[j] = g * v[j];
-                        dv[j] = g * u[j];
+                    if self.joint.is_some() {
+                        d_score[r] = g;
+                    } else {
+                        let [du, dv] = &mut d_out;
+                        let du = &mut du[r * out_dim..(r + 1) * out_dim];
+                        let dv = &mut dv[r * out_dim..(r + 1) * out_dim];
+                        for j in 0..k {
+                            du[j] = g * v[j];
+                            dv[j] = g * u[j];
+                        }
+                        du[k] = g;
+                        dv[k] = g;
                     }
-                    du[k] = g;
-                    dv[k] = g;
                     d_bias[r] = g;
                     d_global += g;
                 }
