@@ -1,6 +1,7 @@
 //! Accuracy of `two_tower` on MovieLens-100K without PostgreSQL, for tuning defaults quickly.
 //! Usage: cargo run --release --example towers_ml100k -- <mode> [json params] [data dir]
-//! ALGO=ncf trains `ncf` instead (its parameters then follow NcfParams).
+//! ALGO=ncf trains `ncf` instead (its parameters then follow NcfParams). SPLITS=<file> with
+//! "seed row_no" lines (the test rows of seeds 1-3) uses those splits instead of the shuffles.
 //!   mode "rmse":  test RMSE on seeded random 80/20 splits (seeds 1-3) and item mean cosine
 //!   mode "rank":  precision@10 (positives: rating >= 4; seen training items excluded)
 //!   mode "cold":  hold out every rating of 10% of the items; RMSE on them vs mean + user bias
@@ -77,10 +78,30 @@ fn main() {
         let secs = started.elapsed().as_secs_f64();
         (t.finish_on(&pool).factors, secs)
     };
+    // SPLITS=<file> of "seed row_no" lines (the test rows, row_no counted from 1 in file order,
+    // e.g. exported from ml100k.random_split) replaces the shuffles by those splits.
+    let splits: Option<Vec<(u64, usize)>> = std::env::var("SPLITS").ok().map(|f| {
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
+        text.lines()
+            .map(|l| {
+                let mut w = l.split_whitespace().map(|x| x.parse::<usize>().unwrap());
+                (w.next().unwrap() as u64, w.next().unwrap())
+            })
+            .collect()
+    });
     let mut idx: Vec<usize> = (0..all.len()).collect();
     let mut total = 0.0;
     for seed in 1..=3u64 {
         idx.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed));
+        if let Some(splits) = &splits {
+            let mut test = vec![false; all.len()];
+            for &(_, row) in splits.iter().filter(|(s, _)| *s == seed) {
+                test[row - 1] = true;
+            }
+            idx = (0..all.len()).filter(|&j| !test[j]).collect();
+            idx.extend((0..all.len()).filter(|&j| test[j]));
+            assert_eq!(idx.len() - 80_000, 20_000, "a split needs 20,000 test rows");
+        }
         let pick = |r: &[usize]| r.iter().map(|&j| all[j]).collect::<Vec<_>>();
         match mode.as_str() {
             "rmse" => {
