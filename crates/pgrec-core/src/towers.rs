@@ -1552,6 +1552,65 @@ mod tests {
         assert!(compared > 100);
     }
 
+    /// With validation, the returned model is the one that scored the best validation RMSE,
+    /// whether that was a raw epoch end or a running mean inside the averaging window.
+    #[test]
+    fn validation_keeps_the_model_it_measured() {
+        // Learnable ratings: users and items of the same parity like each other.
+        let learnable: Vec<Rating> = (0..30u32)
+            .flat_map(|u| (0..20u32).map(move |i| (u, i)))
+            .filter(|(u, i)| (u + 2 * i) % 3 != 0)
+            .map(|(user, item)| Rating {
+                user,
+                item,
+                value: if user % 2 == item % 2 { 4.5 } else { 1.5 },
+            })
+            .collect();
+        for average_epochs in [1, 4] {
+            let (uf, itf) = toy(30, 20);
+            let p = ValidTwoTowerParams {
+                epochs: 8,
+                average_epochs,
+                batch_size: 16,
+                learning_rate: 0.01,
+                dropout: 0.0,
+                validation_fraction: 0.25,
+                patience: 10,
+                ..params("mse")
+            };
+            let pool = crate::parallel::build_pool(2).unwrap();
+            let mut t = TwoTowerTrainer::new(learnable.clone(), uf, itf, true, p).unwrap();
+            let validation = t.validation.clone();
+            let cancel = CancelFlag::new();
+            let mut reported = Vec::new();
+            for _ in 0..t.max_epochs() {
+                reported.push(t.step(&pool, &cancel).unwrap().validation_rmse.unwrap());
+            }
+            let (best_epoch, best) =
+                reported
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .fold(
+                        (0, f64::INFINITY),
+                        |b, (e, v)| if v < b.1 { (e, v) } else { b },
+                    );
+            // The best candidate lies inside the window, so the averaged path is exercised.
+            assert!(best_epoch + average_epochs >= 8, "{reported:?}");
+            let model = t.finish_on(&pool).factors;
+            let kern = crate::kernels::Kernels::detect();
+            let pairs: Vec<(f32, f32)> = validation
+                .iter()
+                .map(|r| (model.predict(kern, r.user, r.item), r.value))
+                .collect();
+            let got = crate::metrics::rmse(&pairs);
+            assert!(
+                (got - best).abs() < 1e-9,
+                "{average_epochs}: {got} vs {reported:?}"
+            );
+        }
+    }
+
     /// The stored network scores exactly what training scored: predictions of the encoded
     /// model equal the trainer's own forward pass (no dropout) on every training pair.
     #[test]
