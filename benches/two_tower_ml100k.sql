@@ -44,21 +44,29 @@ END $$;
 SELECT setting, metric, round(avg(value)::numeric, 4) AS mean, round(min(value)::numeric, 4) AS min,
        round(max(value)::numeric, 4) AS max
 FROM results WHERE value IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2;
--- Cold start: all ratings of 10% of the movies held out.
+-- Cold start: all ratings of 10% of the movies held out; two_tower and ncf (default id dropout)
+-- and two_tower without id dropout, against the global mean plus a shrunk user bias.
 CREATE TEMP TABLE cold AS SELECT movie_id FROM ml100k.movies WHERE hashint4(movie_id) % 10 = 0;
+CREATE TEMP VIEW cold_train AS SELECT * FROM ml100k.ratings r WHERE item_id NOT IN (SELECT movie_id FROM cold);
 SELECT count(*) AS cold_items, (SELECT count(*) FROM ml100k.ratings WHERE item_id IN (SELECT movie_id FROM cold)) AS cold_ratings FROM cold;
-SELECT n_items, metrics->>'n_cold_items' AS cold FROM pgrec.train('bench_cold', 'SELECT * FROM ml100k.ratings r WHERE item_id NOT IN (SELECT movie_id FROM cold)',
-  'two_tower', user_features => 'tt_users', item_features => 'tt_items');
-WITH tr AS (SELECT * FROM ml100k.ratings WHERE item_id NOT IN (SELECT movie_id FROM cold)),
-     mu AS (SELECT avg(rating) AS m FROM tr),
-     ub AS (SELECT user_id, sum(rating - (SELECT m FROM mu)) / (count(*) + 5) AS b FROM tr GROUP BY user_id),
-     te AS (SELECT r.* FROM ml100k.ratings r JOIN cold c ON c.movie_id = r.item_id)
-SELECT round(sqrt(avg((pgrec.predict('bench_cold', te.user_id, te.item_id) - te.rating) ^ 2))::numeric, 4) AS two_tower_rmse,
-       round(sqrt(avg(((SELECT m FROM mu) + coalesce(ub.b, 0) - te.rating) ^ 2))::numeric, 4) AS mean_plus_user_bias_rmse,
-       round(sqrt(avg(((SELECT m FROM mu) - te.rating) ^ 2))::numeric, 4) AS global_mean_rmse
-FROM te LEFT JOIN ub USING (user_id);
-WITH pairs AS (SELECT c.movie_id AS a, s.item_id AS b FROM cold c, pgrec.similar_items('bench_cold', c.movie_id, 10) s),
-     rnd AS (SELECT c.movie_id AS a, m.movie_id AS b FROM cold c JOIN ml100k.movies m ON m.movie_id <> c.movie_id)
-SELECT round((SELECT avg((ma.genres && mb.genres)::int) FROM pairs JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)::numeric, 3) AS similar_share_a_genre,
-       round((SELECT avg((ma.genres && mb.genres)::int) FROM rnd JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)::numeric, 3) AS any_pair_shares_a_genre;
-SELECT pgrec.drop_model('bench_cold');
+CREATE TEMP TABLE cold_models (model text, algorithm text, params jsonb);
+INSERT INTO cold_models VALUES ('bench_cold_tt', 'two_tower', '{}'), ('bench_cold_tt_no_id_dropout', 'two_tower', '{"id_dropout": 0}'),
+  ('bench_cold_ncf', 'ncf', '{}'), ('bench_cold_ncf_no_id_dropout', 'ncf', '{"id_dropout": 0}');
+SELECT c.model, t.n_items, t.metrics->>'n_cold_items' AS cold
+FROM cold_models c, pgrec.train(c.model, 'cold_train', c.algorithm, params => c.params, user_features => 'tt_users', item_features => 'tt_items') t;
+CREATE TEMP TABLE cold_test AS
+  WITH mu AS (SELECT avg(rating) AS m FROM cold_train),
+       ub AS (SELECT user_id, sum(rating - (SELECT m FROM mu)) / (count(*) + 5) AS b FROM cold_train GROUP BY user_id)
+  SELECT r.user_id, r.item_id, r.rating, (SELECT m FROM mu) AS mean, (SELECT m FROM mu) + coalesce(ub.b, 0) AS mean_plus_user_bias
+  FROM ml100k.ratings r JOIN cold c ON c.movie_id = r.item_id LEFT JOIN ub USING (user_id);
+SELECT 'global mean' AS predictor, round(sqrt(avg((mean - rating) ^ 2))::numeric, 4) AS cold_rmse FROM cold_test
+UNION ALL SELECT 'global mean + user bias', round(sqrt(avg((mean_plus_user_bias - rating) ^ 2))::numeric, 4) FROM cold_test
+UNION ALL SELECT c.model, round(sqrt(avg((pgrec.predict(c.model, t.user_id, t.item_id) - t.rating) ^ 2))::numeric, 4)
+          FROM cold_models c, cold_test t GROUP BY c.model;
+WITH pairs AS (SELECT cm.model, c.movie_id AS a, s.item_id AS b FROM cold_models cm, cold c, pgrec.similar_items(cm.model, c.movie_id, 10) s)
+SELECT model, round(avg((ma.genres && mb.genres)::int)::numeric, 3) AS similar_share_a_genre
+FROM pairs JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b GROUP BY model
+UNION ALL
+SELECT 'any two movies', round(avg((ma.genres && mb.genres)::int)::numeric, 3)
+FROM cold c JOIN ml100k.movies ma ON ma.movie_id = c.movie_id JOIN ml100k.movies mb ON mb.movie_id <> c.movie_id;
+SELECT pgrec.drop_model(model) FROM cold_models;

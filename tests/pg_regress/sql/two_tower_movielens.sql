@@ -15,18 +15,21 @@ SELECT n_items FROM pgrec.train('ml_tt_soft', 'tt_train', 'two_tower',
   params => :'softmax_params', user_features => 'tt_users', item_features => 'tt_items');
 SELECT (e->>'precision_at_k')::float8 >= 0.22 AS precision_bar, (e->>'auc')::float8 > 0.85 AS auc_bar
 FROM pgrec.evaluate('ml_tt_soft', 'tt_test') e;
--- Cold start: every rating of 10% of the movies is held out. Their predictions beat the global
--- mean plus user bias, and their similar movies share a genre more often than random ones.
+-- Cold start: every rating of 10% of the movies is held out. Their predictions (two_tower and
+-- ncf) beat the global mean plus user bias, and their similar movies share a genre more often
+-- than random ones.
 CREATE TEMP TABLE cold AS SELECT movie_id FROM ml100k.movies WHERE hashint4(movie_id) % 10 = 0;
-SELECT n_items FROM pgrec.train('ml_tt_cold', 'SELECT * FROM ml100k.ratings r WHERE item_id NOT IN (SELECT movie_id FROM cold)',
-  'two_tower', user_features => 'tt_users', item_features => 'tt_items');
-WITH tr AS (SELECT * FROM ml100k.ratings WHERE item_id NOT IN (SELECT movie_id FROM cold)),
-     mu AS (SELECT avg(rating) AS m FROM tr),
-     ub AS (SELECT user_id, sum(rating - (SELECT m FROM mu)) / (count(*) + 5) AS b FROM tr GROUP BY user_id),
-     te AS (SELECT r.* FROM ml100k.ratings r JOIN cold c ON c.movie_id = r.item_id)
-SELECT sqrt(avg((pgrec.predict('ml_tt_cold', te.user_id, te.item_id) - te.rating) ^ 2))
-     < sqrt(avg(((SELECT m FROM mu) + coalesce(ub.b, 0) - te.rating) ^ 2)) AS cold_beats_user_bias_baseline
-FROM te LEFT JOIN ub USING (user_id);
+CREATE TEMP VIEW cold_train AS SELECT * FROM ml100k.ratings r WHERE item_id NOT IN (SELECT movie_id FROM cold);
+SELECT n_items FROM pgrec.train('ml_tt_cold', 'cold_train', 'two_tower', user_features => 'tt_users', item_features => 'tt_items');
+SELECT n_items FROM pgrec.train('ml_ncf_cold', 'cold_train', 'ncf', user_features => 'tt_users', item_features => 'tt_items');
+CREATE TEMP TABLE cold_test AS
+  WITH mu AS (SELECT avg(rating) AS m FROM cold_train),
+       ub AS (SELECT user_id, sum(rating - (SELECT m FROM mu)) / (count(*) + 5) AS b FROM cold_train GROUP BY user_id)
+  SELECT r.user_id, r.item_id, r.rating, (SELECT m FROM mu) + coalesce(ub.b, 0) AS baseline
+  FROM ml100k.ratings r JOIN cold c ON c.movie_id = r.item_id LEFT JOIN ub USING (user_id);
+SELECT m AS model, sqrt(avg((pgrec.predict(m, user_id, item_id) - rating) ^ 2)) < sqrt(avg((baseline - rating) ^ 2))
+       AS cold_beats_user_bias_baseline
+FROM cold_test, unnest(ARRAY['ml_tt_cold', 'ml_ncf_cold']) AS m GROUP BY m ORDER BY m;
 WITH pairs AS (
   SELECT c.movie_id AS a, s.item_id AS b FROM cold c, pgrec.similar_items('ml_tt_cold', c.movie_id, 10) s),
   rnd AS (SELECT c.movie_id AS a, m.movie_id AS b FROM cold c
@@ -35,7 +38,7 @@ WITH pairs AS (
             UNION ALL
             SELECT 'random', avg((ma.genres && mb.genres)::int) FROM rnd JOIN ml100k.movies ma ON ma.movie_id = a JOIN ml100k.movies mb ON mb.movie_id = b)
 SELECT (SELECT s FROM share WHERE k = 'similar') > (SELECT s FROM share WHERE k = 'random') AS cold_neighbours_share_genres;
-SELECT pgrec.drop_model('ml_tt'), pgrec.drop_model('ml_tt_soft'), pgrec.drop_model('ml_tt_cold');
+SELECT pgrec.drop_model('ml_tt'), pgrec.drop_model('ml_tt_soft'), pgrec.drop_model('ml_tt_cold'), pgrec.drop_model('ml_ncf_cold');
 -- ncf, default parameters, same split and features: its item vectors stay spread out, and it
 -- beats a baseline of the global mean plus shrunk user and item biases.
 SELECT (metrics->>'item_embedding_mean_cosine')::float8 < 0.5 AS ncf_not_collapsed
