@@ -7,7 +7,9 @@ use pgrec_core::data::{find_duplicate, sort_pairs};
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
 use pgrec_core::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
-use pgrec_core::towers::{Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams};
+use pgrec_core::towers::{
+    default_id_dropout, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
+};
 use pgrec_core::train::IterativeTrainer;
 use pgrec_core::{FactorModel, Rating};
 
@@ -139,19 +141,31 @@ enum Parsed {
 }
 
 impl Parsed {
+    /// The stored params of two_tower / ncf, with the defaults that depend on other params
+    /// (`average_epochs` on `epochs`, `id_dropout` on `loss`) written out as they were used.
+    fn neural(
+        stored: Result<serde_json::Value, serde_json::Error>,
+        valid: ValidTwoTowerParams,
+    ) -> Self {
+        let mut stored = stored.unwrap_or_else(|_| json!({}));
+        stored["average_epochs"] = json!(valid.average_epochs);
+        if stored["id_dropout"].is_null() {
+            stored["id_dropout"] = json!(default_id_dropout(valid.loss));
+        }
+        Parsed::Neural { stored, valid }
+    }
+
     fn new(algorithm: &str, params: &serde_json::Value) -> Self {
         match algorithm {
             "two_tower" => {
                 let raw: TwoTowerParams = parse_params(params).or_raise();
                 let valid = raw.check().or_raise();
-                let stored = serde_json::to_value(&raw).unwrap_or_else(|_| json!({}));
-                Parsed::Neural { stored, valid }
+                Parsed::neural(serde_json::to_value(&raw), valid)
             }
             "ncf" => {
                 let raw: NcfParams = parse_params(params).or_raise();
                 let valid = raw.check().or_raise();
-                let stored = serde_json::to_value(&raw).unwrap_or_else(|_| json!({}));
-                Parsed::Neural { stored, valid }
+                Parsed::neural(serde_json::to_value(&raw), valid)
             }
             _ => {
                 let raw: MfParams = parse_params(params).or_raise();

@@ -96,11 +96,16 @@ fn main() {
         if let Some(splits) = &splits {
             let mut test = vec![false; all.len()];
             for &(_, row) in splits.iter().filter(|(s, _)| *s == seed) {
+                assert!((1..=all.len()).contains(&row), "row_no {row} out of range");
                 test[row - 1] = true;
             }
+            let n_test = test.iter().filter(|&&t| t).count();
+            assert_eq!(
+                n_test, 20_000,
+                "seed {seed}: a split needs 20,000 test rows"
+            );
             idx = (0..all.len()).filter(|&j| !test[j]).collect();
             idx.extend((0..all.len()).filter(|&j| test[j]));
-            assert_eq!(idx.len() - 80_000, 20_000, "a split needs 20,000 test rows");
         }
         let pick = |r: &[usize]| r.iter().map(|&j| all[j]).collect::<Vec<_>>();
         match mode.as_str() {

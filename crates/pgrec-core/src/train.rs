@@ -13,7 +13,9 @@ pub struct EpochReport {
     pub epoch: usize,
     /// Mean training loss of the epoch (squared error for explicit ratings).
     pub train_loss: f64,
-    /// Validation RMSE after the epoch, when a validation set exists.
+    /// Validation RMSE after the epoch, when a validation set exists, of the model training
+    /// would return if it stopped here (for two_tower and ncf inside the averaging window, the
+    /// running mean of the epoch ends).
     pub validation_rmse: Option<f64>,
     /// True when early stopping decided that training should end after this epoch.
     pub stop: bool,

@@ -74,6 +74,10 @@ SELECT jsonb_path_query_array(features, '$.item[*].name') AS item_features,
 FROM pgrec.model_versions WHERE model = 'tt';
 SELECT count(*) AS epochs, bool_and(train_loss > 0 AND train_rmse > 0) AS losses
 FROM pgrec.training_history h JOIN pgrec.model_versions v ON v.id = h.version_id WHERE v.model = 'tt';
+-- The stored params say what ran, defaults that depend on other params included.
+SELECT params->'epochs' AS epochs, params->'average_epochs' AS average_epochs,
+       params->'id_dropout' AS id_dropout, params->'threads' AS threads
+FROM pgrec.models WHERE model = 'tt';
 
 -- The same seed gives the same model whatever the thread count.
 SELECT version FROM pgrec.train('tt', 'tt_r', 'two_tower',
@@ -94,6 +98,8 @@ FROM pgrec.train('tt_soft', 'tt_r', 'two_tower',
 SET client_min_messages = warning;
 SELECT bool_and(abs(sqrt((SELECT sum(x * x) FROM unnest(embedding) x)) - 1) < 1e-4) AS unit_vectors
 FROM pgrec.item_embeddings('tt_soft');
+SELECT params->'average_epochs' AS average_epochs, params->'id_dropout' AS id_dropout
+FROM pgrec.models WHERE model = 'tt_soft';
 SELECT (e->>'auc')::float8 BETWEEN 0 AND 1 AS auc_in_range, e ? 'rmse' AS has_rmse
 FROM pgrec.evaluate('tt_soft', 'SELECT u AS user_id, i AS item_id, 5 AS rating
   FROM generate_series(1, 30) u, generate_series(1, 20) i WHERE (u + i) % 3 = 0') e;
