@@ -536,6 +536,7 @@ impl Tower {
     /// Sends the gradient of entity `e`'s input back to the embedding rows it came from, plus
     /// the gradient of the L2 penalty `reg * |row|^2` (weighted like the row's input share).
     /// Returns that penalty.
+    #[allow(clippy::too_many_arguments)]
     fn scatter(
         &self,
         emb: &[f32],
@@ -1354,7 +1355,7 @@ impl IterativeTrainer for TwoTowerTrainer {
         };
         let mut stop = false;
         if let Some(v) = validation_rmse {
-            if self.best.as_ref().map_or(true, |b| v < b.0) {
+            if self.best.as_ref().is_none_or(|b| v < b.0) {
                 let (dense, emb) =
                     candidate.unwrap_or_else(|| (self.dense.clone(), self.emb.clone()));
                 self.best = Some((v, epoch + 1, dense, emb));
