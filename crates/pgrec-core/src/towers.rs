@@ -54,9 +54,9 @@ const CHUNK: usize = 64;
 
 const TAG_INIT: u64 = 1;
 const TAG_SHUFFLE: u64 = 2;
-const TAG_ID_DROPOUT: u64 = 5;
 const TAG_DROPOUT: u64 = 3;
 const TAG_NEGATIVES: u64 = 4;
+const TAG_ID_DROPOUT: u64 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -243,6 +243,20 @@ impl TwoTowerParams {
         }
         let (threads, validation_fraction, patience) =
             check_loop_params(self.threads, self.validation_fraction, self.patience)?;
+        let epochs = int_in("epochs", self.epochs, 1, 10_000)?;
+        let average_epochs = match self.average_epochs {
+            None => epochs.div_ceil(2),
+            Some(n) if n >= 1 && n <= epochs as i64 => n as usize,
+            Some(n) => {
+                return Err(CoreError::param_hint(
+                    "average_epochs",
+                    format!(
+                        "parameter \"average_epochs\" must be between 1 and epochs ({epochs}), got {n}"
+                    ),
+                    "It is how many of the last epochs are averaged into the model; 1 turns averaging off.",
+                ))
+            }
+        };
         let valid = ValidTwoTowerParams {
             arch: Arch::TwoTower,
             columns: FeatureColumns {
@@ -255,7 +269,7 @@ impl TwoTowerParams {
             id_dim: int_in("id_dim", self.id_dim, 0, 1024)?,
             feature_dim: int_in("feature_dim", self.feature_dim, 1, 1024)?,
             loss,
-            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
+            epochs,
             batch_size,
             learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 1.0, true)?,
             weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 10.0, false)?,
@@ -285,25 +299,7 @@ impl TwoTowerParams {
             threads,
             validation_fraction,
             patience,
-            average_epochs: 0,
-        };
-        let average_epochs = match self.average_epochs {
-            None => valid.epochs.div_ceil(2),
-            Some(n) if n >= 1 && n <= valid.epochs as i64 => n as usize,
-            Some(n) => {
-                return Err(CoreError::param_hint(
-                    "average_epochs",
-                    format!(
-                        "parameter \"average_epochs\" must be between 1 and epochs ({}), got {n}",
-                        valid.epochs
-                    ),
-                    "It is how many of the last epochs are averaged into the model; 1 turns averaging off.",
-                ))
-            }
-        };
-        let valid = ValidTwoTowerParams {
             average_epochs,
-            ..valid
         };
         if valid.validation_fraction > 0.0 && valid.loss != Loss::Mse {
             return Err(CoreError::param_hint(
@@ -1010,7 +1006,7 @@ impl TwoTowerTrainer {
                     Some(_) => caches.iter().flat_map(|c| c[2].output().to_vec()).collect(),
                     None => Vec::new(),
                 };
-                for r in 0..batch.users.len() {
+                for r in 0..n {
                     let mut s = base;
                     for (t, e) in [batch.users[r], batch.items[r]].into_iter().enumerate() {
                         if !hides(batch, t, r) {
@@ -1251,6 +1247,14 @@ impl TwoTowerTrainer {
         pool.install(|| self.finish())
     }
 
+    /// The mean of the epoch-end parameters in the averaging window, once it has started.
+    fn averaged_parameters(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let (n, dense, emb) = self.average.as_ref()?;
+        let inv = 1.0 / *n as f32;
+        let scale = |v: &[f32]| v.iter().map(|x| x * inv).collect();
+        Some((scale(dense), scale(emb)))
+    }
+
     /// The model and its parameters, encoded on the current rayon pool.
     fn into_model(mut self) -> TwoTowerModel {
         if let Some((_, _, dense, emb)) = self.best.take() {
@@ -1271,16 +1275,6 @@ impl TwoTowerTrainer {
             }
         }
         TwoTowerModel { factors, tensors }
-    }
-}
-
-impl TwoTowerTrainer {
-    /// The mean of the epoch-end parameters in the averaging window, once it has started.
-    fn averaged_parameters(&self) -> Option<(Vec<f32>, Vec<f32>)> {
-        let (n, dense, emb) = self.average.as_ref()?;
-        let inv = 1.0 / *n as f32;
-        let scale = |v: &[f32]| v.iter().map(|x| x * inv).collect();
-        Some((scale(dense), scale(emb)))
     }
 }
 
@@ -1336,13 +1330,11 @@ impl IterativeTrainer for TwoTowerTrainer {
             add_assign(d, &self.dense);
             add_assign(e, &self.emb);
         }
-        let mut candidate = if averaged && !self.validation.is_empty() {
-            self.averaged_parameters()
-        } else {
-            None
-        };
+        // Without a validation set the mean is only formed at the end (into_model).
+        let mut candidate = (averaged && !self.validation.is_empty())
+            .then(|| self.averaged_parameters())
+            .flatten();
         let validation_rmse = match candidate.as_mut() {
-            _ if self.validation.is_empty() => None,
             Some((dense, emb)) => {
                 std::mem::swap(&mut self.dense, dense);
                 std::mem::swap(&mut self.emb, emb);
