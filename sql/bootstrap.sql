@@ -1,11 +1,15 @@
 -- pgrec catalog: models, their versions, the learned factors and the training history.
 -- Everything is an ordinary table, so models replicate, dump and restore like any data.
 
--- Who owns each model name. The first training of a name registers it; only members of the
--- owning role may add versions to it or drop it.
+-- Who owns each model name and who else may read it. The first training of a name registers it
+-- to the training role; only members of the owning role may add versions to it, grant it or drop
+-- it. The owner is stored by OID (regrole), so a dropped role re-created under the same name
+-- inherits nothing; readers holds the OIDs of the roles granted with pgrec.grant_model, 0 for
+-- PUBLIC.
 CREATE TABLE pgrec.model_owners (
     model       text        PRIMARY KEY CHECK (model <> ''),
-    owner       name        NOT NULL DEFAULT current_user,
+    owner       regrole     NOT NULL,
+    readers     oid[]       NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
@@ -31,7 +35,6 @@ CREATE TABLE pgrec.model_versions (
     rating_max      real,
     train_seconds   float8      NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
-    owner           name        NOT NULL DEFAULT current_user,
     active          boolean     NOT NULL DEFAULT false,
     -- Neural models: the feature columns of each side with their kinds, vocabularies and
     -- standardization, so that entities can be encoded again exactly as in training.
@@ -85,84 +88,123 @@ CREATE TABLE pgrec.model_tensors (
     CHECK (cardinality(data) = rows * cols)
 );
 
-CREATE VIEW pgrec.models AS
-SELECT model, version, algorithm, params, metrics, n_users, n_items, n_interactions,
-       train_seconds, created_at, owner, active
-FROM pgrec.model_versions;
+-- Views run with the caller's privileges (security_invoker), so the row-level security below
+-- filters them exactly as it filters the tables.
+CREATE VIEW pgrec.models WITH (security_invoker = true) AS
+SELECT v.model, v.version, v.algorithm, v.params, v.metrics, v.n_users, v.n_items, v.n_interactions,
+       v.train_seconds, v.created_at, pg_catalog.pg_get_userbyid(o.owner) AS owner, v.active
+FROM pgrec.model_versions v JOIN pgrec.model_owners o ON o.model = v.model;
 
-COMMENT ON VIEW pgrec.models IS 'Every trained model version with its parameters, metrics and owner; active marks the version that serving functions read.';
+CREATE VIEW pgrec.model_grants WITH (security_invoker = true) AS
+SELECT o.model, pg_catalog.pg_get_userbyid(o.owner) AS owner,
+       CASE WHEN g.reader = 0 THEN 'PUBLIC'::name ELSE pg_catalog.pg_get_userbyid(g.reader) END AS grantee
+FROM pgrec.model_owners o, LATERAL pg_catalog.unnest(o.readers) AS g(reader);
+
+COMMENT ON VIEW pgrec.models IS 'Every model version you may read (yours, and those granted to you or to PUBLIC) with its parameters, metrics and owner; active marks the version that serving functions read.';
+COMMENT ON VIEW pgrec.model_grants IS 'The roles granted read access (serve, embeddings, evaluate) to the models you may read, by pgrec.grant_model; PUBLIC means every role.';
+COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC).';
 COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained model version.';
 COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
 COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
 COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version.';
 COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables), one row per named block, row-major.';
 
--- Everyone may read models (serving runs as application roles); only a model's owner (or a
--- member of the owning role) may add versions to it, change it or drop it.
+-- Access control. A model is as private as its source: its catalog rows, factors, seen items,
+-- history and tensors are readable only by members of its owner role, by the roles it was granted
+-- to (pgrec.grant_model; members of those roles too), by everyone once granted to PUBLIC, and by
+-- superusers. Only members of the owner role may write. The tables carry table-level privileges
+-- for PUBLIC; row-level security decides which rows a role sees or changes.
 GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.model_versions, pgrec.user_factors,
     pgrec.item_factors, pgrec.training_history, pgrec.model_tensors TO PUBLIC;
 GRANT SELECT, INSERT, DELETE ON pgrec.model_owners TO PUBLIC;
-GRANT SELECT ON pgrec.models TO PUBLIC;
+-- Owners change who may read (the column readers) and nothing else of a name's registration.
+GRANT UPDATE (readers) ON pgrec.model_owners TO PUBLIC;
+GRANT SELECT ON pgrec.models, pgrec.model_grants TO PUBLIC;
 GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
 
--- Membership test that is safe to call from policies: a fixed search_path (no shadowing of
--- pg_has_role by a caller's schema), and a dropped owner role means "not a member" instead of an
+-- Membership test that is safe to call anywhere: a fixed search_path (no shadowing of
+-- pg_has_role by a caller's schema), and a dropped role means "not a member" instead of an
 -- error. Superusers count as members of every role.
-CREATE FUNCTION pgrec._is_member(role_name name) RETURNS boolean
+CREATE FUNCTION pgrec._is_member(role oid) RETURNS boolean
     LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
 $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                  WHERE r.rolname OPERATOR(pg_catalog.=) role_name
+                  WHERE r.oid OPERATOR(pg_catalog.=) role
                     AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
        OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                   WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper) $$;
 
--- The write policies below use uncorrelated subqueries (evaluated once per statement, not once
--- per row) instead of function calls. Policy expressions are stored parsed, with pg_has_role and
--- the operators already resolved, so a caller's search_path cannot change them; joining
--- pg_roles first means a dropped owner role is simply "nobody".
+-- The owner of a model name, whoever asks (NULL: no such model). Like pg_class, names and owners
+-- are not secret; everything else about a model is. Serving uses it to tell "permission denied"
+-- from "does not exist", training to refuse a name that belongs to another role.
+CREATE FUNCTION pgrec._model_owner(model text) RETURNS regrole
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ SELECT o.owner FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
+
+-- The policies use uncorrelated subqueries over "the roles I am a member of" (evaluated once per
+-- statement, not once per row) instead of function calls. Policy expressions are stored parsed,
+-- with pg_has_role and the operators already resolved, so a caller's search_path cannot change
+-- them; reading pg_roles first means a dropped role is simply "nobody". Every policy refers only
+-- to tables further up the chain model_owners <- model_versions <- factors, and those tables'
+-- own policies filter what the subqueries see: a model's versions are readable when its
+-- model_owners row is, its factors when its version is.
 ALTER TABLE pgrec.model_owners ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE pgrec.user_factors ENABLE ROW LEVEL SECURITY;
-ALTER TABLE pgrec.item_factors ENABLE ROW LEVEL SECURITY;
-ALTER TABLE pgrec.training_history ENABLE ROW LEVEL SECURITY;
-ALTER TABLE pgrec.model_tensors ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY read_all ON pgrec.model_owners FOR SELECT USING (true);
--- A new name is registered to yourself only; names are never renamed or re-owned here.
-CREATE POLICY register ON pgrec.model_owners FOR INSERT WITH CHECK (owner = current_user);
+CREATE POLICY readable ON pgrec.model_owners FOR SELECT
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+           OR readers OPERATOR(pg_catalog.&&) ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+-- A new name is registered to yourself only, with no readers; names are never renamed or re-owned.
+CREATE POLICY register ON pgrec.model_owners FOR INSERT
+    WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+                AND cardinality(readers) = 0);
+CREATE POLICY owner_update ON pgrec.model_owners FOR UPDATE
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
+    WITH CHECK (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                          WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE
-    USING (owner IN (SELECT r.rolname FROM pg_catalog.pg_roles r
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 
-CREATE POLICY read_all ON pgrec.model_versions FOR SELECT USING (true);
-CREATE POLICY owner_write ON pgrec.model_versions FOR ALL
-    USING (model IN (SELECT o.model FROM pgrec.model_owners o JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
-                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
-    WITH CHECK (model IN (SELECT o.model FROM pgrec.model_owners o JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
-                          WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+-- Names you own (a member of the owner role): the write side of every policy below.
+CREATE VIEW pgrec._owned_models WITH (security_invoker = true) AS
+SELECT o.model FROM pgrec.model_owners o
+WHERE o.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
 
--- Factor and history rows: writable when their version belongs to a model you own.
-CREATE VIEW pgrec._writable_versions AS
-SELECT v.id FROM pgrec.model_versions v
-JOIN pgrec.model_owners o ON o.model = v.model
-JOIN pg_catalog.pg_roles r ON r.rolname = o.owner
-WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER');
+CREATE POLICY readable ON pgrec.model_versions FOR SELECT
+    USING (model IN (SELECT o.model FROM pgrec.model_owners o));
+CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
+    USING (model IN (SELECT model FROM pgrec._owned_models))
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
+    USING (model IN (SELECT model FROM pgrec._owned_models));
 
-CREATE POLICY read_all ON pgrec.user_factors FOR SELECT USING (true);
-CREATE POLICY owner_write ON pgrec.user_factors FOR ALL
-    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
-    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
-CREATE POLICY read_all ON pgrec.item_factors FOR SELECT USING (true);
-CREATE POLICY owner_write ON pgrec.item_factors FOR ALL
-    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
-    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
-CREATE POLICY read_all ON pgrec.training_history FOR SELECT USING (true);
-CREATE POLICY owner_write ON pgrec.training_history FOR ALL
-    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
-    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
-CREATE POLICY read_all ON pgrec.model_tensors FOR SELECT USING (true);
-CREATE POLICY owner_write ON pgrec.model_tensors FOR ALL
-    USING (version_id IN (SELECT id FROM pgrec._writable_versions))
-    WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions));
-GRANT SELECT ON pgrec._writable_versions TO PUBLIC;
+-- Versions of models you own: writable factor, history and tensor rows.
+CREATE VIEW pgrec._writable_versions WITH (security_invoker = true) AS
+SELECT v.id FROM pgrec.model_versions v WHERE v.model IN (SELECT model FROM pgrec._owned_models);
+
+-- The per-version tables all get the same four policies.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['user_factors', 'item_factors', 'training_history', 'model_tensors'] LOOP
+        EXECUTE format('ALTER TABLE pgrec.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY readable ON pgrec.%I FOR SELECT
+                            USING (version_id IN (SELECT v.id FROM pgrec.model_versions v))', t);
+        EXECUTE format('CREATE POLICY owner_insert ON pgrec.%I FOR INSERT
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_update ON pgrec.%I FOR UPDATE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_delete ON pgrec.%I FOR DELETE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+    END LOOP;
+END $$;
+GRANT SELECT ON pgrec._owned_models, pgrec._writable_versions TO PUBLIC;

@@ -46,3 +46,20 @@ COMMENT ON FUNCTION pgrec.synthetic_ratings(int, int, bigint, int, real, bigint)
 'Seeded synthetic ratings (power-law activity and popularity, known rank-k structure plus Gaussian noise) for tests and benchmarks.';
 COMMENT ON FUNCTION pgrec._version_id(text, int) IS
 'Internal: id of the active (or given) version of a model; raises an error for an unknown model.';
+
+-- Access to models. The contract's signature takes the role as `name`; the work (ownership
+-- check, grant list update, errors) is done by the internal functions.
+CREATE FUNCTION pgrec.grant_model(model text, role name) RETURNS void
+LANGUAGE sql VOLATILE AS
+$$ SELECT pgrec._grant_model(model, role::text) $$;
+
+CREATE FUNCTION pgrec.revoke_model(model text, role name) RETURNS void
+LANGUAGE sql VOLATILE AS
+$$ SELECT pgrec._revoke_model(model, role::text) $$;
+
+COMMENT ON FUNCTION pgrec.grant_model(text, name) IS
+'Lets a role (or PUBLIC) serve a model, read its embeddings and catalog rows, and evaluate it. Only the model''s owner role (or a member) may grant; training, dropping and granting stay with the owner.';
+COMMENT ON FUNCTION pgrec.revoke_model(text, name) IS
+'Takes back a grant made with pgrec.grant_model; effective at once, also in sessions that have the model cached. Owner only.';
+COMMENT ON FUNCTION pgrec._grant_model(text, text) IS 'Internal: the body of pgrec.grant_model.';
+COMMENT ON FUNCTION pgrec._revoke_model(text, text) IS 'Internal: the body of pgrec.revoke_model.';

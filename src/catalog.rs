@@ -73,22 +73,12 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
     })
 }
 
-/// Like `find_version`, but an unknown model (or version) is an error.
+/// Like `find_version`, but an unknown model (or version), or one the caller may not read, is
+/// an error.
 pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
     match find_version(model, version) {
         Some(v) => v,
-        None => match version {
-            None => raise(
-                Code::ERRCODE_UNDEFINED_OBJECT,
-                format!("model \"{model}\" does not exist"),
-                Some("SELECT model FROM pgrec.models lists the trained models; pgrec.train creates one."),
-            ),
-            Some(v) => raise(
-                Code::ERRCODE_UNDEFINED_OBJECT,
-                format!("model \"{model}\" has no version {v}"),
-                Some("SELECT version FROM pgrec.models WHERE model = ... lists its versions."),
-            ),
-        },
+        None => crate::access::missing_model(model, version),
     }
 }
 
@@ -97,23 +87,6 @@ pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
 fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
     let model = crate::errors::required(model, "model");
     require_version(model, version).id
-}
-
-/// The owner of a model name and whether the current user may write to it (None: unknown name).
-fn model_owner(c: &pgrx::spi::SpiClient<'_>, model: &str) -> Option<(String, bool)> {
-    let rows = c
-        .select(
-            "SELECT owner::text, pgrec._is_member(owner) FROM pgrec.model_owners WHERE model = $1",
-            None,
-            &[model.into()],
-        )
-        .or_raise();
-    rows.into_iter().next().map(|row| {
-        (
-            row.get::<String>(1).or_raise().unwrap_or_default(),
-            row.get::<bool>(2).or_raise().unwrap_or(false),
-        )
-    })
 }
 
 /// Serialises training of one model name, registers the name to the caller on first use, and
@@ -126,35 +99,34 @@ pub fn reserve_version(model: &str) -> i32 {
             &[model.into()],
         )
         .or_raise();
-        match model_owner(c, model) {
-            None => {
-                c.update(
-                    "INSERT INTO pgrec.model_owners (model) VALUES ($1)",
-                    None,
-                    &[model.into()],
-                )
-                .or_raise();
-                1
-            }
-            Some((owner, false)) => raise(
-                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("permission denied to train model \"{model}\", which belongs to role \"{owner}\""),
-                Some("Choose another model name, or ask the owner to grant you membership in their role."),
-            ),
-            Some((_, true)) => {
-                let last: Option<i32> = c
-                    .select(
-                        "SELECT max(version) FROM pgrec.model_versions WHERE model = $1",
-                        None,
-                        &[model.into()],
-                    )
-                    .or_raise()
-                    .first()
-                    .get_one()
-                    .or_raise();
-                last.unwrap_or(0) + 1
-            }
+    });
+    let owned = crate::access::require_owner(
+        model,
+        "train",
+        Some("Choose another model name, or ask the owner to grant you membership in their role."),
+    );
+    Spi::connect_mut(|c| {
+        if !owned {
+            c.update(
+                "INSERT INTO pgrec.model_owners (model, owner) \
+                 SELECT $1, r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+                None,
+                &[model.into()],
+            )
+            .or_raise();
+            return 1;
         }
+        let last: Option<i32> = c
+            .select(
+                "SELECT max(version) FROM pgrec.model_versions WHERE model = $1",
+                None,
+                &[model.into()],
+            )
+            .or_raise()
+            .first()
+            .get_one()
+            .or_raise();
+        last.unwrap_or(0) + 1
     })
 }
 
@@ -193,9 +165,8 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
             .update(
                 "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
                  user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
-                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active, owner) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true, \
-                         (SELECT owner FROM pgrec.model_owners WHERE model = $1)) \
+                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true) \
                  RETURNING id",
                 None,
                 &[
@@ -382,20 +353,14 @@ pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]
 #[pg_extern(name = "drop_model")]
 fn drop_model(model: Option<&str>) {
     let model = crate::errors::required(model, "model");
+    if !crate::access::require_owner(model, "drop", None) {
+        raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            format!("model \"{model}\" does not exist"),
+            Some("SELECT model FROM pgrec.models lists the models you may use."),
+        );
+    }
     Spi::connect_mut(|c| {
-        match model_owner(c, model) {
-            None => raise(
-                Code::ERRCODE_UNDEFINED_OBJECT,
-                format!("model \"{model}\" does not exist"),
-                Some("SELECT model FROM pgrec.models lists the trained models."),
-            ),
-            Some((owner, false)) => raise(
-                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                format!("permission denied to drop model \"{model}\", which belongs to role \"{owner}\""),
-                None,
-            ),
-            Some((_, true)) => {}
-        }
         c.update(
             "DELETE FROM pgrec.model_owners WHERE model = $1",
             None,

@@ -1,0 +1,191 @@
+//! Who may use a model. A model is as private as its source: by default only members of its
+//! owner role (and superusers) may serve it, read its embeddings, evaluate it or see its catalog
+//! rows; `pgrec.grant_model` opens reading to another role or to PUBLIC. Only the owner may train
+//! new versions, grant, revoke or drop.
+//!
+//! Rows are filtered by row-level security on every pgrec table (sql/bootstrap.sql), which runs
+//! as the current role, so a `SET ROLE` inside a backend is honoured on the next call even when
+//! the model is already in the serving cache. This module only turns "no row visible" into the
+//! right error, and checks ownership before writes.
+
+use pgrx::prelude::*;
+
+use crate::errors::{raise, required, Code, OrRaise};
+
+/// The owner of a model name, visible to everyone (see `pgrec._model_owner`).
+pub struct Owner {
+    pub name: String,
+    /// Whether the current role is a member of the owner role (superusers always are).
+    pub is_member: bool,
+}
+
+/// The owner of `model`, or None when no such model exists.
+pub fn owner_of(model: &str) -> Option<Owner> {
+    Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT pg_catalog.pg_get_userbyid(o)::text, pgrec._is_member(o) \
+                 FROM pgrec._model_owner($1) AS o WHERE o IS NOT NULL",
+                None,
+                &[model.into()],
+            )
+            .or_raise();
+        rows.into_iter().next().map(|row| Owner {
+            name: row.get::<String>(1).or_raise().unwrap_or_default(),
+            is_member: row.get::<bool>(2).or_raise().unwrap_or(false),
+        })
+    })
+}
+
+/// Whether the current role may read `model` (its model_owners row is visible to it).
+fn can_read(model: &str) -> bool {
+    Spi::connect(|c| {
+        c.select(
+            "SELECT 1 FROM pgrec.model_owners WHERE model = $1",
+            Some(1),
+            &[model.into()],
+        )
+        .or_raise()
+        .len()
+            > 0
+    })
+}
+
+/// The error for a model the caller cannot see: "permission denied" when it exists (the owner
+/// can share it), "does not exist" otherwise. `version` names the version asked for, if any.
+pub fn missing_model(model: &str, version: Option<i32>) -> ! {
+    let readable = can_read(model);
+    if !readable && owner_of(model).is_some() {
+        raise(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for model \"{model}\""),
+            Some(&format!(
+                "The model's owner can share it: SELECT pgrec.grant_model('{}', '<your role>');",
+                model.replace('\'', "''")
+            )),
+        )
+    }
+    match version {
+        Some(v) if readable => raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            format!("model \"{model}\" has no version {v}"),
+            Some("SELECT version FROM pgrec.models WHERE model = ... lists its versions."),
+        ),
+        _ => raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            format!("model \"{model}\" does not exist"),
+            Some("SELECT model FROM pgrec.models lists the models you may use; pgrec.train creates one."),
+        ),
+    }
+}
+
+/// Raises 42501 unless the current role owns `model` (is a member of its owner role). `action`
+/// completes "permission denied to ... model". Returns false when the model does not exist.
+pub fn require_owner(model: &str, action: &str, hint: Option<&str>) -> bool {
+    match owner_of(model) {
+        None => false,
+        Some(Owner {
+            is_member: true, ..
+        }) => true,
+        Some(Owner { name, .. }) => raise(
+            Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "permission denied to {action} model \"{model}\", which belongs to role \"{name}\""
+            ),
+            hint,
+        ),
+    }
+}
+
+/// Like `require_owner`, but an unknown model is an error too.
+fn require_existing_owner(model: &str, action: &str) {
+    if !require_owner(
+        model,
+        action,
+        Some("Only the owner role of a model (or a member of it) may do this."),
+    ) {
+        raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            format!("model \"{model}\" does not exist"),
+            Some("SELECT model FROM pgrec.models lists the models you may use."),
+        )
+    }
+}
+
+/// The OID a grant is stored under: 0 for PUBLIC (any spelling, as in GRANT), else the role's.
+fn grantee_oid(role: &str) -> i64 {
+    if role.eq_ignore_ascii_case("public") {
+        return 0;
+    }
+    let oid: Option<i64> = Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT oid::int8 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                Some(1),
+                &[role.into()],
+            )
+            .or_raise();
+        rows.into_iter()
+            .next()
+            .and_then(|row| row.get::<i64>(1).or_raise())
+    });
+    match oid {
+        Some(o) => o,
+        None => raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            format!("role \"{role}\" does not exist"),
+            Some("Role names are case-sensitive here: pass the name as stored in pg_roles, or PUBLIC."),
+        ),
+    }
+}
+
+/// Adds (grant) or removes (revoke) `role` from the model's readers; grants to roles that no
+/// longer exist are dropped on the way. Returns whether the list changed.
+fn set_reader(model: &str, role: &str, grant: bool) -> bool {
+    let oid = grantee_oid(role);
+    Spi::connect_mut(|c| {
+        let rows = c
+            .update(
+                "WITH old AS (SELECT readers FROM pgrec.model_owners WHERE model = $1 FOR UPDATE), \
+                      new AS (SELECT ARRAY(SELECT DISTINCT g FROM unnest(old.readers || $2::int8::oid) AS g \
+                                           WHERE (g <> $2::int8::oid OR $3) \
+                                             AND (g = 0 OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = g)) \
+                                           ORDER BY g) AS readers, \
+                                     old.readers AS before FROM old) \
+                 UPDATE pgrec.model_owners o SET readers = new.readers FROM new \
+                 WHERE o.model = $1 RETURNING NOT (($2::int8::oid = ANY (new.readers)) = ($2::int8::oid = ANY (new.before)))",
+                None,
+                // The OID travels as int8: PUBLIC's 0 would become a NULL Oid datum.
+                &[model.into(), oid.into(), grant.into()],
+            )
+            .or_raise();
+        rows.into_iter()
+            .next()
+            .and_then(|row| row.get::<bool>(1).or_raise())
+            .unwrap_or(false)
+    })
+}
+
+/// pgrec.grant_model: lets `role` (or PUBLIC) serve the model, read its embeddings and catalog
+/// rows and evaluate it. Owner only.
+#[pg_extern(name = "_grant_model")]
+fn grant_model(model: Option<&str>, role: Option<&str>) {
+    let model = required(model, "model");
+    let role = required(role, "role");
+    require_existing_owner(model, "grant access to");
+    if !set_reader(model, role, true) {
+        pgrx::notice!("pgrec: role \"{role}\" could already read model \"{model}\"");
+    }
+}
+
+/// pgrec.revoke_model: takes back a grant made with pgrec.grant_model. Owner only. Revoking from
+/// a role that holds no grant is a NOTICE, as with REVOKE.
+#[pg_extern(name = "_revoke_model")]
+fn revoke_model(model: Option<&str>, role: Option<&str>) {
+    let model = required(model, "model");
+    let role = required(role, "role");
+    require_existing_owner(model, "revoke access to");
+    if !set_reader(model, role, false) {
+        pgrx::notice!("pgrec: role \"{role}\" had no grant on model \"{model}\"; nothing revoked");
+    }
+}

@@ -1,0 +1,246 @@
+-- A model is as private as its source: only its owner role, members of that role, superusers and
+-- the roles it was granted to (pgrec.grant_model, PUBLIC included) may serve it, read its
+-- embeddings, evaluate it or see its rows in any pgrec table or view. Only the owner may train,
+-- grant, revoke or drop. Every check runs as the current role, also after SET ROLE inside a
+-- backend that has the model cached.
+SET client_min_messages = warning;
+\set VERBOSITY default
+DROP ROLE IF EXISTS pgrec_owner;
+DROP ROLE IF EXISTS pgrec_member;
+DROP ROLE IF EXISTS pgrec_reader;
+DROP ROLE IF EXISTS pgrec_app_group;
+DROP ROLE IF EXISTS pgrec_app;
+DROP ROLE IF EXISTS pgrec_anyone;
+DROP ROLE IF EXISTS pgrec_mallory;
+DROP ROLE IF EXISTS pgrec_gone;
+CREATE ROLE pgrec_owner;
+CREATE ROLE pgrec_member IN ROLE pgrec_owner;     -- a member of the owner role
+CREATE ROLE pgrec_reader;                         -- granted by name
+CREATE ROLE pgrec_app_group;                      -- granted; pgrec_app reads through membership
+CREATE ROLE pgrec_app IN ROLE pgrec_app_group;
+CREATE ROLE pgrec_anyone;                         -- only what is granted to PUBLIC
+CREATE ROLE pgrec_mallory;                        -- nothing
+CREATE ROLE pgrec_gone;                           -- granted, then dropped
+
+-- The owner's private source: nobody else may read it.
+CREATE SCHEMA private_data;
+CREATE TABLE private_data.ratings AS SELECT * FROM tiny;
+CREATE TABLE private_data.items AS SELECT DISTINCT item_id, 'g' || (item_id % 3) AS genre FROM tiny;
+ALTER SCHEMA private_data OWNER TO pgrec_owner;
+ALTER TABLE private_data.ratings OWNER TO pgrec_owner;
+ALTER TABLE private_data.items OWNER TO pgrec_owner;
+
+-- Everything a caller can do with a model, each call reported as ok (with its row count) or
+-- with its SQLSTATE. Runs with the caller's privileges.
+CREATE FUNCTION try_model(m text) RETURNS TABLE (call text, result text) LANGUAGE plpgsql AS $$
+DECLARE
+  calls text[] := ARRAY[
+    'SELECT pgrec.predict(%L, 1, 1)',
+    'SELECT pgrec.predict(%L, ''1'', ''1'')',
+    'SELECT * FROM pgrec.recommend(%L, 1, 3)',
+    'SELECT * FROM pgrec.recommend(%L, ''1'', 3, false)',
+    'SELECT * FROM pgrec.similar_items(%L, 1, 3)',
+    'SELECT * FROM pgrec.similar_items(%L, ''1'', 3)',
+    'SELECT * FROM pgrec.user_embeddings(%L)',
+    'SELECT * FROM pgrec.item_embeddings(%L, 1)',
+    'SELECT pgrec.evaluate(%L, ''SELECT 1 AS user_id, 2 AS item_id, 4.0 AS rating'')'];
+  c text;
+  n bigint;
+BEGIN
+  FOREACH c IN ARRAY calls LOOP
+    call := split_part(split_part(c, '(', 1), 'pgrec.', 2);
+    BEGIN
+      -- count(q::text) reads every column, so no call is optimised away
+      EXECUTE format('SELECT count(q::text) FROM (' || c || ') q', m) INTO n;
+      result := 'ok, ' || n || ' rows';
+    EXCEPTION WHEN OTHERS THEN
+      result := SQLSTATE || ' ' || SQLERRM;
+    END;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+
+-- The rows of one model that the caller sees in each pgrec table and view, by version id, so
+-- that a hidden model_versions row cannot hide its factors by accident.
+CREATE FUNCTION visible_rows(m text, vid bigint) RETURNS text LANGUAGE sql AS $$
+SELECT format('models %s, versions %s, owners %s, grants %s, user_factors %s (seen items %s), item_factors %s, history %s, tensors %s, features %s',
+  (SELECT count(*) FROM pgrec.models WHERE model = m),
+  (SELECT count(*) FROM pgrec.model_versions WHERE id = vid),
+  (SELECT count(*) FROM pgrec.model_owners WHERE model = m),
+  (SELECT count(*) FROM pgrec.model_grants WHERE model = m),
+  (SELECT count(*) FROM pgrec.user_factors WHERE version_id = vid),
+  (SELECT coalesce(sum(cardinality(seen_items)), 0) FROM pgrec.user_factors WHERE version_id = vid),
+  (SELECT count(*) FROM pgrec.item_factors WHERE version_id = vid),
+  (SELECT count(*) FROM pgrec.training_history WHERE version_id = vid),
+  (SELECT count(*) FROM pgrec.model_tensors WHERE version_id = vid),
+  (SELECT count(features) FROM pgrec.model_versions WHERE id = vid)) $$;
+
+-- The owner trains an mf model and a two_tower model (which stores tensors and features).
+SET ROLE pgrec_owner;
+SELECT model, version FROM pgrec.train('priv_mf', 'private_data.ratings', params => '{"factors": 4, "epochs": 2}');
+SELECT model, version FROM pgrec.train('priv_tt', 'private_data.ratings', 'two_tower',
+  item_features => 'private_data.items', params => '{"epochs": 2, "factors": 4}');
+RESET ROLE;
+SELECT id AS mf_vid FROM pgrec.model_versions WHERE model = 'priv_mf' \gset
+SELECT id AS tt_vid FROM pgrec.model_versions WHERE model = 'priv_tt' \gset
+-- A superuser sees everything (the reference counts).
+SELECT visible_rows('priv_mf', :mf_vid);
+SELECT visible_rows('priv_tt', :tt_vid);
+
+-- Before any grant: the owner and its member may use both models, nobody else may.
+SET ROLE pgrec_owner;
+SELECT * FROM try_model('priv_mf');
+SELECT visible_rows('priv_mf', :mf_vid);
+SELECT visible_rows('priv_tt', :tt_vid);
+SET ROLE pgrec_member;
+SELECT * FROM try_model('priv_tt');
+SELECT visible_rows('priv_tt', :tt_vid);
+SET ROLE pgrec_mallory;
+SELECT * FROM try_model('priv_mf');
+SELECT * FROM try_model('priv_tt');
+SELECT visible_rows('priv_mf', :mf_vid);
+SELECT visible_rows('priv_tt', :tt_vid);
+-- Nor by scanning the tables whole: not one row of the owner's pairs or vectors.
+SELECT count(*) FROM pgrec.user_factors;
+SELECT count(*) FROM pgrec.model_versions;
+-- The error names the model and says how to get access.
+SELECT * FROM pgrec.recommend('priv_mf', 1, 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.user_embeddings('priv_mf');
+\echo :LAST_ERROR_SQLSTATE
+-- A model that does not exist is still "does not exist".
+SELECT * FROM pgrec.recommend('no_such_model', 1, 3);
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE pgrec_reader;
+SELECT * FROM try_model('priv_mf');
+
+-- Only the owner (or a member) grants; roles are checked.
+SET ROLE pgrec_mallory;
+SELECT pgrec.grant_model('priv_mf', 'pgrec_mallory');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE pgrec.model_owners SET readers = '{0}' WHERE model = 'priv_mf';
+SET ROLE pgrec_owner;
+SELECT pgrec.grant_model('priv_mf', 'no_such_role');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.grant_model('no_such_model', 'pgrec_reader');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.grant_model('priv_mf', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.grant_model('priv_mf', 'pgrec_reader');
+SELECT pgrec.grant_model('priv_mf', 'pgrec_app_group');
+SELECT pgrec.grant_model('priv_mf', 'pgrec_gone');
+SET ROLE pgrec_member;
+SELECT pgrec.grant_model('priv_tt', 'public');
+SET client_min_messages = notice;
+SELECT pgrec.grant_model('priv_tt', 'PUBLIC');
+SET client_min_messages = warning;
+SELECT model, owner, grantee FROM pgrec.model_grants ORDER BY 1, 3;
+
+-- Granted roles may serve, read embeddings, evaluate and see the catalog rows...
+SET ROLE pgrec_reader;
+SELECT * FROM try_model('priv_mf');
+SELECT visible_rows('priv_mf', :mf_vid);
+SET ROLE pgrec_app;
+SELECT * FROM try_model('priv_mf');
+SET ROLE pgrec_anyone;
+SELECT * FROM try_model('priv_tt');
+SELECT visible_rows('priv_tt', :tt_vid);
+SELECT visible_rows('priv_mf', :mf_vid);
+-- ...but not train a new version, drop, grant or revoke.
+SET ROLE pgrec_reader;
+SELECT * FROM pgrec.train('priv_mf', 'SELECT 1 AS user_id, 1 AS item_id, 3.0 AS rating');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.drop_model('priv_mf');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.grant_model('priv_mf', 'pgrec_mallory');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.revoke_model('priv_mf', 'pgrec_reader');
+\echo :LAST_ERROR_SQLSTATE
+-- nor change the rows directly
+UPDATE pgrec.item_factors SET bias = 0 WHERE version_id = :mf_vid;
+DELETE FROM pgrec.model_versions WHERE model = 'priv_mf';
+UPDATE pgrec.model_owners SET readers = '{0}' WHERE model = 'priv_mf';
+SELECT count(*) AS still_intact FROM pgrec.item_embeddings('priv_mf') WHERE bias <> 0;
+
+-- One backend, several roles: the serving cache is checked again on every call.
+RESET ROLE;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+SET ROLE pgrec_mallory;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+SELECT pgrec.predict('priv_mf', 1, 1) IS NULL AS hidden;
+SET ROLE pgrec_reader;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+-- A revoke takes effect at once, here and in the granted role's next call.
+SET ROLE pgrec_owner;
+SELECT pgrec.revoke_model('priv_mf', 'pgrec_reader');
+SET client_min_messages = notice;
+SELECT pgrec.revoke_model('priv_mf', 'pgrec_reader');
+SET client_min_messages = warning;
+SET ROLE pgrec_reader;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+SELECT visible_rows('priv_mf', :mf_vid);
+SET ROLE pgrec_app;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+-- Revoking PUBLIC closes the model to everyone else again.
+SET ROLE pgrec_owner;
+SELECT pgrec.revoke_model('priv_tt', 'public');
+SET ROLE pgrec_anyone;
+SELECT count(*) FROM pgrec.recommend('priv_tt', 1, 3);
+SELECT visible_rows('priv_tt', :tt_vid);
+
+-- A dropped grantee role leaves no usable grant; a role re-created under its name gets nothing.
+RESET ROLE;
+DROP ROLE pgrec_gone;
+SELECT model, grantee ~ '^unknown' AS dropped_role FROM pgrec.model_grants WHERE model = 'priv_mf' ORDER BY 2;
+CREATE ROLE pgrec_gone;
+SET ROLE pgrec_gone;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+SET ROLE pgrec_owner;
+SELECT pgrec.revoke_model('priv_mf', 'no_such_role');
+\echo :LAST_ERROR_SQLSTATE
+-- The new role never had a grant; any grant or revoke on the model clears the dropped role's.
+SET client_min_messages = notice;
+SELECT pgrec.revoke_model('priv_mf', 'pgrec_gone');
+SET client_min_messages = warning;
+SELECT grantee FROM pgrec.model_grants WHERE model = 'priv_mf';
+
+-- Views, security-definer functions and search_path tricks run as their owner or the caller:
+-- none of them opens the owner's rows to mallory; nor do the planner statistics.
+RESET ROLE;
+ANALYZE pgrec.user_factors, pgrec.item_factors, pgrec.model_versions;
+GRANT CREATE ON DATABASE :"DBNAME" TO pgrec_mallory;
+SET ROLE pgrec_mallory;
+CREATE SCHEMA mallory_tricks;
+CREATE VIEW mallory_tricks.peek AS SELECT * FROM pgrec.user_factors;
+CREATE FUNCTION mallory_tricks.peek_definer() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+  AS 'SELECT count(*) FROM pgrec.item_factors';
+CREATE FUNCTION mallory_tricks.pg_has_role(name, oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION mallory_tricks.pg_get_userbyid(oid) RETURNS name LANGUAGE sql AS 'SELECT ''pgrec_mallory''::name';
+SET search_path = mallory_tricks, pg_catalog, public;
+SELECT count(*) FROM mallory_tricks.peek;
+SELECT mallory_tricks.peek_definer();
+SELECT count(*) FROM pgrec.model_owners;
+SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+SELECT count(*) AS stats_rows FROM pg_stats WHERE schemaname = 'pgrec';
+RESET search_path;
+-- The catalog views run as the caller too.
+RESET ROLE;
+SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'pgrec' AND c.relkind = 'v' ORDER BY 1;
+-- Every pgrec table has row-level security.
+SELECT c.relname, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'pgrec' AND c.relkind = 'r' ORDER BY 1;
+
+-- The owner's member may drop; the grants go with the model.
+SET ROLE pgrec_member;
+SELECT pgrec.drop_model('priv_mf');
+SELECT pgrec.drop_model('priv_tt');
+RESET ROLE;
+SELECT count(*) FROM pgrec.model_owners WHERE model LIKE 'priv\_%';
+DROP SCHEMA mallory_tricks CASCADE;
+REVOKE CREATE ON DATABASE :"DBNAME" FROM pgrec_mallory;
+DROP SCHEMA private_data CASCADE;
+DROP FUNCTION try_model(text);
+DROP FUNCTION visible_rows(text, bigint);
+DROP ROLE pgrec_owner, pgrec_member, pgrec_reader, pgrec_app_group, pgrec_app, pgrec_anyone,
+  pgrec_mallory, pgrec_gone;
