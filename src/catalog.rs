@@ -1,8 +1,11 @@
 //! The model catalog: versions, factors, history. Writes happen inside the caller's
 //! transaction, so a failed or cancelled training leaves nothing behind.
 
+use std::cell::RefCell;
+
 use pgrx::prelude::*;
-use pgrx::JsonB;
+use pgrx::spi::OwnedPreparedStatement;
+use pgrx::{JsonB, PgBuiltInOids, PgOid};
 
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
@@ -53,15 +56,37 @@ fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
     }
 }
 
-/// The active version of `model`, or the given version; None when there is none.
+thread_local! {
+    /// The active-version lookup that every serving call runs, planned once per backend. The
+    /// plan cache re-plans it when the current role changes (row-level security depends on the
+    /// role) or the catalog's policies change, so a cached plan never widens access.
+    static ACTIVE_LOOKUP: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
+}
+
+/// The active version of `model`, or the given version; None when there is none or when the
+/// current role may not read the model.
 pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
     Spi::connect(|c| {
         let rows = match version {
-            None => c.select(
-                &format!("SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND active"),
-                Some(1),
-                &[model.into()],
-            ),
+            None => ACTIVE_LOOKUP.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                if cell.is_none() {
+                    let stmt = c
+                        .prepare(
+                            format!(
+                                "SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND active"
+                            )
+                            .as_str(),
+                            &[PgOid::BuiltIn(PgBuiltInOids::TEXTOID)],
+                        )
+                        .or_raise();
+                    *cell = Some(stmt.keep());
+                }
+                match cell.as_ref() {
+                    Some(stmt) => c.select(stmt, Some(1), &[model.into()]),
+                    None => unreachable!("prepared above"),
+                }
+            }),
             Some(v) => c.select(
                 &format!("SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND version = $2"),
                 Some(1),
