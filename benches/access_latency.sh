@@ -52,22 +52,18 @@ measure() { # label role script
   cat "$out"/lat.* | awk '{print $3}' | sort -n | awk -v name="$label" '
     {v[NR]=$1} END {printf "  %-34s calls %6d  p50 %.3f ms  p99 %.3f ms\n", name, NR, v[int(NR*0.5)]/1000, v[int(NR*0.99)]/1000}'
 }
+# The access policies as installed, saved once so that they can be put back after "open".
+psql -d "$db" -q -v ON_ERROR_STOP=1 -c "CREATE TABLE bench_policies AS SELECT tablename, qual
+  FROM pg_policies WHERE schemaname = 'pgrec' AND policyname = 'readable'" >/dev/null
 policies() { # mode: open | private
   psql -d "$db" -q -v ON_ERROR_STOP=1 -v mode="$1" <<'SQL' >/dev/null
-SELECT :'mode' = 'open' AS open \gset
-\if :open
-ALTER POLICY readable ON pgrec.model_owners USING (true);
-ALTER POLICY readable ON pgrec.model_versions USING (true);
-ALTER POLICY readable ON pgrec.user_factors USING (true);
-ALTER POLICY readable ON pgrec.item_factors USING (true);
-\else
-ALTER POLICY readable ON pgrec.model_owners USING (0 OPERATOR(pg_catalog.=) ANY (readers)
-  OR owner IN (SELECT r.oid FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
-  OR readers OPERATOR(pg_catalog.&&) ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
-ALTER POLICY readable ON pgrec.model_versions USING (model IN (SELECT o.model FROM pgrec.model_owners o));
-ALTER POLICY readable ON pgrec.user_factors USING (version_id IN (SELECT v.id FROM pgrec.model_versions v));
-ALTER POLICY readable ON pgrec.item_factors USING (version_id IN (SELECT v.id FROM pgrec.model_versions v));
-\endif
+SET bench.mode = :'mode';
+DO $$ DECLARE p record; BEGIN
+  FOR p IN SELECT * FROM bench_policies LOOP
+    EXECUTE format('ALTER POLICY readable ON pgrec.%I USING (%s)', p.tablename,
+                   CASE WHEN current_setting('bench.mode') = 'open' THEN 'true' ELSE p.qual END);
+  END LOOP;
+END $$;
 SQL
 }
 echo "== recommend() latency, MovieLens-100K mf (943 users x 1,682 items), $secs s each, $extra other models in the catalog"

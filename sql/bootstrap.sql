@@ -39,6 +39,11 @@ CREATE TABLE pgrec.model_versions (
     -- Neural models: the feature columns of each side with their kinds, vocabularies and
     -- standardization, so that entities can be encoded again exactly as in training.
     features        jsonb,
+    -- Copies of the model's model_owners.owner and .readers, kept in step by triggers (below),
+    -- so that the read policy of this table and of everything hanging off it needs no join and
+    -- costs the same however many models the catalog holds.
+    owner           regrole     NOT NULL,
+    readers         oid[]       NOT NULL DEFAULT '{}',
     UNIQUE (model, version)
 );
 -- At most one active version per model; a new one becomes visible when its transaction commits.
@@ -92,8 +97,8 @@ CREATE TABLE pgrec.model_tensors (
 -- filters them exactly as it filters the tables.
 CREATE VIEW pgrec.models WITH (security_invoker = true) AS
 SELECT v.model, v.version, v.algorithm, v.params, v.metrics, v.n_users, v.n_items, v.n_interactions,
-       v.train_seconds, v.created_at, pg_catalog.pg_get_userbyid(o.owner) AS owner, v.active
-FROM pgrec.model_versions v JOIN pgrec.model_owners o ON o.model = v.model;
+       v.train_seconds, v.created_at, pg_catalog.pg_get_userbyid(v.owner) AS owner, v.active
+FROM pgrec.model_versions v;
 
 CREATE VIEW pgrec.model_grants WITH (security_invoker = true) AS
 SELECT o.model, pg_catalog.pg_get_userbyid(o.owner) AS owner,
@@ -115,11 +120,16 @@ COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (to
 -- superusers. Only members of the owner role may write. The tables carry table-level privileges
 -- for PUBLIC; row-level security decides which rows a role sees or changes.
 GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.model_versions, pgrec.user_factors,
-    pgrec.item_factors, pgrec.training_history, pgrec.model_tensors TO PUBLIC;
-GRANT SELECT, INSERT, DELETE ON pgrec.model_owners TO PUBLIC;
--- Owners change who may read (the column readers) and nothing else of a name's registration.
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.user_factors, pgrec.item_factors,
+    pgrec.training_history, pgrec.model_tensors TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON pgrec.model_versions, pgrec.model_owners TO PUBLIC;
+-- Owners change who may read (the column readers) and nothing else of a name's registration;
+-- a version's copies of owner and readers follow model_owners and are not writable at all.
 GRANT UPDATE (readers) ON pgrec.model_owners TO PUBLIC;
+GRANT UPDATE (version, algorithm, params, metrics, source, user_col, item_col, rating_col,
+              user_key_type, item_key_type, n_users, n_items, n_interactions, factors,
+              global_mean, rating_min, rating_max, train_seconds, created_at, active, features)
+    ON pgrec.model_versions TO PUBLIC;
 GRANT SELECT ON pgrec.models, pgrec.model_grants TO PUBLIC;
 GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
 
@@ -141,21 +151,19 @@ CREATE FUNCTION pgrec._model_owner(model text) RETURNS regrole
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
 $$ SELECT o.owner FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
 
--- The policies use uncorrelated subqueries over "the roles I am a member of" (evaluated once per
--- statement, not once per row) instead of function calls. Policy expressions are stored parsed,
+-- Who may read a row: PUBLIC is among its readers, or the current role is a member of its owner
+-- or of one of its readers. The role list is an uncorrelated subquery (evaluated once per
+-- statement, not once per row), and the rest looks only at the row's own columns, so checking a
+-- row costs the same however many models and roles exist. Policy expressions are stored parsed,
 -- with pg_has_role and the operators already resolved, so a caller's search_path cannot change
--- them; reading pg_roles first means a dropped role is simply "nobody". Every policy refers only
--- to tables further up the chain model_owners <- model_versions <- factors, and those tables'
--- own policies filter what the subqueries see: a model's versions are readable when its
--- model_owners row is, its factors when its version is.
+-- them; reading pg_roles first means a dropped role is simply "nobody".
 ALTER TABLE pgrec.model_owners ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY readable ON pgrec.model_owners FOR SELECT
     USING (0 OPERATOR(pg_catalog.=) ANY (readers)
-           OR owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
-                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
-           OR readers OPERATOR(pg_catalog.&&) ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
                         WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 -- A new name is registered to yourself only, with no readers; names are never renamed or re-owned.
 CREATE POLICY register ON pgrec.model_owners FOR INSERT
@@ -170,6 +178,31 @@ CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE
     USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
                      WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 
+-- A version's owner and readers always come from its model_owners row: set on insert, and
+-- copied to every version when the grants change. The copy runs as the extension's owner (the
+-- columns are not writable by anyone else), for a model_owners row the caller was allowed to
+-- update, i.e. one it owns.
+CREATE FUNCTION pgrec._version_acl() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN
+    SELECT o.owner, o.readers INTO NEW.owner, NEW.readers
+    FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) NEW.model;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER version_acl BEFORE INSERT ON pgrec.model_versions
+    FOR EACH ROW EXECUTE FUNCTION pgrec._version_acl();
+
+CREATE FUNCTION pgrec._propagate_readers() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN
+    UPDATE pgrec.model_versions v SET readers = NEW.readers
+    WHERE v.model OPERATOR(pg_catalog.=) NEW.model;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER propagate_readers AFTER UPDATE OF readers ON pgrec.model_owners
+    FOR EACH ROW EXECUTE FUNCTION pgrec._propagate_readers();
+REVOKE EXECUTE ON FUNCTION pgrec._version_acl(), pgrec._propagate_readers() FROM PUBLIC;
+
 -- Names you own (a member of the owner role): the write side of every policy below.
 CREATE VIEW pgrec._owned_models WITH (security_invoker = true) AS
 SELECT o.model FROM pgrec.model_owners o
@@ -177,7 +210,10 @@ WHERE o.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
                   WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
 
 CREATE POLICY readable ON pgrec.model_versions FOR SELECT
-    USING (model IN (SELECT o.model FROM pgrec.model_owners o));
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
 CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
     WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
 CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
@@ -188,9 +224,12 @@ CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
 
 -- Versions of models you own: writable factor, history and tensor rows.
 CREATE VIEW pgrec._writable_versions WITH (security_invoker = true) AS
-SELECT v.id FROM pgrec.model_versions v WHERE v.model IN (SELECT model FROM pgrec._owned_models);
+SELECT v.id FROM pgrec.model_versions v
+WHERE v.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
 
--- The per-version tables all get the same four policies.
+-- The per-version tables all get the same four policies: readable when their version is (the
+-- subquery sees only readable versions), writable when it belongs to a model you own.
 DO $$
 DECLARE t text;
 BEGIN

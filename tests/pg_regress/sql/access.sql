@@ -161,6 +161,15 @@ UPDATE pgrec.item_factors SET bias = 0 WHERE version_id = :mf_vid;
 DELETE FROM pgrec.model_versions WHERE model = 'priv_mf';
 UPDATE pgrec.model_owners SET readers = '{0}' WHERE model = 'priv_mf';
 SELECT count(*) AS still_intact FROM pgrec.item_embeddings('priv_mf') WHERE bias <> 0;
+-- A version's copy of the grants follows model_owners only: not even the owner writes it.
+SET ROLE pgrec_owner;
+UPDATE pgrec.model_versions SET readers = '{0}' WHERE model = 'priv_mf';
+\echo :LAST_ERROR_SQLSTATE
+UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT o.model, v.version, v.owner = o.owner AS same_owner, v.readers = o.readers AS same_readers
+FROM pgrec.model_owners o JOIN pgrec.model_versions v USING (model) ORDER BY 1, 2;
 
 -- One backend, several roles: the serving cache is checked again on every call.
 RESET ROLE;
