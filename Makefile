@@ -10,6 +10,8 @@ setup:
 
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	# earlier releases' install scripts and the upgrade scripts (ALTER EXTENSION pgrec UPDATE)
+	install -m 644 sql/releases/*.sql sql/upgrade/*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
 data:
 	./scripts/fetch_movielens.sh

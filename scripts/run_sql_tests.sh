@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SQL golden tests (pg_regress) against the running PostgreSQL 15 cluster, in a fresh database
-# that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines.
+# that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines. Then the
+# upgrade test (tests/upgrade/run.sh): previous release -> ALTER EXTENSION UPDATE -> same answers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -25,3 +26,7 @@ if [ $status -ne 0 ]; then
   exit $status
 fi
 rm -rf "$out"
+# Upgrade from the previous release (skipped when PGREC_TESTS picks tests).
+if [ -z "${PGREC_TESTS:-}" ]; then
+  ./tests/upgrade/run.sh
+fi

@@ -39,6 +39,10 @@ CREATE TABLE pgrec.model_versions (
     -- Neural models: the feature columns of each side with their kinds, vocabularies and
     -- standardization, so that entities can be encoded again exactly as in training.
     features        jsonb,
+    -- The feature sources as given to pgrec.train (with source, the columns, algorithm and
+    -- params, everything needed to replay the training).
+    user_features   text,
+    item_features   text,
     -- Copies of the model's model_owners.owner and .readers, kept in step by triggers (below),
     -- so that the read policy of this table and of everything hanging off it needs no join and
     -- costs the same however many models the catalog holds.

@@ -166,6 +166,8 @@ pub struct NewVersion<'a> {
     pub user_col: &'a str,
     pub item_col: &'a str,
     pub rating_col: Option<&'a str>,
+    pub user_features: Option<&'a str>,
+    pub item_features: Option<&'a str>,
     pub user_kind: KeyKind,
     pub item_kind: KeyKind,
     pub n_users: i64,
@@ -190,8 +192,10 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
             .update(
                 "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
                  user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
-                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, active) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, true) \
+                 n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, user_features, \
+                 item_features, active) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+                         $20, $21, true) \
                  RETURNING id",
                 None,
                 &[
@@ -214,6 +218,8 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
                     v.rating_range.map(|r| r.0).into(),
                     v.rating_range.map(|r| r.1).into(),
                     v.train_seconds.into(),
+                    v.user_features.into(),
+                    v.item_features.into(),
                 ],
             )
             .or_raise();

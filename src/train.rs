@@ -494,6 +494,8 @@ fn train(
         user_col,
         item_col,
         rating_col,
+        user_features: user_features.map(str::trim),
+        item_features: item_features.map(str::trim),
         user_kind: data.users.kind(),
         item_kind: data.items.kind(),
         n_users: n_users as i64,

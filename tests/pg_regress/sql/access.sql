@@ -83,6 +83,9 @@ SELECT model, version FROM pgrec.train('priv_tt', 'private_data.ratings', 'two_t
 RESET ROLE;
 SELECT id AS mf_vid FROM pgrec.model_versions WHERE model = 'priv_mf' \gset
 SELECT id AS tt_vid FROM pgrec.model_versions WHERE model = 'priv_tt' \gset
+-- Each version records what replays it, feature sources included.
+SELECT model, algorithm, source, user_col, item_col, rating_col, user_features, item_features
+FROM pgrec.model_versions WHERE model LIKE 'priv\_%' ORDER BY 1;
 -- A superuser sees everything (the reference counts).
 SELECT visible_rows('priv_mf', :mf_vid);
 SELECT visible_rows('priv_tt', :tt_vid);
@@ -169,7 +172,7 @@ UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT o.model, v.version, v.owner = o.owner AS same_owner, v.readers = o.readers AS same_readers
-FROM pgrec.model_owners o JOIN pgrec.model_versions v USING (model) ORDER BY 1, 2;
+FROM pgrec.model_owners o JOIN pgrec.model_versions v USING (model) WHERE o.model LIKE 'priv\_%' ORDER BY 1, 2;
 
 -- One backend, several roles: the serving cache is checked again on every call.
 RESET ROLE;

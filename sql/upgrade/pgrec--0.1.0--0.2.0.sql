@@ -1,0 +1,222 @@
+-- pgrec 0.1.0 -> 0.2.0: models become private to their owner role (pgrec.grant_model /
+-- revoke_model), versions record their feature sources. Existing models keep their versions and
+-- factors; each becomes private to the role that owns it (superusers still see everything), so
+-- grant the models your applications serve, e.g. SELECT pgrec.grant_model('m', 'app_role').
+\echo Use "ALTER EXTENSION pgrec UPDATE TO '0.2.0'" to load this file. \quit
+
+-- The 0.1.0 read-everything policies, views and helper that depend on the old owner columns.
+DROP POLICY read_all ON pgrec.model_owners;
+DROP POLICY register ON pgrec.model_owners;
+DROP POLICY owner_delete ON pgrec.model_owners;
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['model_versions', 'user_factors', 'item_factors', 'training_history', 'model_tensors'] LOOP
+        EXECUTE format('DROP POLICY read_all ON pgrec.%I', t);
+        EXECUTE format('DROP POLICY owner_write ON pgrec.%I', t);
+    END LOOP;
+END $$;
+DROP VIEW pgrec.models;
+DROP VIEW pgrec._writable_versions;
+DROP FUNCTION pgrec._is_member(name);
+REVOKE ALL ON pgrec.model_owners, pgrec.model_versions, pgrec.user_factors, pgrec.item_factors,
+    pgrec.training_history, pgrec.model_tensors FROM PUBLIC;
+
+-- Owners by OID; an owner role that no longer exists becomes OID 0 (nobody: superusers only).
+ALTER TABLE pgrec.model_owners
+    ALTER COLUMN owner DROP DEFAULT,
+    ALTER COLUMN owner TYPE regrole
+        USING coalesce(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 0::oid::regrole),
+    ADD COLUMN readers oid[] NOT NULL DEFAULT '{}';
+ALTER TABLE pgrec.model_versions
+    ALTER COLUMN owner DROP DEFAULT,
+    ALTER COLUMN owner TYPE regrole
+        USING coalesce(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 0::oid::regrole),
+    ADD COLUMN readers oid[] NOT NULL DEFAULT '{}',
+    ADD COLUMN user_features text,
+    ADD COLUMN item_features text;
+-- A version's owner is its model's (0.1.0 copied it at insert; make sure).
+UPDATE pgrec.model_versions v SET owner = o.owner FROM pgrec.model_owners o
+WHERE o.model = v.model AND v.owner IS DISTINCT FROM o.owner;
+
+-- Views run with the caller's privileges (security_invoker), so the row-level security below
+-- filters them exactly as it filters the tables.
+CREATE VIEW pgrec.models WITH (security_invoker = true) AS
+SELECT v.model, v.version, v.algorithm, v.params, v.metrics, v.n_users, v.n_items, v.n_interactions,
+       v.train_seconds, v.created_at, pg_catalog.pg_get_userbyid(v.owner) AS owner, v.active
+FROM pgrec.model_versions v;
+
+CREATE VIEW pgrec.model_grants WITH (security_invoker = true) AS
+SELECT o.model, pg_catalog.pg_get_userbyid(o.owner) AS owner,
+       CASE WHEN g.reader = 0 THEN 'PUBLIC'::name ELSE pg_catalog.pg_get_userbyid(g.reader) END AS grantee
+FROM pgrec.model_owners o, LATERAL pg_catalog.unnest(o.readers) AS g(reader);
+
+COMMENT ON VIEW pgrec.models IS 'Every model version you may read (yours, and those granted to you or to PUBLIC) with its parameters, metrics and owner; active marks the version that serving functions read.';
+COMMENT ON VIEW pgrec.model_grants IS 'The roles granted read access (serve, embeddings, evaluate) to the models you may read, by pgrec.grant_model; PUBLIC means every role.';
+COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC).';
+COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC).';
+
+-- Access control. A model is as private as its source: its catalog rows, factors, seen items,
+-- history and tensors are readable only by members of its owner role, by the roles it was granted
+-- to (pgrec.grant_model; members of those roles too), by everyone once granted to PUBLIC, and by
+-- superusers. Only members of the owner role may write. The tables carry table-level privileges
+-- for PUBLIC; row-level security decides which rows a role sees or changes.
+GRANT USAGE ON SCHEMA pgrec TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.user_factors, pgrec.item_factors,
+    pgrec.training_history, pgrec.model_tensors TO PUBLIC;
+GRANT SELECT, INSERT, DELETE ON pgrec.model_versions, pgrec.model_owners TO PUBLIC;
+-- Owners change who may read (the column readers) and nothing else of a name's registration;
+-- a version's copies of owner and readers follow model_owners and are not writable at all.
+GRANT UPDATE (readers) ON pgrec.model_owners TO PUBLIC;
+GRANT UPDATE (version, algorithm, params, metrics, source, user_col, item_col, rating_col,
+              user_key_type, item_key_type, n_users, n_items, n_interactions, factors,
+              global_mean, rating_min, rating_max, train_seconds, created_at, active, features)
+    ON pgrec.model_versions TO PUBLIC;
+GRANT SELECT ON pgrec.models, pgrec.model_grants TO PUBLIC;
+GRANT USAGE ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
+
+-- Membership test that is safe to call anywhere: a fixed search_path (no shadowing of
+-- pg_has_role by a caller's schema), and a dropped role means "not a member" instead of an
+-- error. Superusers count as members of every role.
+CREATE FUNCTION pgrec._is_member(role oid) RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS
+$$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                  WHERE r.oid OPERATOR(pg_catalog.=) role
+                    AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                  WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper) $$;
+
+-- The owner of a model name, whoever asks (NULL: no such model). Like pg_class, names and owners
+-- are not secret; everything else about a model is. Serving uses it to tell "permission denied"
+-- from "does not exist", training to refuse a name that belongs to another role.
+CREATE FUNCTION pgrec._model_owner(model text) RETURNS regrole
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ SELECT o.owner FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
+
+-- Who may read a row: PUBLIC is among its readers, or the current role is a member of its owner
+-- or of one of its readers. The role list is an uncorrelated subquery (evaluated once per
+-- statement, not once per row), and the rest looks only at the row's own columns, so checking a
+-- row costs the same however many models and roles exist. Policy expressions are stored parsed,
+-- with pg_has_role and the operators already resolved, so a caller's search_path cannot change
+-- them; reading pg_roles first means a dropped role is simply "nobody".
+ALTER TABLE pgrec.model_owners ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgrec.model_versions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY readable ON pgrec.model_owners FOR SELECT
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+-- A new name is registered to yourself only, with no readers; names are never renamed or re-owned.
+CREATE POLICY register ON pgrec.model_owners FOR INSERT
+    WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+                AND cardinality(readers) = 0);
+CREATE POLICY owner_update ON pgrec.model_owners FOR UPDATE
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
+    WITH CHECK (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                          WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+
+-- A version's owner and readers always come from its model_owners row: set on insert, and
+-- copied to every version when the grants change. The copy runs as the extension's owner (the
+-- columns are not writable by anyone else), for a model_owners row the caller was allowed to
+-- update, i.e. one it owns.
+CREATE FUNCTION pgrec._version_acl() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN
+    SELECT o.owner, o.readers INTO NEW.owner, NEW.readers
+    FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) NEW.model;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER version_acl BEFORE INSERT ON pgrec.model_versions
+    FOR EACH ROW EXECUTE FUNCTION pgrec._version_acl();
+
+CREATE FUNCTION pgrec._propagate_readers() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN
+    UPDATE pgrec.model_versions v SET readers = NEW.readers
+    WHERE v.model OPERATOR(pg_catalog.=) NEW.model;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER propagate_readers AFTER UPDATE OF readers ON pgrec.model_owners
+    FOR EACH ROW EXECUTE FUNCTION pgrec._propagate_readers();
+REVOKE EXECUTE ON FUNCTION pgrec._version_acl(), pgrec._propagate_readers() FROM PUBLIC;
+
+-- Names you own (a member of the owner role): the write side of every policy below.
+CREATE VIEW pgrec._owned_models WITH (security_invoker = true) AS
+SELECT o.model FROM pgrec.model_owners o
+WHERE o.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
+
+CREATE POLICY readable ON pgrec.model_versions FOR SELECT
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
+    USING (model IN (SELECT model FROM pgrec._owned_models))
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
+    USING (model IN (SELECT model FROM pgrec._owned_models));
+
+-- Versions of models you own: writable factor, history and tensor rows.
+CREATE VIEW pgrec._writable_versions WITH (security_invoker = true) AS
+SELECT v.id FROM pgrec.model_versions v
+WHERE v.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
+
+-- The per-version tables all get the same four policies: readable when their version is (the
+-- subquery sees only readable versions), writable when it belongs to a model you own.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['user_factors', 'item_factors', 'training_history', 'model_tensors'] LOOP
+        EXECUTE format('ALTER TABLE pgrec.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY readable ON pgrec.%I FOR SELECT
+                            USING (version_id IN (SELECT v.id FROM pgrec.model_versions v))', t);
+        EXECUTE format('CREATE POLICY owner_insert ON pgrec.%I FOR INSERT
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_update ON pgrec.%I FOR UPDATE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_delete ON pgrec.%I FOR DELETE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+    END LOOP;
+END $$;
+GRANT SELECT ON pgrec._owned_models, pgrec._writable_versions TO PUBLIC;
+
+CREATE FUNCTION pgrec."_grant_model"(
+	"model" TEXT, /* Option < & str > */
+	"role" TEXT /* Option < & str > */
+) RETURNS void
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'grant_model_wrapper';
+
+CREATE FUNCTION pgrec."_revoke_model"(
+	"model" TEXT, /* Option < & str > */
+	"role" TEXT /* Option < & str > */
+) RETURNS void
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'revoke_model_wrapper';
+
+-- Access to models. The contract's signature takes the role as `name`; the work (ownership
+-- check, grant list update, errors) is done by the internal functions.
+CREATE FUNCTION pgrec.grant_model(model text, role name) RETURNS void
+LANGUAGE sql VOLATILE AS
+$$ SELECT pgrec._grant_model(model, role::text) $$;
+
+CREATE FUNCTION pgrec.revoke_model(model text, role name) RETURNS void
+LANGUAGE sql VOLATILE AS
+$$ SELECT pgrec._revoke_model(model, role::text) $$;
+
+COMMENT ON FUNCTION pgrec.grant_model(text, name) IS
+'Lets a role (or PUBLIC) serve a model, read its embeddings and catalog rows, and evaluate it. Only the model''s owner role (or a member) may grant; training, dropping and granting stay with the owner.';
+COMMENT ON FUNCTION pgrec.revoke_model(text, name) IS
+'Takes back a grant made with pgrec.grant_model; effective at once, also in sessions that have the model cached. Owner only.';
+COMMENT ON FUNCTION pgrec._grant_model(text, text) IS 'Internal: the body of pgrec.grant_model.';
+COMMENT ON FUNCTION pgrec._revoke_model(text, text) IS 'Internal: the body of pgrec.revoke_model.';
