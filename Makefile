@@ -3,7 +3,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: setup install data demo test test-core test-sql bench bench-sql fmt
+.PHONY: setup install data demo test lint test-core test-sql bench bench-sql fmt
 
 setup:
 	./scripts/setup.sh
@@ -19,7 +19,12 @@ data:
 demo: install data
 	./scripts/demo.sh
 
-test: install data test-core test-sql
+test: install data lint test-core test-sql
+
+# formatting and clippy with warnings as errors, over every crate and target
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
 
 test-core:
 	cargo test --release -p pgrec-core

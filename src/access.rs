@@ -40,14 +40,13 @@ pub fn owner_of(model: &str) -> Option<Owner> {
 /// Whether the current role may read `model` (its model_owners row is visible to it).
 fn can_read(model: &str) -> bool {
     Spi::connect(|c| {
-        c.select(
+        !c.select(
             "SELECT 1 FROM pgrec.model_owners WHERE model = $1",
             Some(1),
             &[model.into()],
         )
         .or_raise()
-        .len()
-            > 0
+        .is_empty()
     })
 }
 

@@ -152,7 +152,7 @@ pub fn load_features(
                     FeatureKind::Multi => Vec::<Option<String>>::from_datum(d, false)
                         .map(RawValue::List)
                         .unwrap_or(RawValue::Null),
-                    FeatureKind::Numeric => RawValue::Number(f64::from_bits(d.value() as u64)),
+                    FeatureKind::Numeric => RawValue::Number(crate::source::read_float8(d)),
                 }
             })
             .collect();

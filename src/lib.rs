@@ -3,6 +3,8 @@
 //! This crate is PostgreSQL glue only: argument parsing, SPI reading and writing, the catalog,
 //! error reporting. All numeric work lives in the `pgrec-core` crate.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -92,6 +92,8 @@ pub(crate) fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
             None,
         )
     });
+    // SAFETY: inside an SPI connection; SPI_tuptable belongs to the query just run and its tuple
+    // descriptor is read before the connection ends.
     Spi::connect(|_| unsafe {
         let rc = pg_sys::SPI_execute(sql.as_ptr(), true, 0);
         if rc != pg_sys::SPI_OK_SELECT as i32 {
@@ -111,6 +113,8 @@ pub(crate) fn probe_columns(from: &str) -> Vec<(String, pg_sys::Oid)> {
 }
 
 pub(crate) fn type_name(oid: pg_sys::Oid) -> String {
+    // SAFETY: format_type_be returns a palloc'd NUL-terminated string for any type OID (or
+    // raises an ERROR); it is copied before the memory context can go away.
     unsafe {
         let p = pg_sys::format_type_be(oid);
         std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
@@ -273,13 +277,37 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
     out
 }
 
+// float8 datums are read by value: PostgreSQL 15 on the 64-bit platforms pgrx supports passes
+// float8 by value, and a build against a server configured otherwise stops here instead of
+// reading pointers as numbers.
+const _: () = assert!(
+    pg_sys::FLOAT8PASSBYVAL == 1,
+    "pgrec needs float8 passed by value"
+);
+
+/// A non-NULL float8 datum.
+#[inline]
+pub(crate) fn read_float8(datum: pg_sys::Datum) -> f64 {
+    // SAFETY: the datum is a non-NULL float8 (the callers' queries cast to float8), which the
+    // assertion above guarantees is passed by value.
+    unsafe { f64::from_datum(datum, false) }.unwrap_or(f64::NAN)
+}
+
+/// Interns a non-NULL key datum of the query's key type (int8 for integer keys, text otherwise).
+///
+/// # Safety
+/// `datum` must be a non-NULL datum of type int8 for `Keys::Int` and of type text for
+/// `Keys::Text`, valid for the duration of the call.
 #[inline]
 pub(crate) unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
     let r = match kind {
         Keys::Int(m) => m.intern(datum.value() as i64),
         Keys::Text(m) => {
-            let v = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-            let s = pgrx::varlena::text_to_rust_str(v).unwrap_or_else(|_| {
+            // SAFETY: per the contract above the datum is a live text varlena; detoasting
+            // returns a pointer valid in the current memory context.
+            let v = unsafe { pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr()) };
+            // SAFETY: v is a detoasted text varlena.
+            let s = unsafe { pgrx::varlena::text_to_rust_str(v) }.unwrap_or_else(|_| {
                 raise(
                     Code::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
                     "key is not valid UTF-8",
@@ -295,6 +323,11 @@ pub(crate) unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
     r.unwrap_or_else(|e| raise(Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string(), None))
 }
 
+/// Adds one source row (user key, item key, float8 rating) to `out`.
+///
+/// # Safety
+/// `tup` must be a live tuple described by `desc`, whose three columns are the user key and the
+/// item key (of the kinds of `out.users` and `out.items`) and a float8.
 #[inline]
 unsafe fn read_row(
     tup: *mut pg_sys::HeapTupleData,
@@ -304,16 +337,21 @@ unsafe fn read_row(
 ) {
     out.rows_read += 1;
     let (mut nu, mut ni, mut nr) = (false, false, false);
-    let ud = pg_sys::heap_getattr(tup, 1, desc, &mut nu);
-    let id = pg_sys::heap_getattr(tup, 2, desc, &mut ni);
-    let rd = pg_sys::heap_getattr(tup, 3, desc, &mut nr);
+    // SAFETY: per the contract above, attributes 1-3 exist in `desc`.
+    let (ud, id, rd) = unsafe {
+        (
+            pg_sys::heap_getattr(tup, 1, desc, &mut nu),
+            pg_sys::heap_getattr(tup, 2, desc, &mut ni),
+            pg_sys::heap_getattr(tup, 3, desc, &mut nr),
+        )
+    };
     if nu || ni || nr {
         out.rows_skipped_null += 1;
         return;
     }
-    let value = f64::from_bits(rd.value() as u64);
-    let user = read_key(ud, &mut out.users);
-    let item = read_key(id, &mut out.items);
+    let value = read_float8(rd);
+    // SAFETY: non-NULL key datums of the kinds the query cast them to.
+    let (user, item) = unsafe { (read_key(ud, &mut out.users), read_key(id, &mut out.items)) };
     if !value.is_finite() || value.abs() > f32::MAX as f64 {
         let shown = if value.is_nan() {
             "NaN".to_string()

@@ -126,6 +126,10 @@ impl SideFeatures {
     }
 }
 
+/// A second feature row for an entity that already has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DuplicateRow;
+
 /// Collects raw feature rows, then encodes them.
 #[derive(Debug, Clone)]
 pub struct FeatureBuilder {
@@ -151,13 +155,13 @@ impl FeatureBuilder {
 
     /// Records the row of entity `e`. A second row for the same entity is an error (the
     /// caller names the key).
-    pub fn set(&mut self, e: u32, values: Vec<RawValue>) -> std::result::Result<(), ()> {
+    pub fn set(&mut self, e: u32, values: Vec<RawValue>) -> std::result::Result<(), DuplicateRow> {
         let e = e as usize;
         if self.rows.len() <= e {
             self.rows.resize(e + 1, None);
         }
         if self.rows[e].is_some() {
-            return Err(());
+            return Err(DuplicateRow);
         }
         self.rows[e] = Some(values);
         Ok(())

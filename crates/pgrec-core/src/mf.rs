@@ -648,7 +648,7 @@ impl Implicit {
                         let scale = if adaptive {
                             // AdaGrad on the summed direction: the step no longer grows with how
                             // many ratings feed y_j, which keeps dense or popular data stable.
-                            *g2 += kern.dot(&acc, &acc) / k as f32;
+                            *g2 += kern.dot(acc, acc) / k as f32;
                             if *g2 > 0.0 {
                                 step / g2.sqrt()
                             } else {
@@ -657,7 +657,7 @@ impl Implicit {
                         } else {
                             step * item_scale[j]
                         };
-                        kern.axpy(scale, &acc, yj);
+                        kern.axpy(scale, acc, yj);
                     },
                 );
         });
