@@ -3,15 +3,11 @@
 
 use std::time::Instant;
 
+use pgrec_core::algo::{self, Configured, FeatureRequest, Training, TrainingData};
 use pgrec_core::data::{find_duplicate, sort_pairs};
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
-use pgrec_core::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
-use pgrec_core::towers::{
-    default_id_dropout, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
-};
-use pgrec_core::train::IterativeTrainer;
-use pgrec_core::{FactorModel, Rating};
+use pgrec_core::FactorModel;
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -26,28 +22,29 @@ use crate::features::{load_features, Selection};
 use crate::runner;
 use crate::source::{load, Loaded, SourceSpec};
 
-const ALGORITHMS: &[&str] = &["mf", "als", "ials", "bpr", "ncf", "two_tower"];
-const IMPLEMENTED: &[&str] = &["mf", "ncf", "two_tower"];
-
-fn check_algorithm(algorithm: &str) {
-    if IMPLEMENTED.contains(&algorithm) {
-        return;
-    }
-    if ALGORITHMS.contains(&algorithm) {
-        raise(
+/// The registry entry of `algorithm`: an unknown name is 22023, a name of the SQL contract that
+/// this version cannot train is 0A000.
+fn configure(algorithm: &str, params: &serde_json::Value) -> Box<dyn Configured> {
+    let available: Vec<&str> = algo::available().collect();
+    match algo::find(algorithm) {
+        Some(algo::Entry {
+            configure: Some(configure),
+            ..
+        }) => configure(params).or_raise(),
+        Some(_) => raise(
             Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("algorithm \"{algorithm}\" is not available in this version of pgrec"),
-            Some(&format!(
-                "Available algorithms: {}.",
-                IMPLEMENTED.join(", ")
-            )),
-        );
+            Some(&format!("Available algorithms: {}.", available.join(", "))),
+        ),
+        None => {
+            let all: Vec<&str> = algo::REGISTRY.iter().map(|e| e.name).collect();
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("unknown algorithm \"{algorithm}\""),
+                Some(&format!("Use one of: {}.", all.join(", "))),
+            )
+        }
     }
-    raise(
-        Code::ERRCODE_INVALID_PARAMETER_VALUE,
-        format!("unknown algorithm \"{algorithm}\""),
-        Some(&format!("Use one of: {}.", ALGORITHMS.join(", "))),
-    );
 }
 
 /// One epoch as recorded in the history: (epoch, mean train loss, validation RMSE, seconds).
@@ -55,12 +52,8 @@ type EpochRow = (usize, f64, Option<f64>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
 /// `rmse` says whether the training loss is a squared error (reported as its root).
-fn fit_epochs<T: IterativeTrainer>(
-    trainer: &mut T,
-    pool: &rayon::ThreadPool,
-    rmse: bool,
-) -> Vec<EpochRow> {
-    let max = trainer.max_epochs();
+fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) -> Vec<EpochRow> {
+    let max = trainer.max_steps();
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {
         let started = Instant::now();
@@ -114,126 +107,6 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
     }
 }
 
-/// What an algorithm hands back for storage.
-struct Trained {
-    fitted: FactorModel,
-    history: Vec<EpochRow>,
-    /// Whether the epoch loss is a squared error.
-    rmse_loss: bool,
-    params: serde_json::Value,
-    metrics: serde_json::Value,
-    tensors: Vec<(String, usize, usize, Vec<f32>)>,
-    features: Option<serde_json::Value>,
-    n_validation: usize,
-}
-
-/// The parameters of a call, parsed and checked once, before anything is read or locked.
-enum Parsed {
-    Mf {
-        raw: MfParams,
-        valid: ValidMfParams,
-    },
-    /// two_tower and ncf: `stored` is what the version records as its params.
-    Neural {
-        stored: serde_json::Value,
-        valid: ValidTwoTowerParams,
-    },
-}
-
-impl Parsed {
-    /// The stored params of two_tower / ncf, with the defaults that depend on other params
-    /// (`average_epochs` on `epochs`, `id_dropout` on `loss`) written out as they were used.
-    fn neural(
-        stored: Result<serde_json::Value, serde_json::Error>,
-        valid: ValidTwoTowerParams,
-    ) -> Self {
-        let mut stored = stored.unwrap_or_else(|_| json!({}));
-        stored["average_epochs"] = json!(valid.average_epochs);
-        if stored["id_dropout"].is_null() {
-            stored["id_dropout"] = json!(default_id_dropout(valid.loss));
-        }
-        Parsed::Neural { stored, valid }
-    }
-
-    fn new(algorithm: &str, params: &serde_json::Value) -> Self {
-        match algorithm {
-            "two_tower" => {
-                let raw: TwoTowerParams = parse_params(params).or_raise();
-                let valid = raw.check().or_raise();
-                Parsed::neural(serde_json::to_value(&raw), valid)
-            }
-            "ncf" => {
-                let raw: NcfParams = parse_params(params).or_raise();
-                let valid = raw.check().or_raise();
-                Parsed::neural(serde_json::to_value(&raw), valid)
-            }
-            _ => {
-                let raw: MfParams = parse_params(params).or_raise();
-                let valid = raw.check().or_raise();
-                Parsed::Mf { raw, valid }
-            }
-        }
-    }
-
-    fn threads(&self) -> Option<usize> {
-        match self {
-            Parsed::Mf { valid, .. } => valid.threads,
-            Parsed::Neural { valid, .. } => valid.threads,
-        }
-    }
-}
-
-/// The arguments every algorithm receives.
-struct Job<'a> {
-    params: &'a Parsed,
-    rating_col: Option<&'a str>,
-    user_col: &'a str,
-    item_col: &'a str,
-    user_features: Option<&'a str>,
-    item_features: Option<&'a str>,
-}
-
-fn no_features(job: &Job<'_>, algorithm: &str) {
-    if job.user_features.is_some() || job.item_features.is_some() {
-        raise(
-            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!("algorithm \"{algorithm}\" does not use user_features or item_features"),
-            Some("Leave user_features and item_features NULL, or use algorithm two_tower or ncf."),
-        );
-    }
-}
-
-fn train_mf(
-    mf_params: &MfParams,
-    valid: &ValidMfParams,
-    data: &mut Loaded,
-    pool: &rayon::ThreadPool,
-) -> Trained {
-    let (n_users, n_items) = (data.users.len(), data.items.len());
-    let ratings = std::mem::take(&mut data.ratings);
-    let trainer_params = valid.clone();
-    let mut trainer = runner::run(pool, |_| {
-        MfTrainer::new(ratings, n_users, n_items, trainer_params)
-    })
-    .or_raise();
-    let n_validation = trainer.n_validation();
-    let history = fit_epochs(&mut trainer, pool, true);
-    let (fitted, pairs) = trainer.finish_with_ratings();
-    data.ratings = pairs;
-    let mut params = serde_json::to_value(mf_params).unwrap_or_else(|_| json!({}));
-    params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
-    Trained {
-        fitted,
-        history,
-        rmse_loss: true,
-        params,
-        metrics: json!({}),
-        tensors: Vec::new(),
-        features: None,
-        n_validation,
-    }
-}
-
 /// Reads one side's features (or none), adding cold entities to `keys`.
 fn side_features(
     source: Option<&str>,
@@ -249,72 +122,40 @@ fn side_features(
     builder.build(keys.len(), min_count).or_raise()
 }
 
-/// two_tower and ncf: features, the network, and its tensors.
-fn train_neural(
-    job: &Job<'_>,
-    stored: &serde_json::Value,
-    valid: &ValidTwoTowerParams,
+/// Reads both feature sources as `request` asks, adding cold entities to the key maps.
+fn load_sides(
+    request: &FeatureRequest<'_>,
     data: &mut Loaded,
-    pool: &rayon::ThreadPool,
-) -> Trained {
-    let (rated_users, rated_items) = (data.users.len(), data.items.len());
+    user_col: &str,
+    item_col: &str,
+    user_features: Option<&str>,
+    item_features: Option<&str>,
+) -> (SideFeatures, SideFeatures) {
     let users = side_features(
-        job.user_features,
-        job.user_col,
+        user_features,
+        user_col,
         &mut data.users,
         Selection {
             arg: "user_features",
             include_param: "user_feature_columns",
-            include: valid.columns.user.as_deref(),
-            exclude: &valid.columns.exclude,
+            include: request.user_columns,
+            exclude: request.exclude,
         },
-        valid.min_count,
+        request.min_count,
     );
     let items = side_features(
-        job.item_features,
-        job.item_col,
+        item_features,
+        item_col,
         &mut data.items,
         Selection {
             arg: "item_features",
             include_param: "item_feature_columns",
-            include: valid.columns.item.as_deref(),
-            exclude: &valid.columns.exclude,
+            include: request.item_columns,
+            exclude: request.exclude,
         },
-        valid.min_count,
+        request.min_count,
     );
-    let features = json!({ "user": users.specs, "item": items.specs });
-    let ratings: Vec<Rating> = data.ratings.clone();
-    let explicit = job.rating_col.is_some();
-    let trainer_params = valid.clone();
-    let mut trainer = runner::run(pool, |_| {
-        TwoTowerTrainer::new(ratings, users, items, explicit, trainer_params)
-    })
-    .or_raise();
-    let n_validation = trainer.n_validation();
-    let (n_dense, n_emb) = (
-        trainer.n_dense_parameters(),
-        trainer.n_embedding_parameters(),
-    );
-    let history = fit_epochs(&mut trainer, pool, valid.loss == Loss::Mse);
-    let model = runner::run(pool, |_| trainer.finish_on(pool));
-    let mut params = stored.clone();
-    params["threads"] = json!(valid.threads.unwrap_or_else(runner::default_threads));
-    Trained {
-        fitted: model.factors,
-        history,
-        rmse_loss: valid.loss == Loss::Mse,
-        params,
-        metrics: json!({
-            "loss": stored["loss"],
-            "n_cold_users": data.users.len() - rated_users,
-            "n_cold_items": data.items.len() - rated_items,
-            "n_dense_parameters": n_dense,
-            "n_embedding_parameters": n_emb,
-        }),
-        tensors: model.tensors,
-        features: Some(features),
-        n_validation,
-    }
+    (users, items)
 }
 
 /// Adds the embedding health of the item vectors to `metrics`, and warns when they collapsed.
@@ -387,29 +228,37 @@ fn train(
             None,
         );
     }
-    check_algorithm(algorithm);
     let params_json = params.map(|p| p.0).unwrap_or_else(|| json!({}));
-    // Parameter errors come before any reading or locking.
-    let parsed = Parsed::new(algorithm, &params_json);
-    let job = Job {
-        params: &parsed,
-        rating_col,
-        user_col,
-        item_col,
-        user_features,
-        item_features,
-    };
-    if let Parsed::Mf { .. } = parsed {
-        if rating_col.is_none() {
-            raise(
-                Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"),
-                Some("Name the rating column with rating_col."),
-            );
-        }
-        no_features(&job, algorithm);
+    // Algorithm and parameter errors come before any reading or locking.
+    let configured = configure(algorithm, &params_json);
+    if configured.needs_ratings() && rating_col.is_none() {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("algorithm \"{algorithm}\" needs explicit ratings, but rating_col is NULL"),
+            Some("Name the rating column with rating_col."),
+        );
     }
-    let threads = parsed.threads().unwrap_or_else(runner::default_threads);
+    if configured.features().is_none() && (user_features.is_some() || item_features.is_some()) {
+        let with_features: Vec<&str> = algo::available()
+            .filter(|name| {
+                algo::find(name)
+                    .and_then(|e| e.configure)
+                    .and_then(|c| c(&json!({})).ok())
+                    .is_some_and(|c| c.features().is_some())
+            })
+            .collect();
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("algorithm \"{algorithm}\" does not use user_features or item_features"),
+            Some(&format!(
+                "Leave user_features and item_features NULL, or use algorithm {}.",
+                with_features.join(" or ")
+            )),
+        );
+    }
+    let threads = configured.threads().unwrap_or_else(runner::default_threads);
+    let mut stored_params = configured.stored_params();
+    stored_params["threads"] = json!(threads);
     let version = reserve_version(model);
 
     let spec = SourceSpec {
@@ -433,22 +282,52 @@ fn train(
     let n_interactions = data.ratings.len();
 
     let fit_started = Instant::now();
-    let trained = match job.params {
-        Parsed::Neural { stored, valid } => train_neural(&job, stored, valid, &mut data, pool),
-        Parsed::Mf { raw, valid } => train_mf(raw, valid, &mut data, pool),
+    let mut extra = json!({});
+    let mut features = None;
+    let (users, items) = match configured.features() {
+        None => (
+            SideFeatures::none(data.users.len()),
+            SideFeatures::none(data.items.len()),
+        ),
+        Some(request) => {
+            let (rated_users, rated_items) = (data.users.len(), data.items.len());
+            let sides = load_sides(
+                &request,
+                &mut data,
+                user_col,
+                item_col,
+                user_features,
+                item_features,
+            );
+            extra["n_cold_users"] = json!(data.users.len() - rated_users);
+            extra["n_cold_items"] = json!(data.items.len() - rated_items);
+            features = Some(json!({ "user": sides.0.specs, "item": sides.1.specs }));
+            sides
+        }
     };
+    let training_data = TrainingData {
+        ratings: std::mem::take(&mut data.ratings),
+        n_users: data.users.len(),
+        n_items: data.items.len(),
+        explicit: rating_col.is_some(),
+        users,
+        items,
+    };
+    let mut training = runner::run(pool, |_| configured.start(training_data, pool)).or_raise();
+    let n_validation = training.n_validation();
+    let rmse_loss = training.squared_loss();
+    let history = fit_epochs(&mut *training, pool, rmse_loss);
+    let fitted = runner::run(pool, |_| training.finish(pool));
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let (n_users, n_items) = (data.users.len(), data.items.len());
-    let Trained {
-        fitted,
-        history,
-        rmse_loss,
-        params: stored_params,
-        metrics: extra,
-        tensors,
-        features,
-        n_validation,
-    } = trained;
+    if let (Some(m), Some(e)) = (extra.as_object_mut(), fitted.metrics.as_object()) {
+        for (k, v) in e {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    data.ratings = fitted.ratings;
+    let tensors = fitted.tensors;
+    let fitted = fitted.model;
 
     let best = history
         .iter()

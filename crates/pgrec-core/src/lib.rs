@@ -2,6 +2,7 @@
 //! PostgreSQL: the extension reads data on the backend thread, hands compact arrays to this
 //! crate, runs its steps on an explicit pool and writes the results back.
 
+pub mod algo;
 pub mod data;
 pub mod error;
 pub mod features;

@@ -1,0 +1,72 @@
+//! `mf`: biased matrix factorization by parallel SGD (the numeric work is in [`crate::mf`]).
+
+use rayon::ThreadPool;
+
+use super::{Configured, FeatureRequest, Fitted, Training, TrainingData};
+use crate::error::Result;
+use crate::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use crate::parallel::CancelFlag;
+use crate::train::{EpochReport, IterativeTrainer};
+
+struct Mf {
+    raw: MfParams,
+    valid: ValidMfParams,
+}
+
+/// Parses and checks the params of `mf`.
+pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
+    let raw: MfParams = parse_params(params)?;
+    let valid = raw.check()?;
+    Ok(Box::new(Mf { raw, valid }))
+}
+
+impl Configured for Mf {
+    fn stored_params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.raw).unwrap_or_default()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.valid.threads
+    }
+
+    fn needs_ratings(&self) -> bool {
+        true
+    }
+
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        None
+    }
+
+    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, self.valid)?;
+        Ok(Box::new(trainer))
+    }
+}
+
+impl Training for MfTrainer {
+    fn max_steps(&self) -> usize {
+        self.max_epochs()
+    }
+
+    fn n_validation(&self) -> usize {
+        MfTrainer::n_validation(self)
+    }
+
+    fn squared_loss(&self) -> bool {
+        true
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        IterativeTrainer::step(self, pool, cancel)
+    }
+
+    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
+        let (model, ratings) = self.finish_with_ratings();
+        Fitted {
+            model,
+            ratings,
+            tensors: Vec::new(),
+            metrics: serde_json::json!({}),
+        }
+    }
+}
