@@ -47,6 +47,33 @@ fn configure(algorithm: &str, params: &serde_json::Value) -> Box<dyn Configured>
     }
 }
 
+/// pgrec.algorithms: every algorithm name of the SQL contract, whether this version trains it,
+/// and what its training needs (with default params).
+#[pg_extern(stable, parallel_safe, name = "algorithms")]
+fn algorithms() -> TableIterator<
+    'static,
+    (
+        name!(algorithm, String),
+        name!(available, bool),
+        name!(needs_ratings, Option<bool>),
+        name!(uses_features, Option<bool>),
+    ),
+> {
+    let rows: Vec<_> = algo::REGISTRY
+        .iter()
+        .map(|e| {
+            let configured = e.configure.and_then(|c| c(&json!({})).ok());
+            (
+                e.name.to_string(),
+                e.configure.is_some(),
+                configured.as_ref().map(|c| c.needs_ratings()),
+                configured.as_ref().map(|c| c.features().is_some()),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
 /// One epoch as recorded in the history: (epoch, mean train loss, validation RMSE, seconds).
 type EpochRow = (usize, f64, Option<f64>, f64);
 
@@ -239,13 +266,9 @@ fn train(
         );
     }
     if configured.features().is_none() && (user_features.is_some() || item_features.is_some()) {
-        let with_features: Vec<&str> = algo::available()
-            .filter(|name| {
-                algo::find(name)
-                    .and_then(|e| e.configure)
-                    .and_then(|c| c(&json!({})).ok())
-                    .is_some_and(|c| c.features().is_some())
-            })
+        let with_features: Vec<String> = algorithms()
+            .filter(|a| a.3 == Some(true))
+            .map(|a| a.0)
             .collect();
         raise(
             Code::ERRCODE_FEATURE_NOT_SUPPORTED,

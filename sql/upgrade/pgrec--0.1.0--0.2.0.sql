@@ -220,3 +220,16 @@ COMMENT ON FUNCTION pgrec.revoke_model(text, name) IS
 'Takes back a grant made with pgrec.grant_model; effective at once, also in sessions that have the model cached. Owner only.';
 COMMENT ON FUNCTION pgrec._grant_model(text, text) IS 'Internal: the body of pgrec.grant_model.';
 COMMENT ON FUNCTION pgrec._revoke_model(text, text) IS 'Internal: the body of pgrec.revoke_model.';
+
+CREATE FUNCTION pgrec."algorithms"() RETURNS TABLE (
+	"algorithm" TEXT,  /* alloc::string::String */
+	"available" bool,  /* bool */
+	"needs_ratings" bool,  /* core::option::Option<bool> */
+	"uses_features" bool  /* core::option::Option<bool> */
+)
+STABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'algorithms_wrapper';
+
+COMMENT ON FUNCTION pgrec.algorithms() IS
+'Every algorithm name pgrec.train accepts, whether this version can train it, and whether it needs a rating column and reads feature sources (with default params).';
