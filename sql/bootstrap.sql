@@ -39,6 +39,11 @@ CREATE TABLE pgrec.model_versions (
     -- Neural models: the feature columns of each side with their kinds, vocabularies and
     -- standardization, so that entities can be encoded again exactly as in training.
     features        jsonb,
+    -- How serving scores a pair ('dot': biases + dot product of the vectors; 'network': biases
+    -- + the stored scoring network, model_tensors joint.*) and what the score estimates
+    -- ('rating', or 'relevance' for models trained on binary relevance).
+    scorer          text        NOT NULL DEFAULT 'dot' CHECK (scorer IN ('dot', 'network')),
+    target          text        NOT NULL DEFAULT 'rating' CHECK (target IN ('rating', 'relevance')),
     -- The feature sources as given to pgrec.train (with source, the columns, algorithm and
     -- params, everything needed to replay the training).
     user_features   text,

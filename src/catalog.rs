@@ -9,12 +9,12 @@ use pgrx::{JsonB, PgBuiltInOids, PgOid};
 
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
+use pgrec_core::algo::{Scorer, Target};
 
 /// What serving and evaluation need to know about a version.
 #[derive(Debug, Clone)]
 pub struct VersionInfo {
     pub id: i64,
-    pub algorithm: String,
     pub user_kind: KeyKind,
     pub item_kind: KeyKind,
     pub factors: usize,
@@ -23,36 +23,91 @@ pub struct VersionInfo {
     pub user_col: String,
     pub item_col: String,
     pub rating_col: Option<String>,
-    /// The loss of neural models ("mse", "bce", "softmax").
-    pub loss: Option<String>,
+    /// How serving scores a pair, and what the score estimates.
+    pub scorer: Scorer,
+    pub target: Target,
 }
 
-impl VersionInfo {
-    /// Whether the model scores binary relevance (then evaluate reports AUC).
-    pub fn ranks_relevance(&self) -> bool {
-        matches!(self.loss.as_deref(), Some("bce") | Some("softmax"))
+const VERSION_COLUMNS: &str =
+    "id, user_key_type, item_key_type, factors, global_mean, rating_min, \
+     rating_max, user_col, item_col, rating_col, scorer, target";
+
+/// The same columns from a catalog still at release 0.1.0 (a new library installed, `ALTER
+/// EXTENSION pgrec UPDATE` not yet run), which had no scorer and target columns: serving keeps
+/// working in between. The expressions are what the upgrade script stores.
+const VERSION_COLUMNS_0_1: &str = "id, user_key_type, item_key_type, factors, global_mean, \
+     rating_min, rating_max, user_col, item_col, rating_col, \
+     CASE WHEN algorithm = 'ncf' THEN 'network' ELSE 'dot' END, \
+     CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END";
+
+/// The version of pgrec's SQL objects in this database (`pg_extension.extversion`).
+pub fn catalog_version() -> String {
+    Spi::get_one::<String>(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgrec'",
+    )
+    .or_raise()
+    .unwrap_or_default()
+}
+
+/// Refuses to write with a library newer than the database's catalog.
+pub fn require_current_catalog() {
+    let installed = catalog_version();
+    let library = env!("CARGO_PKG_VERSION");
+    if installed != library {
+        raise(
+            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("pgrec's catalog in this database is at version {installed}, its library at {library}"),
+            Some("Run ALTER EXTENSION pgrec UPDATE; models are kept. Serving works until then, training does not."),
+        );
     }
 }
 
-const VERSION_COLUMNS: &str = "id, version, algorithm, user_key_type, item_key_type, factors, \
-     global_mean, rating_min, rating_max, user_col, item_col, rating_col, params->>'loss'";
+thread_local! {
+    /// The version columns for this backend's catalog, chosen once.
+    static COLUMNS: RefCell<Option<&'static str>> = const { RefCell::new(None) };
+}
+
+fn version_columns() -> &'static str {
+    COLUMNS.with(|cell| {
+        *cell.borrow_mut().get_or_insert_with(|| {
+            if catalog_version() == "0.1.0" {
+                VERSION_COLUMNS_0_1
+            } else {
+                VERSION_COLUMNS
+            }
+        })
+    })
+}
+
+fn damaged(id: i64, column: &str) -> ! {
+    raise(
+        Code::ERRCODE_DATA_CORRUPTED,
+        format!("pgrec: model version {id} has an unknown {column}"),
+        Some("Train the model again, or update pgrec (ALTER EXTENSION pgrec UPDATE)."),
+    )
+}
 
 fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
     let s = |i: usize| -> Option<String> { row.get::<String>(i).or_raise() };
-    let rmin: Option<f32> = row.get(8).or_raise();
-    let rmax: Option<f32> = row.get(9).or_raise();
+    let id = row.get::<i64>(1).or_raise().unwrap_or_default();
+    let rmin: Option<f32> = row.get(6).or_raise();
+    let rmax: Option<f32> = row.get(7).or_raise();
     VersionInfo {
-        id: row.get::<i64>(1).or_raise().unwrap_or_default(),
-        algorithm: s(3).unwrap_or_default(),
-        user_kind: KeyKind::from_sql_name(&s(4).unwrap_or_default()),
-        item_kind: KeyKind::from_sql_name(&s(5).unwrap_or_default()),
-        factors: row.get::<i32>(6).or_raise().unwrap_or_default().max(0) as usize,
-        global_mean: row.get::<f32>(7).or_raise().unwrap_or_default(),
+        id,
+        user_kind: KeyKind::from_sql_name(&s(2).unwrap_or_default()),
+        item_kind: KeyKind::from_sql_name(&s(3).unwrap_or_default()),
+        factors: row.get::<i32>(4).or_raise().unwrap_or_default().max(0) as usize,
+        global_mean: row.get::<f32>(5).or_raise().unwrap_or_default(),
         rating_range: rmin.zip(rmax),
-        user_col: s(10).unwrap_or_default(),
-        item_col: s(11).unwrap_or_default(),
-        rating_col: s(12),
-        loss: s(13),
+        user_col: s(8).unwrap_or_default(),
+        item_col: s(9).unwrap_or_default(),
+        rating_col: s(10),
+        scorer: s(11)
+            .and_then(|n| Scorer::from_name(&n))
+            .unwrap_or_else(|| damaged(id, "scorer")),
+        target: s(12)
+            .and_then(|n| Target::from_name(&n))
+            .unwrap_or_else(|| damaged(id, "target")),
     }
 }
 
@@ -66,6 +121,7 @@ thread_local! {
 /// The active version of `model`, or the given version; None when there is none or when the
 /// current role may not read the model.
 pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
+    let columns = version_columns();
     Spi::connect(|c| {
         let rows = match version {
             None => ACTIVE_LOOKUP.with(|cell| {
@@ -74,7 +130,7 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
                     let stmt = c
                         .prepare(
                             format!(
-                                "SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND active"
+                                "SELECT {columns} FROM pgrec.model_versions WHERE model = $1 AND active"
                             )
                             .as_str(),
                             &[PgOid::BuiltIn(PgBuiltInOids::TEXTOID)],
@@ -88,7 +144,7 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
                 }
             }),
             Some(v) => c.select(
-                &format!("SELECT {VERSION_COLUMNS} FROM pgrec.model_versions WHERE model = $1 AND version = $2"),
+                &format!("SELECT {columns} FROM pgrec.model_versions WHERE model = $1 AND version = $2"),
                 Some(1),
                 &[model.into(), v.into()],
             ),
@@ -168,6 +224,8 @@ pub struct NewVersion<'a> {
     pub rating_col: Option<&'a str>,
     pub user_features: Option<&'a str>,
     pub item_features: Option<&'a str>,
+    pub scorer: Scorer,
+    pub target: Target,
     pub user_kind: KeyKind,
     pub item_kind: KeyKind,
     pub n_users: i64,
@@ -193,9 +251,9 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
                 "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
                  user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
                  n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, user_features, \
-                 item_features, active) \
+                 item_features, scorer, target, active) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                         $20, $21, true) \
+                         $20, $21, $22, $23, true) \
                  RETURNING id",
                 None,
                 &[
@@ -220,6 +278,8 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
                     v.train_seconds.into(),
                     v.user_features.into(),
                     v.item_features.into(),
+                    v.scorer.name().into(),
+                    v.target.name().into(),
                 ],
             )
             .or_raise();
@@ -378,26 +438,4 @@ pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]
         )
         .or_raise();
     });
-}
-
-/// pgrec.drop_model: removes the model with every version (factors and history cascade).
-#[pg_extern(name = "drop_model")]
-fn drop_model(model: Option<&str>) {
-    let model = crate::errors::required(model, "model");
-    if !crate::access::require_owner(model, "drop", None) {
-        raise(
-            Code::ERRCODE_UNDEFINED_OBJECT,
-            format!("model \"{model}\" does not exist"),
-            Some("SELECT model FROM pgrec.models lists the models you may use."),
-        );
-    }
-    Spi::connect_mut(|c| {
-        c.update(
-            "DELETE FROM pgrec.model_owners WHERE model = $1",
-            None,
-            &[model.into()],
-        )
-        .or_raise();
-    });
-    crate::serve::forget(model);
 }

@@ -1,5 +1,6 @@
 //! pgrec.evaluate: rating error and top-k ranking quality of a model on held-out rows.
 
+use pgrec_core::algo::Target;
 use pgrec_core::metrics::{auc, mae, ranking_scores, rmse, RankingSummary};
 use pgrec_core::topk::top_k;
 use pgrx::prelude::*;
@@ -54,7 +55,7 @@ fn evaluate(
 
     let mut out = json!({ "k": kk, "n_rows": data.ratings.len() });
     // Models trained on binary relevance (bce, softmax) do not predict ratings.
-    if explicit && !sm.info.ranks_relevance() {
+    if explicit && sm.info.target == Target::Rating {
         let pairs: Vec<(f32, f32)> = data
             .ratings
             .iter()
@@ -103,7 +104,7 @@ fn evaluate(
     for u in &users {
         relevant[*u as usize].sort_unstable();
     }
-    let with_auc = sm.info.ranks_relevance();
+    let with_auc = sm.info.target == Target::Relevance;
     let pool_rc = runner::pool(runner::default_threads());
     let pool: &rayon::ThreadPool = &pool_rc;
     let per_user = runner::run(pool, |cancel| {

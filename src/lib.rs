@@ -15,6 +15,7 @@ mod errors;
 mod evaluate;
 mod features;
 mod keys;
+mod models;
 mod runner;
 mod serve;
 mod source;

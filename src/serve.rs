@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use pgrec_core::algo::Scorer;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{HeadLayer, ScoreHead};
 use pgrec_core::topk::{top_k, Scored};
@@ -227,7 +228,7 @@ fn load(info: VersionInfo) -> ServingModel {
         item_bias: items.bias,
         user_factors: users.factors,
         item_factors: items.factors,
-        head: (info.algorithm == "ncf").then(|| read_head(&info)),
+        head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
     };
     let item_norms = model.item_norms(kernels);
     ServingModel {

@@ -279,6 +279,7 @@ fn train(
             )),
         );
     }
+    crate::catalog::require_current_catalog();
     let threads = configured.threads().unwrap_or_else(runner::default_threads);
     let mut stored_params = configured.stored_params();
     stored_params["threads"] = json!(threads);
@@ -349,7 +350,7 @@ fn train(
         }
     }
     data.ratings = fitted.ratings;
-    let tensors = fitted.tensors;
+    let (tensors, scorer, target) = (fitted.tensors, fitted.scorer, fitted.target);
     let fitted = fitted.model;
 
     let best = history
@@ -398,6 +399,8 @@ fn train(
         rating_col,
         user_features: user_features.map(str::trim),
         item_features: item_features.map(str::trim),
+        scorer,
+        target,
         user_kind: data.users.kind(),
         item_kind: data.items.kind(),
         n_users: n_users as i64,

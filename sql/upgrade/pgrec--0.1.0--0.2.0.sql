@@ -34,7 +34,12 @@ ALTER TABLE pgrec.model_versions
         USING coalesce(pg_catalog.to_regrole(pg_catalog.quote_ident(owner)), 0::oid::regrole),
     ADD COLUMN readers oid[] NOT NULL DEFAULT '{}',
     ADD COLUMN user_features text,
-    ADD COLUMN item_features text;
+    ADD COLUMN item_features text,
+    ADD COLUMN scorer text NOT NULL DEFAULT 'dot' CHECK (scorer IN ('dot', 'network')),
+    ADD COLUMN target text NOT NULL DEFAULT 'rating' CHECK (target IN ('rating', 'relevance'));
+-- 0.1.0 told them apart by name: ncf runs its network, bce and softmax models rank.
+UPDATE pgrec.model_versions SET scorer = 'network' WHERE algorithm = 'ncf';
+UPDATE pgrec.model_versions SET target = 'relevance' WHERE params->>'loss' IN ('bce', 'softmax');
 -- A version's owner is its model's (0.1.0 copied it at insert; make sure).
 UPDATE pgrec.model_versions v SET owner = o.owner FROM pgrec.model_owners o
 WHERE o.model = v.model AND v.owner IS DISTINCT FROM o.owner;

@@ -100,6 +100,9 @@ SELECT model, version, active, owner FROM pgrec.models ORDER BY 1, 2;
 SQL
 }
 before=$(answers $old)
+# Until the update, this library serves the old catalog but refuses to train on it.
+pre=$(psql -qAt -d $old -c "SET ROLE pgrec_up_owner" -c "SELECT pgrec.train('up_new', 'up_r')" 2>&1 || true)
+echo "$pre" | grep -q "catalog in this database is at version 0.1.0" || fail "training before the update: $pre"
 # One session serves, updates the extension and serves again (its cached model and prepared
 # lookup must follow); a new session serves once more.
 during=$(answers $old "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3); RESET ROLE; ALTER EXTENSION pgrec UPDATE;")

@@ -2,7 +2,7 @@
 
 use rayon::ThreadPool;
 
-use super::{Configured, FeatureRequest, Fitted, Training, TrainingData};
+use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
 use crate::parallel::CancelFlag;
@@ -63,6 +63,8 @@ impl Training for MfTrainer {
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let (model, ratings) = self.finish_with_ratings();
         Fitted {
+            scorer: Scorer::Dot,
+            target: Target::Rating,
             model,
             ratings,
             tensors: Vec::new(),

@@ -123,8 +123,61 @@ pub trait Training: Send {
     fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted;
 }
 
+/// How serving scores a (user, item) pair of a stored model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scorer {
+    /// global mean + user bias + item bias + <user vector, item vector>
+    Dot,
+    /// the biases plus the stored scoring network over [user vector, item vector]
+    Network,
+}
+
+/// What the score estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A rating on the source's scale (evaluate reports RMSE and MAE).
+    Rating,
+    /// Relevance for ranking only (evaluate reports AUC instead).
+    Relevance,
+}
+
+impl Scorer {
+    /// The catalog spelling (model_versions.scorer).
+    pub fn name(self) -> &'static str {
+        match self {
+            Scorer::Dot => "dot",
+            Scorer::Network => "network",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Scorer::Dot, Scorer::Network]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+impl Target {
+    /// The catalog spelling (model_versions.target).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Rating => "rating",
+            Target::Relevance => "relevance",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Target::Rating, Target::Relevance]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
 /// What a finished training hands back for storage.
 pub struct Fitted {
+    /// How serving scores pairs, and what the scores estimate.
+    pub scorer: Scorer,
+    pub target: Target,
     pub model: FactorModel,
     /// The training pairs, sorted by (user, item): the items each user has seen.
     pub ratings: Vec<Rating>,
@@ -137,6 +190,18 @@ pub struct Fitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalog_spellings_round_trip() {
+        for s in [Scorer::Dot, Scorer::Network] {
+            assert_eq!(Scorer::from_name(s.name()), Some(s));
+        }
+        for t in [Target::Rating, Target::Relevance] {
+            assert_eq!(Target::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Scorer::from_name("ncf"), None);
+        assert_eq!(Target::from_name("bce"), None);
+    }
 
     #[test]
     fn registry_names_are_unique_and_found() {

@@ -5,12 +5,12 @@ use rayon::ThreadPool;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Configured, FeatureRequest, Fitted, Training, TrainingData};
+use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::mf::parse_params;
 use crate::parallel::CancelFlag;
 use crate::towers::{
-    default_id_dropout, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
+    default_id_dropout, Arch, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
 };
 use crate::train::{EpochReport, IterativeTrainer};
 use crate::Rating;
@@ -72,6 +72,11 @@ impl Configured for Neural {
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
         let squared = self.valid.loss == Loss::Mse;
         let loss = self.stored["loss"].clone();
+        let scorer = if matches!(self.valid.arch, Arch::Ncf { .. }) {
+            Scorer::Network
+        } else {
+            Scorer::Dot
+        };
         let trainer = TwoTowerTrainer::new(
             data.ratings.clone(),
             data.users,
@@ -84,6 +89,7 @@ impl Configured for Neural {
             ratings: data.ratings,
             squared,
             loss,
+            scorer,
         }))
     }
 }
@@ -94,6 +100,7 @@ struct NeuralTraining {
     ratings: Vec<Rating>,
     squared: bool,
     loss: serde_json::Value,
+    scorer: Scorer,
 }
 
 impl Training for NeuralTraining {
@@ -121,6 +128,13 @@ impl Training for NeuralTraining {
         });
         let model = self.trainer.finish_on(pool);
         Fitted {
+            scorer: self.scorer,
+            // Models trained on binary relevance (bce, softmax) do not predict ratings.
+            target: if self.squared {
+                Target::Rating
+            } else {
+                Target::Relevance
+            },
             model: model.factors,
             ratings: self.ratings,
             tensors: model.tensors,
