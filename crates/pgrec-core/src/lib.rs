@@ -2,6 +2,8 @@
 //! PostgreSQL: the extension reads data on the backend thread, hands compact arrays to this
 //! crate, runs its steps on an explicit pool and writes the results back.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod algo;
 pub mod data;
 pub mod error;

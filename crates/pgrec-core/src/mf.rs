@@ -852,6 +852,7 @@ impl MfTrainer {
                     m.user_g2.at(u),
                 )
             };
+            // SAFETY: as above (the implicit-term gradient of user u).
             let mut g_user = m.user_grad.as_ref().map(|g| unsafe { g.slice(u * k, k) });
             let reg_p = self
                 .user_reg

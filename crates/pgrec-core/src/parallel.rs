@@ -82,7 +82,8 @@ impl<T> SharedMut<T> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
-        std::slice::from_raw_parts_mut(self.0.add(start), len)
+        // SAFETY: in bounds and exclusive, per the caller's contract above.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 
     /// Address of element `index` (for prefetch hints; never dereferenced here).
@@ -96,7 +97,8 @@ impl<T> SharedMut<T> {
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn at(&self, index: usize) -> &mut T {
-        &mut *self.0.add(index)
+        // SAFETY: in bounds and exclusive, per the caller's contract above.
+        unsafe { &mut *self.0.add(index) }
     }
 }
 
@@ -118,6 +120,7 @@ mod tests {
     #[test]
     fn workers_block_signals() {
         let pool = build_pool(1).unwrap();
+        // SAFETY: plain libc calls on zero-initialised sigset_t values.
         let blocked = pool.install(|| unsafe {
             let mut cur: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);
@@ -126,6 +129,7 @@ mod tests {
         });
         assert!(blocked);
         // The calling thread's mask is restored.
+        // SAFETY: as above.
         let main_blocked = unsafe {
             let mut cur: libc::sigset_t = std::mem::zeroed();
             libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);
