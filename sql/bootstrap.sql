@@ -88,6 +88,8 @@ CREATE TABLE pgrec.training_history (
     train_loss      float8 NOT NULL, -- mean training loss of the epoch (squared error for mse)
     validation_rmse float8,
     seconds         float8 NOT NULL,
+    -- Every measurement of the step by name (train_loss, train_rmse, validation_rmse, ...).
+    metrics         jsonb  NOT NULL DEFAULT '{}',
     PRIMARY KEY (version_id, epoch)
 );
 
@@ -120,7 +122,7 @@ COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each mo
 COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained model version.';
 COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
 COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
-COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version.';
+COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version; metrics holds every measurement by name.';
 COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables), one row per named block, row-major.';
 
 -- Access control. A model is as private as its source: its catalog rows, factors, seen items,

@@ -429,12 +429,29 @@ pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]
     let loss: Vec<f64> = history.iter().map(|h| h.1).collect();
     let valid: Vec<Option<f64>> = history.iter().map(|h| h.2).collect();
     let secs: Vec<f64> = history.iter().map(|h| h.3).collect();
+    // Every measurement of the step by name, so that any metric (a ranking metric as well as
+    // RMSE) is recorded the same way.
+    let named: Vec<String> = history
+        .iter()
+        .map(|h| {
+            let mut m = serde_json::Map::new();
+            if rmse {
+                m.insert("train_rmse".into(), serde_json::json!(h.1.sqrt()));
+            }
+            m.insert("train_loss".into(), serde_json::json!(h.1));
+            if let Some(v) = h.2 {
+                m.insert("validation_rmse".into(), serde_json::json!(v));
+            }
+            serde_json::Value::Object(m).to_string()
+        })
+        .collect();
     Spi::connect_mut(|c| {
         c.update(
-            "INSERT INTO pgrec.training_history (version_id, epoch, train_rmse, train_loss, validation_rmse, seconds) \
-             SELECT $1, e, t, l, v, s FROM unnest($2::int4[], $3::float8[], $4::float8[], $5::float8[], $6::float8[]) AS u(e, t, l, v, s)",
+            "INSERT INTO pgrec.training_history (version_id, epoch, train_rmse, train_loss, validation_rmse, seconds, metrics) \
+             SELECT $1, e, t, l, v, s, m::jsonb \
+             FROM unnest($2::int4[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::text[]) AS u(e, t, l, v, s, m)",
             None,
-            &[version_id.into(), epochs.into(), train.into(), loss.into(), valid.into(), secs.into()],
+            &[version_id.into(), epochs.into(), train.into(), loss.into(), valid.into(), secs.into(), named.into()],
         )
         .or_raise();
     });

@@ -40,6 +40,10 @@ ALTER TABLE pgrec.model_versions
 -- 0.1.0 told them apart by name: ncf runs its network, bce and softmax models rank.
 UPDATE pgrec.model_versions SET scorer = 'network' WHERE algorithm = 'ncf';
 UPDATE pgrec.model_versions SET target = 'relevance' WHERE params->>'loss' IN ('bce', 'softmax');
+ALTER TABLE pgrec.training_history ADD COLUMN metrics jsonb NOT NULL DEFAULT '{}';
+UPDATE pgrec.training_history SET metrics = jsonb_strip_nulls(jsonb_build_object(
+    'train_rmse', train_rmse, 'train_loss', train_loss, 'validation_rmse', validation_rmse));
+COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version; metrics holds every measurement by name.';
 -- A version's owner is its model's (0.1.0 copied it at insert; make sure).
 UPDATE pgrec.model_versions v SET owner = o.owner FROM pgrec.model_owners o
 WHERE o.model = v.model AND v.owner IS DISTINCT FROM o.owner;

@@ -18,7 +18,7 @@ use crate::kernels::{Kernels, PairStep};
 use crate::model::FactorModel;
 use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::stream;
-use crate::train::{EpochReport, IterativeTrainer};
+use crate::train::{EarlyStopping, EpochReport, IterativeTrainer};
 
 /// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -709,8 +709,9 @@ pub struct MfTrainer {
     item_g2: Vec<f32>,
     epoch: usize,
     learning_rate: f32,
-    best: Option<(f64, FactorModel)>,
-    since_best: usize,
+    /// The model with the best validation RMSE so far, and the rule that decides it.
+    best: Option<FactorModel>,
+    stopping: EarlyStopping,
     implicit: Option<Implicit>,
     implicit_items: Option<Implicit>,
     lists: Option<PairLists>,
@@ -765,6 +766,8 @@ impl MfTrainer {
             )
         });
         let grid = Grid::build(ratings, n_users, n_items, params.blocks, params.seed);
+        // RMSE: lower is better; gains under 1e-6 are noise.
+        let stopping = EarlyStopping::new(params.patience, 1e-6, false);
         Ok(Self {
             user_g2: vec![1.0; n_users],
             item_g2: vec![1.0; n_items],
@@ -778,7 +781,7 @@ impl MfTrainer {
             model,
             epoch: 0,
             best: None,
-            since_best: 0,
+            stopping,
             implicit,
             implicit_items,
             lists,
@@ -1052,14 +1055,11 @@ impl IterativeTrainer for MfTrainer {
         let validation_rmse = self.validation_rmse(pool);
         let mut stop = false;
         if let Some(v) = validation_rmse {
-            let improved = self.best.as_ref().is_none_or(|(b, _)| v < *b - 1e-6);
-            if improved {
-                self.best = Some((v, self.model.clone()));
-                self.since_best = 0;
-            } else {
-                self.since_best += 1;
-                stop = self.since_best >= self.params.patience;
+            let verdict = self.stopping.observe(v);
+            if verdict.improved {
+                self.best = Some(self.model.clone());
             }
+            stop = verdict.stop;
         }
         Ok(EpochReport {
             epoch: self.epoch,
@@ -1071,7 +1071,7 @@ impl IterativeTrainer for MfTrainer {
 
     fn finish(self) -> FactorModel {
         match self.best {
-            Some((_, best)) => best,
+            Some(best) => best,
             None => self.model,
         }
     }

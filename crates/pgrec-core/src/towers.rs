@@ -47,7 +47,7 @@ use crate::model::{FactorModel, HeadLayer, ScoreHead};
 use crate::nn::{Adam, Block, Layout, Mlp, MlpCache, SparseGrads};
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::train::{EpochReport, IterativeTrainer};
+use crate::train::{EarlyStopping, EpochReport, IterativeTrainer};
 
 /// Rows per parallel work unit. Fixed: it decides the reduction order.
 const CHUNK: usize = 64;
@@ -700,7 +700,8 @@ pub struct TwoTowerTrainer {
     rating_range: Option<(f32, f32)>,
     epoch: usize,
     best: Option<(f64, usize, Vec<f32>, Vec<f32>)>,
-    since_best: usize,
+    /// Decides `best` from the validation RMSE (lower is better, any gain counts).
+    stopping: EarlyStopping,
     /// Sums of the end-of-epoch parameters over the averaging window, and how many.
     average: Option<(usize, Vec<f32>, Vec<f32>)>,
 }
@@ -854,7 +855,7 @@ impl TwoTowerTrainer {
             rating_range,
             epoch: 0,
             best: None,
-            since_best: 0,
+            stopping: EarlyStopping::new(p.patience, 0.0, false),
             average: None,
             p,
         })
@@ -1347,15 +1348,13 @@ impl IterativeTrainer for TwoTowerTrainer {
         };
         let mut stop = false;
         if let Some(v) = validation_rmse {
-            if self.best.as_ref().is_none_or(|b| v < b.0) {
+            let verdict = self.stopping.observe(v);
+            if verdict.improved {
                 let (dense, emb) =
                     candidate.unwrap_or_else(|| (self.dense.clone(), self.emb.clone()));
                 self.best = Some((v, epoch + 1, dense, emb));
-                self.since_best = 0;
-            } else {
-                self.since_best += 1;
-                stop = self.since_best >= self.p.patience;
             }
+            stop = verdict.stop;
         }
         Ok(EpochReport {
             epoch: epoch + 1,

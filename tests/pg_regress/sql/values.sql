@@ -89,4 +89,9 @@ SELECT round(abs((:'e'::jsonb->>'precision_at_k')::float8 - avg(hits / 2.0))::nu
        (:'e'::jsonb->>'n_users_ranked')::int = count(*) AS same_users,
        count(*) FILTER (WHERE n_rel > 2) > 0 AND count(*) FILTER (WHERE n_rel < 2) > 0 AS users_with_more_and_fewer_relevant_than_k
 FROM per_user;
+-- The history names every measurement: train_rmse is the root of the squared-error train_loss.
+SELECT count(*) AS epochs,
+       bool_and(abs((h.metrics->>'train_rmse')::float8 - sqrt(h.train_loss)) < 1e-9
+                AND (h.metrics->>'train_loss')::float8 = h.train_loss) AS named_metrics_match
+FROM pgrec.training_history h JOIN pgrec.model_versions v ON v.id = h.version_id WHERE v.model = 'values_mf';
 SELECT pgrec.drop_model('values_mf');
