@@ -1245,8 +1245,8 @@ mod tests {
                     .collect();
                 let mut a = [0.0f64; 2];
                 for &u in &users {
-                    for d in 0..k {
-                        a[d] += norm(u) * g[u * k + d];
+                    for (d, ad) in a.iter_mut().enumerate() {
+                        *ad += norm(u) * g[u * k + d];
                     }
                 }
                 let scale = if adaptive {
@@ -1255,12 +1255,12 @@ mod tests {
                 } else {
                     0.2 * (users.len().max(1) as f64).powf(-0.5)
                 };
-                for d in 0..k {
-                    y[j * k + d] = (1.0 - 0.2 * 0.3) * y[j * k + d] + scale * a[d];
+                for (d, ad) in a.iter().enumerate() {
+                    y[j * k + d] = (1.0 - 0.2 * 0.3) * y[j * k + d] + scale * ad;
                 }
             }
-            for u in 0..n_users {
-                let pen = if per_user { user_pen[u] as f64 } else { 0.07 };
+            for (u, &own_pen) in user_pen.iter().enumerate() {
+                let pen = if per_user { own_pen as f64 } else { 0.07 };
                 let back = 0.4 * (1.0 - (1.0 - 0.05 * pen).powi(n_of(u) as i32));
                 for d in 0..k {
                     let sum: f64 = pairs
@@ -1285,8 +1285,7 @@ mod tests {
                 assert!((*a as f64 - b).abs() < 1e-5, "{label}: z[{i}] {a} vs {b}");
             }
             assert!(im.g.iter().all(|&x| x == 0.0), "{label}: g not cleared");
-            // s now holds the new implicit part: applying a zero update again moves nothing
-            // but the penalty give-back.
+            // s now holds the new implicit part, norm_u * sum of the updated y_j.
             let s_new = im.s.clone();
             for u in 0..n_users {
                 for d in 0..k {

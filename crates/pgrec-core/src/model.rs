@@ -416,14 +416,14 @@ mod tests {
             m.score_items_parallel(k, u, &mut par);
             assert_eq!(scores.len(), 3);
             assert_eq!(scores, par);
-            for i in 0..3usize {
+            for (i, score) in scores.iter().enumerate() {
                 let dot: f64 = (0..2)
                     .map(|d| {
                         m.user_factors[u as usize * 2 + d] as f64 * m.item_factors[i * 2 + d] as f64
                     })
                     .sum();
                 let want = 3.0 + m.user_bias[u as usize] as f64 + m.item_bias[i] as f64 + dot;
-                assert!((scores[i] as f64 - want).abs() < 1e-5, "user {u} item {i}");
+                assert!((*score as f64 - want).abs() < 1e-5, "user {u} item {i}");
                 assert!((m.predict(k, u, i as u32) as f64 - want).abs() < 1e-5);
             }
         }
