@@ -140,6 +140,92 @@ mod tests {
         assert!((popular - (5.0 - 0.5f32.ln())).abs() < 1e-5);
     }
 
+    /// The in-batch softmax written out naively in f64 from its definition: row i's loss is
+    /// -log softmax_j(s_ij / t - log q_j) at column i, columns j != i holding row i's item
+    /// left out; the mean over rows.
+    fn naive_softmax(
+        u: &[f64],
+        v: &[f64],
+        items: &[u32],
+        log_q: Option<&[f64]>,
+        t: f64,
+        dim: usize,
+    ) -> f64 {
+        let b = items.len();
+        let mut total = 0.0;
+        for i in 0..b {
+            let logit = |j: usize| {
+                let s: f64 = (0..dim).map(|d| u[i * dim + d] * v[j * dim + d]).sum();
+                s / t - log_q.map_or(0.0, |q| q[items[j] as usize])
+            };
+            let denom: f64 = (0..b)
+                .filter(|&j| j == i || items[j] != items[i])
+                .map(|j| logit(j).exp())
+                .sum();
+            total += denom.ln() - logit(i);
+        }
+        total / b as f64
+    }
+
+    /// The loss and both gradients against the naive f64 definition (its gradient by f64
+    /// central differences), with and without logQ, with a repeated item. A sign error in the
+    /// logQ term changes the loss here even though loss and gradient would agree with each
+    /// other.
+    #[test]
+    fn softmax_matches_the_naive_definition() {
+        let (b, dim) = (6, 3);
+        let mut rng = stream(11, &[]);
+        let u: Vec<f32> = (0..b * dim).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let v: Vec<f32> = (0..b * dim).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let items = [0u32, 1, 2, 1, 3, 0];
+        // Very different q, so that a wrong sign or a missing term moves the loss a lot.
+        let q = [0.6f64, 0.05, 0.3, 0.01];
+        let log_q64: Vec<f64> = q.iter().map(|x| x.ln()).collect();
+        let log_q32: Vec<f32> = log_q64.iter().map(|&x| x as f32).collect();
+        let t = 0.2f32;
+        let (u64_, v64): (Vec<f64>, Vec<f64>) = (
+            u.iter().map(|&x| x as f64).collect(),
+            v.iter().map(|&x| x as f64).collect(),
+        );
+        for with_q in [false, true] {
+            let lq64 = with_q.then_some(&log_q64[..]);
+            let lq32 = with_q.then_some(&log_q32[..]);
+            let mut du = vec![0.0f32; b * dim];
+            let mut dv = vec![0.0f32; b * dim];
+            let got = in_batch_softmax(&u, &v, &items, lq32, t, dim, &mut du, &mut dv) as f64;
+            let want = naive_softmax(&u64_, &v64, &items, lq64, t as f64, dim);
+            assert!(
+                (got - want).abs() < 1e-5 * want.abs().max(1.0),
+                "logQ {with_q}: loss {got} vs naive {want}"
+            );
+            let h = 1e-6;
+            for p in 0..b * dim {
+                for side in 0..2 {
+                    let at = |delta: f64| {
+                        let (mut a, mut c) = (u64_.clone(), v64.clone());
+                        if side == 0 {
+                            a[p] += delta;
+                        } else {
+                            c[p] += delta;
+                        }
+                        naive_softmax(&a, &c, &items, lq64, t as f64, dim)
+                    };
+                    let num = (at(h) - at(-h)) / (2.0 * h);
+                    let ana = if side == 0 { du[p] } else { dv[p] } as f64;
+                    assert!(
+                        (num - ana).abs() < 1e-5 + 1e-4 * num.abs(),
+                        "logQ {with_q} side {side} coordinate {p}: {ana} vs naive {num}"
+                    );
+                }
+            }
+        }
+        // The correction matters here: the two losses differ.
+        let (mut du, mut dv) = (vec![0.0f32; b * dim], vec![0.0f32; b * dim]);
+        let plain = in_batch_softmax(&u, &v, &items, None, t, dim, &mut du, &mut dv);
+        let corrected = in_batch_softmax(&u, &v, &items, Some(&log_q32), t, dim, &mut du, &mut dv);
+        assert!((plain - corrected).abs() > 0.1, "{plain} vs {corrected}");
+    }
+
     /// Finite-difference check of the softmax loss through the row normalisation, with the
     /// logQ term and a repeated item (masked column).
     #[test]

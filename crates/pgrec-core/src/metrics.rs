@@ -134,6 +134,104 @@ mod tests {
         let s = sum.finish();
         assert_eq!(s.users, 2);
         assert!(close(s.precision, 0.5) && close(s.hit_rate, 0.5));
+
+        // Every field is the plain mean of the per-user values, each field its own.
+        let per_user = [
+            ranking_scores(&[10, 20, 30, 40], &[20, 40, 99], 4),
+            ranking_scores(&[5, 6], &[6, 7, 8, 9], 2),
+            ranking_scores(&[1, 2, 3], &[4], 3),
+        ];
+        let mut sum = RankingSummary::default();
+        for s in per_user {
+            sum.add(s);
+        }
+        let s = sum.finish();
+        let mean = |f: fn(&RankingScores) -> f64| per_user.iter().map(f).sum::<f64>() / 3.0;
+        assert_eq!(s.users, 3);
+        assert!(close(s.precision, mean(|r| r.precision)), "{s:?}");
+        assert!(close(s.recall, mean(|r| r.recall)), "{s:?}");
+        assert!(close(s.ndcg, mean(|r| r.ndcg)), "{s:?}");
+        assert!(close(s.hit_rate, mean(|r| r.hit)), "{s:?}");
+        // By hand: precision (2/4 + 1/2 + 0) / 3, recall (2/3 + 1/4 + 0) / 3, hits 2 of 3.
+        assert!(close(s.precision, 1.0 / 3.0) && close(s.hit_rate, 2.0 / 3.0));
+        assert!(close(s.recall, (2.0 / 3.0 + 0.25) / 3.0));
+        // No users: zeros, not NaN.
+        let empty = RankingSummary::default().finish();
+        assert_eq!(empty, RankingSummary::default());
+    }
+
+    /// nDCG with more relevant items than k: the ideal list holds k hits, so a list of k hits
+    /// scores 1. Worked by hand.
+    #[test]
+    fn ndcg_ideal_is_capped_at_k() {
+        let s = ranking_scores(&[7, 3], &[1, 3, 5, 7], 2);
+        assert!(close(s.ndcg, 1.0), "{s:?}");
+        assert!(close(s.precision, 1.0) && close(s.recall, 0.5));
+        // One hit in second place out of k = 2: (1 / log2 3) / (1 + 1 / log2 3).
+        let s = ranking_scores(&[8, 3], &[1, 3, 5, 7], 2);
+        let want = (1.0 / 3f64.log2()) / (1.0 + 1.0 / 3f64.log2());
+        assert!(close(s.ndcg, want), "{} vs {want}", s.ndcg);
+    }
+
+    /// A ranked list shorter than k (fewer candidates than k): precision still divides by k
+    /// and the ideal list still holds min(k, |relevant|) hits.
+    #[test]
+    fn short_ranked_list_is_scored_against_k() {
+        // k = 3, one recommendation, two relevant items: DCG 1, IDCG 1 + 1 / log2 3.
+        let s = ranking_scores(&[4], &[4, 9], 3);
+        assert!(close(s.precision, 1.0 / 3.0));
+        assert!(close(s.recall, 0.5));
+        assert!(close(s.ndcg, 1.0 / (1.0 + 1.0 / 3f64.log2())), "{s:?}");
+        assert!(close(s.hit, 1.0));
+        // Items past k in the list do not count.
+        let s = ranking_scores(&[1, 2, 4], &[4], 2);
+        assert!(close(s.precision, 0.0) && close(s.ndcg, 0.0) && close(s.hit, 0.0));
+        // No relevant item at all: everything is 0 (not NaN).
+        let s = ranking_scores(&[1, 2], &[], 2);
+        assert_eq!((s.precision, s.recall, s.ndcg, s.hit), (0.0, 0.0, 0.0, 0.0));
+    }
+
+    /// nDCG against a brute-force definition: DCG of the list over DCG of the best possible
+    /// list of the same length k (every relevant item first), on many random cases.
+    #[test]
+    fn ndcg_matches_brute_force() {
+        use rand::{Rng, SeedableRng};
+        let dcg = |gains: &[bool]| -> f64 {
+            let mut s = 0.0;
+            for (i, &g) in gains.iter().enumerate() {
+                if g {
+                    s += 1.0 / (i as f64 + 2.0).log2();
+                }
+            }
+            s
+        };
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        for _ in 0..500 {
+            let n_items = rng.gen_range(1..20u32);
+            let k = rng.gen_range(1..8usize);
+            let mut relevant: Vec<u32> = (0..n_items).filter(|_| rng.gen_bool(0.3)).collect();
+            relevant.sort_unstable();
+            let mut pool: Vec<u32> = (0..n_items).collect();
+            rand::seq::SliceRandom::shuffle(&mut pool[..], &mut rng);
+            let len = rng.gen_range(0..=n_items as usize).min(k + 2);
+            let ranked = &pool[..len];
+            let shown: Vec<bool> = ranked
+                .iter()
+                .take(k)
+                .map(|i| relevant.contains(i))
+                .collect();
+            let best: Vec<bool> = (0..k).map(|i| i < relevant.len()).collect();
+            let want = if relevant.is_empty() {
+                0.0
+            } else {
+                dcg(&shown) / dcg(&best)
+            };
+            let s = ranking_scores(ranked, &relevant, k);
+            assert!(close(s.ndcg, want), "{ranked:?} {relevant:?} k={k}");
+            let hits = shown.iter().filter(|&&g| g).count() as f64;
+            assert!(close(s.precision, hits / k as f64));
+            assert!(s.ndcg <= 1.0 + 1e-12);
+        }
     }
 }
 
@@ -259,6 +357,39 @@ mod health_tests {
         // A perfect and a reversed ranking.
         assert_eq!(auc(&[3.0, 2.0, 1.0], &[0], &[]), Some(1.0));
         assert_eq!(auc(&[1.0, 2.0, 3.0], &[0], &[]), Some(0.0));
+        // One relevant item above two of three others: 2 / 3.
+        let got = auc(&[0.2, 0.9, 0.5, 0.1], &[2], &[]).unwrap();
+        assert!((got - 2.0 / 3.0).abs() < 1e-12, "{got}");
+        // Three relevant items, one of them above the only other one: 1 / 3.
+        let got = auc(&[0.2, 0.9, 0.5, 0.1], &[0, 1, 3], &[]).unwrap();
+        assert!((got - 1.0 / 3.0).abs() < 1e-12, "{got}");
+        // Everything excluded but relevant items: no pair.
+        assert_eq!(auc(&[0.2, 0.9, 0.5], &[0], &[1, 2]), None);
+    }
+
+    /// Three vectors worked by hand: (1, 0), (0, 1), (1, 1). Pairwise cosines 0, 1/sqrt 2,
+    /// 1/sqrt 2, mean sqrt 2 / 3; second moment [[2, 1], [1, 2]] has top eigenvalue 3 of
+    /// trace 4.
+    #[test]
+    fn embedding_health_by_hand() {
+        let h = embedding_health(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 2, 10).unwrap();
+        assert_eq!(h.rows_sampled, 3);
+        assert!((h.mean_cosine - 2f64.sqrt() / 3.0).abs() < 1e-9, "{h:?}");
+        assert!((h.first_direction_share - 0.75).abs() < 1e-9, "{h:?}");
+        // Zero rows are skipped: they have no direction.
+        let z = embedding_health(&[1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0], 2, 10).unwrap();
+        assert_eq!(z, h);
+        // Fewer than two usable rows, or no columns: nothing to say.
+        assert_eq!(embedding_health(&[0.0; 6], 2, 10), None);
+        assert_eq!(embedding_health(&[0.0, 0.0, 3.0, 4.0], 2, 10), None);
+        assert_eq!(embedding_health(&[1.0, 2.0], 0, 10), None);
+        // Striding: 10 rows, at most 3: every 4th row (0, 4, 8); at most 1 means at least 2.
+        let rows: Vec<f32> = (0..10).flat_map(|r| [1.0, r as f32]).collect();
+        assert_eq!(embedding_health(&rows, 2, 3).unwrap().rows_sampled, 3);
+        assert_eq!(embedding_health(&rows, 2, 1).unwrap().rows_sampled, 2);
+        // Opposite vectors: cosine -1, one direction.
+        let o = embedding_health(&[2.0, 0.0, -1.0, 0.0], 2, 10).unwrap();
+        assert!((o.mean_cosine + 1.0).abs() < 1e-9 && (o.first_direction_share - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -1109,6 +1109,204 @@ mod tests {
     }
 
     #[test]
+    fn range_checks_accept_their_bounds_only() {
+        assert_eq!(int_in("n", 1, 1, 5).unwrap(), 1);
+        assert_eq!(int_in("n", 5, 1, 5).unwrap(), 5);
+        assert!(int_in("n", 0, 1, 5).is_err());
+        assert!(int_in("n", 6, 1, 5).is_err());
+        assert_eq!(float_in("x", 0.0, 0.0, 1.0, false).unwrap(), 0.0);
+        assert!(float_in("x", 0.0, 0.0, 1.0, true).is_err());
+        assert_eq!(float_in("x", 1.0, 0.0, 1.0, true).unwrap(), 1.0);
+        assert_eq!(float_in("x", 0.25, 0.0, 1.0, true).unwrap(), 0.25);
+        for bad in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
+            assert!(float_in("x", bad, 0.0, 1.0, false).is_err(), "{bad}");
+        }
+        assert_eq!(
+            check_loop_params(Some(3), 0.25, 4).unwrap(),
+            (Some(3), 0.25, 4)
+        );
+        assert_eq!(check_loop_params(None, 0.0, 1).unwrap(), (None, 0.0, 1));
+        assert!(check_loop_params(Some(0), 0.1, 1).is_err());
+        assert!(check_loop_params(None, 0.6, 1).is_err());
+        assert!(check_loop_params(None, 0.1, 0).is_err());
+    }
+
+    /// Heaviest first in serpentine order: counts 8..1 over two groups give 8 + 5 + 4 + 1 and
+    /// 7 + 6 + 3 + 2, equal loads of four members each; over three groups (8, 3, 2), (7, 4, 1),
+    /// (6, 5). Ties are broken by the seed only.
+    #[test]
+    fn deal_balances_the_groups_in_serpentine_order() {
+        let counts = [3u32, 8, 1, 6, 4, 7, 2, 5];
+        let sums = |groups: &[u16], blocks: usize| {
+            let mut s = vec![(0u32, 0usize); blocks];
+            for (g, c) in groups.iter().zip(&counts) {
+                s[*g as usize].0 += c;
+                s[*g as usize].1 += 1;
+            }
+            s
+        };
+        for seed in [1u64, 2] {
+            let two = deal(&counts, 2, seed, 1);
+            let mut got = sums(&two, 2);
+            got.sort_unstable();
+            assert_eq!(got, vec![(18, 4), (18, 4)]);
+            let three = deal(&counts, 3, seed, 1);
+            let mut got = sums(&three, 3);
+            got.sort_unstable();
+            assert_eq!(got, vec![(11, 2), (12, 3), (13, 3)]);
+            // The heaviest index goes to group 0, the next ones to groups 1 and 2.
+            assert_eq!((three[1], three[5], three[3]), (0, 1, 2));
+        }
+        // With ties only, the seed decides.
+        let flat = [1u32; 16];
+        assert_ne!(deal(&flat, 4, 1, 1), deal(&flat, 4, 2, 1));
+    }
+
+    /// regularization * (mean count / count)^exponent, the mean over entities with ratings,
+    /// an entity without ratings counted as one. Counts 1, 3, 0, 4: mean 8 / 3.
+    #[test]
+    fn penalties_follow_the_rating_counts() {
+        let seen = [0u32, 1, 1, 1, 3, 3, 3, 3];
+        let mean = 8.0f64 / 3.0;
+        for exponent in [1.0f64, 0.5] {
+            let p = params(serde_json::json!({
+                "regularization": 0.1, "regularization_exponent": exponent
+            }));
+            let got = penalties(seen.iter().copied(), 4, &p).unwrap();
+            let want: Vec<f64> = [1.0, 3.0, 1.0, 4.0]
+                .iter()
+                .map(|c| 0.1 * (mean / c).powf(exponent))
+                .collect();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (*g as f64 - w).abs() < 1e-6,
+                    "{exponent}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        let flat = params(serde_json::json!({ "regularization_exponent": 0.0 }));
+        assert_eq!(penalties(seen.iter().copied(), 4, &flat), None);
+    }
+
+    /// One end-of-epoch update of the implicit term against the same update written out
+    /// naively in f64 from its definition (see `Implicit::update`): for every item j,
+    /// y_j <- (1 - step reg_y) y_j + scale_j a_j with a_j = sum over j's users of
+    /// norm_u g_u, scale_j = step / sqrt(g2_j + |a_j|^2 / k) (adaptive) or step n_j^-e; then
+    /// for every user s_u' = norm_u sum over u's items of y_j and the folded vector moves by
+    /// s_u' - s_u + back_u s_u, back_u = decouple (1 - (1 - lr pen_u)^n_u); g is cleared.
+    #[test]
+    fn implicit_update_matches_its_definition() {
+        let pairs = [(0u32, 0u32), (0, 1), (0, 3), (1, 1), (1, 2), (3, 2)];
+        let ratings: Vec<Rating> = pairs
+            .iter()
+            .map(|&(user, item)| Rating {
+                user,
+                item,
+                value: 1.0,
+            })
+            .collect();
+        let (n_users, n_items, k) = (4usize, 4usize, 2usize);
+        let items_of_user = UserItems::build(n_users, &ratings);
+        let users_of_item = UserItems::build_by_item(n_items, &ratings);
+        let pool = build_pool(2).unwrap();
+        let kern = Kernels::detect();
+        let value = |i: usize, salt: f64| ((i as f64 * 0.37 + salt).sin()) as f32;
+        for (adaptive, per_user) in [(true, false), (false, true), (false, false)] {
+            let p = params(serde_json::json!({
+                "factors": 2, "implicit_norm_exponent": 0.5, "implicit_adaptive": adaptive,
+                "implicit_regularization": 0.3, "implicit_decouple": 0.4, "regularization": 0.07
+            }));
+            let size_exponent = 0.5f32;
+            let mut im = Implicit::new(&items_of_user, &users_of_item, &p, size_exponent);
+            for (i, x) in im.y.iter_mut().enumerate() {
+                *x = value(i, 0.1);
+            }
+            for (i, x) in im.s.iter_mut().enumerate() {
+                *x = value(i, 0.7);
+            }
+            for (i, x) in im.g.iter_mut().enumerate() {
+                *x = value(i, 1.9);
+            }
+            im.y_g2 = vec![1.0, 2.0, 0.5, 1.5];
+            let mut z: Vec<f32> = (0..n_users * k).map(|i| value(i, 2.3)).collect();
+            let user_pen = [0.1f32, 0.2, 0.3, 0.4];
+            // The reference, in f64.
+            let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+            let (mut y, g, s_old, mut zr) = (to64(&im.y), to64(&im.g), to64(&im.s), to64(&z));
+            let n_of = |u: usize| pairs.iter().filter(|p| p.0 as usize == u).count();
+            let norm = |u: usize| match n_of(u) {
+                0 => 0.0,
+                n => (n as f64).powf(-(size_exponent as f64)),
+            };
+            for j in 0..n_items {
+                let users: Vec<usize> = pairs
+                    .iter()
+                    .filter(|p| p.1 as usize == j)
+                    .map(|p| p.0 as usize)
+                    .collect();
+                let mut a = [0.0f64; 2];
+                for &u in &users {
+                    for (d, ad) in a.iter_mut().enumerate() {
+                        *ad += norm(u) * g[u * k + d];
+                    }
+                }
+                let scale = if adaptive {
+                    let g2 = [1.0, 2.0, 0.5, 1.5][j] + (a[0] * a[0] + a[1] * a[1]) / k as f64;
+                    0.2 / g2.sqrt()
+                } else {
+                    0.2 * (users.len().max(1) as f64).powf(-0.5)
+                };
+                for (d, ad) in a.iter().enumerate() {
+                    y[j * k + d] = (1.0 - 0.2 * 0.3) * y[j * k + d] + scale * ad;
+                }
+            }
+            for (u, &own_pen) in user_pen.iter().enumerate() {
+                let pen = if per_user { own_pen as f64 } else { 0.07 };
+                let back = 0.4 * (1.0 - (1.0 - 0.05 * pen).powi(n_of(u) as i32));
+                for d in 0..k {
+                    let sum: f64 = pairs
+                        .iter()
+                        .filter(|p| p.0 as usize == u)
+                        .map(|p| y[p.1 as usize * k + d])
+                        .sum();
+                    let new = norm(u) * sum;
+                    let old = s_old[u * k + d];
+                    zr[u * k + d] += new - old + back * old;
+                }
+            }
+            // The epoch's learning rate 0.05 and a step multiple of 4: step 0.2.
+            let side = (4.0, per_user.then_some(&user_pen[..]));
+            let lists = (&items_of_user, &users_of_item);
+            im.fold(&pool, kern, &mut z, &p, 0.05, side, lists);
+            let label = format!("adaptive {adaptive}, per-user penalties {per_user}");
+            for (i, (a, b)) in im.y.iter().zip(&y).enumerate() {
+                assert!((*a as f64 - b).abs() < 1e-5, "{label}: y[{i}] {a} vs {b}");
+            }
+            for (i, (a, b)) in z.iter().zip(&zr).enumerate() {
+                assert!((*a as f64 - b).abs() < 1e-5, "{label}: z[{i}] {a} vs {b}");
+            }
+            assert!(im.g.iter().all(|&x| x == 0.0), "{label}: g not cleared");
+            // s now holds the new implicit part, norm_u * sum of the updated y_j.
+            let s_new = im.s.clone();
+            for u in 0..n_users {
+                for d in 0..k {
+                    let sum: f64 = pairs
+                        .iter()
+                        .filter(|p| p.0 as usize == u)
+                        .map(|p| y[p.1 as usize * k + d])
+                        .sum();
+                    let want = norm(u) * sum;
+                    let got = s_new[u * k + d] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-5,
+                        "{label}: s[{u}][{d}] {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn implicit_model_is_identical_for_any_thread_count() {
         let spec = SynthSpec::small(7);
         let (ratings, _) = generate(&spec);

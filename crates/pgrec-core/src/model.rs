@@ -401,6 +401,50 @@ mod tests {
         assert!((m.predict_partial(k, None, None) - 3.0).abs() < 1e-6);
     }
 
+    /// The dot path of `score_items` (used by recommend and evaluate) against a naive f64
+    /// mean + b_u + b_i + p_u . q_i, and against `predict` where no clipping applies.
+    #[test]
+    fn dot_scores_match_predict_and_the_definition() {
+        let mut m = tiny();
+        m.rating_range = None;
+        m.item_bias = vec![0.7, -0.4, 1.3];
+        m.user_factors = vec![0.5, -1.5, 2.0, 0.25];
+        let k = Kernels::detect();
+        let (mut scores, mut par) = (Vec::new(), Vec::new());
+        for u in 0..2u32 {
+            m.score_items(k, u, &mut scores);
+            m.score_items_parallel(k, u, &mut par);
+            assert_eq!(scores.len(), 3);
+            assert_eq!(scores, par);
+            for (i, score) in scores.iter().enumerate() {
+                let dot: f64 = (0..2)
+                    .map(|d| {
+                        m.user_factors[u as usize * 2 + d] as f64 * m.item_factors[i * 2 + d] as f64
+                    })
+                    .sum();
+                let want = 3.0 + m.user_bias[u as usize] as f64 + m.item_bias[i] as f64 + dot;
+                assert!((*score as f64 - want).abs() < 1e-5, "user {u} item {i}");
+                assert!((m.predict(k, u, i as u32) as f64 - want).abs() < 1e-5);
+            }
+        }
+        // score_items does not clip; predict does.
+        let mut clipped = m.clone();
+        clipped.rating_range = Some((1.0, 5.0));
+        clipped.score_items(k, 1, &mut scores);
+        // By hand: user 1 (2, 0.25) and item 1 (2, 0.1) give 3 - 0.5 - 0.4 + 4.025 = 6.125,
+        // which predict clips to 5.
+        assert!((scores[1] - 6.125).abs() < 1e-5);
+        assert_eq!(clipped.predict(k, 1, 1), 5.0);
+        // A known user with an unknown item: mean + user bias.
+        assert!((m.predict_partial(k, Some(0), None) - 3.5).abs() < 1e-6);
+        assert!((m.predict_partial(k, Some(1), Some(2)) - m.predict(k, 1, 2)).abs() < 1e-6);
+        // Clipping at both ends.
+        assert_eq!(clipped.clip(7.0), 5.0);
+        assert_eq!(clipped.clip(-7.0), 1.0);
+        assert_eq!(clipped.clip(2.5), 2.5);
+        assert_eq!((m.n_users(), m.n_items()), (2, 3));
+    }
+
     #[test]
     fn similar_items_are_cosine_without_self() {
         let m = tiny();

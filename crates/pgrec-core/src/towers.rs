@@ -1448,7 +1448,13 @@ mod tests {
 
     /// Mean loss of a batch, recomputed from scratch (no dropout).
     fn batch_loss(t: &TwoTowerTrainer, batch: &Batch) -> f64 {
-        let g = t.gradients(batch, None);
+        batch_loss_with(t, batch, None)
+    }
+
+    /// Mean loss of a batch with the dropout masks of (epoch, batch) when given: the masks are
+    /// drawn from the seed alone, so every call sees the same ones.
+    fn batch_loss_with(t: &TwoTowerTrainer, batch: &Batch, dropout: Option<(usize, usize)>) -> f64 {
+        let g = t.gradients(batch, dropout);
         (g.loss_sum + g.penalty_sum) / batch.users.len() as f64
     }
 
@@ -1461,88 +1467,173 @@ mod tests {
         }
     }
 
-    /// Every dense parameter and a sample of embedding rows against central differences, for
-    /// each loss (this covers the layers, the pooling, the biases and the loss functions).
+    /// Every dense parameter and every embedding coordinate the batch touches against central
+    /// differences, for each loss (this covers the layers, the pooling, the biases and the
+    /// loss functions), without dropout and with a fixed dropout mask (the mask is drawn from
+    /// (seed, epoch, batch, chunk, side) only, so the shifted losses reuse it). Then the
+    /// directional derivative along random directions over all those coordinates at once.
     #[test]
     fn gradients_match_finite_differences() {
         for loss in ["mse", "bce", "softmax", "ncf-mse", "ncf-bce", "ncf-plain"] {
-            let (uf, itf) = toy(6, 5);
-            // ncf without features: the id embeddings feed the network directly.
-            let (loss, uf, itf) = match loss {
-                "ncf-plain" => ("ncf-mse", SideFeatures::none(6), SideFeatures::none(5)),
-                l => (l, uf, itf),
-            };
-            let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params(loss)).unwrap();
-            // Move off the initial point so that biases and the global bias matter.
-            t.dense
-                .iter_mut()
-                .enumerate()
-                .for_each(|(j, w)| *w += 0.01 * (j % 7) as f32);
-            let order: Vec<u32> = (0..8).collect();
-            let mut batch = t.batch_rows(&order, 0, 0);
-            // Id dropout: some rows hide the user's id, others the item's (only on a side with
-            // features, as in training).
-            let n = batch.users.len();
-            for (t_side, (hidden, k)) in [(&t.users, 3), (&t.items, 4)].into_iter().enumerate() {
-                if !hidden.specs.is_empty() {
-                    batch.hidden[t_side] = (0..n).map(|r| r % k == t_side).collect();
-                }
+            for dropout in [None, Some((1, 2))] {
+                check_gradients(loss, dropout);
             }
-            let g = t.gradients(&batch, None);
-            let n = batch.users.len() as f64;
-            // ncf stacks more ReLUs: a smaller step keeps the differences off their kinks.
-            let h = if loss.starts_with("ncf") {
-                2e-3f32
-            } else {
-                1e-2f32
-            };
-            // The loss with one coordinate (`emb` or dense store) moved by `delta`.
-            let loss_at = |t: &mut TwoTowerTrainer, emb: bool, j: usize, delta: f32| {
-                let w = *slot(t, emb, j);
-                *slot(t, emb, j) = w + delta;
-                let l = batch_loss(t, &batch);
-                *slot(t, emb, j) = w;
-                l
-            };
-            // A coordinate passes when the central difference at h matches, or one of the
-            // one-sided differences at h / 10: a ReLU kink within h of a pre-activation (rows
-            // with a hidden id have small inputs, so their pre-activations sit close to the
-            // biases and to 0) bends the central difference and one side, never both sides.
-            // A wrong gradient fails all three.
-            let check = |t: &mut TwoTowerTrainer, emb: bool, j: usize, ana: f64| {
-                let close = |num: f64| (num - ana).abs() < 3e-3 + 0.05 * num.abs();
-                let central = (loss_at(t, emb, j, h) - loss_at(t, emb, j, -h)) / (2.0 * h as f64);
-                if close(central) {
-                    return;
-                }
-                let s = h / 10.0;
-                let at = loss_at(t, emb, j, 0.0);
-                let forward = (loss_at(t, emb, j, s) - at) / s as f64;
-                let backward = (at - loss_at(t, emb, j, -s)) / s as f64;
-                assert!(
-                    close(forward) || close(backward),
-                    "{loss}: {} {j}: numeric {central} ({forward} / {backward} one-sided) vs analytic {ana}",
-                    if emb { "embedding offset" } else { "dense" }
-                );
-            };
-            let mut checked = 0;
-            for j in 0..t.dense.len() {
-                check(&mut t, false, j, g.dense[j] as f64);
-                checked += 1;
-            }
-            let merged = SparseGrads::merge([&g.sparse]);
-            let mut at = 0;
-            for &(off, dim) in &merged.rows {
-                for d in 0..dim as usize {
-                    check(&mut t, true, off + d, merged.values[at + d] as f64);
-                    checked += 1;
-                }
-                at += dim as usize;
-            }
-            assert!(checked > 50, "{loss}: only {checked} coordinates checked");
-            let _ = n;
         }
     }
+
+    fn check_gradients(loss: &str, dropout: Option<(usize, usize)>) {
+        let (uf, itf) = toy(6, 5);
+        // ncf without features: the id embeddings feed the network directly.
+        let (loss, uf, itf) = match loss {
+            "ncf-plain" => ("ncf-mse", SideFeatures::none(6), SideFeatures::none(5)),
+            l => (l, uf, itf),
+        };
+        let p = ValidTwoTowerParams {
+            dropout: 0.3,
+            ..params(loss)
+        };
+        let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, p).unwrap();
+        // Move off the initial point so that biases and the global bias matter.
+        t.dense
+            .iter_mut()
+            .enumerate()
+            .for_each(|(j, w)| *w += 0.01 * (j % 7) as f32);
+        let order: Vec<u32> = (0..8).collect();
+        let mut batch = t.batch_rows(&order, 0, 0);
+        // Id dropout: some rows hide the user's id, others the item's (only on a side with
+        // features, as in training).
+        let n = batch.users.len();
+        for (t_side, (hidden, k)) in [(&t.users, 3), (&t.items, 4)].into_iter().enumerate() {
+            if !hidden.specs.is_empty() {
+                batch.hidden[t_side] = (0..n).map(|r| r % k == t_side).collect();
+            }
+        }
+        let g = t.gradients(&batch, dropout);
+        let label = format!("{loss} dropout {dropout:?}");
+        if dropout.is_some() {
+            // The mask is fixed (same loss twice) and drops something (loss and gradient
+            // differ from the pass without dropout).
+            let l = batch_loss_with(&t, &batch, dropout);
+            assert_eq!(l, batch_loss_with(&t, &batch, dropout), "{label}");
+            assert_ne!(l, batch_loss(&t, &batch), "{label}");
+            assert_ne!(g.dense, t.gradients(&batch, None).dense, "{label}");
+        }
+        // ncf stacks more ReLUs: a smaller step keeps the differences off their kinks.
+        let h = if loss.starts_with("ncf") {
+            2e-3f32
+        } else {
+            1e-2f32
+        };
+        // The loss with one coordinate (`emb` or dense store) moved by `delta`.
+        let loss_at = |t: &mut TwoTowerTrainer, emb: bool, j: usize, delta: f32| {
+            let w = *slot(t, emb, j);
+            *slot(t, emb, j) = w + delta;
+            let l = batch_loss_with(t, &batch, dropout);
+            *slot(t, emb, j) = w;
+            l
+        };
+        let close = |num: f64, ana: f64| (num - ana).abs() < TOL_ABS + TOL_REL * num.abs();
+        // A coordinate passes when the central difference at h matches, or one of the
+        // one-sided differences at h / 10: a ReLU kink within h of a pre-activation (rows
+        // with a hidden id have small inputs, so their pre-activations sit close to the
+        // biases and to 0) bends the central difference and one side, never both sides.
+        // A wrong gradient fails all three.
+        let mut one_sided = 0;
+        let mut check = |t: &mut TwoTowerTrainer, emb: bool, j: usize, ana: f64| {
+            let central = (loss_at(t, emb, j, h) - loss_at(t, emb, j, -h)) / (2.0 * h as f64);
+            if close(central, ana) {
+                return;
+            }
+            one_sided += 1;
+            let s = h / 10.0;
+            let at = loss_at(t, emb, j, 0.0);
+            let forward = (loss_at(t, emb, j, s) - at) / s as f64;
+            let backward = (at - loss_at(t, emb, j, -s)) / s as f64;
+            assert!(
+                close(forward, ana) || close(backward, ana),
+                "{label}: {} {j}: numeric {central} ({forward} / {backward} one-sided) vs analytic {ana}",
+                if emb { "embedding offset" } else { "dense" }
+            );
+        };
+        let mut coords: Vec<(bool, usize, f64)> = (0..t.dense.len())
+            .map(|j| (false, j, g.dense[j] as f64))
+            .collect();
+        let merged = SparseGrads::merge([&g.sparse]);
+        let mut at = 0;
+        for &(off, dim) in &merged.rows {
+            for d in 0..dim as usize {
+                coords.push((true, off + d, merged.values[at + d] as f64));
+            }
+            at += dim as usize;
+        }
+        for &(emb, j, ana) in &coords {
+            check(&mut t, emb, j, ana);
+        }
+        assert!(
+            coords.len() > 50,
+            "{label}: only {} coordinates checked",
+            coords.len()
+        );
+        // Kinks are rare: most coordinates pass on the central difference.
+        assert!(
+            one_sided * 10 < coords.len(),
+            "{label}: {one_sided} one-sided"
+        );
+        // The directional derivative along random sign vectors over all those coordinates at
+        // once, against g . d. Each coordinate moves by a small step, and Richardson
+        // extrapolation of two central differences removes the h^2 term; the error is
+        // measured against the largest possible value, sum |g_i|. A path that crosses a ReLU
+        // kink shows as differences at h and h / 2 that disagree beyond the h^2 term; such a
+        // direction is skipped, and at least three smooth directions must pass.
+        let scale: f64 = coords.iter().map(|c| c.2.abs()).sum();
+        let mut rng = stream(0xD1EC, &[dropout.is_some() as u64, coords.len() as u64]);
+        let mut smooth = 0;
+        for _ in 0..12 {
+            let dir: Vec<f32> = coords
+                .iter()
+                .map(|_| if rng.gen::<bool>() { 1.0 } else { -1.0 })
+                .collect();
+            let ana: f64 = coords.iter().zip(&dir).map(|(c, &d)| c.2 * d as f64).sum();
+            let moved = |t: &mut TwoTowerTrainer, eps: f32| {
+                let saved: Vec<f32> = coords.iter().map(|&(e, j, _)| *slot(t, e, j)).collect();
+                for (&(e, j, _), &d) in coords.iter().zip(&dir) {
+                    *slot(t, e, j) += eps * d;
+                }
+                let l = batch_loss_with(t, &batch, dropout);
+                for (&(e, j, _), &w) in coords.iter().zip(&saved) {
+                    *slot(t, e, j) = w;
+                }
+                l
+            };
+            let central = |t: &mut TwoTowerTrainer, eps: f32| {
+                (moved(t, eps) - moved(t, -eps)) / (2.0 * eps as f64)
+            };
+            let (d1, d2) = (central(&mut t, DIR_STEP), central(&mut t, DIR_STEP / 2.0));
+            if (d1 - d2).abs() > DIR_KINK * scale {
+                continue;
+            }
+            let extrapolated = (4.0 * d2 - d1) / 3.0;
+            assert!(
+                (extrapolated - ana).abs() < DIR_TOL * scale,
+                "{label}: directional derivative {extrapolated} ({d1} at h, {d2} at h / 2) vs g . d {ana} (sum |g| {scale})"
+            );
+            smooth += 1;
+            if smooth == 3 {
+                break;
+            }
+        }
+        assert_eq!(smooth, 3, "{label}: too few smooth directions");
+    }
+
+    /// Tolerance of the per-coordinate check: absolute, and relative to the numeric value.
+    const TOL_ABS: f64 = 3e-3;
+    const TOL_REL: f64 = 0.03;
+    /// Step of the directional check (every coordinate moves by this), its tolerance relative
+    /// to sum |g_i|, and the disagreement between steps h and h / 2 (relative to sum |g_i|)
+    /// past which a direction counts as crossing a kink.
+    const DIR_STEP: f32 = 5e-4;
+    const DIR_TOL: f64 = 3e-3;
+    const DIR_KINK: f64 = 5e-4;
 
     fn fit(loss: &str, threads: usize) -> TwoTowerModel {
         let (uf, itf) = toy(40, 30);

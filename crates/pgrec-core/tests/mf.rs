@@ -116,17 +116,157 @@ fn early_stopping_keeps_the_best_epoch() {
                           "validation_fraction": 0.2, "patience": 2, "learning_rate_decay": 1.0, "optimizer": "sgd"}),
     );
     let pool = build_pool(2).unwrap();
-    let (_, history) = fit(data, 2000, 1000, p, &pool).unwrap();
+    // The loop of `fit`, keeping the model as it stood after every epoch.
+    let mut t = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let cancel = CancelFlag::new();
+    let (mut history, mut snapshots) = (Vec::new(), Vec::new());
+    for _ in 0..t.max_epochs() {
+        let r = t.step(&pool, &cancel).unwrap();
+        history.push(r);
+        snapshots.push(t.model().clone());
+        if r.stop {
+            break;
+        }
+    }
     assert!(history.len() < 60, "early stopping never fired");
     assert!(history.last().unwrap().stop);
-    let best = history
-        .iter()
-        .map(|h| h.validation_rmse.unwrap())
-        .fold(f64::INFINITY, f64::min);
-    let last = history.last().unwrap().validation_rmse.unwrap();
+    let rmses: Vec<f64> = history.iter().map(|h| h.validation_rmse.unwrap()).collect();
+    let best = (0..rmses.len())
+        .min_by(|&a, &b| rmses[a].total_cmp(&rmses[b]))
+        .unwrap();
     assert!(
-        last > best,
+        best + 1 < history.len(),
         "the last epoch should be worse than the best one"
+    );
+    // Patience 2: training stopped two epochs after the best one.
+    assert_eq!(history.len(), best + 3);
+    // The model returned is the one of the best epoch, not the last one.
+    assert_ne!(snapshots[best], *snapshots.last().unwrap());
+    assert!(
+        t.finish() == snapshots[best],
+        "finish did not return the best epoch's model"
+    );
+}
+
+#[test]
+fn without_validation_the_last_model_is_returned() {
+    let (data, _) = generate(&SynthSpec {
+        n_ratings: 20_000,
+        ..SynthSpec::small(4)
+    });
+    let p = params(json!({"factors": 4, "epochs": 3, "implicit": false}));
+    let pool = build_pool(2).unwrap();
+    let mut t = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let cancel = CancelFlag::new();
+    for _ in 0..3 {
+        let r = t.step(&pool, &cancel).unwrap();
+        assert_eq!(r.validation_rmse, None);
+        assert!(!r.stop);
+    }
+    let last = t.model().clone();
+    assert!(t.finish() == last);
+}
+
+/// Biases only (zero initial factors stay zero): user u rates every item m + d_u, with the
+/// d_u summing to zero, so item biases stay near 0 and the SGD fixed point of each user bias
+/// is the ridge solution n (d_u - b_u) = n * bias_regularization * b_u, b_u = d_u / (1 + reg).
+#[test]
+fn bias_regularization_shrinks_user_biases_to_the_ridge_solution() {
+    let offsets = [1.0f32, -1.0, 0.5, -0.5, 2.0, -2.0];
+    let n_items = 12u32;
+    let mut ratings = Vec::new();
+    for (u, d) in offsets.iter().enumerate() {
+        for i in 0..n_items {
+            ratings.push(Rating {
+                user: u as u32,
+                item: i,
+                value: 3.0 + d,
+            });
+        }
+    }
+    let pool = build_pool(2).unwrap();
+    let mut spread = Vec::new();
+    for reg in [0.0f32, 0.5, 2.0] {
+        let p = params(json!({
+            "optimizer": "sgd", "factors": 2, "epochs": 150, "learning_rate": 0.01,
+            "learning_rate_decay": 1.0, "init_std": 0.0, "implicit": false,
+            "regularization": 0.0, "bias_regularization": reg, "weight_decay": 0.0, "blocks": 2
+        }));
+        let (model, _) = fit(ratings.clone(), offsets.len(), n_items as usize, p, &pool).unwrap();
+        assert!((model.global_mean - 3.0).abs() < 1e-6);
+        assert!(model.user_factors.iter().all(|&x| x == 0.0));
+        for (u, d) in offsets.iter().enumerate() {
+            let want = d / (1.0 + reg);
+            let got = model.user_bias[u];
+            assert!(
+                (got - want).abs() < 0.02,
+                "bias_regularization {reg}: user {u} bias {got}, ridge solution {want}"
+            );
+        }
+        for (i, b) in model.item_bias.iter().enumerate() {
+            assert!(
+                b.abs() < 0.02,
+                "bias_regularization {reg}: item {i} bias {b}"
+            );
+        }
+        spread.push(model.user_bias.iter().map(|b| b.abs()).sum::<f32>());
+    }
+    assert!(spread[0] > spread[1] && spread[1] > spread[2], "{spread:?}");
+}
+
+/// Everything but the order of the runs (one user's ratings in one cell) fixed: one block,
+/// one rating per user (nothing to shuffle within a run), zero initial factors, no
+/// validation. Only the seeded run order is left to tell two seeds apart.
+#[test]
+fn the_run_order_follows_the_seed() {
+    let mut ratings = Vec::new();
+    for u in 0..300u32 {
+        ratings.push(Rating {
+            user: u,
+            item: u % 7,
+            value: 1.0 + ((u * 13) % 5) as f32,
+        });
+    }
+    let pool = build_pool(2).unwrap();
+    let model = |seed: i64| {
+        let p = params(json!({
+            "optimizer": "sgd", "factors": 2, "epochs": 2, "learning_rate": 0.1,
+            "init_std": 0.0, "implicit": false, "blocks": 1, "seed": seed
+        }));
+        fit(ratings.clone(), 300, 7, p, &pool).unwrap().0
+    };
+    let (a, b) = (model(1), model(2));
+    assert_eq!(a, model(1), "the same seed must give the same model");
+    assert_ne!(
+        a.item_bias, b.item_bias,
+        "the order of the runs did not change with the seed"
+    );
+}
+
+/// AdaGrad scales every step by 1 / sqrt(accumulated squared gradients): its model differs
+/// from plain SGD's on the same data and seed, and its steps are smaller, so after one epoch
+/// from the same start its biases have moved less.
+#[test]
+fn adagrad_steps_are_scaled_down() {
+    let (data, _) = generate(&SynthSpec {
+        n_ratings: 20_000,
+        ..SynthSpec::small(6)
+    });
+    let pool = build_pool(2).unwrap();
+    let model = |optimizer: &str| {
+        let p = params(json!({
+            "optimizer": optimizer, "factors": 4, "epochs": 1, "learning_rate": 0.01,
+            "init_std": 0.5, "implicit": false, "weight_decay": 0.0
+        }));
+        fit(data.clone(), 2000, 1000, p, &pool).unwrap().0
+    };
+    let (sgd, ada) = (model("sgd"), model("adagrad"));
+    let moved = |m: &pgrec_core::FactorModel| m.user_bias.iter().map(|b| b.abs()).sum::<f32>();
+    assert!(
+        moved(&ada) < 0.9 * moved(&sgd),
+        "{} vs {}",
+        moved(&ada),
+        moved(&sgd)
     );
 }
 
