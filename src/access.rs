@@ -97,12 +97,8 @@ pub fn require_owner(model: &str, action: &str, hint: Option<&str>) -> bool {
 }
 
 /// Like `require_owner`, but an unknown model is an error too.
-fn require_existing_owner(model: &str, action: &str) {
-    if !require_owner(
-        model,
-        action,
-        Some("Only the owner role of a model (or a member of it) may do this."),
-    ) {
+pub fn require_existing_owner(model: &str, action: &str, hint: Option<&str>) {
+    if !require_owner(model, action, hint) {
         raise(
             Code::ERRCODE_UNDEFINED_OBJECT,
             format!("model \"{model}\" does not exist"),
@@ -110,6 +106,8 @@ fn require_existing_owner(model: &str, action: &str) {
         )
     }
 }
+
+const OWNER_ONLY: &str = "Only the owner role of a model (or a member of it) may do this.";
 
 /// The OID a grant is stored under: 0 for PUBLIC (any spelling, as in GRANT), else the role's.
 fn grantee_oid(role: &str) -> i64 {
@@ -171,7 +169,7 @@ fn set_reader(model: &str, role: &str, grant: bool) -> bool {
 fn grant_model(model: Option<&str>, role: Option<&str>) {
     let model = required(model, "model");
     let role = required(role, "role");
-    require_existing_owner(model, "grant access to");
+    require_existing_owner(model, "grant access to", Some(OWNER_ONLY));
     if !set_reader(model, role, true) {
         pgrx::notice!("pgrec: role \"{role}\" could already read model \"{model}\"");
     }
@@ -183,7 +181,7 @@ fn grant_model(model: Option<&str>, role: Option<&str>) {
 fn revoke_model(model: Option<&str>, role: Option<&str>) {
     let model = required(model, "model");
     let role = required(role, "role");
-    require_existing_owner(model, "revoke access to");
+    require_existing_owner(model, "revoke access to", Some(OWNER_ONLY));
     if !set_reader(model, role, false) {
         pgrx::notice!("pgrec: role \"{role}\" had no grant on model \"{model}\"; nothing revoked");
     }

@@ -3,19 +3,13 @@
 
 use pgrx::prelude::*;
 
-use crate::errors::{raise, Code, OrRaise};
+use crate::errors::OrRaise;
 
 /// pgrec.drop_model: removes the model with every version (factors and history cascade).
 #[pg_extern(name = "drop_model")]
 fn drop_model(model: Option<&str>) {
     let model = crate::errors::required(model, "model");
-    if !crate::access::require_owner(model, "drop", None) {
-        raise(
-            Code::ERRCODE_UNDEFINED_OBJECT,
-            format!("model \"{model}\" does not exist"),
-            Some("SELECT model FROM pgrec.models lists the models you may use."),
-        );
-    }
+    crate::access::require_existing_owner(model, "drop", None);
     Spi::connect_mut(|c| {
         c.update(
             "DELETE FROM pgrec.model_owners WHERE model = $1",

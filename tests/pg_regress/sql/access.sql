@@ -234,6 +234,9 @@ SELECT mallory_tricks.peek_definer();
 SELECT count(*) FROM pgrec.model_owners;
 SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
 SELECT count(*) AS stats_rows FROM pg_stats WHERE schemaname = 'pgrec';
+-- The functions that touch no model work for any role.
+SELECT count(*) AS algorithms FROM pgrec.algorithms();
+SELECT count(*) AS synthetic_rows FROM pgrec.synthetic_ratings(5, 4, 10);
 RESET search_path;
 -- The catalog views run as the caller too.
 RESET ROLE;
