@@ -68,7 +68,9 @@ fn main() {
             if std::env::var("VERBOSE").is_ok() {
                 eprintln!(
                     "  epoch {} loss {:.4} val {:?}",
-                    r.epoch, r.train_loss, r.validation_rmse
+                    r.epoch,
+                    r.train_loss,
+                    r.validation_rmse()
                 );
             }
             if r.stop {

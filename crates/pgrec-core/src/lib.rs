@@ -16,10 +16,13 @@ pub mod model;
 pub mod nn;
 pub mod parallel;
 pub mod rng;
+pub mod solve;
+pub mod sparse;
 pub mod synth;
 pub mod topk;
 pub mod towers;
 pub mod train;
+pub mod validate;
 
 pub use data::{KeyIndex, Rating, UserItems};
 pub use error::{CoreError, Result};

@@ -18,7 +18,7 @@ use crate::kernels::{Kernels, PairStep};
 use crate::model::FactorModel;
 use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::stream;
-use crate::train::{EarlyStopping, EpochReport, IterativeTrainer};
+use crate::train::{EarlyStopping, EpochReport, IterativeTrainer, Measurement};
 
 /// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -1064,7 +1064,7 @@ impl IterativeTrainer for MfTrainer {
         Ok(EpochReport {
             epoch: self.epoch,
             train_loss,
-            validation_rmse,
+            validation: validation_rmse.map(Measurement::rmse),
             stop,
         })
     }

@@ -47,7 +47,7 @@ use crate::model::{FactorModel, HeadLayer, ScoreHead};
 use crate::nn::{Adam, Block, Layout, Mlp, MlpCache, SparseGrads};
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::train::{EarlyStopping, EpochReport, IterativeTrainer};
+use crate::train::{EarlyStopping, EpochReport, IterativeTrainer, Measurement};
 
 /// Rows per parallel work unit. Fixed: it decides the reduction order.
 const CHUNK: usize = 64;
@@ -1359,7 +1359,7 @@ impl IterativeTrainer for TwoTowerTrainer {
         Ok(EpochReport {
             epoch: epoch + 1,
             train_loss: loss_sum / rows.max(1) as f64,
-            validation_rmse,
+            validation: validation_rmse.map(Measurement::rmse),
             stop,
         })
     }
@@ -1794,7 +1794,7 @@ mod tests {
             let cancel = CancelFlag::new();
             let mut reported = Vec::new();
             for _ in 0..t.max_epochs() {
-                reported.push(t.step(&pool, &cancel).unwrap().validation_rmse.unwrap());
+                reported.push(t.step(&pool, &cancel).unwrap().validation_rmse().unwrap());
             }
             let (best_epoch, best) =
                 reported

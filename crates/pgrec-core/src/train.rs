@@ -13,12 +13,60 @@ pub struct EpochReport {
     pub epoch: usize,
     /// Mean training loss of the epoch (squared error for explicit ratings).
     pub train_loss: f64,
-    /// Validation RMSE after the epoch, when a validation set exists, of the model training
-    /// would return if it stopped here (for two_tower and ncf inside the averaging window, the
-    /// running mean of the epoch ends).
-    pub validation_rmse: Option<f64>,
+    /// The validation measurement after the epoch, when a validation set exists, of the model
+    /// training would return if it stopped here (for two_tower and ncf inside the averaging
+    /// window, the running mean of the epoch ends).
+    pub validation: Option<Measurement>,
     /// True when early stopping decided that training should end after this epoch.
     pub stop: bool,
+}
+
+impl EpochReport {
+    /// The validation RMSE, when that is what was measured.
+    pub fn validation_rmse(&self) -> Option<f64> {
+        self.validation
+            .filter(|m| m.metric == Metric::Rmse)
+            .map(|m| m.value)
+    }
+}
+
+/// What early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Root mean squared rating error (lower is better).
+    Rmse,
+    /// ndcg@k of held-out positives (higher is better).
+    NdcgAt(usize),
+}
+
+impl Metric {
+    /// The name in NOTICEs and in training_history.metrics.
+    pub fn name(self) -> String {
+        match self {
+            Metric::Rmse => "rmse".into(),
+            Metric::NdcgAt(k) => format!("ndcg_at_{k}"),
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        matches!(self, Metric::NdcgAt(_))
+    }
+}
+
+/// One validation measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    pub metric: Metric,
+    pub value: f64,
+}
+
+impl Measurement {
+    pub fn rmse(value: f64) -> Self {
+        Self {
+            metric: Metric::Rmse,
+            value,
+        }
+    }
 }
 
 pub trait IterativeTrainer: Send {
@@ -143,6 +191,28 @@ mod tests {
             run(&mut up, &[0.5, 0.5005, 0.502]),
             [(true, false), (false, false), (true, false)]
         );
+    }
+
+    #[test]
+    fn metrics_know_their_direction_and_name() {
+        assert!(!Metric::Rmse.higher_is_better());
+        assert!(Metric::NdcgAt(10).higher_is_better());
+        assert_eq!(Metric::NdcgAt(10).name(), "ndcg_at_10");
+        let r = EpochReport {
+            epoch: 1,
+            train_loss: 0.5,
+            validation: Some(Measurement {
+                metric: Metric::NdcgAt(10),
+                value: 0.3,
+            }),
+            stop: false,
+        };
+        assert_eq!(r.validation_rmse(), None);
+        let r = EpochReport {
+            validation: Some(Measurement::rmse(0.9)),
+            ..r
+        };
+        assert_eq!(r.validation_rmse(), Some(0.9));
     }
 
     #[test]

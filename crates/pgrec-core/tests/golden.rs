@@ -90,7 +90,7 @@ fn train_hash(name: &str, params: serde_json::Value, threads: usize) -> u64 {
     for _ in 0..training.max_steps() {
         let report = pool.install(|| training.step(&pool, &cancel)).unwrap();
         h.bytes(&report.train_loss.to_bits().to_le_bytes());
-        if let Some(v) = report.validation_rmse {
+        if let Some(v) = report.validation_rmse() {
             h.bytes(&v.to_bits().to_le_bytes());
         }
         if report.stop {

@@ -130,7 +130,10 @@ fn early_stopping_keeps_the_best_epoch() {
     }
     assert!(history.len() < 60, "early stopping never fired");
     assert!(history.last().unwrap().stop);
-    let rmses: Vec<f64> = history.iter().map(|h| h.validation_rmse.unwrap()).collect();
+    let rmses: Vec<f64> = history
+        .iter()
+        .map(|h| h.validation_rmse().unwrap())
+        .collect();
     let best = (0..rmses.len())
         .min_by(|&a, &b| rmses[a].total_cmp(&rmses[b]))
         .unwrap();
@@ -160,7 +163,7 @@ fn without_validation_the_last_model_is_returned() {
     let cancel = CancelFlag::new();
     for _ in 0..3 {
         let r = t.step(&pool, &cancel).unwrap();
-        assert_eq!(r.validation_rmse, None);
+        assert_eq!(r.validation_rmse(), None);
         assert!(!r.stop);
     }
     let last = t.model().clone();

@@ -17,6 +17,8 @@ use crate::parallel::CancelFlag;
 use crate::train::EpochReport;
 use crate::Rating;
 
+pub mod ials;
+pub mod implicit;
 pub mod mf;
 pub mod neural;
 
@@ -34,7 +36,7 @@ pub struct Entry {
 pub const REGISTRY: &[Entry] = &[
     Entry::new("mf", mf::configure),
     Entry::planned("als"),
-    Entry::planned("ials"),
+    Entry::new("ials", ials::configure),
     Entry::planned("bpr"),
     Entry::new("ncf", neural::configure_ncf),
     Entry::new("two_tower", neural::configure_two_tower),
@@ -214,7 +216,10 @@ mod tests {
             assert_eq!(find(e.name).map(|f| f.name), Some(e.name));
         }
         assert!(find("nope").is_none());
-        assert_eq!(available().collect::<Vec<_>>(), ["mf", "ncf", "two_tower"]);
+        assert_eq!(
+            available().collect::<Vec<_>>(),
+            ["mf", "ials", "ncf", "two_tower"]
+        );
     }
 
     #[test]

@@ -1,0 +1,356 @@
+//! `ials`: implicit-feedback alternating least squares (Hu, Koren and Volinsky 2008). Every
+//! (user, item) pair is a preference p = 1 when observed and 0 otherwise, weighted by the
+//! confidence c = 1 + alpha * value; the loss over all pairs is handled through the Gram matrix
+//! of the fixed side, so a sweep costs O(interactions * k + rows * k^2). Rows are solved by
+//! warm-started conjugate gradient (see [`crate::solve`]); an epoch is a user sweep followed by
+//! an item sweep. Scores are <x_u, y_i>; they rank items and do not estimate ratings.
+
+use rand_distr::{Distribution, Normal};
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+
+use super::implicit::{ImplicitData, VALIDATION_K};
+use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use crate::error::Result;
+use crate::mf::{check_loop_params, float_in, int_in, parse_params};
+use crate::model::FactorModel;
+use crate::parallel::CancelFlag;
+use crate::rng::stream;
+use crate::solve::{gram, Solver, Sweep};
+use crate::sparse::Csr;
+use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
+use crate::validate::Scores;
+
+/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IalsParams {
+    pub factors: i64,
+    /// Alternations (a user sweep and an item sweep each).
+    pub epochs: i64,
+    /// L2 penalty on every factor vector, scaled by (its number of interactions)^exponent.
+    pub regularization: f64,
+    /// 0: the same penalty for every row (as in Hu et al.); 1 (default): proportional to the
+    /// row's interactions (weighted-lambda, as Rendle et al. 2021 advise for iALS).
+    pub regularization_exponent: f64,
+    /// Confidence of an observed pair: 1 + alpha * value.
+    pub alpha: f64,
+    pub solver: Solver,
+    /// Conjugate-gradient steps per row and sweep (solver "cg").
+    pub cg_steps: i64,
+    /// Standard deviation of the initial factors.
+    pub init_std: f64,
+    /// Rows with a value below this are seen but not positive (sources with ratings).
+    pub positive_threshold: Option<f64>,
+    pub seed: i64,
+    pub threads: Option<i64>,
+    /// Share of the positives held out to measure ndcg@10 for early stopping.
+    pub validation_fraction: f64,
+    pub patience: i64,
+}
+
+impl Default for IalsParams {
+    fn default() -> Self {
+        Self {
+            factors: 64,
+            epochs: 15,
+            regularization: 0.5,
+            regularization_exponent: 1.0,
+            alpha: 1.0,
+            solver: Solver::Cg,
+            cg_steps: 3,
+            init_std: 0.01,
+            positive_threshold: None,
+            seed: 42,
+            threads: None,
+            validation_fraction: 0.0,
+            patience: 2,
+        }
+    }
+}
+
+/// Checked hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidIalsParams {
+    pub factors: usize,
+    pub epochs: usize,
+    pub regularization: f32,
+    pub regularization_exponent: f32,
+    pub alpha: f32,
+    pub solver: Solver,
+    pub cg_steps: usize,
+    pub init_std: f32,
+    pub positive_threshold: Option<f32>,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub validation_fraction: f64,
+    pub patience: usize,
+}
+
+impl IalsParams {
+    pub fn check(&self) -> Result<ValidIalsParams> {
+        let (threads, validation_fraction, patience) =
+            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
+        Ok(ValidIalsParams {
+            factors: int_in("factors", self.factors, 1, 1024)?,
+            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
+            regularization: float_in("regularization", self.regularization, 0.0, 1e6, false)?,
+            regularization_exponent: float_in(
+                "regularization_exponent",
+                self.regularization_exponent,
+                0.0,
+                2.0,
+                false,
+            )?,
+            alpha: float_in("alpha", self.alpha, 0.0, 1e6, false)?,
+            solver: self.solver,
+            cg_steps: int_in("cg_steps", self.cg_steps, 1, 1024)?,
+            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
+            positive_threshold: match self.positive_threshold {
+                Some(t) => Some(float_in("positive_threshold", t, -1e30, 1e30, false)?),
+                None => None,
+            },
+            seed: self.seed as u64,
+            threads,
+            validation_fraction,
+            patience,
+        })
+    }
+}
+
+struct Ials {
+    raw: IalsParams,
+    valid: ValidIalsParams,
+}
+
+/// Parses and checks the params of `ials`.
+pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
+    let raw: IalsParams = parse_params(params)?;
+    let valid = raw.check()?;
+    Ok(Box::new(Ials { raw, valid }))
+}
+
+impl Configured for Ials {
+    fn stored_params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.raw).unwrap_or_default()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.valid.threads
+    }
+
+    fn needs_ratings(&self) -> bool {
+        false
+    }
+
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        None
+    }
+
+    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+        Ok(Box::new(IalsTraining::new(data, self.valid)?))
+    }
+}
+
+/// Random factors with standard deviation `std`, one stream per side.
+pub(crate) fn init_factors(seed: u64, side: u64, n: usize, k: usize, std: f32) -> Vec<f32> {
+    let normal = Normal::new(0.0f32, std.max(0.0))
+        .unwrap_or_else(|_| Normal::new(0.0, 0.0).expect("zero std is valid"));
+    let mut rng = stream(seed, &[0x1a15, side]);
+    (0..n * k).map(|_| normal.sample(&mut rng)).collect()
+}
+
+/// Users whose loss is measured each epoch (a fixed sample keeps the report cheap).
+const LOSS_USERS: usize = 4096;
+
+pub struct IalsTraining {
+    p: ValidIalsParams,
+    by_user: Csr,
+    by_item: Csr,
+    data: ImplicitData,
+    users: Vec<f32>,
+    items: Vec<f32>,
+    epoch: usize,
+    stopping: EarlyStopping,
+    best: Option<(Vec<f32>, Vec<f32>)>,
+    /// Y^T Y of the current item factors (computed for the loss, reused by the next sweep).
+    item_gram: Option<Vec<f32>>,
+}
+
+impl IalsTraining {
+    pub fn new(data: TrainingData, p: ValidIalsParams) -> Result<Self> {
+        let implicit = ImplicitData::prepare(
+            data.ratings,
+            data.n_users,
+            p.positive_threshold,
+            p.validation_fraction,
+            p.seed,
+        )?;
+        let by_user = Csr::by_user(data.n_users, &implicit.positives);
+        let by_item = by_user.transpose(data.n_items);
+        let k = p.factors;
+        Ok(Self {
+            users: init_factors(p.seed, 1, data.n_users, k, p.init_std),
+            items: init_factors(p.seed, 2, data.n_items, k, p.init_std),
+            stopping: EarlyStopping::new(p.patience, 0.0, true),
+            p,
+            by_user,
+            by_item,
+            data: implicit,
+            epoch: 0,
+            best: None,
+            item_gram: None,
+        })
+    }
+
+    /// The weighted squared error of the users in the loss sample, per interaction, plus their
+    /// share of the penalty: sum_u [x^T G x + sum_i (c (1 - d)^2 - d^2) + reg_u |x|^2] with
+    /// d = <x_u, y_i> and G = Y^T Y.
+    fn sampled_loss(&self, g: &[f32]) -> f64 {
+        let k = self.p.factors;
+        let n_users = self.by_user.n_rows();
+        let step = n_users.div_ceil(LOSS_USERS).max(1);
+        let (mut loss, mut count) = (0f64, 0usize);
+        for u in (0..n_users).step_by(step) {
+            let x = &self.users[u * k..(u + 1) * k];
+            let (cols, values) = self.by_user.row(u);
+            let mut xgx = 0f64;
+            for f in 0..k {
+                let gx: f64 = (0..k).map(|e| g[f * k + e] as f64 * x[e] as f64).sum();
+                xgx += x[f] as f64 * gx;
+            }
+            loss += xgx;
+            for (&i, &v) in cols.iter().zip(values) {
+                let y = &self.items[i as usize * k..(i as usize + 1) * k];
+                let d: f64 = x.iter().zip(y).map(|(a, b)| *a as f64 * *b as f64).sum();
+                let c = 1.0 + self.p.alpha as f64 * v as f64;
+                loss += c * (1.0 - d).powi(2) - d * d;
+            }
+            let norm: f64 = x.iter().map(|a| (*a as f64).powi(2)).sum();
+            loss += self.reg(cols.len()) as f64 * norm;
+            count += cols.len();
+        }
+        if count == 0 {
+            0.0
+        } else {
+            loss / count as f64
+        }
+    }
+
+    fn reg(&self, n: usize) -> f32 {
+        reg_for(self.p.regularization, self.p.regularization_exponent, n)
+    }
+}
+
+fn reg_for(regularization: f32, exponent: f32, n: usize) -> f32 {
+    if exponent == 0.0 {
+        regularization
+    } else {
+        regularization * (n.max(1) as f32).powf(exponent)
+    }
+}
+
+impl Training for IalsTraining {
+    fn max_steps(&self) -> usize {
+        self.p.epochs
+    }
+
+    fn n_validation(&self) -> usize {
+        self.data.all.len() - self.data.seen.nnz()
+    }
+
+    fn squared_loss(&self) -> bool {
+        false
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        let k = self.p.factors;
+        let (reg, exponent) = (self.p.regularization, self.p.regularization_exponent);
+        let diag = move |v: &[f32]| reg_for(reg, exponent, v.len());
+        let item_gram = match self.item_gram.take() {
+            Some(g) => g,
+            None => gram(pool, &self.items, k),
+        };
+        Sweep {
+            y: &self.items,
+            k,
+            gram: Some(&item_gram),
+            diag: &diag,
+            alpha: Some(self.p.alpha),
+            solver: self.p.solver,
+            cg_steps: self.p.cg_steps,
+        }
+        .run(pool, &self.by_user, &mut self.users, cancel)?;
+        let user_gram = gram(pool, &self.users, k);
+        Sweep {
+            y: &self.users,
+            k,
+            gram: Some(&user_gram),
+            diag: &diag,
+            alpha: Some(self.p.alpha),
+            solver: self.p.solver,
+            cg_steps: self.p.cg_steps,
+        }
+        .run(pool, &self.by_item, &mut self.items, cancel)?;
+        self.epoch += 1;
+        // Loss with the new item factors; their Gram matrix serves the next user sweep too.
+        let item_gram = gram(pool, &self.items, k);
+        let train_loss = self.sampled_loss(&item_gram);
+        self.item_gram = Some(item_gram);
+        let mut stop = false;
+        let validation = match &self.data.validation {
+            Some(v) => {
+                let ndcg = v.ndcg(
+                    pool,
+                    &Scores {
+                        user_factors: &self.users,
+                        item_factors: &self.items,
+                        item_bias: None,
+                        factors: k,
+                    },
+                    &self.data.seen,
+                );
+                let verdict = self.stopping.observe(ndcg);
+                if verdict.improved {
+                    self.best = Some((self.users.clone(), self.items.clone()));
+                }
+                stop = verdict.stop;
+                Some(Measurement {
+                    metric: Metric::NdcgAt(VALIDATION_K),
+                    value: ndcg,
+                })
+            }
+            None => None,
+        };
+        Ok(EpochReport {
+            epoch: self.epoch,
+            train_loss,
+            validation,
+            stop,
+        })
+    }
+
+    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
+        let this = *self;
+        let (users, items) = this.best.unwrap_or((this.users, this.items));
+        let n_users = this.by_user.n_rows();
+        let n_items = this.by_item.n_rows();
+        Fitted {
+            scorer: Scorer::Dot,
+            target: Target::Relevance,
+            model: FactorModel {
+                factors: this.p.factors,
+                global_mean: 0.0,
+                rating_range: None,
+                user_bias: vec![0.0; n_users],
+                item_bias: vec![0.0; n_items],
+                user_factors: users,
+                item_factors: items,
+                head: None,
+            },
+            ratings: this.data.all,
+            tensors: Vec::new(),
+            metrics: serde_json::json!({ "n_positives": this.by_user.nnz() }),
+        }
+    }
+}

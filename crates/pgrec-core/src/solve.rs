@@ -1,0 +1,559 @@
+//! The least-squares row solves of alternating least squares. Each row (a user, or an item)
+//! solves
+//!
+//! ```text
+//! (G + d I + sum_j w_j y_j y_j^T) x = sum_j b_j y_j
+//! ```
+//!
+//! over the rows y_j of the other side it interacted with: for implicit ALS G = Y^T Y (computed
+//! once per sweep), d the regularization, w_j = c_j - 1 and b_j = c_j (Hu, Koren and Volinsky
+//! 2008); for explicit ALS G = 0, d = lambda * n (weighted-lambda), w_j = 1 and b_j the rating.
+//!
+//! Two solvers: a few conjugate-gradient steps warm-started at the current x (as Takacs et al.
+//! 2011 and the `implicit` library do; each step costs one pass over the row's interactions and
+//! one k x k product), and the exact solve by Cholesky (faer), which builds the k x k system and
+//! is only sensible for small factor counts. Every solve reads shared data and writes its own x,
+//! so a sweep parallelises over rows and gives the same result on any number of threads.
+
+use rayon::prelude::*;
+use rayon::ThreadPool;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::kernels::prefetch;
+use crate::parallel::CancelFlag;
+use crate::sparse::Csr;
+
+const LANES: usize = 8;
+
+/// Rows per partial product when computing a Gram matrix in parallel. Fixed: it decides the
+/// summation order.
+const GRAM_ROWS: usize = 4096;
+
+/// Y^T Y of the `n x k` row-major `y`, as a row-major `k x k` matrix. Partial products of fixed
+/// row blocks are summed in block order, so the result does not depend on the pool size.
+pub fn gram(pool: &ThreadPool, y: &[f32], k: usize) -> Vec<f32> {
+    let n = y.len().checked_div(k).unwrap_or(0);
+    let blocks: Vec<Vec<f32>> = pool.install(|| {
+        (0..n.div_ceil(GRAM_ROWS))
+            .into_par_iter()
+            .map(|b| {
+                let rows = &y[b * GRAM_ROWS * k..((b + 1) * GRAM_ROWS).min(n) * k];
+                let m = rows.len() / k;
+                let mut c = vec![0f32; k * k];
+                // SAFETY: a is Y_b^T (k x m, element (f, j) at j * k + f), b is Y_b (m x k,
+                // row-major), c is k x k row-major; all three slices hold exactly these extents.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        k,
+                        m,
+                        k,
+                        1.0,
+                        rows.as_ptr(),
+                        1,
+                        k as isize,
+                        rows.as_ptr(),
+                        k as isize,
+                        1,
+                        0.0,
+                        c.as_mut_ptr(),
+                        k as isize,
+                        1,
+                    );
+                }
+                c
+            })
+            .collect()
+    });
+    let mut g = vec![0f32; k * k];
+    for c in blocks {
+        for (a, b) in g.iter_mut().zip(&c) {
+            *a += b;
+        }
+    }
+    g
+}
+
+/// One row's system: the shared part and the row's interactions.
+#[derive(Clone, Copy)]
+pub struct RowSystem<'a> {
+    /// k x k shared matrix (Y^T Y), or None for zero.
+    pub gram: Option<&'a [f32]>,
+    /// Added to the diagonal.
+    pub diag: f32,
+    /// The other side's factors, `k` per row.
+    pub y: &'a [f32],
+    pub k: usize,
+    /// Rows of `y` this row interacted with, and the interaction values.
+    pub cols: &'a [u32],
+    pub values: &'a [f32],
+    /// Some(alpha): implicit, w_j = alpha * v_j and b_j = 1 + alpha * v_j. None: explicit,
+    /// w_j = 1 and b_j = v_j.
+    pub alpha: Option<f32>,
+}
+
+/// Work space of one solve (reused across the rows of one task).
+#[derive(Default)]
+pub struct Scratch {
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+    a: Vec<f32>,
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ar.iter().zip(br) {
+        tail += x * y;
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &mut y[..n]);
+    for j in 0..n {
+        y[j] += a * x[j];
+    }
+}
+
+impl RowSystem<'_> {
+    #[inline(always)]
+    fn row(&self, j: usize) -> &[f32] {
+        let c = self.cols[j] as usize * self.k;
+        &self.y[c..c + self.k]
+    }
+
+    #[inline(always)]
+    fn weight(&self, j: usize) -> f32 {
+        match self.alpha {
+            Some(a) => a * self.values[j],
+            None => 1.0,
+        }
+    }
+
+    #[inline(always)]
+    fn target(&self, j: usize) -> f32 {
+        match self.alpha {
+            Some(a) => 1.0 + a * self.values[j],
+            None => self.values[j],
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_ahead(&self, j: usize) {
+        const AHEAD: usize = 4;
+        if let Some(&c) = self.cols.get(j + AHEAD) {
+            prefetch(self.y.as_ptr().wrapping_add(c as usize * self.k), self.k);
+        }
+    }
+
+    /// out = (G + d I) v.
+    #[inline(always)]
+    fn shared_times(&self, v: &[f32], out: &mut [f32]) {
+        let k = self.k;
+        match self.gram {
+            Some(g) => {
+                for (f, o) in out.iter_mut().enumerate() {
+                    *o = dot(&g[f * k..(f + 1) * k], v) + self.diag * v[f];
+                }
+            }
+            None => {
+                for (o, x) in out.iter_mut().zip(v) {
+                    *o = self.diag * x;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn cg_body(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
+    let k = sys.k;
+    s.r.resize(k, 0.0);
+    s.p.resize(k, 0.0);
+    s.ap.resize(k, 0.0);
+    let (r, p, ap) = (&mut s.r[..], &mut s.p[..], &mut s.ap[..]);
+    // r = b - A x, with A x = (G + d I) x + sum_j w_j (y_j . x) y_j.
+    sys.shared_times(x, ap);
+    for (ri, a) in r.iter_mut().zip(ap.iter()) {
+        *ri = -a;
+    }
+    for j in 0..sys.cols.len() {
+        sys.prefetch_ahead(j);
+        let yj = sys.row(j);
+        let coef = sys.target(j) - sys.weight(j) * dot(yj, x);
+        axpy(coef, yj, r);
+    }
+    p.copy_from_slice(r);
+    let mut rs = dot(r, r);
+    for _ in 0..steps {
+        if rs < 1e-20 {
+            break;
+        }
+        sys.shared_times(p, ap);
+        for j in 0..sys.cols.len() {
+            sys.prefetch_ahead(j);
+            let yj = sys.row(j);
+            let coef = sys.weight(j) * dot(yj, p);
+            axpy(coef, yj, ap);
+        }
+        let pap = dot(p, ap);
+        if pap <= 0.0 || !pap.is_finite() {
+            break;
+        }
+        let alpha = rs / pap;
+        axpy(alpha, p, x);
+        axpy(-alpha, ap, r);
+        let rs_new = dot(r, r);
+        let beta = rs_new / rs;
+        for (pi, ri) in p.iter_mut().zip(r.iter()) {
+            *pi = ri + beta * *pi;
+        }
+        rs = rs_new;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cg_avx2(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
+    cg_body(sys, x, steps, s)
+}
+
+fn cg_portable(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
+    cg_body(sys, x, steps, s)
+}
+
+/// Which body a CPU runs; chosen once per sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgKernel {
+    avx2: bool,
+}
+
+impl CgKernel {
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            CgKernel {
+                avx2: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            CgKernel { avx2: false }
+        }
+    }
+
+    pub fn portable() -> Self {
+        CgKernel { avx2: false }
+    }
+
+    /// `steps` conjugate-gradient steps on `sys`, starting from and updating `x`.
+    #[inline]
+    pub fn solve(self, sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: avx2 and fma were detected at run time.
+            return unsafe { cg_avx2(sys, x, steps, s) };
+        }
+        cg_portable(sys, x, steps, s)
+    }
+}
+
+/// The exact solve of `sys` by Cholesky factorisation (faer), written to `x`. Returns false
+/// (leaving `x` alone) when the matrix is not positive definite.
+pub fn cholesky_solve(sys: &RowSystem<'_>, x: &mut [f32], s: &mut Scratch) -> bool {
+    use faer::prelude::Solve as _;
+    let k = sys.k;
+    s.a.clear();
+    s.a.resize(k * k, 0.0);
+    s.r.clear();
+    s.r.resize(k, 0.0);
+    if let Some(g) = sys.gram {
+        s.a.copy_from_slice(g);
+    }
+    for f in 0..k {
+        s.a[f * k + f] += sys.diag;
+    }
+    for j in 0..sys.cols.len() {
+        let yj = sys.row(j);
+        let w = sys.weight(j);
+        for f in 0..k {
+            // Lower triangle only: faer reads the side it is told to.
+            axpy(w * yj[f], &yj[..=f], &mut s.a[f * k..f * k + f + 1]);
+        }
+        axpy(sys.target(j), yj, &mut s.r);
+    }
+    let a = faer::MatRef::from_row_major_slice(&s.a, k, k);
+    let Ok(llt) = a.llt(faer::Side::Lower) else {
+        return false;
+    };
+    let mut rhs = faer::Mat::from_fn(k, 1, |i, _| s.r[i]);
+    llt.solve_in_place(rhs.as_mut());
+    if (0..k).any(|i| !rhs[(i, 0)].is_finite()) {
+        return false;
+    }
+    for (i, xi) in x.iter_mut().enumerate() {
+        *xi = rhs[(i, 0)];
+    }
+    true
+}
+
+/// How a sweep solves its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Solver {
+    /// A few warm-started conjugate-gradient steps per row and sweep.
+    Cg,
+    /// The exact solve (k x k Cholesky per row).
+    Cholesky,
+}
+
+/// Rows per parallel task of a sweep.
+const SWEEP_ROWS: usize = 64;
+
+/// The shared parts of one sweep over one side.
+pub struct Sweep<'a> {
+    /// The other side's factors, `k` per row.
+    pub y: &'a [f32],
+    pub k: usize,
+    /// Y^T Y (implicit) or None (explicit).
+    pub gram: Option<&'a [f32]>,
+    /// Regularization added to the diagonal of a row, from the row's interaction values.
+    pub diag: &'a (dyn Fn(&[f32]) -> f32 + Sync),
+    pub alpha: Option<f32>,
+    pub solver: Solver,
+    pub cg_steps: usize,
+}
+
+impl Sweep<'_> {
+    /// Solves every row of `x` (`rows.n_rows()` x k) for the interactions in `rows`. Rows
+    /// without interactions are set to zero (the solution of their system). Returns
+    /// `Cancelled` soon after `cancel` is set.
+    pub fn run(
+        &self,
+        pool: &ThreadPool,
+        rows: &Csr,
+        x: &mut [f32],
+        cancel: &CancelFlag,
+    ) -> Result<()> {
+        let k = self.k;
+        let kernel = CgKernel::detect();
+        pool.install(|| {
+            x.par_chunks_mut(SWEEP_ROWS * k)
+                .enumerate()
+                .for_each(|(chunk, xs)| {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    let mut scratch = Scratch::default();
+                    for (o, xr) in xs.chunks_mut(k).enumerate() {
+                        let r = chunk * SWEEP_ROWS + o;
+                        let (cols, values) = rows.row(r);
+                        if cols.is_empty() {
+                            xr.fill(0.0);
+                            continue;
+                        }
+                        let sys = RowSystem {
+                            gram: self.gram,
+                            diag: (self.diag)(values),
+                            y: self.y,
+                            k,
+                            cols,
+                            values,
+                            alpha: self.alpha,
+                        };
+                        match self.solver {
+                            Solver::Cg => kernel.solve(&sys, xr, self.cg_steps, &mut scratch),
+                            Solver::Cholesky => {
+                                if !cholesky_solve(&sys, xr, &mut scratch) {
+                                    kernel.solve(&sys, xr, k, &mut scratch);
+                                }
+                            }
+                        }
+                    }
+                });
+        });
+        cancel.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parallel::build_pool;
+    use crate::rng::stream;
+    use rand::Rng;
+
+    fn random(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = stream(seed, &[1]);
+        (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+    }
+
+    /// A x for the explicit matrix of `sys`, in f64.
+    fn apply(sys: &RowSystem<'_>, x: &[f32]) -> Vec<f64> {
+        let k = sys.k;
+        let mut out: Vec<f64> = (0..k).map(|f| sys.diag as f64 * x[f] as f64).collect();
+        if let Some(g) = sys.gram {
+            for f in 0..k {
+                for e in 0..k {
+                    out[f] += g[f * k + e] as f64 * x[e] as f64;
+                }
+            }
+        }
+        for j in 0..sys.cols.len() {
+            let yj = sys.row(j);
+            let d: f64 = yj.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let w = match sys.alpha {
+                Some(a) => a as f64 * sys.values[j] as f64,
+                None => 1.0,
+            };
+            for f in 0..k {
+                out[f] += w * d * yj[f] as f64;
+            }
+        }
+        out
+    }
+
+    fn rhs(sys: &RowSystem<'_>) -> Vec<f64> {
+        let mut b = vec![0f64; sys.k];
+        for j in 0..sys.cols.len() {
+            let target = match sys.alpha {
+                Some(a) => 1.0 + a as f64 * sys.values[j] as f64,
+                None => sys.values[j] as f64,
+            };
+            for (f, v) in sys.row(j).iter().enumerate() {
+                b[f] += target * *v as f64;
+            }
+        }
+        b
+    }
+
+    fn residual(sys: &RowSystem<'_>, x: &[f32]) -> f64 {
+        let ax = apply(sys, x);
+        let b = rhs(sys);
+        let num: f64 = ax.iter().zip(&b).map(|(a, b)| (a - b).powi(2)).sum();
+        let den: f64 = b.iter().map(|b| b * b).sum();
+        (num / den).sqrt()
+    }
+
+    #[test]
+    fn gram_matches_the_definition_whatever_the_pool() {
+        // More rows than one block, and a k that is not a multiple of the lanes.
+        let (n, k) = (GRAM_ROWS + 37, 11);
+        let y = random(n * k, 3);
+        let g1 = gram(&build_pool(1).unwrap(), &y, k);
+        let g3 = gram(&build_pool(3).unwrap(), &y, k);
+        assert_eq!(g1, g3);
+        for f in 0..k {
+            for e in 0..k {
+                let want: f64 = (0..n)
+                    .map(|j| y[j * k + f] as f64 * y[j * k + e] as f64)
+                    .sum();
+                assert!((g1[f * k + e] as f64 - want).abs() < 1e-2, "({f},{e})");
+            }
+        }
+    }
+
+    fn system_parts(k: usize, n_items: usize, seed: u64) -> (Vec<f32>, Vec<u32>, Vec<f32>) {
+        let y = random(n_items * k, seed);
+        let cols: Vec<u32> = (0..n_items as u32).filter(|j| j % 3 != 1).collect();
+        let values: Vec<f32> = cols.iter().map(|j| 1.0 + (*j % 4) as f32).collect();
+        (y, cols, values)
+    }
+
+    #[test]
+    fn conjugate_gradient_converges_to_the_cholesky_solution() {
+        for k in [3usize, 8, 13] {
+            let (y, cols, values) = system_parts(k, 40, k as u64);
+            let pool = build_pool(1).unwrap();
+            let g = gram(&pool, &y, k);
+            let sys = RowSystem {
+                gram: Some(&g),
+                diag: 0.1,
+                y: &y,
+                k,
+                cols: &cols,
+                values: &values,
+                alpha: Some(2.0),
+            };
+            let mut s = Scratch::default();
+            let mut exact = vec![0f32; k];
+            assert!(cholesky_solve(&sys, &mut exact, &mut s));
+            assert!(residual(&sys, &exact) < 1e-4, "cholesky k={k}");
+            for kernel in [CgKernel::portable(), CgKernel::detect()] {
+                let mut x = vec![0f32; k];
+                let before = residual(&sys, &x);
+                kernel.solve(&sys, &mut x, 2, &mut s);
+                let after_two = residual(&sys, &x);
+                assert!(after_two < before, "k={k}: {after_two} !< {before}");
+                // Warm-started steps keep improving; k steps solve it (up to rounding).
+                kernel.solve(&sys, &mut x, 3 * k, &mut s);
+                assert!(residual(&sys, &x) < 1e-3, "k={k}");
+                for (a, b) in x.iter().zip(&exact) {
+                    assert!((a - b).abs() < 1e-2 * (1.0 + b.abs()), "k={k}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_systems_without_gram_and_weights() {
+        let k = 6;
+        let (y, cols, values) = system_parts(k, 30, 9);
+        let sys = RowSystem {
+            gram: None,
+            diag: 0.05 * cols.len() as f32,
+            y: &y,
+            k,
+            cols: &cols,
+            values: &values,
+            alpha: None,
+        };
+        let mut s = Scratch::default();
+        let mut exact = vec![0f32; k];
+        assert!(cholesky_solve(&sys, &mut exact, &mut s));
+        let mut x = vec![0f32; k];
+        CgKernel::detect().solve(&sys, &mut x, 20, &mut s);
+        for (a, b) in x.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+        assert!(residual(&sys, &x) < 1e-4);
+    }
+
+    #[test]
+    fn an_empty_row_solves_to_zero_and_a_singular_one_is_refused() {
+        let k = 4;
+        let y = random(8 * k, 1);
+        let sys = RowSystem {
+            gram: None,
+            diag: 1.0,
+            y: &y,
+            k,
+            cols: &[],
+            values: &[],
+            alpha: None,
+        };
+        let mut s = Scratch::default();
+        let mut x = vec![0.5f32; k];
+        CgKernel::detect().solve(&sys, &mut x, 5, &mut s);
+        assert!(x.iter().all(|v| v.abs() < 1e-6), "{x:?}");
+        let singular = RowSystem { diag: 0.0, ..sys };
+        let mut x = vec![0.5f32; k];
+        assert!(!cholesky_solve(&singular, &mut x, &mut s));
+        assert_eq!(x, vec![0.5f32; k]);
+    }
+}
