@@ -21,6 +21,7 @@ pub fn text(s: &str) -> RawValue {
     }
 }
 
+#[allow(dead_code)] // each example reads a different part
 pub struct Ml100k {
     /// (user index, item index, rating) in file order.
     pub ratings: Vec<(u32, u32, f32)>,
