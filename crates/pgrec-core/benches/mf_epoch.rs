@@ -51,7 +51,7 @@ fn data() -> Data {
     let mut i = 0usize;
     all.retain(|_| {
         i += 1;
-        (i - 1) % 50 != 0
+        !(i - 1).is_multiple_of(50)
     });
     let floor = rmse(
         &test
