@@ -24,7 +24,7 @@ test: install data lint test-core test-sql
 # formatting and clippy with warnings as errors, over every crate and target
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test-core:
 	cargo test --release -p pgrec-core

@@ -18,6 +18,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 /// Synthetic users with one categorical feature and items with two genres and a year.
+#[allow(clippy::type_complexity)]
 fn synthetic(
     n: usize,
 ) -> (
