@@ -10,6 +10,7 @@ use pgrx::{JsonB, PgBuiltInOids, PgOid};
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
 use pgrec_core::algo::{Scorer, Target};
+use pgrec_core::train::Metric;
 
 /// What serving and evaluation need to know about a version.
 #[derive(Debug, Clone)]
@@ -423,11 +424,14 @@ pub fn write_features(version_id: i64, features: &serde_json::Value) {
 
 /// One row per epoch. `rmse` says whether the loss is a squared error (then its root is the
 /// training RMSE).
-pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)], rmse: bool) {
+pub fn write_history(version_id: i64, history: &[crate::train::EpochRow], rmse: bool) {
     let epochs: Vec<i32> = history.iter().map(|h| h.0 as i32).collect();
     let train: Vec<Option<f64>> = history.iter().map(|h| rmse.then(|| h.1.sqrt())).collect();
     let loss: Vec<f64> = history.iter().map(|h| h.1).collect();
-    let valid: Vec<Option<f64>> = history.iter().map(|h| h.2).collect();
+    let valid: Vec<Option<f64>> = history
+        .iter()
+        .map(|h| h.2.filter(|m| m.metric == Metric::Rmse).map(|m| m.value))
+        .collect();
     let secs: Vec<f64> = history.iter().map(|h| h.3).collect();
     // Every measurement of the step by name, so that any metric (a ranking metric as well as
     // RMSE) is recorded the same way.
@@ -440,7 +444,10 @@ pub fn write_history(version_id: i64, history: &[(usize, f64, Option<f64>, f64)]
             }
             m.insert("train_loss".into(), serde_json::json!(h.1));
             if let Some(v) = h.2 {
-                m.insert("validation_rmse".into(), serde_json::json!(v));
+                m.insert(
+                    format!("validation_{}", v.metric.name()),
+                    serde_json::json!(v.value),
+                );
             }
             serde_json::Value::Object(m).to_string()
         })

@@ -4,9 +4,10 @@
 use std::time::Instant;
 
 use pgrec_core::algo::{self, Configured, FeatureRequest, Training, TrainingData};
-use pgrec_core::data::{find_duplicate, sort_pairs};
+use pgrec_core::data::{find_duplicate, merge_sorted_duplicates, sort_pairs};
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
+use pgrec_core::train::Measurement;
 use pgrec_core::FactorModel;
 
 use pgrx::prelude::*;
@@ -74,8 +75,8 @@ fn algorithms() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// One epoch as recorded in the history: (epoch, mean train loss, validation RMSE, seconds).
-type EpochRow = (usize, f64, Option<f64>, f64);
+/// One epoch as recorded in the history: (epoch, mean train loss, validation, seconds).
+pub type EpochRow = (usize, f64, Option<Measurement>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
 /// `rmse` says whether the training loss is a squared error (reported as its root).
@@ -91,22 +92,23 @@ fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) 
         } else {
             format!("train_loss {:.4}", report.train_loss)
         };
-        match report.validation_rmse {
+        match report.validation {
             Some(v) => pgrx::notice!(
-                "pgrec: epoch {}/{max}: {train}, validation_rmse {v:.4}",
-                report.epoch
+                "pgrec: epoch {}/{max}: {train}, validation_{} {:.4}",
+                report.epoch,
+                v.metric.name(),
+                v.value
             ),
             None => pgrx::notice!("pgrec: epoch {}/{max}: {train}", report.epoch),
         }
-        history.push((
-            report.epoch,
-            report.train_loss,
-            report.validation_rmse,
-            secs,
-        ));
+        history.push((report.epoch, report.train_loss, report.validation, secs));
         if report.stop {
+            let name = report
+                .validation
+                .map(|v| v.metric.name())
+                .unwrap_or_default();
             pgrx::notice!(
-                "pgrec: early stopping after epoch {}: validation RMSE stopped improving",
+                "pgrec: early stopping after epoch {}: validation {name} stopped improving",
                 report.epoch
             );
             break;
@@ -132,6 +134,14 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
             Some("Aggregate duplicates first, e.g. SELECT user_id, item_id, avg(rating) AS rating FROM ... GROUP BY 1, 2."),
         );
     }
+}
+
+/// Sorts the rows by (user, item) and adds up the values of repeated pairs (implicit feedback:
+/// each row is one interaction, or an amount such as a play count).
+fn sum_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
+    let ratings = &mut data.ratings;
+    runner::run(pool, |_| sort_pairs(pool, ratings));
+    merge_sorted_duplicates(ratings);
 }
 
 /// Reads one side's features (or none), adding cold entities to `keys`.
@@ -302,7 +312,11 @@ fn train(
     }
     let pool_rc = runner::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
-    reject_duplicates(&mut data, pool);
+    if configured.sums_duplicates() {
+        sum_duplicates(&mut data, pool);
+    } else {
+        reject_duplicates(&mut data, pool);
+    }
     let n_interactions = data.ratings.len();
 
     let fit_started = Instant::now();
@@ -353,10 +367,22 @@ fn train(
     let (tensors, scorer, target) = (fitted.tensors, fitted.scorer, fitted.target);
     let fitted = fitted.model;
 
+    // The best validation measurement, in its metric's direction.
     let best = history
         .iter()
         .filter_map(|h| h.2.map(|v| (h.0, v)))
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+        .reduce(|best, next| {
+            let better = if next.1.metric.higher_is_better() {
+                next.1.value > best.1.value
+            } else {
+                next.1.value < best.1.value
+            };
+            if better {
+                next
+            } else {
+                best
+            }
+        });
     let last = history.last().copied();
     let mut metrics = json!({
         "epochs_run": history.len(),
@@ -381,7 +407,7 @@ fn train(
         }
     }
     if let Some((epoch, v)) = best {
-        metrics["validation_rmse"] = json!(v);
+        metrics[format!("validation_{}", v.metric.name())] = json!(v.value);
         metrics["best_epoch"] = json!(epoch);
     }
     health(&fitted, &mut metrics);

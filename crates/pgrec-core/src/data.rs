@@ -152,6 +152,18 @@ pub fn find_duplicate(sorted: &[Rating]) -> Option<(u32, u32)> {
 }
 
 /// The first duplicated (user, item) pair, if any. Sorts `ratings` by (user, item).
+/// Adds up the values of repeated (user, item) pairs in `sorted` (sorted by (user, item)),
+/// keeping one row per pair.
+pub fn merge_sorted_duplicates(sorted: &mut Vec<Rating>) {
+    sorted.dedup_by(|next, kept| {
+        let same = next.user == kept.user && next.item == kept.item;
+        if same {
+            kept.value += next.value;
+        }
+        same
+    });
+}
+
 pub fn sort_and_find_duplicate(ratings: &mut [Rating]) -> Option<(u32, u32)> {
     ratings.sort_unstable_by_key(pair_key);
     find_duplicate(ratings)
@@ -290,6 +302,12 @@ mod tests {
             },
         ];
         assert_eq!(sort_and_find_duplicate(&mut r), Some((1, 2)));
+        let mut merged = r.clone();
+        merge_sorted_duplicates(&mut merged);
+        assert_eq!(merged.len(), r.len() - 1);
+        assert!(find_duplicate(&merged).is_none());
+        let total = |v: &[Rating]| v.iter().map(|x| x.value as f64).sum::<f64>();
+        assert_eq!(total(&merged), total(&r));
         r.pop();
         r[1].item = 3;
         assert_eq!(sort_and_find_duplicate(&mut r), None);

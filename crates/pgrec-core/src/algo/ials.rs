@@ -143,6 +143,10 @@ impl Configured for Ials {
         false
     }
 
+    fn sums_duplicates(&self) -> bool {
+        true
+    }
+
     fn features(&self) -> Option<FeatureRequest<'_>> {
         None
     }

@@ -44,7 +44,10 @@ impl ImplicitData {
                 }),
             ));
         }
-        if let Some(bad) = positives.iter().find(|r| r.value.is_nan() || r.value <= 0.0) {
+        if let Some(bad) = positives
+            .iter()
+            .find(|r| r.value.is_nan() || r.value <= 0.0)
+        {
             return Err(CoreError::data(
                 format!(
                     "interaction values must be positive, got {} (confidence is 1 + alpha * value)",

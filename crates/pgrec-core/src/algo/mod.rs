@@ -106,6 +106,10 @@ pub trait Configured: Send {
     fn threads(&self) -> Option<usize>;
     /// Whether the source must have a rating column.
     fn needs_ratings(&self) -> bool;
+    /// Whether repeated (user, item) rows add up (implicit feedback) instead of being an error.
+    fn sums_duplicates(&self) -> bool {
+        false
+    }
     /// The feature columns wanted, or None when the algorithm uses no features.
     fn features(&self) -> Option<FeatureRequest<'_>>;
     /// Prepares the training (on `pool`, which the caller installs).
