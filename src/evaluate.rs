@@ -145,6 +145,9 @@ fn evaluate(
     out["recall_at_k"] = json!(s.recall);
     out["ndcg_at_k"] = json!(s.ndcg);
     out["hit_rate_at_k"] = json!(s.hit_rate);
+    if with_auc {
+        out["map_at_k"] = json!(s.map);
+    }
     out["n_users_ranked"] = json!(s.users);
     out["n_users_unknown"] = json!(skipped_users.len());
     if let Some(t) = threshold {

@@ -31,6 +31,9 @@ pub struct RankingScores {
     pub recall: f64,
     pub ndcg: f64,
     pub hit: f64,
+    /// Average precision at k: the mean of precision@i over the ranks i of the hits, divided
+    /// by min(k, |relevant|).
+    pub ap: f64,
 }
 
 /// `ranked` is the recommended list, best first (at most k long); `relevant` is sorted.
@@ -38,12 +41,15 @@ pub struct RankingScores {
 pub fn ranking_scores(ranked: &[u32], relevant: &[u32], k: usize) -> RankingScores {
     let mut hits = 0usize;
     let mut dcg = 0f64;
+    let mut precision_sum = 0f64;
     for (pos, item) in ranked.iter().take(k).enumerate() {
         if relevant.binary_search(item).is_ok() {
             hits += 1;
             dcg += 1.0 / ((pos + 2) as f64).log2();
+            precision_sum += hits as f64 / (pos + 1) as f64;
         }
     }
+    let ap_norm = k.min(relevant.len());
     let ideal: f64 = (0..k.min(relevant.len()))
         .map(|pos| 1.0 / ((pos + 2) as f64).log2())
         .sum();
@@ -56,6 +62,11 @@ pub fn ranking_scores(ranked: &[u32], relevant: &[u32], k: usize) -> RankingScor
         },
         ndcg: if ideal > 0.0 { dcg / ideal } else { 0.0 },
         hit: if hits > 0 { 1.0 } else { 0.0 },
+        ap: if ap_norm > 0 {
+            precision_sum / ap_norm as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -67,6 +78,7 @@ pub struct RankingSummary {
     pub recall: f64,
     pub ndcg: f64,
     pub hit_rate: f64,
+    pub map: f64,
 }
 
 impl RankingSummary {
@@ -76,6 +88,7 @@ impl RankingSummary {
         self.recall += s.recall;
         self.ndcg += s.ndcg;
         self.hit_rate += s.hit;
+        self.map += s.ap;
     }
 
     pub fn finish(mut self) -> Self {
@@ -85,6 +98,7 @@ impl RankingSummary {
             self.recall /= n;
             self.ndcg /= n;
             self.hit_rate /= n;
+            self.map /= n;
         }
         self
     }
@@ -118,12 +132,14 @@ mod tests {
         let idcg = 1.0 + 1.0 / 3f64.log2() + 0.5;
         assert!(close(s.ndcg, dcg / idcg));
         assert!(close(s.hit, 1.0));
+        // Hits at ranks 2 and 4: (1/2 + 2/4) / min(4, 3).
+        assert!(close(s.ap, (0.5 + 0.5) / 3.0));
 
         let miss = ranking_scores(&[1, 2], &[3], 2);
         assert!(close(miss.precision, 0.0) && close(miss.ndcg, 0.0) && close(miss.hit, 0.0));
 
         let perfect = ranking_scores(&[3, 1], &[1, 3], 2);
-        assert!(close(perfect.ndcg, 1.0) && close(perfect.recall, 1.0));
+        assert!(close(perfect.ndcg, 1.0) && close(perfect.recall, 1.0) && close(perfect.ap, 1.0));
     }
 
     #[test]
@@ -133,7 +149,7 @@ mod tests {
         sum.add(ranking_scores(&[2], &[1], 1));
         let s = sum.finish();
         assert_eq!(s.users, 2);
-        assert!(close(s.precision, 0.5) && close(s.hit_rate, 0.5));
+        assert!(close(s.precision, 0.5) && close(s.hit_rate, 0.5) && close(s.map, 0.5));
 
         // Every field is the plain mean of the per-user values, each field its own.
         let per_user = [
