@@ -2,7 +2,8 @@
 //! through the same registry the extension uses. Random 80/20 splits (seeds 1-5); positives are
 //! ratings >= 4 (passed as positive_threshold unless the params say otherwise); every item the
 //! user rated in training is excluded from the ranking; relevant items are the user's test
-//! ratings >= 4. Prints precision@10 and ndcg@10 per split and their mean and range.
+//! ratings >= 4. Prints precision@10 and ndcg@10 per split and their mean and range (and the
+//! test RMSE of models that predict ratings).
 //! Usage: cargo run --release --example implicit_ml100k -- <algorithm> [json params] [data dir]
 
 mod common;
@@ -88,7 +89,9 @@ fn main() {
                 break;
             }
         }
-        let m = training.finish(&pool).model;
+        let fitted = training.finish(&pool);
+        let rating_model = fitted.target == pgrec_core::algo::Target::Rating;
+        let m = fitted.model;
         let secs = started.elapsed().as_secs_f64();
         let mut seen = vec![Vec::new(); n_users];
         for r in &ratings {
@@ -117,8 +120,17 @@ fn main() {
             sum.add(ranking_scores(&ranked, &rel[u], 10));
         }
         let s = sum.finish();
+        let rmse = if rating_model {
+            let pairs: Vec<(f32, f32)> = te
+                .iter()
+                .map(|&j| (m.predict(kern, all[j].0, all[j].1), all[j].2))
+                .collect();
+            format!("  test RMSE {:.4}", pgrec_core::metrics::rmse(&pairs))
+        } else {
+            String::new()
+        };
         println!(
-            "split {seed}: precision@10 {:.4}  ndcg@10 {:.4}  fit {secs:.2}s",
+            "split {seed}: precision@10 {:.4}  ndcg@10 {:.4}{rmse}  fit {secs:.2}s",
             s.precision, s.ndcg
         );
         precisions.push(s.precision);

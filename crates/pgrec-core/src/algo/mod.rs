@@ -17,6 +17,8 @@ use crate::parallel::CancelFlag;
 use crate::train::EpochReport;
 use crate::Rating;
 
+pub mod als;
+pub mod bpr;
 pub mod ials;
 pub mod implicit;
 pub mod mf;
@@ -35,9 +37,9 @@ pub struct Entry {
 /// Every algorithm `pgrec.train` knows, in the order error messages list them.
 pub const REGISTRY: &[Entry] = &[
     Entry::new("mf", mf::configure),
-    Entry::planned("als"),
+    Entry::new("als", als::configure),
     Entry::new("ials", ials::configure),
-    Entry::planned("bpr"),
+    Entry::new("bpr", bpr::configure),
     Entry::new("ncf", neural::configure_ncf),
     Entry::new("two_tower", neural::configure_two_tower),
 ];
@@ -222,7 +224,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             available().collect::<Vec<_>>(),
-            ["mf", "ials", "ncf", "two_tower"]
+            ["mf", "als", "ials", "bpr", "ncf", "two_tower"]
         );
     }
 

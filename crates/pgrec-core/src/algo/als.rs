@@ -1,0 +1,345 @@
+//! `als`: alternating least squares on explicit ratings with weighted-lambda regularisation
+//! (Zhou et al. 2008). The baseline mean + b_u + b_i is fitted first (regularised alternating
+//! means, as in Koren's baseline predictors); the factors then model what the baseline leaves:
+//! every user solves (sum_i y_i y_i^T + lambda n_u I) x_u = sum_i (r_ui - baseline) y_i over the
+//! items it rated, then every item likewise. Rows are solved by warm-started conjugate gradient
+//! or exactly (see [`crate::solve`]); the sweeps parallelise over rows, so the model does not
+//! depend on the thread count.
+
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+
+use super::ials::init_factors;
+use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use crate::data::{rating_stats, split_validation, Rating};
+use crate::error::{CoreError, Result};
+use crate::mf::{check_loop_params, float_in, int_in, parse_params};
+use crate::model::FactorModel;
+use crate::parallel::CancelFlag;
+use crate::solve::{Solver, Sweep};
+use crate::sparse::Csr;
+use crate::train::{EarlyStopping, EpochReport, Measurement};
+
+/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlsParams {
+    pub factors: i64,
+    pub epochs: i64,
+    /// lambda: a row with n ratings is penalised by lambda * n * |x|^2.
+    pub regularization: f64,
+    /// Shrinkage of the baseline biases towards zero (added to each count).
+    pub bias_regularization: f64,
+    pub solver: Solver,
+    pub cg_steps: i64,
+    pub init_std: f64,
+    pub seed: i64,
+    pub threads: Option<i64>,
+    /// Share of the ratings held out to measure RMSE for early stopping.
+    pub validation_fraction: f64,
+    pub patience: i64,
+}
+
+impl Default for AlsParams {
+    fn default() -> Self {
+        Self {
+            factors: 64,
+            epochs: 15,
+            regularization: 0.12,
+            bias_regularization: 5.0,
+            solver: Solver::Cg,
+            cg_steps: 3,
+            init_std: 0.1,
+            seed: 42,
+            threads: None,
+            validation_fraction: 0.0,
+            patience: 2,
+        }
+    }
+}
+
+/// Checked hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidAlsParams {
+    pub factors: usize,
+    pub epochs: usize,
+    pub regularization: f32,
+    pub bias_regularization: f32,
+    pub solver: Solver,
+    pub cg_steps: usize,
+    pub init_std: f32,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub validation_fraction: f64,
+    pub patience: usize,
+}
+
+impl AlsParams {
+    pub fn check(&self) -> Result<ValidAlsParams> {
+        let (threads, validation_fraction, patience) =
+            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
+        Ok(ValidAlsParams {
+            factors: int_in("factors", self.factors, 1, 1024)?,
+            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
+            regularization: float_in("regularization", self.regularization, 0.0, 1e6, true)?,
+            bias_regularization: float_in(
+                "bias_regularization",
+                self.bias_regularization,
+                0.0,
+                1e6,
+                false,
+            )?,
+            solver: self.solver,
+            cg_steps: int_in("cg_steps", self.cg_steps, 1, 1024)?,
+            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
+            seed: self.seed as u64,
+            threads,
+            validation_fraction,
+            patience,
+        })
+    }
+}
+
+struct Als {
+    raw: AlsParams,
+    valid: ValidAlsParams,
+}
+
+/// Parses and checks the params of `als`.
+pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
+    let raw: AlsParams = parse_params(params)?;
+    let valid = raw.check()?;
+    Ok(Box::new(Als { raw, valid }))
+}
+
+impl Configured for Als {
+    fn stored_params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.raw).unwrap_or_default()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.valid.threads
+    }
+
+    fn needs_ratings(&self) -> bool {
+        true
+    }
+
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        None
+    }
+
+    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+        Ok(Box::new(AlsTraining::new(data, self.valid)?))
+    }
+}
+
+/// Rounds of the alternating baseline fit.
+const BASELINE_ROUNDS: usize = 5;
+
+/// Regularised alternating means: b_i = sum(r - mean - b_u) / (shrink + n_i), then b_u likewise.
+fn baseline(
+    ratings: &[Rating],
+    n_users: usize,
+    n_items: usize,
+    mean: f32,
+    shrink: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let mut bu = vec![0f32; n_users];
+    let mut bi = vec![0f32; n_items];
+    for _ in 0..BASELINE_ROUNDS {
+        let mut sum = vec![0f64; n_items];
+        let mut n = vec![0u32; n_items];
+        for r in ratings {
+            sum[r.item as usize] += (r.value - mean - bu[r.user as usize]) as f64;
+            n[r.item as usize] += 1;
+        }
+        for i in 0..n_items {
+            bi[i] = (sum[i] / (shrink as f64 + n[i] as f64)) as f32;
+        }
+        let mut sum = vec![0f64; n_users];
+        let mut n = vec![0u32; n_users];
+        for r in ratings {
+            sum[r.user as usize] += (r.value - mean - bi[r.item as usize]) as f64;
+            n[r.user as usize] += 1;
+        }
+        for u in 0..n_users {
+            bu[u] = (sum[u] / (shrink as f64 + n[u] as f64)) as f32;
+        }
+    }
+    (bu, bi)
+}
+
+pub struct AlsTraining {
+    p: ValidAlsParams,
+    /// Residuals after the baseline, by user and by item.
+    by_user: Csr,
+    by_item: Csr,
+    validation: Vec<Rating>,
+    model: FactorModel,
+    all: Vec<Rating>,
+    epoch: usize,
+    stopping: EarlyStopping,
+    best: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl AlsTraining {
+    pub fn new(data: TrainingData, p: ValidAlsParams) -> Result<Self> {
+        let all = data.ratings;
+        let mut ratings = all.clone();
+        let n_train = split_validation(&mut ratings, p.validation_fraction, p.seed);
+        let validation = ratings.split_off(n_train);
+        ratings.sort_unstable_by_key(|r| (r.user, r.item));
+        let stats = rating_stats(&ratings)
+            .ok_or_else(|| CoreError::data("no ratings left to train on", None))?;
+        let mean = stats.mean as f32;
+        let (bu, bi) = baseline(
+            &ratings,
+            data.n_users,
+            data.n_items,
+            mean,
+            p.bias_regularization,
+        );
+        let residuals: Vec<Rating> = ratings
+            .iter()
+            .map(|r| Rating {
+                value: r.value - mean - bu[r.user as usize] - bi[r.item as usize],
+                ..*r
+            })
+            .collect();
+        let by_user = Csr::by_user(data.n_users, &residuals);
+        let by_item = by_user.transpose(data.n_items);
+        let k = p.factors;
+        let model = FactorModel {
+            factors: k,
+            global_mean: mean,
+            rating_range: Some((stats.min, stats.max)),
+            user_bias: bu,
+            item_bias: bi,
+            user_factors: init_factors(p.seed, 5, data.n_users, k, p.init_std),
+            item_factors: init_factors(p.seed, 6, data.n_items, k, p.init_std),
+            head: None,
+        };
+        Ok(Self {
+            stopping: EarlyStopping::new(p.patience, 1e-6, false),
+            p,
+            by_user,
+            by_item,
+            validation,
+            model,
+            all,
+            epoch: 0,
+            best: None,
+        })
+    }
+
+    /// Mean squared error of the factors on the training residuals.
+    fn train_mse(&self) -> f64 {
+        let k = self.p.factors;
+        let (mut sum, mut n) = (0f64, 0usize);
+        for u in 0..self.by_user.n_rows() {
+            let x = &self.model.user_factors[u * k..(u + 1) * k];
+            let (cols, values) = self.by_user.row(u);
+            for (&i, &v) in cols.iter().zip(values) {
+                let y = &self.model.item_factors[i as usize * k..(i as usize + 1) * k];
+                let d: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+                sum += ((v - d) as f64).powi(2);
+                n += 1;
+            }
+        }
+        if n == 0 {
+            0.0
+        } else {
+            sum / n as f64
+        }
+    }
+
+    fn validation_rmse(&self) -> Option<f64> {
+        if self.validation.is_empty() {
+            return None;
+        }
+        let kern = crate::kernels::Kernels::detect();
+        let pairs: Vec<(f32, f32)> = self
+            .validation
+            .iter()
+            .map(|r| (self.model.predict(kern, r.user, r.item), r.value))
+            .collect();
+        Some(crate::metrics::rmse(&pairs))
+    }
+}
+
+impl Training for AlsTraining {
+    fn max_steps(&self) -> usize {
+        self.p.epochs
+    }
+
+    fn n_validation(&self) -> usize {
+        self.validation.len()
+    }
+
+    fn squared_loss(&self) -> bool {
+        true
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        let k = self.p.factors;
+        let reg = self.p.regularization;
+        let diag = move |v: &[f32]| reg * v.len() as f32;
+        Sweep {
+            y: &self.model.item_factors,
+            k,
+            gram: None,
+            diag: &diag,
+            alpha: None,
+            solver: self.p.solver,
+            cg_steps: self.p.cg_steps,
+        }
+        .run(pool, &self.by_user, &mut self.model.user_factors, cancel)?;
+        Sweep {
+            y: &self.model.user_factors,
+            k,
+            gram: None,
+            diag: &diag,
+            alpha: None,
+            solver: self.p.solver,
+            cg_steps: self.p.cg_steps,
+        }
+        .run(pool, &self.by_item, &mut self.model.item_factors, cancel)?;
+        self.epoch += 1;
+        let train_loss = self.train_mse();
+        let mut stop = false;
+        let validation = self.validation_rmse().map(|v| {
+            let verdict = self.stopping.observe(v);
+            if verdict.improved {
+                self.best = Some((
+                    self.model.user_factors.clone(),
+                    self.model.item_factors.clone(),
+                ));
+            }
+            stop = verdict.stop;
+            Measurement::rmse(v)
+        });
+        Ok(EpochReport {
+            epoch: self.epoch,
+            train_loss,
+            validation,
+            stop,
+        })
+    }
+
+    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
+        let mut this = *self;
+        if let Some((users, items)) = this.best.take() {
+            this.model.user_factors = users;
+            this.model.item_factors = items;
+        }
+        Fitted {
+            scorer: Scorer::Dot,
+            target: Target::Rating,
+            model: this.model,
+            ratings: this.all,
+            tensors: Vec::new(),
+            metrics: serde_json::json!({}),
+        }
+    }
+}

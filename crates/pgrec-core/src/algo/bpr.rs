@@ -1,0 +1,377 @@
+//! `bpr`: Bayesian personalised ranking (Rendle et al. 2009). For each training positive (u, i)
+//! an item j the user has not interacted with is sampled, and one SGD step raises
+//! ln sigmoid(s(u, i) - s(u, j)) with s(u, i) = <x_u, y_i> + b_i, under an L2 penalty.
+//!
+//! Determinism on any number of threads: users and items are dealt into `blocks` groups; an
+//! epoch runs the blocks x blocks cells diagonal by diagonal, the cells of one diagonal in
+//! parallel (they touch disjoint users and items), and a cell samples its negatives from its own
+//! item group, with a random stream per (seed, epoch, cell). Over the diagonals of an epoch
+//! every positive is visited once and its negative is uniform over the items.
+
+use rand::seq::SliceRandom;
+use rand::Rng as _;
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+
+use super::ials::init_factors;
+use super::implicit::{ImplicitData, VALIDATION_K};
+use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use crate::error::Result;
+use crate::mf::{check_loop_params, float_in, int_in, parse_params};
+use crate::model::FactorModel;
+use crate::parallel::{CancelFlag, SharedMut};
+use crate::rng::{stream, unit_hash};
+use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
+use crate::validate::Scores;
+
+/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BprParams {
+    pub factors: i64,
+    pub epochs: i64,
+    pub learning_rate: f64,
+    /// L2 penalty on the vectors and biases touched by a step.
+    pub regularization: f64,
+    /// Learn a per-item bias (popularity) besides the vectors.
+    pub item_bias: bool,
+    pub init_std: f64,
+    /// Users and items are dealt into this many groups (fixed: the model depends on it, not
+    /// on the thread count).
+    pub blocks: i64,
+    pub positive_threshold: Option<f64>,
+    pub seed: i64,
+    pub threads: Option<i64>,
+    pub validation_fraction: f64,
+    pub patience: i64,
+}
+
+impl Default for BprParams {
+    fn default() -> Self {
+        Self {
+            factors: 64,
+            epochs: 40,
+            learning_rate: 0.05,
+            regularization: 0.01,
+            item_bias: true,
+            init_std: 0.1,
+            blocks: 8,
+            positive_threshold: None,
+            seed: 42,
+            threads: None,
+            validation_fraction: 0.0,
+            patience: 3,
+        }
+    }
+}
+
+/// Checked hyper-parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidBprParams {
+    pub factors: usize,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    pub regularization: f32,
+    pub item_bias: bool,
+    pub init_std: f32,
+    pub blocks: usize,
+    pub positive_threshold: Option<f32>,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub validation_fraction: f64,
+    pub patience: usize,
+}
+
+impl BprParams {
+    pub fn check(&self) -> Result<ValidBprParams> {
+        let (threads, validation_fraction, patience) =
+            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
+        Ok(ValidBprParams {
+            factors: int_in("factors", self.factors, 1, 1024)?,
+            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
+            learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 10.0, true)?,
+            regularization: float_in("regularization", self.regularization, 0.0, 100.0, false)?,
+            item_bias: self.item_bias,
+            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
+            blocks: int_in("blocks", self.blocks, 1, 256)?,
+            positive_threshold: match self.positive_threshold {
+                Some(t) => Some(float_in("positive_threshold", t, -1e30, 1e30, false)?),
+                None => None,
+            },
+            seed: self.seed as u64,
+            threads,
+            validation_fraction,
+            patience,
+        })
+    }
+}
+
+struct Bpr {
+    raw: BprParams,
+    valid: ValidBprParams,
+}
+
+/// Parses and checks the params of `bpr`.
+pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
+    let raw: BprParams = parse_params(params)?;
+    let valid = raw.check()?;
+    Ok(Box::new(Bpr { raw, valid }))
+}
+
+impl Configured for Bpr {
+    fn stored_params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.raw).unwrap_or_default()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.valid.threads
+    }
+
+    fn needs_ratings(&self) -> bool {
+        false
+    }
+
+    fn sums_duplicates(&self) -> bool {
+        true
+    }
+
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        None
+    }
+
+    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+        Ok(Box::new(BprTraining::new(data, self.valid)?))
+    }
+}
+
+const TAG_SHUFFLE: u64 = 0xb9;
+/// Draws of a negative before the cell gives up on this positive (a user who interacted with
+/// almost every item of the group).
+const NEGATIVE_TRIES: usize = 8;
+
+pub struct BprTraining {
+    p: ValidBprParams,
+    data: ImplicitData,
+    n_users: usize,
+    /// Training positives per cell (user group * blocks + item group).
+    cells: Vec<Vec<(u32, u32)>>,
+    /// Items of each group.
+    group_items: Vec<Vec<u32>>,
+    users: Vec<f32>,
+    items: Vec<f32>,
+    bias: Vec<f32>,
+    epoch: usize,
+    stopping: EarlyStopping,
+    best: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
+}
+
+fn group(seed: u64, salt: u64, index: u32, blocks: usize) -> usize {
+    ((unit_hash(seed, salt, index as u64) * blocks as f64) as usize).min(blocks - 1)
+}
+
+impl BprTraining {
+    pub fn new(data: TrainingData, p: ValidBprParams) -> Result<Self> {
+        let implicit = ImplicitData::prepare(
+            data.ratings,
+            data.n_users,
+            p.positive_threshold,
+            p.validation_fraction,
+            p.seed,
+        )?;
+        let b = p.blocks;
+        let mut cells = vec![Vec::new(); b * b];
+        for r in &implicit.positives {
+            let cell = group(p.seed, 1, r.user, b) * b + group(p.seed, 2, r.item, b);
+            cells[cell].push((r.user, r.item));
+        }
+        let mut group_items = vec![Vec::new(); b];
+        for i in 0..data.n_items as u32 {
+            group_items[group(p.seed, 2, i, b)].push(i);
+        }
+        let k = p.factors;
+        Ok(Self {
+            users: init_factors(p.seed, 3, data.n_users, k, p.init_std),
+            items: init_factors(p.seed, 4, data.n_items, k, p.init_std),
+            bias: vec![0.0; data.n_items],
+            stopping: EarlyStopping::new(p.patience, 0.0, true),
+            n_users: data.n_users,
+            p,
+            data: implicit,
+            cells,
+            group_items,
+            epoch: 0,
+            best: None,
+        })
+    }
+
+    /// One cell's pass: returns (sum of -ln sigmoid, steps).
+    ///
+    /// # Safety
+    /// No other thread may touch the users of this cell's user group or the items of its item
+    /// group while it runs.
+    unsafe fn run_cell(
+        &self,
+        cell: usize,
+        users: SharedMut<f32>,
+        items: SharedMut<f32>,
+        bias: SharedMut<f32>,
+        order: &mut Vec<u32>,
+    ) -> (f64, usize) {
+        let p = &self.p;
+        let k = p.factors;
+        let pairs = &self.cells[cell];
+        let negatives = &self.group_items[cell % p.blocks];
+        if pairs.is_empty() || negatives.is_empty() {
+            return (0.0, 0);
+        }
+        let mut rng = stream(p.seed, &[TAG_SHUFFLE, self.epoch as u64, cell as u64]);
+        order.clear();
+        order.extend(0..pairs.len() as u32);
+        order.shuffle(&mut rng);
+        let (lr, reg) = (p.learning_rate, p.regularization);
+        let (mut loss, mut steps) = (0f64, 0usize);
+        for &o in order.iter() {
+            let (u, i) = pairs[o as usize];
+            let seen = self.data.seen.row(u as usize).0;
+            let mut j = None;
+            for _ in 0..NEGATIVE_TRIES {
+                let c = negatives[rng.gen_range(0..negatives.len())];
+                if seen.binary_search(&c).is_err() {
+                    j = Some(c);
+                    break;
+                }
+            }
+            let Some(j) = j else { continue };
+            // SAFETY: u is in this cell's user group and i, j in its item group (the caller's
+            // contract); i != j because j is not seen and i is.
+            let (x, yi, yj) = unsafe {
+                (
+                    users.slice(u as usize * k, k),
+                    items.slice(i as usize * k, k),
+                    items.slice(j as usize * k, k),
+                )
+            };
+            // SAFETY: as above, for the item biases.
+            let (bi, bj) = unsafe { (bias.at(i as usize), bias.at(j as usize)) };
+            let mut diff = *bi - *bj;
+            for f in 0..k {
+                diff += x[f] * (yi[f] - yj[f]);
+            }
+            // d/d(diff) of ln sigmoid(diff) = sigmoid(-diff).
+            let g = 1.0 / (1.0 + diff.exp());
+            loss += (1.0 + (-diff as f64).exp()).ln();
+            steps += 1;
+            for f in 0..k {
+                let (xf, yif, yjf) = (x[f], yi[f], yj[f]);
+                x[f] += lr * (g * (yif - yjf) - reg * xf);
+                yi[f] += lr * (g * xf - reg * yif);
+                yj[f] += lr * (-g * xf - reg * yjf);
+            }
+            if p.item_bias {
+                *bi += lr * (g - reg * *bi);
+                *bj += lr * (-g - reg * *bj);
+            }
+        }
+        (loss, steps)
+    }
+}
+
+impl Training for BprTraining {
+    fn max_steps(&self) -> usize {
+        self.p.epochs
+    }
+
+    fn n_validation(&self) -> usize {
+        self.data.all.len() - self.data.seen.nnz()
+    }
+
+    fn squared_loss(&self) -> bool {
+        false
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        let b = self.p.blocks;
+        let users = SharedMut::new(&mut self.users);
+        let items = SharedMut::new(&mut self.items);
+        let bias = SharedMut::new(&mut self.bias);
+        let this = &*self;
+        let (mut loss, mut steps) = (0f64, 0usize);
+        for diagonal in 0..b {
+            let per_cell: Vec<(f64, usize)> = pool.install(|| {
+                (0..b)
+                    .into_par_iter()
+                    .map_init(Vec::new, |order, ub| {
+                        if cancel.is_cancelled() {
+                            return (0.0, 0);
+                        }
+                        let cell = ub * b + (ub + diagonal) % b;
+                        // SAFETY: the cells of one diagonal have distinct user groups and
+                        // distinct item groups, so they touch disjoint rows.
+                        unsafe { this.run_cell(cell, users, items, bias, order) }
+                    })
+                    .collect()
+            });
+            cancel.check()?;
+            for (l, s) in per_cell {
+                loss += l;
+                steps += s;
+            }
+        }
+        self.epoch += 1;
+        let mut stop = false;
+        let validation = match &self.data.validation {
+            Some(v) => {
+                let ndcg = v.ndcg(
+                    pool,
+                    &Scores {
+                        user_factors: &self.users,
+                        item_factors: &self.items,
+                        item_bias: Some(&self.bias),
+                        factors: self.p.factors,
+                    },
+                    &self.data.seen,
+                );
+                let verdict = self.stopping.observe(ndcg);
+                if verdict.improved {
+                    self.best = Some((self.users.clone(), self.items.clone(), self.bias.clone()));
+                }
+                stop = verdict.stop;
+                Some(Measurement {
+                    metric: Metric::NdcgAt(VALIDATION_K),
+                    value: ndcg,
+                })
+            }
+            None => None,
+        };
+        Ok(EpochReport {
+            epoch: self.epoch,
+            train_loss: if steps == 0 { 0.0 } else { loss / steps as f64 },
+            validation,
+            stop,
+        })
+    }
+
+    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
+        let this = *self;
+        let n_positives = this.data.positives.len();
+        let (users, items, bias) = this.best.unwrap_or((this.users, this.items, this.bias));
+        Fitted {
+            scorer: Scorer::Dot,
+            target: Target::Relevance,
+            model: FactorModel {
+                factors: this.p.factors,
+                global_mean: 0.0,
+                rating_range: None,
+                user_bias: vec![0.0; this.n_users],
+                item_bias: bias,
+                user_factors: users,
+                item_factors: items,
+                head: None,
+            },
+            ratings: this.data.all,
+            tensors: Vec::new(),
+            metrics: serde_json::json!({ "n_positives": n_positives }),
+        }
+    }
+}
