@@ -38,34 +38,23 @@ pub fn gram(pool: &ThreadPool, y: &[f32], k: usize) -> Vec<f32> {
     let blocks: Vec<Vec<f32>> = pool.install(|| {
         (0..n.div_ceil(GRAM_ROWS))
             .into_par_iter()
-            .map(|b| {
-                let rows = &y[b * GRAM_ROWS * k..((b + 1) * GRAM_ROWS).min(n) * k];
-                let m = rows.len() / k;
-                let mut c = vec![0f32; k * k];
-                // SAFETY: a is Y_b^T (k x m, element (f, j) at j * k + f), b is Y_b (m x k,
-                // row-major), c is k x k row-major; all three slices hold exactly these extents.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        k,
-                        m,
-                        k,
-                        1.0,
-                        rows.as_ptr(),
-                        1,
-                        k as isize,
-                        rows.as_ptr(),
-                        k as isize,
-                        1,
-                        0.0,
-                        c.as_mut_ptr(),
-                        k as isize,
-                        1,
-                    );
-                }
-                c
-            })
+            .map(|b| gram_block(&y[b * GRAM_ROWS * k..((b + 1) * GRAM_ROWS).min(n) * k], k))
             .collect()
     });
+    sum_blocks(blocks, k)
+}
+
+/// The same as [`gram`] on the calling thread (for one-off solves while serving); the same
+/// blocks in the same order give the same matrix.
+pub fn gram_serial(y: &[f32], k: usize) -> Vec<f32> {
+    let n = y.len().checked_div(k).unwrap_or(0);
+    let blocks = (0..n.div_ceil(GRAM_ROWS))
+        .map(|b| gram_block(&y[b * GRAM_ROWS * k..((b + 1) * GRAM_ROWS).min(n) * k], k))
+        .collect();
+    sum_blocks(blocks, k)
+}
+
+fn sum_blocks(blocks: Vec<Vec<f32>>, k: usize) -> Vec<f32> {
     let mut g = vec![0f32; k * k];
     for c in blocks {
         for (a, b) in g.iter_mut().zip(&c) {
@@ -73,6 +62,36 @@ pub fn gram(pool: &ThreadPool, y: &[f32], k: usize) -> Vec<f32> {
         }
     }
     g
+}
+
+/// Y_b^T Y_b of one block of rows.
+fn gram_block(rows: &[f32], k: usize) -> Vec<f32> {
+    let m = rows.len().checked_div(k).unwrap_or(0);
+    let mut c = vec![0f32; k * k];
+    if m == 0 {
+        return c;
+    }
+    // SAFETY: a is Y_b^T (k x m, element (f, j) at j * k + f), b is Y_b (m x k, row-major), c
+    // is k x k row-major; the slices hold exactly these extents.
+    unsafe {
+        matrixmultiply::sgemm(
+            k,
+            m,
+            k,
+            1.0,
+            rows.as_ptr(),
+            1,
+            k as isize,
+            rows.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            k as isize,
+            1,
+        );
+    }
+    c
 }
 
 /// One row's system: the shared part and the row's interactions.
@@ -458,6 +477,7 @@ mod tests {
         let g1 = gram(&build_pool(1).unwrap(), &y, k);
         let g3 = gram(&build_pool(3).unwrap(), &y, k);
         assert_eq!(g1, g3);
+        assert_eq!(gram_serial(&y, k), g1);
         for f in 0..k {
             for e in 0..k {
                 let want: f64 = (0..n)

@@ -9,6 +9,7 @@
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::data::{rating_stats, split_validation, Rating};
@@ -127,6 +128,16 @@ impl Configured for Als {
 
     fn features(&self) -> Option<FeatureRequest<'_>> {
         None
+    }
+
+    fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        let p = &self.valid;
+        Some(fold::explicit_user(
+            target,
+            history,
+            p.regularization,
+            p.bias_regularization,
+        ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::implicit::{ImplicitData, VALIDATION_K};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
@@ -140,12 +141,26 @@ impl Configured for Bpr {
         None
     }
 
+    fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        let p = &self.valid;
+        Some(fold::bpr_user(
+            target,
+            history,
+            p.learning_rate,
+            p.regularization,
+            FOLD_IN_PASSES,
+            p.seed,
+        ))
+    }
+
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
         Ok(Box::new(BprTraining::new(data, self.valid)?))
     }
 }
 
 const TAG_SHUFFLE: u64 = 0xb9;
+/// Passes over a history when folding a user in.
+const FOLD_IN_PASSES: usize = 30;
 /// Draws of a negative before the cell gives up on this positive (a user who interacted with
 /// almost every item of the group).
 const NEGATIVE_TRIES: usize = 8;

@@ -9,6 +9,7 @@ use rand_distr::{Distribution, Normal};
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::implicit::{ImplicitData, VALIDATION_K};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
@@ -149,6 +150,16 @@ impl Configured for Ials {
 
     fn features(&self) -> Option<FeatureRequest<'_>> {
         None
+    }
+
+    fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        let p = &self.valid;
+        let reg = reg_for(
+            p.regularization,
+            p.regularization_exponent,
+            history.items.len(),
+        );
+        Some(fold::implicit_user(target, history, reg, p.alpha))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {

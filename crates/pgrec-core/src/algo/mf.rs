@@ -2,11 +2,15 @@
 
 use rayon::ThreadPool;
 
+use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
 use crate::parallel::CancelFlag;
 use crate::train::{EpochReport, IterativeTrainer};
+
+/// Shrinkage of a folded-in user's bias (ratings' worth of zero residual added to its mean).
+const MF_FOLD_IN_BIAS_SHRINK: f32 = 5.0;
 
 struct Mf {
     raw: MfParams,
@@ -35,6 +39,17 @@ impl Configured for Mf {
 
     fn features(&self) -> Option<FeatureRequest<'_>> {
         None
+    }
+
+    /// The least-squares optimum of the user's terms with the model's penalty (what SGD on the
+    /// user alone converges to), with a bias shrunk like a baseline's.
+    fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        Some(fold::explicit_user(
+            target,
+            history,
+            self.valid.regularization,
+            MF_FOLD_IN_BIAS_SHRINK,
+        ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {

@@ -19,6 +19,7 @@ use crate::Rating;
 
 pub mod als;
 pub mod bpr;
+pub mod fold;
 pub mod ials;
 pub mod implicit;
 pub mod mf;
@@ -114,6 +115,15 @@ pub trait Configured: Send {
     }
     /// The feature columns wanted, or None when the algorithm uses no features.
     fn features(&self) -> Option<FeatureRequest<'_>>;
+    /// Embeds a user from its history against a trained model of this algorithm (fold-in);
+    /// None when the algorithm cannot.
+    fn fold_in(
+        &self,
+        _target: &fold::FoldTarget<'_>,
+        _history: fold::History<'_>,
+    ) -> Option<fold::FoldedUser> {
+        None
+    }
     /// Prepares the training (on `pool`, which the caller installs).
     fn start(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Training>>;
 }
