@@ -8,10 +8,11 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use pgrec_core::algo::params::parse_params;
 use pgrec_core::data::Rating;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::mf::{MfParams, MfTrainer, ValidMfParams};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::train::IterativeTrainer;

@@ -10,11 +10,11 @@
 mod common;
 
 use common::Ml100k;
+use pgrec_core::algo::params::parse_params;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::{embedding_health, ranking_scores, rmse, RankingSummary};
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::topk::top_k;
 use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer};

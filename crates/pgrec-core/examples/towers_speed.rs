@@ -7,9 +7,9 @@ mod common;
 
 use std::io::Write;
 
+use pgrec_core::algo::params::parse_params;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::towers::{TwoTowerParams, TwoTowerTrainer};

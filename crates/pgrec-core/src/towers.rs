@@ -36,13 +36,13 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use crate::algo::params::{check_loop_params, float_in, int_in};
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureKind, SideFeatures};
 use crate::losses::{
     binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward, squared_error,
 };
-use crate::mf::{check_loop_params, float_in, int_in};
 use crate::model::{FactorModel, HeadLayer, ScoreHead};
 use crate::nn::{Adam, Block, Layout, Mlp, MlpCache, SparseGrads};
 use crate::parallel::CancelFlag;
@@ -1666,7 +1666,7 @@ mod tests {
     #[test]
     fn parameter_errors_name_the_value() {
         let bad = |json: serde_json::Value| {
-            let p: TwoTowerParams = crate::mf::parse_params(&json).unwrap();
+            let p: TwoTowerParams = crate::algo::params::parse_params(&json).unwrap();
             p.check().unwrap_err().to_string()
         };
         assert!(bad(serde_json::json!({"loss": "hinge"})).contains("\"hinge\""));
@@ -1680,7 +1680,7 @@ mod tests {
         // id dropout defaults to 0.1, except for softmax where it cost precision.
         let id_dropout = |loss: &str| {
             let p: TwoTowerParams =
-                crate::mf::parse_params(&serde_json::json!({ "loss": loss })).unwrap();
+                crate::algo::params::parse_params(&serde_json::json!({ "loss": loss })).unwrap();
             p.check().unwrap().id_dropout
         };
         assert_eq!(
@@ -1688,7 +1688,7 @@ mod tests {
             (0.1, 0.1, 0.0)
         );
         let bad_ncf = |json: serde_json::Value| {
-            let p: NcfParams = crate::mf::parse_params(&json).unwrap();
+            let p: NcfParams = crate::algo::params::parse_params(&json).unwrap();
             p.check().unwrap_err().to_string()
         };
         assert!(bad_ncf(serde_json::json!({"loss": "softmax"})).contains("softmax"));

@@ -1,9 +1,10 @@
 //! Behaviour of the matrix factorisation trainer on data with a known answer.
 
+use pgrec_core::algo::params::parse_params;
 use pgrec_core::data::{Rating, UserItems};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{fit, parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::mf::{fit, MfParams, MfTrainer, ValidMfParams};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::topk::top_k;

@@ -2,10 +2,10 @@
 //! its ratings, so a cold item (features, no ratings) must land next to the items of its
 //! category and get the right predictions.
 
+use pgrec_core::algo::params::parse_params;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue};
 use pgrec_core::kernels::Kernels;
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::rng::unit_hash;
 use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams};

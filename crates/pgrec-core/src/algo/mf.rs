@@ -2,9 +2,10 @@
 
 use rayon::ThreadPool;
 
+use super::params::parse_params;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use crate::mf::{MfParams, MfTrainer, ValidMfParams};
 use crate::parallel::CancelFlag;
 use crate::train::{EpochReport, IterativeTrainer};
 

@@ -19,6 +19,7 @@ use crate::Rating;
 
 pub mod mf;
 pub mod neural;
+pub mod params;
 
 /// Parses and checks an algorithm's JSON params.
 pub type Configure = fn(&serde_json::Value) -> Result<Box<dyn Configured>>;

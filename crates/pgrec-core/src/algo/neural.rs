@@ -5,9 +5,9 @@ use rayon::ThreadPool;
 use serde::Serialize;
 use serde_json::json;
 
+use super::params::parse_params;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::parse_params;
 use crate::parallel::CancelFlag;
 use crate::towers::{
     default_id_dropout, Arch, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
