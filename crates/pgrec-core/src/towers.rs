@@ -36,7 +36,8 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
-use crate::algo::params::{check_loop_params, float_in, int_in};
+use crate::algo::params::{float_in, int_in, Checked, LoopParams, Params};
+use crate::algo::FeatureRequest;
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureKind, SideFeatures};
@@ -58,20 +59,16 @@ const TAG_DROPOUT: u64 = 3;
 const TAG_NEGATIVES: u64 = 4;
 const TAG_ID_DROPOUT: u64 = 5;
 
+/// The parameters every network of this module trains with, flattened into the params of
+/// `two_tower` and `ncf`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct TwoTowerParams {
-    /// Output dimension of each tower (the stored embedding size).
+pub struct NeuralParams {
+    /// Size of the stored user and item vectors: each tower's output (two_tower), the id
+    /// embeddings (ncf).
     pub factors: i64,
-    /// Hidden layer widths of each tower's MLP.
-    pub tower_layers: Vec<i64>,
-    /// Size of the per-id embedding fed to each tower; 0 uses features only.
-    pub id_dim: i64,
     /// Size of each feature column's embedding.
     pub feature_dim: i64,
-    /// "mse", "bce" or "softmax".
-    pub loss: String,
-    pub epochs: i64,
+    pub loss: Loss,
     pub batch_size: i64,
     pub learning_rate: f64,
     /// Decoupled (AdamW) weight decay of the MLP weights.
@@ -84,28 +81,19 @@ pub struct TwoTowerParams {
     /// While training, the share of rows whose user (and, independently, item) id embedding and
     /// id bias are hidden, so the towers learn to score from features alone, as for cold
     /// entities (DropoutNet, Volkovs et al. 2017). Only used on a side with features. Absent:
-    /// 0.1 for mse and bce, 0 for softmax.
+    /// [`default_id_dropout`] of the loss (check fills it in).
     pub id_dropout: Option<f64>,
     /// Sampled negatives per positive (bce).
     pub negatives: i64,
-    /// Softmax temperature.
-    pub temperature: f64,
-    /// Subtract log of each item's in-batch sampling probability from the softmax logits.
-    pub logq_correction: bool,
     /// Explicit ratings at or above this are positives for bce and softmax.
     pub positive_threshold: f64,
     /// Standard deviation of the initial embeddings.
     pub init_std: f64,
     /// Feature values seen fewer times go to the unseen bucket.
     pub min_count: i64,
-    pub seed: i64,
-    pub threads: Option<i64>,
-    /// Share of the ratings held out to report validation RMSE and stop early (mse only).
-    pub validation_fraction: f64,
-    pub patience: i64,
     /// The model is the mean of the parameters at the ends of the last `average_epochs` epochs
     /// (tail / stochastic weight averaging); 1 keeps the last epoch's parameters. Absent: the
-    /// last half of the epochs.
+    /// last half of the epochs (check fills it in).
     pub average_epochs: Option<i64>,
     /// Only these columns of user_features are used (all when absent).
     pub user_feature_columns: Option<Vec<String>>,
@@ -115,138 +103,37 @@ pub struct TwoTowerParams {
     pub exclude_feature_columns: Vec<String>,
 }
 
-impl Default for TwoTowerParams {
-    fn default() -> Self {
-        Self {
-            factors: 32,
-            tower_layers: vec![64],
-            id_dim: 64,
-            feature_dim: 8,
-            loss: "mse".into(),
-            // Tuned on MovieLens-100K (3 random 80/20 splits): 20 epochs of which the last 10
-            // averaged gave a test RMSE of 0.9091 (0.9122 without averaging), 30 and 15 0.9070.
-            epochs: 30,
-            batch_size: 256,
-            learning_rate: 0.002,
-            weight_decay: 0.01,
-            regularization: 0.05,
-            dropout: 0.5,
-            id_dropout: None,
-            negatives: 4,
-            temperature: 0.1,
-            logq_correction: true,
-            positive_threshold: 4.0,
-            init_std: 0.05,
-            min_count: 1,
-            seed: 42,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: 3,
-            average_epochs: None,
-            user_feature_columns: None,
-            item_feature_columns: None,
-            exclude_feature_columns: Vec::new(),
+/// What a network is trained to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Explicit ratings (squared error).
+    Mse,
+    /// Binary relevance with sampled negatives.
+    Bce,
+    /// In-batch softmax (two_tower only).
+    Softmax,
+}
+
+impl Loss {
+    /// The JSON spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::Bce => "bce",
+            Loss::Softmax => "softmax",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Loss {
-    Mse,
-    Bce,
-    Softmax,
-}
-
-/// Which network the trainer builds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Arch {
-    /// Two towers whose outputs meet in a dot product.
-    TwoTower,
-    /// One network over the concatenated user and item vectors; `layers` are its hidden widths.
-    Ncf { layers: Vec<usize> },
-}
-
-/// Which columns of the feature sources are used.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FeatureColumns {
-    /// Only these user feature columns (all when None).
-    pub user: Option<Vec<String>>,
-    /// Only these item feature columns (all when None).
-    pub item: Option<Vec<String>>,
-    /// Columns of either side left out.
-    pub exclude: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidTwoTowerParams {
-    pub arch: Arch,
-    pub columns: FeatureColumns,
-    pub factors: usize,
-    pub tower_layers: Vec<usize>,
-    pub id_dim: usize,
-    pub feature_dim: usize,
-    pub loss: Loss,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f32,
-    pub weight_decay: f32,
-    pub regularization: f32,
-    pub dropout: f32,
-    pub id_dropout: f32,
-    pub negatives: usize,
-    pub temperature: f32,
-    pub logq_correction: bool,
-    pub positive_threshold: f32,
-    pub init_std: f32,
-    pub min_count: usize,
-    pub seed: u64,
-    pub threads: Option<usize>,
-    pub validation_fraction: f64,
-    pub patience: usize,
-    pub average_epochs: usize,
-}
-
-impl TwoTowerParams {
-    pub fn check(&self) -> Result<ValidTwoTowerParams> {
-        let loss = match self.loss.as_str() {
-            "mse" => Loss::Mse,
-            "bce" => Loss::Bce,
-            "softmax" => Loss::Softmax,
-            other => {
-                return Err(CoreError::param_hint(
-                    "loss",
-                    format!("unknown loss \"{other}\""),
-                    "Use \"mse\" (explicit ratings), \"bce\" (sampled negatives) or \"softmax\" (in-batch negatives).",
-                ))
-            }
-        };
-        let layers = check_layers(
-            "tower_layers",
-            &self.tower_layers,
-            "Pass hidden layer widths such as [128, 64], or [] for a linear tower.",
-        )?;
-        let batch_size = int_in("batch_size", self.batch_size, 1, 1 << 16)?;
-        if loss == Loss::Softmax && batch_size < 2 {
-            return Err(CoreError::param_hint(
-                "batch_size",
-                format!("loss \"softmax\" needs a batch_size of at least 2, got {batch_size}"),
-                "The other rows of a batch are the negatives of in-batch softmax; use 256 or more.",
-            ));
-        }
-        let temperature = self.temperature;
-        if !(temperature.is_finite() && temperature > 0.0) {
-            return Err(CoreError::param_hint(
-                "temperature",
-                format!("parameter \"temperature\" must be greater than 0, got {temperature}"),
-                "Typical values are 0.05 to 1.",
-            ));
-        }
-        let (threads, validation_fraction, patience) =
-            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
-        let epochs = int_in("epochs", self.epochs, 1, 10_000)?;
-        let average_epochs = match self.average_epochs {
-            None => epochs.div_ceil(2),
-            Some(n) if n >= 1 && n <= epochs as i64 => n as usize,
+impl NeuralParams {
+    /// Checks the shared parameters and fills in `average_epochs` and `id_dropout`.
+    pub fn check(&mut self, run: &LoopParams) -> Result<()> {
+        int_in("batch_size", self.batch_size, 1, 1 << 16)?;
+        let epochs = run.epochs;
+        match self.average_epochs {
+            None => self.average_epochs = Some(run.epochs().div_ceil(2) as i64),
+            Some(n) if n >= 1 && n <= epochs => {}
             Some(n) => {
                 return Err(CoreError::param_hint(
                     "average_epochs",
@@ -256,59 +143,56 @@ impl TwoTowerParams {
                     "It is how many of the last epochs are averaged into the model; 1 turns averaging off.",
                 ))
             }
-        };
-        let valid = ValidTwoTowerParams {
-            arch: Arch::TwoTower,
-            columns: FeatureColumns {
-                user: self.user_feature_columns.clone(),
-                item: self.item_feature_columns.clone(),
-                exclude: self.exclude_feature_columns.clone(),
-            },
-            factors: int_in("factors", self.factors, 1, 1024)?,
-            tower_layers: layers,
-            id_dim: int_in("id_dim", self.id_dim, 0, 1024)?,
-            feature_dim: int_in("feature_dim", self.feature_dim, 1, 1024)?,
-            loss,
-            epochs,
-            batch_size,
-            learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 1.0, true)?,
-            weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 10.0, false)?,
-            regularization: float_in("regularization", self.regularization, 0.0, 100.0, false)?,
-            dropout: float_in("dropout", self.dropout, 0.0, 0.9, false)?,
-            // At 1 the id embeddings would never train, yet serving would read them.
-            id_dropout: float_in(
-                "id_dropout",
-                self.id_dropout.unwrap_or(default_id_dropout(loss)),
-                0.0,
-                0.9,
-                false,
-            )?,
-            negatives: int_in("negatives", self.negatives, 1, 1000)?,
-            temperature: float_in("temperature", temperature, 0.0, 100.0, true)?,
-            logq_correction: self.logq_correction,
-            positive_threshold: float_in(
-                "positive_threshold",
-                self.positive_threshold,
-                -1e30,
-                1e30,
-                false,
-            )?,
-            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
-            min_count: int_in("min_count", self.min_count, 1, 1 << 30)?,
-            seed: self.seed as u64,
-            threads,
-            validation_fraction,
-            patience,
-            average_epochs,
-        };
-        if valid.validation_fraction > 0.0 && valid.loss != Loss::Mse {
+        }
+        int_in("factors", self.factors, 1, 1024)?;
+        int_in("feature_dim", self.feature_dim, 1, 1024)?;
+        float_in("learning_rate", self.learning_rate, 0.0, 1.0, true)?;
+        float_in("weight_decay", self.weight_decay, 0.0, 10.0, false)?;
+        float_in("regularization", self.regularization, 0.0, 100.0, false)?;
+        float_in("dropout", self.dropout, 0.0, 0.9, false)?;
+        let id_dropout = *self.id_dropout.get_or_insert(default_id_dropout(self.loss));
+        // At 1 the id embeddings would never train, yet serving would read them.
+        float_in("id_dropout", id_dropout, 0.0, 0.9, false)?;
+        int_in("negatives", self.negatives, 1, 1000)?;
+        float_in(
+            "positive_threshold",
+            self.positive_threshold,
+            -1e30,
+            1e30,
+            false,
+        )?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        int_in("min_count", self.min_count, 1, 1 << 30)?;
+        if run.validation_fraction > 0.0 && self.loss != Loss::Mse {
             return Err(CoreError::param_hint(
                 "validation_fraction",
                 "validation_fraction is only used with loss \"mse\"",
                 "Leave validation_fraction out, and measure ranking quality with pgrec.evaluate.",
             ));
         }
-        Ok(valid)
+        Ok(())
+    }
+
+    /// The share of rows that hide an id while training.
+    pub fn id_dropout(&self) -> f32 {
+        self.id_dropout
+            .unwrap_or_else(|| default_id_dropout(self.loss)) as f32
+    }
+
+    /// How many of the last epochs are averaged into the model.
+    pub fn average_epochs(&self, run: &LoopParams) -> usize {
+        self.average_epochs
+            .map_or(run.epochs().div_ceil(2), |n| n as usize)
+    }
+
+    /// The feature columns to load.
+    pub fn feature_request(&self) -> FeatureRequest<'_> {
+        FeatureRequest {
+            user_columns: self.user_feature_columns.as_deref(),
+            item_columns: self.item_feature_columns.as_deref(),
+            exclude: &self.exclude_feature_columns,
+            min_count: self.min_count as usize,
+        }
     }
 }
 
@@ -325,7 +209,7 @@ pub fn default_id_dropout(loss: Loss) -> f64 {
 }
 
 /// Hidden layer widths: at most 8 layers of 1 to 4096.
-fn check_layers(name: &str, widths: &[i64], hint: &str) -> Result<Vec<usize>> {
+fn check_layers(name: &str, widths: &[i64], hint: &str) -> Result<()> {
     if widths.len() > 8 {
         return Err(CoreError::param(
             name,
@@ -335,90 +219,155 @@ fn check_layers(name: &str, widths: &[i64], hint: &str) -> Result<Vec<usize>> {
             ),
         ));
     }
-    widths
-        .iter()
-        .map(|&w| {
-            if w <= 0 || w > 4096 {
-                Err(CoreError::param_hint(
-                    name,
-                    format!("every layer width in \"{name}\" must be between 1 and 4096, got {w}"),
-                    hint,
-                ))
-            } else {
-                Ok(w as usize)
-            }
-        })
-        .collect()
+    match widths.iter().find(|&&w| w <= 0 || w > 4096) {
+        Some(w) => Err(CoreError::param_hint(
+            name,
+            format!("every layer width in \"{name}\" must be between 1 and 4096, got {w}"),
+            hint,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The widths of checked layers.
+fn widths(layers: &[i64]) -> Vec<usize> {
+    layers.iter().map(|&w| w as usize).collect()
+}
+
+/// Parameters of `two_tower`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TwoTowerParams {
+    /// Hidden layer widths of each tower's MLP.
+    pub tower_layers: Vec<i64>,
+    /// Size of the per-id embedding fed to each tower; 0 uses features only.
+    pub id_dim: i64,
+    /// Softmax temperature.
+    pub temperature: f64,
+    /// Subtract log of each item's in-batch sampling probability from the softmax logits.
+    pub logq_correction: bool,
+    #[serde(flatten)]
+    pub net: NeuralParams,
+    #[serde(flatten)]
+    pub run: LoopParams,
+}
+
+impl Default for TwoTowerParams {
+    fn default() -> Self {
+        Self {
+            tower_layers: vec![64],
+            id_dim: 64,
+            temperature: 0.1,
+            logq_correction: true,
+            net: NeuralParams {
+                factors: 32,
+                feature_dim: 8,
+                loss: Loss::Mse,
+                batch_size: 256,
+                learning_rate: 0.002,
+                weight_decay: 0.01,
+                regularization: 0.05,
+                dropout: 0.5,
+                id_dropout: None,
+                negatives: 4,
+                positive_threshold: 4.0,
+                init_std: 0.05,
+                min_count: 1,
+                average_epochs: None,
+                user_feature_columns: None,
+                item_feature_columns: None,
+                exclude_feature_columns: Vec::new(),
+            },
+            run: LoopParams {
+                // Tuned on MovieLens-100K (3 random 80/20 splits): 20 epochs of which the last
+                // 10 averaged gave a test RMSE of 0.9091 (0.9122 without averaging), 30 and 15
+                // 0.9070.
+                epochs: 30,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 3,
+            },
+        }
+    }
+}
+
+impl Params for TwoTowerParams {
+    const CHOICES: &'static [(&'static str, &'static str)] = &[(
+        "loss",
+        "Use \"mse\" (explicit ratings), \"bce\" (sampled negatives) or \"softmax\" (in-batch negatives).",
+    )];
+
+    fn check(&mut self) -> Result<()> {
+        check_layers(
+            "tower_layers",
+            &self.tower_layers,
+            "Pass hidden layer widths such as [128, 64], or [] for a linear tower.",
+        )?;
+        int_in("batch_size", self.net.batch_size, 1, 1 << 16)?;
+        if self.net.loss == Loss::Softmax && self.net.batch_size < 2 {
+            return Err(CoreError::param_hint(
+                "batch_size",
+                format!(
+                    "loss \"softmax\" needs a batch_size of at least 2, got {}",
+                    self.net.batch_size
+                ),
+                "The other rows of a batch are the negatives of in-batch softmax; use 256 or more.",
+            ));
+        }
+        let temperature = self.temperature;
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err(CoreError::param_hint(
+                "temperature",
+                format!("parameter \"temperature\" must be greater than 0, got {temperature}"),
+                "Typical values are 0.05 to 1.",
+            ));
+        }
+        self.run.check()?;
+        self.net.check(&self.run)?;
+        int_in("id_dim", self.id_dim, 0, 1024)?;
+        float_in("temperature", temperature, 0.0, 100.0, true)
+    }
 }
 
 /// Parameters of `ncf`: the id embeddings have `factors` values, `layers` are the hidden widths
 /// of the network over [user vector, item vector].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
 pub struct NcfParams {
-    pub factors: i64,
     pub layers: Vec<i64>,
-    pub feature_dim: i64,
-    /// "mse" (explicit ratings) or "bce" (sampled negatives).
-    pub loss: String,
-    pub epochs: i64,
-    pub batch_size: i64,
-    pub learning_rate: f64,
-    pub weight_decay: f64,
-    pub regularization: f64,
-    pub dropout: f64,
-    pub id_dropout: Option<f64>,
-    pub negatives: i64,
-    pub positive_threshold: f64,
-    pub init_std: f64,
-    pub min_count: i64,
-    pub seed: i64,
-    pub threads: Option<i64>,
-    pub validation_fraction: f64,
-    pub patience: i64,
-    pub average_epochs: Option<i64>,
-    pub user_feature_columns: Option<Vec<String>>,
-    pub item_feature_columns: Option<Vec<String>>,
-    pub exclude_feature_columns: Vec<String>,
+    #[serde(flatten)]
+    pub net: NeuralParams,
+    #[serde(flatten)]
+    pub run: LoopParams,
 }
 
 impl Default for NcfParams {
     fn default() -> Self {
-        let t = TwoTowerParams::default();
+        let two_tower = TwoTowerParams::default();
         Self {
-            factors: 32,
             layers: vec![64, 32, 16],
-            feature_dim: t.feature_dim,
-            loss: "mse".into(),
-            epochs: 20,
-            batch_size: t.batch_size,
-            learning_rate: t.learning_rate,
-            weight_decay: t.weight_decay,
-            regularization: t.regularization,
-            // Tuned on MovieLens-100K (3 random 80/20 splits): dropout 0.2 -> 0.5 took the
-            // test RMSE from 0.938 to 0.922, 15 epochs instead of 20 to 0.9185; 20 epochs with
-            // the last 10 averaged to 0.9167.
-            dropout: 0.5,
-            id_dropout: t.id_dropout,
-            negatives: t.negatives,
-            positive_threshold: t.positive_threshold,
-            init_std: t.init_std,
-            min_count: t.min_count,
-            seed: t.seed,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: t.patience,
-            average_epochs: t.average_epochs,
-            user_feature_columns: None,
-            item_feature_columns: None,
-            exclude_feature_columns: Vec::new(),
+            // Tuned on MovieLens-100K (3 random 80/20 splits): dropout 0.2 -> 0.5 took the test
+            // RMSE from 0.938 to 0.922, 15 epochs instead of 20 to 0.9185; 20 epochs with the
+            // last 10 averaged to 0.9167.
+            net: NeuralParams {
+                dropout: 0.5,
+                ..two_tower.net
+            },
+            run: LoopParams {
+                epochs: 20,
+                ..two_tower.run
+            },
         }
     }
 }
 
-impl NcfParams {
-    pub fn check(&self) -> Result<ValidTwoTowerParams> {
-        if self.loss == "softmax" {
+impl Params for NcfParams {
+    const CHOICES: &'static [(&'static str, &'static str)] = &[(
+        "loss",
+        "Use \"mse\" (explicit ratings) or \"bce\" (sampled negatives).",
+    )];
+
+    fn check(&mut self) -> Result<()> {
+        if self.net.loss == Loss::Softmax {
             return Err(CoreError::param_hint(
                 "loss",
                 "algorithm \"ncf\" cannot use loss \"softmax\"",
@@ -433,51 +382,28 @@ impl NcfParams {
                 "Without one the score is a sum of a user part and an item part; use e.g. [64, 32, 16].",
             ));
         }
-        let layers = check_layers(
+        check_layers(
             "layers",
             &self.layers,
             "Pass hidden layer widths such as [64, 32, 16].",
         )?;
-        let shared = TwoTowerParams {
-            factors: self.factors,
-            tower_layers: Vec::new(),
-            id_dim: self.factors,
-            feature_dim: self.feature_dim,
-            loss: self.loss.clone(),
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            weight_decay: self.weight_decay,
-            regularization: self.regularization,
-            dropout: self.dropout,
-            id_dropout: self.id_dropout,
-            negatives: self.negatives,
-            temperature: 1.0,
-            logq_correction: false,
-            positive_threshold: self.positive_threshold,
-            init_std: self.init_std,
-            min_count: self.min_count,
-            seed: self.seed,
-            threads: self.threads,
-            validation_fraction: self.validation_fraction,
-            patience: self.patience,
-            average_epochs: self.average_epochs,
-            user_feature_columns: self.user_feature_columns.clone(),
-            item_feature_columns: self.item_feature_columns.clone(),
-            exclude_feature_columns: self.exclude_feature_columns.clone(),
-        };
-        let mut valid = shared.check().map_err(|e| match e {
-            // The loss hint of two_tower offers softmax, which ncf has not.
-            CoreError::InvalidParameter { name, .. } if name == "loss" => CoreError::param_hint(
-                "loss",
-                format!("unknown loss \"{}\"", self.loss),
-                "Use \"mse\" (explicit ratings) or \"bce\" (sampled negatives).",
-            ),
-            other => other,
-        })?;
-        valid.arch = Arch::Ncf { layers };
-        Ok(valid)
+        self.run.check()?;
+        self.net.check(&self.run)
     }
+}
+
+/// Which network the trainer builds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arch {
+    /// Two towers whose outputs meet in a dot product.
+    TwoTower {
+        tower_layers: Vec<usize>,
+        id_dim: usize,
+        temperature: f32,
+        logq_correction: bool,
+    },
+    /// One network over the concatenated user and item vectors; `layers` are its hidden widths.
+    Ncf { layers: Vec<usize> },
 }
 
 /// One tower's parameters: where its embeddings sit in the embedding store and its MLP.
@@ -593,18 +519,25 @@ impl Tower {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build_tower(
     dense: &mut Layout,
     emb: &mut Layout,
     side: &str,
     n: usize,
     f: &SideFeatures,
-    p: &ValidTwoTowerParams,
+    net: &NeuralParams,
+    arch: &Arch,
     out_dim: usize,
 ) -> Result<Tower> {
-    let id = (p.id_dim > 0).then(|| emb.add(format!("{side}.id_embedding"), n, p.id_dim));
-    let bias = (p.loss != Loss::Softmax).then(|| emb.add(format!("{side}.id_bias"), n, 1));
-    let mut in_dim = p.id_dim;
+    let id_dim = match arch {
+        Arch::TwoTower { id_dim, .. } => *id_dim,
+        Arch::Ncf { .. } => net.factors as usize,
+    };
+    let feature_dim = net.feature_dim as usize;
+    let id = (id_dim > 0).then(|| emb.add(format!("{side}.id_embedding"), n, id_dim));
+    let bias = (net.loss != Loss::Softmax).then(|| emb.add(format!("{side}.id_bias"), n, 1));
+    let mut in_dim = id_dim;
     let mut feats = Vec::with_capacity(f.specs.len());
     for spec in &f.specs {
         match spec.kind {
@@ -616,9 +549,9 @@ fn build_tower(
                 feats.push(Some(emb.add(
                     format!("{side}.feature.{}", spec.name),
                     spec.table_rows(),
-                    p.feature_dim,
+                    feature_dim,
                 )));
-                in_dim += p.feature_dim;
+                in_dim += feature_dim;
             }
         }
     }
@@ -629,8 +562,10 @@ fn build_tower(
             format!("Give {side}_features, or an id_dim greater than 0."),
         ));
     }
-    let layers = match p.arch {
-        Arch::TwoTower => Mlp::layout(dense, side, in_dim, &p.tower_layers, out_dim),
+    let layers = match arch {
+        Arch::TwoTower { tower_layers, .. } => {
+            Mlp::layout(dense, side, in_dim, tower_layers, out_dim)
+        }
         // ncf: the id embedding is the side's vector; features are mixed in by one linear map.
         Arch::Ncf { .. } if f.specs.is_empty() => Vec::new(),
         Arch::Ncf { .. } => Mlp::layout(dense, side, in_dim, &[], out_dim),
@@ -641,7 +576,7 @@ fn build_tower(
         feats,
         mlp: Mlp {
             layers,
-            dropout: p.dropout,
+            dropout: net.dropout as f32,
         },
         in_dim,
     })
@@ -678,7 +613,9 @@ pub struct TwoTowerModel {
 }
 
 pub struct TwoTowerTrainer {
-    p: ValidTwoTowerParams,
+    net: NeuralParams,
+    run: LoopParams,
+    arch: Arch,
     users: SideFeatures,
     items: SideFeatures,
     user_tower: Tower,
@@ -707,23 +644,63 @@ pub struct TwoTowerTrainer {
 }
 
 impl TwoTowerTrainer {
-    /// `ratings` index users in `0..users.n` and items in `0..items.n`. `explicit` says whether
-    /// the values are ratings (else every row is a positive interaction).
-    pub fn new(
+    /// A `two_tower` training. `ratings` index users in `0..users.n` and items in `0..items.n`.
+    /// `explicit` says whether the values are ratings (else every row is a positive
+    /// interaction).
+    pub fn two_tower(
+        ratings: Vec<Rating>,
+        users: SideFeatures,
+        items: SideFeatures,
+        explicit: bool,
+        p: &Checked<TwoTowerParams>,
+    ) -> Result<Self> {
+        let arch = Arch::TwoTower {
+            tower_layers: widths(&p.tower_layers),
+            id_dim: p.id_dim as usize,
+            temperature: p.temperature as f32,
+            logq_correction: p.logq_correction,
+        };
+        Self::new(ratings, users, items, explicit, &p.net, &p.run, arch)
+    }
+
+    /// An `ncf` training (see `two_tower`).
+    pub fn ncf(
+        ratings: Vec<Rating>,
+        users: SideFeatures,
+        items: SideFeatures,
+        explicit: bool,
+        p: &Checked<NcfParams>,
+    ) -> Result<Self> {
+        let arch = Arch::Ncf {
+            layers: widths(&p.layers),
+        };
+        Self::new(ratings, users, items, explicit, &p.net, &p.run, arch)
+    }
+
+    fn new(
         mut ratings: Vec<Rating>,
         users: SideFeatures,
         items: SideFeatures,
         explicit: bool,
-        p: ValidTwoTowerParams,
+        net: &NeuralParams,
+        run: &LoopParams,
+        arch: Arch,
     ) -> Result<Self> {
-        let ncf_layers = match &p.arch {
+        let ncf_layers = match &arch {
             Arch::Ncf { layers } => Some(layers.clone()),
-            Arch::TwoTower => None,
+            Arch::TwoTower { .. } => None,
         };
-        if ncf_layers.is_some() && p.loss == Loss::Softmax {
+        let logq_correction = matches!(
+            arch,
+            Arch::TwoTower {
+                logq_correction: true,
+                ..
+            }
+        );
+        if ncf_layers.is_some() && net.loss == Loss::Softmax {
             return Err(CoreError::param("loss", "ncf cannot use loss \"softmax\""));
         }
-        if p.loss == Loss::Mse && !explicit {
+        if net.loss == Loss::Mse && !explicit {
             return Err(CoreError::param_hint(
                 "loss",
                 "loss \"mse\" needs explicit ratings, but rating_col is NULL",
@@ -731,7 +708,7 @@ impl TwoTowerTrainer {
             ));
         }
         let (n_users, n_items) = (users.n, items.n);
-        let n_train = split_validation(&mut ratings, p.validation_fraction, p.seed);
+        let n_train = split_validation(&mut ratings, run.validation_fraction(), run.seed());
         let validation = ratings.split_off(n_train);
         let stats = rating_stats(&ratings);
         let rating_range = if explicit {
@@ -740,11 +717,12 @@ impl TwoTowerTrainer {
             None
         };
         let mean = stats.as_ref().map(|s| s.mean as f32).unwrap_or(0.0);
-        let train: Vec<Rating> = match p.loss {
+        let positive_threshold = net.positive_threshold as f32;
+        let train: Vec<Rating> = match net.loss {
             Loss::Mse => ratings,
             _ => ratings
                 .into_iter()
-                .filter(|r| !explicit || r.value >= p.positive_threshold)
+                .filter(|r| !explicit || r.value >= positive_threshold)
                 .map(|r| Rating { value: 1.0, ..r })
                 .collect(),
         };
@@ -752,12 +730,12 @@ impl TwoTowerTrainer {
             return Err(CoreError::data(
                 format!(
                     "no positive interactions to train on: no rating is at least positive_threshold {}",
-                    p.positive_threshold
+                    positive_threshold
                 ),
                 Some("Lower positive_threshold, or check the rating column.".into()),
             ));
         }
-        let log_q = (p.loss == Loss::Softmax && p.logq_correction).then(|| {
+        let log_q = (net.loss == Loss::Softmax && logq_correction).then(|| {
             let mut counts = vec![0u64; n_items];
             for r in &train {
                 counts[r.item as usize] += 1;
@@ -772,7 +750,8 @@ impl TwoTowerTrainer {
 
         // Two towers give a bias term next to the vector, except for softmax; ncf's biases are
         // the id biases, its network sees the features.
-        let out_dim = p.factors + usize::from(p.loss != Loss::Softmax && ncf_layers.is_none());
+        let factors = net.factors as usize;
+        let out_dim = factors + usize::from(net.loss != Loss::Softmax && ncf_layers.is_none());
         let mut dense_layout = Layout::default();
         let mut emb_layout = Layout::default();
         let user_tower = build_tower(
@@ -781,7 +760,8 @@ impl TwoTowerTrainer {
             "user",
             n_users,
             &users,
-            &p,
+            net,
+            &arch,
             out_dim,
         )?;
         let item_tower = build_tower(
@@ -790,23 +770,24 @@ impl TwoTowerTrainer {
             "item",
             n_items,
             &items,
-            &p,
+            net,
+            &arch,
             out_dim,
         )?;
         let joint = ncf_layers.map(|layers| Mlp {
-            layers: Mlp::layout(&mut dense_layout, "joint", 2 * p.factors, &layers, 1),
-            dropout: p.dropout,
+            layers: Mlp::layout(&mut dense_layout, "joint", 2 * factors, &layers, 1),
+            dropout: net.dropout as f32,
         });
-        let global_bias = (p.loss == Loss::Bce).then(|| dense_layout.add("global_bias", 1, 1));
+        let global_bias = (net.loss == Loss::Bce).then(|| dense_layout.add("global_bias", 1, 1));
 
-        let mut rng = stream(p.seed, &[TAG_INIT]);
+        let mut rng = stream(run.seed(), &[TAG_INIT]);
         let mut dense = vec![0.0f32; dense_layout.len];
         user_tower.mlp.init(&mut dense, &mut rng);
         item_tower.mlp.init(&mut dense, &mut rng);
         if let Some(j) = &joint {
             j.init(&mut dense, &mut rng);
         }
-        let normal = Normal::new(0.0, p.init_std as f64)
+        let normal = Normal::new(0.0, net.init_std as f32 as f64)
             .map_err(|e| CoreError::param("init_std", e.to_string()))?;
         let mut emb = vec![0.0f32; emb_layout.len];
         for (name, b) in &emb_layout.names {
@@ -831,10 +812,11 @@ impl TwoTowerTrainer {
                 }
             }
         }
-        let adam_dense = Adam::new(dense.len(), p.learning_rate, p.weight_decay);
+        let learning_rate = net.learning_rate as f32;
+        let adam_dense = Adam::new(dense.len(), learning_rate, net.weight_decay as f32);
         // No weight decay on the embedding rows of Adam: lazy updates would decay frequent
         // rows more than rare ones; they are bounded by their own gradients.
-        let adam_emb = Adam::new(emb.len(), p.learning_rate, 0.0);
+        let adam_emb = Adam::new(emb.len(), learning_rate, 0.0);
         Ok(Self {
             users,
             items,
@@ -855,9 +837,11 @@ impl TwoTowerTrainer {
             rating_range,
             epoch: 0,
             best: None,
-            stopping: EarlyStopping::new(p.patience, 0.0, false),
+            stopping: EarlyStopping::new(run.patience(), 0.0, false),
             average: None,
-            p,
+            net: net.clone(),
+            run: run.clone(),
+            arch,
         })
     }
 
@@ -876,12 +860,12 @@ impl TwoTowerTrainer {
     /// The rows of one batch: the chosen training rows, plus sampled negatives for bce.
     fn batch_rows(&self, order: &[u32], epoch: usize, b: usize) -> Batch {
         let mut out = Batch::default();
-        let negs = if self.p.loss == Loss::Bce {
-            self.p.negatives
+        let negs = if self.net.loss == Loss::Bce {
+            self.net.negatives as usize
         } else {
             0
         };
-        let mut rng = stream(self.p.seed, &[TAG_NEGATIVES, epoch as u64, b as u64]);
+        let mut rng = stream(self.run.seed(), &[TAG_NEGATIVES, epoch as u64, b as u64]);
         let n_items = self.items.n as u32;
         for &r in order {
             let r = self.train[r as usize];
@@ -895,18 +879,19 @@ impl TwoTowerTrainer {
             }
         }
         let sides = [&self.users, &self.items];
-        if self.p.id_dropout > 0.0 {
+        let id_dropout = self.net.id_dropout();
+        if id_dropout > 0.0 {
             for (t, hidden) in out.hidden.iter_mut().enumerate() {
                 // Only a side with features can score without its ids.
                 if sides[t].specs.is_empty() {
                     continue;
                 }
                 let mut rng = stream(
-                    self.p.seed,
+                    self.run.seed(),
                     &[TAG_ID_DROPOUT, epoch as u64, b as u64, t as u64],
                 );
                 *hidden = (0..out.users.len())
-                    .map(|_| rng.gen::<f32>() < self.p.id_dropout)
+                    .map(|_| rng.gen::<f32>() < id_dropout)
                     .collect();
             }
         }
@@ -914,7 +899,7 @@ impl TwoTowerTrainer {
     }
 
     fn base(&self) -> f32 {
-        match (self.p.loss, self.global_bias) {
+        match (self.net.loss, self.global_bias) {
             (Loss::Mse, _) => self.mean,
             (Loss::Bce, Some(b)) => self.dense[b.offset],
             _ => 0.0,
@@ -935,7 +920,7 @@ impl TwoTowerTrainer {
         let dropout_rng = |c: usize, t: usize| {
             dropout.map(|(e, b)| {
                 stream(
-                    self.p.seed,
+                    self.run.seed(),
                     &[TAG_DROPOUT, e as u64, b as u64, c as u64, t as u64],
                 )
             })
@@ -995,10 +980,10 @@ impl TwoTowerTrainer {
         let mut d_bias = vec![0.0f32; n];
         let mut d_global = 0.0f32;
         let mut loss_sum = 0.0f64;
-        let k = self.p.factors;
+        let k = self.net.factors as usize;
         // ncf: d loss / d network output per row.
         let mut d_score = vec![0.0f32; if self.joint.is_some() { n } else { 0 }];
-        match self.p.loss {
+        match self.net.loss {
             Loss::Mse | Loss::Bce => {
                 let base = self.base();
                 let inv_n = 1.0 / n as f32;
@@ -1025,7 +1010,7 @@ impl TwoTowerTrainer {
                         s += v[k];
                         s += dot(&u[..k], &v[..k]);
                     }
-                    let (l, g) = if self.p.loss == Loss::Mse {
+                    let (l, g) = if self.net.loss == Loss::Mse {
                         squared_error(s, batch.targets[r])
                     } else {
                         binary_cross_entropy(s, batch.targets[r])
@@ -1050,6 +1035,10 @@ impl TwoTowerTrainer {
                 }
             }
             Loss::Softmax => {
+                let temperature = match self.arch {
+                    Arch::TwoTower { temperature, .. } => temperature,
+                    Arch::Ncf { .. } => 1.0,
+                };
                 let mut uh = vec![0.0f32; n * k];
                 let mut vh = vec![0.0f32; n * k];
                 let nu = normalize_rows(&ou, k, &mut uh);
@@ -1060,7 +1049,7 @@ impl TwoTowerTrainer {
                     &vh,
                     &batch.items,
                     self.log_q.as_deref(),
-                    self.p.temperature,
+                    temperature,
                     k,
                     du,
                     dv,
@@ -1072,7 +1061,7 @@ impl TwoTowerTrainer {
         }
         // Backward both towers, chunk by chunk; each chunk has its own gradient buffers.
         let inv_n = 1.0 / n as f32;
-        let reg = self.p.regularization * inv_n;
+        let reg = self.net.regularization as f32 * inv_n;
         let parts: Vec<(Vec<f32>, SparseGrads, f64)> = chunks
             .par_iter()
             .zip(caches.par_iter())
@@ -1161,7 +1150,7 @@ impl TwoTowerTrainer {
             (&self.item_tower, &self.items)
         };
         let n = f.n;
-        let k = self.p.factors;
+        let k = self.net.factors as usize;
         let out_dim = tower.mlp.n_out(tower.in_dim);
         let entities: Vec<u32> = (0..n as u32).collect();
         let outs: Vec<(Vec<f32>, Vec<f32>)> = entities
@@ -1177,7 +1166,7 @@ impl TwoTowerTrainer {
                 let mut vecs = Vec::with_capacity(chunk.len() * k);
                 let mut bias = Vec::with_capacity(chunk.len());
                 for (row, &e) in o.chunks_exact(out_dim).zip(chunk) {
-                    if self.p.loss == Loss::Softmax {
+                    if self.net.loss == Loss::Softmax {
                         let nrm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
                         vecs.extend(row.iter().map(|v| v / nrm));
                         bias.push(0.0);
@@ -1207,7 +1196,7 @@ impl TwoTowerTrainer {
         let (user_factors, user_bias) = self.encode_side(0);
         let (item_factors, item_bias) = self.encode_side(1);
         FactorModel {
-            factors: self.p.factors,
+            factors: self.net.factors as usize,
             global_mean: self.base(),
             rating_range: self.rating_range,
             user_bias,
@@ -1297,16 +1286,16 @@ impl IterativeTrainer for TwoTowerTrainer {
     type Model = TwoTowerModel;
 
     fn max_epochs(&self) -> usize {
-        self.p.epochs
+        self.run.epochs()
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
         let epoch = self.epoch;
         self.epoch += 1;
         let mut order: Vec<u32> = (0..self.train.len() as u32).collect();
-        order.shuffle(&mut stream(self.p.seed, &[TAG_SHUFFLE, epoch as u64]));
+        order.shuffle(&mut stream(self.run.seed(), &[TAG_SHUFFLE, epoch as u64]));
         let (mut loss_sum, mut rows) = (0.0f64, 0usize);
-        for (b, chunk) in order.chunks(self.p.batch_size).enumerate() {
+        for (b, chunk) in order.chunks(self.net.batch_size as usize).enumerate() {
             cancel.check()?;
             let batch = self.batch_rows(chunk, epoch, b);
             let g = pool.install(|| self.gradients(&batch, Some((epoch, b))));
@@ -1322,7 +1311,8 @@ impl IterativeTrainer for TwoTowerTrainer {
         cancel.check()?;
         // Inside the averaging window the candidate model is the mean of the epoch ends so far;
         // it is what validation measures and what training returns.
-        let averaged = self.p.average_epochs > 1 && epoch + self.p.average_epochs >= self.p.epochs;
+        let average_epochs = self.net.average_epochs(&self.run);
+        let averaged = average_epochs > 1 && epoch + average_epochs >= self.run.epochs();
         if averaged {
             let (n, d, e) = self
                 .average
@@ -1400,34 +1390,50 @@ mod tests {
         (ub.build(nu, 1).unwrap(), ib.build(ni, 1).unwrap())
     }
 
-    /// "mse", "bce", "softmax" for two towers; "ncf-mse", "ncf-bce" for ncf.
-    fn params(loss: &str) -> ValidTwoTowerParams {
-        if let Some(loss) = loss.strip_prefix("ncf-") {
-            return NcfParams {
-                factors: 3,
-                layers: vec![5, 4],
-                feature_dim: 2,
-                loss: loss.into(),
-                init_std: 0.3,
-                regularization: 0.1,
-                ..Default::default()
-            }
-            .check()
-            .unwrap();
-        }
-        TwoTowerParams {
+    /// A trainer for `case`: "mse", "bce", "softmax" for two towers; "ncf-mse", "ncf-bce" for
+    /// ncf. Small networks; `tweak` changes the shared params before they are checked.
+    fn trainer_with(
+        case: &str,
+        rows: Vec<Rating>,
+        (uf, itf): (SideFeatures, SideFeatures),
+        tweak: impl FnOnce(&mut NeuralParams, &mut LoopParams),
+    ) -> TwoTowerTrainer {
+        let small = |net: NeuralParams, loss: &str| NeuralParams {
             factors: 3,
+            feature_dim: 2,
+            loss: serde_json::from_value(serde_json::json!(loss)).unwrap(),
+            init_std: 0.3,
+            regularization: 0.1,
+            ..net
+        };
+        if let Some(loss) = case.strip_prefix("ncf-") {
+            let mut p = NcfParams {
+                layers: vec![5, 4],
+                ..Default::default()
+            };
+            p.net = small(p.net, loss);
+            tweak(&mut p.net, &mut p.run);
+            let p = Checked::new(p).unwrap();
+            return TwoTowerTrainer::ncf(rows, uf, itf, true, &p).unwrap();
+        }
+        let mut p = TwoTowerParams {
             tower_layers: vec![5],
             id_dim: 2,
-            feature_dim: 2,
-            loss: loss.into(),
-            init_std: 0.3,
             temperature: 0.5,
-            regularization: 0.1,
             ..Default::default()
-        }
-        .check()
-        .unwrap()
+        };
+        p.net = small(p.net, case);
+        tweak(&mut p.net, &mut p.run);
+        let p = Checked::new(p).unwrap();
+        TwoTowerTrainer::two_tower(rows, uf, itf, true, &p).unwrap()
+    }
+
+    fn trainer(
+        case: &str,
+        rows: Vec<Rating>,
+        features: (SideFeatures, SideFeatures),
+    ) -> TwoTowerTrainer {
+        trainer_with(case, rows, features, |_, _| {})
     }
 
     fn ratings(nu: usize, ni: usize) -> Vec<Rating> {
@@ -1488,11 +1494,7 @@ mod tests {
             "ncf-plain" => ("ncf-mse", SideFeatures::none(6), SideFeatures::none(5)),
             l => (l, uf, itf),
         };
-        let p = ValidTwoTowerParams {
-            dropout: 0.3,
-            ..params(loss)
-        };
-        let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, p).unwrap();
+        let mut t = trainer_with(loss, ratings(6, 5), (uf, itf), |net, _| net.dropout = 0.3);
         // Move off the initial point so that biases and the global bias matter.
         t.dense
             .iter_mut()
@@ -1637,15 +1639,13 @@ mod tests {
 
     fn fit(loss: &str, threads: usize) -> TwoTowerModel {
         let (uf, itf) = toy(40, 30);
-        let p = ValidTwoTowerParams {
-            epochs: 3,
-            average_epochs: 2,
-            batch_size: 100,
-            dropout: 0.2,
-            ..params(loss)
-        };
+        let mut t = trainer_with(loss, ratings(40, 30), (uf, itf), |net, run| {
+            run.epochs = 3;
+            net.average_epochs = Some(2);
+            net.batch_size = 100;
+            net.dropout = 0.2;
+        });
         let pool = crate::parallel::build_pool(threads).unwrap();
-        let mut t = TwoTowerTrainer::new(ratings(40, 30), uf, itf, true, p).unwrap();
         let cancel = CancelFlag::new();
         for _ in 0..t.max_epochs() {
             t.step(&pool, &cancel).unwrap();
@@ -1666,8 +1666,9 @@ mod tests {
     #[test]
     fn parameter_errors_name_the_value() {
         let bad = |json: serde_json::Value| {
-            let p: TwoTowerParams = crate::algo::params::parse_params(&json).unwrap();
-            p.check().unwrap_err().to_string()
+            Checked::<TwoTowerParams>::from_json(&json)
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad(serde_json::json!({"loss": "hinge"})).contains("\"hinge\""));
         assert!(bad(serde_json::json!({"loss": "softmax", "batch_size": 1})).contains("batch_size"));
@@ -1679,17 +1680,19 @@ mod tests {
         assert!(bad(serde_json::json!({"id_dropout": 1.5})).contains("1.5"));
         // id dropout defaults to 0.1, except for softmax where it cost precision.
         let id_dropout = |loss: &str| {
-            let p: TwoTowerParams =
-                crate::algo::params::parse_params(&serde_json::json!({ "loss": loss })).unwrap();
-            p.check().unwrap().id_dropout
+            Checked::<TwoTowerParams>::from_json(&serde_json::json!({ "loss": loss }))
+                .unwrap()
+                .net
+                .id_dropout
         };
         assert_eq!(
             (id_dropout("mse"), id_dropout("bce"), id_dropout("softmax")),
-            (0.1, 0.1, 0.0)
+            (Some(0.1), Some(0.1), Some(0.0))
         );
         let bad_ncf = |json: serde_json::Value| {
-            let p: NcfParams = crate::algo::params::parse_params(&json).unwrap();
-            p.check().unwrap_err().to_string()
+            Checked::<NcfParams>::from_json(&json)
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad_ncf(serde_json::json!({"loss": "softmax"})).contains("softmax"));
         assert!(bad_ncf(serde_json::json!({"loss": "hinge"})).contains("\"hinge\""));
@@ -1702,17 +1705,17 @@ mod tests {
     /// `average_epochs` epochs, and only of those; the default averages the last half.
     #[test]
     fn averaging_returns_the_mean_of_the_last_epoch_ends() {
-        let defaults = TwoTowerParams::default().check().unwrap();
-        assert_eq!(defaults.average_epochs, defaults.epochs.div_ceil(2));
-        let (uf, itf) = toy(12, 9);
-        let p = ValidTwoTowerParams {
-            epochs: 5,
-            average_epochs: 3,
-            batch_size: 16,
-            ..params("mse")
-        };
+        let defaults = Checked::new(TwoTowerParams::default()).unwrap();
+        assert_eq!(
+            defaults.net.average_epochs,
+            Some(defaults.run.epochs().div_ceil(2) as i64)
+        );
+        let mut t = trainer_with("mse", ratings(12, 9), toy(12, 9), |net, run| {
+            run.epochs = 5;
+            net.average_epochs = Some(3);
+            net.batch_size = 16;
+        });
         let pool = crate::parallel::build_pool(2).unwrap();
-        let mut t = TwoTowerTrainer::new(ratings(12, 9), uf, itf, true, p).unwrap();
         let cancel = CancelFlag::new();
         let mut ends = Vec::new();
         for _ in 0..t.max_epochs() {
@@ -1730,8 +1733,7 @@ mod tests {
                 .unwrap()
         };
         let (dense_layout, emb_layout) = {
-            let (uf, itf) = toy(12, 9);
-            let t = TwoTowerTrainer::new(ratings(12, 9), uf, itf, true, params("mse")).unwrap();
+            let t = trainer("mse", ratings(12, 9), toy(12, 9));
             (t.dense_layout, t.emb_layout)
         };
         let mut compared = 0;
@@ -1777,19 +1779,16 @@ mod tests {
             (ratings(30, 20), (30, 20), 1, "an early epoch"),
         ];
         for (rows, (nu, ni), average_epochs, expect) in cases {
-            let (uf, itf) = toy(nu, ni);
-            let p = ValidTwoTowerParams {
-                epochs: 8,
-                average_epochs,
-                batch_size: 16,
-                learning_rate: 0.01,
-                dropout: 0.0,
-                validation_fraction: 0.25,
-                patience: 10,
-                ..params("mse")
-            };
+            let mut t = trainer_with("mse", rows, toy(nu, ni), |net, run| {
+                run.epochs = 8;
+                net.average_epochs = Some(average_epochs as i64);
+                net.batch_size = 16;
+                net.learning_rate = 0.01;
+                net.dropout = 0.0;
+                run.validation_fraction = 0.25;
+                run.patience = 10;
+            });
             let pool = crate::parallel::build_pool(2).unwrap();
-            let mut t = TwoTowerTrainer::new(rows, uf, itf, true, p).unwrap();
             let validation = t.validation.clone();
             let cancel = CancelFlag::new();
             let mut reported = Vec::new();
@@ -1826,8 +1825,7 @@ mod tests {
     #[test]
     fn hidden_ids_do_not_reach_the_loss() {
         for loss in ["mse", "bce", "ncf-mse"] {
-            let (uf, itf) = toy(6, 5);
-            let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params(loss)).unwrap();
+            let mut t = trainer(loss, ratings(6, 5), toy(6, 5));
             let order: Vec<u32> = (0..t.train.len() as u32).collect();
             let mut batch = t.batch_rows(&order, 0, 0);
             let n = batch.users.len();
@@ -1870,8 +1868,7 @@ mod tests {
     /// model equal the trainer's own forward pass (no dropout) on every training pair.
     #[test]
     fn ncf_model_predicts_what_the_network_computes() {
-        let (uf, itf) = toy(6, 5);
-        let mut t = TwoTowerTrainer::new(ratings(6, 5), uf, itf, true, params("ncf-mse")).unwrap();
+        let mut t = trainer("ncf-mse", ratings(6, 5), toy(6, 5));
         t.dense
             .iter_mut()
             .enumerate()

@@ -2,32 +2,25 @@
 
 use rayon::ThreadPool;
 
-use super::params::parse_params;
+use super::params::Checked;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::{MfParams, MfTrainer, ValidMfParams};
+use crate::mf::{MfParams, MfTrainer};
 use crate::parallel::CancelFlag;
 use crate::train::{EpochReport, IterativeTrainer};
 
-struct Mf {
-    raw: MfParams,
-    valid: ValidMfParams,
-}
-
 /// Parses and checks the params of `mf`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: MfParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Mf { raw, valid }))
+    Ok(Box::new(Checked::<MfParams>::from_json(params)?))
 }
 
-impl Configured for Mf {
+impl Configured for Checked<MfParams> {
     fn stored_params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.raw).unwrap_or_default()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -39,7 +32,7 @@ impl Configured for Mf {
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, self.valid)?;
+        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, *self)?;
         Ok(Box::new(trainer))
     }
 }

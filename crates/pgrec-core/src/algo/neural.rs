@@ -2,58 +2,33 @@
 //! [`crate::towers`]).
 
 use rayon::ThreadPool;
-use serde::Serialize;
 use serde_json::json;
 
-use super::params::parse_params;
+use super::params::Checked;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::parallel::CancelFlag;
-use crate::towers::{
-    default_id_dropout, Arch, Loss, NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams,
-};
+use crate::towers::{Loss, NcfParams, TwoTowerParams, TwoTowerTrainer};
 use crate::train::{EpochReport, IterativeTrainer};
 use crate::Rating;
 
-struct Neural {
-    stored: serde_json::Value,
-    valid: ValidTwoTowerParams,
-}
-
 /// Parses and checks the params of `two_tower`.
 pub fn configure_two_tower(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: TwoTowerParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Neural::new(&raw, valid)))
+    Ok(Box::new(Checked::<TwoTowerParams>::from_json(params)?))
 }
 
 /// Parses and checks the params of `ncf`.
 pub fn configure_ncf(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: NcfParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Neural::new(&raw, valid)))
+    Ok(Box::new(Checked::<NcfParams>::from_json(params)?))
 }
 
-impl Neural {
-    /// The stored params carry the defaults that depend on other params (`average_epochs` on
-    /// `epochs`, `id_dropout` on `loss`) as they were used.
-    fn new(raw: &impl Serialize, valid: ValidTwoTowerParams) -> Self {
-        let mut stored = serde_json::to_value(raw).unwrap_or_else(|_| json!({}));
-        stored["average_epochs"] = json!(valid.average_epochs);
-        if stored["id_dropout"].is_null() {
-            stored["id_dropout"] = json!(default_id_dropout(valid.loss));
-        }
-        Self { stored, valid }
-    }
-}
-
-impl Configured for Neural {
+impl Configured for Checked<TwoTowerParams> {
     fn stored_params(&self) -> serde_json::Value {
-        self.stored.clone()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -61,36 +36,57 @@ impl Configured for Neural {
     }
 
     fn features(&self) -> Option<FeatureRequest<'_>> {
-        Some(FeatureRequest {
-            user_columns: self.valid.columns.user.as_deref(),
-            item_columns: self.valid.columns.item.as_deref(),
-            exclude: &self.valid.columns.exclude,
-            min_count: self.valid.min_count,
-        })
+        Some(self.net.feature_request())
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        let squared = self.valid.loss == Loss::Mse;
-        let loss = self.stored["loss"].clone();
-        let scorer = if matches!(self.valid.arch, Arch::Ncf { .. }) {
-            Scorer::Network
-        } else {
-            Scorer::Dot
-        };
-        let trainer = TwoTowerTrainer::new(
+        let trainer = TwoTowerTrainer::two_tower(
             data.ratings.clone(),
             data.users,
             data.items,
             data.explicit,
-            self.valid,
+            &self,
         )?;
-        Ok(Box::new(NeuralTraining {
+        Ok(Box::new(NeuralTraining::new(
             trainer,
-            ratings: data.ratings,
-            squared,
-            loss,
-            scorer,
-        }))
+            data.ratings,
+            self.net.loss,
+            Scorer::Dot,
+        )))
+    }
+}
+
+impl Configured for Checked<NcfParams> {
+    fn stored_params(&self) -> serde_json::Value {
+        self.stored()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.run.threads()
+    }
+
+    fn needs_ratings(&self) -> bool {
+        false
+    }
+
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        Some(self.net.feature_request())
+    }
+
+    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+        let trainer = TwoTowerTrainer::ncf(
+            data.ratings.clone(),
+            data.users,
+            data.items,
+            data.explicit,
+            &self,
+        )?;
+        Ok(Box::new(NeuralTraining::new(
+            trainer,
+            data.ratings,
+            self.net.loss,
+            Scorer::Network,
+        )))
     }
 }
 
@@ -98,9 +94,19 @@ struct NeuralTraining {
     trainer: TwoTowerTrainer,
     /// The training pairs, handed back with the model.
     ratings: Vec<Rating>,
-    squared: bool,
-    loss: serde_json::Value,
+    loss: Loss,
     scorer: Scorer,
+}
+
+impl NeuralTraining {
+    fn new(trainer: TwoTowerTrainer, ratings: Vec<Rating>, loss: Loss, scorer: Scorer) -> Self {
+        Self {
+            trainer,
+            ratings,
+            loss,
+            scorer,
+        }
+    }
 }
 
 impl Training for NeuralTraining {
@@ -113,7 +119,7 @@ impl Training for NeuralTraining {
     }
 
     fn squared_loss(&self) -> bool {
-        self.squared
+        self.loss == Loss::Mse
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
@@ -122,7 +128,7 @@ impl Training for NeuralTraining {
 
     fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
         let metrics = json!({
-            "loss": self.loss,
+            "loss": self.loss.name(),
             "n_dense_parameters": self.trainer.n_dense_parameters(),
             "n_embedding_parameters": self.trainer.n_embedding_parameters(),
         });
@@ -130,7 +136,7 @@ impl Training for NeuralTraining {
         Fitted {
             scorer: self.scorer,
             // Models trained on binary relevance (bce, softmax) do not predict ratings.
-            target: if self.squared {
+            target: if self.loss == Loss::Mse {
                 Target::Rating
             } else {
                 Target::Relevance
