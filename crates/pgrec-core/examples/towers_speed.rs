@@ -7,12 +7,12 @@ mod common;
 
 use std::io::Write;
 
+use pgrec_core::algo::neural::{NeuralTrainer, TwoTowerParams};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
-use pgrec_core::towers::{TwoTowerParams, TwoTowerTrainer};
 use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -134,7 +134,7 @@ fn main() {
         .unwrap_or(2);
     let pool = build_pool(threads).unwrap();
     let n = ratings.len();
-    let mut t = TwoTowerTrainer::two_tower(ratings, uf, itf, true, &params).unwrap();
+    let mut t = NeuralTrainer::new(ratings, uf, itf, true, &params).unwrap();
     let cancel = CancelFlag::new();
     let mut times = Vec::new();
     for _ in 0..t.max_epochs() {

@@ -18,7 +18,6 @@ pub mod parallel;
 pub mod rng;
 pub mod synth;
 pub mod topk;
-pub mod towers;
 pub mod train;
 
 pub use data::{KeyIndex, Rating, UserItems};

@@ -2,15 +2,14 @@
 //! its ratings, so a cold item (features, no ratings) must land next to the items of its
 //! category and get the right predictions.
 
+use pgrec_core::algo::neural::{NcfParams, NetworkParams, NeuralTrainer, TwoTowerParams};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::rng::unit_hash;
-use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer};
 use pgrec_core::train::IterativeTrainer;
-use pgrec_core::Result;
 
 const USERS: u32 = 80;
 const ITEMS: u32 = 60;
@@ -28,9 +27,7 @@ fn two_tower_item_features_place_cold_items_among_their_category() {
         "epochs": 40, "factors": 8, "batch_size": 64, "learning_rate": 0.01, "dropout": 0.1
     }))
     .unwrap();
-    cold_items_follow_their_category(|ratings, users, items| {
-        TwoTowerTrainer::two_tower(ratings, users, items, true, &params)
-    });
+    cold_items_follow_their_category(&params);
 }
 
 #[test]
@@ -40,14 +37,10 @@ fn ncf_item_features_place_cold_items_among_their_category() {
         "dropout": 0.1
     }))
     .unwrap();
-    cold_items_follow_their_category(|ratings, users, items| {
-        TwoTowerTrainer::ncf(ratings, users, items, true, &params)
-    });
+    cold_items_follow_their_category(&params);
 }
 
-fn cold_items_follow_their_category(
-    trainer: impl FnOnce(Vec<Rating>, SideFeatures, SideFeatures) -> Result<TwoTowerTrainer>,
-) {
+fn cold_items_follow_their_category<P: NetworkParams>(params: &Checked<P>) {
     let mut ratings = Vec::new();
     for u in 0..USERS {
         for i in 0..FIRST_COLD {
@@ -70,7 +63,7 @@ fn cold_items_follow_their_category(
     let items = items.build(ITEMS as usize, 1).unwrap();
     let users = SideFeatures::none(USERS as usize);
     let pool = build_pool(2).unwrap();
-    let mut t = trainer(ratings, users, items).unwrap();
+    let mut t = NeuralTrainer::new(ratings, users, items, true, params).unwrap();
     let cancel = CancelFlag::new();
     for _ in 0..t.max_epochs() {
         t.step(&pool, &cancel).unwrap();

@@ -5,8 +5,9 @@
 //! up in [`REGISTRY`], configure, load the data (and features when asked for), drive the steps
 //! with interrupts and progress, store what `finish` returns.
 //!
-//! Adding an algorithm: write a module with a `configure` function and add one line to
-//! [`REGISTRY`].
+//! Adding an algorithm: write a module with its parameters (one serde struct implementing
+//! [`params::Params`], with [`params::LoopParams`] flattened in when it iterates) and a
+//! `configure` function, and add one line to [`REGISTRY`].
 
 use rayon::ThreadPool;
 
@@ -37,8 +38,8 @@ pub const REGISTRY: &[Entry] = &[
     Entry::planned("als"),
     Entry::planned("ials"),
     Entry::planned("bpr"),
-    Entry::new("ncf", neural::configure_ncf),
-    Entry::new("two_tower", neural::configure_two_tower),
+    Entry::new("ncf", neural::ncf::configure),
+    Entry::new("two_tower", neural::two_tower::configure),
 ];
 
 impl Entry {
