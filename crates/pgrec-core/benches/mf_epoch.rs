@@ -8,10 +8,11 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::mf::{MfParams, MfTrainer};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::train::IterativeTrainer;
@@ -82,7 +83,7 @@ fn data() -> Data {
 
 /// pgrec's defaults at the benchmark's factors and threads; PGREC_BENCH_PARAMS (a JSON object)
 /// overrides more, e.g. '{"implicit": false, "implicit_items": false}'.
-fn pgrec_params(epochs: usize) -> ValidMfParams {
+fn pgrec_params(epochs: usize) -> Checked<MfParams> {
     let mut p = json!({"factors": FACTORS, "epochs": epochs, "threads": threads()});
     if let Some(extra) = std::env::var("PGREC_BENCH_PARAMS")
         .ok()
@@ -92,9 +93,7 @@ fn pgrec_params(epochs: usize) -> ValidMfParams {
             p[k] = v.clone();
         }
     }
-    parse_params::<MfParams>(&p)
-        .and_then(|p| p.check())
-        .expect("valid params")
+    Checked::from_json(&p).expect("valid params")
 }
 
 fn libmf_matrix(r: &[Rating]) -> libmf::Matrix {

@@ -2,10 +2,11 @@
 //! Usage: cargo run --release --example ml100k -- [path to ml-100k.inter] [json params]
 //! Reports test RMSE on the canonical u1 split and on seeded random 80/20 splits (seeds 1-3).
 
+use pgrec_core::algo::params::Checked;
 use pgrec_core::data::{KeyIndex, Rating};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{fit, parse_params, MfParams};
+use pgrec_core::mf::{fit, MfParams};
 use pgrec_core::parallel::build_pool;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -16,7 +17,7 @@ fn main() {
         .get(1)
         .cloned()
         .unwrap_or_else(|| "data/ml-100k/ml-100k.inter".into());
-    let params: MfParams = parse_params(
+    let params: Checked<MfParams> = Checked::from_json(
         &serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json"),
     )
     .expect("params");
@@ -45,14 +46,7 @@ fn main() {
             })
             .collect();
         let k = Kernels::detect();
-        let (m, hist) = fit(
-            ratings,
-            users.len(),
-            items.len(),
-            params.check().unwrap(),
-            &pool,
-        )
-        .unwrap();
+        let (m, hist) = fit(ratings, users.len(), items.len(), params.clone(), &pool).unwrap();
         eprintln!("  epochs run: {}", hist.len());
         let pairs: Vec<(f32, f32)> = test
             .iter()

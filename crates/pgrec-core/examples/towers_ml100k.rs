@@ -10,15 +10,13 @@
 mod common;
 
 use common::Ml100k;
+use pgrec_core::algo::{self, TrainingData};
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::{embedding_health, ranking_scores, rmse, RankingSummary};
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::topk::top_k;
-use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer};
-use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -27,14 +25,16 @@ fn main() {
     let mode = args.get(1).cloned().unwrap_or_else(|| "rmse".into());
     let json: serde_json::Value =
         serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json");
-    let valid = if std::env::var("ALGO").as_deref() == Ok("ncf") {
-        parse_params::<NcfParams>(&json).expect("params").check()
+    let algorithm = if std::env::var("ALGO").as_deref() == Ok("ncf") {
+        "ncf"
     } else {
-        parse_params::<TwoTowerParams>(&json)
-            .expect("params")
-            .check()
-    }
-    .expect("valid params");
+        "two_tower"
+    };
+    let configure = algo::find(algorithm).and_then(|e| e.configure).unwrap();
+    let min_count = configure(&json)
+        .expect("valid params")
+        .features()
+        .map_or(1, |f| f.min_count);
     let dir = args
         .get(3)
         .cloned()
@@ -46,7 +46,7 @@ fn main() {
         user_features: uf,
         item_features: itf,
         genres_of,
-    } = common::load(&dir, valid.min_count);
+    } = common::load(&dir, min_count);
     let threads: usize = std::env::var("THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -59,11 +59,18 @@ fn main() {
             .iter()
             .map(|&(user, item, value)| Rating { user, item, value })
             .collect();
-        let mut t =
-            TwoTowerTrainer::new(ratings, uf.clone(), itf.clone(), true, valid.clone()).unwrap();
+        let data = TrainingData {
+            ratings,
+            n_users: uf.n,
+            n_items: itf.n,
+            explicit: true,
+            users: uf.clone(),
+            items: itf.clone(),
+        };
+        let mut t = configure(&json).unwrap().start(data, &pool).unwrap();
         let cancel = CancelFlag::new();
         let started = std::time::Instant::now();
-        for _ in 0..t.max_epochs() {
+        for _ in 0..t.max_steps() {
             let r = t.step(&pool, &cancel).unwrap();
             if std::env::var("VERBOSE").is_ok() {
                 eprintln!(
@@ -78,7 +85,7 @@ fn main() {
             }
         }
         let secs = started.elapsed().as_secs_f64();
-        (t.finish_on(&pool).factors, secs)
+        (t.finish(&pool).model, secs)
     };
     // SPLITS=<file> of "seed row_no" lines (the test rows, row_no counted from 1 in file order,
     // e.g. exported from ml100k.random_split) replaces the shuffles by those splits.

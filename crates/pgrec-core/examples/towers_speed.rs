@@ -7,12 +7,12 @@ mod common;
 
 use std::io::Write;
 
+use pgrec_core::algo::neural::{NeuralTrainer, TwoTowerParams};
+use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
-use pgrec_core::towers::{TwoTowerParams, TwoTowerTrainer};
 use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -105,12 +105,12 @@ fn dump(dir: &str, ratings: &[Rating], users: &SideFeatures, items: &SideFeature
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).cloned().unwrap_or_else(|| "ml100k".into());
-    let params: TwoTowerParams = parse_params(
+    let params = Checked::<TwoTowerParams>::from_json(
         &serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json"),
     )
     .expect("params");
     let (ratings, uf, itf) = if what == "ml100k" {
-        let d = common::load("data/ml-100k", params.min_count as usize);
+        let d = common::load("data/ml-100k", params.net.min_count as usize);
         let mut idx: Vec<usize> = (0..d.ratings.len()).collect();
         idx.shuffle(&mut rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1));
         let ratings: Vec<Rating> = idx[..idx.len() * 4 / 5]
@@ -135,7 +135,7 @@ fn main() {
         .unwrap_or(2);
     let pool = build_pool(threads).unwrap();
     let n = ratings.len();
-    let mut t = TwoTowerTrainer::new(ratings, uf, itf, true, params.check().unwrap()).unwrap();
+    let mut t = NeuralTrainer::new(ratings, uf, itf, true, &params).unwrap();
     let cancel = CancelFlag::new();
     let mut times = Vec::new();
     for _ in 0..t.max_epochs() {
@@ -152,7 +152,7 @@ fn main() {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "pgrec two_tower: {n} ratings, {threads} threads, batch {}: {mean:.3} s per epoch (mean of {})",
-        params.batch_size,
+        params.net.batch_size,
         times.len()
     );
 }

@@ -20,7 +20,6 @@ pub mod solve;
 pub mod sparse;
 pub mod synth;
 pub mod topk;
-pub mod towers;
 pub mod train;
 pub mod validate;
 

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use crate::algo::params::{float_in, int_in, Checked, LoopParams, Params};
 use crate::data::{rating_stats, split_validation, Rating, UserItems};
 use crate::error::{CoreError, Result};
 use crate::kernels::{Kernels, PairStep};
@@ -20,12 +21,11 @@ use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::stream;
 use crate::train::{EarlyStopping, EpochReport, IterativeTrainer, Measurement};
 
-/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+/// The parameters of `mf` (see [`crate::algo::params`]: the fields are the JSON keys, `Default`
+/// holds the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
 pub struct MfParams {
     pub factors: i64,
-    pub epochs: i64,
     pub learning_rate: f64,
     /// L2 penalty on the factor vectors.
     pub regularization: f64,
@@ -35,8 +35,7 @@ pub struct MfParams {
     /// applies regularization * (mean n / n)^exponent. 0 is the classic per-rating penalty; 1
     /// penalises every vector by the same total per epoch, like weight decay.
     pub regularization_exponent: f64,
-    /// "sgd" (plain steps) or "adagrad" (per-vector adaptive steps, as in LIBMF).
-    pub optimizer: String,
+    pub optimizer: Optimizer,
     /// Multiplier applied to the learning rate after every epoch.
     pub learning_rate_decay: f64,
     /// Standard deviation of the initial factors.
@@ -69,16 +68,21 @@ pub struct MfParams {
     /// Share (0..1) of the factor penalty's pull on the implicit part s_u that is undone after
     /// every epoch: 1 penalises p_u only (as in SVD++), 0 penalises the folded vector p_u + s_u.
     pub implicit_decouple: f64,
-    pub seed: i64,
-    /// Worker threads; `None` means the caller's default.
-    pub threads: Option<i64>,
-    /// Share of the ratings held out for early stopping and reported metrics.
-    pub validation_fraction: f64,
-    /// Epochs without validation improvement before stopping.
-    pub patience: i64,
     /// Users and items are dealt into this many groups; the grid has blocks x blocks cells.
     /// Fixed so that the model does not depend on the thread count.
     pub blocks: i64,
+    #[serde(flatten)]
+    pub run: LoopParams,
+}
+
+/// How the SGD steps of `mf` are sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// Plain steps.
+    Sgd,
+    /// Per-vector adaptive steps, as in LIBMF.
+    Adagrad,
 }
 
 impl Default for MfParams {
@@ -89,12 +93,11 @@ impl Default for MfParams {
     fn default() -> Self {
         Self {
             factors: 128,
-            epochs: 60,
             learning_rate: 0.02,
             regularization: 0.065,
             bias_regularization: 0.08,
             regularization_exponent: 0.0,
-            optimizer: "sgd".into(),
+            optimizer: Optimizer::Sgd,
             learning_rate_decay: 0.96,
             init_std: 0.01,
             weight_decay: 0.05,
@@ -108,230 +111,80 @@ impl Default for MfParams {
             implicit_regularization: 0.0,
             implicit_norm_exponent: 0.0,
             implicit_decouple: 0.5,
-            seed: 42,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: 3,
             blocks: 16,
-        }
-    }
-}
-
-/// Checked hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidMfParams {
-    pub factors: usize,
-    pub epochs: usize,
-    pub learning_rate: f32,
-    pub regularization: f32,
-    pub bias_regularization: f32,
-    pub regularization_exponent: f32,
-    pub adagrad: bool,
-    pub learning_rate_decay: f32,
-    pub init_std: f32,
-    pub weight_decay: f32,
-    pub implicit: bool,
-    pub implicit_items: bool,
-    pub implicit_items_learning_rate: f32,
-    pub implicit_learning_rate: f32,
-    pub implicit_size_exponent: f32,
-    pub implicit_items_size_exponent: f32,
-    pub implicit_adaptive: bool,
-    pub implicit_regularization: f32,
-    pub implicit_norm_exponent: f32,
-    pub implicit_decouple: f32,
-    pub seed: u64,
-    pub threads: Option<usize>,
-    pub validation_fraction: f64,
-    pub patience: usize,
-    pub blocks: usize,
-}
-
-pub(crate) fn int_in(name: &str, v: i64, lo: i64, hi: i64) -> Result<usize> {
-    if v < lo || v > hi {
-        return Err(CoreError::param_hint(
-            name,
-            format!("parameter \"{name}\" must be between {lo} and {hi}, got {v}"),
-            format!(
-                "Pass a value between {lo} and {hi}, or leave \"{name}\" out to use its default."
-            ),
-        ));
-    }
-    Ok(v as usize)
-}
-
-pub(crate) fn float_in(name: &str, v: f64, lo: f64, hi: f64, lo_open: bool) -> Result<f32> {
-    let below = if lo_open { v <= lo } else { v < lo };
-    if !v.is_finite() || below || v > hi {
-        let range = if lo_open {
-            format!("greater than {lo} and at most {hi}")
-        } else {
-            format!("between {lo} and {hi}")
-        };
-        return Err(CoreError::param(
-            name,
-            format!("parameter \"{name}\" must be {range}, got {v}"),
-        ));
-    }
-    Ok(v as f32)
-}
-
-/// Parses a JSON object of hyper-parameters, naming the offending key on error.
-pub fn parse_params<T: serde::de::DeserializeOwned + Serialize + Default>(
-    json: &serde_json::Value,
-) -> Result<T> {
-    let Some(given) = json.as_object() else {
-        return Err(CoreError::param_hint(
-            "params",
-            format!("params must be a JSON object, got {json}"),
-            "Pass params as '{\"factors\": 64}'::jsonb.",
-        ));
-    };
-    let known = serde_json::to_value(T::default()).unwrap_or_default();
-    if let Some(known) = known.as_object() {
-        if let Some(bad) = given.keys().find(|k| !known.contains_key(*k)) {
-            let mut names: Vec<&str> = known.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            return Err(CoreError::param_hint(
-                bad,
-                format!("unknown parameter \"{bad}\""),
-                format!("Valid parameters: {}.", names.join(", ")),
-            ));
-        }
-    }
-    serde_path_to_error::deserialize(json).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e
-            .into_inner()
-            .to_string()
-            .replace("expected i64", "expected an integer")
-            .replace("expected f64", "expected a number")
-            .replace("expected struct MfParams", "expected a JSON object");
-        CoreError::param(
-            &path,
-            format!("invalid value for parameter \"{path}\": {inner}"),
-        )
-    })
-}
-
-impl MfParams {
-    pub fn check(&self) -> Result<ValidMfParams> {
-        let (threads, validation_fraction, patience) =
-            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
-        Ok(ValidMfParams {
-            factors: int_in("factors", self.factors, 1, 1024)?,
-            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
-            learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 10.0, true)?,
-            regularization: float_in("regularization", self.regularization, 0.0, 100.0, false)?,
-            bias_regularization: float_in(
-                "bias_regularization",
-                self.bias_regularization,
-                0.0,
-                100.0,
-                false,
-            )?,
-            regularization_exponent: float_in(
-                "regularization_exponent",
-                self.regularization_exponent,
-                0.0,
-                2.0,
-                false,
-            )?,
-            adagrad: match self.optimizer.as_str() {
-                "sgd" => false,
-                "adagrad" => true,
-                other => {
-                    return Err(CoreError::param_hint(
-                        "optimizer",
-                        format!("unknown optimizer \"{other}\""),
-                        "Use \"sgd\" or \"adagrad\".",
-                    ))
-                }
+            run: LoopParams {
+                epochs: 60,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 3,
             },
-            learning_rate_decay: float_in(
-                "learning_rate_decay",
-                self.learning_rate_decay,
-                0.0,
-                1.0,
-                true,
-            )?,
-            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
-            weight_decay: float_in("weight_decay", self.weight_decay, 0.0, 0.5, false)?,
-            implicit: self.implicit,
-            implicit_items: self.implicit_items,
-            implicit_items_learning_rate: float_in(
+        }
+    }
+}
+
+impl Params for MfParams {
+    const CHOICES: &'static [(&'static str, &'static str)] =
+        &[("optimizer", "Use \"sgd\" or \"adagrad\".")];
+
+    fn check(&mut self) -> Result<()> {
+        self.run.check()?;
+        int_in("factors", self.factors, 1, 1024)?;
+        float_in("learning_rate", self.learning_rate, 0.0, 10.0, true)?;
+        float_in("regularization", self.regularization, 0.0, 100.0, false)?;
+        float_in(
+            "bias_regularization",
+            self.bias_regularization,
+            0.0,
+            100.0,
+            false,
+        )?;
+        float_in(
+            "regularization_exponent",
+            self.regularization_exponent,
+            0.0,
+            2.0,
+            false,
+        )?;
+        float_in(
+            "learning_rate_decay",
+            self.learning_rate_decay,
+            0.0,
+            1.0,
+            true,
+        )?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        float_in("weight_decay", self.weight_decay, 0.0, 0.5, false)?;
+        for (name, v, hi) in [
+            (
                 "implicit_items_learning_rate",
                 self.implicit_items_learning_rate,
-                0.0,
                 1000.0,
-                false,
-            )?,
-            implicit_learning_rate: float_in(
+            ),
+            (
                 "implicit_learning_rate",
                 self.implicit_learning_rate,
-                0.0,
                 1000.0,
-                false,
-            )?,
-            implicit_size_exponent: float_in(
-                "implicit_size_exponent",
-                self.implicit_size_exponent,
-                0.0,
-                2.0,
-                false,
-            )?,
-            implicit_items_size_exponent: float_in(
+            ),
+            ("implicit_size_exponent", self.implicit_size_exponent, 2.0),
+            (
                 "implicit_items_size_exponent",
                 self.implicit_items_size_exponent,
-                0.0,
                 2.0,
-                false,
-            )?,
-            implicit_adaptive: self.implicit_adaptive,
-            implicit_regularization: float_in(
+            ),
+            (
                 "implicit_regularization",
                 self.implicit_regularization,
-                0.0,
                 1000.0,
-                false,
-            )?,
-            implicit_norm_exponent: float_in(
-                "implicit_norm_exponent",
-                self.implicit_norm_exponent,
-                0.0,
-                2.0,
-                false,
-            )?,
-            implicit_decouple: float_in(
-                "implicit_decouple",
-                self.implicit_decouple,
-                0.0,
-                1.0,
-                false,
-            )?,
-            seed: self.seed as u64,
-            threads,
-            validation_fraction,
-            patience,
-            blocks: int_in("blocks", self.blocks, 1, 256)?,
-        })
+            ),
+            ("implicit_norm_exponent", self.implicit_norm_exponent, 2.0),
+            ("implicit_decouple", self.implicit_decouple, 1.0),
+        ] {
+            float_in(name, v, 0.0, hi, false)?;
+        }
+        int_in("blocks", self.blocks, 1, 256)?;
+        Ok(())
     }
-}
-
-/// The checks every iterative algorithm shares: (threads, validation_fraction, patience).
-pub(crate) fn check_loop_params(
-    threads: Option<i64>,
-    validation_fraction: f64,
-    patience: i64,
-) -> Result<(Option<usize>, f64, usize)> {
-    let threads = match threads {
-        Some(t) => Some(int_in("threads", t, 1, 256)?),
-        None => None,
-    };
-    let validation_fraction =
-        float_in("validation_fraction", validation_fraction, 0.0, 0.5, false)? as f64;
-    let patience = int_in("patience", patience, 1, 10_000)?;
-    Ok((threads, validation_fraction, patience))
 }
 
 /// Training ratings bucketed into a blocks x blocks grid, stored contiguously.
@@ -470,8 +323,9 @@ fn deal(counts: &[u32], blocks: usize, seed: u64, salt: u64) -> Vec<u16> {
 
 /// Per-entity factor penalty: regularization * (mean count / count)^exponent; None when the
 /// exponent is 0 and every entity has the same penalty.
-fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) -> Option<Vec<f32>> {
-    if p.regularization_exponent == 0.0 {
+fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &MfParams) -> Option<Vec<f32>> {
+    let (reg, exponent) = (p.regularization as f32, p.regularization_exponent as f32);
+    if exponent == 0.0 {
         return None;
     }
     let mut counts = vec![0u32; n];
@@ -486,7 +340,7 @@ fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) ->
         .into_iter()
         .map(|c| {
             let ratio = mean / c.max(1) as f64;
-            (p.regularization as f64 * ratio.powf(p.regularization_exponent as f64)) as f32
+            (reg as f64 * ratio.powf(exponent as f64)) as f32
         })
         .collect::<Vec<f32>>()
         .into()
@@ -494,17 +348,17 @@ fn penalties(indices: impl Iterator<Item = u32>, n: usize, p: &ValidMfParams) ->
 
 /// Random initial model: normal factors, zero biases.
 fn init_model(
-    p: &ValidMfParams,
+    p: &MfParams,
     n_users: usize,
     n_items: usize,
     mean: f32,
     range: (f32, f32),
 ) -> FactorModel {
-    let k = p.factors;
-    let normal = Normal::new(0.0f32, p.init_std.max(0.0))
+    let k = p.factors as usize;
+    let normal = Normal::new(0.0f32, (p.init_std as f32).max(0.0))
         .unwrap_or_else(|_| Normal::new(0.0, 0.0).expect("zero std is valid"));
-    let mut rng_u = stream(p.seed, &[0x1417, 1]);
-    let mut rng_i = stream(p.seed, &[0x1417, 2]);
+    let mut rng_u = stream(p.run.seed(), &[0x1417, 1]);
+    let mut rng_i = stream(p.run.seed(), &[0x1417, 2]);
     FactorModel {
         factors: k,
         global_mean: mean,
@@ -561,8 +415,8 @@ struct PairLists {
 impl Implicit {
     /// The implicit term of one side. Written for the user side: `own[u]` lists the items of
     /// user u and `other[j]` the users of item j. The item side passes the lists swapped.
-    fn new(own: &UserItems, other: &UserItems, p: &ValidMfParams, size_exponent: f32) -> Self {
-        let k = p.factors;
+    fn new(own: &UserItems, other: &UserItems, p: &MfParams, size_exponent: f32) -> Self {
+        let k = p.factors as usize;
         let (n_users, n_items) = (own.n_users(), other.n_users());
         let user_norm = (0..n_users)
             .map(|u| {
@@ -577,7 +431,7 @@ impl Implicit {
         let item_scale = (0..n_items)
             .map(|i| {
                 let n = other.of(i as u32).len().max(1);
-                (n as f64).powf(-(p.implicit_norm_exponent as f64)) as f32
+                (n as f64).powf(-(p.implicit_norm_exponent as f32 as f64)) as f32
             })
             .collect();
         Implicit {
@@ -598,21 +452,21 @@ impl Implicit {
         pool: &ThreadPool,
         kern: Kernels,
         factors: &mut [f32],
-        p: &ValidMfParams,
+        p: &MfParams,
         lr: f32,
         side: (f32, Option<&[f32]>),
         lists: (&UserItems, &UserItems),
     ) {
         let step = FoldStep {
             step: lr * side.0,
-            reg_y: p.implicit_regularization,
+            reg_y: p.implicit_regularization as f32,
             lr,
             penalties: side.1,
-            penalty: p.regularization,
-            decouple: p.implicit_decouple,
+            penalty: p.regularization as f32,
+            decouple: p.implicit_decouple as f32,
             adaptive: p.implicit_adaptive,
         };
-        self.update(pool, kern, factors, p.factors, &step, lists);
+        self.update(pool, kern, factors, p.factors as usize, &step, lists);
     }
 
     /// Updates every y_j from the epoch's gradient sums, recomputes s_u and moves the folded
@@ -695,7 +549,7 @@ impl Implicit {
 }
 
 pub struct MfTrainer {
-    params: ValidMfParams,
+    params: Checked<MfParams>,
     kernels: Kernels,
     grid: Grid,
     validation: Vec<Rating>,
@@ -724,9 +578,13 @@ impl MfTrainer {
         mut ratings: Vec<Rating>,
         n_users: usize,
         n_items: usize,
-        params: ValidMfParams,
+        params: Checked<MfParams>,
     ) -> Result<Self> {
-        let train_len = split_validation(&mut ratings, params.validation_fraction, params.seed);
+        let train_len = split_validation(
+            &mut ratings,
+            params.run.validation_fraction(),
+            params.run.seed(),
+        );
         if train_len == 0 {
             return Err(CoreError::data(
                 "no ratings left for training after holding out the validation set",
@@ -754,7 +612,7 @@ impl MfTrainer {
                 &l.items_of_user,
                 &l.users_of_item,
                 &params,
-                params.implicit_size_exponent,
+                params.implicit_size_exponent as f32,
             )
         });
         let implicit_items = lists.as_ref().filter(|_| params.implicit_items).map(|l| {
@@ -762,18 +620,24 @@ impl MfTrainer {
                 &l.users_of_item,
                 &l.items_of_user,
                 &params,
-                params.implicit_items_size_exponent,
+                params.implicit_items_size_exponent as f32,
             )
         });
-        let grid = Grid::build(ratings, n_users, n_items, params.blocks, params.seed);
+        let grid = Grid::build(
+            ratings,
+            n_users,
+            n_items,
+            params.blocks as usize,
+            params.run.seed(),
+        );
         // RMSE: lower is better; gains under 1e-6 are noise.
-        let stopping = EarlyStopping::new(params.patience, 1e-6, false);
+        let stopping = EarlyStopping::new(params.run.patience(), 1e-6, false);
         Ok(Self {
             user_g2: vec![1.0; n_users],
             item_g2: vec![1.0; n_items],
             user_reg,
             item_reg,
-            learning_rate: params.learning_rate,
+            learning_rate: params.learning_rate as f32,
             params,
             kernels: Kernels::detect(),
             grid,
@@ -822,7 +686,7 @@ impl MfTrainer {
             &self.grid.run_starts[self.grid.run_offsets[cell]..self.grid.run_offsets[cell + 1]];
         let mut order: Vec<u32> = (0..starts.len() as u32).collect();
         order.shuffle(&mut stream(
-            self.params.seed,
+            self.params.run.seed(),
             &[0x5EED, self.epoch as u64, cell as u64],
         ));
         let run = |o: u32| {
@@ -832,9 +696,10 @@ impl MfTrainer {
                 .map_or(block.len(), |&x| x as usize);
             &block[s..e]
         };
-        let k = self.params.factors;
-        let reg_b = self.params.bias_regularization;
-        let adagrad = self.params.adagrad;
+        let k = self.params.factors as usize;
+        let reg_b = self.params.bias_regularization as f32;
+        let adagrad = self.params.optimizer == Optimizer::Adagrad;
+        let reg = self.params.regularization as f32;
         let mean = self.model.global_mean;
         let kern = self.kernels;
         let mut sse = 0f64;
@@ -857,10 +722,7 @@ impl MfTrainer {
             };
             // SAFETY: as above (the implicit-term gradient of user u).
             let mut g_user = m.user_grad.as_ref().map(|g| unsafe { g.slice(u * k, k) });
-            let reg_p = self
-                .user_reg
-                .as_ref()
-                .map_or(self.params.regularization, |r| r[u]);
+            let reg_p = self.user_reg.as_ref().map_or(reg, |r| r[u]);
             for (t, r) in user_ratings.iter().enumerate() {
                 if let Some(nx) = user_ratings.get(t + 1) {
                     crate::kernels::prefetch(m.item_factors.ptr(nx.item as usize * k), k);
@@ -896,10 +758,7 @@ impl MfTrainer {
                     lr_p,
                     lr_q,
                     reg_p,
-                    reg_q: self
-                        .item_reg
-                        .as_ref()
-                        .map_or(self.params.regularization, |r| r[i]),
+                    reg_q: self.item_reg.as_ref().map_or(reg, |r| r[i]),
                 };
                 if adagrad {
                     let (gp2, gq2) = kern.sgd(p, q, step);
@@ -954,17 +813,20 @@ impl IterativeTrainer for MfTrainer {
     type Model = FactorModel;
 
     fn max_epochs(&self) -> usize {
-        self.params.epochs
+        self.params.run.epochs()
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
         cancel.check()?;
         if !self.grid.is_arranged() {
-            self.grid.arrange(pool, self.params.seed, cancel)?;
+            self.grid.arrange(pool, self.params.run.seed(), cancel)?;
         }
         let nb = self.grid.blocks;
         let mut diagonals: Vec<usize> = (0..nb).collect();
-        diagonals.shuffle(&mut stream(self.params.seed, &[0xD1A6, self.epoch as u64]));
+        diagonals.shuffle(&mut stream(
+            self.params.run.seed(),
+            &[0xD1A6, self.epoch as u64],
+        ));
         let lr = self.learning_rate;
         let ratings = SharedMut::new(&mut self.grid.ratings);
         let bufs = ModelBuffers {
@@ -1010,9 +872,12 @@ impl IterativeTrainer for MfTrainer {
             ));
         }
         self.epoch += 1;
-        self.learning_rate *= self.params.learning_rate_decay;
+        self.learning_rate *= self.params.learning_rate_decay as f32;
         if let (Some(l), Some(im)) = (self.lists.as_ref(), self.implicit.as_mut()) {
-            let side = (self.params.implicit_learning_rate, self.user_reg.as_deref());
+            let side = (
+                self.params.implicit_learning_rate as f32,
+                self.user_reg.as_deref(),
+            );
             let lists = (&l.items_of_user, &l.users_of_item);
             im.fold(
                 pool,
@@ -1026,7 +891,7 @@ impl IterativeTrainer for MfTrainer {
         }
         if let (Some(l), Some(im)) = (self.lists.as_ref(), self.implicit_items.as_mut()) {
             let side = (
-                self.params.implicit_items_learning_rate,
+                self.params.implicit_items_learning_rate as f32,
                 self.item_reg.as_deref(),
             );
             let lists = (&l.users_of_item, &l.items_of_user);
@@ -1040,8 +905,9 @@ impl IterativeTrainer for MfTrainer {
                 lists,
             );
         }
-        if self.params.weight_decay > 0.0 {
-            let f = 1.0 - self.params.weight_decay * lr / self.params.learning_rate;
+        let weight_decay = self.params.weight_decay as f32;
+        if weight_decay > 0.0 {
+            let f = 1.0 - weight_decay * lr / self.params.learning_rate as f32;
             self.model.user_factors.iter_mut().for_each(|x| *x *= f);
             self.model.item_factors.iter_mut().for_each(|x| *x *= f);
             for im in [self.implicit.as_mut(), self.implicit_items.as_mut()]
@@ -1082,7 +948,7 @@ pub fn fit(
     ratings: Vec<Rating>,
     n_users: usize,
     n_items: usize,
-    params: ValidMfParams,
+    params: Checked<MfParams>,
     pool: &ThreadPool,
 ) -> Result<(FactorModel, Vec<EpochReport>)> {
     let mut t = MfTrainer::new(ratings, n_users, n_items, params)?;
@@ -1104,31 +970,8 @@ mod tests {
     use crate::parallel::build_pool;
     use crate::synth::{generate, SynthSpec};
 
-    fn params(json: serde_json::Value) -> ValidMfParams {
-        parse_params::<MfParams>(&json).unwrap().check().unwrap()
-    }
-
-    #[test]
-    fn range_checks_accept_their_bounds_only() {
-        assert_eq!(int_in("n", 1, 1, 5).unwrap(), 1);
-        assert_eq!(int_in("n", 5, 1, 5).unwrap(), 5);
-        assert!(int_in("n", 0, 1, 5).is_err());
-        assert!(int_in("n", 6, 1, 5).is_err());
-        assert_eq!(float_in("x", 0.0, 0.0, 1.0, false).unwrap(), 0.0);
-        assert!(float_in("x", 0.0, 0.0, 1.0, true).is_err());
-        assert_eq!(float_in("x", 1.0, 0.0, 1.0, true).unwrap(), 1.0);
-        assert_eq!(float_in("x", 0.25, 0.0, 1.0, true).unwrap(), 0.25);
-        for bad in [-0.1, 1.01, f64::NAN, f64::INFINITY] {
-            assert!(float_in("x", bad, 0.0, 1.0, false).is_err(), "{bad}");
-        }
-        assert_eq!(
-            check_loop_params(Some(3), 0.25, 4).unwrap(),
-            (Some(3), 0.25, 4)
-        );
-        assert_eq!(check_loop_params(None, 0.0, 1).unwrap(), (None, 0.0, 1));
-        assert!(check_loop_params(Some(0), 0.1, 1).is_err());
-        assert!(check_loop_params(None, 0.6, 1).is_err());
-        assert!(check_loop_params(None, 0.1, 0).is_err());
+    fn params(json: serde_json::Value) -> Checked<MfParams> {
+        Checked::from_json(&json).unwrap()
     }
 
     /// Heaviest first in serpentine order: counts 8..1 over two groups give 8 + 5 + 4 + 1 and

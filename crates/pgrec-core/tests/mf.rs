@@ -1,9 +1,10 @@
 //! Behaviour of the matrix factorisation trainer on data with a known answer.
 
+use pgrec_core::algo::params::{parse_params, Checked};
 use pgrec_core::data::{Rating, UserItems};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{fit, parse_params, MfParams, MfTrainer, ValidMfParams};
+use pgrec_core::mf::{fit, MfParams, MfTrainer};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::topk::top_k;
@@ -11,8 +12,8 @@ use pgrec_core::train::IterativeTrainer;
 use pgrec_core::CoreError;
 use serde_json::json;
 
-fn params(extra: serde_json::Value) -> ValidMfParams {
-    parse_params::<MfParams>(&extra).unwrap().check().unwrap()
+fn params(extra: serde_json::Value) -> Checked<MfParams> {
+    Checked::from_json(&extra).unwrap()
 }
 
 /// Splits every tenth rating off as a test set.
@@ -298,7 +299,7 @@ fn bad_params_name_the_offending_key() {
         json!({"validation_fraction": 0.9}),
         json!({"optimizer": "adam"}),
     ] {
-        let e = parse_params::<MfParams>(&bad).unwrap().check().unwrap_err();
+        let e = Checked::<MfParams>::from_json(&bad).unwrap_err();
         let key = bad.as_object().unwrap().keys().next().unwrap().clone();
         assert!(e.to_string().contains(&key), "{e} should name {key}");
     }

@@ -2,13 +2,13 @@
 //! its ratings, so a cold item (features, no ratings) must land next to the items of its
 //! category and get the right predictions.
 
+use pgrec_core::algo::neural::{NcfParams, NetworkParams, NeuralTrainer, TwoTowerParams};
+use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
-use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue};
+use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::kernels::Kernels;
-use pgrec_core::mf::parse_params;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::rng::unit_hash;
-use pgrec_core::towers::{NcfParams, TwoTowerParams, TwoTowerTrainer, ValidTwoTowerParams};
 use pgrec_core::train::IterativeTrainer;
 
 const USERS: u32 = 80;
@@ -23,24 +23,24 @@ fn category(item: u32) -> u32 {
 
 #[test]
 fn two_tower_item_features_place_cold_items_among_their_category() {
-    let params: TwoTowerParams = parse_params(&serde_json::json!({
+    let params = Checked::<TwoTowerParams>::from_json(&serde_json::json!({
         "epochs": 40, "factors": 8, "batch_size": 64, "learning_rate": 0.01, "dropout": 0.1
     }))
     .unwrap();
-    cold_items_follow_their_category(params.check().unwrap());
+    cold_items_follow_their_category(&params);
 }
 
 #[test]
 fn ncf_item_features_place_cold_items_among_their_category() {
-    let params: NcfParams = parse_params(&serde_json::json!({
+    let params = Checked::<NcfParams>::from_json(&serde_json::json!({
         "epochs": 40, "factors": 8, "layers": [16, 8], "batch_size": 64, "learning_rate": 0.01,
         "dropout": 0.1
     }))
     .unwrap();
-    cold_items_follow_their_category(params.check().unwrap());
+    cold_items_follow_their_category(&params);
 }
 
-fn cold_items_follow_their_category(params: ValidTwoTowerParams) {
+fn cold_items_follow_their_category<P: NetworkParams>(params: &Checked<P>) {
     let mut ratings = Vec::new();
     for u in 0..USERS {
         for i in 0..FIRST_COLD {
@@ -61,9 +61,9 @@ fn cold_items_follow_their_category(params: ValidTwoTowerParams) {
             .unwrap();
     }
     let items = items.build(ITEMS as usize, 1).unwrap();
-    let users = pgrec_core::features::SideFeatures::none(USERS as usize);
+    let users = SideFeatures::none(USERS as usize);
     let pool = build_pool(2).unwrap();
-    let mut t = TwoTowerTrainer::new(ratings, users, items, true, params).unwrap();
+    let mut t = NeuralTrainer::new(ratings, users, items, true, params).unwrap();
     let cancel = CancelFlag::new();
     for _ in 0..t.max_epochs() {
         t.step(&pool, &cancel).unwrap();

@@ -11,22 +11,21 @@ use serde::{Deserialize, Serialize};
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
+use super::params::{float_in, int_in, Checked, LoopParams, Params};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
-use crate::mf::{check_loop_params, float_in, int_in, parse_params};
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
 use crate::solve::{Solver, Sweep};
 use crate::sparse::Csr;
 use crate::train::{EarlyStopping, EpochReport, Measurement};
 
-/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+/// The parameters of `als` (see [`super::params`]: the fields are the JSON keys, `Default`
+/// holds the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
 pub struct AlsParams {
     pub factors: i64,
-    pub epochs: i64,
     /// lambda: a row with n ratings is penalised by lambda * n * |x|^2.
     pub regularization: f64,
     /// Shrinkage of the baseline biases towards zero (added to each count).
@@ -34,92 +33,65 @@ pub struct AlsParams {
     pub solver: Solver,
     pub cg_steps: i64,
     pub init_std: f64,
-    pub seed: i64,
-    pub threads: Option<i64>,
-    /// Share of the ratings held out to measure RMSE for early stopping.
-    pub validation_fraction: f64,
-    pub patience: i64,
+    /// epochs, seed, threads, validation_fraction (share of the ratings held out to measure
+    /// RMSE), patience.
+    #[serde(flatten)]
+    pub run: LoopParams,
 }
 
 impl Default for AlsParams {
     fn default() -> Self {
         Self {
             factors: 64,
-            epochs: 15,
             regularization: 0.12,
             bias_regularization: 5.0,
             solver: Solver::Cg,
             cg_steps: 3,
             init_std: 0.1,
-            seed: 42,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: 2,
+            run: LoopParams {
+                epochs: 15,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 2,
+            },
         }
     }
 }
 
-/// Checked hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidAlsParams {
-    pub factors: usize,
-    pub epochs: usize,
-    pub regularization: f32,
-    pub bias_regularization: f32,
-    pub solver: Solver,
-    pub cg_steps: usize,
-    pub init_std: f32,
-    pub seed: u64,
-    pub threads: Option<usize>,
-    pub validation_fraction: f64,
-    pub patience: usize,
-}
+impl Params for AlsParams {
+    const CHOICES: &'static [(&'static str, &'static str)] =
+        &[("solver", "Use \"cg\" or \"cholesky\".")];
 
-impl AlsParams {
-    pub fn check(&self) -> Result<ValidAlsParams> {
-        let (threads, validation_fraction, patience) =
-            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
-        Ok(ValidAlsParams {
-            factors: int_in("factors", self.factors, 1, 1024)?,
-            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
-            regularization: float_in("regularization", self.regularization, 0.0, 1e6, true)?,
-            bias_regularization: float_in(
-                "bias_regularization",
-                self.bias_regularization,
-                0.0,
-                1e6,
-                false,
-            )?,
-            solver: self.solver,
-            cg_steps: int_in("cg_steps", self.cg_steps, 1, 1024)?,
-            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
-            seed: self.seed as u64,
-            threads,
-            validation_fraction,
-            patience,
-        })
+    fn check(&mut self) -> Result<()> {
+        self.run.check()?;
+        int_in("factors", self.factors, 1, 1024)?;
+        float_in("regularization", self.regularization, 0.0, 1e6, true)?;
+        float_in(
+            "bias_regularization",
+            self.bias_regularization,
+            0.0,
+            1e6,
+            false,
+        )?;
+        int_in("cg_steps", self.cg_steps, 1, 1024)?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        Ok(())
     }
-}
-
-struct Als {
-    raw: AlsParams,
-    valid: ValidAlsParams,
 }
 
 /// Parses and checks the params of `als`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: AlsParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Als { raw, valid }))
+    Ok(Box::new(Checked::<AlsParams>::from_json(params)?))
 }
 
-impl Configured for Als {
+impl Configured for Checked<AlsParams> {
     fn stored_params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.raw).unwrap_or_default()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -131,17 +103,16 @@ impl Configured for Als {
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let p = &self.valid;
         Some(fold::explicit_user(
             target,
             history,
-            p.regularization,
-            p.bias_regularization,
+            self.regularization as f32,
+            self.bias_regularization as f32,
         ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        Ok(Box::new(AlsTraining::new(data, self.valid)?))
+        Ok(Box::new(AlsTraining::new(data, *self)?))
     }
 }
 
@@ -182,7 +153,8 @@ fn baseline(
 }
 
 pub struct AlsTraining {
-    p: ValidAlsParams,
+    p: Checked<AlsParams>,
+    k: usize,
     /// Residuals after the baseline, by user and by item.
     by_user: Csr,
     by_item: Csr,
@@ -195,10 +167,11 @@ pub struct AlsTraining {
 }
 
 impl AlsTraining {
-    pub fn new(data: TrainingData, p: ValidAlsParams) -> Result<Self> {
+    pub fn new(data: TrainingData, p: Checked<AlsParams>) -> Result<Self> {
         let all = data.ratings;
         let mut ratings = all.clone();
-        let n_train = split_validation(&mut ratings, p.validation_fraction, p.seed);
+        let seed = p.run.seed();
+        let n_train = split_validation(&mut ratings, p.run.validation_fraction(), seed);
         let validation = ratings.split_off(n_train);
         ratings.sort_unstable_by_key(|r| (r.user, r.item));
         let stats = rating_stats(&ratings)
@@ -209,7 +182,7 @@ impl AlsTraining {
             data.n_users,
             data.n_items,
             mean,
-            p.bias_regularization,
+            p.bias_regularization as f32,
         );
         let residuals: Vec<Rating> = ratings
             .iter()
@@ -220,20 +193,21 @@ impl AlsTraining {
             .collect();
         let by_user = Csr::by_user(data.n_users, &residuals);
         let by_item = by_user.transpose(data.n_items);
-        let k = p.factors;
+        let k = p.factors as usize;
         let model = FactorModel {
             factors: k,
             global_mean: mean,
             rating_range: Some((stats.min, stats.max)),
             user_bias: bu,
             item_bias: bi,
-            user_factors: init_factors(p.seed, 5, data.n_users, k, p.init_std),
-            item_factors: init_factors(p.seed, 6, data.n_items, k, p.init_std),
+            user_factors: init_factors(seed, 5, data.n_users, k, p.init_std as f32),
+            item_factors: init_factors(seed, 6, data.n_items, k, p.init_std as f32),
             head: None,
         };
         Ok(Self {
-            stopping: EarlyStopping::new(p.patience, 1e-6, false),
+            stopping: EarlyStopping::new(p.run.patience(), 1e-6, false),
             p,
+            k,
             by_user,
             by_item,
             validation,
@@ -246,7 +220,7 @@ impl AlsTraining {
 
     /// Mean squared error of the factors on the training residuals.
     fn train_mse(&self) -> f64 {
-        let k = self.p.factors;
+        let k = self.k;
         let (mut sum, mut n) = (0f64, 0usize);
         for u in 0..self.by_user.n_rows() {
             let x = &self.model.user_factors[u * k..(u + 1) * k];
@@ -281,7 +255,7 @@ impl AlsTraining {
 
 impl Training for AlsTraining {
     fn max_steps(&self) -> usize {
-        self.p.epochs
+        self.p.run.epochs()
     }
 
     fn n_validation(&self) -> usize {
@@ -293,17 +267,18 @@ impl Training for AlsTraining {
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        let k = self.p.factors;
-        let reg = self.p.regularization;
+        let k = self.k;
+        let reg = self.p.regularization as f32;
         let diag = move |v: &[f32]| reg * v.len() as f32;
+        let (solver, cg_steps) = (self.p.solver, self.p.cg_steps as usize);
         Sweep {
             y: &self.model.item_factors,
             k,
             gram: None,
             diag: &diag,
             alpha: None,
-            solver: self.p.solver,
-            cg_steps: self.p.cg_steps,
+            solver,
+            cg_steps,
         }
         .run(pool, &self.by_user, &mut self.model.user_factors, cancel)?;
         Sweep {
@@ -312,8 +287,8 @@ impl Training for AlsTraining {
             gram: None,
             diag: &diag,
             alpha: None,
-            solver: self.p.solver,
-            cg_steps: self.p.cg_steps,
+            solver,
+            cg_steps,
         }
         .run(pool, &self.by_item, &mut self.model.item_factors, cancel)?;
         self.epoch += 1;

@@ -17,21 +17,20 @@ use serde::{Deserialize, Serialize};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::implicit::{ImplicitData, VALIDATION_K};
+use super::params::{float_in, int_in, Checked, LoopParams, Params};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::{check_loop_params, float_in, int_in, parse_params};
 use crate::model::FactorModel;
 use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::{stream, unit_hash};
 use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
 use crate::validate::Scores;
 
-/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+/// The parameters of `bpr` (see [`super::params`]: the fields are the JSON keys, `Default`
+/// holds the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
 pub struct BprParams {
     pub factors: i64,
-    pub epochs: i64,
     pub learning_rate: f64,
     /// L2 penalty on the vectors and biases touched by a step.
     pub regularization: f64,
@@ -42,91 +41,60 @@ pub struct BprParams {
     /// on the thread count).
     pub blocks: i64,
     pub positive_threshold: Option<f64>,
-    pub seed: i64,
-    pub threads: Option<i64>,
-    pub validation_fraction: f64,
-    pub patience: i64,
+    /// epochs, seed, threads, validation_fraction (share of the positives held out to measure
+    /// ndcg@10), patience.
+    #[serde(flatten)]
+    pub run: LoopParams,
 }
 
 impl Default for BprParams {
     fn default() -> Self {
         Self {
             factors: 64,
-            epochs: 40,
             learning_rate: 0.05,
             regularization: 0.01,
             item_bias: true,
             init_std: 0.1,
             blocks: 8,
             positive_threshold: None,
-            seed: 42,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: 3,
+            run: LoopParams {
+                epochs: 40,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 3,
+            },
         }
     }
 }
 
-/// Checked hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidBprParams {
-    pub factors: usize,
-    pub epochs: usize,
-    pub learning_rate: f32,
-    pub regularization: f32,
-    pub item_bias: bool,
-    pub init_std: f32,
-    pub blocks: usize,
-    pub positive_threshold: Option<f32>,
-    pub seed: u64,
-    pub threads: Option<usize>,
-    pub validation_fraction: f64,
-    pub patience: usize,
-}
-
-impl BprParams {
-    pub fn check(&self) -> Result<ValidBprParams> {
-        let (threads, validation_fraction, patience) =
-            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
-        Ok(ValidBprParams {
-            factors: int_in("factors", self.factors, 1, 1024)?,
-            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
-            learning_rate: float_in("learning_rate", self.learning_rate, 0.0, 10.0, true)?,
-            regularization: float_in("regularization", self.regularization, 0.0, 100.0, false)?,
-            item_bias: self.item_bias,
-            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
-            blocks: int_in("blocks", self.blocks, 1, 256)?,
-            positive_threshold: match self.positive_threshold {
-                Some(t) => Some(float_in("positive_threshold", t, -1e30, 1e30, false)?),
-                None => None,
-            },
-            seed: self.seed as u64,
-            threads,
-            validation_fraction,
-            patience,
-        })
+impl Params for BprParams {
+    fn check(&mut self) -> Result<()> {
+        self.run.check()?;
+        int_in("factors", self.factors, 1, 1024)?;
+        float_in("learning_rate", self.learning_rate, 0.0, 10.0, true)?;
+        float_in("regularization", self.regularization, 0.0, 100.0, false)?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        int_in("blocks", self.blocks, 1, 256)?;
+        if let Some(t) = self.positive_threshold {
+            float_in("positive_threshold", t, -1e30, 1e30, false)?;
+        }
+        Ok(())
     }
-}
-
-struct Bpr {
-    raw: BprParams,
-    valid: ValidBprParams,
 }
 
 /// Parses and checks the params of `bpr`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: BprParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Bpr { raw, valid }))
+    Ok(Box::new(Checked::<BprParams>::from_json(params)?))
 }
 
-impl Configured for Bpr {
+impl Configured for Checked<BprParams> {
     fn stored_params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.raw).unwrap_or_default()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -142,19 +110,18 @@ impl Configured for Bpr {
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let p = &self.valid;
         Some(fold::bpr_user(
             target,
             history,
-            p.learning_rate,
-            p.regularization,
+            self.learning_rate as f32,
+            self.regularization as f32,
             FOLD_IN_PASSES,
-            p.seed,
+            self.run.seed(),
         ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        Ok(Box::new(BprTraining::new(data, self.valid)?))
+        Ok(Box::new(BprTraining::new(data, *self)?))
     }
 }
 
@@ -166,7 +133,13 @@ const FOLD_IN_PASSES: usize = 30;
 const NEGATIVE_TRIES: usize = 8;
 
 pub struct BprTraining {
-    p: ValidBprParams,
+    p: Checked<BprParams>,
+    /// factors, blocks, seed, learning rate and penalty, as the steps use them.
+    k: usize,
+    blocks: usize,
+    seed: u64,
+    lr: f32,
+    reg: f32,
     data: ImplicitData,
     n_users: usize,
     /// Training positives per cell (user group * blocks + item group).
@@ -186,30 +159,34 @@ fn group(seed: u64, salt: u64, index: u32, blocks: usize) -> usize {
 }
 
 impl BprTraining {
-    pub fn new(data: TrainingData, p: ValidBprParams) -> Result<Self> {
+    pub fn new(data: TrainingData, p: Checked<BprParams>) -> Result<Self> {
         let implicit = ImplicitData::prepare(
             data.ratings,
             data.n_users,
-            p.positive_threshold,
-            p.validation_fraction,
-            p.seed,
+            p.positive_threshold.map(|t| t as f32),
+            p.run.validation_fraction(),
+            p.run.seed(),
         )?;
-        let b = p.blocks;
+        let (b, seed, k) = (p.blocks as usize, p.run.seed(), p.factors as usize);
         let mut cells = vec![Vec::new(); b * b];
         for r in &implicit.positives {
-            let cell = group(p.seed, 1, r.user, b) * b + group(p.seed, 2, r.item, b);
+            let cell = group(seed, 1, r.user, b) * b + group(seed, 2, r.item, b);
             cells[cell].push((r.user, r.item));
         }
         let mut group_items = vec![Vec::new(); b];
         for i in 0..data.n_items as u32 {
-            group_items[group(p.seed, 2, i, b)].push(i);
+            group_items[group(seed, 2, i, b)].push(i);
         }
-        let k = p.factors;
         Ok(Self {
-            users: init_factors(p.seed, 3, data.n_users, k, p.init_std),
-            items: init_factors(p.seed, 4, data.n_items, k, p.init_std),
+            users: init_factors(seed, 3, data.n_users, k, p.init_std as f32),
+            items: init_factors(seed, 4, data.n_items, k, p.init_std as f32),
             bias: vec![0.0; data.n_items],
-            stopping: EarlyStopping::new(p.patience, 0.0, true),
+            stopping: EarlyStopping::new(p.run.patience(), 0.0, true),
+            k,
+            blocks: b,
+            seed,
+            lr: p.learning_rate as f32,
+            reg: p.regularization as f32,
             n_users: data.n_users,
             p,
             data: implicit,
@@ -233,18 +210,17 @@ impl BprTraining {
         bias: SharedMut<f32>,
         order: &mut Vec<u32>,
     ) -> (f64, usize) {
-        let p = &self.p;
-        let k = p.factors;
+        let k = self.k;
         let pairs = &self.cells[cell];
-        let negatives = &self.group_items[cell % p.blocks];
+        let negatives = &self.group_items[cell % self.blocks];
         if pairs.is_empty() || negatives.is_empty() {
             return (0.0, 0);
         }
-        let mut rng = stream(p.seed, &[TAG_SHUFFLE, self.epoch as u64, cell as u64]);
+        let mut rng = stream(self.seed, &[TAG_SHUFFLE, self.epoch as u64, cell as u64]);
         order.clear();
         order.extend(0..pairs.len() as u32);
         order.shuffle(&mut rng);
-        let (lr, reg) = (p.learning_rate, p.regularization);
+        let (lr, reg) = (self.lr, self.reg);
         let (mut loss, mut steps) = (0f64, 0usize);
         for &o in order.iter() {
             let (u, i) = pairs[o as usize];
@@ -283,7 +259,7 @@ impl BprTraining {
                 yi[f] += lr * (g * xf - reg * yif);
                 yj[f] += lr * (-g * xf - reg * yjf);
             }
-            if p.item_bias {
+            if self.p.item_bias {
                 *bi += lr * (g - reg * *bi);
                 *bj += lr * (-g - reg * *bj);
             }
@@ -294,7 +270,7 @@ impl BprTraining {
 
 impl Training for BprTraining {
     fn max_steps(&self) -> usize {
-        self.p.epochs
+        self.p.run.epochs()
     }
 
     fn n_validation(&self) -> usize {
@@ -306,7 +282,7 @@ impl Training for BprTraining {
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        let b = self.p.blocks;
+        let b = self.blocks;
         let users = SharedMut::new(&mut self.users);
         let items = SharedMut::new(&mut self.items);
         let bias = SharedMut::new(&mut self.bias);
@@ -343,7 +319,7 @@ impl Training for BprTraining {
                         user_factors: &self.users,
                         item_factors: &self.items,
                         item_bias: Some(&self.bias),
-                        factors: self.p.factors,
+                        factors: self.k,
                     },
                     &self.data.seen,
                 );
@@ -375,7 +351,7 @@ impl Training for BprTraining {
             scorer: Scorer::Dot,
             target: Target::Relevance,
             model: FactorModel {
-                factors: this.p.factors,
+                factors: this.k,
                 global_mean: 0.0,
                 rating_range: None,
                 user_bias: vec![0.0; this.n_users],

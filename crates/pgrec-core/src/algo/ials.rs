@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::implicit::{ImplicitData, VALIDATION_K};
+use super::params::{float_in, int_in, Checked, LoopParams, Params};
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::{check_loop_params, float_in, int_in, parse_params};
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
@@ -22,13 +22,11 @@ use crate::sparse::Csr;
 use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
 use crate::validate::Scores;
 
-/// Hyper-parameters as the user writes them (JSON). Unknown keys are an error.
+/// The parameters of `ials` (see [`super::params`]: the fields are the JSON keys, `Default`
+/// holds the defaults).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
 pub struct IalsParams {
     pub factors: i64,
-    /// Alternations (a user sweep and an item sweep each).
-    pub epochs: i64,
     /// L2 penalty on every factor vector, scaled by (its number of interactions)^exponent.
     pub regularization: f64,
     /// 0: the same penalty for every row (as in Hu et al.); 1 (default): proportional to the
@@ -43,18 +41,16 @@ pub struct IalsParams {
     pub init_std: f64,
     /// Rows with a value below this are seen but not positive (sources with ratings).
     pub positive_threshold: Option<f64>,
-    pub seed: i64,
-    pub threads: Option<i64>,
-    /// Share of the positives held out to measure ndcg@10 for early stopping.
-    pub validation_fraction: f64,
-    pub patience: i64,
+    /// epochs (alternations: a user sweep and an item sweep each), seed, threads,
+    /// validation_fraction (share of the positives held out to measure ndcg@10), patience.
+    #[serde(flatten)]
+    pub run: LoopParams,
 }
 
 impl Default for IalsParams {
     fn default() -> Self {
         Self {
             factors: 64,
-            epochs: 15,
             regularization: 0.5,
             regularization_exponent: 1.0,
             alpha: 1.0,
@@ -62,82 +58,73 @@ impl Default for IalsParams {
             cg_steps: 3,
             init_std: 0.01,
             positive_threshold: None,
-            seed: 42,
-            threads: None,
-            validation_fraction: 0.0,
-            patience: 2,
+            run: LoopParams {
+                epochs: 15,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 2,
+            },
         }
     }
 }
 
-/// Checked hyper-parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidIalsParams {
-    pub factors: usize,
-    pub epochs: usize,
-    pub regularization: f32,
-    pub regularization_exponent: f32,
-    pub alpha: f32,
-    pub solver: Solver,
-    pub cg_steps: usize,
-    pub init_std: f32,
-    pub positive_threshold: Option<f32>,
-    pub seed: u64,
-    pub threads: Option<usize>,
-    pub validation_fraction: f64,
-    pub patience: usize,
-}
+impl Params for IalsParams {
+    const CHOICES: &'static [(&'static str, &'static str)] =
+        &[("solver", "Use \"cg\" or \"cholesky\".")];
 
-impl IalsParams {
-    pub fn check(&self) -> Result<ValidIalsParams> {
-        let (threads, validation_fraction, patience) =
-            check_loop_params(self.threads, self.validation_fraction, self.patience)?;
-        Ok(ValidIalsParams {
-            factors: int_in("factors", self.factors, 1, 1024)?,
-            epochs: int_in("epochs", self.epochs, 1, 10_000)?,
-            regularization: float_in("regularization", self.regularization, 0.0, 1e6, false)?,
-            regularization_exponent: float_in(
-                "regularization_exponent",
-                self.regularization_exponent,
-                0.0,
-                2.0,
-                false,
-            )?,
-            alpha: float_in("alpha", self.alpha, 0.0, 1e6, false)?,
-            solver: self.solver,
-            cg_steps: int_in("cg_steps", self.cg_steps, 1, 1024)?,
-            init_std: float_in("init_std", self.init_std, 0.0, 10.0, false)?,
-            positive_threshold: match self.positive_threshold {
-                Some(t) => Some(float_in("positive_threshold", t, -1e30, 1e30, false)?),
-                None => None,
-            },
-            seed: self.seed as u64,
-            threads,
-            validation_fraction,
-            patience,
-        })
+    fn check(&mut self) -> Result<()> {
+        self.run.check()?;
+        int_in("factors", self.factors, 1, 1024)?;
+        float_in("regularization", self.regularization, 0.0, 1e6, false)?;
+        float_in(
+            "regularization_exponent",
+            self.regularization_exponent,
+            0.0,
+            2.0,
+            false,
+        )?;
+        float_in("alpha", self.alpha, 0.0, 1e6, false)?;
+        int_in("cg_steps", self.cg_steps, 1, 1024)?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        if let Some(t) = self.positive_threshold {
+            float_in("positive_threshold", t, -1e30, 1e30, false)?;
+        }
+        Ok(())
     }
 }
 
-struct Ials {
-    raw: IalsParams,
-    valid: ValidIalsParams,
+impl IalsParams {
+    fn k(&self) -> usize {
+        self.factors as usize
+    }
+
+    fn threshold(&self) -> Option<f32> {
+        self.positive_threshold.map(|t| t as f32)
+    }
+
+    /// The penalty of a row with `n` interactions.
+    fn reg(&self, n: usize) -> f32 {
+        reg_for(
+            self.regularization as f32,
+            self.regularization_exponent as f32,
+            n,
+        )
+    }
 }
 
 /// Parses and checks the params of `ials`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: IalsParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Ials { raw, valid }))
+    Ok(Box::new(Checked::<IalsParams>::from_json(params)?))
 }
 
-impl Configured for Ials {
+impl Configured for Checked<IalsParams> {
     fn stored_params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.raw).unwrap_or_default()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -153,17 +140,12 @@ impl Configured for Ials {
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let p = &self.valid;
-        let reg = reg_for(
-            p.regularization,
-            p.regularization_exponent,
-            history.items.len(),
-        );
-        Some(fold::implicit_user(target, history, reg, p.alpha))
+        let reg = self.reg(history.items.len());
+        Some(fold::implicit_user(target, history, reg, self.alpha as f32))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        Ok(Box::new(IalsTraining::new(data, self.valid)?))
+        Ok(Box::new(IalsTraining::new(data, *self)?))
     }
 }
 
@@ -179,7 +161,7 @@ pub(crate) fn init_factors(seed: u64, side: u64, n: usize, k: usize, std: f32) -
 const LOSS_USERS: usize = 4096;
 
 pub struct IalsTraining {
-    p: ValidIalsParams,
+    p: Checked<IalsParams>,
     by_user: Csr,
     by_item: Csr,
     data: ImplicitData,
@@ -193,21 +175,21 @@ pub struct IalsTraining {
 }
 
 impl IalsTraining {
-    pub fn new(data: TrainingData, p: ValidIalsParams) -> Result<Self> {
+    pub fn new(data: TrainingData, p: Checked<IalsParams>) -> Result<Self> {
         let implicit = ImplicitData::prepare(
             data.ratings,
             data.n_users,
-            p.positive_threshold,
-            p.validation_fraction,
-            p.seed,
+            p.threshold(),
+            p.run.validation_fraction(),
+            p.run.seed(),
         )?;
         let by_user = Csr::by_user(data.n_users, &implicit.positives);
         let by_item = by_user.transpose(data.n_items);
-        let k = p.factors;
+        let k = p.k();
         Ok(Self {
-            users: init_factors(p.seed, 1, data.n_users, k, p.init_std),
-            items: init_factors(p.seed, 2, data.n_items, k, p.init_std),
-            stopping: EarlyStopping::new(p.patience, 0.0, true),
+            users: init_factors(p.run.seed(), 1, data.n_users, k, p.init_std as f32),
+            items: init_factors(p.run.seed(), 2, data.n_items, k, p.init_std as f32),
+            stopping: EarlyStopping::new(p.run.patience(), 0.0, true),
             p,
             by_user,
             by_item,
@@ -222,7 +204,7 @@ impl IalsTraining {
     /// share of the penalty: sum_u [x^T G x + sum_i (c (1 - d)^2 - d^2) + reg_u |x|^2] with
     /// d = <x_u, y_i> and G = Y^T Y.
     fn sampled_loss(&self, g: &[f32]) -> f64 {
-        let k = self.p.factors;
+        let k = self.p.k();
         let n_users = self.by_user.n_rows();
         let step = n_users.div_ceil(LOSS_USERS).max(1);
         let (mut loss, mut count) = (0f64, 0usize);
@@ -238,11 +220,11 @@ impl IalsTraining {
             for (&i, &v) in cols.iter().zip(values) {
                 let y = &self.items[i as usize * k..(i as usize + 1) * k];
                 let d: f64 = x.iter().zip(y).map(|(a, b)| *a as f64 * *b as f64).sum();
-                let c = 1.0 + self.p.alpha as f64 * v as f64;
+                let c = 1.0 + self.p.alpha * v as f64;
                 loss += c * (1.0 - d).powi(2) - d * d;
             }
             let norm: f64 = x.iter().map(|a| (*a as f64).powi(2)).sum();
-            loss += self.reg(cols.len()) as f64 * norm;
+            loss += self.p.reg(cols.len()) as f64 * norm;
             count += cols.len();
         }
         if count == 0 {
@@ -250,10 +232,6 @@ impl IalsTraining {
         } else {
             loss / count as f64
         }
-    }
-
-    fn reg(&self, n: usize) -> f32 {
-        reg_for(self.p.regularization, self.p.regularization_exponent, n)
     }
 }
 
@@ -267,7 +245,7 @@ fn reg_for(regularization: f32, exponent: f32, n: usize) -> f32 {
 
 impl Training for IalsTraining {
     fn max_steps(&self) -> usize {
-        self.p.epochs
+        self.p.run.epochs()
     }
 
     fn n_validation(&self) -> usize {
@@ -279,9 +257,10 @@ impl Training for IalsTraining {
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        let k = self.p.factors;
-        let (reg, exponent) = (self.p.regularization, self.p.regularization_exponent);
-        let diag = move |v: &[f32]| reg_for(reg, exponent, v.len());
+        let k = self.p.k();
+        let p = &self.p;
+        let diag = |v: &[f32]| p.reg(v.len());
+        let (alpha, solver, cg_steps) = (p.alpha as f32, p.solver, p.cg_steps as usize);
         let item_gram = match self.item_gram.take() {
             Some(g) => g,
             None => gram(pool, &self.items, k),
@@ -291,9 +270,9 @@ impl Training for IalsTraining {
             k,
             gram: Some(&item_gram),
             diag: &diag,
-            alpha: Some(self.p.alpha),
-            solver: self.p.solver,
-            cg_steps: self.p.cg_steps,
+            alpha: Some(alpha),
+            solver,
+            cg_steps,
         }
         .run(pool, &self.by_user, &mut self.users, cancel)?;
         let user_gram = gram(pool, &self.users, k);
@@ -302,9 +281,9 @@ impl Training for IalsTraining {
             k,
             gram: Some(&user_gram),
             diag: &diag,
-            alpha: Some(self.p.alpha),
-            solver: self.p.solver,
-            cg_steps: self.p.cg_steps,
+            alpha: Some(alpha),
+            solver,
+            cg_steps,
         }
         .run(pool, &self.by_item, &mut self.items, cancel)?;
         self.epoch += 1;
@@ -354,7 +333,7 @@ impl Training for IalsTraining {
             scorer: Scorer::Dot,
             target: Target::Relevance,
             model: FactorModel {
-                factors: this.p.factors,
+                factors: this.p.k(),
                 global_mean: 0.0,
                 rating_range: None,
                 user_bias: vec![0.0; n_users],

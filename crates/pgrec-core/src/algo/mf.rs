@@ -3,34 +3,28 @@
 use rayon::ThreadPool;
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
+use super::params::Checked;
 use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
-use crate::mf::{parse_params, MfParams, MfTrainer, ValidMfParams};
+use crate::mf::{MfParams, MfTrainer};
 use crate::parallel::CancelFlag;
 use crate::train::{EpochReport, IterativeTrainer};
 
 /// Shrinkage of a folded-in user's bias (ratings' worth of zero residual added to its mean).
 const MF_FOLD_IN_BIAS_SHRINK: f32 = 5.0;
 
-struct Mf {
-    raw: MfParams,
-    valid: ValidMfParams,
-}
-
 /// Parses and checks the params of `mf`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    let raw: MfParams = parse_params(params)?;
-    let valid = raw.check()?;
-    Ok(Box::new(Mf { raw, valid }))
+    Ok(Box::new(Checked::<MfParams>::from_json(params)?))
 }
 
-impl Configured for Mf {
+impl Configured for Checked<MfParams> {
     fn stored_params(&self) -> serde_json::Value {
-        serde_json::to_value(&self.raw).unwrap_or_default()
+        self.stored()
     }
 
     fn threads(&self) -> Option<usize> {
-        self.valid.threads
+        self.run.threads()
     }
 
     fn needs_ratings(&self) -> bool {
@@ -47,13 +41,13 @@ impl Configured for Mf {
         Some(fold::explicit_user(
             target,
             history,
-            self.valid.regularization,
+            self.regularization as f32,
             MF_FOLD_IN_BIAS_SHRINK,
         ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, self.valid)?;
+        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, *self)?;
         Ok(Box::new(trainer))
     }
 }

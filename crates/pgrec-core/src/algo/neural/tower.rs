@@ -1,0 +1,285 @@
+//! One side's tower: where its id embedding, id bias and feature embeddings sit in the
+//! embedding store, how they make the tower's input, and the layers over that input (which the
+//! [`Head`] lays out).
+
+use std::ops::{Index, IndexMut};
+
+use super::params::NeuralParams;
+use super::trainer::Head;
+use super::Loss;
+use crate::error::{CoreError, Result};
+use crate::features::{FeatureKind, SideFeatures};
+use crate::nn::{Block, Layout, Mlp, SparseGrads};
+
+/// The two sides of an interaction, each with its own tower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    User,
+    Item,
+}
+
+impl Side {
+    pub const BOTH: [Side; 2] = [Side::User, Side::Item];
+
+    /// The side's name in tensor names ("user.id_embedding") and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::User => "user",
+            Side::Item => "item",
+        }
+    }
+
+    /// The side's coordinate in random streams.
+    pub(super) fn index(self) -> u64 {
+        match self {
+            Side::User => 0,
+            Side::Item => 1,
+        }
+    }
+}
+
+/// One value per side.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BySide<T> {
+    pub user: T,
+    pub item: T,
+}
+
+impl<T> BySide<T> {
+    /// The user's value first, then the item's.
+    pub fn from_fn(mut f: impl FnMut(Side) -> T) -> Self {
+        let user = f(Side::User);
+        let item = f(Side::Item);
+        Self { user, item }
+    }
+}
+
+/// (side, value), the user first.
+impl<T> IntoIterator for BySide<T> {
+    type Item = (Side, T);
+    type IntoIter = std::array::IntoIter<(Side, T), 2>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        [(Side::User, self.user), (Side::Item, self.item)].into_iter()
+    }
+}
+
+impl<T> Index<Side> for BySide<T> {
+    type Output = T;
+
+    fn index(&self, side: Side) -> &T {
+        match side {
+            Side::User => &self.user,
+            Side::Item => &self.item,
+        }
+    }
+}
+
+impl<T> IndexMut<Side> for BySide<T> {
+    fn index_mut(&mut self, side: Side) -> &mut T {
+        match side {
+            Side::User => &mut self.user,
+            Side::Item => &mut self.item,
+        }
+    }
+}
+
+/// One tower's parameters: where its embeddings sit in the embedding store and its MLP.
+#[derive(Debug, Clone)]
+pub(super) struct Tower {
+    pub(super) id: Option<Block>,
+    /// Per-id bias (mse and bce), a `n x 1` block of the embedding store.
+    pub(super) bias: Option<Block>,
+    /// One table per feature column; None for numeric columns.
+    pub(super) feats: Vec<Option<Block>>,
+    pub(super) mlp: Mlp,
+    pub(super) in_dim: usize,
+}
+
+impl Tower {
+    /// The tower input of entity `e` into `x`; `hide_id` zeroes the id embedding (id dropout).
+    fn input(&self, emb: &[f32], f: &SideFeatures, e: usize, hide_id: bool, x: &mut [f32]) {
+        let mut o = 0;
+        if let Some(b) = self.id {
+            let d = b.cols;
+            if hide_id {
+                x[..d].fill(0.0);
+            } else {
+                x[..d].copy_from_slice(&emb[b.row_offset(e)..b.row_offset(e) + d]);
+            }
+            o = d;
+        }
+        for (c, table) in self.feats.iter().enumerate() {
+            match table {
+                Some(b) => {
+                    let d = b.cols;
+                    let ids = f.ids(c, e);
+                    let s = 1.0 / ids.len() as f32;
+                    let out = &mut x[o..o + d];
+                    out.fill(0.0);
+                    for &id in ids {
+                        let row = &emb[b.row_offset(id as usize)..b.row_offset(id as usize) + d];
+                        for (a, v) in out.iter_mut().zip(row) {
+                            *a += v * s;
+                        }
+                    }
+                    o += d;
+                }
+                None => {
+                    x[o] = f.number(c, e);
+                    o += 1;
+                }
+            }
+        }
+    }
+
+    /// Sends the gradient of entity `e`'s input back to the embedding rows it came from, plus
+    /// the gradient of the L2 penalty `reg * |row|^2` (weighted like the row's input share).
+    /// Returns that penalty.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn scatter(
+        &self,
+        emb: &[f32],
+        f: &SideFeatures,
+        e: usize,
+        hide_id: bool,
+        dx: &[f32],
+        reg: f32,
+        g: &mut SparseGrads,
+    ) -> f64 {
+        let mut penalty = 0.0f64;
+        let mut push = |off: usize, d: &[f32], s: f32, g: &mut SparseGrads| {
+            let row = &emb[off..off + d.len()];
+            let grad: Vec<f32> = d
+                .iter()
+                .zip(row)
+                .map(|(dv, w)| dv * s + 2.0 * reg * s * w)
+                .collect();
+            penalty += (reg * s) as f64 * row.iter().map(|w| (w * w) as f64).sum::<f64>();
+            g.push(off, &grad, 1.0);
+        };
+        let mut o = 0;
+        if let Some(b) = self.id {
+            if !hide_id {
+                push(b.row_offset(e), &dx[..b.cols], 1.0, g);
+            }
+            o = b.cols;
+        }
+        for (c, table) in self.feats.iter().enumerate() {
+            match table {
+                Some(b) => {
+                    let ids = f.ids(c, e);
+                    let s = 1.0 / ids.len() as f32;
+                    for &id in ids {
+                        push(b.row_offset(id as usize), &dx[o..o + b.cols], s, g);
+                    }
+                    o += b.cols;
+                }
+                None => o += 1,
+            }
+        }
+        penalty
+    }
+
+    /// Inputs of `entities` as one row-major matrix; `hidden[j]` hides entity j's id.
+    pub(super) fn inputs(
+        &self,
+        emb: &[f32],
+        f: &SideFeatures,
+        entities: &[u32],
+        hidden: &[bool],
+    ) -> Vec<f32> {
+        let mut x = vec![0.0f32; entities.len() * self.in_dim];
+        for (j, (row, &e)) in x.chunks_exact_mut(self.in_dim).zip(entities).enumerate() {
+            self.input(
+                emb,
+                f,
+                e as usize,
+                hidden.get(j).copied().unwrap_or(false),
+                row,
+            );
+        }
+        x
+    }
+}
+
+impl Tower {
+    /// Lays out the tower of `side` for its `n` entities and features `f`: the id embedding
+    /// (`head.id_dim()` wide, none at 0), the id bias (except for softmax), one embedding table
+    /// per categorical feature column, and the layers the head puts over them.
+    pub(super) fn build(
+        dense: &mut Layout,
+        emb: &mut Layout,
+        side: Side,
+        n: usize,
+        f: &SideFeatures,
+        net: &NeuralParams,
+        head: &impl Head,
+    ) -> Result<Tower> {
+        let name = side.name();
+        let id_dim = head.id_dim();
+        let feature_dim = net.feature_dim as usize;
+        let id = (id_dim > 0).then(|| emb.add(format!("{name}.id_embedding"), n, id_dim));
+        let bias = (net.loss != Loss::Softmax).then(|| emb.add(format!("{name}.id_bias"), n, 1));
+        let mut in_dim = id_dim;
+        let mut feats = Vec::with_capacity(f.specs.len());
+        for spec in &f.specs {
+            match spec.kind {
+                FeatureKind::Numeric => {
+                    feats.push(None);
+                    in_dim += 1;
+                }
+                _ => {
+                    feats.push(Some(emb.add(
+                        format!("{name}.feature.{}", spec.name),
+                        spec.table_rows(),
+                        feature_dim,
+                    )));
+                    in_dim += feature_dim;
+                }
+            }
+        }
+        if in_dim == 0 {
+            return Err(CoreError::param_hint(
+                "id_dim",
+                format!(
+                    "the {name} tower has no input: id_dim is 0 and there are no {name} features"
+                ),
+                format!("Give {name}_features, or an id_dim greater than 0."),
+            ));
+        }
+        let layers = head.tower_layers(dense, side, in_dim, !f.specs.is_empty());
+        Ok(Tower {
+            id,
+            bias,
+            feats,
+            mlp: Mlp {
+                layers,
+                dropout: net.dropout as f32,
+            },
+            in_dim,
+        })
+    }
+
+    /// Width of the tower's output.
+    pub(super) fn out_dim(&self) -> usize {
+        self.mlp.n_out(self.in_dim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_name_their_tensors_and_index_their_values() {
+        assert_eq!(Side::BOTH.map(Side::name), ["user", "item"]);
+        let mut v = BySide::from_fn(|s| s.index());
+        assert_eq!((v[Side::User], v[Side::Item]), (0, 1));
+        v[Side::Item] = 7;
+        assert_eq!(
+            v.into_iter().collect::<Vec<_>>(),
+            [(Side::User, 0), (Side::Item, 7)]
+        );
+    }
+}

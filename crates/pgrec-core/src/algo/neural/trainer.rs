@@ -1,0 +1,747 @@
+//! The trainer both networks share: it lays out the two towers and the [`Head`], holds the
+//! parameter stores and Adam, runs the epochs (batches, early stopping on validation RMSE,
+//! weight averaging) and encodes every entity at the end. What differs between `two_tower` and
+//! `ncf` is the head, given by their params ([`NetworkParams`]).
+
+use rand::seq::SliceRandom;
+use rand_distr::{Distribution, Normal};
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use serde_json::json;
+
+use super::params::NeuralParams;
+use super::tower::{BySide, Side, Tower};
+use super::{Loss, TAG_INIT, TAG_SHUFFLE};
+use crate::algo::params::{Checked, LoopParams, Params};
+use crate::algo::{Fitted, Scorer, Target, Training};
+use crate::data::{rating_stats, split_validation, Rating};
+use crate::error::{CoreError, Result};
+use crate::features::SideFeatures;
+use crate::model::{FactorModel, ScoreHead};
+use crate::nn::{Adam, Block, Layout, Linear, MlpCache};
+use crate::parallel::CancelFlag;
+use crate::rng::{stream, Rng};
+use crate::train::{EarlyStopping, EpochReport, IterativeTrainer, Measurement};
+
+/// What makes a network of this module: how each side's tower is laid out, and how a (user,
+/// item) pair is scored from the two tower outputs. The score of a row is the global term, the
+/// id biases of the ids it sees, and what [`Head::add_score`] adds; in-batch softmax instead
+/// scores every pair of a batch by the dot product of the normalised outputs, for heads that
+/// offer it ([`Head::softmax`]).
+pub trait Head: Send + Sync {
+    /// The algorithm's name, for messages.
+    const NAME: &'static str;
+    /// How serving scores pairs of the trained model.
+    const SCORER: Scorer;
+
+    /// Size of each side's id embedding (0: the tower reads features only).
+    fn id_dim(&self) -> usize;
+
+    /// Lays out the layers of `side`'s tower over its `in_dim` inputs; `features` says whether
+    /// the side has feature columns.
+    fn tower_layers(
+        &self,
+        dense: &mut Layout,
+        side: Side,
+        in_dim: usize,
+        features: bool,
+    ) -> Vec<Linear>;
+
+    /// Lays out the head's own parameters, after both towers.
+    fn lay_out(&mut self, _dense: &mut Layout) {}
+
+    /// Initialises the head's own parameters, after both towers'.
+    fn init(&self, _dense: &mut [f32], _rng: &mut Rng) {}
+
+    /// The in-batch softmax settings, for a head whose towers meet in a dot product.
+    fn softmax(&self) -> Option<Softmax> {
+        None
+    }
+
+    /// The head's forward pass over one chunk of rows, given both towers' (`dropout`: the mask
+    /// stream while training). Empty for a head without parameters.
+    fn forward(
+        &self,
+        _dense: &[f32],
+        _towers: &BySide<MlpCache>,
+        _dropout: Option<&mut Rng>,
+    ) -> MlpCache {
+        MlpCache::default()
+    }
+
+    /// `s` plus the head's part of a row's score, from the row's tower outputs `u` and `v` and
+    /// its output of [`Head::forward`] (`out`, empty without one).
+    fn add_score(&self, s: f32, u: &[f32], v: &[f32], out: &[f32]) -> f32;
+
+    /// The gradients of both towers' outputs over one chunk, from the gradient of each row's
+    /// score (`d_score`); gradients of the head's own parameters go into `grads`.
+    fn backward(
+        &self,
+        dense: &[f32],
+        head: &MlpCache,
+        towers: &BySide<MlpCache>,
+        d_score: &[f32],
+        grads: &mut [f32],
+    ) -> BySide<Vec<f32>>;
+
+    /// The network serving scores pairs with, when a dot product does not.
+    fn score_head(&self, _dense: &[f32]) -> Option<ScoreHead> {
+        None
+    }
+}
+
+/// In-batch softmax: the other rows of a batch are each row's negatives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Softmax {
+    pub temperature: f32,
+    /// Subtract log of each item's in-batch sampling probability from the logits.
+    pub logq_correction: bool,
+}
+
+/// The params of an algorithm of this module: the shared ones, and the head they build.
+pub trait NetworkParams: Params {
+    type Head: Head;
+
+    fn net(&self) -> &NeuralParams;
+    fn run(&self) -> &LoopParams;
+    fn head(&self) -> Self::Head;
+}
+
+/// A trained network: the encoded entities plus what is persisted with the version.
+#[derive(Debug, Clone)]
+pub struct NeuralModel {
+    pub factors: FactorModel,
+    /// Named parameter blocks: (name, rows, cols, values).
+    pub tensors: Vec<(String, usize, usize, Vec<f32>)>,
+}
+
+pub struct NeuralTrainer<H> {
+    pub(super) net: NeuralParams,
+    pub(super) run: LoopParams,
+    pub(super) head: H,
+    pub(super) features: BySide<SideFeatures>,
+    pub(super) towers: BySide<Tower>,
+    /// bce: a trained global logit offset in the dense store.
+    pub(super) global_bias: Option<Block>,
+    pub(super) dense_layout: Layout,
+    pub(super) emb_layout: Layout,
+    pub(super) dense: Vec<f32>,
+    pub(super) emb: Vec<f32>,
+    adam_dense: Adam,
+    adam_emb: Adam,
+    pub(super) train: Vec<Rating>,
+    pub(super) validation: Vec<Rating>,
+    /// softmax with logQ correction: log of each item's share of the positives.
+    pub(super) log_q: Option<Vec<f32>>,
+    mean: f32,
+    rating_range: Option<(f32, f32)>,
+    epoch: usize,
+    best: Option<(f64, usize, Vec<f32>, Vec<f32>)>,
+    /// Decides `best` from the validation RMSE (lower is better, any gain counts).
+    stopping: EarlyStopping,
+    /// Sums of the end-of-epoch parameters over the averaging window, and how many.
+    average: Option<(usize, Vec<f32>, Vec<f32>)>,
+}
+
+impl<H: Head> NeuralTrainer<H> {
+    /// `ratings` index users in `0..users.n` and items in `0..items.n`. `explicit` says whether
+    /// the values are ratings (else every row is a positive interaction).
+    pub fn new<P: NetworkParams<Head = H>>(
+        mut ratings: Vec<Rating>,
+        users: SideFeatures,
+        items: SideFeatures,
+        explicit: bool,
+        params: &Checked<P>,
+    ) -> Result<Self> {
+        let (net, run) = (params.net(), params.run());
+        let mut head = params.head();
+        if net.loss == Loss::Softmax && head.softmax().is_none() {
+            return Err(CoreError::param(
+                "loss",
+                format!("{} cannot use loss \"softmax\"", H::NAME),
+            ));
+        }
+        if net.loss == Loss::Mse && !explicit {
+            return Err(CoreError::param_hint(
+                "loss",
+                "loss \"mse\" needs explicit ratings, but rating_col is NULL",
+                "Use loss \"bce\" (or \"softmax\" with two_tower) for implicit feedback, or name the rating column.",
+            ));
+        }
+        let features = BySide {
+            user: users,
+            item: items,
+        };
+        let n = BySide::from_fn(|side| features[side].n);
+        let n_train = split_validation(&mut ratings, run.validation_fraction(), run.seed());
+        let validation = ratings.split_off(n_train);
+        let stats = rating_stats(&ratings);
+        let rating_range = if explicit {
+            stats.as_ref().map(|s| (s.min, s.max))
+        } else {
+            None
+        };
+        let mean = stats.as_ref().map(|s| s.mean as f32).unwrap_or(0.0);
+        let positive_threshold = net.positive_threshold as f32;
+        let train: Vec<Rating> = match net.loss {
+            Loss::Mse => ratings,
+            _ => ratings
+                .into_iter()
+                .filter(|r| !explicit || r.value >= positive_threshold)
+                .map(|r| Rating { value: 1.0, ..r })
+                .collect(),
+        };
+        if train.is_empty() {
+            return Err(CoreError::data(
+                format!(
+                    "no positive interactions to train on: no rating is at least positive_threshold {}",
+                    positive_threshold
+                ),
+                Some("Lower positive_threshold, or check the rating column.".into()),
+            ));
+        }
+        let logq_correction = head.softmax().is_some_and(|s| s.logq_correction);
+        let log_q = (net.loss == Loss::Softmax && logq_correction).then(|| {
+            let mut counts = vec![0u64; n.item];
+            for r in &train {
+                counts[r.item as usize] += 1;
+            }
+            let total = train.len() as f64;
+            counts
+                .iter()
+                // Items never seen as positives never appear in a batch; any finite value works.
+                .map(|&c| ((c.max(1) as f64) / total).ln() as f32)
+                .collect()
+        });
+
+        let mut dense_layout = Layout::default();
+        let mut emb_layout = Layout::default();
+        let user = Tower::build(
+            &mut dense_layout,
+            &mut emb_layout,
+            Side::User,
+            n.user,
+            &features.user,
+            net,
+            &head,
+        )?;
+        let item = Tower::build(
+            &mut dense_layout,
+            &mut emb_layout,
+            Side::Item,
+            n.item,
+            &features.item,
+            net,
+            &head,
+        )?;
+        let towers = BySide { user, item };
+        head.lay_out(&mut dense_layout);
+        let global_bias = (net.loss == Loss::Bce).then(|| dense_layout.add("global_bias", 1, 1));
+
+        let mut rng = stream(run.seed(), &[TAG_INIT]);
+        let mut dense = vec![0.0f32; dense_layout.len];
+        towers.user.mlp.init(&mut dense, &mut rng);
+        towers.item.mlp.init(&mut dense, &mut rng);
+        head.init(&mut dense, &mut rng);
+        let normal = Normal::new(0.0, net.init_std as f32 as f64)
+            .map_err(|e| CoreError::param("init_std", e.to_string()))?;
+        let mut emb = vec![0.0f32; emb_layout.len];
+        for (name, b) in &emb_layout.names {
+            if name.ends_with(".id_bias") {
+                continue;
+            }
+            for v in &mut emb[b.offset..b.offset + b.len()] {
+                *v = normal.sample(&mut rng) as f32;
+            }
+        }
+        // Entities without training rows (cold ones) keep an all-zero id embedding, the centre
+        // of the trained ones, instead of random noise that the towers never learned to read.
+        let mut seen = BySide::from_fn(|side| vec![false; n[side]]);
+        for r in &train {
+            seen.user[r.user as usize] = true;
+            seen.item[r.item as usize] = true;
+        }
+        for (side, seen) in seen {
+            if let Some(b) = towers[side].id {
+                for (e, _) in seen.iter().enumerate().filter(|(_, s)| !**s) {
+                    emb[b.row_offset(e)..b.row_offset(e) + b.cols].fill(0.0);
+                }
+            }
+        }
+        let learning_rate = net.learning_rate as f32;
+        let adam_dense = Adam::new(dense.len(), learning_rate, net.weight_decay as f32);
+        // No weight decay on the embedding rows of Adam: lazy updates would decay frequent
+        // rows more than rare ones; they are bounded by their own gradients.
+        let adam_emb = Adam::new(emb.len(), learning_rate, 0.0);
+        Ok(Self {
+            net: net.clone(),
+            run: run.clone(),
+            head,
+            features,
+            towers,
+            global_bias,
+            dense_layout,
+            emb_layout,
+            dense,
+            emb,
+            adam_dense,
+            adam_emb,
+            train,
+            validation,
+            log_q,
+            mean,
+            rating_range,
+            epoch: 0,
+            best: None,
+            stopping: EarlyStopping::new(run.patience(), 0.0, false),
+            average: None,
+        })
+    }
+
+    pub fn n_validation(&self) -> usize {
+        self.validation.len()
+    }
+
+    pub fn n_dense_parameters(&self) -> usize {
+        self.dense.len()
+    }
+
+    pub fn n_embedding_parameters(&self) -> usize {
+        self.emb.len()
+    }
+
+    /// The global term of every score: the mean rating (mse), the trained logit offset (bce).
+    pub(super) fn base(&self) -> f32 {
+        match (self.net.loss, self.global_bias) {
+            (Loss::Mse, _) => self.mean,
+            (Loss::Bce, Some(b)) => self.dense[b.offset],
+            _ => 0.0,
+        }
+    }
+
+    #[inline]
+    pub(super) fn id_bias(&self, side: Side, e: u32) -> f32 {
+        self.towers[side]
+            .bias
+            .map(|b| self.emb[b.row_offset(e as usize)])
+            .unwrap_or(0.0)
+    }
+
+    /// Encodes every entity of one side: (vectors `n x factors`, biases).
+    fn encode_side(&self, side: Side) -> (Vec<f32>, Vec<f32>) {
+        let (tower, f) = (&self.towers[side], &self.features[side]);
+        let n = f.n;
+        let k = self.net.factors as usize;
+        let out_dim = tower.out_dim();
+        let entities: Vec<u32> = (0..n as u32).collect();
+        let outs: Vec<(Vec<f32>, Vec<f32>)> = entities
+            .par_chunks(1024)
+            .map(|chunk| {
+                let mut cache = MlpCache {
+                    acts: vec![tower.inputs(&self.emb, f, chunk, &[])],
+                    masks: Vec::new(),
+                    rows: chunk.len(),
+                };
+                tower.mlp.forward(&self.dense, &mut cache, None);
+                let o = cache.output();
+                let mut vecs = Vec::with_capacity(chunk.len() * k);
+                let mut bias = Vec::with_capacity(chunk.len());
+                for (row, &e) in o.chunks_exact(out_dim).zip(chunk) {
+                    if self.net.loss == Loss::Softmax {
+                        let nrm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        vecs.extend(row.iter().map(|v| v / nrm));
+                        bias.push(0.0);
+                    } else if out_dim == k {
+                        vecs.extend_from_slice(row);
+                        bias.push(self.id_bias(side, e));
+                    } else {
+                        // The tower's last output is a bias term.
+                        vecs.extend_from_slice(&row[..k]);
+                        bias.push(row[k] + self.id_bias(side, e));
+                    }
+                }
+                (vecs, bias)
+            })
+            .collect();
+        let mut vecs = Vec::with_capacity(n * k);
+        let mut bias = Vec::with_capacity(n);
+        for (v, b) in outs {
+            vecs.extend(v);
+            bias.extend(b);
+        }
+        (vecs, bias)
+    }
+
+    /// Every user and item (cold ones included) pushed through its tower. Runs on the current
+    /// rayon pool (call it inside `pool.install`).
+    pub fn encode(&self) -> FactorModel {
+        let (user_factors, user_bias) = self.encode_side(Side::User);
+        let (item_factors, item_bias) = self.encode_side(Side::Item);
+        FactorModel {
+            factors: self.net.factors as usize,
+            global_mean: self.base(),
+            rating_range: self.rating_range,
+            user_bias,
+            item_bias,
+            user_factors,
+            item_factors,
+            head: self.head.score_head(&self.dense),
+        }
+    }
+
+    fn validation_rmse(&self) -> Option<f64> {
+        if self.validation.is_empty() {
+            return None;
+        }
+        let m = self.encode();
+        let kern = crate::kernels::Kernels::detect();
+        let pairs: Vec<(f32, f32)> = self
+            .validation
+            .iter()
+            .map(|r| (m.predict(kern, r.user, r.item), r.value))
+            .collect();
+        Some(crate::metrics::rmse(&pairs))
+    }
+
+    /// The model and its parameters, encoded on `pool`.
+    pub fn finish_on(self, pool: &ThreadPool) -> NeuralModel {
+        pool.install(|| self.finish())
+    }
+
+    /// The mean of the epoch-end parameters in the averaging window, once it has started.
+    fn averaged_parameters(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        let (n, dense, emb) = self.average.as_ref()?;
+        let inv = 1.0 / *n as f32;
+        let scale = |v: &[f32]| v.iter().map(|x| x * inv).collect();
+        Some((scale(dense), scale(emb)))
+    }
+
+    /// The model and its parameters, encoded on the current rayon pool.
+    fn into_model(mut self) -> NeuralModel {
+        if let Some((_, _, dense, emb)) = self.best.take() {
+            self.dense = dense;
+            self.emb = emb;
+        } else if let Some((dense, emb)) = self.averaged_parameters() {
+            self.dense = dense;
+            self.emb = emb;
+        }
+        let factors = self.encode();
+        let mut tensors = Vec::new();
+        for (layout, store) in [
+            (&self.dense_layout, &self.dense),
+            (&self.emb_layout, &self.emb),
+        ] {
+            for (name, b) in &layout.names {
+                tensors.push((name.clone(), b.rows, b.cols, b.slice(store).to_vec()));
+            }
+        }
+        NeuralModel { factors, tensors }
+    }
+}
+
+fn add_assign(sum: &mut [f32], x: &[f32]) {
+    sum.iter_mut().zip(x).for_each(|(a, b)| *a += b);
+}
+
+impl<H: Head> IterativeTrainer for NeuralTrainer<H> {
+    type Model = NeuralModel;
+
+    fn max_epochs(&self) -> usize {
+        self.run.epochs()
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        let epoch = self.epoch;
+        self.epoch += 1;
+        let mut order: Vec<u32> = (0..self.train.len() as u32).collect();
+        order.shuffle(&mut stream(self.run.seed(), &[TAG_SHUFFLE, epoch as u64]));
+        let (mut loss_sum, mut rows) = (0.0f64, 0usize);
+        for (b, chunk) in order.chunks(self.net.batch_size as usize).enumerate() {
+            cancel.check()?;
+            let batch = self.batch_rows(chunk, epoch, b);
+            let g = pool.install(|| self.gradients(&batch, Some((epoch, b))));
+            loss_sum += g.loss_sum;
+            rows += batch.users.len();
+            self.adam_dense.tick();
+            self.adam_emb.tick();
+            pool.install(|| {
+                self.adam_dense.step_dense(&mut self.dense, &g.dense);
+                self.adam_emb.step_rows(&mut self.emb, &g.sparse);
+            });
+        }
+        cancel.check()?;
+        // Inside the averaging window the candidate model is the mean of the epoch ends so far;
+        // it is what validation measures and what training returns.
+        let average_epochs = self.net.average_epochs(&self.run);
+        let averaged = average_epochs > 1 && epoch + average_epochs >= self.run.epochs();
+        if averaged {
+            let (n, d, e) = self
+                .average
+                .get_or_insert_with(|| (0, vec![0.0; self.dense.len()], vec![0.0; self.emb.len()]));
+            *n += 1;
+            add_assign(d, &self.dense);
+            add_assign(e, &self.emb);
+        }
+        // Without a validation set the mean is only formed at the end (into_model).
+        let mut candidate = (averaged && !self.validation.is_empty())
+            .then(|| self.averaged_parameters())
+            .flatten();
+        let validation_rmse = match candidate.as_mut() {
+            Some((dense, emb)) => {
+                std::mem::swap(&mut self.dense, dense);
+                std::mem::swap(&mut self.emb, emb);
+                let v = pool.install(|| self.validation_rmse());
+                std::mem::swap(&mut self.dense, dense);
+                std::mem::swap(&mut self.emb, emb);
+                v
+            }
+            None => pool.install(|| self.validation_rmse()),
+        };
+        let mut stop = false;
+        if let Some(v) = validation_rmse {
+            let verdict = self.stopping.observe(v);
+            if verdict.improved {
+                let (dense, emb) =
+                    candidate.unwrap_or_else(|| (self.dense.clone(), self.emb.clone()));
+                self.best = Some((v, epoch + 1, dense, emb));
+            }
+            stop = verdict.stop;
+        }
+        Ok(EpochReport {
+            epoch: epoch + 1,
+            train_loss: loss_sum / rows.max(1) as f64,
+            validation: validation_rmse.map(Measurement::rmse),
+            stop,
+        })
+    }
+
+    /// Encodes every entity on the current rayon pool (call it inside `pool.install`).
+    fn finish(self) -> NeuralModel {
+        self.into_model()
+    }
+}
+
+/// A training of `two_tower` or `ncf` as the pipeline drives it.
+pub(super) struct NeuralTraining<H> {
+    trainer: NeuralTrainer<H>,
+    /// The training pairs, handed back with the model.
+    ratings: Vec<Rating>,
+}
+
+impl<H: Head + 'static> NeuralTraining<H> {
+    /// Starts training `data` with `params`.
+    pub(super) fn start<P: NetworkParams<Head = H>>(
+        data: crate::algo::TrainingData,
+        params: &Checked<P>,
+    ) -> Result<Box<dyn Training>> {
+        let trainer = NeuralTrainer::new(
+            data.ratings.clone(),
+            data.users,
+            data.items,
+            data.explicit,
+            params,
+        )?;
+        Ok(Box::new(Self {
+            trainer,
+            ratings: data.ratings,
+        }))
+    }
+}
+
+impl<H: Head> Training for NeuralTraining<H> {
+    fn max_steps(&self) -> usize {
+        self.trainer.max_epochs()
+    }
+
+    fn n_validation(&self) -> usize {
+        self.trainer.n_validation()
+    }
+
+    fn squared_loss(&self) -> bool {
+        self.trainer.net.loss == Loss::Mse
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+        self.trainer.step(pool, cancel)
+    }
+
+    fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
+        let loss = self.trainer.net.loss;
+        let metrics = json!({
+            "loss": loss.name(),
+            "n_dense_parameters": self.trainer.n_dense_parameters(),
+            "n_embedding_parameters": self.trainer.n_embedding_parameters(),
+        });
+        let model = self.trainer.finish_on(pool);
+        Fitted {
+            scorer: H::SCORER,
+            // Models trained on binary relevance (bce, softmax) do not predict ratings.
+            target: if loss == Loss::Mse {
+                Target::Rating
+            } else {
+                Target::Relevance
+            },
+            model: model.factors,
+            ratings: self.ratings,
+            tensors: model.tensors,
+            metrics,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algo::neural::fixtures::{ratings, toy, two_tower_with, with_trainer};
+    use crate::algo::neural::TwoTowerParams;
+
+    fn fit(case: &str, threads: usize) -> NeuralModel {
+        let short = |net: &mut NeuralParams, run: &mut LoopParams| {
+            run.epochs = 3;
+            net.average_epochs = Some(2);
+            net.batch_size = 100;
+            net.dropout = 0.2;
+        };
+        with_trainer!(case, ratings(40, 30), toy(40, 30), short, |t| {
+            fit_all(t, threads)
+        })
+    }
+
+    fn fit_all<H: Head>(mut t: NeuralTrainer<H>, threads: usize) -> NeuralModel {
+        let pool = crate::parallel::build_pool(threads).unwrap();
+        let cancel = CancelFlag::new();
+        for _ in 0..t.max_epochs() {
+            t.step(&pool, &cancel).unwrap();
+        }
+        t.finish_on(&pool)
+    }
+
+    #[test]
+    fn same_model_for_any_thread_count() {
+        for loss in ["mse", "softmax", "ncf-mse", "ncf-bce"] {
+            let one = fit(loss, 1);
+            let four = fit(loss, 4);
+            assert_eq!(one.factors, four.factors, "{loss}");
+            assert_eq!(one.tensors, four.tensors, "{loss}");
+        }
+    }
+
+    /// The returned parameters are the mean of the epoch-end parameters of the last
+    /// `average_epochs` epochs, and only of those; the default averages the last half.
+    #[test]
+    fn averaging_returns_the_mean_of_the_last_epoch_ends() {
+        let defaults = Checked::new(TwoTowerParams::default()).unwrap();
+        assert_eq!(
+            defaults.net.average_epochs,
+            Some(defaults.run.epochs().div_ceil(2) as i64)
+        );
+        let mut t = two_tower_with("mse", ratings(12, 9), toy(12, 9), |net, run| {
+            run.epochs = 5;
+            net.average_epochs = Some(3);
+            net.batch_size = 16;
+        });
+        let pool = crate::parallel::build_pool(2).unwrap();
+        let cancel = CancelFlag::new();
+        let mut ends = Vec::new();
+        for _ in 0..t.max_epochs() {
+            t.step(&pool, &cancel).unwrap();
+            ends.push((t.dense.clone(), t.emb.clone()));
+        }
+        let last = ends[4].clone();
+        let model = t.finish_on(&pool);
+        let stored = |name: &str| {
+            model
+                .tensors
+                .iter()
+                .find(|(n, ..)| n == name)
+                .map(|(.., v)| v.clone())
+                .unwrap()
+        };
+        let (dense_layout, emb_layout) = {
+            let t = two_tower_with("mse", ratings(12, 9), toy(12, 9), |_, _| {});
+            (t.dense_layout, t.emb_layout)
+        };
+        let mut compared = 0;
+        for (layout, pick) in [(&dense_layout, 0), (&emb_layout, 1)] {
+            for (name, b) in &layout.names {
+                let got = stored(name);
+                let slice = |e: &(Vec<f32>, Vec<f32>)| {
+                    b.slice(if pick == 0 { &e.0 } else { &e.1 }).to_vec()
+                };
+                for (k, g) in got.iter().enumerate() {
+                    let mean = ends[2..].iter().map(|e| slice(e)[k]).sum::<f32>() / 3.0;
+                    assert!((g - mean).abs() <= 1e-5 * (1.0 + mean.abs()), "{name}[{k}]");
+                    compared += 1;
+                }
+                // Something moved in the window, so the mean is not the last epoch's value.
+                if name == "item.id_embedding" {
+                    assert!(got != slice(&last), "{name} is not averaged");
+                }
+            }
+        }
+        assert!(compared > 100);
+    }
+
+    /// With validation, the returned model is the one that scored the best validation RMSE,
+    /// whether that was a raw epoch end or a running mean inside the averaging window.
+    #[test]
+    fn validation_keeps_the_model_it_measured() {
+        // Learnable ratings: users and items of the same parity like each other. Validation
+        // keeps improving on them, so with 4 epochs averaged the best is a running mean.
+        let learnable: Vec<Rating> = (0..30u32)
+            .flat_map(|u| (0..20u32).map(move |i| (u, i)))
+            .filter(|(u, i)| (u + 2 * i) % 3 != 0)
+            .map(|(user, item)| Rating {
+                user,
+                item,
+                value: if user % 2 == item % 2 { 4.5 } else { 1.5 },
+            })
+            .collect();
+        // On `ratings` (values without structure) validation gets worse after the first epochs,
+        // so without averaging the best is an early epoch, not the last.
+        let cases = [
+            (learnable, (30, 20), 4, "a running mean"),
+            (ratings(30, 20), (30, 20), 1, "an early epoch"),
+        ];
+        for (rows, (nu, ni), average_epochs, expect) in cases {
+            let mut t = two_tower_with("mse", rows, toy(nu, ni), |net, run| {
+                run.epochs = 8;
+                net.average_epochs = Some(average_epochs as i64);
+                net.batch_size = 16;
+                net.learning_rate = 0.01;
+                net.dropout = 0.0;
+                run.validation_fraction = 0.25;
+                run.patience = 10;
+            });
+            let pool = crate::parallel::build_pool(2).unwrap();
+            let validation = t.validation.clone();
+            let cancel = CancelFlag::new();
+            let mut reported = Vec::new();
+            for _ in 0..t.max_epochs() {
+                reported.push(t.step(&pool, &cancel).unwrap().validation_rmse().unwrap());
+            }
+            let (best_epoch, best) =
+                reported
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .fold(
+                        (0, f64::INFINITY),
+                        |b, (e, v)| if v < b.1 { (e, v) } else { b },
+                    );
+            if average_epochs > 1 {
+                assert!(best_epoch + average_epochs >= 8, "{expect}: {reported:?}");
+            } else {
+                assert!(best_epoch < 7, "{expect}: {reported:?}");
+            }
+            let model = t.finish_on(&pool).factors;
+            let kern = crate::kernels::Kernels::detect();
+            let pairs: Vec<(f32, f32)> = validation
+                .iter()
+                .map(|r| (model.predict(kern, r.user, r.item), r.value))
+                .collect();
+            let got = crate::metrics::rmse(&pairs);
+            assert!((got - best).abs() < 1e-9, "{expect}: {got} vs {reported:?}");
+        }
+    }
+}
