@@ -66,3 +66,10 @@ COMMENT ON FUNCTION pgrec._revoke_model(text, text) IS 'Internal: the body of pg
 
 COMMENT ON FUNCTION pgrec.algorithms() IS
 'Every algorithm name pgrec.train accepts, whether this version can train it, and whether it needs a rating column and reads feature sources (with default params).';
+
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int) IS
+'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int) IS
+'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
+'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';

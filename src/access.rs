@@ -107,7 +107,7 @@ pub fn require_existing_owner(model: &str, action: &str, hint: Option<&str>) {
     }
 }
 
-const OWNER_ONLY: &str = "Only the owner role of a model (or a member of it) may do this.";
+pub const OWNER_ONLY: &str = "Only the owner role of a model (or a member of it) may do this.";
 
 /// The OID a grant is stored under: 0 for PUBLIC (any spelling, as in GRANT), else the role's.
 fn grantee_oid(role: &str) -> i64 {

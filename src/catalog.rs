@@ -27,11 +27,14 @@ pub struct VersionInfo {
     /// How serving scores a pair, and what the score estimates.
     pub scorer: Scorer,
     pub target: Target,
+    /// Changes whenever the version row is updated (its xmin), e.g. by a fold-in that adds
+    /// users: serving caches compare it with what they loaded.
+    pub stamp: i64,
 }
 
 const VERSION_COLUMNS: &str =
     "id, user_key_type, item_key_type, factors, global_mean, rating_min, \
-     rating_max, user_col, item_col, rating_col, scorer, target";
+     rating_max, user_col, item_col, rating_col, scorer, target, xmin::text::int8";
 
 /// The same columns from a catalog still at release 0.1.0 (a new library installed, `ALTER
 /// EXTENSION pgrec UPDATE` not yet run), which had no scorer and target columns: serving keeps
@@ -39,7 +42,8 @@ const VERSION_COLUMNS: &str =
 const VERSION_COLUMNS_0_1: &str = "id, user_key_type, item_key_type, factors, global_mean, \
      rating_min, rating_max, user_col, item_col, rating_col, \
      CASE WHEN algorithm = 'ncf' THEN 'network' ELSE 'dot' END, \
-     CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END";
+     CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END, \
+     xmin::text::int8";
 
 /// The version of pgrec's SQL objects in this database (`pg_extension.extversion`).
 pub fn catalog_version() -> String {
@@ -109,6 +113,7 @@ fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
         target: s(12)
             .and_then(|n| Target::from_name(&n))
             .unwrap_or_else(|| damaged(id, "target")),
+        stamp: row.get::<i64>(13).or_raise().unwrap_or_default(),
     }
 }
 
@@ -162,6 +167,30 @@ pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
         Some(v) => v,
         None => crate::access::missing_model(model, version),
     }
+}
+
+/// The algorithm and stored (checked) params of a version: what configures it again.
+pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
+    Spi::connect(|c| {
+        let row = c
+            .select(
+                "SELECT algorithm, params FROM pgrec.model_versions WHERE id = $1",
+                Some(1),
+                &[id.into()],
+            )
+            .or_raise()
+            .next();
+        let algorithm = row
+            .as_ref()
+            .and_then(|r| r.get::<String>(1).or_raise())
+            .unwrap_or_default();
+        let params = row
+            .as_ref()
+            .and_then(|r| r.get::<JsonB>(2).or_raise())
+            .map(|j| j.0)
+            .unwrap_or_else(|| serde_json::json!({}));
+        (algorithm, params)
+    })
 }
 
 /// Id of the active (or given) version; used by the SQL-language embedding functions.

@@ -15,7 +15,7 @@ use crate::serve::{active, check_k, ServingModel};
 use crate::source::{load, SourceSpec};
 
 /// Maps each key of `from` (the evaluation data) to the model's index for it.
-fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
+pub(crate) fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
     match from {
         Keys::Int(m) => m.keys().iter().map(|&k| to.find(KeyArg::Int(k))).collect(),
         Keys::Text(m) => m.keys().iter().map(|k| to.find(KeyArg::Text(k))).collect(),

@@ -14,6 +14,7 @@ mod catalog;
 mod errors;
 mod evaluate;
 mod features;
+mod fold;
 mod keys;
 mod models;
 mod runner;

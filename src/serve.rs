@@ -26,6 +26,8 @@ pub struct ServingModel {
     pub seen: UserItems,
     pub item_norms: Vec<f32>,
     pub kernels: Kernels,
+    /// Y^T Y of the items, computed by the first fold-in that needs it.
+    pub item_gram: std::sync::OnceLock<Vec<f32>>,
 }
 
 thread_local! {
@@ -43,7 +45,7 @@ pub fn active(model: &str) -> Rc<ServingModel> {
     if let Some(hit) = CACHE.with(|c| {
         c.borrow()
             .get(model)
-            .filter(|m| m.info.id == info.id)
+            .filter(|m| m.info.id == info.id && m.info.stamp == info.stamp)
             .cloned()
     }) {
         return hit;
@@ -239,6 +241,7 @@ fn load(info: VersionInfo) -> ServingModel {
         model,
         item_norms,
         kernels,
+        item_gram: std::sync::OnceLock::new(),
     }
 }
 

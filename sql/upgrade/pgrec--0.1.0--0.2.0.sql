@@ -242,3 +242,47 @@ AS 'MODULE_PATHNAME', 'algorithms_wrapper';
 
 COMMENT ON FUNCTION pgrec.algorithms() IS
 'Every algorithm name pgrec.train accepts, whether this version can train it, and whether it needs a rating column and reads feature sources (with default params).';
+
+-- Fold-in (implicit feedback issue): anonymous baskets and new users without retraining.
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT, /* & str */
+	"item_ids" bigint[], /* Vec < Option < i64 > > */
+	"k" INT DEFAULT 10 /* i32 */
+) RETURNS TABLE (
+	"item_id" bigint,  /* i64 */
+	"score" real  /* f32 */
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_for_items_int_wrapper';
+
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT, /* & str */
+	"item_ids" TEXT[], /* Vec < Option < String > > */
+	"k" INT DEFAULT 10 /* i32 */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* String */
+	"score" real  /* f32 */
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_for_items_text_wrapper';
+
+CREATE FUNCTION pgrec."fold_in"(
+	"model" TEXT, /* Option < & str > */
+	"source" TEXT, /* Option < & str > */
+	"user_col" TEXT DEFAULT 'user_id', /* Option < & str > */
+	"item_col" TEXT DEFAULT 'item_id', /* Option < & str > */
+	"rating_col" TEXT DEFAULT 'rating' /* Option < & str > */
+) RETURNS bigint /* i64 */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fold_in_wrapper';
+
+
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int) IS
+'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int) IS
+'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
+'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';

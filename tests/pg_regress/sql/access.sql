@@ -41,6 +41,8 @@ DECLARE
     'SELECT * FROM pgrec.recommend(%L, ''1'', 3, false)',
     'SELECT * FROM pgrec.similar_items(%L, 1, 3)',
     'SELECT * FROM pgrec.similar_items(%L, ''1'', 3)',
+    'SELECT * FROM pgrec.recommend_for_items(%L, ARRAY[1, 2]::bigint[], 3)',
+    'SELECT * FROM pgrec.recommend_for_items(%L, ARRAY[''1''], 3)',
     'SELECT * FROM pgrec.user_embeddings(%L)',
     'SELECT * FROM pgrec.item_embeddings(%L, 1)',
     'SELECT pgrec.evaluate(%L, ''SELECT 1 AS user_id, 2 AS item_id, 4.0 AS rating'')'];
@@ -159,6 +161,12 @@ SELECT pgrec.grant_model('priv_mf', 'pgrec_mallory');
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgrec.revoke_model('priv_mf', 'pgrec_reader');
 \echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS rating');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE pgrec_mallory;
+SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS rating');
+\echo :LAST_ERROR_SQLSTATE
+SET ROLE pgrec_reader;
 -- nor change the rows directly
 UPDATE pgrec.item_factors SET bias = 0 WHERE version_id = :mf_vid;
 DELETE FROM pgrec.model_versions WHERE model = 'priv_mf';
@@ -166,6 +174,8 @@ UPDATE pgrec.model_owners SET readers = '{0}' WHERE model = 'priv_mf';
 SELECT count(*) AS still_intact FROM pgrec.item_embeddings('priv_mf') WHERE bias <> 0;
 -- A version's copy of the grants follows model_owners only: not even the owner writes it.
 SET ROLE pgrec_owner;
+-- The owner folds a user in from its own private source (replacing user 1 keeps the counts).
+SELECT pgrec.fold_in('priv_mf', 'SELECT user_id, item_id, rating FROM private_data.ratings WHERE user_id = 1') AS folded;
 UPDATE pgrec.model_versions SET readers = '{0}' WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
 UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';

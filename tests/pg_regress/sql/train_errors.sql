@@ -39,7 +39,7 @@ SELECT * FROM pgrec.train('e', 'SELECT * FROM tiny UNION ALL SELECT * FROM tiny 
 -- unknown and not yet available algorithms
 SELECT * FROM pgrec.train('e', 'tiny', algorithm => 'svdpp');
 \echo :LAST_ERROR_SQLSTATE
-SELECT * FROM pgrec.train('e', 'tiny', algorithm => 'als');
+SELECT * FROM pgrec.train('e', 'tiny', algorithm => 'als', rating_col => NULL);
 \echo :LAST_ERROR_SQLSTATE
 -- unknown, non-numeric and out-of-range params
 SELECT * FROM pgrec.train('e', 'tiny', params => '{"factorz": 8}');

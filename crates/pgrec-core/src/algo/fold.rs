@@ -6,7 +6,7 @@
 //! - implicit (`ials`): the ials user system with the item Gram matrix, exactly;
 //! - ranking by SGD (`bpr`): a few seeded passes of BPR steps on the user vector alone.
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use rand::Rng as _;
 
@@ -33,7 +33,7 @@ pub struct FoldedUser {
 /// kept (a serving cache holds one per model version).
 pub struct FoldTarget<'a> {
     pub model: &'a FactorModel,
-    pub item_gram: &'a OnceCell<Vec<f32>>,
+    pub item_gram: &'a OnceLock<Vec<f32>>,
 }
 
 impl FoldTarget<'_> {
@@ -189,7 +189,7 @@ mod tests {
     #[test]
     fn explicit_fold_in_fits_bias_and_direction() {
         let m = model();
-        let cell = OnceCell::new();
+        let cell = OnceLock::new();
         let t = FoldTarget {
             model: &m,
             item_gram: &cell,
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn implicit_and_bpr_fold_in_point_at_the_history() {
         let m = model();
-        let cell = OnceCell::new();
+        let cell = OnceLock::new();
         let t = FoldTarget {
             model: &m,
             item_gram: &cell,

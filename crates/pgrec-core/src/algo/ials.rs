@@ -135,6 +135,10 @@ impl Configured for Checked<IalsParams> {
         true
     }
 
+    fn positive_threshold(&self) -> Option<f32> {
+        self.positive_threshold.map(|t| t as f32)
+    }
+
     fn features(&self) -> Option<FeatureRequest<'_>> {
         None
     }

@@ -111,6 +111,10 @@ pub trait Configured: Send {
     fn threads(&self) -> Option<usize>;
     /// Whether the source must have a rating column.
     fn needs_ratings(&self) -> bool;
+    /// Rows below this value are seen but not positive (ranking models given ratings).
+    fn positive_threshold(&self) -> Option<f32> {
+        None
+    }
     /// Whether repeated (user, item) rows add up (implicit feedback) instead of being an error.
     fn sums_duplicates(&self) -> bool {
         false

@@ -1,0 +1,366 @@
+//! Fold-in without retraining: `pgrec.recommend_for_items` embeds an anonymous basket and
+//! recommends for it (nothing is stored); `pgrec.fold_in` embeds the users of a source from their
+//! histories against the active version's item factors and adds them to (or replaces them in)
+//! that version. Both configure the version's algorithm from its stored params and call its
+//! `fold_in` (closed form for als, ials and mf; seeded SGD for bpr).
+
+use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History};
+use pgrec_core::algo::{self, Configured, Target};
+use pgrec_core::data::{find_duplicate, merge_sorted_duplicates};
+use pgrec_core::topk::{top_k, Scored};
+use pgrx::prelude::*;
+
+use crate::access::{require_existing_owner, OWNER_ONLY};
+use crate::catalog::{require_current_catalog, version_recipe};
+use crate::errors::{raise, required, Code, OrRaise};
+use crate::evaluate::map_keys;
+use crate::keys::{KeyArg, KeyKind};
+use crate::serve::{active, check_k, ServingModel};
+use crate::source::{load, SourceSpec};
+
+/// The version's algorithm configured from its stored params, and its name.
+fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
+    let (algorithm, params) = version_recipe(m.info.id);
+    let entry = algo::find(&algorithm).and_then(|e| e.configure);
+    match entry {
+        Some(configure) => (algorithm, configure(&params).or_raise()),
+        None => raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("algorithm \"{algorithm}\" is not available in this version of pgrec"),
+            None,
+        ),
+    }
+}
+
+fn fold_one(
+    model: &str,
+    algorithm: &str,
+    c: &dyn Configured,
+    m: &ServingModel,
+    h: History<'_>,
+) -> FoldedUser {
+    let target = FoldTarget {
+        model: &m.model,
+        item_gram: &m.item_gram,
+    };
+    match c.fold_in(&target, h) {
+        Some(u) => u,
+        None => raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("model \"{model}\" (algorithm {algorithm}) cannot fold in users"),
+            Some("Fold-in works for mf, als, ials and bpr models; retrain two_tower and ncf models with the new users."),
+        ),
+    }
+}
+
+/// Recommendations for a basket of item keys: the basket is folded in as one user (with value 1
+/// for ranking models, the top rating for rating models) and its items are excluded.
+fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<Scored> {
+    let k = check_k(k);
+    let mut items: Vec<u32> = keys.iter().filter_map(|key| m.items.find(*key)).collect();
+    items.sort_unstable();
+    items.dedup();
+    let unknown = keys.len()
+        - keys
+            .iter()
+            .filter(|key| m.items.find(**key).is_some())
+            .count();
+    if unknown > 0 {
+        pgrx::notice!(
+            "pgrec: {unknown} of the {} basket items are not in model \"{model}\"",
+            keys.len()
+        );
+    }
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let value = match m.info.target {
+        Target::Rating => m
+            .model
+            .rating_range
+            .map(|r| r.1)
+            .unwrap_or(m.model.global_mean + 1.0),
+        Target::Relevance => 1.0,
+    };
+    let values = vec![value; items.len()];
+    let (algorithm, c) = configured(m);
+    let user = fold_one(
+        model,
+        &algorithm,
+        &*c,
+        m,
+        History {
+            items: &items,
+            values: &values,
+        },
+    );
+    let base = m.model.global_mean + user.bias;
+    let scores: Vec<f32> = (0..m.model.n_items() as u32)
+        .map(|i| {
+            base + m.model.item_bias[i as usize] + m.kernels.dot(&user.factors, m.model.item(i))
+        })
+        .collect();
+    top_k(&scores, k, &items)
+}
+
+#[pg_extern(stable, parallel_safe, name = "recommend_for_items")]
+fn recommend_for_items_int(
+    model: &str,
+    item_ids: Vec<Option<i64>>,
+    k: default!(i32, 10),
+) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
+    let m = active(model);
+    if m.items.kind() != KeyKind::Int {
+        raise(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!("model \"{model}\" has text item keys, so item_ids must be text[]"),
+            Some("Pass the ids as text: pgrec.recommend_for_items(model, item_ids::text[], k)."),
+        );
+    }
+    let keys: Vec<KeyArg<'_>> = item_ids.iter().flatten().map(|&i| KeyArg::Int(i)).collect();
+    let rows: Vec<(i64, f32)> = basket(model, keys, k, &m)
+        .into_iter()
+        .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+        .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(stable, parallel_safe, name = "recommend_for_items")]
+fn recommend_for_items_text(
+    model: &str,
+    item_ids: Vec<Option<String>>,
+    k: default!(i32, 10),
+) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
+    let m = active(model);
+    let keys: Vec<KeyArg<'_>> = item_ids.iter().flatten().map(|s| KeyArg::Text(s)).collect();
+    let rows: Vec<(String, f32)> = basket(model, keys, k, &m)
+        .into_iter()
+        .map(|s| (m.items.text_key(s.index), s.score))
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// One user row to write: its index in the version, key, bias, vector and seen items.
+struct UserRow {
+    idx: i32,
+    id: Option<i64>,
+    key: Option<String>,
+    bias: f32,
+    factors: Vec<f32>,
+    seen: Vec<i32>,
+}
+
+/// Rows written per statement.
+const WRITE_BATCH: usize = 10_000;
+
+#[pg_extern(volatile, parallel_unsafe, name = "fold_in")]
+fn fold_in(
+    model: Option<&str>,
+    source: Option<&str>,
+    user_col: default!(Option<&str>, "'user_id'"),
+    item_col: default!(Option<&str>, "'item_id'"),
+    rating_col: default!(Option<&str>, "'rating'"),
+) -> i64 {
+    let model = required(model, "model");
+    let source = required(source, "source");
+    let user_col = required(user_col, "user_col");
+    let item_col = required(item_col, "item_col");
+    require_existing_owner(model, "fold users into", Some(OWNER_ONLY));
+    require_current_catalog();
+    // One writer per model at a time (the same lock as training): new users get fresh indices.
+    Spi::connect_mut(|c| {
+        c.update(
+            "SELECT pg_advisory_xact_lock(hashtextextended('pgrec.model:' || $1, 0))",
+            None,
+            &[model.into()],
+        )
+        .map(|_| ())
+        .or_raise()
+    });
+    let m = active(model);
+    let (algorithm, c) = configured(&m);
+    if c.needs_ratings() && rating_col.is_none() {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!(
+                "model \"{model}\" (algorithm {algorithm}) needs ratings, but rating_col is NULL"
+            ),
+            Some("Name the rating column with rating_col."),
+        );
+    }
+    let mut data = load(&SourceSpec {
+        source,
+        user_col,
+        item_col,
+        rating_col,
+    });
+    for (side, got, want) in [
+        ("user", data.users.kind(), m.users.kind()),
+        ("item", data.items.kind(), m.items.kind()),
+    ] {
+        if got != want {
+            raise(
+                Code::ERRCODE_DATATYPE_MISMATCH,
+                format!(
+                    "the source's {side} keys are {}, the model's are {}",
+                    got.sql_name(),
+                    want.sql_name()
+                ),
+                Some(&format!(
+                    "Cast the key column to {} in a query: SELECT {side}_col::{} AS ..., ...",
+                    want.sql_name(),
+                    want.sql_name()
+                )),
+            );
+        }
+    }
+    data.ratings.sort_unstable_by_key(|r| (r.user, r.item));
+    if c.sums_duplicates() {
+        merge_sorted_duplicates(&mut data.ratings);
+    } else if let Some((u, i)) = find_duplicate(&data.ratings) {
+        raise(
+            Code::ERRCODE_CARDINALITY_VIOLATION,
+            format!(
+                "source has more than one rating for user {} and item {}",
+                data.users.text_key(u),
+                data.items.text_key(i)
+            ),
+            Some("Aggregate duplicates first."),
+        );
+    }
+    let item_map = map_keys(&data.items, &m.items);
+    let user_map = map_keys(&data.users, &m.users);
+    let threshold = c.positive_threshold();
+    let k = m.model.factors;
+    let n_model_users = m.model.n_users();
+    // Per source user: (model index, key, bias, vector, seen items).
+    let mut out: Vec<UserRow> = Vec::new();
+    let mut unknown_items = 0usize;
+    let mut start = 0;
+    while start < data.ratings.len() {
+        let u = data.ratings[start].user;
+        let end = start + data.ratings[start..].partition_point(|r| r.user == u);
+        let mut rows: Vec<(u32, f32)> = Vec::new();
+        for r in &data.ratings[start..end] {
+            match item_map[r.item as usize] {
+                Some(i) => rows.push((i, r.value)),
+                None => unknown_items += 1,
+            }
+        }
+        start = end;
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_unstable_by_key(|p| p.0);
+        let seen: Vec<i32> = rows.iter().map(|p| p.0 as i32).collect();
+        let positives: Vec<(u32, f32)> = rows
+            .iter()
+            .copied()
+            .filter(|p| threshold.is_none_or(|t| p.1 >= t))
+            .collect();
+        let items: Vec<u32> = positives.iter().map(|p| p.0).collect();
+        let values: Vec<f32> = positives.iter().map(|p| p.1).collect();
+        let user = fold_one(
+            model,
+            &algorithm,
+            &*c,
+            &m,
+            History {
+                items: &items,
+                values: &values,
+            },
+        );
+        let idx = match user_map[u as usize] {
+            Some(existing) => existing as usize,
+            None => {
+                n_model_users
+                    + out
+                        .iter()
+                        .filter(|o| o.idx as usize >= n_model_users)
+                        .count()
+            }
+        };
+        out.push(UserRow {
+            idx: idx as i32,
+            id: data.users.int_key(u),
+            key: (data.users.kind() == KeyKind::Text).then(|| data.users.text_key(u)),
+            bias: user.bias,
+            factors: user.factors,
+            seen,
+        });
+    }
+    if unknown_items > 0 {
+        pgrx::notice!("pgrec: {unknown_items} rows name items that model \"{model}\" does not know; they were skipped");
+    }
+    let new_users = out
+        .iter()
+        .filter(|o| o.idx as usize >= n_model_users)
+        .count();
+    write_users(m.info.id, k, &out);
+    Spi::connect_mut(|c| {
+        c.update(
+            "UPDATE pgrec.model_versions SET n_users = n_users + $2, \
+                    metrics = metrics || jsonb_build_object('n_folded_in', \
+                        COALESCE((metrics->>'n_folded_in')::int8, 0) + $3) \
+             WHERE id = $1",
+            None,
+            &[
+                m.info.id.into(),
+                (new_users as i64).into(),
+                (out.len() as i64).into(),
+            ],
+        )
+        .map(|_| ())
+        .or_raise()
+    });
+    out.len() as i64
+}
+
+/// Replaces (or adds) the given user rows of a version.
+fn write_users(version_id: i64, k: usize, rows: &[UserRow]) {
+    for batch in rows.chunks(WRITE_BATCH) {
+        let idx: Vec<i32> = batch.iter().map(|r| r.idx).collect();
+        let ids: Vec<Option<i64>> = batch.iter().map(|r| r.id).collect();
+        let keys: Vec<Option<String>> = batch.iter().map(|r| r.key.clone()).collect();
+        let bias: Vec<f32> = batch.iter().map(|r| r.bias).collect();
+        let emb: Vec<f32> = batch
+            .iter()
+            .flat_map(|r| r.factors.iter().copied())
+            .collect();
+        let mut offsets = vec![0i32];
+        let mut seen = Vec::new();
+        for r in batch {
+            seen.extend_from_slice(&r.seen);
+            offsets.push(seen.len() as i32);
+        }
+        Spi::connect_mut(|c| {
+            c.update(
+                "DELETE FROM pgrec.user_factors WHERE version_id = $1 AND idx = ANY($2)",
+                None,
+                &[version_id.into(), idx.clone().into()],
+            )
+            .or_raise();
+            c.update(
+                "INSERT INTO pgrec.user_factors (version_id, idx, user_id, user_key, bias, embedding, seen_items) \
+                 SELECT $1, t.idx, t.id, t.key, t.bias, \
+                        $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7], \
+                        COALESCE($8[$9[t.o] + 1 : $9[t.o + 1]], '{}') \
+                 FROM unnest($2::int4[], $3::int8[], $4::text[], $5::float4[]) \
+                      WITH ORDINALITY AS t(idx, id, key, bias, o)",
+                None,
+                &[
+                    version_id.into(),
+                    idx.into(),
+                    ids.into(),
+                    keys.into(),
+                    bias.into(),
+                    emb.into(),
+                    (k as i32).into(),
+                    seen.into(),
+                    offsets.into(),
+                ],
+            )
+            .or_raise();
+        });
+    }
+}
