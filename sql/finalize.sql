@@ -73,3 +73,86 @@ COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int) IS
 'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
 COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
 'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';
+
+-- Train/test splits of a source, for ranking evaluation. One query text for every method; the
+-- key type is the caller's choice of function (split: bigint keys, split_text: text keys).
+CREATE FUNCTION pgrec._split_query(source text, method text, test_fraction real, seed bigint,
+    user_col text, time_col text, item_col text, rating_col text, key_type text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  src text := pgrec._source_from(source);
+  u text := format('%I', user_col);
+  i text := format('%I', item_col);
+  r text := CASE WHEN rating_col IS NULL THEN '1' ELSE format('%I', rating_col) END;
+  -- a pair's draw depends on (seed, user, item) only, never on row order
+  h text := format('hashtextextended(%s::text || %L || %s::text, %s)', u, '|', i, seed);
+  ord text;
+BEGIN
+  IF method IS NULL OR method NOT IN ('random', 'temporal', 'leave_one_out') THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('unknown split method %L', method),
+      HINT = 'Use ''random'', ''temporal'' (by time_col, per user) or ''leave_one_out'' (latest per user).';
+  END IF;
+  IF method <> 'leave_one_out' AND (test_fraction IS NULL OR NOT (test_fraction > 0 AND test_fraction < 1)) THEN
+    RAISE EXCEPTION USING ERRCODE = '22023',
+      MESSAGE = format('test_fraction must be greater than 0 and less than 1, got %s', test_fraction);
+  END IF;
+  IF method = 'temporal' AND time_col IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'split method ''temporal'' needs time_col',
+      HINT = 'Name the timestamp (or any ordered) column with time_col.';
+  END IF;
+  IF seed IS NULL OR user_col IS NULL OR item_col IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'seed, user_col and item_col must not be NULL';
+  END IF;
+  IF method = 'random' THEN
+    RETURN format('SELECT %s::%s, %s::%s, %s::real, abs(%s %% 1000000) < %s * 1000000 FROM %s '
+                  'WHERE %s IS NOT NULL AND %s IS NOT NULL',
+                  u, key_type, i, key_type, r, h, test_fraction, src, u, i);
+  END IF;
+  -- per user, latest first (ties and a missing time_col broken by the seeded draw)
+  ord := CASE WHEN time_col IS NULL THEN h ELSE format('%I DESC, %s', time_col, h) END;
+  RETURN format('SELECT u, i, r, CASE WHEN %L THEN rn = 1 AND n > 1 ELSE rn <= round(n * %s) END '
+                'FROM (SELECT %s::%s AS u, %s::%s AS i, %s::real AS r, '
+                'row_number() OVER (PARTITION BY %s ORDER BY %s) AS rn, '
+                'count(*) OVER (PARTITION BY %s) AS n FROM %s '
+                'WHERE %s IS NOT NULL AND %s IS NOT NULL) s',
+                method = 'leave_one_out', coalesce(test_fraction, 0), u, key_type, i, key_type, r,
+                u, ord, u, src, u, i);
+END $$;
+
+CREATE FUNCTION pgrec.split(source text, method text DEFAULT 'random', test_fraction real DEFAULT 0.2,
+    seed bigint DEFAULT 42, user_col text DEFAULT 'user_id', time_col text DEFAULT NULL,
+    item_col text DEFAULT 'item_id', rating_col text DEFAULT 'rating')
+RETURNS TABLE (user_id bigint, item_id bigint, rating real, is_test boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  kinds text[];
+BEGIN
+  EXECUTE format('SELECT ARRAY[pg_typeof(%I)::text, pg_typeof(%I)::text] FROM (SELECT * FROM %s LIMIT 1) s',
+                 user_col, item_col, pgrec._source_from(source)) INTO kinds;
+  IF kinds IS NOT NULL AND NOT kinds <@ ARRAY['smallint', 'integer', 'bigint'] THEN
+    RAISE EXCEPTION USING ERRCODE = '42804',
+      MESSAGE = format('pgrec.split returns bigint keys, but the source''s keys are %s and %s', kinds[1], kinds[2]),
+      HINT = 'Use pgrec.split_text(...), which returns the keys as text.';
+  END IF;
+  RETURN QUERY EXECUTE pgrec._split_query(source, method, test_fraction, seed, user_col, time_col,
+                                          item_col, rating_col, 'bigint');
+END $$;
+
+CREATE FUNCTION pgrec.split_text(source text, method text DEFAULT 'random', test_fraction real DEFAULT 0.2,
+    seed bigint DEFAULT 42, user_col text DEFAULT 'user_id', time_col text DEFAULT NULL,
+    item_col text DEFAULT 'item_id', rating_col text DEFAULT 'rating')
+RETURNS TABLE (user_id text, item_id text, rating real, is_test boolean)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY EXECUTE pgrec._split_query(source, method, test_fraction, seed, user_col, time_col,
+                                          item_col, rating_col, 'text');
+END $$;
+
+COMMENT ON FUNCTION pgrec.split(text, text, real, bigint, text, text, text, text) IS
+'Train/test split of a source with integer keys: ''random'' (by a seeded hash of the pair), ''temporal'' (each user''s latest test_fraction of rows by time_col) or ''leave_one_out'' (each user''s latest row; users with one row stay in training).';
+COMMENT ON FUNCTION pgrec.split_text(text, text, real, bigint, text, text, text, text) IS
+'pgrec.split for sources with text, uuid or mixed keys: the same split, keys returned as text.';
+COMMENT ON FUNCTION pgrec._split_query(text, text, real, bigint, text, text, text, text, text) IS
+'Internal: the query behind pgrec.split and pgrec.split_text.';
+COMMENT ON FUNCTION pgrec._source_from(text) IS
+'Internal: the checked FROM item of a source (a table, view or single read-only SELECT).';

@@ -379,3 +379,13 @@ unsafe fn read_row(
         value: value as f32,
     });
 }
+
+/// The FROM item for a source (a resolved relation or a parenthesised query), after checking
+/// that it is a single read-only SELECT the caller may run. Used by SQL-language functions
+/// that read a source (pgrec.split).
+#[pg_extern(stable, parallel_safe, name = "_source_from")]
+fn source_from(source: &str) -> String {
+    let from = from_item(source);
+    probe_columns(&from);
+    from
+}

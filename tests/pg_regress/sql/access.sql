@@ -166,6 +166,11 @@ SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS ratin
 SET ROLE pgrec_mallory;
 SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS rating');
 \echo :LAST_ERROR_SQLSTATE
+-- pgrec.split reads its source with the caller's privileges: not the owner's private table
+SELECT count(*) FROM pgrec.split('private_data.ratings');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM pgrec.split_text('private_data.ratings');
+\echo :LAST_ERROR_SQLSTATE
 SET ROLE pgrec_reader;
 -- nor change the rows directly
 UPDATE pgrec.item_factors SET bias = 0 WHERE version_id = :mf_vid;
@@ -176,6 +181,7 @@ SELECT count(*) AS still_intact FROM pgrec.item_embeddings('priv_mf') WHERE bias
 SET ROLE pgrec_owner;
 -- The owner folds a user in from its own private source (replacing user 1 keeps the counts).
 SELECT pgrec.fold_in('priv_mf', 'SELECT user_id, item_id, rating FROM private_data.ratings WHERE user_id = 1') AS folded;
+SELECT count(*) > 0 AS owner_splits FROM pgrec.split('private_data.ratings') WHERE is_test;
 UPDATE pgrec.model_versions SET readers = '{0}' WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
 UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';
