@@ -60,7 +60,7 @@ fn evaluate(
             .ratings
             .iter()
             .map(|r| {
-                let p = sm.model.predict_partial(
+                let p = sm.view().predict_partial(
                     kern,
                     user_map[r.user as usize],
                     item_map[r.item as usize],
@@ -81,7 +81,7 @@ fn evaluate(
     // Relevant items per known user; items the model does not know get indices past the end,
     // so they count as relevant but can never be recommended.
     let threshold = if explicit { relevance_threshold } else { None };
-    let n_model_users = sm.model.n_users();
+    let n_model_users = sm.view().n_users();
     let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); n_model_users];
     let mut skipped_users = std::collections::BTreeSet::new();
     for r in &data.ratings {
@@ -115,7 +115,7 @@ fn evaluate(
                     if cancel.is_cancelled() {
                         return None;
                     }
-                    sm.model.score_items(kern, u, scores);
+                    sm.view().score_items(kern, u, scores);
                     let seen = sm.seen.of(u);
                     let top: Vec<u32> = top_k(scores, kk, seen).iter().map(|s| s.index).collect();
                     let a = if with_auc {

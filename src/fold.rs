@@ -40,7 +40,7 @@ fn fold_one(
     h: History<'_>,
 ) -> FoldedUser {
     let target = FoldTarget {
-        model: &m.model,
+        model: m.view(),
         item_gram: &m.item_gram,
     };
     match c.fold_in(&target, h) {
@@ -79,7 +79,7 @@ fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<S
             .model
             .rating_range
             .map(|r| r.1)
-            .unwrap_or(m.model.global_mean + 1.0),
+            .unwrap_or(m.view().global_mean + 1.0),
         Target::Relevance => 1.0,
     };
     let values = vec![value; items.len()];
@@ -94,11 +94,10 @@ fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<S
             values: &values,
         },
     );
-    let base = m.model.global_mean + user.bias;
-    let scores: Vec<f32> = (0..m.model.n_items() as u32)
-        .map(|i| {
-            base + m.model.item_bias[i as usize] + m.kernels.dot(&user.factors, m.model.item(i))
-        })
+    let view = m.view();
+    let base = view.global_mean + user.bias;
+    let scores: Vec<f32> = (0..view.n_items() as u32)
+        .map(|i| base + view.item_bias[i as usize] + m.kernels.dot(&user.factors, view.item(i)))
         .collect();
     top_k(&scores, k, &items)
 }
@@ -231,8 +230,8 @@ fn fold_in(
     let item_map = map_keys(&data.items, &m.items);
     let user_map = map_keys(&data.users, &m.users);
     let threshold = c.positive_threshold();
-    let k = m.model.factors;
-    let n_model_users = m.model.n_users();
+    let k = m.view().factors;
+    let n_model_users = m.view().n_users();
     // Per source user: (model index, key, bias, vector, seen items).
     let mut out: Vec<UserRow> = Vec::new();
     let mut unknown_items = 0usize;

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use pgrec_core::algo::Scorer;
 use pgrec_core::kernels::Kernels;
-use pgrec_core::model::{HeadLayer, ScoreHead};
+use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::{FactorModel, KeyIndex, UserItems};
 use pgrx::prelude::*;
@@ -32,6 +32,13 @@ pub struct ServingModel {
 
 thread_local! {
     static CACHE: RefCell<HashMap<String, Rc<ServingModel>>> = RefCell::new(HashMap::new());
+}
+
+impl ServingModel {
+    /// The cached model's parts, borrowed: what scoring reads.
+    pub fn view(&self) -> ModelView<'_> {
+        self.model.view()
+    }
 }
 
 /// Drops a model from this backend's cache.
@@ -287,13 +294,14 @@ fn recommend_indices(
         notice_unknown("user", user, model);
         return Vec::new();
     };
-    let mut scores = Vec::with_capacity(m.model.n_items());
-    if m.model.head.is_some() {
+    let view = m.view();
+    let mut scores = Vec::with_capacity(view.n_items());
+    if view.head.is_some() {
         // ncf: every item goes through the network, in chunks spread over the pool.
         let pool = crate::runner::pool(crate::runner::default_threads());
-        pool.install(|| m.model.score_items_parallel(m.kernels, u, &mut scores));
+        pool.install(|| view.score_items_parallel(m.kernels, u, &mut scores));
     } else {
-        m.model.score_items(m.kernels, u, &mut scores);
+        view.score_items(m.kernels, u, &mut scores);
     }
     let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
     top_k(&scores, k, exclude)
@@ -305,14 +313,14 @@ fn similar_indices(model: &str, item: KeyArg<'_>, k: i32, m: &ServingModel) -> V
         notice_unknown("item", item, model);
         return Vec::new();
     };
-    m.model.similar_items(m.kernels, &m.item_norms, i, k)
+    m.view().similar_items(m.kernels, &m.item_norms, i, k)
 }
 
 fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> {
     let m = active(model);
     let u = m.users.find(user)?;
     let i = m.items.find(item)?;
-    Some(m.model.predict(m.kernels, u, i))
+    Some(m.view().predict(m.kernels, u, i))
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend")]

@@ -107,7 +107,7 @@ fn main() {
             let items: Vec<u32> = pos.iter().map(|p| p.0).collect();
             let values: Vec<f32> = pos.iter().map(|p| p.1).collect();
             let target = FoldTarget {
-                model: &folded,
+                model: folded.view(),
                 item_gram: &gram,
             };
             new_users.push((
@@ -169,7 +169,7 @@ fn main() {
         basket.dedup();
         let values = vec![if ranking { 1.0 } else { 5.0 }; basket.len()];
         let target = FoldTarget {
-            model: &folded,
+            model: folded.view(),
             item_gram: &gram,
         };
         let runs = 200;

@@ -131,7 +131,21 @@ pub struct FactorModel {
     pub head: Option<ScoreHead>,
 }
 
-impl FactorModel {
+/// A borrowed view of a model's parts: what serving, evaluation and fold-in score through. It
+/// holds no data of its own, so a model cached once (or held by a training) is read in place.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelView<'a> {
+    pub factors: usize,
+    pub global_mean: f32,
+    pub rating_range: Option<(f32, f32)>,
+    pub user_bias: &'a [f32],
+    pub item_bias: &'a [f32],
+    pub user_factors: &'a [f32],
+    pub item_factors: &'a [f32],
+    pub head: Option<&'a ScoreHead>,
+}
+
+impl<'a> ModelView<'a> {
     pub fn n_users(&self) -> usize {
         self.user_bias.len()
     }
@@ -141,13 +155,13 @@ impl FactorModel {
     }
 
     #[inline]
-    pub fn user(&self, u: u32) -> &[f32] {
+    pub fn user(&self, u: u32) -> &'a [f32] {
         let k = self.factors;
         &self.user_factors[u as usize * k..(u as usize + 1) * k]
     }
 
     #[inline]
-    pub fn item(&self, i: u32) -> &[f32] {
+    pub fn item(&self, i: u32) -> &'a [f32] {
         let k = self.factors;
         &self.item_factors[i as usize * k..(i as usize + 1) * k]
     }
@@ -202,8 +216,8 @@ impl FactorModel {
         let k = self.factors;
         if let Some(head) = &self.head {
             out.resize(self.n_items(), 0.0);
-            head.score(p, &self.item_factors, k, out);
-            for (s, b) in out.iter_mut().zip(&self.item_bias) {
+            head.score(p, self.item_factors, k, out);
+            for (s, b) in out.iter_mut().zip(self.item_bias) {
                 *s += base + b;
             }
             return;
@@ -211,7 +225,7 @@ impl FactorModel {
         out.extend(
             self.item_factors
                 .chunks_exact(k.max(1))
-                .zip(&self.item_bias)
+                .zip(self.item_bias)
                 .map(|(q, b)| base + b + if k == 0 { 0.0 } else { kern.dot(p, q) }),
         );
     }
@@ -264,6 +278,71 @@ impl FactorModel {
             top.push(j, c.clamp(-1.0, 1.0));
         }
         top.into_sorted()
+    }
+}
+
+impl FactorModel {
+    /// The model's parts, borrowed.
+    #[inline]
+    pub fn view(&self) -> ModelView<'_> {
+        ModelView {
+            factors: self.factors,
+            global_mean: self.global_mean,
+            rating_range: self.rating_range,
+            user_bias: &self.user_bias,
+            item_bias: &self.item_bias,
+            user_factors: &self.user_factors,
+            item_factors: &self.item_factors,
+            head: self.head.as_ref(),
+        }
+    }
+
+    pub fn n_users(&self) -> usize {
+        self.user_bias.len()
+    }
+
+    pub fn n_items(&self) -> usize {
+        self.item_bias.len()
+    }
+
+    #[inline]
+    pub fn user(&self, u: u32) -> &[f32] {
+        self.view().user(u)
+    }
+
+    #[inline]
+    pub fn item(&self, i: u32) -> &[f32] {
+        self.view().item(i)
+    }
+
+    #[inline]
+    pub fn clip(&self, x: f32) -> f32 {
+        self.view().clip(x)
+    }
+
+    #[inline]
+    pub fn predict(&self, kern: Kernels, u: u32, i: u32) -> f32 {
+        self.view().predict(kern, u, i)
+    }
+
+    pub fn predict_partial(&self, kern: Kernels, u: Option<u32>, i: Option<u32>) -> f32 {
+        self.view().predict_partial(kern, u, i)
+    }
+
+    pub fn score_items(&self, kern: Kernels, u: u32, out: &mut Vec<f32>) {
+        self.view().score_items(kern, u, out)
+    }
+
+    pub fn score_items_parallel(&self, kern: Kernels, u: u32, out: &mut Vec<f32>) {
+        self.view().score_items_parallel(kern, u, out)
+    }
+
+    pub fn item_norms(&self, kern: Kernels) -> Vec<f32> {
+        self.view().item_norms(kern)
+    }
+
+    pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
+        self.view().similar_items(kern, norms, item, k)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use rand::Rng as _;
 
 use crate::kernels::Kernels;
-use crate::model::FactorModel;
+use crate::model::ModelView;
 use crate::rng::{mix64, stream};
 use crate::solve::{cholesky_solve, gram_serial, CgKernel, RowSystem, Scratch};
 
@@ -32,14 +32,14 @@ pub struct FoldedUser {
 /// The model a fold-in works against, with the item Gram matrix computed on first use and
 /// kept (a serving cache holds one per model version).
 pub struct FoldTarget<'a> {
-    pub model: &'a FactorModel,
+    pub model: ModelView<'a>,
     pub item_gram: &'a OnceLock<Vec<f32>>,
 }
 
 impl FoldTarget<'_> {
     fn gram(&self) -> &[f32] {
         self.item_gram
-            .get_or_init(|| gram_serial(&self.model.item_factors, self.model.factors))
+            .get_or_init(|| gram_serial(self.model.item_factors, self.model.factors))
     }
 }
 
@@ -84,7 +84,7 @@ pub fn explicit_user(t: &FoldTarget<'_>, h: History<'_>, lambda: f32, shrink: f3
     let sys = RowSystem {
         gram: None,
         diag: lambda.max(1e-6) * n as f32,
-        y: &m.item_factors,
+        y: m.item_factors,
         k: m.factors,
         cols: h.items,
         values: &residuals,
@@ -102,7 +102,7 @@ pub fn implicit_user(t: &FoldTarget<'_>, h: History<'_>, reg: f32, alpha: f32) -
     let sys = RowSystem {
         gram: Some(t.gram()),
         diag: reg.max(1e-6),
-        y: &m.item_factors,
+        y: m.item_factors,
         k: m.factors,
         cols: h.items,
         values: h.values,
@@ -170,6 +170,7 @@ pub fn bpr_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::FactorModel;
 
     /// Two items per direction in 2-d: folding in a user who liked the x-axis items gives a
     /// vector pointing along x.
@@ -191,7 +192,7 @@ mod tests {
         let m = model();
         let cell = OnceLock::new();
         let t = FoldTarget {
-            model: &m,
+            model: m.view(),
             item_gram: &cell,
         };
         let u = explicit_user(
@@ -222,7 +223,7 @@ mod tests {
         let m = model();
         let cell = OnceLock::new();
         let t = FoldTarget {
-            model: &m,
+            model: m.view(),
             item_gram: &cell,
         };
         let h = History {
