@@ -22,12 +22,15 @@ pub(crate) fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
     }
 }
 
+/// Ratings at or above this are relevant when neither the caller nor the model says otherwise.
+const DEFAULT_RELEVANCE: f32 = 4.0;
+
 #[pg_extern(stable, parallel_restricted, name = "evaluate")]
 fn evaluate(
     model: Option<&str>,
     source: Option<&str>,
     k: default!(Option<i32>, 10),
-    relevance_threshold: default!(Option<f32>, 4.0),
+    relevance_threshold: default!(Option<f32>, "NULL"),
 ) -> JsonB {
     let model = required(model, "model");
     let source = required(source, "source");
@@ -80,7 +83,20 @@ fn evaluate(
 
     // Relevant items per known user; items the model does not know get indices past the end,
     // so they count as relevant but can never be recommended.
-    let threshold = if explicit { relevance_threshold } else { None };
+    // The caller's threshold, else the model's positive_threshold (what it trained as
+    // positive), else 4 (on a 1-5 scale, "liked").
+    let threshold = if explicit {
+        relevance_threshold.or_else(|| {
+            let (_, params) = crate::catalog::version_recipe(sm.info.id);
+            Some(
+                params["positive_threshold"]
+                    .as_f64()
+                    .map_or(DEFAULT_RELEVANCE, |t| t as f32),
+            )
+        })
+    } else {
+        None
+    };
     let n_model_users = sm.view().n_users();
     let mut relevant: Vec<Vec<u32>> = vec![Vec::new(); n_model_users];
     let mut skipped_users = std::collections::BTreeSet::new();

@@ -376,3 +376,14 @@ COMMENT ON FUNCTION pgrec._split_query(text, text, real, bigint, text, text, tex
 'Internal: the query behind pgrec.split and pgrec.split_text.';
 COMMENT ON FUNCTION pgrec._source_from(text) IS
 'Internal: the checked FROM item of a source (a table, view or single read-only SELECT).';
+
+-- evaluate: relevance_threshold defaults to the model's positive_threshold (else 4).
+CREATE OR REPLACE FUNCTION pgrec."evaluate"(
+	"model" TEXT, /* Option < & str > */
+	"source" TEXT, /* Option < & str > */
+	"k" INT DEFAULT 10, /* Option < i32 > */
+	"relevance_threshold" real DEFAULT NULL /* Option < f32 > */
+) RETURNS jsonb /* JsonB */
+STABLE PARALLEL RESTRICTED
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'evaluate_wrapper';

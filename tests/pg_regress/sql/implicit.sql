@@ -85,3 +85,12 @@ SELECT count(*) = count(*) FILTER (WHERE h.metrics ? 'validation_ndcg_at_10') AS
 FROM pgrec.training_history h JOIN pgrec.model_versions v ON v.id = h.version_id
 WHERE v.model = 'ml_ials_v';
 SELECT pgrec.drop_model('ml_ials_v');
+
+-- evaluate's relevance threshold defaults to the model's positive_threshold
+SELECT n_interactions FROM pgrec.train('thr5', 'ml100k.u1_base', 'ials',
+  params => '{"positive_threshold": 5, "epochs": 2, "factors": 8}');
+SELECT (pgrec.evaluate('thr5', 'ml100k.u1_test')->>'relevance_threshold')::real AS model_threshold,
+       (pgrec.evaluate('thr5', 'ml100k.u1_test', relevance_threshold => 3)->>'relevance_threshold')::real AS given,
+       (pgrec.evaluate('thr5', 'ml100k.u1_test')->>'n_users_ranked')::int
+         < (pgrec.evaluate('thr5', 'ml100k.u1_test', relevance_threshold => 4)->>'n_users_ranked')::int AS fewer_relevant_users;
+SELECT pgrec.drop_model('thr5');
