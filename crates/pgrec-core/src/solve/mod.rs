@@ -25,6 +25,9 @@ use crate::kernels::prefetch;
 use crate::parallel::CancelFlag;
 use crate::sparse::Csr;
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
 const LANES: usize = 8;
 
 /// Rows per partial product when computing a Gram matrix in parallel. Fixed: it decides the
@@ -256,6 +259,15 @@ fn cg_portable(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch
     cg_body(sys, x, steps, s)
 }
 
+/// Whether every column of `sys` indexes a full row of `sys.y` (what the intrinsic kernel
+/// relies on instead of bounds checks).
+fn columns_in_range(sys: &RowSystem<'_>) -> bool {
+    sys.cols
+        .iter()
+        .max()
+        .is_none_or(|&c| (c as usize + 1) * sys.k <= sys.y.len())
+}
+
 /// Which body a CPU runs; chosen once per sweep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CgKernel {
@@ -285,6 +297,11 @@ impl CgKernel {
     pub fn solve(self, sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
+            if sys.k % 8 == 0 && x.len() == sys.k && columns_in_range(sys) {
+                // SAFETY: avx2 and fma were detected at run time; k is a multiple of 8, x
+                // holds k floats and every column indexes a row of y (checked above).
+                return unsafe { avx2::cg(sys, x, steps, s) };
+            }
             // SAFETY: avx2 and fma were detected at run time.
             return unsafe { cg_avx2(sys, x, steps, s) };
         }
@@ -525,6 +542,45 @@ mod tests {
                 assert!(residual(&sys, &x) < 1e-3, "k={k}");
                 for (a, b) in x.iter().zip(&exact) {
                     assert!((a - b).abs() < 1e-2 * (1.0 + b.abs()), "k={k}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_intrinsic_kernel_agrees_with_the_portable_one() {
+        // k a multiple of 8 (the intrinsic path) with and without a 32-wide block, and row
+        // lengths that leave every remainder of the groups of four.
+        for k in [8usize, 16, 40, 64] {
+            for n_items in [1usize, 6, 7, 13, 50] {
+                let (y, cols, values) = system_parts(k, n_items.max(2) * 3 / 2, k as u64);
+                let cols = &cols[..cols.len().min(n_items)];
+                let values = &values[..cols.len()];
+                let pool = build_pool(1).unwrap();
+                let g = gram(&pool, &y, k);
+                for (gram, alpha) in [(Some(&g[..]), Some(1.5f32)), (None, None)] {
+                    let sys = RowSystem {
+                        gram,
+                        diag: 0.3,
+                        y: &y,
+                        k,
+                        cols,
+                        values,
+                        alpha,
+                    };
+                    let mut s = Scratch::default();
+                    let start = random(k, 77);
+                    let mut a = start.clone();
+                    let mut b = start;
+                    CgKernel::portable().solve(&sys, &mut a, 3, &mut s);
+                    CgKernel::detect().solve(&sys, &mut b, 3, &mut s);
+                    for (u, v) in a.iter().zip(&b) {
+                        assert!(
+                            (u - v).abs() < 1e-4 * (1.0 + u.abs()),
+                            "k={k} n={n_items}: {u} vs {v}"
+                        );
+                    }
+                    assert!(residual(&sys, &b) < residual(&sys, &random(k, 77)) + 1e-9);
                 }
             }
         }
