@@ -76,6 +76,21 @@ impl Csr {
         (&self.indices[span.clone()], &self.values[span])
     }
 
+    /// The entries as (row, column, value) triples, sorted by (row, column): the inverse of
+    /// [`Csr::by_user`].
+    pub fn to_ratings(&self) -> Vec<Rating> {
+        let mut out = Vec::with_capacity(self.nnz());
+        for r in 0..self.n_rows() {
+            let (cols, values) = self.row(r);
+            out.extend(cols.iter().zip(values).map(|(&item, &value)| Rating {
+                user: r as u32,
+                item,
+                value,
+            }));
+        }
+        out
+    }
+
     /// Bytes held (for memory reports).
     pub fn bytes(&self) -> usize {
         self.indptr.len() * 8 + self.indices.len() * 4 + self.values.len() * 4

@@ -173,9 +173,11 @@ impl BprTraining {
         )?;
         let (b, seed, k) = (p.blocks as usize, p.run.seed(), p.factors as usize);
         let mut cells = vec![Vec::new(); b * b];
-        for r in &implicit.positives {
-            let cell = group(seed, 1, r.user, b) * b + group(seed, 2, r.item, b);
-            cells[cell].push((r.user, r.item));
+        for u in 0..implicit.positives.n_rows() {
+            for &i in implicit.positives.row(u).0 {
+                let u = u as u32;
+                cells[group(seed, 1, u, b) * b + group(seed, 2, i, b)].push((u, i));
+            }
         }
         let mut group_items = vec![Vec::new(); b];
         for i in 0..data.n_items as u32 {
@@ -228,7 +230,7 @@ impl BprTraining {
         let (mut loss, mut steps) = (0f64, 0usize);
         for &o in order.iter() {
             let (u, i) = pairs[o as usize];
-            let seen = self.data.seen.row(u as usize).0;
+            let seen = self.data.seen().row(u as usize).0;
             let mut j = None;
             for _ in 0..NEGATIVE_TRIES {
                 let c = negatives[rng.gen_range(0..negatives.len())];
@@ -278,7 +280,7 @@ impl Training for BprTraining {
     }
 
     fn n_validation(&self) -> usize {
-        self.data.all.len() - self.data.seen.nnz()
+        self.data.n_held_out()
     }
 
     fn squared_loss(&self) -> bool {
@@ -325,7 +327,7 @@ impl Training for BprTraining {
                         item_bias: Some(&self.bias),
                         factors: self.k,
                     },
-                    &self.data.seen,
+                    self.data.seen(),
                 );
                 let verdict = self.stopping.observe(ndcg);
                 if verdict.improved {
@@ -349,7 +351,7 @@ impl Training for BprTraining {
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let this = *self;
-        let n_positives = this.data.positives.len();
+        let n_positives = this.data.positives.nnz();
         let (users, items, bias) = this.best.unwrap_or((this.users, this.items, this.bias));
         Fitted {
             scorer: Scorer::Dot,
@@ -364,7 +366,7 @@ impl Training for BprTraining {
                 item_factors: items,
                 head: None,
             },
-            ratings: this.data.all,
+            ratings: this.data.into_all(),
             tensors: Vec::new(),
             metrics: serde_json::json!({ "n_positives": n_positives }),
         }

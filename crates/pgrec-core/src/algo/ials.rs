@@ -166,7 +166,7 @@ const LOSS_USERS: usize = 4096;
 
 pub struct IalsTraining {
     p: Checked<IalsParams>,
-    by_user: Csr,
+    /// The training positives by item (by user they are `data.positives`).
     by_item: Csr,
     data: ImplicitData,
     users: Vec<f32>,
@@ -187,15 +187,13 @@ impl IalsTraining {
             p.run.validation_fraction(),
             p.run.seed(),
         )?;
-        let by_user = Csr::by_user(data.n_users, &implicit.positives);
-        let by_item = by_user.transpose(data.n_items);
+        let by_item = implicit.positives.transpose(data.n_items);
         let k = p.k();
         Ok(Self {
             users: init_factors(p.run.seed(), 1, data.n_users, k, p.init_std as f32),
             items: init_factors(p.run.seed(), 2, data.n_items, k, p.init_std as f32),
             stopping: EarlyStopping::new(p.run.patience(), 0.0, true),
             p,
-            by_user,
             by_item,
             data: implicit,
             epoch: 0,
@@ -209,12 +207,12 @@ impl IalsTraining {
     /// d = <x_u, y_i> and G = Y^T Y.
     fn sampled_loss(&self, g: &[f32]) -> f64 {
         let k = self.p.k();
-        let n_users = self.by_user.n_rows();
+        let n_users = self.data.positives.n_rows();
         let step = n_users.div_ceil(LOSS_USERS).max(1);
         let (mut loss, mut count) = (0f64, 0usize);
         for u in (0..n_users).step_by(step) {
             let x = &self.users[u * k..(u + 1) * k];
-            let (cols, values) = self.by_user.row(u);
+            let (cols, values) = self.data.positives.row(u);
             let mut xgx = 0f64;
             for f in 0..k {
                 let gx: f64 = (0..k).map(|e| g[f * k + e] as f64 * x[e] as f64).sum();
@@ -253,7 +251,7 @@ impl Training for IalsTraining {
     }
 
     fn n_validation(&self) -> usize {
-        self.data.all.len() - self.data.seen.nnz()
+        self.data.n_held_out()
     }
 
     fn squared_loss(&self) -> bool {
@@ -278,7 +276,7 @@ impl Training for IalsTraining {
             solver,
             cg_steps,
         }
-        .run(pool, &self.by_user, &mut self.users, cancel)?;
+        .run(pool, &self.data.positives, &mut self.users, cancel)?;
         let user_gram = gram(pool, &self.users, k);
         Sweep {
             y: &self.users,
@@ -306,7 +304,7 @@ impl Training for IalsTraining {
                         item_bias: None,
                         factors: k,
                     },
-                    &self.data.seen,
+                    self.data.seen(),
                 );
                 let verdict = self.stopping.observe(ndcg);
                 if verdict.improved {
@@ -331,8 +329,10 @@ impl Training for IalsTraining {
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let this = *self;
         let (users, items) = this.best.unwrap_or((this.users, this.items));
-        let n_users = this.by_user.n_rows();
+        let n_users = this.data.positives.n_rows();
         let n_items = this.by_item.n_rows();
+        let n_positives = this.data.positives.nnz();
+        drop(this.by_item);
         Fitted {
             scorer: Scorer::Dot,
             target: Target::Relevance,
@@ -346,9 +346,9 @@ impl Training for IalsTraining {
                 item_factors: items,
                 head: None,
             },
-            ratings: this.data.all,
+            ratings: this.data.into_all(),
             tensors: Vec::new(),
-            metrics: serde_json::json!({ "n_positives": this.by_user.nnz() }),
+            metrics: serde_json::json!({ "n_positives": n_positives }),
         }
     }
 }

@@ -12,16 +12,23 @@ pub const VALIDATION_K: usize = 10;
 pub const VALIDATION_USERS: usize = 2000;
 
 /// The training data of a ranking model, split.
+///
+/// Memory: when every row is a training positive (no threshold cuts any and nothing is held
+/// out), the rows are kept once, as `positives` grouped by user, which also serves as `seen`
+/// and gives the source rows back at the end; otherwise the seen rows and the source rows are
+/// kept apart.
 pub struct ImplicitData {
-    /// Training positives, sorted by (user, item).
-    pub positives: Vec<Rating>,
-    /// Every training row (positives and rows below the threshold), by user: what ranking
-    /// skips as already seen.
-    pub seen: Csr,
+    /// Training positives grouped by user.
+    pub positives: Csr,
+    /// Every training row by user (positives and rows below the threshold), when that is not
+    /// `positives`: what ranking skips as already seen.
+    seen: Option<Csr>,
     /// Held-out positives, when a validation fraction was asked for.
     pub validation: Option<RankingValidation>,
-    /// Every row of the source, sorted by (user, item): stored as the version's seen items.
-    pub all: Vec<Rating>,
+    /// Every row of the source, sorted by (user, item), when `positives` does not hold them
+    /// all.
+    all: Option<Vec<Rating>>,
+    n_rows: usize,
 }
 
 impl ImplicitData {
@@ -35,8 +42,8 @@ impl ImplicitData {
         seed: u64,
     ) -> Result<Self> {
         let is_positive = |r: &Rating| threshold.is_none_or(|t| r.value >= t);
-        let mut positives: Vec<Rating> = ratings.iter().copied().filter(is_positive).collect();
-        if positives.is_empty() {
+        let n_positive = ratings.iter().filter(|r| is_positive(r)).count();
+        if n_positive == 0 {
             return Err(CoreError::data(
                 "no positive interactions to train on",
                 threshold.map(|t| {
@@ -44,9 +51,9 @@ impl ImplicitData {
                 }),
             ));
         }
-        if let Some(bad) = positives
+        if let Some(bad) = ratings
             .iter()
-            .find(|r| r.value.is_nan() || r.value <= 0.0)
+            .find(|r| is_positive(r) && (r.value.is_nan() || r.value <= 0.0))
         {
             return Err(CoreError::data(
                 format!(
@@ -59,6 +66,17 @@ impl ImplicitData {
                 ),
             ));
         }
+        let n_rows = ratings.len();
+        if n_positive == n_rows && validation_fraction <= 0.0 {
+            return Ok(Self {
+                positives: Csr::by_user(n_users, &ratings),
+                seen: None,
+                validation: None,
+                all: None,
+                n_rows,
+            });
+        }
+        let mut positives: Vec<Rating> = ratings.iter().copied().filter(is_positive).collect();
         let n_train = split_validation(&mut positives, validation_fraction, seed);
         let held_out = positives.split_off(n_train);
         positives.sort_unstable_by_key(|r| (r.user, r.item));
@@ -72,11 +90,30 @@ impl ImplicitData {
             .filter(|r| held.binary_search(&(r.user, r.item)).is_err())
             .collect();
         Ok(Self {
-            seen: Csr::by_user(n_users, &seen_rows),
-            positives,
+            positives: Csr::by_user(n_users, &positives),
+            seen: Some(Csr::by_user(n_users, &seen_rows)),
             validation,
-            all: ratings,
+            all: Some(ratings),
+            n_rows,
         })
+    }
+
+    /// Every training row by user: what ranking skips as already seen.
+    pub fn seen(&self) -> &Csr {
+        self.seen.as_ref().unwrap_or(&self.positives)
+    }
+
+    /// Rows held out for validation.
+    pub fn n_held_out(&self) -> usize {
+        self.n_rows - self.seen().nnz()
+    }
+
+    /// Every row of the source, sorted by (user, item) (stored as the version's seen items).
+    pub fn into_all(self) -> Vec<Rating> {
+        match self.all {
+            Some(all) => all,
+            None => self.positives.to_ratings(),
+        }
     }
 }
 
@@ -92,11 +129,12 @@ mod tests {
     fn rows_below_the_threshold_are_seen_but_not_positive() {
         let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
         let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), 0.0, 1).unwrap();
-        assert_eq!(d.positives, [r(0, 0, 5.0), r(1, 1, 4.0)]);
-        assert_eq!(d.seen.row(0).0, [0, 1]);
-        assert_eq!(d.seen.row(1).0, [1, 2]);
+        assert_eq!(d.positives.to_ratings(), [r(0, 0, 5.0), r(1, 1, 4.0)]);
+        assert_eq!(d.seen().row(0).0, [0, 1]);
+        assert_eq!(d.seen().row(1).0, [1, 2]);
         assert!(d.validation.is_none());
-        assert_eq!(d.all, ratings);
+        assert_eq!(d.n_held_out(), 0);
+        assert_eq!(d.into_all(), ratings);
         let none = ImplicitData::prepare(ratings, 2, Some(6.0), 0.0, 1);
         assert!(none.is_err());
     }
@@ -107,15 +145,32 @@ mod tests {
             .flat_map(|u| (0..20u32).map(move |i| r(u, i, 1.0)))
             .collect();
         let d = ImplicitData::prepare(ratings.clone(), 50, None, 0.2, 7).unwrap();
-        let held = ratings.len() - d.positives.len();
+        let held = ratings.len() - d.positives.nnz();
         assert!(held > 100 && held < 300, "{held}");
-        assert_eq!(d.seen.nnz(), d.positives.len());
+        assert_eq!(d.n_held_out(), held);
+        assert_eq!(d.seen().nnz(), d.positives.nnz());
         assert!(d.validation.as_ref().is_some_and(|v| v.n_users() > 0));
+        assert_eq!(d.into_all(), ratings);
+    }
+
+    #[test]
+    fn when_every_row_is_a_positive_they_are_kept_once() {
+        let ratings = vec![r(0, 1, 1.0), r(0, 3, 2.0), r(2, 0, 1.0)];
+        let d = ImplicitData::prepare(ratings.clone(), 3, Some(1.0), 0.0, 1).unwrap();
+        assert!(d.seen.is_none() && d.all.is_none());
+        assert_eq!(d.seen().row(0).0, [1, 3]);
+        assert_eq!(d.seen().row(1).0, [] as [u32; 0]);
+        assert_eq!(d.n_held_out(), 0);
+        assert_eq!(d.into_all(), ratings);
     }
 
     #[test]
     fn zero_or_negative_values_are_refused() {
         assert!(ImplicitData::prepare(vec![r(0, 0, 0.0)], 1, None, 0.0, 1).is_err());
         assert!(ImplicitData::prepare(vec![r(0, 0, -1.0)], 1, Some(-2.0), 0.0, 1).is_err());
+        // Below the threshold a zero is only seen, which is fine.
+        assert!(
+            ImplicitData::prepare(vec![r(0, 0, 0.0), r(0, 1, 5.0)], 1, Some(4.0), 0.0, 1).is_ok()
+        );
     }
 }
