@@ -185,6 +185,10 @@ impl Params for MfParams {
         int_in("blocks", self.blocks, 1, 256)?;
         Ok(())
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 /// Training ratings bucketed into a blocks x blocks grid, stored contiguously.

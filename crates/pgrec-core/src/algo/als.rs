@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::model::FactorModel;
@@ -78,6 +78,10 @@ impl Params for AlsParams {
         float_in("init_std", self.init_std, 0.0, 10.0, false)?;
         Ok(())
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 /// Parses and checks the params of `als`.
@@ -86,20 +90,8 @@ pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
 }
 
 impl Configured for Checked<AlsParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
     fn needs_ratings(&self) -> bool {
         true
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        None
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {

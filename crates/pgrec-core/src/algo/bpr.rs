@@ -16,14 +16,14 @@ use serde::{Deserialize, Serialize};
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
-use super::implicit::{ImplicitData, VALIDATION_K};
+use super::implicit::ImplicitData;
 use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::model::FactorModel;
 use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::{stream, unit_hash};
-use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
+use crate::train::{EarlyStopping, EpochReport};
 use crate::validate::Scores;
 
 /// The parameters of `bpr` (see [`super::params`]: the fields are the JSON keys, `Default`
@@ -81,6 +81,10 @@ impl Params for BprParams {
         }
         Ok(())
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 /// Parses and checks the params of `bpr`.
@@ -89,28 +93,12 @@ pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
 }
 
 impl Configured for Checked<BprParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
-    fn needs_ratings(&self) -> bool {
-        false
-    }
-
     fn sums_duplicates(&self) -> bool {
         true
     }
 
     fn positive_threshold(&self) -> Option<f32> {
         self.positive_threshold.map(|t| t as f32)
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        None
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
@@ -316,36 +304,24 @@ impl Training for BprTraining {
             }
         }
         self.epoch += 1;
-        let mut stop = false;
-        let validation = match &self.data.validation {
-            Some(v) => {
-                let ndcg = v.ndcg(
-                    pool,
-                    &Scores {
-                        user_factors: &self.users,
-                        item_factors: &self.items,
-                        item_bias: Some(&self.bias),
-                        factors: self.k,
-                    },
-                    self.data.seen(),
-                );
-                let verdict = self.stopping.observe(ndcg);
-                if verdict.improved {
-                    self.best = Some((self.users.clone(), self.items.clone(), self.bias.clone()));
-                }
-                stop = verdict.stop;
-                Some(Measurement {
-                    metric: Metric::NdcgAt(VALIDATION_K),
-                    value: ndcg,
-                })
-            }
-            None => None,
-        };
+        let (validation, verdict) = self.data.validate(
+            pool,
+            &Scores {
+                user_factors: &self.users,
+                item_factors: &self.items,
+                item_bias: Some(&self.bias),
+                factors: self.k,
+            },
+            &mut self.stopping,
+        );
+        if verdict.improved {
+            self.best = Some((self.users.clone(), self.items.clone(), self.bias.clone()));
+        }
         Ok(EpochReport {
             epoch: self.epoch,
             train_loss: if steps == 0 { 0.0 } else { loss / steps as f64 },
             validation,
-            stop,
+            stop: verdict.stop,
         })
     }
 

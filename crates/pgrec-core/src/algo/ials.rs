@@ -10,16 +10,16 @@ use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
-use super::implicit::{ImplicitData, VALIDATION_K};
+use super::implicit::ImplicitData;
 use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
 use crate::solve::{gram, Solver, Sweep};
 use crate::sparse::Csr;
-use crate::train::{EarlyStopping, EpochReport, Measurement, Metric};
+use crate::train::{EarlyStopping, EpochReport};
 use crate::validate::Scores;
 
 /// The parameters of `ials` (see [`super::params`]: the fields are the JSON keys, `Default`
@@ -92,6 +92,10 @@ impl Params for IalsParams {
         }
         Ok(())
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 impl IalsParams {
@@ -119,28 +123,12 @@ pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
 }
 
 impl Configured for Checked<IalsParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
-    fn needs_ratings(&self) -> bool {
-        false
-    }
-
     fn sums_duplicates(&self) -> bool {
         true
     }
 
     fn positive_threshold(&self) -> Option<f32> {
         self.positive_threshold.map(|t| t as f32)
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        None
     }
 
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
@@ -293,36 +281,24 @@ impl Training for IalsTraining {
         let item_gram = gram(pool, &self.items, k);
         let train_loss = self.sampled_loss(&item_gram);
         self.item_gram = Some(item_gram);
-        let mut stop = false;
-        let validation = match &self.data.validation {
-            Some(v) => {
-                let ndcg = v.ndcg(
-                    pool,
-                    &Scores {
-                        user_factors: &self.users,
-                        item_factors: &self.items,
-                        item_bias: None,
-                        factors: k,
-                    },
-                    self.data.seen(),
-                );
-                let verdict = self.stopping.observe(ndcg);
-                if verdict.improved {
-                    self.best = Some((self.users.clone(), self.items.clone()));
-                }
-                stop = verdict.stop;
-                Some(Measurement {
-                    metric: Metric::NdcgAt(VALIDATION_K),
-                    value: ndcg,
-                })
-            }
-            None => None,
-        };
+        let (validation, verdict) = self.data.validate(
+            pool,
+            &Scores {
+                user_factors: &self.users,
+                item_factors: &self.items,
+                item_bias: None,
+                factors: k,
+            },
+            &mut self.stopping,
+        );
+        if verdict.improved {
+            self.best = Some((self.users.clone(), self.items.clone()));
+        }
         Ok(EpochReport {
             epoch: self.epoch,
             train_loss,
             validation,
-            stop,
+            stop: verdict.stop,
         })
     }
 

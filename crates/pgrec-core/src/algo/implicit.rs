@@ -1,10 +1,13 @@
 //! What the ranking algorithms (ials, bpr) share: which rows are positives, the held-out
 //! positives that early stopping measures ndcg@10 on, and the rows each user has seen.
 
+use rayon::ThreadPool;
+
 use crate::data::{split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::sparse::Csr;
-use crate::validate::RankingValidation;
+use crate::train::{EarlyStopping, Measurement, Metric, Verdict};
+use crate::validate::{RankingValidation, Scores};
 
 /// Cut-off of the validation ranking metric.
 pub const VALIDATION_K: usize = 10;
@@ -106,6 +109,32 @@ impl ImplicitData {
     /// Rows held out for validation.
     pub fn n_held_out(&self) -> usize {
         self.n_rows - self.seen().nnz()
+    }
+
+    /// Measures ndcg@10 of `scores` on the held-out positives (seen items excluded) and feeds
+    /// it to `stopping`. Without held-out positives: nothing measured, nothing improved, no
+    /// stop.
+    pub fn validate(
+        &self,
+        pool: &ThreadPool,
+        scores: &Scores<'_>,
+        stopping: &mut EarlyStopping,
+    ) -> (Option<Measurement>, Verdict) {
+        let Some(v) = &self.validation else {
+            return (
+                None,
+                Verdict {
+                    improved: false,
+                    stop: false,
+                },
+            );
+        };
+        let ndcg = v.ndcg(pool, scores, self.seen());
+        let measurement = Measurement {
+            metric: Metric::NdcgAt(VALIDATION_K),
+            value: ndcg,
+        };
+        (Some(measurement), stopping.observe(ndcg))
     }
 
     /// Every row of the source, sorted by (user, item) (stored as the version's seen items).

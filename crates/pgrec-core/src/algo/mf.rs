@@ -4,7 +4,7 @@ use rayon::ThreadPool;
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::params::Checked;
-use super::{Configured, FeatureRequest, Fitted, Scorer, Target, Training, TrainingData};
+use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
 use crate::error::Result;
 use crate::mf::{MfParams, MfTrainer};
 use crate::parallel::CancelFlag;
@@ -19,20 +19,8 @@ pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
 }
 
 impl Configured for Checked<MfParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
     fn needs_ratings(&self) -> bool {
         true
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        None
     }
 
     /// The least-squares optimum of the user's terms with the model's penalty (what SGD on the

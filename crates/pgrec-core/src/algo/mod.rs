@@ -103,14 +103,31 @@ pub struct TrainingData {
     pub items: SideFeatures,
 }
 
-/// Checked parameters: what the version stores, and what the pipeline must provide.
-pub trait Configured: Send {
+/// What every checked parameter set answers the same way (implemented once, for
+/// [`params::Checked`]).
+pub trait Recorded {
     /// The parameters as the version records them: every parameter, defaults included.
     fn stored_params(&self) -> serde_json::Value;
     /// Worker threads asked for (None: the server's default).
     fn threads(&self) -> Option<usize>;
+}
+
+impl<P: params::Params> Recorded for params::Checked<P> {
+    fn stored_params(&self) -> serde_json::Value {
+        self.stored()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.run().threads()
+    }
+}
+
+/// Checked parameters: what the version stores, and what the pipeline must provide.
+pub trait Configured: Recorded + Send {
     /// Whether the source must have a rating column.
-    fn needs_ratings(&self) -> bool;
+    fn needs_ratings(&self) -> bool {
+        false
+    }
     /// Rows below this value are seen but not positive (ranking models given ratings).
     fn positive_threshold(&self) -> Option<f32> {
         None
@@ -120,7 +137,9 @@ pub trait Configured: Send {
         false
     }
     /// The feature columns wanted, or None when the algorithm uses no features.
-    fn features(&self) -> Option<FeatureRequest<'_>>;
+    fn features(&self) -> Option<FeatureRequest<'_>> {
+        None
+    }
     /// Embeds a user from its history against a trained model of this algorithm (fold-in);
     /// None when the algorithm cannot.
     fn fold_in(

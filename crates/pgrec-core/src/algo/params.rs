@@ -27,6 +27,9 @@ pub trait Params: Serialize + DeserializeOwned + Default {
     /// Refuses values out of range, naming the parameter, and fills in the defaults that
     /// depend on other parameters.
     fn check(&mut self) -> Result<()>;
+
+    /// The training-loop parameters (epochs, seed, threads, validation).
+    fn run(&self) -> &LoopParams;
 }
 
 /// Parameters that passed [`Params::check`]: what a training runs with, and what its version
@@ -298,6 +301,10 @@ mod tests {
         fn check(&mut self) -> Result<()> {
             self.run.check()?;
             int_in("size", self.size, 1, 10)
+        }
+
+        fn run(&self) -> &LoopParams {
+            &self.run
         }
     }
 

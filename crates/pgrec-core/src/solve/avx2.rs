@@ -226,7 +226,7 @@ pub(super) unsafe fn cg(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mu
     // slices of at least k floats (k a multiple of 8) behind every pointer read.
     unsafe {
         let k = sys.k;
-        debug_assert!(k % 8 == 0 && x.len() == k);
+        debug_assert!(k.is_multiple_of(8) && x.len() == k);
         debug_assert!(sys
             .cols
             .iter()

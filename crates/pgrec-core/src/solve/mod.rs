@@ -297,7 +297,7 @@ impl CgKernel {
     pub fn solve(self, sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
-            if sys.k % 8 == 0 && x.len() == sys.k && columns_in_range(sys) {
+            if sys.k.is_multiple_of(8) && x.len() == sys.k && columns_in_range(sys) {
                 // SAFETY: avx2 and fma were detected at run time; k is a multiple of 8, x
                 // holds k floats and every column indexes a row of y (checked above).
                 return unsafe { avx2::cg(sys, x, steps, s) };

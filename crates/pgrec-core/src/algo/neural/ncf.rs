@@ -4,15 +4,14 @@
 //! the global term and the id biases. Serving cannot use a dot product for it: the network is
 //! stored with the model as a [`ScoreHead`] and scores every item.
 
-use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::params::{check_layers, widths, NeuralParams};
 use super::tower::{BySide, Side};
-use super::trainer::{Head, NetworkParams, NeuralTraining};
+use super::trainer::{Head, NetworkParams};
 use super::Loss;
 use crate::algo::params::{Checked, LoopParams, Params};
-use crate::algo::{Configured, FeatureRequest, Scorer, Training, TrainingData};
+use crate::algo::{Configured, Scorer};
 use crate::error::{CoreError, Result};
 use crate::model::{HeadLayer, ScoreHead};
 use crate::nn::{Layout, Linear, Mlp, MlpCache};
@@ -96,6 +95,10 @@ impl Params for NcfParams {
         self.run.check()?;
         self.net.check(&self.run)
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 impl NetworkParams for NcfParams {
@@ -103,10 +106,6 @@ impl NetworkParams for NcfParams {
 
     fn net(&self) -> &NeuralParams {
         &self.net
-    }
-
-    fn run(&self) -> &LoopParams {
-        &self.run
     }
 
     fn head(&self) -> Ncf {
@@ -233,28 +232,6 @@ impl Head for Ncf {
 /// Parses and checks the params of `ncf`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
     Ok(Box::new(Checked::<NcfParams>::from_json(params)?))
-}
-
-impl Configured for Checked<NcfParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
-    fn needs_ratings(&self) -> bool {
-        false
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        Some(self.net.feature_request())
-    }
-
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        NeuralTraining::start(data, &*self)
-    }
 }
 
 #[cfg(test)]

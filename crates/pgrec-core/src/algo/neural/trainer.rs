@@ -103,7 +103,6 @@ pub trait NetworkParams: Params {
     type Head: Head;
 
     fn net(&self) -> &NeuralParams;
-    fn run(&self) -> &LoopParams;
     fn head(&self) -> Self::Head;
 }
 
@@ -526,6 +525,25 @@ pub(super) struct NeuralTraining<H> {
     trainer: NeuralTrainer<H>,
     /// The training pairs, handed back with the model.
     ratings: Vec<Rating>,
+}
+
+/// Every network algorithm configures the same way: its features, and a [`NeuralTraining`]
+/// of its head.
+impl<P: NetworkParams + Send> crate::algo::Configured for Checked<P>
+where
+    P::Head: 'static,
+{
+    fn features(&self) -> Option<crate::algo::FeatureRequest<'_>> {
+        Some(self.net().feature_request())
+    }
+
+    fn start(
+        self: Box<Self>,
+        data: crate::algo::TrainingData,
+        _pool: &rayon::ThreadPool,
+    ) -> Result<Box<dyn Training>> {
+        NeuralTraining::start(data, &*self)
+    }
 }
 
 impl<H: Head + 'static> NeuralTraining<H> {

@@ -3,15 +3,14 @@
 //! factorisation. With mse and bce each tower has one more output, a bias term (so cold
 //! entities get a bias from their features); with softmax the outputs are L2-normalised.
 
-use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::params::{check_layers, widths, NeuralParams};
 use super::tower::{BySide, Side};
-use super::trainer::{Head, NetworkParams, NeuralTraining, Softmax};
+use super::trainer::{Head, NetworkParams, Softmax};
 use super::Loss;
 use crate::algo::params::{float_in, int_in, Checked, LoopParams, Params};
-use crate::algo::{Configured, FeatureRequest, Scorer, Training, TrainingData};
+use crate::algo::{Configured, Scorer};
 use crate::error::{CoreError, Result};
 use crate::nn::{Layout, Linear, Mlp, MlpCache};
 
@@ -108,6 +107,10 @@ impl Params for TwoTowerParams {
         int_in("id_dim", self.id_dim, 0, 1024)?;
         float_in("temperature", temperature, 0.0, 100.0, true)
     }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
 }
 
 impl NetworkParams for TwoTowerParams {
@@ -115,10 +118,6 @@ impl NetworkParams for TwoTowerParams {
 
     fn net(&self) -> &NeuralParams {
         &self.net
-    }
-
-    fn run(&self) -> &LoopParams {
-        &self.run
     }
 
     fn head(&self) -> TwoTower {
@@ -215,28 +214,6 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Parses and checks the params of `two_tower`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
     Ok(Box::new(Checked::<TwoTowerParams>::from_json(params)?))
-}
-
-impl Configured for Checked<TwoTowerParams> {
-    fn stored_params(&self) -> serde_json::Value {
-        self.stored()
-    }
-
-    fn threads(&self) -> Option<usize> {
-        self.run.threads()
-    }
-
-    fn needs_ratings(&self) -> bool {
-        false
-    }
-
-    fn features(&self) -> Option<FeatureRequest<'_>> {
-        Some(self.net.feature_request())
-    }
-
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        NeuralTraining::start(data, &*self)
-    }
 }
 
 #[cfg(test)]
