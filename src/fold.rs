@@ -229,7 +229,6 @@ fn fold_in(
     }
     let item_map = map_keys(&data.items, &m.items);
     let user_map = map_keys(&data.users, &m.users);
-    let threshold = c.positive_threshold();
     let k = m.view().factors;
     let n_model_users = m.view().n_users();
     // Per source user: (model index, key, bias, vector, seen items).
@@ -252,13 +251,10 @@ fn fold_in(
         }
         rows.sort_unstable_by_key(|p| p.0);
         let seen: Vec<i32> = rows.iter().map(|p| p.0 as i32).collect();
-        let positives: Vec<(u32, f32)> = rows
-            .iter()
-            .copied()
-            .filter(|p| threshold.is_none_or(|t| p.1 >= t))
-            .collect();
-        let items: Vec<u32> = positives.iter().map(|p| p.0).collect();
-        let values: Vec<f32> = positives.iter().map(|p| p.1).collect();
+        // Every row goes to the algorithm, which treats rows below its positive_threshold
+        // as its training did.
+        let items: Vec<u32> = rows.iter().map(|p| p.0).collect();
+        let values: Vec<f32> = rows.iter().map(|p| p.1).collect();
         let user = fold_one(
             model,
             &algorithm,

@@ -69,7 +69,6 @@ fn main() {
         t.finish(&pool).model
     };
     let c = configure(&params).expect("params");
-    let threshold = c.positive_threshold();
     let mut idx: Vec<usize> = (0..all.len()).collect();
     for seed in 1..=3u64 {
         idx.sort_unstable();
@@ -99,13 +98,10 @@ fn main() {
         }
         let mut new_users = Vec::new();
         for u in (0..n_users as u32).filter(|&u| held(u)) {
-            let pos: Vec<(u32, f32)> = histories[u as usize]
-                .iter()
-                .copied()
-                .filter(|p| threshold.is_none_or(|t| p.1 >= t))
-                .collect();
-            let items: Vec<u32> = pos.iter().map(|p| p.0).collect();
-            let values: Vec<f32> = pos.iter().map(|p| p.1).collect();
+            // The whole history: the algorithm treats rows below its threshold as training did.
+            let h = &histories[u as usize];
+            let items: Vec<u32> = h.iter().map(|p| p.0).collect();
+            let values: Vec<f32> = h.iter().map(|p| p.1).collect();
             let target = FoldTarget {
                 model: folded.view(),
                 item_gram: &gram,

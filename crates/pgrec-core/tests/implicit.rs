@@ -34,11 +34,20 @@ fn checkerboard() -> Vec<Rating> {
 }
 
 fn train(name: &str, params: serde_json::Value, threads: usize) -> FactorModel {
+    train_on(checkerboard(), name, params, threads)
+}
+
+fn train_on(
+    ratings: Vec<Rating>,
+    name: &str,
+    params: serde_json::Value,
+    threads: usize,
+) -> FactorModel {
     let entry = algo::find(name).unwrap();
     let configured = (entry.configure.unwrap())(&params).unwrap();
     let pool = build_pool(threads).unwrap();
     let data = TrainingData {
-        ratings: checkerboard(),
+        ratings,
         n_users: N as usize,
         n_items: N as usize,
         explicit: false,
@@ -96,4 +105,61 @@ fn bpr_ranks_the_missing_item_first() {
     assert_eq!(m.user_factors, m3.user_factors);
     assert_eq!(m.item_factors, m3.item_factors);
     assert_eq!(m.item_bias, m3.item_bias);
+}
+
+/// A row below positive_threshold says the user saw the item without liking it. With
+/// "below_threshold": "ignore" (the default) the pair leaves the loss, so its score follows the
+/// structure of the data (here: the user's group, where every other item is a positive); with
+/// "negative" it is trained towards 0 like an unobserved pair. Either way it stays seen.
+#[test]
+fn ials_rows_below_the_threshold_leave_the_loss_unless_negative() {
+    // Positives rated 5; for each user one item of its own group rated 1 instead.
+    let disliked = |u: u32| (missing(u) + 2) % N;
+    let ratings = checkerboard_with(&disliked);
+    let mean_score = |m: &FactorModel, pick: &dyn Fn(u32) -> u32| {
+        (0..N)
+            .map(|u| {
+                let (u, i) = (u as usize, pick(u) as usize);
+                let x = &m.user_factors[u * m.factors..(u + 1) * m.factors];
+                let y = &m.item_factors[i * m.factors..(i + 1) * m.factors];
+                x.iter().zip(y).map(|(a, b)| a * b).sum::<f32>()
+            })
+            .sum::<f32>()
+            / N as f32
+    };
+    let params = |below: &str| {
+        serde_json::json!({"factors": 8, "epochs": 10, "regularization": 0.1,
+                           "positive_threshold": 4, "below_threshold": below})
+    };
+    let ratings_again = ratings.clone();
+    let ignored = train_on(ratings.clone(), "ials", params("ignore"), 2);
+    let negative = train_on(ratings, "ials", params("negative"), 2);
+    let (with_ignore, with_negative) = (
+        mean_score(&ignored, &disliked),
+        mean_score(&negative, &disliked),
+    );
+    // Ignored: scored like the user's other group items (the missing one among them).
+    let missing_ignored = mean_score(&ignored, &missing);
+    assert!(
+        with_ignore > 0.5 * missing_ignored && with_ignore > with_negative + 0.1,
+        "ignore {with_ignore}, negative {with_negative}, missing item {missing_ignored}"
+    );
+    // Default is ignore.
+    let default = train_on(
+        ratings_again,
+        "ials",
+        serde_json::json!({"factors": 8, "epochs": 10, "regularization": 0.1, "positive_threshold": 4}),
+        2,
+    );
+    assert_eq!(default.user_factors, ignored.user_factors);
+}
+
+fn checkerboard_with(disliked: &dyn Fn(u32) -> u32) -> Vec<Rating> {
+    checkerboard()
+        .into_iter()
+        .map(|r| Rating {
+            value: if r.item == disliked(r.user) { 1.0 } else { 5.0 },
+            ..r
+        })
+        .collect()
 }

@@ -101,10 +101,15 @@ impl Configured for Checked<BprParams> {
         self.positive_threshold.map(|t| t as f32)
     }
 
+    /// BPR steps on the user alone over the positives of its history.
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        let (items, values) = history.positives(self.positive_threshold.map(|t| t as f32));
         Some(fold::bpr_user(
             target,
-            history,
+            History {
+                items: &items,
+                values: &values,
+            },
             self.learning_rate as f32,
             self.regularization as f32,
             FOLD_IN_PASSES,
@@ -156,6 +161,7 @@ impl BprTraining {
             data.ratings,
             data.n_users,
             p.positive_threshold.map(|t| t as f32),
+            false,
             p.run.validation_fraction(),
             p.run.seed(),
         )?;

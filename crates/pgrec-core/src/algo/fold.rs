@@ -22,6 +22,18 @@ pub struct History<'a> {
     pub values: &'a [f32],
 }
 
+impl History<'_> {
+    /// The rows at or above `threshold` (all of them without one).
+    pub fn positives(&self, threshold: Option<f32>) -> (Vec<u32>, Vec<f32>) {
+        self.items
+            .iter()
+            .zip(self.values)
+            .filter(|(_, &v)| threshold.is_none_or(|t| v >= t))
+            .map(|(&i, &v)| (i, v))
+            .unzip()
+    }
+}
+
 /// What fold-in computes for one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FoldedUser {

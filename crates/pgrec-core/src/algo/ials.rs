@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::solve::{gram, Solver, Sweep};
+use crate::solve::{gram, Solver, Sweep, SEEN_NOT_POSITIVE};
 use crate::sparse::Csr;
 use crate::train::{EarlyStopping, EpochReport};
 use crate::validate::Scores;
@@ -27,10 +27,11 @@ use crate::validate::Scores;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IalsParams {
     pub factors: i64,
-    /// L2 penalty on every factor vector, scaled by (its number of interactions)^exponent.
+    /// L2 penalty on every factor vector, scaled by (its number of positives)^exponent.
     pub regularization: f64,
-    /// 0: the same penalty for every row (as in Hu et al.); 1 (default): proportional to the
-    /// row's interactions (weighted-lambda, as Rendle et al. 2021 advise for iALS).
+    /// 0: the same penalty for every row (as in Hu et al.); 1: proportional to the row's
+    /// positives (weighted-lambda); the default 0.55 sits between, as the frequency-scaled
+    /// penalty of Rendle et al. 2021 does.
     pub regularization_exponent: f64,
     /// Confidence of an observed pair: 1 + alpha * value.
     pub alpha: f64,
@@ -41,23 +42,37 @@ pub struct IalsParams {
     pub init_std: f64,
     /// Rows with a value below this are seen but not positive (sources with ratings).
     pub positive_threshold: Option<f64>,
+    /// What a row below `positive_threshold` means to the loss: "ignore" (default) takes the
+    /// pair out of it (the user saw the item and did not like it: no evidence either way about
+    /// the preference the model learns); "negative" counts it as an unobserved pair
+    /// (preference 0, confidence 1, as in Hu et al.).
+    pub below_threshold: BelowThreshold,
     /// epochs (alternations: a user sweep and an item sweep each), seed, threads,
     /// validation_fraction (share of the positives held out to measure ndcg@10), patience.
     #[serde(flatten)]
     pub run: LoopParams,
 }
 
+/// See [`IalsParams::below_threshold`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BelowThreshold {
+    Ignore,
+    Negative,
+}
+
 impl Default for IalsParams {
     fn default() -> Self {
         Self {
             factors: 64,
-            regularization: 0.5,
-            regularization_exponent: 1.0,
+            regularization: 3.5,
+            regularization_exponent: 0.55,
             alpha: 1.0,
             solver: Solver::Cg,
             cg_steps: 3,
             init_std: 0.01,
             positive_threshold: None,
+            below_threshold: BelowThreshold::Ignore,
             run: LoopParams {
                 epochs: 15,
                 seed: 42,
@@ -70,8 +85,10 @@ impl Default for IalsParams {
 }
 
 impl Params for IalsParams {
-    const CHOICES: &'static [(&'static str, &'static str)] =
-        &[("solver", "Use \"cg\" or \"cholesky\".")];
+    const CHOICES: &'static [(&'static str, &'static str)] = &[
+        ("solver", "Use \"cg\" or \"cholesky\"."),
+        ("below_threshold", "Use \"ignore\" or \"negative\"."),
+    ];
 
     fn check(&mut self) -> Result<()> {
         self.run.check()?;
@@ -107,6 +124,11 @@ impl IalsParams {
         self.positive_threshold.map(|t| t as f32)
     }
 
+    /// Whether rows below the threshold stay among the training rows, marked to leave the loss.
+    fn keeps_seen(&self) -> bool {
+        self.positive_threshold.is_some() && self.below_threshold == BelowThreshold::Ignore
+    }
+
     /// The penalty of a row with `n` interactions.
     fn reg(&self, n: usize) -> f32 {
         reg_for(
@@ -131,8 +153,25 @@ impl Configured for Checked<IalsParams> {
         self.positive_threshold.map(|t| t as f32)
     }
 
+    /// The user's row of an ials user sweep, solved exactly: rows below the threshold are
+    /// marked or left out as in training.
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let reg = self.reg(history.items.len());
+        let t = self.threshold();
+        let (mut items, mut values) = (Vec::new(), Vec::new());
+        for (&i, &v) in history.items.iter().zip(history.values) {
+            if t.is_none_or(|t| v >= t) {
+                items.push(i);
+                values.push(v);
+            } else if self.keeps_seen() {
+                items.push(i);
+                values.push(SEEN_NOT_POSITIVE);
+            }
+        }
+        let reg = self.reg(count_positives(&values));
+        let history = History {
+            items: &items,
+            values: &values,
+        };
         Some(fold::implicit_user(target, history, reg, self.alpha as f32))
     }
 
@@ -172,6 +211,7 @@ impl IalsTraining {
             data.ratings,
             data.n_users,
             p.threshold(),
+            p.keeps_seen(),
             p.run.validation_fraction(),
             p.run.seed(),
         )?;
@@ -210,11 +250,16 @@ impl IalsTraining {
             for (&i, &v) in cols.iter().zip(values) {
                 let y = &self.items[i as usize * k..(i as usize + 1) * k];
                 let d: f64 = x.iter().zip(y).map(|(a, b)| *a as f64 * *b as f64).sum();
-                let c = 1.0 + self.p.alpha * v as f64;
-                loss += c * (1.0 - d).powi(2) - d * d;
+                if v == SEEN_NOT_POSITIVE {
+                    // Out of the loss: take back its share of x^T G x.
+                    loss -= d * d;
+                } else {
+                    let c = 1.0 + self.p.alpha * v as f64;
+                    loss += c * (1.0 - d).powi(2) - d * d;
+                }
             }
             let norm: f64 = x.iter().map(|a| (*a as f64).powi(2)).sum();
-            loss += self.p.reg(cols.len()) as f64 * norm;
+            loss += self.p.reg(count_positives(values)) as f64 * norm;
             count += cols.len();
         }
         if count == 0 {
@@ -223,6 +268,12 @@ impl IalsTraining {
             loss / count as f64
         }
     }
+}
+
+/// Positives among a row's values (the marked seen-but-not-positive pairs are out of the loss,
+/// so they do not scale its penalty).
+fn count_positives(values: &[f32]) -> usize {
+    values.iter().filter(|&&v| v != SEEN_NOT_POSITIVE).count()
 }
 
 fn reg_for(regularization: f32, exponent: f32, n: usize) -> f32 {
@@ -249,7 +300,7 @@ impl Training for IalsTraining {
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
         let k = self.p.k();
         let p = &self.p;
-        let diag = |v: &[f32]| p.reg(v.len());
+        let diag = |v: &[f32]| p.reg(count_positives(v));
         let (alpha, solver, cg_steps) = (p.alpha as f32, p.solver, p.cg_steps as usize);
         let item_gram = match self.item_gram.take() {
             Some(g) => g,
@@ -307,7 +358,7 @@ impl Training for IalsTraining {
         let (users, items) = this.best.unwrap_or((this.users, this.items));
         let n_users = this.data.positives.n_rows();
         let n_items = this.by_item.n_rows();
-        let n_positives = this.data.positives.nnz();
+        let n_positives = this.data.n_positives();
         drop(this.by_item);
         Fitted {
             scorer: Scorer::Dot,

@@ -5,6 +5,7 @@ use rayon::ThreadPool;
 
 use crate::data::{split_validation, Rating};
 use crate::error::{CoreError, Result};
+use crate::solve::SEEN_NOT_POSITIVE;
 use crate::sparse::Csr;
 use crate::train::{EarlyStopping, Measurement, Metric, Verdict};
 use crate::validate::{RankingValidation, Scores};
@@ -21,7 +22,8 @@ pub const VALIDATION_USERS: usize = 2000;
 /// and gives the source rows back at the end; otherwise the seen rows and the source rows are
 /// kept apart.
 pub struct ImplicitData {
-    /// Training positives grouped by user.
+    /// Training rows grouped by user: the positives and, when asked for (`keep_seen`), the
+    /// rows below the threshold with the value [`SEEN_NOT_POSITIVE`].
     pub positives: Csr,
     /// Every training row by user (positives and rows below the threshold), when that is not
     /// `positives`: what ranking skips as already seen.
@@ -36,11 +38,13 @@ pub struct ImplicitData {
 
 impl ImplicitData {
     /// `ratings` sorted by (user, item). Rows with a value below `threshold` are seen but not
-    /// positive; a fraction of the positives (by hash of (seed, user, item)) is held out.
+    /// positive (kept among the training rows, marked, when `keep_seen`); a fraction of the
+    /// positives (by hash of (seed, user, item)) is held out.
     pub fn prepare(
         ratings: Vec<Rating>,
         n_users: usize,
         threshold: Option<f32>,
+        keep_seen: bool,
         validation_fraction: f64,
         seed: u64,
     ) -> Result<Self> {
@@ -87,11 +91,26 @@ impl ImplicitData {
             .then(|| RankingValidation::new(&held_out, VALIDATION_USERS, seed, VALIDATION_K));
         let mut held: Vec<(u32, u32)> = held_out.iter().map(|r| (r.user, r.item)).collect();
         held.sort_unstable();
-        let seen_rows: Vec<Rating> = ratings
+        let mut seen_rows: Vec<Rating> = ratings
             .iter()
             .copied()
             .filter(|r| held.binary_search(&(r.user, r.item)).is_err())
             .collect();
+        if keep_seen {
+            // The seen rows are the training rows, the ones below the threshold marked.
+            for r in &mut seen_rows {
+                if !is_positive(r) {
+                    r.value = SEEN_NOT_POSITIVE;
+                }
+            }
+            return Ok(Self {
+                positives: Csr::by_user(n_users, &seen_rows),
+                seen: None,
+                validation,
+                all: Some(ratings),
+                n_rows,
+            });
+        }
         Ok(Self {
             positives: Csr::by_user(n_users, &positives),
             seen: Some(Csr::by_user(n_users, &seen_rows)),
@@ -99,6 +118,15 @@ impl ImplicitData {
             all: Some(ratings),
             n_rows,
         })
+    }
+
+    /// Training positives.
+    pub fn n_positives(&self) -> usize {
+        self.positives
+            .values
+            .iter()
+            .filter(|&&v| v != SEEN_NOT_POSITIVE)
+            .count()
     }
 
     /// Every training row by user: what ranking skips as already seen.
@@ -157,14 +185,14 @@ mod tests {
     #[test]
     fn rows_below_the_threshold_are_seen_but_not_positive() {
         let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
-        let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), 0.0, 1).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), false, 0.0, 1).unwrap();
         assert_eq!(d.positives.to_ratings(), [r(0, 0, 5.0), r(1, 1, 4.0)]);
         assert_eq!(d.seen().row(0).0, [0, 1]);
         assert_eq!(d.seen().row(1).0, [1, 2]);
         assert!(d.validation.is_none());
         assert_eq!(d.n_held_out(), 0);
         assert_eq!(d.into_all(), ratings);
-        let none = ImplicitData::prepare(ratings, 2, Some(6.0), 0.0, 1);
+        let none = ImplicitData::prepare(ratings, 2, Some(6.0), false, 0.0, 1);
         assert!(none.is_err());
     }
 
@@ -173,7 +201,7 @@ mod tests {
         let ratings: Vec<Rating> = (0..50u32)
             .flat_map(|u| (0..20u32).map(move |i| r(u, i, 1.0)))
             .collect();
-        let d = ImplicitData::prepare(ratings.clone(), 50, None, 0.2, 7).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), 50, None, false, 0.2, 7).unwrap();
         let held = ratings.len() - d.positives.nnz();
         assert!(held > 100 && held < 300, "{held}");
         assert_eq!(d.n_held_out(), held);
@@ -185,7 +213,7 @@ mod tests {
     #[test]
     fn when_every_row_is_a_positive_they_are_kept_once() {
         let ratings = vec![r(0, 1, 1.0), r(0, 3, 2.0), r(2, 0, 1.0)];
-        let d = ImplicitData::prepare(ratings.clone(), 3, Some(1.0), 0.0, 1).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), 3, Some(1.0), true, 0.0, 1).unwrap();
         assert!(d.seen.is_none() && d.all.is_none());
         assert_eq!(d.seen().row(0).0, [1, 3]);
         assert_eq!(d.seen().row(1).0, [] as [u32; 0]);
@@ -194,12 +222,37 @@ mod tests {
     }
 
     #[test]
-    fn zero_or_negative_values_are_refused() {
-        assert!(ImplicitData::prepare(vec![r(0, 0, 0.0)], 1, None, 0.0, 1).is_err());
-        assert!(ImplicitData::prepare(vec![r(0, 0, -1.0)], 1, Some(-2.0), 0.0, 1).is_err());
-        // Below the threshold a zero is only seen, which is fine.
-        assert!(
-            ImplicitData::prepare(vec![r(0, 0, 0.0), r(0, 1, 5.0)], 1, Some(4.0), 0.0, 1).is_ok()
+    fn kept_seen_rows_are_marked_among_the_training_rows() {
+        let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
+        let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), true, 0.0, 1).unwrap();
+        assert_eq!(
+            d.positives.to_ratings(),
+            [
+                r(0, 0, 5.0),
+                r(0, 1, SEEN_NOT_POSITIVE),
+                r(1, 1, 4.0),
+                r(1, 2, SEEN_NOT_POSITIVE)
+            ]
         );
+        assert_eq!(d.n_positives(), 2);
+        assert_eq!(d.seen().row(1).0, [1, 2]);
+        assert_eq!(d.n_held_out(), 0);
+        assert_eq!(d.into_all(), ratings);
+    }
+
+    #[test]
+    fn zero_or_negative_values_are_refused() {
+        assert!(ImplicitData::prepare(vec![r(0, 0, 0.0)], 1, None, false, 0.0, 1).is_err());
+        assert!(ImplicitData::prepare(vec![r(0, 0, -1.0)], 1, Some(-2.0), false, 0.0, 1).is_err());
+        // Below the threshold a zero is only seen, which is fine.
+        assert!(ImplicitData::prepare(
+            vec![r(0, 0, 0.0), r(0, 1, 5.0)],
+            1,
+            Some(4.0),
+            true,
+            0.0,
+            1
+        )
+        .is_ok());
     }
 }

@@ -110,10 +110,16 @@ pub struct RowSystem<'a> {
     /// Rows of `y` this row interacted with, and the interaction values.
     pub cols: &'a [u32],
     pub values: &'a [f32],
-    /// Some(alpha): implicit, w_j = alpha * v_j and b_j = 1 + alpha * v_j. None: explicit,
+    /// Some(alpha): implicit, w_j = alpha * v_j and b_j = 1 + alpha * v_j for v_j > 0; a value
+    /// v_j <= 0 marks a pair seen but not positive, which leaves the loss (w_j = -1 cancels
+    /// its share of the Gram matrix, b_j = 0) (see [`SEEN_NOT_POSITIVE`]). None: explicit,
     /// w_j = 1 and b_j = v_j.
     pub alpha: Option<f32>,
 }
+
+/// The value that marks an implicit pair as seen but not positive (see [`RowSystem::alpha`]):
+/// the pair is neither a positive nor an unobserved zero; it leaves the loss.
+pub const SEEN_NOT_POSITIVE: f32 = 0.0;
 
 /// Work space of one solve (reused across the rows of one task).
 #[derive(Default)]
@@ -162,7 +168,8 @@ impl RowSystem<'_> {
     #[inline(always)]
     fn weight(&self, j: usize) -> f32 {
         match self.alpha {
-            Some(a) => a * self.values[j],
+            Some(a) if self.values[j] > 0.0 => a * self.values[j],
+            Some(_) => -1.0,
             None => 1.0,
         }
     }
@@ -170,7 +177,8 @@ impl RowSystem<'_> {
     #[inline(always)]
     fn target(&self, j: usize) -> f32 {
         match self.alpha {
-            Some(a) => 1.0 + a * self.values[j],
+            Some(a) if self.values[j] > 0.0 => 1.0 + a * self.values[j],
+            Some(_) => 0.0,
             None => self.values[j],
         }
     }
@@ -454,7 +462,8 @@ mod tests {
             let yj = sys.row(j);
             let d: f64 = yj.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
             let w = match sys.alpha {
-                Some(a) => a as f64 * sys.values[j] as f64,
+                Some(a) if sys.values[j] > 0.0 => a as f64 * sys.values[j] as f64,
+                Some(_) => -1.0,
                 None => 1.0,
             };
             for f in 0..k {
@@ -468,7 +477,8 @@ mod tests {
         let mut b = vec![0f64; sys.k];
         for j in 0..sys.cols.len() {
             let target = match sys.alpha {
-                Some(a) => 1.0 + a as f64 * sys.values[j] as f64,
+                Some(a) if sys.values[j] > 0.0 => 1.0 + a as f64 * sys.values[j] as f64,
+                Some(_) => 0.0,
                 None => sys.values[j] as f64,
             };
             for (f, v) in sys.row(j).iter().enumerate() {
@@ -582,6 +592,53 @@ mod tests {
                     }
                     assert!(residual(&sys, &b) < residual(&sys, &random(k, 77)) + 1e-9);
                 }
+            }
+        }
+    }
+
+    /// A pair marked seen-but-not-positive contributes nothing: the system with it equals the
+    /// system over the full Gram matrix minus that item's row, without it.
+    #[test]
+    fn a_seen_but_not_positive_pair_leaves_the_loss() {
+        let k = 8;
+        let (y, _, _) = system_parts(k, 12, 5);
+        let pool = build_pool(1).unwrap();
+        let g = gram(&pool, &y, k);
+        // Item 3 is seen but not positive; items 1 and 7 are positives.
+        let marked = RowSystem {
+            gram: Some(&g),
+            diag: 0.2,
+            y: &y,
+            k,
+            cols: &[1, 3, 7],
+            values: &[2.0, SEEN_NOT_POSITIVE, 1.0],
+            alpha: Some(1.5),
+        };
+        let without: Vec<f32> = (0..12)
+            .filter(|&i| i != 3)
+            .flat_map(|i| y[i * k..(i + 1) * k].to_vec())
+            .collect();
+        let g_without = gram(&pool, &without, k);
+        // Rows of `without` are renumbered: items 1 and 7 are rows 1 and 6.
+        let reference = RowSystem {
+            gram: Some(&g_without),
+            cols: &[1, 6],
+            values: &[2.0, 1.0],
+            y: &without,
+            ..marked
+        };
+        let mut s = Scratch::default();
+        let (mut a, mut b) = (vec![0f32; k], vec![0f32; k]);
+        assert!(cholesky_solve(&marked, &mut a, &mut s));
+        assert!(cholesky_solve(&reference, &mut b, &mut s));
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-4 * (1.0 + v.abs()), "{u} vs {v}");
+        }
+        for kernel in [CgKernel::portable(), CgKernel::detect()] {
+            let mut x = vec![0f32; k];
+            kernel.solve(&marked, &mut x, 4 * k, &mut s);
+            for (u, v) in x.iter().zip(&b) {
+                assert!((u - v).abs() < 1e-3 * (1.0 + v.abs()), "cg: {u} vs {v}");
             }
         }
     }
