@@ -7,7 +7,7 @@ CREATE TABLE f_clicks AS
 SELECT u AS user_id, i AS item_id FROM generate_series(0, 29) u, generate_series(0, 19) i
 WHERE u % 2 = i % 2 AND (u + i) % 5 <> 0;
 SELECT n_users FROM pgrec.train('f_ials', 'f_clicks', 'ials', rating_col => NULL,
-                                params => '{"factors": 8, "epochs": 10, "regularization": 0.1}');
+                                params => '{"factors": 8, "epochs": 10}');
 -- A basket of even items gets even recommendations, and never its own items.
 SELECT count(*) AS recommended, count(*) FILTER (WHERE item_id % 2 = 0) AS even,
        count(*) FILTER (WHERE item_id IN (0, 2, 4)) AS basket_items

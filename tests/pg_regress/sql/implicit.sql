@@ -50,7 +50,7 @@ SELECT pgrec.train('bad_solver', 'stars', 'ials', params => '{"solver": "qr"}');
 \echo :LAST_ERROR_SQLSTATE
 
 -- MovieLens-100K, seeded random 80/20 splits, positives = rating >= 4, every training row
--- excluded from the ranking. Bar: mean precision@10 >= 0.26 (tuned implicit ALS: 0.269).
+-- excluded from the ranking. Bar: mean precision@10 >= 0.28 (tuned implicit ALS: 0.269).
 -- Bar for bpr: 0.22 (tuned implicit BPR: 0.210).
 CREATE TEMP TABLE ranking_split (algorithm text, seed int, precision float8, map float8, auc float8);
 DO $$
@@ -70,7 +70,7 @@ BEGIN
   END LOOP;
 END $$;
 SELECT algorithm, count(*) AS splits,
-       avg(precision) >= CASE algorithm WHEN 'ials' THEN 0.26 ELSE 0.22 END AS precision_bar,
+       avg(precision) >= CASE algorithm WHEN 'ials' THEN 0.28 ELSE 0.22 END AS precision_bar,
        bool_and(map BETWEEN 0 AND 1) AS map_in_range, avg(auc) > 0.85 AS auc_bar
 FROM ranking_split GROUP BY algorithm ORDER BY algorithm;
 
