@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SQL golden tests (pg_regress) against the running PostgreSQL 15 cluster, in a fresh database
 # that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines. Then the
-# upgrade test (tests/upgrade/run.sh): previous release -> ALTER EXTENSION UPDATE -> same answers.
+# upgrade test (tests/upgrade/run.sh: previous release -> ALTER EXTENSION UPDATE -> same
+# answers), the hot standby test (tests/standby/run.sh) and the concurrency tests
+# (tests/isolation/run.sh, pg_isolation_regress).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -26,7 +28,10 @@ if [ $status -ne 0 ]; then
   exit $status
 fi
 rm -rf "$out"
-# Upgrade from the previous release (skipped when PGREC_TESTS picks tests).
+# Upgrade from the previous release, a hot standby, concurrency (skipped when PGREC_TESTS picks
+# tests).
 if [ -z "${PGREC_TESTS:-}" ]; then
   ./tests/upgrade/run.sh
+  ./tests/standby/run.sh
+  ./tests/isolation/run.sh
 fi

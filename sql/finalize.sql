@@ -42,6 +42,10 @@ COMMENT ON FUNCTION pgrec.evaluate(text, text, int, real) IS
 'Accuracy of a model on held-out rows: rmse and mae for explicit ratings, and precision, recall, ndcg and hit rate at k (relevant: rating >= relevance_threshold).';
 COMMENT ON FUNCTION pgrec.drop_model(text) IS
 'Drops every version of a model with its factors and history.';
+COMMENT ON FUNCTION pgrec.retrain(text) IS
+'Replays the training recorded with the active version (source, algorithm, columns, params, feature sources) as a new version, active once the transaction commits; for pg_cron. Owner only.';
+COMMENT ON FUNCTION pgrec.activate(text, int) IS
+'Makes a kept version the one serving reads (rollback or forward), from the commit on. Owner only.';
 COMMENT ON FUNCTION pgrec.synthetic_ratings(int, int, bigint, int, real, bigint) IS
 'Seeded synthetic ratings (power-law activity and popularity, known rank-k structure plus Gaussian noise) for tests and benchmarks.';
 COMMENT ON FUNCTION pgrec._version_id(text, int) IS

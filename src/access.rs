@@ -167,6 +167,7 @@ fn set_reader(model: &str, role: &str, grant: bool) -> bool {
 /// rows and evaluate it. Owner only.
 #[pg_extern(name = "_grant_model")]
 fn grant_model(model: Option<&str>, role: Option<&str>) {
+    crate::errors::require_primary("grant_model");
     let model = required(model, "model");
     let role = required(role, "role");
     require_existing_owner(model, "grant access to", Some(OWNER_ONLY));
@@ -179,6 +180,7 @@ fn grant_model(model: Option<&str>, role: Option<&str>) {
 /// a role that holds no grant is a NOTICE, as with REVOKE.
 #[pg_extern(name = "_revoke_model")]
 fn revoke_model(model: Option<&str>, role: Option<&str>) {
+    crate::errors::require_primary("revoke_model");
     let model = required(model, "model");
     let role = required(role, "role");
     require_existing_owner(model, "revoke access to", Some(OWNER_ONLY));

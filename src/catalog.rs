@@ -45,12 +45,27 @@ const VERSION_COLUMNS_0_1: &str = "id, user_key_type, item_key_type, factors, gl
      CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END, \
      xmin::text::int8";
 
+/// The first column of the first row of a read-only query (None for no row or NULL). Read-only
+/// SPI: unlike `Spi::get_one`, it never assigns a transaction id, so it works on a hot standby.
+pub fn select_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
+    query: &str,
+    args: &[pgrx::datum::DatumWithOid<'_>],
+) -> Option<T> {
+    Spi::connect(|c| {
+        c.select(query, Some(1), args)
+            .or_raise()
+            .into_iter()
+            .next()
+            .and_then(|row| row.get::<T>(1).or_raise())
+    })
+}
+
 /// The version of pgrec's SQL objects in this database (`pg_extension.extversion`).
 pub fn catalog_version() -> String {
-    Spi::get_one::<String>(
+    select_one::<String>(
         "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgrec'",
+        &[],
     )
-    .or_raise()
     .unwrap_or_default()
 }
 
@@ -193,6 +208,69 @@ pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
     })
 }
 
+/// What a version records to replay its training (see `pgrec.retrain`).
+pub struct TrainingRecipe {
+    pub source: String,
+    pub algorithm: String,
+    pub user_col: String,
+    pub item_col: String,
+    pub rating_col: Option<String>,
+    pub params: serde_json::Value,
+    pub user_features: Option<String>,
+    pub item_features: Option<String>,
+}
+
+/// The recorded training of version `id`.
+pub fn training_recipe(id: i64) -> TrainingRecipe {
+    Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT source, algorithm, user_col, item_col, rating_col, params, user_features, \
+                 item_features FROM pgrec.model_versions WHERE id = $1",
+                Some(1),
+                &[id.into()],
+            )
+            .or_raise();
+        let Some(row) = rows.into_iter().next() else {
+            raise(
+                Code::ERRCODE_UNDEFINED_OBJECT,
+                format!("pgrec: model version {id} disappeared"),
+                None,
+            )
+        };
+        let text = |i: usize| row.get::<String>(i).or_raise();
+        TrainingRecipe {
+            source: text(1).unwrap_or_default(),
+            algorithm: text(2).unwrap_or_default(),
+            user_col: text(3).unwrap_or_default(),
+            item_col: text(4).unwrap_or_default(),
+            rating_col: text(5),
+            params: row
+                .get::<pgrx::JsonB>(6)
+                .or_raise()
+                .map(|j| j.0)
+                .unwrap_or_default(),
+            user_features: text(7),
+            item_features: text(8),
+        }
+    })
+}
+
+/// Removes the versions of `model` beyond the newest `keep`, never the active one (factors,
+/// history and tensors cascade). Runs in the training's transaction, under its lock.
+pub fn prune_versions(model: &str, keep: i64) {
+    Spi::connect_mut(|c| {
+        c.update(
+            "DELETE FROM pgrec.model_versions v WHERE v.model = $1 AND NOT v.active \
+             AND v.version NOT IN (SELECT version FROM pgrec.model_versions \
+                                   WHERE model = $1 ORDER BY version DESC LIMIT $2)",
+            None,
+            &[model.into(), keep.into()],
+        )
+        .or_raise();
+    });
+}
+
 /// Id of the active (or given) version; used by the SQL-language embedding functions.
 #[pg_extern(stable, parallel_safe, name = "_version_id")]
 fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
@@ -200,9 +278,9 @@ fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
     require_version(model, version).id
 }
 
-/// Serialises training of one model name, registers the name to the caller on first use, and
-/// checks that the caller may add a version to it. Returns the next version number.
-pub fn reserve_version(model: &str) -> i32 {
+/// Takes the transaction-level lock that serialises the writers of one model name (training,
+/// activate).
+pub fn lock_model(model: &str) {
     Spi::connect_mut(|c| {
         c.update(
             "SELECT pg_advisory_xact_lock(hashtextextended('pgrec.model:' || $1, 0))",
@@ -211,22 +289,39 @@ pub fn reserve_version(model: &str) -> i32 {
         )
         .or_raise();
     });
+}
+
+/// Serialises training of one model name, registers the name to the caller on first use, and
+/// checks that the caller may add a version to it. Returns the next version number.
+pub fn reserve_version(model: &str) -> i32 {
+    lock_model(model);
     let owned = crate::access::require_owner(
         model,
         "train",
         Some("Choose another model name, or ask the owner to grant you membership in their role."),
     );
+    // Under REPEATABLE READ or SERIALIZABLE a training of the same name that committed after
+    // this transaction's snapshot is invisible here; writing the name's row makes PostgreSQL
+    // report that as a serialization failure (40001: retry the transaction) instead of a
+    // duplicate version. At READ COMMITTED each statement sees it, and the versions follow on.
     Spi::connect_mut(|c| {
         if !owned {
             c.update(
                 "INSERT INTO pgrec.model_owners (model, owner) \
-                 SELECT $1, r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user",
+                 SELECT $1, r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user \
+                 ON CONFLICT (model) DO NOTHING",
                 None,
                 &[model.into()],
             )
             .or_raise();
             return 1;
         }
+        c.update(
+            "UPDATE pgrec.model_owners SET created_at = created_at WHERE model = $1",
+            None,
+            &[model.into()],
+        )
+        .or_raise();
         let last: Option<i32> = c
             .select(
                 "SELECT max(version) FROM pgrec.model_versions WHERE model = $1",

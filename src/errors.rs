@@ -87,3 +87,16 @@ pub fn required<T>(value: Option<T>, name: &str) -> T {
         ),
     }
 }
+
+/// Refuses a function that writes a model when this server is a hot standby (25006), before it
+/// reads or locks anything: replication brings the primary's models here.
+pub fn require_primary(function: &str) {
+    // SAFETY: RecoveryInProgress reads shared memory state; safe on any backend.
+    if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
+        raise(
+            Code::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("pgrec.{function} cannot run on a hot standby: it writes to the model catalog"),
+            Some("Run it on the primary; its models reach this standby through replication and can be served here."),
+        )
+    }
+}

@@ -160,6 +160,7 @@ fn fold_in(
     item_col: default!(Option<&str>, "'item_id'"),
     rating_col: default!(Option<&str>, "'rating'"),
 ) -> i64 {
+    crate::errors::require_primary("fold_in");
     let model = required(model, "model");
     let source = required(source, "source");
     let user_col = required(user_col, "user_col");
@@ -167,15 +168,7 @@ fn fold_in(
     require_existing_owner(model, "fold users into", Some(OWNER_ONLY));
     require_current_catalog();
     // One writer per model at a time (the same lock as training): new users get fresh indices.
-    Spi::connect_mut(|c| {
-        c.update(
-            "SELECT pg_advisory_xact_lock(hashtextextended('pgrec.model:' || $1, 0))",
-            None,
-            &[model.into()],
-        )
-        .map(|_| ())
-        .or_raise()
-    });
+    crate::catalog::lock_model(model);
     let m = active(model);
     let (algorithm, c) = configured(&m);
     if c.needs_ratings() && rating_col.is_none() {

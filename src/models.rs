@@ -1,5 +1,6 @@
-//! Operations on a model as a whole, for its owner: dropping it (and, later, activating an
-//! older version or retraining). Catalog writes are in `catalog`, the serving cache in `serve`.
+//! Operations on a model as a whole, for its owner: dropping it and choosing the version that
+//! serving reads (retraining is in `train`). Catalog writes are in `catalog`, the serving cache
+//! in `serve`.
 
 use pgrx::prelude::*;
 
@@ -8,6 +9,7 @@ use crate::errors::OrRaise;
 /// pgrec.drop_model: removes the model with every version (factors and history cascade).
 #[pg_extern(name = "drop_model")]
 fn drop_model(model: Option<&str>) {
+    crate::errors::require_primary("drop_model");
     let model = crate::errors::required(model, "model");
     crate::access::require_existing_owner(model, "drop", None);
     Spi::connect_mut(|c| {
@@ -15,6 +17,52 @@ fn drop_model(model: Option<&str>) {
             "DELETE FROM pgrec.model_owners WHERE model = $1",
             None,
             &[model.into()],
+        )
+        .or_raise();
+    });
+    crate::serve::forget(model);
+}
+
+/// pgrec.activate: serving reads `version` of `model` from the commit on (a rollback to an
+/// older kept version, or forward again). Owner only; serialised with trainings of the name.
+#[pg_extern(name = "activate")]
+fn activate(model: Option<&str>, version: Option<i32>) {
+    crate::errors::require_primary("activate");
+    let model = crate::errors::required(model, "model");
+    let version = crate::errors::required(version, "version");
+    crate::catalog::lock_model(model);
+    crate::access::require_existing_owner(model, "activate", None);
+    let exists = Spi::connect(|c| {
+        c.select(
+            "SELECT 1 FROM pgrec.model_versions WHERE model = $1 AND version = $2",
+            Some(1),
+            &[model.into(), version.into()],
+        )
+        .or_raise()
+        .len()
+            > 0
+    });
+    if !exists {
+        crate::errors::raise(
+            crate::errors::Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("model \"{model}\" has no version {version}"),
+            Some("SELECT version, active FROM pgrec.models WHERE model = '...' lists the kept versions."),
+        );
+    }
+    // Two statements: the index that allows one active version per model checks every row.
+    Spi::connect_mut(|c| {
+        c.update(
+            "UPDATE pgrec.model_versions SET active = false \
+             WHERE model = $1 AND active AND version <> $2",
+            None,
+            &[model.into(), version.into()],
+        )
+        .or_raise();
+        c.update(
+            "UPDATE pgrec.model_versions SET active = true \
+             WHERE model = $1 AND version = $2 AND NOT active",
+            None,
+            &[model.into(), version.into()],
         )
         .or_raise();
     });

@@ -63,7 +63,13 @@ pub fn from_item(source: &str) -> String {
         return format!("({body}\n) AS pgrec_source");
     }
     let resolved: Option<String> =
-        Spi::get_one_with_args("SELECT to_regclass($1)::text", &[source.into()]).unwrap_or_else(
+        // Read-only SPI (Spi::get_one would assign a transaction id, refused on a standby).
+        Spi::connect(|c| {
+            c.select("SELECT to_regclass($1)::text", Some(1), &[source.into()])?
+                .first()
+                .get_one::<String>()
+        })
+        .unwrap_or_else(
             |e| {
                 raise(
                     Code::ERRCODE_INVALID_NAME,

@@ -228,6 +228,12 @@ fn health(fitted: &FactorModel, metrics: &mut serde_json::Value) {
 
 // pgrx reads the result columns from this signature, so the type stays spelled out here.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+/// What one row of pgrec.train (and pgrec.retrain) returns.
+pub type TrainRow = (String, i32, String, i64, i64, i64, f64, JsonB);
+
+/// pgrec.train: trains `algorithm` on `source` and stores the result as the new active version
+/// of `model`, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, parallel_unsafe, name = "train")]
 fn train(
     model: Option<&str>,
@@ -252,12 +258,104 @@ fn train(
         name!(metrics, JsonB),
     ),
 > {
-    let started = Instant::now();
+    crate::errors::require_primary("train");
+    let row = run_training(&Recipe {
+        model: required(model, "model"),
+        source: required(source, "source"),
+        algorithm: required(algorithm, "algorithm"),
+        user_col: required(user_col, "user_col"),
+        item_col: required(item_col, "item_col"),
+        rating_col,
+        params: params.map(|p| p.0).unwrap_or_else(|| json!({})),
+        user_features,
+        item_features,
+    });
+    TableIterator::once(row)
+}
+
+/// pgrec.retrain: replays the training recorded with the active version of `model` (source,
+/// algorithm, columns, stored params, feature sources) as a new version.
+#[pg_extern(volatile, parallel_unsafe, name = "retrain")]
+fn retrain(
+    model: Option<&str>,
+) -> TableIterator<
+    'static,
+    (
+        name!(model, String),
+        name!(version, i32),
+        name!(algorithm, String),
+        name!(n_users, i64),
+        name!(n_items, i64),
+        name!(n_interactions, i64),
+        name!(train_seconds, f64),
+        name!(metrics, JsonB),
+    ),
+> {
+    crate::errors::require_primary("retrain");
     let model = required(model, "model");
-    let source = required(source, "source");
-    let algorithm = required(algorithm, "algorithm");
-    let user_col = required(user_col, "user_col");
-    let item_col = required(item_col, "item_col");
+    let active = crate::catalog::require_version(model, None);
+    let r = crate::catalog::training_recipe(active.id);
+    let row = run_training(&Recipe {
+        model,
+        source: &r.source,
+        algorithm: &r.algorithm,
+        user_col: &r.user_col,
+        item_col: &r.item_col,
+        rating_col: r.rating_col.as_deref(),
+        params: r.params.clone(),
+        user_features: r.user_features.as_deref(),
+        item_features: r.item_features.as_deref(),
+    });
+    TableIterator::once(row)
+}
+
+/// Everything a training runs from: what pgrec.train is given, and what a version records to
+/// replay it.
+pub struct Recipe<'a> {
+    pub model: &'a str,
+    pub source: &'a str,
+    pub algorithm: &'a str,
+    pub user_col: &'a str,
+    pub item_col: &'a str,
+    pub rating_col: Option<&'a str>,
+    pub params: serde_json::Value,
+    pub user_features: Option<&'a str>,
+    pub item_features: Option<&'a str>,
+}
+
+/// The largest `keep_versions`.
+const MAX_KEEP_VERSIONS: i64 = 1_000_000;
+
+/// Takes the pipeline's own params (`keep_versions`) out of `params`, checked.
+fn take_keep_versions(params: &mut serde_json::Value) -> Option<i64> {
+    let value = params.as_object_mut()?.remove("keep_versions")?;
+    if value.is_null() {
+        return None;
+    }
+    match value.as_i64() {
+        Some(n) if (1..=MAX_KEEP_VERSIONS).contains(&n) => Some(n),
+        _ => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("keep_versions must be an integer from 1 to {MAX_KEEP_VERSIONS}, got {value}"),
+            Some("keep_versions is how many of the newest versions to keep; the active one is never removed."),
+        ),
+    }
+}
+
+/// Trains and stores one version; the row pgrec.train returns.
+fn run_training(recipe: &Recipe<'_>) -> TrainRow {
+    let started = Instant::now();
+    let Recipe {
+        model,
+        source,
+        algorithm,
+        user_col,
+        item_col,
+        rating_col,
+        user_features,
+        item_features,
+        ..
+    } = *recipe;
     if model.trim().is_empty() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -265,8 +363,9 @@ fn train(
             None,
         );
     }
-    let params_json = params.map(|p| p.0).unwrap_or_else(|| json!({}));
+    let mut params_json = recipe.params.clone();
     // Algorithm and parameter errors come before any reading or locking.
+    let keep_versions = take_keep_versions(&mut params_json);
     let configured = configure(algorithm, &params_json);
     if configured.needs_ratings() && rating_col.is_none() {
         raise(
@@ -293,6 +392,9 @@ fn train(
     let threads = configured.threads().unwrap_or_else(runner::default_threads);
     let mut stored_params = configured.stored_params();
     stored_params["threads"] = json!(threads);
+    if let Some(n) = keep_versions {
+        stored_params["keep_versions"] = json!(n);
+    }
     let version = reserve_version(model);
 
     let spec = SourceSpec {
@@ -470,8 +572,11 @@ fn train(
     let train_seconds = started.elapsed().as_secs_f64();
     metrics["save_seconds"] = json!(write_started.elapsed().as_secs_f64());
     finish_version(version_id, train_seconds, &metrics);
+    if let Some(n) = keep_versions {
+        crate::catalog::prune_versions(model, n);
+    }
 
-    TableIterator::once((
+    (
         model.to_string(),
         version,
         algorithm.to_string(),
@@ -480,7 +585,7 @@ fn train(
         n_interactions as i64,
         train_seconds,
         JsonB(metrics),
-    ))
+    )
 }
 
 /// Records the final wall time and metrics once the factors are stored.

@@ -387,3 +387,30 @@ CREATE OR REPLACE FUNCTION pgrec."evaluate"(
 STABLE PARALLEL RESTRICTED
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'evaluate_wrapper';
+
+-- Operations: replay the active version's training, choose the served version.
+CREATE FUNCTION pgrec."retrain"(
+	"model" TEXT /* Option < & str > */
+) RETURNS TABLE (
+	"model" TEXT,  /* String */
+	"version" INT,  /* i32 */
+	"algorithm" TEXT,  /* String */
+	"n_users" bigint,  /* i64 */
+	"n_items" bigint,  /* i64 */
+	"n_interactions" bigint,  /* i64 */
+	"train_seconds" double precision,  /* f64 */
+	"metrics" jsonb  /* JsonB */
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'retrain_wrapper';
+CREATE FUNCTION pgrec."activate"(
+	"model" TEXT, /* Option < & str > */
+	"version" INT /* Option < i32 > */
+) RETURNS void
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'activate_wrapper';
+COMMENT ON FUNCTION pgrec.retrain(text) IS
+'Replays the training recorded with the active version (source, algorithm, columns, params, feature sources) as a new version, active once the transaction commits; for pg_cron. Owner only.';
+COMMENT ON FUNCTION pgrec.activate(text, int) IS
+'Makes a kept version the one serving reads (rollback or forward), from the commit on. Owner only.';
