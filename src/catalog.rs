@@ -301,9 +301,9 @@ pub fn reserve_version(model: &str) -> i32 {
         Some("Choose another model name, or ask the owner to grant you membership in their role."),
     );
     // Under REPEATABLE READ or SERIALIZABLE a training of the same name that committed after
-    // this transaction's snapshot is invisible here; writing the name's row makes PostgreSQL
-    // report that as a serialization failure (40001: retry the transaction) instead of a
-    // duplicate version. At READ COMMITTED each statement sees it, and the versions follow on.
+    // this transaction's snapshot is invisible here; touching the rows it changed makes
+    // PostgreSQL report that as a serialization failure (40001: retry the transaction) instead
+    // of a duplicate key. At READ COMMITTED each statement sees it, and the versions follow on.
     Spi::connect_mut(|c| {
         if !owned {
             c.update(
@@ -316,8 +316,10 @@ pub fn reserve_version(model: &str) -> i32 {
             .or_raise();
             return 1;
         }
+        // Locking the active version row: one that a concurrent training deactivated is an
+        // update PostgreSQL reports as 40001 here, before the training runs.
         c.update(
-            "UPDATE pgrec.model_owners SET created_at = created_at WHERE model = $1",
+            "SELECT 1 FROM pgrec.model_versions WHERE model = $1 AND active FOR UPDATE",
             None,
             &[model.into()],
         )

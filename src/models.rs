@@ -31,7 +31,7 @@ fn activate(model: Option<&str>, version: Option<i32>) {
     let model = crate::errors::required(model, "model");
     let version = crate::errors::required(version, "version");
     crate::catalog::lock_model(model);
-    crate::access::require_existing_owner(model, "activate", None);
+    crate::access::require_existing_owner(model, "activate", Some(crate::access::OWNER_ONLY));
     let exists = Spi::connect(|c| {
         c.select(
             "SELECT 1 FROM pgrec.model_versions WHERE model = $1 AND version = $2",

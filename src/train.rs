@@ -293,6 +293,7 @@ fn retrain(
 > {
     crate::errors::require_primary("retrain");
     let model = required(model, "model");
+    crate::access::require_existing_owner(model, "retrain", Some(crate::access::OWNER_ONLY));
     let active = crate::catalog::require_version(model, None);
     let r = crate::catalog::training_recipe(active.id);
     let row = run_training(&Recipe {

@@ -163,7 +163,16 @@ SELECT pgrec.revoke_model('priv_mf', 'pgrec_reader');
 \echo :LAST_ERROR_SQLSTATE
 SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS rating');
 \echo :LAST_ERROR_SQLSTATE
+-- nor retrain it or switch its served version
+SELECT * FROM pgrec.retrain('priv_mf');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.activate('priv_mf', 1);
+\echo :LAST_ERROR_SQLSTATE
 SET ROLE pgrec_mallory;
+SELECT * FROM pgrec.retrain('priv_mf');
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.activate('priv_mf', 1);
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgrec.fold_in('priv_mf', 'SELECT 9 AS user_id, 1 AS item_id, 3.0 AS rating');
 \echo :LAST_ERROR_SQLSTATE
 -- pgrec.split reads its source with the caller's privileges: not the owner's private table
@@ -182,6 +191,15 @@ SET ROLE pgrec_owner;
 -- The owner folds a user in from its own private source (replacing user 1 keeps the counts).
 SELECT pgrec.fold_in('priv_mf', 'SELECT user_id, item_id, rating FROM private_data.ratings WHERE user_id = 1') AS folded;
 SELECT count(*) > 0 AS owner_splits FROM pgrec.split('private_data.ratings') WHERE is_test;
+-- A member of the owner role retrains from the recorded private source (its privileges) and
+-- switches back and forth.
+SET ROLE pgrec_member;
+SELECT version, n_interactions FROM pgrec.retrain('priv_mf');
+SELECT pgrec.activate('priv_mf', 1);
+SELECT version FROM pgrec.models WHERE model = 'priv_mf' AND active;
+SELECT pgrec.activate('priv_mf', (SELECT max(version) FROM pgrec.models WHERE model = 'priv_mf'));
+SELECT count(*) AS priv_mf_versions FROM pgrec.models WHERE model = 'priv_mf';
+SET ROLE pgrec_owner;
 UPDATE pgrec.model_versions SET readers = '{0}' WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
 UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';

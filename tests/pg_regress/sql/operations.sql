@@ -1,0 +1,72 @@
+-- Operations: retrain replays the active version's recorded training, keep_versions bounds the
+-- versions kept (never the active one), activate switches serving to a kept version.
+SET client_min_messages = error;
+CREATE TABLE ops_r AS SELECT * FROM tiny;
+SELECT version, n_interactions FROM pgrec.train('ops', 'ops_r',
+  params => '{"factors": 3, "epochs": 4, "seed": 5, "keep_versions": 2}');
+SELECT params->'keep_versions' AS kept_param FROM pgrec.models WHERE model = 'ops';
+-- the same seed and data: retrain gives the same model as the first training
+SELECT md5(string_agg(embedding::text, '|' ORDER BY item_id)) AS v1 FROM pgrec.item_embeddings('ops') \gset
+SELECT version, algorithm, n_interactions FROM pgrec.retrain('ops');
+SELECT md5(string_agg(embedding::text, '|' ORDER BY item_id)) = :'v1' AS same_model FROM pgrec.item_embeddings('ops');
+-- the source grows: the replay reads it again
+INSERT INTO ops_r SELECT 99, item_id, 4 FROM (SELECT DISTINCT item_id FROM tiny) i;
+SELECT version, n_users, n_interactions FROM pgrec.retrain('ops');
+-- keep_versions 2: version 1 is gone, 2 and 3 remain, 3 active
+SELECT version, active, params->'keep_versions' AS keep FROM pgrec.models WHERE model = 'ops' ORDER BY version;
+SELECT count(*) AS factor_rows_of_removed_versions FROM pgrec.item_factors f
+WHERE NOT EXISTS (SELECT 1 FROM pgrec.model_versions v WHERE v.id = f.version_id);
+
+-- activate: back to version 2 (serving follows), forward to 3
+SELECT pgrec.predict('ops', 99, 1) IS NOT NULL AS v3_knows_user_99;
+SELECT pgrec.activate('ops', 2);
+SELECT version FROM pgrec.models WHERE model = 'ops' AND active;
+SELECT pgrec.predict('ops', 99, 1) IS NULL AS v2_does_not;
+-- retrain replays the active version (2): it was trained before user 99 existed, but the
+-- source is read anew; the new version 4 becomes active and only the newest 2 are kept (the
+-- old active one, 2, is not active any more)
+SELECT version, n_users FROM pgrec.retrain('ops');
+SELECT version, active FROM pgrec.models WHERE model = 'ops' ORDER BY version;
+-- activate inside a transaction that rolls back changes nothing
+BEGIN;
+SELECT pgrec.activate('ops', 3);
+ROLLBACK;
+SELECT version FROM pgrec.models WHERE model = 'ops' AND active;
+-- activating the active version is a no-op
+SELECT pgrec.activate('ops', 4);
+SELECT count(*) FILTER (WHERE active) AS active_versions FROM pgrec.models WHERE model = 'ops';
+
+-- keep_versions 1: only the new (active) version stays, whichever version was active before
+SELECT pgrec.activate('ops', 3);
+SELECT version FROM pgrec.train('ops', 'ops_r', params => '{"factors": 3, "epochs": 1, "keep_versions": 1}');
+SELECT version, active FROM pgrec.models WHERE model = 'ops' ORDER BY version;
+-- without keep_versions nothing is removed
+SELECT version FROM pgrec.train('ops', 'ops_r', params => '{"factors": 3, "epochs": 1}');
+SELECT count(*) AS versions FROM pgrec.models WHERE model = 'ops';
+
+-- errors
+\set VERBOSITY terse
+SELECT pgrec.activate('ops', 42);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.activate('nope', 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT pgrec.activate('ops', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.retrain('nope');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('ops2', 'ops_r', params => '{"keep_versions": 0}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('ops2', 'ops_r', params => '{"keep_versions": "two"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('ops2', 'ops_r', params => '{"keep_versions": 1.5}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS ops2_versions FROM pgrec.models WHERE model = 'ops2';
+-- a retrain whose recorded source is gone fails cleanly and leaves the active version serving
+ALTER TABLE ops_r RENAME TO ops_r_moved;
+SELECT * FROM pgrec.retrain('ops');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
+SELECT version FROM pgrec.models WHERE model = 'ops' AND active;
+SELECT count(*) AS still_serves FROM pgrec.recommend('ops', 1, 3);
+ALTER TABLE ops_r_moved RENAME TO ops_r;
+SELECT pgrec.drop_model('ops');
