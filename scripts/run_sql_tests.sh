@@ -2,7 +2,8 @@
 # SQL golden tests (pg_regress) against the running PostgreSQL 15 cluster, in a fresh database
 # that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines. Then the
 # upgrade test (tests/upgrade/run.sh: previous release -> ALTER EXTENSION UPDATE -> same
-# answers), the hot standby test (tests/standby/run.sh) and the concurrency tests
+# answers), the pg_cron test (tests/cron/run.sh: a scheduled retrain, for real), the hot
+# standby test (tests/standby/run.sh) and the concurrency tests
 # (tests/isolation/run.sh, pg_isolation_regress).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ rm -rf "$out"
 # tests).
 if [ -z "${PGREC_TESTS:-}" ]; then
   ./tests/upgrade/run.sh
+  ./tests/cron/run.sh
   ./tests/standby/run.sh
   ./tests/isolation/run.sh
 fi
