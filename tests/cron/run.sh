@@ -50,8 +50,9 @@ SQL
 psql -d postgres -c "SELECT cron.schedule_in_database('pgrec_test_retrain', '* * * * *', \$\$SELECT version FROM pgrec.retrain('m')\$\$, '$db', 'pgrec_cron_owner')" >/dev/null
 jobid=$(psql -At -d postgres -c "SELECT jobid FROM cron.job WHERE jobname = 'pgrec_test_retrain'")
 reads=0; failed=0; seen=""
-deadline=$((SECONDS + 150))
-while [ $SECONDS -lt $deadline ]; do
+# One read as the application does it: the served version and 5 recommendations.
+read_model() {
+  local v
   if v=$(psql -At -d $db -c "SET ROLE pgrec_cron_owner" -c "SELECT (SELECT version FROM pgrec.models WHERE model = 'm' AND active) || ':' || count(*) FROM pgrec.recommend('m', 1, 5)" 2>&1); then
     reads=$((reads + 1))
     case "$v" in *:5) ;; *) fail "a read returned '$v'";; esac
@@ -59,10 +60,16 @@ while [ $SECONDS -lt $deadline ]; do
   else
     failed=$((failed + 1)); echo "failed read: $v"
   fi
+}
+deadline=$((SECONDS + 150))
+status=""
+while [ $SECONDS -lt $deadline ]; do
+  read_model
   status=$(psql -At -d postgres -c "SELECT status FROM cron.job_run_details WHERE jobid = $jobid AND status NOT IN ('starting', 'running') ORDER BY runid LIMIT 1")
   [ -n "$status" ] && break
   sleep 0.2
 done
+read_model
 psql -d postgres -c "SELECT cron.unschedule($jobid)" >/dev/null
 [ -n "$status" ] || fail "the job did not run within 150 s"
 details=$(psql -At -d postgres -c "SELECT status || ' / ' || return_message FROM cron.job_run_details WHERE jobid = $jobid ORDER BY runid LIMIT 1")
@@ -70,7 +77,7 @@ details=$(psql -At -d postgres -c "SELECT status || ' / ' || return_message FROM
 final=$(psql -At -d $db -c "SELECT string_agg(version || CASE WHEN active THEN '*' ELSE '' END, ' ' ORDER BY version) FROM pgrec.model_versions WHERE model = 'm'")
 echo "pg_cron: run $details; $reads reads during the wait, $failed failed; versions served:$seen; kept: $final"
 [ "$failed" = 0 ] || fail "$failed reads failed"
-[ "$seen" = " 2 3" ] || [ "$seen" = " 3" ] || fail "served versions went$seen (want 2 then 3)"
+[ "$seen" = " 2 3" ] || fail "served versions went$seen (want 2 then 3)"
 [ "$final" = "2 3*" ] || fail "kept versions are '$final' (want 2 and 3, 3 active)"
 psql -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 echo "pg_cron test passed"
