@@ -28,6 +28,12 @@ if [ $status -ne 0 ]; then
   echo "SQL tests failed (outputs in $out)"
   exit $status
 fi
+# No user-facing message of any error path the tests run shows Rust internals (a panic's
+# backtrace, pgrx frames, source locations).
+if grep -nEi "panicked|backtrace|pgrx|rust_begin|\.rs:[0-9]|^ *[0-9]+: [a-z_]+::" "$out"/results/*.out; then
+  echo "SQL tests failed: Rust internals in messages (above; outputs in $out)"
+  exit 1
+fi
 rm -rf "$out"
 # Upgrade from the previous release, a hot standby, concurrency (skipped when PGREC_TESTS picks
 # tests).

@@ -180,12 +180,15 @@ fn fold_in(
             Some("Name the rating column with rating_col."),
         );
     }
-    let mut data = load(&SourceSpec {
-        source,
-        user_col,
-        item_col,
-        rating_col,
-    });
+    let mut data = load(
+        &SourceSpec {
+            source,
+            user_col,
+            item_col,
+            rating_col,
+        },
+        &|_| (),
+    );
     for (side, got, want) in [
         ("user", data.users.kind(), m.users.kind()),
         ("item", data.items.kind(), m.items.kind()),

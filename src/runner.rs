@@ -28,6 +28,58 @@ pub fn define_gucs() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"pgrec.max_training_memory",
+        c"Largest estimated memory of one pgrec training (0: half of the machine's memory).",
+        c"Trainings whose estimate is larger are refused (53200) before they read or train, instead of risking an out-of-memory abort that restarts every connection. Only superusers may change it.",
+        &MAX_TRAINING_MEMORY,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MB,
+    );
+}
+
+static MAX_TRAINING_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// The memory limit of one training in bytes: the GUC, or half of physical memory.
+pub fn max_training_memory() -> u64 {
+    match MAX_TRAINING_MEMORY.get() {
+        mb if mb > 0 => mb as u64 * 1024 * 1024,
+        _ => physical_memory() / 2,
+    }
+}
+
+fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages > 0 && size > 0 {
+        pages as u64 * size as u64
+    } else {
+        u64::MAX
+    }
+}
+
+/// Refuses a training whose estimate exceeds the limit (53200), naming both and the phase.
+pub fn check_memory(estimate: u64, what: &str) {
+    let limit = max_training_memory();
+    if estimate > limit {
+        let mb = |b: u64| b.div_ceil(1024 * 1024);
+        crate::errors::raise(
+            crate::errors::Code::ERRCODE_OUT_OF_MEMORY,
+            format!(
+                "pgrec: this training needs an estimated {} MB ({what}), more than pgrec.max_training_memory ({} MB)",
+                mb(estimate),
+                mb(limit)
+            ),
+            Some("Train on fewer rows (a sample or a time window), with fewer factors, or ask a superuser to raise pgrec.max_training_memory if the machine has the memory."),
+        )
+    }
 }
 
 /// The thread count to use when the caller gave none.

@@ -246,13 +246,25 @@ pub(crate) fn for_each_row(
 
 /// Streams the source into compact arrays. NULL keys or ratings skip the row (counted);
 /// NaN or infinite ratings are an error.
-pub fn load(spec: &SourceSpec<'_>) -> Loaded {
+/// Rows read between two calls of `load`'s progress check.
+const CHECK_EVERY: usize = 1 << 20;
+
+/// The planner's estimate of the rows `load` would read (0 when it gives none).
+pub fn planned_rows(spec: &SourceSpec<'_>) -> u64 {
+    let sql = format!("EXPLAIN (FORMAT JSON) {}", load_query(spec));
+    let plan: Option<pgrx::Json> = crate::catalog::select_one(&sql, &[]);
+    plan.and_then(|p| p.0.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64())
+        .map_or(0, |r| r.max(0.0) as u64)
+}
+
+/// The query that reads the source's (user, item, value) rows.
+fn load_query(spec: &SourceSpec<'_>) -> String {
     let shape = describe(spec);
     let rating_expr = match spec.rating_col {
         Some(r) => format!("{}::float8", quote_ident(r)),
         None => "1::float8".to_string(),
     };
-    let sql = format!(
+    format!(
         "SELECT {}{}, {}{}, {} FROM {}",
         quote_ident(spec.user_col),
         shape.user_kind.cast(),
@@ -260,7 +272,14 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
         shape.item_kind.cast(),
         rating_expr,
         shape.from
-    );
+    )
+}
+
+/// Reads the source; `progress` sees the number of rows kept every 2^20 rows (the memory guard
+/// raises from it).
+pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
+    let shape = describe(spec);
+    let sql = load_query(spec);
     let mut out = Loaded {
         ratings: Vec::new(),
         users: Keys::new(shape.user_kind),
@@ -270,8 +289,12 @@ pub fn load(spec: &SourceSpec<'_>) -> Loaded {
     };
     // SAFETY: for_each_row hands over tuples of the query above, whose three columns are the
     // user key, the item key and a float8.
-    for_each_row(sql, "source", |tup, desc| unsafe {
-        read_row(tup, desc, &mut out, spec)
+    for_each_row(sql, "source", |tup, desc| {
+        // SAFETY: see above.
+        unsafe { read_row(tup, desc, &mut out, spec) };
+        if out.rows_read % CHECK_EVERY as u64 == 0 {
+            progress(out.ratings.len() as u64);
+        }
     });
     if out.rows_skipped_null > 0 {
         pgrx::notice!(

@@ -404,7 +404,27 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         item_col,
         rating_col,
     };
-    let mut data = load(&spec);
+    // The memory guard, three times: on the planner's row estimate before reading, on the rows
+    // read so far while reading, and on the exact shape before training.
+    let row_estimate = |rows: u64| {
+        configured.memory_bytes(algo::MemoryShape {
+            rows,
+            ..Default::default()
+        })
+    };
+    runner::check_memory(
+        row_estimate(crate::source::planned_rows(&spec)),
+        "the planner's estimate of the source's rows",
+    );
+    let mut data = load(&spec, &|rows| {
+        runner::check_memory(row_estimate(rows), "the rows read so far")
+    });
+    let memory_estimate = configured.memory_bytes(algo::MemoryShape {
+        rows: data.ratings.len() as u64,
+        users: data.users.len() as u64,
+        items: data.items.len() as u64,
+    });
+    runner::check_memory(memory_estimate, "the source's rows, users and items");
     let load_seconds = started.elapsed().as_secs_f64();
     if data.ratings.is_empty() {
         raise(
@@ -495,6 +515,7 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         "seconds_per_epoch": fit_seconds / history.len().max(1) as f64,
         "rows_read": data.rows_read,
         "rows_skipped_null": data.rows_skipped_null,
+        "memory_estimate_mb": memory_estimate.div_ceil(1 << 20),
         "rating_min": fitted.rating_range.map(|r| r.0),
         "rating_max": fitted.rating_range.map(|r| r.1),
         "global_mean": fitted.global_mean,

@@ -70,3 +70,28 @@ SELECT version FROM pgrec.models WHERE model = 'ops' AND active;
 SELECT count(*) AS still_serves FROM pgrec.recommend('ops', 1, 3);
 ALTER TABLE ops_r_moved RENAME TO ops_r;
 SELECT pgrec.drop_model('ops');
+
+-- The memory guard: a training estimated above pgrec.max_training_memory is refused (53200)
+-- before reading, while reading or before training, with the estimate; only superusers change it.
+SET pgrec.max_training_memory = '1MB';
+\set VERBOSITY terse
+SELECT * FROM pgrec.train('ops_mem', 'ops_r');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.train('ops_mem', 'SELECT user_id, item_id, rating FROM ops_r');
+\echo :LAST_ERROR_SQLSTATE
+-- 4,000 users and items at 1024 factors: refused once the source is read
+SET pgrec.max_training_memory = '100MB';
+SELECT * FROM pgrec.train('ops_mem', 'SELECT g AS user_id, g AS item_id, 1 AS rating FROM generate_series(1, 2000) g',
+                          params => '{"factors": 1024}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS ops_mem_versions FROM pgrec.models WHERE model = 'ops_mem';
+RESET pgrec.max_training_memory;
+SELECT (metrics->>'memory_estimate_mb')::int AS estimate_mb
+FROM pgrec.train('ops_mem', 'ops_r', params => '{"factors": 4, "epochs": 1}');
+CREATE ROLE pgrec_ops_user;
+SET ROLE pgrec_ops_user;
+SET pgrec.max_training_memory = '100GB';
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE pgrec_ops_user;
+SELECT pgrec.drop_model('ops_mem');

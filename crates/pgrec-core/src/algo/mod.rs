@@ -122,8 +122,52 @@ impl<P: params::Params> Recorded for params::Checked<P> {
     }
 }
 
+/// What a training's memory estimate is made for: source rows, distinct users and items.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryShape {
+    pub rows: u64,
+    pub users: u64,
+    pub items: u64,
+}
+
+/// Bytes per source row while it is read: the (user, item, value) row, the key maps' share, and
+/// the sort that checks duplicates.
+pub const LOAD_BYTES_PER_ROW: u64 = 24;
+/// Bytes per row while training, on top of loading: the copies an algorithm keeps (CSR
+/// orientations, shuffled or held-out copies, the seen items written with the version).
+pub const TRAIN_BYTES_PER_ROW: u64 = 8;
+/// Bytes per user or item beyond its factors: key, bias, index entries.
+pub const ENTITY_BYTES: u64 = 96;
+/// Copies of the factor matrices alive at the peak (the factors, optimiser state or a
+/// best-epoch snapshot, the copy being written).
+pub const FACTOR_COPIES: u64 = 3;
+/// What a training adds whatever its size: the pool's threads, SPI and plan caches.
+pub const FIXED_BYTES: u64 = 64 << 20;
+
 /// Checked parameters: what the version stores, and what the pipeline must provide.
 pub trait Configured: Recorded + Send {
+    /// Estimated peak memory of a training on data of this shape, in bytes (the memory guard
+    /// refuses trainings above pgrec.max_training_memory with it). The default counts rows,
+    /// entities and the `factors` parameter; see the constants above, calibrated against
+    /// measured peaks (README, "Memory guard").
+    fn memory_bytes(&self, shape: MemoryShape) -> u64 {
+        let k = self
+            .stored_params()
+            .get("factors")
+            .and_then(|f| f.as_u64())
+            .unwrap_or(64);
+        FIXED_BYTES
+            .saturating_add(
+                shape
+                    .rows
+                    .saturating_mul(LOAD_BYTES_PER_ROW + TRAIN_BYTES_PER_ROW),
+            )
+            .saturating_add(
+                (shape.users + shape.items)
+                    .saturating_mul(ENTITY_BYTES + k.saturating_mul(4 * FACTOR_COPIES)),
+            )
+    }
+
     /// Whether the source must have a rating column.
     fn needs_ratings(&self) -> bool {
         false
