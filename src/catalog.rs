@@ -54,7 +54,6 @@ pub fn select_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
     Spi::connect(|c| {
         c.select(query, Some(1), args)
             .or_raise()
-            .into_iter()
             .next()
             .and_then(|row| row.get::<T>(1).or_raise())
     })

@@ -32,17 +32,16 @@ fn activate(model: Option<&str>, version: Option<i32>) {
     let version = crate::errors::required(version, "version");
     crate::catalog::lock_model(model);
     crate::access::require_existing_owner(model, "activate", Some(crate::access::OWNER_ONLY));
-    let exists = Spi::connect(|c| {
+    let missing = Spi::connect(|c| {
         c.select(
             "SELECT 1 FROM pgrec.model_versions WHERE model = $1 AND version = $2",
             Some(1),
             &[model.into(), version.into()],
         )
         .or_raise()
-        .len()
-            > 0
+        .is_empty()
     });
-    if !exists {
+    if missing {
         crate::errors::raise(
             crate::errors::Code::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("model \"{model}\" has no version {version}"),

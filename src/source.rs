@@ -292,7 +292,7 @@ pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
     for_each_row(sql, "source", |tup, desc| {
         // SAFETY: see above.
         unsafe { read_row(tup, desc, &mut out, spec) };
-        if out.rows_read % CHECK_EVERY as u64 == 0 {
+        if out.rows_read.is_multiple_of(CHECK_EVERY as u64) {
             progress(out.ratings.len() as u64);
         }
     });

@@ -233,7 +233,8 @@ pub type TrainRow = (String, i32, String, i64, i64, i64, f64, JsonB);
 
 /// pgrec.train: trains `algorithm` on `source` and stores the result as the new active version
 /// of `model`, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
+// pgrx needs the result type spelled out in the signature.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, name = "train")]
 fn train(
     model: Option<&str>,
@@ -275,6 +276,7 @@ fn train(
 
 /// pgrec.retrain: replays the training recorded with the active version of `model` (source,
 /// algorithm, columns, stored params, feature sources) as a new version.
+#[allow(clippy::type_complexity)]
 #[pg_extern(volatile, parallel_unsafe, name = "retrain")]
 fn retrain(
     model: Option<&str>,
