@@ -183,7 +183,8 @@ pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
     }
 }
 
-/// The algorithm and stored (checked) params of a version: what configures it again.
+/// The algorithm and stored (checked) params of a version: what configures the algorithm again
+/// (the pipeline's own params, such as keep_versions, taken out).
 pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
     Spi::connect(|c| {
         let row = c
@@ -203,7 +204,7 @@ pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
             .and_then(|r| r.get::<JsonB>(2).or_raise())
             .map(|j| j.0)
             .unwrap_or_else(|| serde_json::json!({}));
-        (algorithm, params)
+        (algorithm, crate::train::algorithm_params(params))
     })
 }
 

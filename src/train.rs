@@ -329,6 +329,15 @@ pub struct Recipe<'a> {
 /// The largest `keep_versions`.
 const MAX_KEEP_VERSIONS: i64 = 1_000_000;
 
+/// `params` without the pipeline's own (`keep_versions`): what the algorithm is configured
+/// with.
+pub fn algorithm_params(mut params: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = params.as_object_mut() {
+        o.remove("keep_versions");
+    }
+    params
+}
+
 /// Takes the pipeline's own params (`keep_versions`) out of `params`, checked.
 fn take_keep_versions(params: &mut serde_json::Value) -> Option<i64> {
     let value = params.as_object_mut()?.remove("keep_versions")?;

@@ -12,6 +12,9 @@ SELECT md5(string_agg(embedding::text, '|' ORDER BY item_id)) = :'v1' AS same_mo
 -- the source grows: the replay reads it again
 INSERT INTO ops_r SELECT 99, item_id, 4 FROM (SELECT DISTINCT item_id FROM tiny) i;
 SELECT version, n_users, n_interactions FROM pgrec.retrain('ops');
+-- a version with keep_versions folds in, evaluates and serves like any other
+SELECT count(*) AS basket FROM pgrec.recommend_for_items('ops', ARRAY[1, 2]::bigint[], 3);
+SELECT (pgrec.evaluate('ops', 'ops_r')->>'n_rows')::int AS evaluated_rows;
 -- keep_versions 2: version 1 is gone, 2 and 3 remain, 3 active
 SELECT version, active, params->'keep_versions' AS keep FROM pgrec.models WHERE model = 'ops' ORDER BY version;
 SELECT count(*) AS factor_rows_of_removed_versions FROM pgrec.item_factors f
