@@ -43,7 +43,7 @@ fn evaluate(
         item_col: &sm.info.item_col,
         rating_col: sm.info.rating_col.as_deref(),
     };
-    let data = load(&spec, &|_| ());
+    let data = load(&spec, &crate::runner::check_rows_read);
     if data.ratings.is_empty() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,

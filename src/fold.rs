@@ -187,7 +187,7 @@ fn fold_in(
             item_col,
             rating_col,
         },
-        &|_| (),
+        &crate::runner::check_rows_read,
     );
     for (side, got, want) in [
         ("user", data.users.kind(), m.users.kind()),

@@ -65,15 +65,31 @@ fn physical_memory() -> u64 {
     }
 }
 
+/// The memory guard for reading a source outside training (evaluate, fold_in): the rows read
+/// so far, at the loading cost per row.
+pub fn check_rows_read(rows: u64) {
+    check_memory_of(
+        "reading this source",
+        pgrec_core::algo::FIXED_BYTES
+            .saturating_add(rows.saturating_mul(pgrec_core::algo::LOAD_BYTES_PER_ROW)),
+        "the rows read so far",
+    )
+}
+
 /// Refuses a training whose estimate exceeds the limit (53200), naming both and the phase.
 pub fn check_memory(estimate: u64, what: &str) {
+    check_memory_of("this training", estimate, what)
+}
+
+/// As [`check_memory`], for `subject` ("this training", "reading this source").
+fn check_memory_of(subject: &str, estimate: u64, what: &str) {
     let limit = max_training_memory();
     if estimate > limit {
         let mb = |b: u64| b.div_ceil(1024 * 1024);
         crate::errors::raise(
             crate::errors::Code::ERRCODE_OUT_OF_MEMORY,
             format!(
-                "pgrec: this training needs an estimated {} MB ({what}), more than pgrec.max_training_memory ({} MB)",
+                "pgrec: {subject} needs an estimated {} MB ({what}), more than pgrec.max_training_memory ({} MB)",
                 mb(estimate),
                 mb(limit)
             ),
