@@ -1,0 +1,74 @@
+-- Similar-items quality on MovieLens-100K (issue 16), side by side in one run: for the 200
+-- most-rated movies of each training part (ml100k.split seeds 1-3), the 10 neighbours from
+-- pgrec.similar_items of each model, and from a plain item-item cosine over who-rated-what
+-- (the co-occurrence baseline), scored two ways:
+--   genre:  the share of neighbours that share a genre with the movie;
+--   liked:  among the users who liked the movie (rating >= 4) in the training part, the share
+--           who also liked the neighbour (>= 4) in the held-out part, averaged over pairs.
+-- Usage: ./scripts/psql.sh -d <db with ml100k loaded and pgrec> -f benches/similar_items.sql
+\pset footer off
+SET client_min_messages = warning;
+CREATE TEMP TABLE sim_configs (name text, algorithm text, rating_col text, params jsonb);
+INSERT INTO sim_configs VALUES
+  ('mf (defaults)', 'mf', 'rating', '{}'),
+  ('mf, 10 epochs', 'mf', 'rating', '{"epochs": 10}'),
+  ('als (defaults)', 'als', 'rating', '{}'),
+  ('ials (positive_threshold 4)', 'ials', 'rating', '{"positive_threshold": 4}'),
+  ('ials (every rating one interaction)', 'ials', NULL, '{}'),
+  ('bpr (positive_threshold 4)', 'bpr', 'rating', '{"positive_threshold": 4}'),
+  ('two_tower softmax', 'two_tower', 'rating', '{"loss": "softmax"}');
+CREATE TEMP TABLE sim_targets (seed int, movie_id int);
+CREATE TEMP TABLE sim_neighbours (name text, seed int, movie_id int, neighbour int);
+DO $$
+DECLARE s int; c record; m text;
+BEGIN
+  FOR s IN 1..3 LOOP
+    INSERT INTO sim_targets
+    SELECT s, item_id FROM ml100k.split WHERE seed = s AND NOT is_test
+    GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 200;
+    -- the baseline: cosine of the binary who-rated-what columns
+    INSERT INTO sim_neighbours
+    SELECT 'co-occurrence cosine (baseline)', s, movie_id, neighbour FROM (
+      SELECT t.movie_id, b.item_id AS neighbour,
+             row_number() OVER (PARTITION BY t.movie_id
+                                ORDER BY count(*) / sqrt(max(na.n) * max(nb.n)) DESC, b.item_id) AS rank
+      FROM sim_targets t
+      JOIN ml100k.split a ON a.seed = s AND NOT a.is_test AND a.item_id = t.movie_id
+      JOIN ml100k.split b ON b.seed = s AND NOT b.is_test AND b.user_id = a.user_id AND b.item_id <> t.movie_id
+      JOIN (SELECT item_id, count(*) AS n FROM ml100k.split WHERE seed = s AND NOT is_test GROUP BY 1) na ON na.item_id = t.movie_id
+      JOIN (SELECT item_id, count(*) AS n FROM ml100k.split WHERE seed = s AND NOT is_test GROUP BY 1) nb ON nb.item_id = b.item_id
+      WHERE t.seed = s
+      GROUP BY t.movie_id, b.item_id) x
+    WHERE rank <= 10;
+    FOR c IN SELECT * FROM sim_configs LOOP
+      m := 'sim_bench_' || s;
+      PERFORM pgrec.train(m, format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND NOT is_test', s),
+                          c.algorithm, rating_col => c.rating_col, params => c.params);
+      INSERT INTO sim_neighbours
+      SELECT c.name, s, t.movie_id, n.item_id
+      FROM sim_targets t, LATERAL pgrec.similar_items(m, t.movie_id::bigint, 10) n
+      WHERE t.seed = s;
+      PERFORM pgrec.drop_model(m);
+    END LOOP;
+  END LOOP;
+END $$;
+-- one row per (method, seed): both measures
+CREATE TEMP TABLE sim_scores AS
+SELECT n.name, n.seed,
+       avg((m.genres && g.genres)::int) AS genre,
+       avg((SELECT count(*) FILTER (WHERE te.rating >= 4)::float8 / nullif(count(*), 0)
+            FROM ml100k.split tr
+            LEFT JOIN ml100k.split te ON te.seed = n.seed AND te.is_test AND te.user_id = tr.user_id
+                                      AND te.item_id = n.neighbour
+            WHERE tr.seed = n.seed AND NOT tr.is_test AND tr.item_id = n.movie_id AND tr.rating >= 4)) AS liked
+FROM sim_neighbours n
+JOIN ml100k.movies m ON m.movie_id = n.movie_id
+JOIN ml100k.movies g ON g.movie_id = n.neighbour
+GROUP BY n.name, n.seed;
+SELECT name AS neighbours_from,
+       round(avg(genre), 3) AS share_a_genre, round(min(genre), 3) || '-' || round(max(genre), 3) AS genre_range,
+       round(avg(liked)::numeric, 4) AS liked_in_held_out, round(min(liked)::numeric, 4) || '-' || round(max(liked)::numeric, 4) AS liked_range
+FROM sim_scores GROUP BY name ORDER BY avg(liked) DESC;
+-- a random pair, for scale
+SELECT round(avg((a.genres && b.genres)::int), 3) AS random_pair_share_a_genre
+FROM ml100k.movies a JOIN ml100k.movies b ON a.movie_id <> b.movie_id AND (a.movie_id * 7 + b.movie_id) % 97 = 0;
