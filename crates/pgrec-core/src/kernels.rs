@@ -5,7 +5,7 @@
 const LANES: usize = 8;
 
 #[inline(always)]
-fn dot_body(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; LANES];
@@ -95,7 +95,7 @@ fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f3
 
 /// y += a * x.
 #[inline(always)]
-fn axpy_body(a: f32, x: &[f32], y: &mut [f32]) {
+pub(crate) fn axpy_body(a: f32, x: &[f32], y: &mut [f32]) {
     let n = x.len().min(y.len());
     let (x, y) = (&x[..n], &mut y[..n]);
     for j in 0..n {

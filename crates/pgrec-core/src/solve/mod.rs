@@ -28,8 +28,6 @@ use crate::sparse::Csr;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-const LANES: usize = 8;
-
 /// Rows per partial product when computing a Gram matrix in parallel. Fixed: it decides the
 /// summation order.
 const GRAM_ROWS: usize = 4096;
@@ -130,33 +128,8 @@ pub struct Scratch {
     a: Vec<f32>,
 }
 
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0f32; LANES];
-    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (x, y) in ac.zip(bc) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0f32;
-    for (x, y) in ar.iter().zip(br) {
-        tail += x * y;
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-#[inline(always)]
-fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &mut y[..n]);
-    for j in 0..n {
-        y[j] += a * x[j];
-    }
-}
+// The same eight-lane bodies as the vector kernels (inlined into each CPU's build below).
+use crate::kernels::{axpy_body as axpy, dot_body as dot};
 
 impl RowSystem<'_> {
     #[inline(always)]
