@@ -30,10 +30,10 @@ COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean) IS
 'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training.';
 COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean) IS
 'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text.';
-COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int) IS
-'The k items whose embeddings have the highest cosine similarity with the given item (integer keys), the item itself excluded.';
-COMMENT ON FUNCTION pgrec.similar_items(text, text, int) IS
-'The k items whose embeddings have the highest cosine similarity with the given item (any key kind, spelled as text), the item itself excluded.';
+COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real) IS
+'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
+COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real) IS
+'The k items most similar to the given item (any key kind, spelled as text), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
 COMMENT ON FUNCTION pgrec.user_embeddings(text, int) IS
 'Bias and embedding of every user of the active (or given) version. user_id is set for integer keys, user_key for text keys.';
 COMMENT ON FUNCTION pgrec.item_embeddings(text, int) IS

@@ -443,8 +443,11 @@ impl<'a> SeenItems<'a> {
     }
 }
 
-/// Rows written per INSERT statement when storing factors.
+/// Rows written per INSERT statement when storing factors, at most.
 const WRITE_BATCH: usize = 10_000;
+/// Embedding values per INSERT statement, at most: wide vectors (ease's n_items values per row)
+/// go in fewer rows per statement, so that no array parameter nears PostgreSQL's 1 GB limit.
+const WRITE_BATCH_VALUES: usize = 1 << 22;
 
 /// Writes one side's factors: keys, biases, embeddings (sliced from one flat array per batch)
 /// and, for users, the items seen in training.
@@ -472,9 +475,10 @@ pub fn write_factors(
                 $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7] \
          FROM unnest($3::int8[], $4::text[], $5::float4[]) WITH ORDINALITY AS t(id, key, bias, o)"
     };
+    let batch = WRITE_BATCH.min(WRITE_BATCH_VALUES / k.max(1)).max(1);
     let mut start = 0;
     while start < n {
-        let end = (start + WRITE_BATCH).min(n);
+        let end = (start + batch).min(n);
         let (seen_items, seen_offsets): (Vec<i32>, Vec<i32>) = match seen {
             Some(s) => {
                 let lo = s.offsets[start];

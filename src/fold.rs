@@ -53,8 +53,9 @@ fn fold_one(
     }
 }
 
-/// Recommendations for a basket of item keys: the basket is folded in as one user (with value 1
-/// for ranking models, the top rating for rating models) and its items are excluded.
+/// Recommendations for a basket of item keys: the basket is folded in as one user (with value 1,
+/// or the positive_threshold when higher, for ranking models, the top rating for rating models)
+/// and its items are excluded.
 fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<Scored> {
     let k = check_k(k);
     let mut items: Vec<u32> = keys.iter().filter_map(|key| m.items.find(*key)).collect();
@@ -74,16 +75,17 @@ fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<S
     if items.is_empty() {
         return Vec::new();
     }
+    let (algorithm, c) = configured(m);
+    // A basket item counts as a positive: at least the model's positive_threshold.
     let value = match m.info.target {
         Target::Rating => m
             .model
             .rating_range
             .map(|r| r.1)
             .unwrap_or(m.view().global_mean + 1.0),
-        Target::Relevance => 1.0,
+        Target::Relevance => c.positive_threshold().map_or(1.0, |t| t.max(1.0)),
     };
     let values = vec![value; items.len()];
-    let (algorithm, c) = configured(m);
     let user = fold_one(
         model,
         &algorithm,

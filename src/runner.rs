@@ -76,13 +76,18 @@ pub fn check_rows_read(rows: u64) {
     )
 }
 
-/// Refuses a training whose estimate exceeds the limit (53200), naming both and the phase.
-pub fn check_memory(estimate: u64, what: &str) {
-    check_memory_of("this training", estimate, what)
+/// Refuses a training whose estimate exceeds the limit (53200), naming both and the phase;
+/// `hint` replaces the general one when the algorithm has a better one.
+pub fn check_memory(estimate: u64, what: &str, hint: Option<&str>) {
+    check_memory_with("this training", estimate, what, hint)
 }
 
 /// As [`check_memory`], for `subject` ("this training", "reading this source").
 fn check_memory_of(subject: &str, estimate: u64, what: &str) {
+    check_memory_with(subject, estimate, what, None)
+}
+
+fn check_memory_with(subject: &str, estimate: u64, what: &str, hint: Option<&str>) {
     let limit = max_training_memory();
     if estimate > limit {
         let mb = |b: u64| b.div_ceil(1024 * 1024);
@@ -93,7 +98,7 @@ fn check_memory_of(subject: &str, estimate: u64, what: &str) {
                 mb(estimate),
                 mb(limit)
             ),
-            Some("Train on fewer rows (a sample or a time window), with fewer factors, or ask a superuser to raise pgrec.max_training_memory if the machine has the memory."),
+            Some(hint.unwrap_or("Train on fewer rows (a sample or a time window), with fewer factors, or ask a superuser to raise pgrec.max_training_memory if the machine has the memory.")),
         )
     }
 }

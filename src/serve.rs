@@ -9,6 +9,9 @@ use std::rc::Rc;
 use pgrec_core::algo::Scorer;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
+use pgrec_core::similarity::{
+    embedding_neighbours, item_support, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
+};
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::{FactorModel, KeyIndex, UserItems};
 use pgrx::prelude::*;
@@ -28,6 +31,10 @@ pub struct ServingModel {
     pub kernels: Kernels,
     /// Y^T Y of the items, computed by the first fold-in that needs it.
     pub item_gram: std::sync::OnceLock<Vec<f32>>,
+    /// Training interactions per item (what similar_items shrinks by).
+    pub item_support: Vec<f32>,
+    /// Who interacted with each item, built by the first co-occurrence similar_items.
+    pub item_interactions: std::sync::OnceLock<ItemInteractions>,
 }
 
 thread_local! {
@@ -240,10 +247,13 @@ fn load(info: VersionInfo) -> ServingModel {
         head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
     };
     let item_norms = model.item_norms(kernels);
+    let seen = UserItems::from_lists(users.seen);
     ServingModel {
         users: users.keys,
         items: items.keys,
-        seen: UserItems::from_lists(users.seen),
+        item_support: item_support(&seen, model.n_items()),
+        item_interactions: std::sync::OnceLock::new(),
+        seen,
         info,
         model,
         item_norms,
@@ -307,13 +317,68 @@ fn recommend_indices(
     top_k(&scores, k, exclude)
 }
 
-fn similar_indices(model: &str, item: KeyArg<'_>, k: i32, m: &ServingModel) -> Vec<Scored> {
+/// How similar_items measures similarity.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Embedding,
+    Cooccurrence,
+}
+
+fn parse_method(method: &str) -> Method {
+    match method {
+        "embedding" => Method::Embedding,
+        "cooccurrence" => Method::Cooccurrence,
+        other => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("unknown similar_items method \"{other}\""),
+            Some("Use \"embedding\" (cosine of the model's item vectors) or \"cooccurrence\" (cosine of who interacted with what)."),
+        ),
+    }
+}
+
+/// The shrinkage to use: the caller's (finite, >= 0) or the method's default.
+fn check_shrinkage(shrinkage: Option<f32>, method: Method) -> f32 {
+    match shrinkage {
+        Some(s) if !s.is_finite() || s < 0.0 => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("shrinkage must be zero or greater, got {s}"),
+            Some("Similarities are multiplied by n / (n + shrinkage), n being the neighbour's training interactions; 0 turns shrinking off."),
+        ),
+        Some(s) => s,
+        None if method == Method::Embedding => DEFAULT_SHRINKAGE,
+        None => 0.0,
+    }
+}
+
+fn similar_indices(
+    model: &str,
+    item: KeyArg<'_>,
+    k: i32,
+    method: &str,
+    shrinkage: Option<f32>,
+    m: &ServingModel,
+) -> Vec<Scored> {
     let k = check_k(k);
+    let method = parse_method(method);
+    let shrinkage = check_shrinkage(shrinkage, method);
     let Some(i) = m.items.find(item) else {
         notice_unknown("item", item, model);
         return Vec::new();
     };
-    m.view().similar_items(m.kernels, &m.item_norms, i, k)
+    match method {
+        Method::Embedding => {
+            let by_support = Shrinkage {
+                support: &m.item_support,
+                shrinkage,
+            };
+            let view = m.view();
+            embedding_neighbours(&view, m.kernels, &m.item_norms, Some(by_support), i, k)
+        }
+        Method::Cooccurrence => m
+            .item_interactions
+            .get_or_init(|| ItemInteractions::new(&m.seen, m.model.n_items()))
+            .similar(&m.seen, i, k, shrinkage),
+    }
 }
 
 fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> {
@@ -360,13 +425,16 @@ fn similar_items_int(
     model: &str,
     item_id: i64,
     k: default!(i32, 10),
+    method: default!(&str, "'embedding'"),
+    shrinkage: default!(Option<f32>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
     let m = active(model);
     require_int_items(model, &m, "similar_items", "item_id");
-    let rows: Vec<(i64, f32)> = similar_indices(model, KeyArg::Int(item_id), k, &m)
-        .into_iter()
-        .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-        .collect();
+    let rows: Vec<(i64, f32)> =
+        similar_indices(model, KeyArg::Int(item_id), k, method, shrinkage, &m)
+            .into_iter()
+            .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+            .collect();
     TableIterator::new(rows)
 }
 
@@ -375,12 +443,15 @@ fn similar_items_text(
     model: &str,
     item_id: &str,
     k: default!(i32, 10),
+    method: default!(&str, "'embedding'"),
+    shrinkage: default!(Option<f32>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, String), name!(similarity, f32))> {
     let m = active(model);
-    let rows: Vec<(String, f32)> = similar_indices(model, KeyArg::Text(item_id), k, &m)
-        .into_iter()
-        .map(|s| (m.items.text_key(s.index), s.score))
-        .collect();
+    let rows: Vec<(String, f32)> =
+        similar_indices(model, KeyArg::Text(item_id), k, method, shrinkage, &m)
+            .into_iter()
+            .map(|s| (m.items.text_key(s.index), s.score))
+            .collect();
     TableIterator::new(rows)
 }
 

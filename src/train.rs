@@ -423,19 +423,21 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             ..Default::default()
         })
     };
+    let hint = configured.memory_hint();
     runner::check_memory(
         row_estimate(crate::source::planned_rows(&spec)),
         "the planner's estimate of the source's rows",
+        hint,
     );
     let mut data = load(&spec, &|rows| {
-        runner::check_memory(row_estimate(rows), "the rows read so far")
+        runner::check_memory(row_estimate(rows), "the rows read so far", hint)
     });
     let memory_estimate = configured.memory_bytes(algo::MemoryShape {
         rows: data.ratings.len() as u64,
         users: data.users.len() as u64,
         items: data.items.len() as u64,
     });
-    runner::check_memory(memory_estimate, "the source's rows, users and items");
+    runner::check_memory(memory_estimate, "the source's rows, users and items", hint);
     let load_seconds = started.elapsed().as_secs_f64();
     if data.ratings.is_empty() {
         raise(

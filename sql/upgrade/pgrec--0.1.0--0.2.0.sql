@@ -414,3 +414,38 @@ COMMENT ON FUNCTION pgrec.retrain(text) IS
 'Replays the training recorded with the active version (source, algorithm, columns, params, feature sources) as a new version, active once the transaction commits; for pg_cron. Owner only.';
 COMMENT ON FUNCTION pgrec.activate(text, int) IS
 'Makes a kept version the one serving reads (rollback or forward), from the commit on. Owner only.';
+
+-- similar_items gained method and shrinkage (the three-argument functions would call the new
+-- symbols with too few arguments, so they are replaced).
+DROP FUNCTION pgrec.similar_items(text, bigint, int);
+DROP FUNCTION pgrec.similar_items(text, text, int);
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT,
+	"item_id" bigint,
+	"k" INT DEFAULT 10,
+	"method" TEXT DEFAULT 'embedding',
+	"shrinkage" real DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" bigint,
+	"similarity" real
+)
+STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_items_int_wrapper';
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT,
+	"item_id" TEXT,
+	"k" INT DEFAULT 10,
+	"method" TEXT DEFAULT 'embedding',
+	"shrinkage" real DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" TEXT,
+	"similarity" real
+)
+STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_items_text_wrapper';
+COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real) IS
+'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
+COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real) IS
+'The k items most similar to the given item (any key kind, spelled as text), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';

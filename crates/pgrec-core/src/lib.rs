@@ -16,6 +16,7 @@ pub mod model;
 pub mod nn;
 pub mod parallel;
 pub mod rng;
+pub mod similarity;
 pub mod solve;
 pub mod sparse;
 pub mod synth;

@@ -299,6 +299,8 @@ pub fn embedding_health(vectors: &[f32], k: usize, max_rows: usize) -> Option<Em
         return None;
     }
     let n = vectors.len() / k;
+    // At most about 2^22 values are read, so wide vectors (ease's) sample fewer rows.
+    let max_rows = max_rows.min(((1usize << 22) / k).max(64));
     let stride = n.div_ceil(max_rows.max(2)).max(1);
     let rows: Vec<Vec<f64>> = (0..n)
         .step_by(stride)
@@ -324,22 +326,19 @@ pub fn embedding_health(vectors: &[f32], k: usize, max_rows: usize) -> Option<Em
     }
     let s2: f64 = sum.iter().map(|v| v * v).sum();
     let mean_cosine = (s2 - m as f64) / (m as f64 * (m as f64 - 1.0));
-    // Second-moment matrix and its top eigenvalue by power iteration.
-    let mut c = vec![0.0f64; k * k];
-    for r in &rows {
-        for a in 0..k {
-            for b in 0..k {
-                c[a * k + b] += r[a] * r[b];
-            }
-        }
-    }
-    let trace: f64 = (0..k).map(|a| c[a * k + a]).sum();
+    // Top eigenvalue of the second-moment matrix C = R^T R by power iteration, without
+    // forming C (x -> R^T (R x) costs 2 m k, so wide vectors such as ease's stay cheap).
+    let trace: f64 = rows.iter().flatten().map(|v| v * v).sum();
     let mut x = vec![1.0f64 / (k as f64).sqrt(); k];
     let mut lambda = 0.0;
     for _ in 0..200 {
-        let y: Vec<f64> = (0..k)
-            .map(|a| (0..k).map(|b| c[a * k + b] * x[b]).sum())
-            .collect();
+        let mut y = vec![0.0f64; k];
+        for r in &rows {
+            let rx: f64 = r.iter().zip(&x).map(|(a, b)| a * b).sum();
+            for (yv, rv) in y.iter_mut().zip(r) {
+                *yv += rx * rv;
+            }
+        }
         let nrm = y.iter().map(|v| v * v).sum::<f64>().sqrt();
         if nrm == 0.0 {
             break;

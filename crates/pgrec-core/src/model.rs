@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::kernels::Kernels;
 use crate::nn::gemm;
-use crate::topk::{Scored, TopK};
+use crate::topk::Scored;
 
 /// Items scored per matrix product by `ScoreHead`. Fixed, so a score never depends on how the
 /// catalogue was cut.
@@ -260,24 +260,10 @@ impl<'a> ModelView<'a> {
             .collect()
     }
 
-    /// The k items most similar to `item` by cosine of their factors, the item itself excluded.
-    /// `norms` comes from `item_norms`. Items with a zero vector have no defined cosine and are
-    /// skipped.
+    /// The k items most similar to `item` by cosine of their factors, the item itself excluded
+    /// (see [`crate::similarity`] for the shrunk cosine serving uses by default).
     pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
-        let mut top = TopK::new(k);
-        let q = self.item(item);
-        let nq = norms[item as usize];
-        if nq == 0.0 {
-            return Vec::new();
-        }
-        for j in 0..self.n_items() as u32 {
-            if j == item || norms[j as usize] == 0.0 {
-                continue;
-            }
-            let c = kern.dot(q, self.item(j)) / (nq * norms[j as usize]);
-            top.push(j, c.clamp(-1.0, 1.0));
-        }
-        top.into_sorted()
+        crate::similarity::embedding_neighbours(self, kern, norms, None, item, k)
     }
 }
 

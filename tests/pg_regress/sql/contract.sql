@@ -15,7 +15,9 @@ CREATE TABLE c_dup AS SELECT * FROM tiny UNION ALL SELECT 1, 1, 3;
 CREATE FUNCTION contract(algo text) RETURNS TABLE (algorithm text, check_name text, result text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  p jsonb := '{"epochs": 2, "factors": 4, "seed": 7}';
+  -- ease is closed-form: no epochs, factors or seed
+  p jsonb := CASE algo WHEN 'ease' THEN '{"regularization": 5}' ELSE '{"epochs": 2, "factors": 4, "seed": 7}' END;
+  bad jsonb := CASE algo WHEN 'ease' THEN '{"regularization": -1}' ELSE '{"epochs": -1}' END;
   n bigint;
   h1 text;
   h2 text;
@@ -47,7 +49,7 @@ BEGIN
       ('duplicate pair', format('SELECT pgrec.train(%L, %L, %L, params => %L)', m, 'c_dup', algo, p)),
       ('empty source', format('SELECT pgrec.train(%L, %L, %L, params => %L)', m, 'SELECT * FROM tiny WHERE false', algo, p)),
       ('unknown parameter', format('SELECT pgrec.train(%L, %L, %L, params => %L)', m, 'tiny', algo, '{"no_such": 1}')),
-      ('negative epochs', format('SELECT pgrec.train(%L, %L, %L, params => %L)', m, 'tiny', algo, '{"epochs": -1}')),
+      ('out-of-range parameter', format('SELECT pgrec.train(%L, %L, %L, params => %L)', m, 'tiny', algo, bad)),
       ('missing column', format('SELECT pgrec.train(%L, %L, %L, user_col => %L)', m, 'tiny', algo, 'nope'))
   LOOP
     BEGIN
@@ -95,10 +97,14 @@ SELECT c.* FROM pgrec.algorithms() a, contract(a.algorithm) c WHERE a.available 
 
 -- Cancellation: statement_timeout stops a long training of every algorithm (each generated
 -- statement below runs on its own, under the timeout), nothing is stored, and the backend goes
--- on working.
+-- on working. ease is one closed-form step, long only on a large catalog (10,000 items: the
+-- timeout falls inside its factorisation).
 SET statement_timeout = '1s';
 SELECT format('SELECT pgrec.train(%L, %L, %L, params => %L)', 'contract_cancel_' || algorithm,
-              'ml100k.u1_base', algorithm, '{"epochs": 5000, "validation_fraction": 0}')
+              CASE algorithm WHEN 'ease' THEN 'SELECT * FROM pgrec.synthetic_ratings(2000, 10000, 200000)'
+                             ELSE 'ml100k.u1_base' END,
+              algorithm,
+              CASE algorithm WHEN 'ease' THEN '{}' ELSE '{"epochs": 5000, "validation_fraction": 0}' END)
 FROM pgrec.algorithms() WHERE available ORDER BY algorithm \gexec
 RESET statement_timeout;
 SELECT count(*) AS models_left FROM pgrec.model_owners WHERE model LIKE 'contract\_cancel\_%';

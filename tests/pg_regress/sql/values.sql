@@ -44,18 +44,44 @@ JOIN LATERAL (SELECT r.score, o AS rank
   ON got.rank = want.rank
 WHERE want.rank <= 3 AND abs(got.score - want.score) > 1e-4;
 
--- similar_items: cosine of the item vectors, the item itself left out.
+-- similar_items: cosine of the item vectors times n / (n + shrinkage), n being the neighbour's
+-- training rows (shrinkage 25 unless given; 0 is the plain cosine), the item itself left out.
 CREATE TEMP TABLE cos AS
 SELECT a.item_id AS item, b.item_id AS other,
        (SELECT sum(x * y) FROM unnest(a.embedding, b.embedding) AS t(x, y))
-         / sqrt((SELECT sum(x * x) FROM unnest(a.embedding) x) * (SELECT sum(y * y) FROM unnest(b.embedding) y)) AS cosine
+         / sqrt((SELECT sum(x * x) FROM unnest(a.embedding) x) * (SELECT sum(y * y) FROM unnest(b.embedding) y)) AS cosine,
+       (SELECT count(*) FROM tiny t WHERE t.item_id = b.item_id) AS n
 FROM i a, i b WHERE a.item_id <> b.item_id;
-SELECT count(*) AS similar_mismatches
-FROM (SELECT item, cosine, row_number() OVER (PARTITION BY item ORDER BY cosine DESC, other) AS rank FROM cos) want
+SELECT v.label AS shrinkage, count(*) AS compared,
+       count(*) FILTER (WHERE abs(got.similarity - want.sim) > 1e-4) AS similar_mismatches
+FROM (VALUES ('default', NULL::real, 25.0::float8), ('0', 0, 0), ('5', 5, 5)) AS v(label, arg, eff)
+CROSS JOIN LATERAL (
+  SELECT item, sim, row_number() OVER (PARTITION BY item ORDER BY sim DESC, other) AS rank
+  FROM (SELECT item, other, cosine * n / (n + v.eff) AS sim FROM cos) c) want
 JOIN LATERAL (SELECT s.similarity, o AS rank
-              FROM pgrec.similar_items('values_mf', want.item, 4) WITH ORDINALITY AS s(item_id, similarity, o)) got
+              FROM pgrec.similar_items('values_mf', want.item, 4, shrinkage => v.arg)
+                   WITH ORDINALITY AS s(item_id, similarity, o)) got
   ON got.rank = want.rank
-WHERE want.rank <= 4 AND abs(got.similarity - want.cosine) > 1e-4;
+WHERE want.rank <= 4
+GROUP BY v.label ORDER BY 1;
+-- method => 'cooccurrence': |U_i & U_j| / sqrt(|U_i| |U_j|) over who rated what in training,
+-- from no model vectors at all; items sharing no user are not neighbours.
+CREATE TEMP TABLE co AS
+SELECT a.item_id AS item, b.item_id AS other,
+       count(*) / sqrt(max(na.n) * max(nb.n)) AS sim
+FROM tiny a JOIN tiny b ON a.user_id = b.user_id AND a.item_id <> b.item_id
+JOIN (SELECT item_id, count(*) AS n FROM tiny GROUP BY 1) na ON na.item_id = a.item_id
+JOIN (SELECT item_id, count(*) AS n FROM tiny GROUP BY 1) nb ON nb.item_id = b.item_id
+GROUP BY 1, 2;
+SELECT count(*) AS compared, count(*) FILTER (WHERE abs(got.similarity - want.sim) > 1e-5) AS cooccurrence_mismatches
+FROM (SELECT item, sim, row_number() OVER (PARTITION BY item ORDER BY sim DESC, other) AS rank FROM co) want
+JOIN LATERAL (SELECT s.similarity, o AS rank
+              FROM pgrec.similar_items('values_mf', want.item, 4, method => 'cooccurrence')
+                   WITH ORDINALITY AS s(item_id, similarity, o)) got
+  ON got.rank = want.rank
+WHERE want.rank <= 4;
+SELECT count(*) = (SELECT count(*) FROM co WHERE item = 7) AS only_items_sharing_users
+FROM pgrec.similar_items('values_mf', 7, 100, method => 'cooccurrence');
 SELECT bool_and(similarity BETWEEN -1.0001 AND 1.0001) AS in_range, bool_and(s.item_id <> 7) AS itself_excluded
 FROM pgrec.similar_items('values_mf', 7, 19) s;
 

@@ -20,6 +20,7 @@ use crate::Rating;
 
 pub mod als;
 pub mod bpr;
+pub mod ease;
 pub mod fold;
 pub mod ials;
 pub mod implicit;
@@ -45,6 +46,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry::new("bpr", bpr::configure),
     Entry::new("ncf", neural::ncf::configure),
     Entry::new("two_tower", neural::two_tower::configure),
+    Entry::new("ease", ease::configure),
 ];
 
 impl Entry {
@@ -166,6 +168,12 @@ pub trait Configured: Recorded + Send {
                 (shape.users + shape.items)
                     .saturating_mul(ENTITY_BYTES + k.saturating_mul(4 * FACTOR_COPIES)),
             )
+    }
+
+    /// The hint of the memory guard's refusal, when this algorithm has a better one than
+    /// "fewer rows or fewer factors".
+    fn memory_hint(&self) -> Option<&'static str> {
+        None
     }
 
     /// Whether the source must have a rating column.
@@ -303,7 +311,7 @@ mod tests {
         assert!(find("nope").is_none());
         assert_eq!(
             available().collect::<Vec<_>>(),
-            ["mf", "als", "ials", "bpr", "ncf", "two_tower"]
+            ["mf", "als", "ials", "bpr", "ncf", "two_tower", "ease"]
         );
     }
 
