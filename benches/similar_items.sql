@@ -1,6 +1,7 @@
 -- Similar-items quality on MovieLens-100K (issue 16), side by side in one run: for the 200
 -- most-rated movies of each training part (ml100k.split seeds 1-3), the 10 neighbours from
--- pgrec.similar_items of each model, and from a plain item-item cosine over who-rated-what
+-- pgrec.similar_items of each model (with the default support shrinkage and without it), from
+-- similar_items(method => 'cooccurrence'), and from a plain item-item cosine over who-rated-what
 -- (the co-occurrence baseline), scored two ways:
 --   genre:  the share of neighbours that share a genre with the movie;
 --   liked:  among the users who liked the movie (rating >= 4) in the training part, the share
@@ -16,7 +17,8 @@ INSERT INTO sim_configs VALUES
   ('ials (positive_threshold 4)', 'ials', 'rating', '{"positive_threshold": 4}'),
   ('ials (every rating one interaction)', 'ials', NULL, '{}'),
   ('bpr (positive_threshold 4)', 'bpr', 'rating', '{"positive_threshold": 4}'),
-  ('two_tower softmax', 'two_tower', 'rating', '{"loss": "softmax"}');
+  ('two_tower softmax', 'two_tower', 'rating', '{"loss": "softmax"}'),
+  ('ease (positive_threshold 4)', 'ease', 'rating', '{"positive_threshold": 4}');
 CREATE TEMP TABLE sim_targets (seed int, movie_id int);
 CREATE TEMP TABLE sim_neighbours (name text, seed int, movie_id int, neighbour int);
 DO $$
@@ -44,27 +46,42 @@ BEGIN
       m := 'sim_bench_' || s;
       PERFORM pgrec.train(m, format('SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = %s AND NOT is_test', s),
                           c.algorithm, rating_col => c.rating_col, params => c.params);
+      -- the default (embedding cosine with support shrinkage) and the raw cosine (shrinkage 0)
       INSERT INTO sim_neighbours
-      SELECT c.name, s, t.movie_id, n.item_id
-      FROM sim_targets t, LATERAL pgrec.similar_items(m, t.movie_id::bigint, 10) n
+      SELECT c.name || v.suffix, s, t.movie_id, n.item_id
+      FROM sim_targets t, (VALUES ('', NULL::real), (', shrinkage 0', 0)) v(suffix, shrinkage),
+           LATERAL pgrec.similar_items(m, t.movie_id::bigint, 10, shrinkage => v.shrinkage) n
       WHERE t.seed = s;
+      -- pgrec's own co-occurrence cosine (the interactions stored with the version), once
+      IF c.algorithm = 'ials' AND c.rating_col IS NOT NULL THEN
+        INSERT INTO sim_neighbours
+        SELECT 'pgrec method => cooccurrence', s, t.movie_id, n.item_id
+        FROM sim_targets t, LATERAL pgrec.similar_items(m, t.movie_id::bigint, 10, method => 'cooccurrence') n
+        WHERE t.seed = s;
+      END IF;
       PERFORM pgrec.drop_model(m);
     END LOOP;
   END LOOP;
 END $$;
--- one row per (method, seed): both measures
-CREATE TEMP TABLE sim_scores AS
-SELECT n.name, n.seed,
-       avg((m.genres && g.genres)::int) AS genre,
-       avg((SELECT count(*) FILTER (WHERE te.rating >= 4)::float8 / nullif(count(*), 0)
-            FROM ml100k.split tr
-            LEFT JOIN ml100k.split te ON te.seed = n.seed AND te.is_test AND te.user_id = tr.user_id
-                                      AND te.item_id = n.neighbour
-            WHERE tr.seed = n.seed AND NOT tr.is_test AND tr.item_id = n.movie_id AND tr.rating >= 4)) AS liked
+-- one row per (method, seed): both measures, set-based (hash joins over the fans of each movie)
+CREATE TEMP TABLE sim_fans AS
+SELECT seed, item_id, user_id FROM ml100k.split WHERE NOT is_test AND rating >= 4 AND seed <= 3;
+CREATE TEMP TABLE sim_liked_later AS
+SELECT seed, user_id, item_id FROM ml100k.split WHERE is_test AND rating >= 4 AND seed <= 3;
+ANALYZE sim_fans, sim_liked_later, sim_neighbours;
+CREATE TEMP TABLE sim_pairs AS
+SELECT n.name, n.seed, n.movie_id, n.neighbour,
+       count(l.user_id)::float8 / nullif(count(f.user_id), 0) AS liked
 FROM sim_neighbours n
-JOIN ml100k.movies m ON m.movie_id = n.movie_id
-JOIN ml100k.movies g ON g.movie_id = n.neighbour
-GROUP BY n.name, n.seed;
+LEFT JOIN sim_fans f ON f.seed = n.seed AND f.item_id = n.movie_id
+LEFT JOIN sim_liked_later l ON l.seed = n.seed AND l.user_id = f.user_id AND l.item_id = n.neighbour
+GROUP BY n.name, n.seed, n.movie_id, n.neighbour;
+CREATE TEMP TABLE sim_scores AS
+SELECT p.name, p.seed, avg((m.genres && g.genres)::int) AS genre, avg(p.liked) AS liked
+FROM sim_pairs p
+JOIN ml100k.movies m ON m.movie_id = p.movie_id
+JOIN ml100k.movies g ON g.movie_id = p.neighbour
+GROUP BY p.name, p.seed;
 SELECT name AS neighbours_from,
        round(avg(genre), 3) AS share_a_genre, round(min(genre), 3) || '-' || round(max(genre), 3) AS genre_range,
        round(avg(liked)::numeric, 4) AS liked_in_held_out, round(min(liked)::numeric, 4) || '-' || round(max(liked)::numeric, 4) AS liked_range

@@ -1,5 +1,6 @@
 -- pgrec demo on MovieLens-100K: train `mf` on the canonical u1.base split, then ask for
--- held-out accuracy, recommendations and similar movies. Run by `make demo`.
+-- held-out accuracy and recommendations; then `ials` on the positive ratings for similar
+-- movies. Run by `make demo`.
 \set ON_ERROR_STOP on
 \pset footer off
 SET client_min_messages = warning;
@@ -19,15 +20,25 @@ FROM pgrec.evaluate('movielens', 'ml100k.u1_test') AS e;
 SELECT r.item_id AS movie_id, t.title, round(r.score::numeric, 2) AS predicted
 FROM pgrec.recommend('movielens', 1, 10) r JOIN ml100k.title t ON t.movie_id = r.item_id;
 
+\echo '== For similar items the README recommends ials on the positive ratings (>= 4)'
+SELECT model, version, algorithm, n_interactions, round(train_seconds::numeric, 2) AS seconds
+FROM pgrec.train('movielens_items', 'ml100k.u1_base', 'ials', params => '{"positive_threshold": 4}');
+
 \echo '== Movies most similar to "Star Wars (1977)"'
 SELECT s.item_id AS movie_id, t.title, round(s.similarity::numeric, 3) AS similarity
-FROM ml100k.title sw, pgrec.similar_items('movielens', sw.movie_id, 10) s
+FROM ml100k.title sw, pgrec.similar_items('movielens_items', sw.movie_id, 10) s
 JOIN ml100k.title t ON t.movie_id = s.item_id
 WHERE sw.title = 'Star Wars (1977)';
 
 \echo '== Movies most similar to "Toy Story (1995)"'
 SELECT s.item_id AS movie_id, t.title, round(s.similarity::numeric, 3) AS similarity
-FROM ml100k.title ts, pgrec.similar_items('movielens', ts.movie_id, 10) s
+FROM ml100k.title ts, pgrec.similar_items('movielens_items', ts.movie_id, 10) s
+JOIN ml100k.title t ON t.movie_id = s.item_id
+WHERE ts.title = 'Toy Story (1995)';
+
+\echo '== The same from the co-occurrence of ratings (who rated both), for comparison'
+SELECT s.item_id AS movie_id, t.title, round(s.similarity::numeric, 3) AS similarity
+FROM ml100k.title ts, pgrec.similar_items('movielens_items', ts.movie_id, 5, method => 'cooccurrence') s
 JOIN ml100k.title t ON t.movie_id = s.item_id
 WHERE ts.title = 'Toy Story (1995)';
 
