@@ -26,10 +26,40 @@ COMMENT ON FUNCTION pgrec.predict(text, bigint, text) IS
 'Predicted rating for an integer user key and a text item key; NULL when unknown.';
 COMMENT ON FUNCTION pgrec.predict(text, text, bigint) IS
 'Predicted rating for a text user key and an integer item key; NULL when unknown.';
-COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean) IS
-'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training.';
-COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean) IS
-'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text.';
+COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[]) IS
+'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training; candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean, text[]) IS
+'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text. candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[]) IS
+'The k best items for a user of a model with uuid keys, best first; items are returned as uuid. candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.predict(text, uuid, uuid) IS
+'Predicted rating (or score) of an item by a user, for models with uuid keys; NULL when unknown.';
+COMMENT ON FUNCTION pgrec.similar_items(text, uuid, int, text, real) IS
+'The k items most similar to the given item, for models with uuid item keys (returned as uuid); method and shrinkage as for the bigint version.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, uuid[], int) IS
+'Recommendations for an anonymous basket of uuid items, returned as uuid; nothing is stored.';
+COMMENT ON FUNCTION pgrec.score(text, bigint, bigint[]) IS
+'Scores of the given items for a user (integer keys), best first, each item once, with the score recommend ranks by; unknown items are skipped with a NOTICE. For re-ranking a candidate list.';
+COMMENT ON FUNCTION pgrec.score(text, text, text[]) IS
+'Scores of the given items for a user (any key kind, spelled as text), best first, each item once; unknown items are skipped with a NOTICE.';
+COMMENT ON FUNCTION pgrec.score(text, uuid, uuid[]) IS
+'Scores of the given items for a user of a model with uuid keys, best first, returned as uuid.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean) IS
+'The k best items for each of many users (integer keys) in one call: one row per (user, rank), ranks from 1. Computed as matrix products over chunks of users on the pgrec.threads pool; the same items as one recommend call per user.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, text[], int, boolean) IS
+'The k best items for each of many users (any key kind, spelled as text) in one call: one row per (user, rank), keys as text.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean) IS
+'The k best items for each of many users of a model with uuid keys in one call: one row per (user, rank), keys as uuid.';
+COMMENT ON FUNCTION pgrec.similar_users(text, bigint, int) IS
+'The k users most similar to the given user (integer keys) by cosine of their vectors, the user excluded.';
+COMMENT ON FUNCTION pgrec.similar_users(text, text, int) IS
+'The k users most similar to the given user (any key kind, spelled as text) by cosine of their vectors, the user excluded.';
+COMMENT ON FUNCTION pgrec.similar_users(text, uuid, int) IS
+'The k users most similar to the given user of a model with uuid keys, returned as uuid.';
+COMMENT ON FUNCTION pgrec.pca(text, text, int) IS
+'Coordinates of every item (side => ''item'') or user (''user'') of the active version on the top principal components of its vectors (centred covariance, largest variance first, signs fixed). id is set for integer keys, key for text keys.';
+COMMENT ON FUNCTION pgrec.embedding_stats(text) IS
+'Per side (users, items) of the active version: vector norms, zero vectors, mean pairwise cosine (up to 2,000 sampled rows), the share of the squared norm along the first direction, explained variance of the top 5 principal components, and whether the embeddings look collapsed (mean cosine above 0.9).';
 COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real) IS
 'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
 COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real) IS

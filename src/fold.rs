@@ -56,7 +56,7 @@ fn fold_one(
 /// Recommendations for a basket of item keys: the basket is folded in as one user (with value 1,
 /// or the positive_threshold when higher, for ranking models, the top rating for rating models)
 /// and its items are excluded.
-fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<Scored> {
+pub(crate) fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<Scored> {
     let k = check_k(k);
     let mut items: Vec<u32> = keys.iter().filter_map(|key| m.items.find(*key)).collect();
     items.sort_unstable();

@@ -10,18 +10,22 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod access;
+mod apps;
 mod catalog;
+mod diagnostics;
 mod errors;
 mod evaluate;
 mod features;
 mod fold;
 mod keys;
+mod legacy;
 mod models;
 mod runner;
 mod serve;
 mod source;
 mod synthetic;
 mod train;
+mod uuid_keys;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);

@@ -35,6 +35,8 @@ pub struct ServingModel {
     pub item_support: Vec<f32>,
     /// Who interacted with each item, built by the first co-occurrence similar_items.
     pub item_interactions: std::sync::OnceLock<ItemInteractions>,
+    /// Norms of the user vectors, computed by the first similar_users.
+    pub user_norms: std::sync::OnceLock<Vec<f32>>,
 }
 
 thread_local! {
@@ -253,6 +255,7 @@ fn load(info: VersionInfo) -> ServingModel {
         items: items.keys,
         item_support: item_support(&seen, model.n_items()),
         item_interactions: std::sync::OnceLock::new(),
+        user_norms: std::sync::OnceLock::new(),
         seen,
         info,
         model,
@@ -275,13 +278,13 @@ pub(crate) fn check_k(k: i32) -> usize {
 }
 
 /// Items as bigint: only for models whose item keys are integers.
-fn require_int_items(model: &str, m: &ServingModel, function: &str, arg: &str) {
+pub(crate) fn require_int_items(model: &str, m: &ServingModel, function: &str, arg: &str) {
     if m.items.kind() != KeyKind::Int {
         raise(
             Code::ERRCODE_DATATYPE_MISMATCH,
             format!("model \"{model}\" has text item keys, so this {function} cannot return them as bigint"),
             Some(&format!(
-                "Call the text version: pgrec.{function}(model, {arg}::text, ...)."
+                "Call the text version: pgrec.{function}(model, {arg}, ...)."
             )),
         );
     }
@@ -291,12 +294,14 @@ fn notice_unknown(side: &str, key: KeyArg<'_>, model: &str) {
     pgrx::notice!("pgrec: {side} {key} is not in model \"{model}\"; no rows returned");
 }
 
-/// Top-k items for a user, as (item index, score).
-fn recommend_indices(
+/// Top-k items for a user, as (item index, score): over the whole catalog, or only over
+/// `candidates` when given (NULL elements dropped; unknown ones skipped with a NOTICE).
+pub(crate) fn recommend_indices(
     model: &str,
     user: KeyArg<'_>,
     k: i32,
     exclude_seen: bool,
+    candidates: Option<&[KeyArg<'_>]>,
     m: &ServingModel,
 ) -> Vec<Scored> {
     let k = check_k(k);
@@ -305,6 +310,11 @@ fn recommend_indices(
         return Vec::new();
     };
     let view = m.view();
+    let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
+    if let Some(keys) = candidates {
+        let items = crate::apps::candidate_indices(model, m, "item", keys);
+        return pgrec_core::serving::recommend_among(&view, m.kernels, u, &items, k, exclude);
+    }
     let mut scores = Vec::with_capacity(view.n_items());
     if view.head.is_some() {
         // ncf: every item goes through the network, in chunks spread over the pool.
@@ -313,7 +323,6 @@ fn recommend_indices(
     } else {
         view.score_items(m.kernels, u, &mut scores);
     }
-    let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
     top_k(&scores, k, exclude)
 }
 
@@ -350,7 +359,7 @@ fn check_shrinkage(shrinkage: Option<f32>, method: Method) -> f32 {
     }
 }
 
-fn similar_indices(
+pub(crate) fn similar_indices(
     model: &str,
     item: KeyArg<'_>,
     k: i32,
@@ -381,7 +390,7 @@ fn similar_indices(
     }
 }
 
-fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> {
+pub(crate) fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> {
     let m = active(model);
     let u = m.users.find(user)?;
     let i = m.items.find(item)?;
@@ -389,39 +398,74 @@ fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> Option<f32> 
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend")]
-fn recommend_int(
-    model: &str,
-    user_id: i64,
-    k: default!(i32, 10),
-    exclude_seen: default!(bool, true),
+fn recommend_candidates_int(
+    model: Option<&str>,
+    user_id: Option<i64>,
+    k: default!(Option<i32>, 10),
+    exclude_seen: default!(Option<bool>, true),
+    candidates: default!(Option<Vec<Option<i64>>>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
+    // NULL model, user, k or exclude_seen: no rows, as a STRICT function gives (candidates may
+    // be NULL, so the function cannot be STRICT).
+    let (Some(model), Some(user_id), Some(k), Some(exclude_seen)) =
+        (model, user_id, k, exclude_seen)
+    else {
+        return TableIterator::new(Vec::new());
+    };
     let m = active(model);
-    require_int_items(model, &m, "recommend", "user_id");
-    let rows: Vec<(i64, f32)> = recommend_indices(model, KeyArg::Int(user_id), k, exclude_seen, &m)
-        .into_iter()
-        .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-        .collect();
+    require_int_items(model, &m, "recommend", "user_id::text");
+    let candidates: Option<Vec<KeyArg<'_>>> = candidates
+        .as_ref()
+        .map(|c| c.iter().flatten().map(|&i| KeyArg::Int(i)).collect());
+    let rows: Vec<(i64, f32)> = recommend_indices(
+        model,
+        KeyArg::Int(user_id),
+        k,
+        exclude_seen,
+        candidates.as_deref(),
+        &m,
+    )
+    .into_iter()
+    .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+    .collect();
     TableIterator::new(rows)
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend")]
-fn recommend_text(
-    model: &str,
-    user_id: &str,
-    k: default!(i32, 10),
-    exclude_seen: default!(bool, true),
+fn recommend_candidates_text(
+    model: Option<&str>,
+    user_id: Option<&str>,
+    k: default!(Option<i32>, 10),
+    exclude_seen: default!(Option<bool>, true),
+    candidates: default!(Option<Vec<Option<String>>>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
+    // NULL model, user, k or exclude_seen: no rows, as a STRICT function gives (candidates may
+    // be NULL, so the function cannot be STRICT).
+    let (Some(model), Some(user_id), Some(k), Some(exclude_seen)) =
+        (model, user_id, k, exclude_seen)
+    else {
+        return TableIterator::new(Vec::new());
+    };
     let m = active(model);
-    let rows: Vec<(String, f32)> =
-        recommend_indices(model, KeyArg::Text(user_id), k, exclude_seen, &m)
-            .into_iter()
-            .map(|s| (m.items.text_key(s.index), s.score))
-            .collect();
+    let candidates: Option<Vec<KeyArg<'_>>> = candidates
+        .as_ref()
+        .map(|c| c.iter().flatten().map(|s| KeyArg::Text(s)).collect());
+    let rows: Vec<(String, f32)> = recommend_indices(
+        model,
+        KeyArg::Text(user_id),
+        k,
+        exclude_seen,
+        candidates.as_deref(),
+        &m,
+    )
+    .into_iter()
+    .map(|s| (m.items.text_key(s.index), s.score))
+    .collect();
     TableIterator::new(rows)
 }
 
 #[pg_extern(stable, parallel_safe, name = "similar_items")]
-fn similar_items_int(
+fn similar_items_method_int(
     model: &str,
     item_id: i64,
     k: default!(i32, 10),
@@ -429,7 +473,7 @@ fn similar_items_int(
     shrinkage: default!(Option<f32>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
     let m = active(model);
-    require_int_items(model, &m, "similar_items", "item_id");
+    require_int_items(model, &m, "similar_items", "item_id::text");
     let rows: Vec<(i64, f32)> =
         similar_indices(model, KeyArg::Int(item_id), k, method, shrinkage, &m)
             .into_iter()
@@ -439,7 +483,7 @@ fn similar_items_int(
 }
 
 #[pg_extern(stable, parallel_safe, name = "similar_items")]
-fn similar_items_text(
+fn similar_items_method_text(
     model: &str,
     item_id: &str,
     k: default!(i32, 10),

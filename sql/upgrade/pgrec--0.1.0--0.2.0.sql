@@ -431,7 +431,7 @@ CREATE FUNCTION pgrec."similar_items"(
 )
 STABLE PARALLEL SAFE
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'similar_items_int_wrapper';
+AS 'MODULE_PATHNAME', 'similar_items_method_int_wrapper';
 CREATE FUNCTION pgrec."similar_items"(
 	"model" TEXT,
 	"item_id" TEXT,
@@ -444,8 +444,245 @@ CREATE FUNCTION pgrec."similar_items"(
 )
 STABLE PARALLEL SAFE
 LANGUAGE c
-AS 'MODULE_PATHNAME', 'similar_items_text_wrapper';
+AS 'MODULE_PATHNAME', 'similar_items_method_text_wrapper';
 COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real) IS
 'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
 COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real) IS
 'The k items most similar to the given item (any key kind, spelled as text), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
+
+-- Serving for applications (issue 12): recommend gained candidates (the four-argument
+-- functions would call the new symbols with too few arguments, so they are replaced); uuid
+-- overloads; score, recommend_batch, similar_users; pca and embedding_stats.
+DROP FUNCTION pgrec.recommend(text, bigint, int, boolean);
+DROP FUNCTION pgrec.recommend(text, text, int, boolean);
+CREATE FUNCTION pgrec."embedding_stats"(
+	"model" TEXT
+) RETURNS jsonb
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'embedding_stats_wrapper';
+CREATE FUNCTION pgrec."pca"(
+	"model" TEXT,
+	"side" TEXT DEFAULT 'item',
+	"components" INT DEFAULT 2
+) RETURNS TABLE (
+	"id" bigint,
+	"key" TEXT,
+	"coords" real[]
+)
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'pca_wrapper';
+CREATE FUNCTION pgrec."predict"(
+	"model" TEXT,
+	"user_id" uuid,
+	"item_id" uuid
+) RETURNS real
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'predict_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT,
+	"user_id" bigint,
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true,
+	"candidates" bigint[] DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" bigint,
+	"score" real
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_candidates_int_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT,
+	"user_id" TEXT,
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true,
+	"candidates" TEXT[] DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" TEXT,
+	"score" real
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_candidates_text_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT,
+	"user_id" uuid,
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true,
+	"candidates" uuid[] DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" uuid,
+	"score" real
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT,
+	"user_ids" bigint[],
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true
+) RETURNS TABLE (
+	"user_id" bigint,
+	"rank" INT,
+	"item_id" bigint,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_batch_int_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT,
+	"user_ids" TEXT[],
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true
+) RETURNS TABLE (
+	"user_id" TEXT,
+	"rank" INT,
+	"item_id" TEXT,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_batch_text_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT,
+	"user_ids" uuid[],
+	"k" INT DEFAULT 10,
+	"exclude_seen" bool DEFAULT true
+) RETURNS TABLE (
+	"user_id" uuid,
+	"rank" INT,
+	"item_id" uuid,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_batch_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT,
+	"item_ids" uuid[],
+	"k" INT DEFAULT 10
+) RETURNS TABLE (
+	"item_id" uuid,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'recommend_for_items_uuid_wrapper';
+CREATE FUNCTION pgrec."score"(
+	"model" TEXT,
+	"user_id" bigint,
+	"item_ids" bigint[]
+) RETURNS TABLE (
+	"item_id" bigint,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'score_int_wrapper';
+CREATE FUNCTION pgrec."score"(
+	"model" TEXT,
+	"user_id" TEXT,
+	"item_ids" TEXT[]
+) RETURNS TABLE (
+	"item_id" TEXT,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'score_text_wrapper';
+CREATE FUNCTION pgrec."score"(
+	"model" TEXT,
+	"user_id" uuid,
+	"item_ids" uuid[]
+) RETURNS TABLE (
+	"item_id" uuid,
+	"score" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'score_uuid_wrapper';
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT,
+	"item_id" uuid,
+	"k" INT DEFAULT 10,
+	"method" TEXT DEFAULT 'embedding',
+	"shrinkage" real DEFAULT NULL
+) RETURNS TABLE (
+	"item_id" uuid,
+	"similarity" real
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_items_uuid_wrapper';
+CREATE FUNCTION pgrec."similar_users"(
+	"model" TEXT,
+	"user_id" bigint,
+	"k" INT DEFAULT 10
+) RETURNS TABLE (
+	"user_id" bigint,
+	"similarity" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_users_int_wrapper';
+CREATE FUNCTION pgrec."similar_users"(
+	"model" TEXT,
+	"user_id" TEXT,
+	"k" INT DEFAULT 10
+) RETURNS TABLE (
+	"user_id" TEXT,
+	"similarity" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_users_text_wrapper';
+CREATE FUNCTION pgrec."similar_users"(
+	"model" TEXT,
+	"user_id" uuid,
+	"k" INT DEFAULT 10
+) RETURNS TABLE (
+	"user_id" uuid,
+	"similarity" real
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'similar_users_uuid_wrapper';
+COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[]) IS
+'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training; candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean, text[]) IS
+'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text. candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[]) IS
+'The k best items for a user of a model with uuid keys, best first; items are returned as uuid. candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.predict(text, uuid, uuid) IS
+'Predicted rating (or score) of an item by a user, for models with uuid keys; NULL when unknown.';
+COMMENT ON FUNCTION pgrec.similar_items(text, uuid, int, text, real) IS
+'The k items most similar to the given item, for models with uuid item keys (returned as uuid); method and shrinkage as for the bigint version.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, uuid[], int) IS
+'Recommendations for an anonymous basket of uuid items, returned as uuid; nothing is stored.';
+COMMENT ON FUNCTION pgrec.score(text, bigint, bigint[]) IS
+'Scores of the given items for a user (integer keys), best first, each item once, with the score recommend ranks by; unknown items are skipped with a NOTICE. For re-ranking a candidate list.';
+COMMENT ON FUNCTION pgrec.score(text, text, text[]) IS
+'Scores of the given items for a user (any key kind, spelled as text), best first, each item once; unknown items are skipped with a NOTICE.';
+COMMENT ON FUNCTION pgrec.score(text, uuid, uuid[]) IS
+'Scores of the given items for a user of a model with uuid keys, best first, returned as uuid.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean) IS
+'The k best items for each of many users (integer keys) in one call: one row per (user, rank), ranks from 1. Computed as matrix products over chunks of users on the pgrec.threads pool; the same items as one recommend call per user.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, text[], int, boolean) IS
+'The k best items for each of many users (any key kind, spelled as text) in one call: one row per (user, rank), keys as text.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean) IS
+'The k best items for each of many users of a model with uuid keys in one call: one row per (user, rank), keys as uuid.';
+COMMENT ON FUNCTION pgrec.similar_users(text, bigint, int) IS
+'The k users most similar to the given user (integer keys) by cosine of their vectors, the user excluded.';
+COMMENT ON FUNCTION pgrec.similar_users(text, text, int) IS
+'The k users most similar to the given user (any key kind, spelled as text) by cosine of their vectors, the user excluded.';
+COMMENT ON FUNCTION pgrec.similar_users(text, uuid, int) IS
+'The k users most similar to the given user of a model with uuid keys, returned as uuid.';
+COMMENT ON FUNCTION pgrec.pca(text, text, int) IS
+'Coordinates of every item (side => ''item'') or user (''user'') of the active version on the top principal components of its vectors (centred covariance, largest variance first, signs fixed). id is set for integer keys, key for text keys.';
+COMMENT ON FUNCTION pgrec.embedding_stats(text) IS
+'Per side (users, items) of the active version: vector norms, zero vectors, mean pairwise cosine (up to 2,000 sampled rows), the share of the squared norm along the first direction, explained variance of the top 5 principal components, and whether the embeddings look collapsed (mean cosine above 0.9).';

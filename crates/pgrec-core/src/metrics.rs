@@ -104,6 +104,45 @@ impl RankingSummary {
     }
 }
 
+/// The Euclidean norms of a set of embeddings: what `pgrec.embedding_stats` reports per side.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NormStats {
+    pub rows: usize,
+    pub mean: f64,
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+    /// Rows whose vector is all zeros (no direction, no cosine).
+    pub zero_rows: usize,
+}
+
+pub fn norm_stats(vectors: &[f32], k: usize) -> Option<NormStats> {
+    if k == 0 || vectors.len() < k {
+        return None;
+    }
+    let mut norms: Vec<f64> = vectors
+        .chunks_exact(k)
+        .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt())
+        .collect();
+    let rows = norms.len();
+    let zero_rows = norms.iter().filter(|&&n| n == 0.0).count();
+    let mean = norms.iter().sum::<f64>() / rows as f64;
+    norms.sort_by(|a, b| a.total_cmp(b));
+    let median = if rows % 2 == 1 {
+        norms[rows / 2]
+    } else {
+        (norms[rows / 2 - 1] + norms[rows / 2]) / 2.0
+    };
+    Some(NormStats {
+        rows,
+        mean,
+        min: norms[0],
+        median,
+        max: norms[rows - 1],
+        zero_rows,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,5 +469,20 @@ mod health_tests {
         assert!((s.first_direction_share - 1.0 / 3.0).abs() < 0.05, "{s:?}");
         // Sampling keeps at most max_rows rows.
         assert!(embedding_health(&spread, 3, 10).unwrap().rows_sampled <= 10);
+    }
+
+    #[test]
+    fn norm_stats_of_known_rows() {
+        // norms 5, 0, 1, 13
+        let v = [3.0, 4.0, 0.0, 0.0, 1.0, 0.0, 5.0, 12.0];
+        let s = norm_stats(&v, 2).unwrap();
+        assert_eq!(s.rows, 4);
+        assert_eq!(s.zero_rows, 1);
+        assert!((s.mean - 19.0 / 4.0).abs() < 1e-12);
+        assert_eq!((s.min, s.median, s.max), (0.0, 3.0, 13.0));
+        let odd = norm_stats(&v[..6], 2).unwrap();
+        assert_eq!(odd.median, 1.0);
+        assert!(norm_stats(&v, 0).is_none());
+        assert!(norm_stats(&[], 2).is_none());
     }
 }

@@ -1,0 +1,359 @@
+//! Serving for applications, over a [`ModelView`]: scoring a caller's candidate list,
+//! recommending only among candidates, recommending for many users at once (one matrix product
+//! per chunk of users instead of one scan per user), and the users most similar to a user.
+//!
+//! Every score is the one `recommend` ranks by: global mean + user bias + item bias + the
+//! interaction (dot product, or the network of `ncf`), unclipped.
+
+use rayon::prelude::*;
+
+use crate::data::UserItems;
+use crate::kernels::{norm, Kernels};
+use crate::model::ModelView;
+use crate::nn::gemm;
+use crate::parallel::CancelFlag;
+use crate::topk::{top_k, Scored, TopK};
+
+/// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
+/// `min(MAX_BATCH_USERS, BATCH_BUFFER / n_items)` users, at least one, whatever the thread
+/// count, so batches give the same results with any pool.
+pub const BATCH_BUFFER: usize = 1 << 23;
+
+/// Users per chunk of a batch at most.
+pub const MAX_BATCH_USERS: usize = 64;
+
+/// Scores of user `u` for `items` (indices into the model), in the order given.
+pub fn score_among(view: &ModelView<'_>, kern: Kernels, u: u32, items: &[u32]) -> Vec<f32> {
+    let base = view.global_mean + view.user_bias[u as usize];
+    let k = view.factors;
+    let p = view.user(u);
+    match view.head {
+        None => items
+            .iter()
+            .map(|&i| base + view.item_bias[i as usize] + kern.dot(p, view.item(i)))
+            .collect(),
+        Some(head) => {
+            // The network scores contiguous item rows: gather the candidates' rows.
+            let mut rows = Vec::with_capacity(items.len() * k);
+            for &i in items {
+                rows.extend_from_slice(view.item(i));
+            }
+            let mut out = vec![0.0; items.len()];
+            head.score(p, &rows, k, &mut out);
+            for (s, &i) in out.iter_mut().zip(items) {
+                *s += base + view.item_bias[i as usize];
+            }
+            out
+        }
+    }
+}
+
+/// The k best of `candidates` for user `u`, skipping the indices in the sorted slice `exclude`.
+/// Repeated candidates count once.
+pub fn recommend_among(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    u: u32,
+    candidates: &[u32],
+    k: usize,
+    exclude: &[u32],
+) -> Vec<Scored> {
+    let mut items: Vec<u32> = candidates
+        .iter()
+        .copied()
+        .filter(|i| exclude.binary_search(i).is_err())
+        .collect();
+    items.sort_unstable();
+    items.dedup();
+    let scores = score_among(view, kern, u, &items);
+    let mut top = TopK::new(k);
+    for (&i, &s) in items.iter().zip(&scores) {
+        top.push(i, s);
+    }
+    top.into_sorted()
+}
+
+/// Users per chunk of a batch for a catalog of `n_items`.
+pub fn batch_chunk(n_items: usize) -> usize {
+    (BATCH_BUFFER / n_items.max(1)).clamp(1, MAX_BATCH_USERS)
+}
+
+/// The k best items for each of `users`, in the order given, skipping each user's `seen` items
+/// when given. Dot-product models score a chunk of users with one matrix product (users x
+/// factors times factors x items); `ncf` scores user by user. Chunks run in parallel on the
+/// current rayon pool (call inside `pool.install`); their shape does not depend on it. Scores
+/// equal [`ModelView::score_items`]'s up to float rounding (the product sums in another order).
+/// Once `cancel` is set, the chunks not yet started are skipped (their users get no rows) and
+/// the caller raises the cancel.
+pub fn recommend_batch(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    users: &[u32],
+    k: usize,
+    seen: Option<&UserItems>,
+    cancel: &CancelFlag,
+) -> Vec<Vec<Scored>> {
+    let n = view.n_items();
+    if n == 0 {
+        return vec![Vec::new(); users.len()];
+    }
+    let chunk = batch_chunk(n);
+    let exclude = |u: u32| seen.map_or(&[][..], |s| s.of(u));
+    users
+        .par_chunks(chunk)
+        .flat_map_iter(|group| {
+            if cancel.is_cancelled() {
+                return vec![Vec::new(); group.len()];
+            }
+            let mut scores = vec![0.0f32; group.len() * n];
+            if view.head.is_some() {
+                let mut row = Vec::with_capacity(n);
+                for (&u, out) in group.iter().zip(scores.chunks_exact_mut(n)) {
+                    view.score_items(kern, u, &mut row);
+                    out.copy_from_slice(&row);
+                }
+            } else {
+                let f = view.factors;
+                let mut a = Vec::with_capacity(group.len() * f);
+                for &u in group {
+                    a.extend_from_slice(view.user(u));
+                }
+                gemm(
+                    group.len(),
+                    f,
+                    n,
+                    &a,
+                    false,
+                    view.item_factors,
+                    true,
+                    0.0,
+                    &mut scores,
+                );
+                for (&u, out) in group.iter().zip(scores.chunks_exact_mut(n)) {
+                    let base = view.global_mean + view.user_bias[u as usize];
+                    for (s, b) in out.iter_mut().zip(view.item_bias) {
+                        *s += base + b;
+                    }
+                }
+            }
+            group
+                .iter()
+                .zip(scores.chunks_exact(n))
+                .map(|(&u, out)| top_k(out, k, exclude(u)))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Euclidean norm of every user's vector.
+pub fn user_norms(view: &ModelView<'_>, kern: Kernels) -> Vec<f32> {
+    (0..view.n_users() as u32)
+        .map(|u| norm(kern, view.user(u)))
+        .collect()
+}
+
+/// The k users most similar to `user` by cosine of their vectors, the user itself excluded;
+/// users with a zero vector have no defined cosine and are skipped.
+pub fn similar_users(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    norms: &[f32],
+    user: u32,
+    k: usize,
+) -> Vec<Scored> {
+    let nq = norms[user as usize];
+    if nq == 0.0 {
+        return Vec::new();
+    }
+    let q = view.user(user);
+    let mut top = TopK::new(k);
+    for v in 0..view.n_users() as u32 {
+        let nv = norms[v as usize];
+        if v == user || nv == 0.0 {
+            continue;
+        }
+        top.push(v, (kern.dot(q, view.user(v)) / (nq * nv)).clamp(-1.0, 1.0));
+    }
+    top.into_sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FactorModel, HeadLayer, ScoreHead};
+    use rand::{Rng, SeedableRng};
+
+    fn random_model(users: usize, items: usize, k: usize, seed: u64) -> FactorModel {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut v = |n: usize| {
+            (0..n)
+                .map(|_| rng.gen_range(-1.0f32..1.0))
+                .collect::<Vec<_>>()
+        };
+        FactorModel {
+            factors: k,
+            global_mean: 3.5,
+            rating_range: Some((1.0, 5.0)),
+            user_bias: v(users),
+            item_bias: v(items),
+            user_factors: v(users * k),
+            item_factors: v(items * k),
+            head: None,
+        }
+    }
+
+    fn with_head(mut m: FactorModel) -> FactorModel {
+        let k = m.factors;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(9);
+        let mut v = |n: usize| {
+            (0..n)
+                .map(|_| rng.gen_range(-0.5f32..0.5))
+                .collect::<Vec<_>>()
+        };
+        m.head = Some(ScoreHead {
+            layers: vec![
+                HeadLayer {
+                    n_in: 2 * k,
+                    n_out: 4,
+                    weight: v(2 * k * 4),
+                    bias: v(4),
+                },
+                HeadLayer {
+                    n_in: 4,
+                    n_out: 1,
+                    weight: v(4),
+                    bias: v(1),
+                },
+            ],
+        });
+        m
+    }
+
+    #[test]
+    fn score_among_equals_the_full_scan_for_both_scorers() {
+        let kern = Kernels::detect();
+        for m in [
+            random_model(5, 40, 6, 1),
+            with_head(random_model(5, 40, 6, 1)),
+        ] {
+            let view = m.view();
+            let mut all = Vec::new();
+            view.score_items(kern, 3, &mut all);
+            let items = [39, 0, 17, 17, 5];
+            let got = score_among(&view, kern, 3, &items);
+            for (s, &i) in got.iter().zip(&items) {
+                assert!(
+                    (s - all[i as usize]).abs() < 1e-5,
+                    "item {i}: {s} vs {}",
+                    all[i as usize]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recommend_among_ranks_only_the_candidates_and_skips_seen() {
+        let kern = Kernels::detect();
+        let m = random_model(4, 50, 8, 2);
+        let view = m.view();
+        let mut all = Vec::new();
+        view.score_items(kern, 1, &mut all);
+        let candidates = [3, 7, 11, 7, 40, 22];
+        let exclude = [11];
+        let got = recommend_among(&view, kern, 1, &candidates, 10, &exclude);
+        let mut want: Vec<u32> = vec![3, 7, 22, 40];
+        want.sort_by(|&a, &b| all[b as usize].total_cmp(&all[a as usize]).then(a.cmp(&b)));
+        assert_eq!(got.iter().map(|s| s.index).collect::<Vec<_>>(), want);
+        let top2 = recommend_among(&view, kern, 1, &candidates, 2, &exclude);
+        assert_eq!(top2.len(), 2);
+        assert_eq!(top2[0].index, want[0]);
+    }
+
+    #[test]
+    fn batch_equals_one_call_per_user_across_chunks_and_pools() {
+        let kern = Kernels::detect();
+        // 150 users over 3 chunks of 64 (the last partial), a catalog of 300 items.
+        let m = random_model(150, 300, 16, 3);
+        let view = m.view();
+        let seen = UserItems::from_lists(
+            (0..150u32)
+                .map(|u| (0..300u32).filter(|i| (i + u) % 7 == 0).collect())
+                .collect(),
+        );
+        let users: Vec<u32> = (0..150u32).rev().chain([5, 5]).collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                recommend_batch(&view, kern, &users, 10, Some(&seen), &CancelFlag::new())
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(3), "the thread count changed the batch");
+        assert_eq!(one.len(), users.len());
+        let mut scores = Vec::new();
+        for (&u, got) in users.iter().zip(&one) {
+            view.score_items(kern, u, &mut scores);
+            let want = top_k(&scores, 10, seen.of(u));
+            assert_eq!(got.len(), 10);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g.score - w.score).abs() < 1e-4, "user {u}: {g:?} vs {w:?}");
+                assert!(seen.of(u).binary_search(&g.index).is_err());
+            }
+            let (gi, wi): (Vec<u32>, Vec<u32>) = (
+                got.iter().map(|s| s.index).collect(),
+                want.iter().map(|s| s.index).collect(),
+            );
+            assert_eq!(gi, wi, "user {u}");
+        }
+    }
+
+    #[test]
+    fn batch_of_a_network_model_equals_its_scan() {
+        let kern = Kernels::detect();
+        let m = with_head(random_model(10, 30, 4, 4));
+        let view = m.view();
+        let users = [0u32, 9, 4];
+        let got = recommend_batch(&view, kern, &users, 5, None, &CancelFlag::new());
+        let mut scores = Vec::new();
+        for (&u, g) in users.iter().zip(&got) {
+            view.score_items(kern, u, &mut scores);
+            assert_eq!(*g, top_k(&scores, 5, &[]));
+        }
+    }
+
+    #[test]
+    fn a_cancelled_batch_does_no_work() {
+        let m = random_model(200, 50, 4, 6);
+        let cancel = CancelFlag::new();
+        cancel.cancel();
+        let users: Vec<u32> = (0..200).collect();
+        let got = recommend_batch(&m.view(), Kernels::detect(), &users, 3, None, &cancel);
+        assert_eq!(got.len(), 200);
+        assert!(got.iter().all(|r| r.is_empty()));
+    }
+
+    #[test]
+    fn chunk_size_shrinks_for_large_catalogs() {
+        assert_eq!(batch_chunk(1000), MAX_BATCH_USERS);
+        assert_eq!(batch_chunk(1 << 20), 8);
+        assert_eq!(batch_chunk(20 << 20), 1);
+        assert_eq!(batch_chunk(0), MAX_BATCH_USERS);
+    }
+
+    #[test]
+    fn similar_users_by_cosine_skip_self_and_zero_vectors() {
+        let kern = Kernels::detect();
+        let mut m = random_model(4, 2, 2, 5);
+        m.user_factors = vec![1.0, 0.0, 2.0, 0.1, 0.0, 0.0, -1.0, 0.0];
+        let view = m.view();
+        let norms = user_norms(&view, kern);
+        let got = similar_users(&view, kern, &norms, 0, 10);
+        assert_eq!(got.iter().map(|s| s.index).collect::<Vec<_>>(), vec![1, 3]);
+        assert!((got[0].score - 2.0 / (4.01f32).sqrt()).abs() < 1e-6);
+        assert!((got[1].score + 1.0).abs() < 1e-6);
+        assert!(similar_users(&view, kern, &norms, 2, 3).is_empty());
+    }
+}

@@ -1,0 +1,163 @@
+-- Serving for applications (issue 12): score a caller's list, recommend only among candidates,
+-- many users in one call, similar users, and uuid keys in and out. Every answer is checked
+-- against the one-user functions or plain SQL over the stored embeddings.
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('app_mf', 'SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = 1 AND NOT is_test',
+                                params => '{"factors": 16, "epochs": 10}');
+SELECT version FROM pgrec.train('app_ials', 'SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = 1 AND NOT is_test',
+                                'ials', params => '{"positive_threshold": 4}');
+SET client_min_messages = notice;
+
+-- score: the caller's items, best first, each once, with recommend's score; seen items too.
+SELECT count(*) AS rows, bool_and(s.score = r.score) AS same_score_as_recommend
+FROM pgrec.score('app_mf', 1, ARRAY[50, 181, 1, 50, NULL, 99999]::bigint[]) s
+JOIN pgrec.recommend('app_mf', 1, 2000, exclude_seen => false) r USING (item_id);
+SELECT array_agg(item_id ORDER BY ordinality) = (
+         SELECT array_agg(item_id ORDER BY score DESC, item_id)
+         FROM pgrec.recommend('app_mf', 1, 2000, exclude_seen => false)
+         WHERE item_id IN (50, 181, 1, 7, 300)) AS best_first
+FROM pgrec.score('app_mf', 1, ARRAY[300, 7, 1, 181, 50]::bigint[]) WITH ORDINALITY;
+SELECT count(*) AS empty_list FROM pgrec.score('app_mf', 1, ARRAY[]::bigint[]);
+SELECT count(*) AS unknown_user FROM pgrec.score('app_mf', 99999, ARRAY[1, 2]::bigint[]);
+SELECT item_id, round(score::numeric, 4) = round(pgrec.predict('app_ials', '1', item_id)::numeric, 4) AS is_prediction
+FROM pgrec.score('app_ials', '1', ARRAY['50', '181']) ORDER BY item_id;
+
+-- recommend(..., candidates): the full ranking restricted to the candidates, seen items
+-- excluded unless asked, unknown and NULL candidates skipped.
+CREATE TEMP TABLE cands AS
+SELECT array_agg(movie_id) AS ids FROM ml100k.movies WHERE 'Comedy' = ANY (genres);
+SELECT (SELECT array_agg(item_id ORDER BY ordinality)
+        FROM pgrec.recommend('app_ials', 7, 5, candidates => ids || ARRAY[NULL, 99999]::bigint[]) WITH ORDINALITY)
+     = (SELECT array_agg(item_id) FROM (
+          SELECT item_id FROM pgrec.recommend('app_ials', 7, 5000) WITH ORDINALITY
+          WHERE item_id = ANY (ids) ORDER BY ordinality LIMIT 5) x) AS comedies_in_full_order
+FROM cands;
+SELECT count(*) FILTER (WHERE item_id IN (SELECT item_id FROM ml100k.split WHERE seed = 1 AND NOT is_test AND user_id = 7)) AS seen_excluded,
+       (SELECT count(*) FROM pgrec.recommend('app_ials', 7, 2000, false, ARRAY[1, 4, 7, 50]::bigint[])) AS seen_included
+FROM pgrec.recommend('app_ials', 7, 2000, candidates => ARRAY[1, 4, 7, 50]::bigint[]);
+SELECT count(*) AS no_candidates FROM pgrec.recommend('app_ials', 7, 5, candidates => ARRAY[]::bigint[]);
+-- recommend is no longer STRICT (candidates may be NULL), yet NULL arguments still give no rows
+SELECT (SELECT count(*) FROM pgrec.recommend('app_ials', NULL::bigint)) AS null_user,
+       (SELECT count(*) FROM pgrec.recommend(NULL, 7::bigint)) AS null_model,
+       (SELECT count(*) FROM pgrec.recommend('app_ials', 7::bigint, NULL)) AS null_k,
+       (SELECT count(*) FROM pgrec.recommend('app_ials', '7', 3, NULL)) AS null_exclude,
+       (SELECT count(*) FROM pgrec.recommend('app_ials', NULL::uuid)) AS null_uuid;
+SELECT count(*), pg_typeof(min(item_id)) FROM pgrec.recommend('app_ials', '7', 3, candidates => ARRAY['1', '4', '50', '181']);
+
+-- recommend_batch: for 300 users (five chunks of the core's matrix product, the last partial)
+-- the same items in the same order as one recommend call each, scores within float rounding;
+-- ranks from 1; unknown and repeated users once at most; the thread count changes nothing.
+CREATE TEMP TABLE batch_users AS SELECT array_agg(u ORDER BY u DESC) AS ids FROM generate_series(1, 300) u;
+CREATE TEMP TABLE singles AS
+SELECT u AS user_id, r.ordinality::int AS rank, r.item_id, r.score
+FROM generate_series(1, 300) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) WITH ORDINALITY r;
+SET pgrec.threads = 2;
+CREATE TEMP TABLE batch2 AS
+SELECT b.* FROM batch_users, LATERAL pgrec.recommend_batch('app_ials', ids || ARRAY[5, 99999, NULL]::bigint[], 10) b;
+SET pgrec.threads = 1;
+CREATE TEMP TABLE batch1 AS
+SELECT b.* FROM batch_users, LATERAL pgrec.recommend_batch('app_ials', ids, 10) b;
+RESET pgrec.threads;
+SELECT count(*) AS rows, count(DISTINCT user_id) AS users, min(rank), max(rank) FROM batch2;
+SELECT count(*) AS differs_from_singles FROM singles s FULL JOIN batch2 b USING (user_id, rank)
+WHERE s.item_id IS DISTINCT FROM b.item_id OR abs(s.score - b.score) > 1e-4;
+SELECT count(*) AS differs_across_threads FROM batch1 a FULL JOIN batch2 b USING (user_id, rank)
+WHERE a.item_id IS DISTINCT FROM b.item_id OR a.score IS DISTINCT FROM b.score;
+WITH one AS (SELECT u AS user_id, r.ordinality::int AS rank, r.item_id, r.score
+             FROM generate_series(1, 20) u, LATERAL pgrec.recommend('app_mf', u::bigint, 5) WITH ORDINALITY r),
+     batch AS (SELECT * FROM pgrec.recommend_batch('app_mf', ARRAY(SELECT generate_series(1, 20))::bigint[], 5))
+SELECT count(*) AS rating_model_batch_differs FROM one FULL JOIN batch b USING (user_id, rank)
+WHERE one.item_id IS DISTINCT FROM b.item_id OR abs(one.score - b.score) > 1e-4;
+SELECT count(*), pg_typeof(min(user_id)) AS user_type, pg_typeof(min(item_id)) AS item_type,
+       array_agg(item_id ORDER BY rank) FILTER (WHERE user_id = '1')
+       = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('app_ials', '1', 3, false) WITH ORDINALITY) AS seen_kept_as_asked
+FROM pgrec.recommend_batch('app_ials', ARRAY['1', '2'], 3, exclude_seen => false);
+
+-- similar_users: itself excluded, best first, the cosine of the stored user vectors.
+SELECT count(*) AS rows, count(*) FILTER (WHERE user_id = 1) AS itself,
+       bool_and(similarity BETWEEN -1 AND 1) AS in_range
+FROM pgrec.similar_users('app_ials', 1, 20);
+WITH e AS (SELECT user_id, embedding FROM pgrec.user_embeddings('app_ials')),
+     top AS (SELECT user_id, similarity FROM pgrec.similar_users('app_ials', 1, 1))
+SELECT abs(top.similarity - (SELECT sum(a * b) / sqrt(sum(a * a) * sum(b * b))
+                             FROM unnest(q.embedding, n.embedding) x(a, b))) < 1e-5 AS is_cosine,
+       top.user_id = (SELECT n2.user_id FROM e n2, e q2 WHERE q2.user_id = 1 AND n2.user_id <> 1
+                      ORDER BY (SELECT sum(a * b) / sqrt(sum(a * a) * sum(b * b)) FROM unnest(q2.embedding, n2.embedding) x(a, b)) DESC
+                      LIMIT 1) AS is_nearest
+FROM top, e q, e n WHERE q.user_id = 1 AND n.user_id = top.user_id;
+SELECT count(*), pg_typeof(min(user_id)) FROM pgrec.similar_users('app_ials', '1', 3);
+
+-- uuid keys on both sides: uuid in, uuid out, joins to the application's uuid columns.
+SET client_min_messages = warning;
+CREATE TABLE app_users AS SELECT u AS user_id, md5('user' || u)::uuid AS user_uuid FROM generate_series(1, 943) u;
+CREATE TABLE app_items AS SELECT movie_id, md5('item' || movie_id)::uuid AS item_uuid, title FROM ml100k.movies;
+CREATE TABLE app_events AS
+SELECT au.user_uuid AS user_id, ai.item_uuid AS item_id, s.rating, s.user_id AS user_int, s.item_id AS item_int
+FROM ml100k.split s JOIN app_users au ON au.user_id = s.user_id JOIN app_items ai ON ai.movie_id = s.item_id
+WHERE s.seed = 1 AND NOT s.is_test;
+SELECT version FROM pgrec.train('app_uuid', 'app_events', 'ials', params => '{"positive_threshold": 4}');
+-- the same rows in the same order with the integer keys: the same model
+SELECT version FROM pgrec.train('app_int', 'app_events', 'ials', user_col => 'user_int', item_col => 'item_int',
+                                params => '{"positive_threshold": 4}');
+SET client_min_messages = notice;
+SELECT md5('user1')::uuid AS u1, md5('item50')::uuid AS star_wars \gset
+SELECT pg_typeof(item_id) AS item_type, count(*), count(ai.title) AS joined
+FROM pgrec.recommend('app_uuid', :'u1'::uuid, 5) r LEFT JOIN app_items ai ON ai.item_uuid = r.item_id GROUP BY 1;
+-- the same items as the integer model of the same rows
+SELECT (SELECT array_agg(ai.movie_id::bigint ORDER BY ordinality) FROM pgrec.recommend('app_uuid', :'u1'::uuid, 5) WITH ORDINALITY r
+        JOIN app_items ai ON ai.item_uuid = r.item_id)
+     = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('app_int', 1, 5) WITH ORDINALITY) AS same_as_integer_model;
+SELECT ai.title FROM pgrec.similar_items('app_uuid', :'star_wars'::uuid, 2) s JOIN app_items ai ON ai.item_uuid = s.item_id;
+SELECT pg_typeof(item_id), count(*) FROM pgrec.recommend_for_items('app_uuid', ARRAY[:'star_wars'::uuid], 3) GROUP BY 1;
+SELECT pg_typeof(item_id), count(*) FROM pgrec.score('app_uuid', :'u1'::uuid, ARRAY[:'star_wars'::uuid, md5('nope')::uuid]) GROUP BY 1;
+SELECT pg_typeof(user_id), pg_typeof(item_id), count(*)
+FROM pgrec.recommend_batch('app_uuid', ARRAY[:'u1'::uuid, md5('user2')::uuid], 3) GROUP BY 1, 2;
+SELECT pg_typeof(user_id), count(*) FROM pgrec.similar_users('app_uuid', :'u1'::uuid, 3) GROUP BY 1;
+SELECT pgrec.predict('app_uuid', :'u1'::uuid, :'star_wars'::uuid) = pgrec.predict('app_int', 1, 50) AS predict_same;
+SELECT count(*) FROM pgrec.recommend('app_uuid', :'u1'::uuid, 3, candidates => ARRAY[:'star_wars'::uuid]);
+
+-- Errors: k, and bigint results from a model whose keys are uuid (keys_and_serving.sql has
+-- the other way round).
+\set VERBOSITY default
+SELECT * FROM pgrec.recommend_batch('app_ials', ARRAY[1]::bigint[], 0);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.similar_users('app_ials', 1, -1);
+SELECT * FROM pgrec.similar_items('app_uuid', 50, 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.recommend_batch('app_uuid', ARRAY[1]::bigint[]);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+
+
+-- pca: one row per item, the requested number of coordinates, centred, the components in
+-- order of spread.
+SELECT count(*) AS rows, min(cardinality(coords)) AS dims, count(id) AS with_id, count(key) AS with_key
+FROM pgrec.pca('app_ials', 'item', 3);
+SELECT abs(avg(coords[1])) < 1e-3 AS centred,
+       var_samp(coords[1]) >= var_samp(coords[2]) AND var_samp(coords[2]) >= var_samp(coords[3]) AS ordered
+FROM pgrec.pca('app_ials', components => 3);
+-- The first coordinate is the projection on the top eigenvector of the covariance: its
+-- variance equals the first explained share times the total variance of the embeddings.
+WITH e AS (SELECT i, x FROM pgrec.item_embeddings('app_ials') ie, unnest(ie.embedding) WITH ORDINALITY u(x, i)),
+     total AS (SELECT sum(v) AS v FROM (SELECT var_pop(x) AS v FROM e GROUP BY i) t),
+     s AS (SELECT pgrec.embedding_stats('app_ials') AS j)
+SELECT abs((SELECT var_pop(coords[1]) FROM pgrec.pca('app_ials')) / total.v
+           - (s.j->'items'->'explained_variance'->>0)::float8) < 1e-3 AS first_share_matches
+FROM total, s;
+SELECT count(*) AS user_rows FROM pgrec.pca('app_ials', 'user', 2);
+SELECT jsonb_object_keys(pgrec.embedding_stats('app_ials')->'items') AS item_stats ORDER BY 1;
+SELECT (j->'items'->>'rows')::int AS items, (j->'users'->>'rows')::int AS users,
+       (j->'items'->>'collapsed')::bool AS collapsed, jsonb_array_length(j->'items'->'explained_variance') AS components,
+       (j->'items'->'norm'->>'min')::float8 <= (j->'items'->'norm'->>'median')::float8 AS norms_ordered
+FROM pgrec.embedding_stats('app_ials') j;
+\set VERBOSITY default
+SELECT * FROM pgrec.pca('app_ials', 'items');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM pgrec.pca('app_ials', 'item', 0);
+SELECT * FROM pgrec.pca('app_ials', 'item', 65);
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+
+SET client_min_messages = warning;
+SELECT count(pgrec.drop_model(m)) FROM unnest(ARRAY['app_mf', 'app_ials', 'app_uuid', 'app_int']) m;
+DROP TABLE app_users, app_items, app_events;
