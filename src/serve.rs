@@ -10,7 +10,7 @@ use pgrec_core::algo::Scorer;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
 use pgrec_core::similarity::{
-    embedding_neighbours, item_support, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
+    embedding_neighbours_scan, item_support, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
 };
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::{FactorModel, KeyIndex, UserItems};
@@ -315,15 +315,27 @@ pub(crate) fn recommend_indices(
         let items = crate::apps::candidate_indices(model, m, "item", keys);
         return pgrec_core::serving::recommend_among(&view, m.kernels, u, &items, k, exclude);
     }
-    let mut scores = Vec::with_capacity(view.n_items());
     if view.head.is_some() {
         // ncf: every item goes through the network, in chunks spread over the pool.
+        let mut scores = Vec::with_capacity(view.n_items());
         let pool = crate::runner::pool(crate::runner::default_threads());
         pool.install(|| view.score_items_parallel(m.kernels, u, &mut scores));
-    } else {
-        view.score_items(m.kernels, u, &mut scores);
+        return top_k(&scores, k, exclude);
     }
-    top_k(&scores, k, exclude)
+    on_scan_pool(view.n_items(), |parallel| {
+        pgrec_core::serving::recommend_scan(&view, m.kernels, u, k, exclude, parallel)
+    })
+}
+
+/// Runs a catalog scan: on the backend's pool when the catalog is large enough and the pool
+/// has more than one thread, on this thread otherwise (same answer either way).
+fn on_scan_pool<R: Send>(n_items: usize, scan: impl FnOnce(bool) -> R + Send) -> R {
+    let threads = crate::runner::default_threads();
+    if n_items >= pgrec_core::serving::PARALLEL_SCAN_ITEMS && threads > 1 {
+        crate::runner::pool(threads).install(|| scan(true))
+    } else {
+        scan(false)
+    }
 }
 
 /// How similar_items measures similarity.
@@ -381,7 +393,17 @@ pub(crate) fn similar_indices(
                 shrinkage,
             };
             let view = m.view();
-            embedding_neighbours(&view, m.kernels, &m.item_norms, Some(by_support), i, k)
+            on_scan_pool(view.n_items(), |parallel| {
+                embedding_neighbours_scan(
+                    &view,
+                    m.kernels,
+                    &m.item_norms,
+                    Some(by_support),
+                    i,
+                    k,
+                    parallel,
+                )
+            })
         }
         Method::Cooccurrence => m
             .item_interactions

@@ -131,6 +131,21 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     dot_body(a, b)
 }
 
+/// out[r] = <q, row r of `rows`> (rows of q.len() values), each exactly as `dot` computes it.
+#[inline(always)]
+pub(crate) fn dots_body(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    let k = q.len().max(1);
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(k)) {
+        *o = dot_body(q, row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(q: &[f32], rows: &[f32], out: &mut [f32]) {
+    dots_body(q, rows, out)
+}
+
 fn sgd_portable(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
     sgd_body::<true>(p, q, s)
 }
@@ -168,6 +183,18 @@ impl Kernels {
             return unsafe { dot_avx2(a, b) };
         }
         dot_portable(a, b)
+    }
+
+    /// out[r] = self.dot(q, row r of `rows`), for rows of q.len() values, in one call (the
+    /// per-call dispatch of `dot` dominates a scan of short vectors).
+    #[inline(always)]
+    pub fn dots(self, q: &[f32], rows: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: avx2 and fma were detected at run time.
+            return unsafe { dots_avx2(q, rows, out) };
+        }
+        dots_body(q, rows, out)
     }
 
     /// y += a * x.
@@ -229,6 +256,26 @@ mod tests {
                     (got - want).abs() < 1e-5 * (1.0 + n as f64),
                     "n={n} {got} {want}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn dots_equal_one_dot_per_row_bit_for_bit() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(4);
+        for &k in [Kernels::detect(), Kernels::portable()].iter() {
+            for n in [1usize, 7, 8, 9, 64, 67] {
+                let q: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let rows: Vec<f32> = (0..n * 5).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let mut out = vec![f32::NAN; 5];
+                k.dots(&q, &rows, &mut out);
+                for (r, o) in out.iter().enumerate() {
+                    assert_eq!(
+                        o.to_bits(),
+                        k.dot(&q, &rows[r * n..(r + 1) * n]).to_bits(),
+                        "n={n} row {r}"
+                    );
+                }
             }
         }
     }

@@ -73,6 +73,94 @@ pub fn recommend_among(
     top.into_sorted()
 }
 
+/// Items per unit of a catalog scan. Each unit keeps its own top k; the units' lists are merged
+/// by (score, index), so the answer does not depend on how many threads ran the units.
+pub const SCAN_CHUNK: usize = 8192;
+
+/// Catalogs from this size up are worth spreading over the pool (below it, handing units to
+/// workers costs more than it saves).
+pub const PARALLEL_SCAN_ITEMS: usize = 32_768;
+
+/// The k best of the scores of items 0..n, skipping the indices in the sorted slice `exclude`
+/// and NaN scores, ties to the smaller index. `score_unit(lo, out)` writes the scores of items
+/// lo..lo + out.len(). With `parallel` the units run on the current rayon pool (call inside
+/// `pool.install`); without, one after the other on this thread. Same result either way.
+pub fn scan_top_k<F>(
+    n: usize,
+    k: usize,
+    exclude: &[u32],
+    parallel: bool,
+    score_unit: F,
+) -> Vec<Scored>
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let unit = |c: usize| {
+        let lo = c * SCAN_CHUNK;
+        let hi = (lo + SCAN_CHUNK).min(n);
+        let mut scores = vec![0f32; hi - lo];
+        score_unit(lo, &mut scores);
+        let start = exclude.partition_point(|&e| (e as usize) < lo);
+        top_k_offset(&scores, k, &exclude[start..], lo as u32)
+    };
+    let units = n.div_ceil(SCAN_CHUNK);
+    let lists: Vec<Vec<Scored>> = if parallel {
+        (0..units).into_par_iter().map(unit).collect()
+    } else {
+        (0..units).map(unit).collect()
+    };
+    let mut top = TopK::new(k);
+    for s in lists.into_iter().flatten() {
+        top.push(s.index, s.score);
+    }
+    top.into_sorted()
+}
+
+/// `top_k` of scores that belong to items offset.., with `exclude` holding item indices
+/// (sorted, those below `offset` already skipped).
+fn top_k_offset(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec<Scored> {
+    let mut top = TopK::new(k);
+    let mut ex = exclude.iter().peekable();
+    for (j, &s) in scores.iter().enumerate() {
+        let i = offset + j as u32;
+        while ex.peek().is_some_and(|&&e| e < i) {
+            ex.next();
+        }
+        if ex.peek().is_some_and(|&&e| e == i) {
+            continue;
+        }
+        top.push(i, s);
+    }
+    top.into_sorted()
+}
+
+/// The k best items for user `u` of a dot-product model, as `top_k` over
+/// [`ModelView::score_items`] gives them, computed unit by unit (see [`scan_top_k`]) without
+/// a buffer of every score.
+pub fn recommend_scan(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    u: u32,
+    k: usize,
+    exclude: &[u32],
+    parallel: bool,
+) -> Vec<Scored> {
+    let base = view.global_mean + view.user_bias[u as usize];
+    let p = view.user(u);
+    let f = view.factors;
+    scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
+        let rows = &view.item_factors[lo * f..(lo + out.len()) * f];
+        if f == 0 {
+            out.fill(0.0);
+        } else {
+            kern.dots(p, rows, out);
+        }
+        for (s, b) in out.iter_mut().zip(&view.item_bias[lo..]) {
+            *s += base + b;
+        }
+    })
+}
+
 /// Users per chunk of a batch for a catalog of `n_items`.
 pub fn batch_chunk(n_items: usize) -> usize {
     (BATCH_BUFFER / n_items.max(1)).clamp(1, MAX_BATCH_USERS)
@@ -333,6 +421,36 @@ mod tests {
         let got = recommend_batch(&m.view(), Kernels::detect(), &users, 3, None, &cancel);
         assert_eq!(got.len(), 200);
         assert!(got.iter().all(|r| r.is_empty()));
+    }
+
+    #[test]
+    fn scan_equals_the_full_sort_in_parallel_or_not() {
+        let kern = Kernels::detect();
+        // three and a half units, seen items in several units, ties broken by index
+        let n = 3 * SCAN_CHUNK + SCAN_CHUNK / 2;
+        let mut m = random_model(3, n, 8, 7);
+        let (a, b) = (5 * 8, 20_000 * 8);
+        let row: Vec<f32> = m.item_factors[a..a + 8].to_vec();
+        m.item_factors[b..b + 8].copy_from_slice(&row);
+        m.item_bias[20_000] = m.item_bias[5];
+        let view = m.view();
+        let exclude: Vec<u32> = (0..n as u32).filter(|i| i % 997 == 3).collect();
+        let mut scores = Vec::new();
+        view.score_items(kern, 2, &mut scores);
+        let want = top_k(&scores, 50, &exclude);
+        assert_eq!(recommend_scan(&view, kern, 2, 50, &exclude, false), want);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let got = pool.install(|| recommend_scan(&view, kern, 2, 50, &exclude, true));
+            assert_eq!(got, want, "{threads} threads");
+        }
+        // the tie: item 5 and item 20,000 score the same, the smaller index first
+        let all = recommend_scan(&view, kern, 2, n, &[], false);
+        let pos = |i: u32| all.iter().position(|s| s.index == i).unwrap();
+        assert_eq!(pos(20_000), pos(5) + 1);
     }
 
     #[test]

@@ -106,27 +106,43 @@ pub fn embedding_neighbours(
     item: u32,
     k: usize,
 ) -> Vec<Scored> {
+    embedding_neighbours_scan(view, kern, norms, shrinkage, item, k, false)
+}
+
+/// [`embedding_neighbours`], with the catalog's units spread over the current rayon pool when
+/// `parallel` (see [`crate::serving::scan_top_k`]; the same answer either way).
+pub fn embedding_neighbours_scan(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    norms: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+    item: u32,
+    k: usize,
+    parallel: bool,
+) -> Vec<Scored> {
     let nq = norms[item as usize];
     if nq == 0.0 {
         return Vec::new();
     }
     let q = view.item(item);
-    let mut top = TopK::new(k);
-    for j in 0..view.n_items() as u32 {
-        let nj = norms[j as usize];
-        if j == item || nj == 0.0 {
-            continue;
+    let f = view.factors;
+    crate::serving::scan_top_k(view.n_items(), k, &[item], parallel, |lo, out| {
+        kern.dots(q, &view.item_factors[lo * f..(lo + out.len()) * f], out);
+        for (j, s) in out.iter_mut().enumerate() {
+            let j = lo + j;
+            let nj = norms[j];
+            *s = if nj == 0.0 {
+                // no direction, no cosine: NaN is never kept
+                f32::NAN
+            } else {
+                let c = (*s / (nq * nj)).clamp(-1.0, 1.0);
+                match shrinkage {
+                    Some(sh) => shrink(c, sh.support[j], sh.shrinkage),
+                    None => c,
+                }
+            };
         }
-        let c = (kern.dot(q, view.item(j)) / (nq * nj)).clamp(-1.0, 1.0);
-        top.push(
-            j,
-            match shrinkage {
-                Some(s) => shrink(c, s.support[j as usize], s.shrinkage),
-                None => c,
-            },
-        );
-    }
-    top.into_sorted()
+    })
 }
 
 #[cfg(test)]
