@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine (as root) to build, install and test pgrec:
-# PostgreSQL 15 + dev headers + pg_cron from apt, cargo-pgrx 0.18.1 (only if missing),
+# PostgreSQL 15 + dev headers + pg_cron from apt, pgvector from third_party/, cargo-pgrx 0.18.1
+# (only if missing),
 # `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres user.
 # Idempotent: steps already done are skipped.
 set -euo pipefail
@@ -28,6 +29,16 @@ fi
 if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
   echo "== cargo pgrx init"
   cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+fi
+
+# pgvector (not packaged for this Debian), from the vendored release tarball: for the interop
+# test and the README recipe. pgrec itself does not need it.
+if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
+  echo "== building pgvector 0.8.6 (third_party/)"
+  rm -rf target/pgvector && mkdir -p target/pgvector
+  tar xzf third_party/pgvector-0.8.6.tar.gz -C target/pgvector
+  make -s -C target/pgvector/pgvector-0.8.6 PG_CONFIG="$PG_CONFIG" OPTFLAGS="" >/dev/null
+  $SUDO make -s -C target/pgvector/pgvector-0.8.6 PG_CONFIG="$PG_CONFIG" install >/dev/null
 fi
 
 # A running cluster: Debian's main cluster on port 5432, created if a previous run removed it.
