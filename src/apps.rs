@@ -116,7 +116,7 @@ pub(crate) fn batch_rows(
     let k = check_k(k);
     let users = candidate_indices(model, m, "user", users);
     let pool = crate::runner::pool(crate::runner::default_threads());
-    let seen = exclude_seen.then_some(&m.seen);
+    let seen = exclude_seen.then_some(m.seen());
     let view = m.view();
     let kernels = m.kernels;
     let mut rows = Vec::new();

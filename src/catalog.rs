@@ -259,16 +259,20 @@ pub fn training_recipe(id: i64) -> TrainingRecipe {
 /// Removes the versions of `model` beyond the newest `keep`, never the active one (factors,
 /// history and tensors cascade). Runs in the training's transaction, under its lock.
 pub fn prune_versions(model: &str, keep: i64) {
-    Spi::connect_mut(|c| {
+    let ids: Vec<i64> = Spi::connect_mut(|c| {
         c.update(
             "DELETE FROM pgrec.model_versions v WHERE v.model = $1 AND NOT v.active \
              AND v.version NOT IN (SELECT version FROM pgrec.model_versions \
-                                   WHERE model = $1 ORDER BY version DESC LIMIT $2)",
+                                   WHERE model = $1 ORDER BY version DESC LIMIT $2) \
+             RETURNING v.id",
             None,
             &[model.into(), keep.into()],
         )
-        .or_raise();
+        .or_raise()
+        .filter_map(|r| r.get::<i64>(1).ok().flatten())
+        .collect()
     });
+    crate::store_file::remove_versions(&ids);
 }
 
 /// Id of the active (or given) version; used by the SQL-language embedding functions.

@@ -21,8 +21,8 @@ const STATS_COMPONENTS: usize = 5;
 /// One side's keys and vectors.
 fn side<'a>(m: &'a ServingModel, side: &str) -> (&'a Keys, &'a [f32]) {
     match side {
-        "item" => (&m.items, &m.model.item_factors),
-        "user" => (&m.users, &m.model.user_factors),
+        "item" => (&m.items, m.view().item_factors),
+        "user" => (&m.users, m.view().user_factors),
         other => raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
             format!("side must be \"item\" or \"user\", got \"{other}\""),
@@ -46,7 +46,7 @@ fn pca(
 > {
     let m = active(model);
     let (keys, vectors) = self::side(&m, side);
-    let k = m.model.factors;
+    let k = m.view().factors;
     if components < 1 {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -96,12 +96,13 @@ fn side_stats(vectors: &[f32], k: usize) -> Value {
 #[pg_extern(stable, parallel_safe)]
 fn embedding_stats(model: &str) -> pgrx::JsonB {
     let m = active(model);
-    let k = m.model.factors;
+    let k = m.view().factors;
     pgrx::JsonB(json!({
         "model": model,
         "version_id": m.info.id,
         "factors": k,
-        "users": side_stats(&m.model.user_factors, k),
-        "items": side_stats(&m.model.item_factors, k),
+        "served_from": if m.is_mapped() { "shared file" } else { "backend memory" },
+        "users": side_stats(m.view().user_factors, k),
+        "items": side_stats(m.view().item_factors, k),
     }))
 }

@@ -19,6 +19,12 @@ pub(crate) fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
     match from {
         Keys::Int(m) => m.keys().iter().map(|&k| to.find(KeyArg::Int(k))).collect(),
         Keys::Text(m) => m.keys().iter().map(|k| to.find(KeyArg::Text(k))).collect(),
+        Keys::Mapped(m) => (0..m.len() as u32)
+            .map(|i| match m.int_key(i) {
+                Some(k) => to.find(KeyArg::Int(k)),
+                None => to.find(KeyArg::Text(m.text_key(i).unwrap_or_default())),
+            })
+            .collect(),
     }
 }
 
@@ -132,7 +138,7 @@ fn evaluate(
                         return None;
                     }
                     sm.view().score_items(kern, u, scores);
-                    let seen = sm.seen.of(u);
+                    let seen = sm.seen().of(u);
                     let top: Vec<u32> = top_k(scores, kk, seen).iter().map(|s| s.index).collect();
                     let a = if with_auc {
                         auc(scores, &relevant[u as usize], seen)

@@ -79,7 +79,7 @@ pub(crate) fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingMode
     // A basket item counts as a positive: at least the model's positive_threshold.
     let value = match m.info.target {
         Target::Rating => m
-            .model
+            .view()
             .rating_range
             .map(|r| r.1)
             .unwrap_or(m.view().global_mean + 1.0),

@@ -1,6 +1,7 @@
 //! External keys: integer keys (smallint, integer, bigint) come back as bigint, text-like keys
 //! (text, varchar, char, uuid, name) as text. Internal indices never leave the extension.
 
+use pgrec_core::store::KeysRef;
 use pgrec_core::KeyIndex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,9 @@ impl std::fmt::Display for KeyArg<'_> {
 pub enum Keys {
     Int(KeyIndex<i64>),
     Text(KeyIndex<String>),
+    /// Keys read in place from a serving file (sorted order, binary search); the views live as
+    /// long as the serving model that owns the file's mapping.
+    Mapped(KeysRef<'static>),
 }
 
 impl Keys {
@@ -70,6 +74,8 @@ impl Keys {
         match self {
             Keys::Int(_) => KeyKind::Int,
             Keys::Text(_) => KeyKind::Text,
+            Keys::Mapped(k) if k.is_text() => KeyKind::Text,
+            Keys::Mapped(_) => KeyKind::Int,
         }
     }
 
@@ -77,6 +83,7 @@ impl Keys {
         match self {
             Keys::Int(k) => k.len(),
             Keys::Text(k) => k.len(),
+            Keys::Mapped(k) => k.len(),
         }
     }
 
@@ -88,6 +95,12 @@ impl Keys {
             (Keys::Int(m), KeyArg::Text(s)) => s.trim().parse::<i64>().ok().and_then(|i| m.get(&i)),
             (Keys::Text(m), KeyArg::Text(s)) => m.get(s),
             (Keys::Text(m), KeyArg::Int(i)) => m.get(i.to_string().as_str()),
+            (Keys::Mapped(m), KeyArg::Int(i)) if !m.is_text() => m.find_int(i),
+            (Keys::Mapped(m), KeyArg::Text(s)) if !m.is_text() => {
+                s.trim().parse::<i64>().ok().and_then(|i| m.find_int(i))
+            }
+            (Keys::Mapped(m), KeyArg::Text(s)) => m.find_text(s),
+            (Keys::Mapped(m), KeyArg::Int(i)) => m.find_text(&i.to_string()),
         }
     }
 
@@ -95,6 +108,7 @@ impl Keys {
         match self {
             Keys::Int(m) => Some(*m.key(idx)),
             Keys::Text(_) => None,
+            Keys::Mapped(m) => m.int_key(idx),
         }
     }
 
@@ -102,6 +116,10 @@ impl Keys {
         match self {
             Keys::Int(m) => m.key(idx).to_string(),
             Keys::Text(m) => m.key(idx).clone(),
+            Keys::Mapped(m) => match m.int_key(idx) {
+                Some(i) => i.to_string(),
+                None => m.text_key(idx).unwrap_or_default().to_string(),
+            },
         }
     }
 
@@ -110,6 +128,7 @@ impl Keys {
         match self {
             Keys::Int(m) => m.keys().iter().map(|&k| Some(k)).collect(),
             Keys::Text(m) => vec![None; m.len()],
+            Keys::Mapped(m) => (0..m.len() as u32).map(|i| m.int_key(i)).collect(),
         }
     }
 
@@ -118,6 +137,9 @@ impl Keys {
         match self {
             Keys::Int(m) => vec![None; m.len()],
             Keys::Text(m) => m.keys().iter().map(|k| Some(k.clone())).collect(),
+            Keys::Mapped(m) => (0..m.len() as u32)
+                .map(|i| m.text_key(i).map(str::to_string))
+                .collect(),
         }
     }
 }

@@ -23,6 +23,7 @@ mod models;
 mod runner;
 mod serve;
 mod source;
+mod store_file;
 mod synthetic;
 mod train;
 mod uuid_keys;

@@ -12,15 +12,26 @@ fn drop_model(model: Option<&str>) {
     crate::errors::require_primary("drop_model");
     let model = crate::errors::required(model, "model");
     crate::access::require_existing_owner(model, "drop", None);
-    Spi::connect_mut(|c| {
+    let ids: Vec<i64> = Spi::connect_mut(|c| {
+        let ids = c
+            .select(
+                "SELECT id FROM pgrec.model_versions WHERE model = $1",
+                None,
+                &[model.into()],
+            )
+            .or_raise()
+            .filter_map(|r| r.get::<i64>(1).ok().flatten())
+            .collect();
         c.update(
             "DELETE FROM pgrec.model_owners WHERE model = $1",
             None,
             &[model.into()],
         )
         .or_raise();
+        ids
     });
     crate::serve::forget(model);
+    crate::store_file::remove_versions(&ids);
 }
 
 /// pgrec.activate: serving reads `version` of `model` from the commit on (a rollback to an

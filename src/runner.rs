@@ -17,6 +17,9 @@ use crate::errors::{raise, Code};
 
 pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+/// Whether serving maps shared serving files (store_file.rs) or keeps a private copy.
+pub static SHARED_SERVING: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 pub fn define_gucs() {
     GucRegistry::define_int_guc(
         c"pgrec.threads",
@@ -26,6 +29,14 @@ pub fn define_gucs() {
         0,
         256,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgrec.shared_serving",
+        c"Serve models from serving files shared by all connections (one copy per server).",
+        c"On: the first backend to serve a version writes its serving file under $PGDATA/pgrec_serving and every backend maps it read-only. Off: each backend keeps a private copy (for a data directory that cannot take the files). Only superusers may change it.",
+        &SHARED_SERVING,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

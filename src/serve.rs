@@ -1,17 +1,21 @@
-//! Serving: predict, recommend, similar_items. The active version of a model is loaded once per
-//! backend and kept in a cache keyed by model name and version id; a new version is picked up as
-//! soon as its transaction has committed (the version lookup runs on every call).
+//! Serving: predict, recommend, similar_items. The active version of a model is served from its
+//! serving file (store_file.rs), memory-mapped by every backend, so the server holds one copy;
+//! each backend keeps the mapping in a cache keyed by model name, version id and stamp. A new
+//! version is picked up as soon as its transaction has committed (the version lookup runs on
+//! every call).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrec_core::algo::Scorer;
+use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
 use pgrec_core::similarity::{
     embedding_neighbours_scan, item_support, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
 };
+use pgrec_core::store::{self, KeysIn, Mapped};
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::{FactorModel, KeyIndex, UserItems};
 use pgrx::prelude::*;
@@ -20,23 +24,23 @@ use crate::catalog::{require_version, VersionInfo};
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyArg, KeyKind, Keys};
 
-/// A model version ready for scoring.
+/// A model version ready for scoring: its serving file read in place.
 pub struct ServingModel {
     pub info: VersionInfo,
-    pub model: FactorModel,
+    /// Views into `backing` (declared last, so it outlives them).
+    data: Mapped<'static>,
     pub users: Keys,
     pub items: Keys,
-    pub seen: UserItems,
-    pub item_norms: Vec<f32>,
+    /// The scoring network of ncf (read from the tensors, per backend: it is small).
+    head: Option<ScoreHead>,
     pub kernels: Kernels,
     /// Y^T Y of the items, computed by the first fold-in that needs it.
     pub item_gram: std::sync::OnceLock<Vec<f32>>,
-    /// Training interactions per item (what similar_items shrinks by).
-    pub item_support: Vec<f32>,
     /// Who interacted with each item, built by the first co-occurrence similar_items.
     pub item_interactions: std::sync::OnceLock<ItemInteractions>,
     /// Norms of the user vectors, computed by the first similar_users.
     pub user_norms: std::sync::OnceLock<Vec<f32>>,
+    backing: crate::store_file::Backing,
 }
 
 thread_local! {
@@ -46,7 +50,37 @@ thread_local! {
 impl ServingModel {
     /// The cached model's parts, borrowed: what scoring reads.
     pub fn view(&self) -> ModelView<'_> {
-        self.model.view()
+        let d = &self.data;
+        ModelView {
+            factors: d.factors,
+            global_mean: d.global_mean,
+            rating_range: d.rating_range,
+            user_bias: d.user_bias,
+            item_bias: d.item_bias,
+            user_factors: d.user_factors,
+            item_factors: d.item_factors,
+            head: self.head.as_ref(),
+        }
+    }
+
+    /// The users' training items (sorted item indices per user).
+    pub fn seen(&self) -> &(dyn ItemLists + '_) {
+        &self.data
+    }
+
+    /// Norm of every item vector.
+    pub fn item_norms(&self) -> &[f32] {
+        self.data.item_norms
+    }
+
+    /// Training interactions per item (what similar_items shrinks by).
+    pub fn item_support(&self) -> &[f32] {
+        self.data.item_support
+    }
+
+    /// Whether the model is served from a shared file mapping (false: a private heap copy).
+    pub fn is_mapped(&self) -> bool {
+        self.backing.is_mapped()
     }
 }
 
@@ -220,14 +254,15 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
     head
 }
 
-fn load(info: VersionInfo) -> ServingModel {
+/// Builds the serving file of a version from the catalog tables.
+fn build_file(info: &VersionInfo) -> Vec<u8> {
     let users = read_side(
         "user_factors",
         "user_id",
         "user_key",
         info.user_kind,
         true,
-        &info,
+        info,
     );
     let items = read_side(
         "item_factors",
@@ -235,7 +270,7 @@ fn load(info: VersionInfo) -> ServingModel {
         "item_key",
         info.item_kind,
         false,
-        &info,
+        info,
     );
     let kernels = Kernels::detect();
     let model = FactorModel {
@@ -246,22 +281,129 @@ fn load(info: VersionInfo) -> ServingModel {
         item_bias: items.bias,
         user_factors: users.factors,
         item_factors: items.factors,
-        head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
+        head: None,
     };
     let item_norms = model.item_norms(kernels);
     let seen = UserItems::from_lists(users.seen);
+    let support = item_support(&seen, model.n_items());
+    let (ui, ut) = (users.keys.int_column(), users.keys.text_column());
+    let (ii, it) = (items.keys.int_column(), items.keys.text_column());
+    let ints = |c: Vec<Option<i64>>| {
+        c.into_iter()
+            .map(|k| k.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let texts = |c: Vec<Option<String>>| {
+        c.into_iter()
+            .map(|k| k.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let (ui, ut, ii, it) = (ints(ui), texts(ut), ints(ii), texts(it));
+    fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
+        match kind {
+            KeyKind::Int => KeysIn::Int(i),
+            KeyKind::Text => KeysIn::Text(t),
+        }
+    }
+    let parts = store::Parts {
+        factors: model.factors,
+        global_mean: model.global_mean,
+        rating_range: model.rating_range,
+        user_bias: &model.user_bias,
+        item_bias: &model.item_bias,
+        user_factors: &model.user_factors,
+        item_factors: &model.item_factors,
+        item_norms: &item_norms,
+        item_support: &support,
+        seen: &seen,
+        user_keys: keys_in(info.user_kind, &ui, &ut),
+        item_keys: keys_in(info.item_kind, &ii, &it),
+    };
+    let mut out = Vec::new();
+    if let Err(e) = store::write(&mut out, &parts) {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!("pgrec: model version {} cannot be served: {e}", info.id),
+            Some("Train the model again."),
+        );
+    }
+    out
+}
+
+/// The serving file of `info`: mapped when it exists and reads back, otherwise built from the
+/// tables, written and mapped (or kept on the heap if it cannot be written).
+fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
+    use crate::store_file::{open, write, Backing};
+    if !crate::runner::SHARED_SERVING.get() {
+        return Backing::Heap(store::AlignedBytes::new(&build_file(info)));
+    }
+    if let Some(b) = open(info.id, info.stamp) {
+        if store::parse(b.bytes()).is_ok() {
+            return b;
+        }
+    }
+    let bytes = build_file(info);
+    if write(info.id, info.stamp, &bytes).is_ok() {
+        crate::store_file::remove_dropped_databases(&existing_databases());
+        if let Some(b) = open(info.id, info.stamp) {
+            if store::parse(b.bytes()).is_ok() {
+                return b;
+            }
+        }
+    }
+    Backing::Heap(store::AlignedBytes::new(&bytes))
+}
+
+/// The oids of the cluster's databases (the serving files of others are left-overs).
+fn existing_databases() -> Vec<u32> {
+    Spi::connect(|c| {
+        c.select("SELECT oid::int8 FROM pg_catalog.pg_database", None, &[])
+            .map(|rows| {
+                rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
+                    .map(|o| o as u32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn load(info: VersionInfo) -> ServingModel {
+    let backing = backing_of(&info);
+    let data = match store::parse(backing.bytes()) {
+        // SAFETY: the views point into `backing`, which the ServingModel owns and drops after
+        // them (field order); a mapping or heap buffer does not move when the struct does, and
+        // no view is handed out beyond a borrow of the ServingModel.
+        Ok(d) => unsafe { std::mem::transmute::<Mapped<'_>, Mapped<'static>>(d) },
+        Err(e) => raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the serving data of model version {} is damaged: {e}",
+                info.id
+            ),
+            Some("Train the model again."),
+        ),
+    };
+    if data.factors != info.factors {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the serving data of model version {} has {} factors, the catalog {}",
+                info.id, data.factors, info.factors
+            ),
+            None,
+        );
+    }
     ServingModel {
-        users: users.keys,
-        items: items.keys,
-        item_support: item_support(&seen, model.n_items()),
+        users: Keys::Mapped(data.user_keys),
+        items: Keys::Mapped(data.item_keys),
+        head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
+        data,
+        info,
+        kernels: Kernels::detect(),
+        item_gram: std::sync::OnceLock::new(),
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
-        seen,
-        info,
-        model,
-        item_norms,
-        kernels,
-        item_gram: std::sync::OnceLock::new(),
+        backing,
     }
 }
 
@@ -310,7 +452,7 @@ pub(crate) fn recommend_indices(
         return Vec::new();
     };
     let view = m.view();
-    let exclude = if exclude_seen { m.seen.of(u) } else { &[] };
+    let exclude = if exclude_seen { m.seen().of(u) } else { &[] };
     if let Some(keys) = candidates {
         let items = crate::apps::candidate_indices(model, m, "item", keys);
         return pgrec_core::serving::recommend_among(&view, m.kernels, u, &items, k, exclude);
@@ -389,7 +531,7 @@ pub(crate) fn similar_indices(
     match method {
         Method::Embedding => {
             let by_support = Shrinkage {
-                support: &m.item_support,
+                support: m.item_support(),
                 shrinkage,
             };
             let view = m.view();
@@ -397,7 +539,7 @@ pub(crate) fn similar_indices(
                 embedding_neighbours_scan(
                     &view,
                     m.kernels,
-                    &m.item_norms,
+                    m.item_norms(),
                     Some(by_support),
                     i,
                     k,
@@ -407,8 +549,8 @@ pub(crate) fn similar_indices(
         }
         Method::Cooccurrence => m
             .item_interactions
-            .get_or_init(|| ItemInteractions::new(&m.seen, m.model.n_items()))
-            .similar(&m.seen, i, k, shrinkage),
+            .get_or_init(|| ItemInteractions::new(m.seen(), m.view().n_items()))
+            .similar(m.seen(), i, k, shrinkage),
     }
 }
 

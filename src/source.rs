@@ -348,6 +348,12 @@ pub(crate) unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
                 None => m.intern(s.to_string()),
             }
         }
+        // Keys read from a serving file are never loaded into.
+        Keys::Mapped(_) => raise(
+            Code::ERRCODE_INTERNAL_ERROR,
+            "pgrec: keys of a served model cannot take new entries",
+            None,
+        ),
     };
     r.unwrap_or_else(|e| raise(Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string(), None))
 }

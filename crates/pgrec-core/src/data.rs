@@ -235,6 +235,34 @@ impl UserItems {
     }
 }
 
+/// Per-user sorted item lists, wherever they are stored (a [`UserItems`], or a serving file
+/// read in place): what serving asks of the users' seen items.
+pub trait ItemLists: Sync {
+    fn n_users(&self) -> usize;
+    /// Sorted item indices of `user` (empty for an unknown user).
+    fn of(&self, user: u32) -> &[u32];
+}
+
+impl ItemLists for UserItems {
+    fn n_users(&self) -> usize {
+        UserItems::n_users(self)
+    }
+
+    fn of(&self, user: u32) -> &[u32] {
+        UserItems::of(self, user)
+    }
+}
+
+impl ItemLists for crate::store::Mapped<'_> {
+    fn n_users(&self) -> usize {
+        self.seen_offsets.len().saturating_sub(1)
+    }
+
+    fn of(&self, user: u32) -> &[u32] {
+        self.seen_of(user)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

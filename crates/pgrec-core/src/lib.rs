@@ -21,6 +21,7 @@ pub mod serving;
 pub mod similarity;
 pub mod solve;
 pub mod sparse;
+pub mod store;
 pub mod synth;
 pub mod topk;
 pub mod train;

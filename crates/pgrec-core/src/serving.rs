@@ -7,6 +7,8 @@
 
 use rayon::prelude::*;
 
+use crate::data::ItemLists;
+#[cfg(test)]
 use crate::data::UserItems;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
@@ -178,7 +180,7 @@ pub fn recommend_batch(
     kern: Kernels,
     users: &[u32],
     k: usize,
-    seen: Option<&UserItems>,
+    seen: Option<&dyn ItemLists>,
     cancel: &CancelFlag,
 ) -> Vec<Vec<Scored>> {
     let n = view.n_items();
@@ -375,7 +377,14 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                recommend_batch(&view, kern, &users, 10, Some(&seen), &CancelFlag::new())
+                recommend_batch(
+                    &view,
+                    kern,
+                    &users,
+                    10,
+                    Some(&seen as &dyn ItemLists),
+                    &CancelFlag::new(),
+                )
             })
         };
         let one = run(1);

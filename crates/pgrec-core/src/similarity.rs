@@ -10,7 +10,7 @@
 //!
 //! Both stay in [-1, 1] (co-occurrence in [0, 1]).
 
-use crate::data::UserItems;
+use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
 use crate::model::ModelView;
 use crate::topk::{Scored, TopK};
@@ -26,7 +26,7 @@ pub struct ItemInteractions {
 
 impl ItemInteractions {
     /// The transpose of the users' seen lists.
-    pub fn new(seen: &UserItems, n_items: usize) -> Self {
+    pub fn new(seen: &dyn ItemLists, n_items: usize) -> Self {
         let mut lists = vec![Vec::new(); n_items];
         for u in 0..seen.n_users() as u32 {
             for &i in seen.of(u) {
@@ -42,7 +42,13 @@ impl ItemInteractions {
 
     /// The k items whose users overlap most with `item`'s, by cosine of the binary columns;
     /// items that share no user are not neighbours.
-    pub fn similar(&self, seen: &UserItems, item: u32, k: usize, shrinkage: f32) -> Vec<Scored> {
+    pub fn similar(
+        &self,
+        seen: &dyn ItemLists,
+        item: u32,
+        k: usize,
+        shrinkage: f32,
+    ) -> Vec<Scored> {
         let n_items = self.users_of_item.n_users();
         let users = self.users_of_item.of(item);
         if users.is_empty() {
@@ -68,11 +74,13 @@ impl ItemInteractions {
 }
 
 /// The number of training interactions of every item (its support).
-pub fn item_support(seen: &UserItems, n_items: usize) -> Vec<f32> {
+pub fn item_support(seen: &dyn ItemLists, n_items: usize) -> Vec<f32> {
     let mut n = vec![0f32; n_items];
-    for &i in &seen.items {
-        if let Some(c) = n.get_mut(i as usize) {
-            *c += 1.0;
+    for u in 0..seen.n_users() as u32 {
+        for &i in seen.of(u) {
+            if let Some(c) = n.get_mut(i as usize) {
+                *c += 1.0;
+            }
         }
     }
     n

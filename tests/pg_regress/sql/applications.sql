@@ -158,6 +158,29 @@ SELECT * FROM pgrec.pca('app_ials', 'item', 65);
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY terse
 
+-- One copy per server: the model is served from its shared serving file; a new connection with
+-- pgrec.shared_serving off keeps a private copy and gives the same answers.
+SELECT pgrec.embedding_stats('app_ials')->>'served_from' AS served_from;
+CREATE TABLE shared_answers AS
+SELECT u, r.* FROM generate_series(1, 50) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) r;
+\c
+SET pgrec.shared_serving = off;
+SELECT pgrec.embedding_stats('app_ials')->>'served_from' AS served_from;
+SELECT count(*) AS rows, count(*) FILTER (WHERE p.score IS DISTINCT FROM s.score) AS differ
+FROM shared_answers s FULL JOIN (
+  SELECT u, r.* FROM generate_series(1, 50) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) r) p
+  USING (u, item_id);
+DROP TABLE shared_answers;
+\c
+
+-- Dropping a model removes its serving files.
+SELECT id AS ials_vid FROM pgrec.model_versions WHERE model = 'app_ials' AND active \gset
+CREATE FUNCTION serving_files(vid bigint) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM pg_ls_dir('pgrec_serving/' || (SELECT oid FROM pg_database WHERE datname = current_database()), true, false) f
+  WHERE f LIKE vid || '\_%.model' $$;
+SELECT serving_files(:ials_vid) AS files_before_drop;
 SET client_min_messages = warning;
 SELECT count(pgrec.drop_model(m)) FROM unnest(ARRAY['app_mf', 'app_ials', 'app_uuid', 'app_int']) m;
 DROP TABLE app_users, app_items, app_events;
+SELECT serving_files(:ials_vid) AS files_after_drop;
+DROP FUNCTION serving_files(bigint);

@@ -1,0 +1,171 @@
+//! Serving files on disk: one per model version and version-row stamp, under
+//! `$PGDATA/pgrec_serving/<database oid>/`, written once by the first backend that serves the
+//! version and memory-mapped read-only by every backend after it (see `pgrec_core::store`). The
+//! page cache holds one copy of the model for the whole server; a backend's private memory
+//! holds only the small per-call state.
+//!
+//! The catalog tables stay the source of truth. A file is named by the version id and the
+//! version row's stamp (its xmin, which changes when a fold-in adds users), both read from the
+//! catalog on every call, so a file is never served for another state of the version; a file
+//! that is missing, unreadable or damaged is rebuilt from the tables. Files are removed when
+//! their versions are dropped or pruned, and when a newer stamp of the same version is written.
+
+use std::ffi::CStr;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::PathBuf;
+
+use pgrec_core::store::AlignedBytes;
+use pgrx::pg_sys;
+
+/// The bytes of a serving file: a read-only shared mapping, or a heap copy when no file could
+/// be written or mapped (a full disk, a read-only data directory).
+pub enum Backing {
+    Map { ptr: *mut libc::c_void, len: usize },
+    Heap(AlignedBytes),
+}
+
+// SAFETY: a Backing is read-only memory (a PROT_READ mapping or a heap buffer never written
+// after construction), so sharing it with the pool's worker threads is safe.
+unsafe impl Send for Backing {}
+unsafe impl Sync for Backing {}
+
+impl Backing {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            // SAFETY: the mapping is PROT_READ, len bytes long, and lives until drop.
+            Backing::Map { ptr, len } => unsafe {
+                std::slice::from_raw_parts(*ptr as *const u8, *len)
+            },
+            Backing::Heap(b) => b.bytes(),
+        }
+    }
+
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, Backing::Map { .. })
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        if let Backing::Map { ptr, len } = *self {
+            // SAFETY: ptr/len came from a successful mmap and are unmapped once.
+            unsafe {
+                libc::munmap(ptr, len);
+            }
+        }
+    }
+}
+
+/// `$PGDATA/pgrec_serving`.
+fn root() -> PathBuf {
+    // SAFETY: DataDir is set by the postmaster before any backend runs SQL, and never freed.
+    let data = unsafe { CStr::from_ptr(pg_sys::DataDir) };
+    PathBuf::from(data.to_string_lossy().into_owned()).join("pgrec_serving")
+}
+
+/// `$PGDATA/pgrec_serving/<database oid>`.
+fn dir() -> PathBuf {
+    // SAFETY: MyDatabaseId is this backend's database, set at connection start.
+    let db = unsafe { pg_sys::MyDatabaseId };
+    root().join(u32::from(db).to_string())
+}
+
+/// Removes the serving files of databases that no longer exist (`existing`: the oids of those
+/// that do), so dropped databases do not leave models behind.
+pub fn remove_dropped_databases(existing: &[u32]) {
+    let Ok(entries) = fs::read_dir(root()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if let Ok(oid) = name.to_string_lossy().parse::<u32>() {
+            if !existing.contains(&oid) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn file_name(version_id: i64, stamp: i64) -> String {
+    format!("{version_id}_{stamp}.model")
+}
+
+/// Maps the file of (version, stamp) if it exists.
+pub fn open(version_id: i64, stamp: i64) -> Option<Backing> {
+    let path = dir().join(file_name(version_id, stamp));
+    let file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len() as usize;
+    if len == 0 {
+        return None;
+    }
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a read-only shared mapping of a regular file we opened; checked for MAP_FAILED.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return None;
+    }
+    Some(Backing::Map { ptr, len })
+}
+
+/// Writes the file of (version, stamp) (atomically: a temporary file renamed into place, so a
+/// concurrent reader sees a whole file or none) and removes older stamps of the version.
+/// Errors are returned, not raised: the caller serves from memory instead.
+pub fn write(version_id: i64, stamp: i64, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = dir();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let name = file_name(version_id, stamp);
+    let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+    }
+    if let Err(e) = fs::rename(&tmp, dir.join(&name)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    remove_matching(&dir, version_id, Some(&name));
+    Ok(())
+}
+
+/// Removes the files of `version_id` except `keep`.
+fn remove_matching(dir: &std::path::Path, version_id: i64, keep: Option<&str>) {
+    let prefix = format!("{version_id}_");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".model") && Some(name.as_ref()) != keep {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Removes the files of versions that were dropped or pruned. A file removed by a transaction
+/// that then rolls back is rebuilt by the next backend that serves the version.
+pub fn remove_versions(version_ids: &[i64]) {
+    let dir = dir();
+    for &id in version_ids {
+        remove_matching(&dir, id, None);
+    }
+}
