@@ -14,7 +14,7 @@ use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::nn::gemm;
 use crate::parallel::CancelFlag;
-use crate::topk::{top_k, Scored, TopK};
+use crate::topk::{top_k, top_k_from, Scored, TopK};
 
 /// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
 /// `min(MAX_BATCH_USERS, BATCH_BUFFER / n_items)` users, at least one, whatever the thread
@@ -103,7 +103,7 @@ where
         let mut scores = vec![0f32; hi - lo];
         score_unit(lo, &mut scores);
         let start = exclude.partition_point(|&e| (e as usize) < lo);
-        top_k_offset(&scores, k, &exclude[start..], lo as u32)
+        top_k_from(&scores, k, &exclude[start..], lo as u32)
     };
     let units = n.div_ceil(SCAN_CHUNK);
     let lists: Vec<Vec<Scored>> = if parallel {
@@ -114,24 +114,6 @@ where
     let mut top = TopK::new(k);
     for s in lists.into_iter().flatten() {
         top.push(s.index, s.score);
-    }
-    top.into_sorted()
-}
-
-/// `top_k` of scores that belong to items offset.., with `exclude` holding item indices
-/// (sorted, those below `offset` already skipped).
-fn top_k_offset(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec<Scored> {
-    let mut top = TopK::new(k);
-    let mut ex = exclude.iter().peekable();
-    for (j, &s) in scores.iter().enumerate() {
-        let i = offset + j as u32;
-        while ex.peek().is_some_and(|&&e| e < i) {
-            ex.next();
-        }
-        if ex.peek().is_some_and(|&&e| e == i) {
-            continue;
-        }
-        top.push(i, s);
     }
     top.into_sorted()
 }

@@ -70,10 +70,16 @@ impl TopK {
 
 /// The k best of `scores`, skipping indices in the sorted slice `exclude`.
 pub fn top_k(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
+    top_k_from(scores, k, exclude, 0)
+}
+
+/// [`top_k`] of scores that belong to indices `offset..` (one unit of a longer scan); `exclude`
+/// holds indices, sorted (those below `offset` are passed over).
+pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec<Scored> {
     let mut top = TopK::new(k);
     let mut ex = exclude.iter().peekable();
-    for (i, &s) in scores.iter().enumerate() {
-        let i = i as u32;
+    for (j, &s) in scores.iter().enumerate() {
+        let i = offset + j as u32;
         while ex.peek().is_some_and(|&&e| e < i) {
             ex.next();
         }
