@@ -4,13 +4,15 @@
 # pgrec.recommend and pgrec.similar_items inside one backend (200 random queries after a
 # warm-up, clock_timestamp around each call, so no client round trip), then writes the same
 # embeddings to files and runs benches/serving_numpy.py (OpenBLAS, THREADS threads) on them.
-# Usage: benches/serving_scale.sh [items] [users] [ratings]   (THREADS=2, PGREC_DB=pgrec_bench)
+# Usage: benches/serving_scale.sh [items] [users] [ratings]
+#   (THREADS=2, PRECISION=f32 or f16 for the model's serving_precision, PGREC_DB=pgrec_bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS=${1:-757000}
 USERS=${2:-20000}
 RATINGS=${3:-3000000}
 THREADS=${THREADS:-2}
+PRECISION=${PRECISION:-f32}
 DB=${PGREC_DB:-pgrec_bench}
 VENV=${PGREC_BENCH_VENV:-target/bench-venv}
 DIR=/tmp/pgrec-serving-$ITEMS
@@ -27,9 +29,9 @@ SET client_min_messages = warning;
 SET pgrec.threads = $THREADS;
 CREATE TABLE synth AS SELECT * FROM pgrec.synthetic_ratings($USERS, $ITEMS, $RATINGS, seed => 3);
 SELECT n_items, round(train_seconds::numeric, 1) AS train_seconds
-FROM pgrec.train('scale', 'synth', 'ials', rating_col => NULL, params => '{"epochs": 2, "factors": 64}');
+FROM pgrec.train('scale', 'synth', 'ials', rating_col => NULL, params => '{"epochs": 2, "factors": 64, "serving_precision": "$PRECISION"}');
 SQL
-echo "== pgrec, pgrec.threads = $THREADS (warm backend)"
+echo "== pgrec, pgrec.threads = $THREADS, serving_precision $PRECISION (warm backend)"
 psql -d $DB <<SQL
 \pset footer off
 SET pgrec.threads = $THREADS;

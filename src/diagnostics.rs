@@ -102,6 +102,7 @@ fn embedding_stats(model: &str) -> pgrx::JsonB {
         "version_id": m.info.id,
         "factors": k,
         "served_from": if m.is_mapped() { "shared file" } else { "backend memory" },
+        "serving_precision": if m.f16_items().is_some() { "f16" } else { "f32" },
         "users": side_stats(m.view().user_factors, k),
         "items": side_stats(m.view().item_factors, k),
     }))

@@ -78,6 +78,11 @@ impl ServingModel {
         self.data.item_support
     }
 
+    /// The item vectors as f16 bits, when the version asked for f16 serving.
+    pub fn f16_items(&self) -> Option<&[u16]> {
+        self.data.item_factors_f16
+    }
+
     /// Whether the model is served from a shared file mapping (false: a private heap copy).
     pub fn is_mapped(&self) -> bool {
         self.backing.is_mapped()
@@ -254,6 +259,15 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
     head
 }
 
+/// The version's `serving_precision` param ("f32" unless it asked for "f16").
+fn serving_precision(version_id: i64) -> String {
+    crate::catalog::select_one::<String>(
+        "SELECT params->>'serving_precision' FROM pgrec.model_versions WHERE id = $1",
+        &[version_id.into()],
+    )
+    .unwrap_or_else(|| "f32".into())
+}
+
 /// Builds the serving file of a version from the catalog tables.
 fn build_file(info: &VersionInfo) -> Vec<u8> {
     let users = read_side(
@@ -318,6 +332,7 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
         seen: &seen,
         user_keys: keys_in(info.user_kind, &ui, &ut),
         item_keys: keys_in(info.item_kind, &ii, &it),
+        f16_items: serving_precision(info.id) == "f16",
     };
     let mut out = Vec::new();
     if let Err(e) = store::write(&mut out, &parts) {
@@ -465,7 +480,15 @@ pub(crate) fn recommend_indices(
         return top_k(&scores, k, exclude);
     }
     on_scan_pool(view.n_items(), |parallel| {
-        pgrec_core::serving::recommend_scan(&view, m.kernels, u, k, exclude, parallel)
+        pgrec_core::serving::recommend_scan(
+            &view,
+            m.kernels,
+            u,
+            k,
+            exclude,
+            parallel,
+            m.f16_items(),
+        )
     })
 }
 
@@ -544,6 +567,7 @@ pub(crate) fn similar_indices(
                     i,
                     k,
                     parallel,
+                    m.f16_items(),
                 )
             })
         }

@@ -150,29 +150,81 @@ fn sgd_portable(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
     sgd_body::<true>(p, q, s)
 }
 
+/// out[r] = <q, row r of `rows`>, the rows stored as IEEE half floats (f16 bits), each value
+/// widened to f32 and the products summed in f32 in the lane order of `dot_body`.
+#[inline(always)]
+pub(crate) fn dots_f16_body(q: &[f32], rows: &[u16], out: &mut [f32]) {
+    let k = q.len().max(1);
+    let mut wide = vec![0f32; k];
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(k)) {
+        for (w, &h) in wide.iter_mut().zip(row) {
+            *w = half::f16::from_bits(h).to_f32();
+        }
+        *o = dot_body(q, &wide);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dots_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let k = q.len();
+    let lanes = k / 8 * 8;
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(k.max(1))) {
+        // SAFETY (whole block): every load reads 8 values at j < lanes <= k from slices of
+        // length k; f16c, avx2 and fma are enabled on this function.
+        let mut acc = _mm256_setzero_ps();
+        let mut j = 0;
+        while j < lanes {
+            let h = unsafe { _mm_loadu_si128(row.as_ptr().add(j) as *const __m128i) };
+            let x = _mm256_cvtph_ps(h);
+            let y = unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) };
+            acc = _mm256_fmadd_ps(x, y, acc);
+            j += 8;
+        }
+        let mut lane = [0f32; 8];
+        unsafe { _mm256_storeu_ps(lane.as_mut_ptr(), acc) };
+        let mut sum = lane.iter().sum::<f32>();
+        for t in lanes..k {
+            sum += half::f16::from_bits(row[t]).to_f32() * q[t];
+        }
+        *o = sum;
+    }
+}
+
 /// The kernels selected for this CPU. Chosen once, then passed by value into hot loops.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     avx2: bool,
+    f16c: bool,
 }
 
 impl Kernels {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
             Kernels {
-                avx2: std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
+                avx2,
+                f16c: avx2 && std::is_x86_feature_detected!("f16c"),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            Kernels { avx2: false }
+            Kernels {
+                avx2: false,
+                f16c: false,
+            }
         }
     }
 
     /// The portable build, for tests that compare against it.
     pub fn portable() -> Self {
-        Kernels { avx2: false }
+        Kernels {
+            avx2: false,
+            f16c: false,
+        }
     }
 
     #[inline(always)]
@@ -195,6 +247,18 @@ impl Kernels {
             return unsafe { dots_avx2(q, rows, out) };
         }
         dots_body(q, rows, out)
+    }
+
+    /// `dots` over rows stored as f16 bits (half the bytes to read). The SIMD path sums in
+    /// another order than the portable one: results agree to float rounding, not bit for bit.
+    #[inline(always)]
+    pub fn dots_f16(self, q: &[f32], rows: &[u16], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.f16c {
+            // SAFETY: avx2, fma and f16c were detected at run time.
+            return unsafe { dots_f16_avx2(q, rows, out) };
+        }
+        dots_f16_body(q, rows, out)
     }
 
     /// y += a * x.
@@ -274,6 +338,34 @@ mod tests {
                         o.to_bits(),
                         k.dot(&q, &rows[r * n..(r + 1) * n]).to_bits(),
                         "n={n} row {r}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f16_dots_agree_with_f32_dots_of_the_rounded_values() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        for n in [1usize, 7, 8, 9, 16, 64, 67] {
+            let q: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let rows: Vec<f32> = (0..n * 4).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            let bits: Vec<u16> = rows
+                .iter()
+                .map(|&x| half::f16::from_f32(x).to_bits())
+                .collect();
+            let rounded: Vec<f32> = bits
+                .iter()
+                .map(|&b| half::f16::from_bits(b).to_f32())
+                .collect();
+            for k in [Kernels::detect(), Kernels::portable()] {
+                let mut got = vec![f32::NAN; 4];
+                k.dots_f16(&q, &bits, &mut got);
+                for (r, g) in got.iter().enumerate() {
+                    let want = scalar_dot(&q, &rounded[r * n..(r + 1) * n]);
+                    assert!(
+                        (*g as f64 - want).abs() < 1e-5 * (1.0 + n as f64),
+                        "n={n} row {r}: {g} vs {want}"
                     );
                 }
             }

@@ -120,7 +120,8 @@ where
 
 /// The k best items for user `u` of a dot-product model, as `top_k` over
 /// [`ModelView::score_items`] gives them, computed unit by unit (see [`scan_top_k`]) without
-/// a buffer of every score.
+/// a buffer of every score. With `f16_items` (the item vectors as f16 bits) the dot products
+/// read those instead: half the bytes, scores within f16 rounding.
 pub fn recommend_scan(
     view: &ModelView<'_>,
     kern: Kernels,
@@ -128,16 +129,17 @@ pub fn recommend_scan(
     k: usize,
     exclude: &[u32],
     parallel: bool,
+    f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
     let base = view.global_mean + view.user_bias[u as usize];
     let p = view.user(u);
     let f = view.factors;
     scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
-        let rows = &view.item_factors[lo * f..(lo + out.len()) * f];
-        if f == 0 {
-            out.fill(0.0);
-        } else {
-            kern.dots(p, rows, out);
+        let (a, b) = (lo * f, (lo + out.len()) * f);
+        match f16_items {
+            _ if f == 0 => out.fill(0.0),
+            Some(h) => kern.dots_f16(p, &h[a..b], out),
+            None => kern.dots(p, &view.item_factors[a..b], out),
         }
         for (s, b) in out.iter_mut().zip(&view.item_bias[lo..]) {
             *s += base + b;
@@ -429,19 +431,50 @@ mod tests {
         let mut scores = Vec::new();
         view.score_items(kern, 2, &mut scores);
         let want = top_k(&scores, 50, &exclude);
-        assert_eq!(recommend_scan(&view, kern, 2, 50, &exclude, false), want);
+        assert_eq!(
+            recommend_scan(&view, kern, 2, 50, &exclude, false, None),
+            want
+        );
         for threads in [1, 2, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let got = pool.install(|| recommend_scan(&view, kern, 2, 50, &exclude, true));
+            let got = pool.install(|| recommend_scan(&view, kern, 2, 50, &exclude, true, None));
             assert_eq!(got, want, "{threads} threads");
         }
         // the tie: item 5 and item 20,000 score the same, the smaller index first
-        let all = recommend_scan(&view, kern, 2, n, &[], false);
+        let all = recommend_scan(&view, kern, 2, n, &[], false, None);
         let pos = |i: u32| all.iter().position(|s| s.index == i).unwrap();
         assert_eq!(pos(20_000), pos(5) + 1);
+    }
+
+    #[test]
+    fn f16_scans_keep_the_f32_top_ten() {
+        let kern = Kernels::detect();
+        let n = 2 * SCAN_CHUNK + 77;
+        let m = random_model(40, n, 32, 8);
+        let view = m.view();
+        let half: Vec<u16> = m
+            .item_factors
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect();
+        let (mut found, mut worst) = (0usize, 0f32);
+        for u in 0..40u32 {
+            let exact = recommend_scan(&view, kern, u, 10, &[], false, None);
+            let approx = recommend_scan(&view, kern, u, 10, &[], false, Some(&half));
+            found += approx
+                .iter()
+                .filter(|a| exact.iter().any(|e| e.index == a.index))
+                .count();
+            for (a, e) in approx.iter().zip(&exact) {
+                worst = worst.max((a.score - e.score).abs());
+            }
+        }
+        // 400 neighbours: f16 rounding (relative 2^-11 per value) may swap near-ties only
+        assert!(found >= 390, "recall {found}/400");
+        assert!(worst < 0.01, "largest score difference {worst}");
     }
 
     #[test]

@@ -114,11 +114,13 @@ pub fn embedding_neighbours(
     item: u32,
     k: usize,
 ) -> Vec<Scored> {
-    embedding_neighbours_scan(view, kern, norms, shrinkage, item, k, false)
+    embedding_neighbours_scan(view, kern, norms, shrinkage, item, k, false, None)
 }
 
 /// [`embedding_neighbours`], with the catalog's units spread over the current rayon pool when
-/// `parallel` (see [`crate::serving::scan_top_k`]; the same answer either way).
+/// `parallel` (see [`crate::serving::scan_top_k`]; the same answer either way), and the dot
+/// products read from `f16_items` (the item vectors as f16 bits) when given.
+#[allow(clippy::too_many_arguments)]
 pub fn embedding_neighbours_scan(
     view: &ModelView<'_>,
     kern: Kernels,
@@ -127,6 +129,7 @@ pub fn embedding_neighbours_scan(
     item: u32,
     k: usize,
     parallel: bool,
+    f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
     let nq = norms[item as usize];
     if nq == 0.0 {
@@ -135,7 +138,11 @@ pub fn embedding_neighbours_scan(
     let q = view.item(item);
     let f = view.factors;
     crate::serving::scan_top_k(view.n_items(), k, &[item], parallel, |lo, out| {
-        kern.dots(q, &view.item_factors[lo * f..(lo + out.len()) * f], out);
+        let (a, b) = (lo * f, (lo + out.len()) * f);
+        match f16_items {
+            Some(h) => kern.dots_f16(q, &h[a..b], out),
+            None => kern.dots(q, &view.item_factors[a..b], out),
+        }
         for (j, s) in out.iter_mut().enumerate() {
             let j = lo + j;
             let nj = norms[j];

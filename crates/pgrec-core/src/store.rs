@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use crate::data::UserItems;
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM01";
+pub const MAGIC: &[u8; 8] = b"PGRECM02";
 const HEADER: usize = 64;
 const ALIGN: usize = 64;
 
@@ -37,8 +37,9 @@ enum Section {
     ItemKeys,
     ItemKeyBytes,
     ItemOrder,
+    ItemFactorsF16,
 }
-const SECTIONS: usize = 14;
+const SECTIONS: usize = 15;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -71,6 +72,8 @@ pub struct Parts<'a> {
     pub seen: &'a UserItems,
     pub user_keys: KeysIn<'a>,
     pub item_keys: KeysIn<'a>,
+    /// Also store the item vectors as f16 (half the bytes for catalog scans to read).
+    pub f16_items: bool,
 }
 
 fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
@@ -130,6 +133,14 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
     };
     let (uk, ukb, uo) = keys(p.user_keys);
     let (ik, ikb, io_) = keys(p.item_keys);
+    let half: Vec<u16> = if p.f16_items {
+        p.item_factors
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let sections: [&[u8]; SECTIONS] = [
         as_bytes(p.user_bias),
         as_bytes(p.item_bias),
@@ -145,6 +156,7 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         &ik,
         &ikb,
         as_bytes(&io_),
+        as_bytes(&half),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -290,6 +302,8 @@ pub struct Mapped<'a> {
     pub seen_items: &'a [u32],
     pub user_keys: KeysRef<'a>,
     pub item_keys: KeysRef<'a>,
+    /// The item vectors as f16 bits, when the version asked for them.
+    pub item_factors_f16: Option<&'a [u16]>,
 }
 
 impl<'a> Mapped<'a> {
@@ -421,6 +435,10 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             Section::ItemOrder,
             n_items,
         )?,
+        item_factors_f16: {
+            let h = cast::<u16>(sec[Section::ItemFactorsF16 as usize])?;
+            (!h.is_empty()).then_some(h)
+        },
     };
     let sizes_agree = m.user_bias.len() == n_users
         && m.item_bias.len() == n_items
@@ -431,7 +449,9 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         && m.seen_offsets.len() == n_users + 1
         && m.seen_offsets.windows(2).all(|w| w[0] <= w[1])
         && m.seen_offsets.last().copied().unwrap_or(0) as usize == m.seen_items.len()
-        && m.seen_items.iter().all(|&i| (i as usize) < n_items);
+        && m.seen_items.iter().all(|&i| (i as usize) < n_items)
+        && m.item_factors_f16
+            .is_none_or(|h| h.len() == n_items * factors);
     if !sizes_agree {
         return Err("the sections do not agree with the header".into());
     }
@@ -496,6 +516,7 @@ mod tests {
                 KeysIn::Int(&ints)
             },
             item_keys: KeysIn::Int(&[100, 200, 300]),
+            f16_items: text,
         };
         let mut out = Vec::new();
         write(&mut out, &p).unwrap();
@@ -519,6 +540,14 @@ mod tests {
             assert_eq!(m.seen_of(2), &[1]);
             assert!(m.seen_of(3).is_empty());
             assert_eq!(m.item_keys.find_int(300), Some(2));
+            // f16 item vectors when asked for (the text case here): -5 is exact in f16
+            match m.item_factors_f16 {
+                Some(h) => {
+                    assert!(text);
+                    assert_eq!(half::f16::from_bits(h[5]).to_f32(), -5.0);
+                }
+                None => assert!(!text),
+            }
             assert_eq!(m.item_keys.find_int(301), None);
             if text {
                 for (i, t) in texts.iter().enumerate() {
@@ -580,6 +609,7 @@ mod tests {
             seen: &seen,
             user_keys: KeysIn::Int(&[1]),
             item_keys: KeysIn::Int(&[1]),
+            f16_items: false,
         };
         assert!(write(&mut Vec::new(), &p).is_err());
     }

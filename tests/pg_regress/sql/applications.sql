@@ -158,6 +158,34 @@ SELECT * FROM pgrec.pca('app_ials', 'item', 65);
 \echo :LAST_ERROR_SQLSTATE
 \set VERBOSITY terse
 
+-- serving_precision f16: the same training, scans read f16 item vectors (half the bytes); the
+-- top 10 stay those of f32 but for near-ties, scores within f16 rounding.
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('app_f16', 'SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = 1 AND NOT is_test',
+                                'ials', params => '{"positive_threshold": 4, "serving_precision": "f16"}');
+SET client_min_messages = notice;
+SELECT j->>'serving_precision' AS f16_model, (SELECT pgrec.embedding_stats('app_ials')->>'serving_precision') AS f32_model
+FROM pgrec.embedding_stats('app_f16') j;
+SELECT params->>'serving_precision' AS stored FROM pgrec.model_versions WHERE model = 'app_f16';
+WITH a AS (SELECT u, r.* FROM generate_series(1, 200) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) r),
+     b AS (SELECT u, r.* FROM generate_series(1, 200) u, LATERAL pgrec.recommend('app_f16', u::bigint, 10) r)
+SELECT count(*) AS pairs, round(count(b.item_id)::numeric / count(*), 2) >= 0.97 AS recall_at_least_097,
+       max(abs(a.score - b.score)) < 0.01 AS scores_close
+FROM a LEFT JOIN b USING (u, item_id);
+WITH a AS (SELECT i, s.* FROM generate_series(1, 100) i, LATERAL pgrec.similar_items('app_ials', i::bigint, 10) s),
+     b AS (SELECT i, s.* FROM generate_series(1, 100) i, LATERAL pgrec.similar_items('app_f16', i::bigint, 10) s)
+SELECT round(count(b.item_id)::numeric / count(*), 2) >= 0.97 AS similar_recall_at_least_097
+FROM a LEFT JOIN b USING (i, item_id);
+-- predict and the other paths read the f32 vectors: the same answers
+SELECT bool_and(pgrec.predict('app_f16', u, 50) = pgrec.predict('app_ials', u, 50)) AS predict_unchanged
+FROM generate_series(1, 50) u;
+\set VERBOSITY default
+SELECT version FROM pgrec.train('app_f8', 'SELECT 1 AS user_id, 1 AS item_id, 5 AS rating', 'ials',
+                                params => '{"serving_precision": "f8"}');
+\echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY terse
+SELECT pgrec.drop_model('app_f16');
+
 -- One copy per server: the model is served from its shared serving file; a new connection with
 -- pgrec.shared_serving off keeps a private copy and gives the same answers.
 SELECT pgrec.embedding_stats('app_ials')->>'served_from' AS served_from;
