@@ -4,6 +4,8 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::FactorModel;
+use pgrec_core::parallel::CancelFlag;
+use pgrec_core::serving::{recommend_batch, recommend_scan};
 use pgrec_core::topk::top_k;
 use rand::{Rng, SeedableRng};
 
@@ -42,6 +44,40 @@ fn bench(c: &mut Criterion) {
             BenchmarkId::new("similar_items_top10", format!("{n_items}x{k}")),
             &n_items,
             |b, _| b.iter(|| m.similar_items(kern, &norms, 7, 10)),
+        );
+        // The serving path: the unit scan, its f16 variant, and one batch of 64 users.
+        let view = m.view();
+        let half: Vec<u16> = m
+            .item_factors
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect();
+        for (name, f16) in [
+            ("scan_f32_top10", None),
+            ("scan_f16_top10", Some(&half[..])),
+        ] {
+            g.bench_with_input(
+                BenchmarkId::new(name, format!("{n_items}x{k}")),
+                &n_items,
+                |b, _| b.iter(|| recommend_scan(&view, kern, 3, 10, &[1, 2, 3], false, f16)),
+            );
+        }
+        let big = random_model(64, n_items, k);
+        let users: Vec<u32> = (0..64).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        g.bench_with_input(
+            BenchmarkId::new("batch_of_64_top10", format!("{n_items}x{k}")),
+            &n_items,
+            |b, _| {
+                b.iter(|| {
+                    pool.install(|| {
+                        recommend_batch(&big.view(), kern, &users, 10, None, &CancelFlag::new())
+                    })
+                })
+            },
         );
     }
     g.finish();
