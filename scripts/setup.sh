@@ -10,7 +10,7 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-packages="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib sudo"
+packages="postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-contrib sudo fonts-dejavu-core"
 missing=""
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
