@@ -27,7 +27,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
 test-core:
-	cargo test --release -p pgrec-core
+	cargo test --release -p pgrec-core -p pgrec-plot
 
 test-sql:
 	./scripts/run_sql_tests.sh
