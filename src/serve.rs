@@ -17,7 +17,7 @@ use pgrec_core::similarity::{
 };
 use pgrec_core::store::{self, KeysIn, Mapped};
 use pgrec_core::topk::{top_k, Scored};
-use pgrec_core::{FactorModel, KeyIndex, UserItems};
+use pgrec_core::{FactorModel, UserItems};
 use pgrx::prelude::*;
 
 use crate::catalog::{require_version, VersionInfo};
@@ -110,20 +110,11 @@ pub fn active(model: &str) -> Rc<ServingModel> {
     loaded
 }
 
-fn read_keys(kind: KeyKind, ints: Vec<Option<i64>>, texts: Vec<Option<String>>) -> Keys {
-    match kind {
-        KeyKind::Int => Keys::Int(KeyIndex::from_keys(
-            ints.into_iter().map(|k| k.unwrap_or_default()).collect(),
-        )),
-        KeyKind::Text => Keys::Text(KeyIndex::from_keys(
-            texts.into_iter().map(|k| k.unwrap_or_default()).collect(),
-        )),
-    }
-}
-
 /// One side (users or items) of a stored version, in index order.
 struct StoredSide {
-    keys: Keys,
+    /// Integer keys (0 for a text-keyed side) and text keys (empty for an integer-keyed side).
+    ints: Vec<i64>,
+    texts: Vec<String>,
     bias: Vec<f32>,
     factors: Vec<f32>,
     /// Seen item indices per user (users side only).
@@ -135,7 +126,6 @@ fn read_side(
     table: &str,
     id_col: &str,
     key_col: &str,
-    kind: KeyKind,
     with_seen: bool,
     info: &VersionInfo,
 ) -> StoredSide {
@@ -187,7 +177,8 @@ fn read_side(
             }
         }
         StoredSide {
-            keys: read_keys(kind, ids, keys),
+            ints: ids.into_iter().map(|k| k.unwrap_or_default()).collect(),
+            texts: keys.into_iter().map(|k| k.unwrap_or_default()).collect(),
             bias,
             factors,
             seen,
@@ -270,22 +261,8 @@ fn serving_precision(version_id: i64) -> String {
 
 /// Builds the serving file of a version from the catalog tables.
 fn build_file(info: &VersionInfo) -> Vec<u8> {
-    let users = read_side(
-        "user_factors",
-        "user_id",
-        "user_key",
-        info.user_kind,
-        true,
-        info,
-    );
-    let items = read_side(
-        "item_factors",
-        "item_id",
-        "item_key",
-        info.item_kind,
-        false,
-        info,
-    );
+    let users = read_side("user_factors", "user_id", "user_key", true, info);
+    let items = read_side("item_factors", "item_id", "item_key", false, info);
     let kernels = Kernels::detect();
     let model = FactorModel {
         factors: info.factors,
@@ -300,19 +277,6 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
     let item_norms = model.item_norms(kernels);
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
-    let (ui, ut) = (users.keys.int_column(), users.keys.text_column());
-    let (ii, it) = (items.keys.int_column(), items.keys.text_column());
-    let ints = |c: Vec<Option<i64>>| {
-        c.into_iter()
-            .map(|k| k.unwrap_or_default())
-            .collect::<Vec<_>>()
-    };
-    let texts = |c: Vec<Option<String>>| {
-        c.into_iter()
-            .map(|k| k.unwrap_or_default())
-            .collect::<Vec<_>>()
-    };
-    let (ui, ut, ii, it) = (ints(ui), texts(ut), ints(ii), texts(it));
     fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
         match kind {
             KeyKind::Int => KeysIn::Int(i),
@@ -330,8 +294,8 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
         item_norms: &item_norms,
         item_support: &support,
         seen: &seen,
-        user_keys: keys_in(info.user_kind, &ui, &ut),
-        item_keys: keys_in(info.item_kind, &ii, &it),
+        user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
+        item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
         f16_items: serving_precision(info.id) == "f16",
     };
     let mut out = Vec::new();
