@@ -111,6 +111,48 @@ SELECT visible_rows('priv_tt', :tt_vid);
 SET ROLE pgrec_mallory;
 SELECT * FROM try_model('priv_mf');
 SELECT * FROM try_model('priv_tt');
+-- The previous release's symbols (src/legacy.rs: what 0.1.0's SQL calls until ALTER EXTENSION
+-- UPDATE) check access the same way: bound here by a superuser, the owner gets answers and
+-- mallory 42501.
+RESET ROLE;
+CREATE SCHEMA legacy_calls;
+CREATE FUNCTION legacy_calls.recommend_int(text, bigint, int, boolean) RETURNS TABLE (item_id bigint, score real)
+  STRICT STABLE LANGUAGE c AS '$libdir/pgrec', 'recommend_int_wrapper';
+CREATE FUNCTION legacy_calls.recommend_text(text, text, int, boolean) RETURNS TABLE (item_id text, score real)
+  STRICT STABLE LANGUAGE c AS '$libdir/pgrec', 'recommend_text_wrapper';
+CREATE FUNCTION legacy_calls.similar_items_int(text, bigint, int) RETURNS TABLE (item_id bigint, similarity real)
+  STRICT STABLE LANGUAGE c AS '$libdir/pgrec', 'similar_items_int_wrapper';
+CREATE FUNCTION legacy_calls.similar_items_text(text, text, int) RETURNS TABLE (item_id text, similarity real)
+  STRICT STABLE LANGUAGE c AS '$libdir/pgrec', 'similar_items_text_wrapper';
+GRANT USAGE ON SCHEMA legacy_calls TO PUBLIC;
+CREATE FUNCTION legacy_calls.try_all(m text) RETURNS TABLE (call text, result text) LANGUAGE plpgsql AS $$
+DECLARE
+  calls text[] := ARRAY[
+    'SELECT * FROM legacy_calls.recommend_int(%L, 1, 3, true)',
+    'SELECT * FROM legacy_calls.recommend_text(%L, ''1'', 3, false)',
+    'SELECT * FROM legacy_calls.similar_items_int(%L, 1, 3)',
+    'SELECT * FROM legacy_calls.similar_items_text(%L, ''1'', 3)'];
+  c text;
+  n bigint;
+BEGIN
+  FOREACH c IN ARRAY calls LOOP
+    call := split_part(split_part(c, '(', 1), 'legacy_calls.', 2);
+    BEGIN
+      EXECUTE format('SELECT count(q::text) FROM (' || c || ') q', m) INTO n;
+      result := 'ok, ' || n || ' rows';
+    EXCEPTION WHEN OTHERS THEN
+      result := SQLSTATE || ' ' || SQLERRM;
+    END;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+SET ROLE pgrec_owner;
+SELECT * FROM legacy_calls.try_all('priv_mf');
+SET ROLE pgrec_mallory;
+SELECT * FROM legacy_calls.try_all('priv_mf');
+RESET ROLE;
+DROP SCHEMA legacy_calls CASCADE;
+SET ROLE pgrec_mallory;
 SELECT visible_rows('priv_mf', :mf_vid);
 SELECT visible_rows('priv_tt', :tt_vid);
 -- Nor by scanning the tables whole: not one row of the owner's pairs or vectors.
