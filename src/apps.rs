@@ -7,9 +7,8 @@ use pgrec_core::serving;
 use pgrec_core::topk::Scored;
 use pgrx::prelude::*;
 
-use crate::errors::{raise, Code};
-use crate::keys::{KeyArg, KeyKind};
-use crate::serve::{active, check_k, require_int_items, ServingModel};
+use crate::keys::KeyArg;
+use crate::serve::{active, check_k, require_int_items, require_int_keys, ServingModel};
 
 /// The model's indices of `keys` (NULL elements already dropped), in the order given, repeats
 /// removed; a NOTICE counts the keys the model does not know.
@@ -40,19 +39,6 @@ pub(crate) fn candidate_indices(
         );
     }
     out
-}
-
-/// Users as bigint: only for models whose user keys are integers.
-fn require_int_users(model: &str, m: &ServingModel, function: &str, arg: &str) {
-    if m.users.kind() != KeyKind::Int {
-        raise(
-            Code::ERRCODE_DATATYPE_MISMATCH,
-            format!("model \"{model}\" has text user keys, so this {function} cannot return them as bigint"),
-            Some(&format!(
-                "Call the text version: pgrec.{function}(model, {arg}, ...)."
-            )),
-        );
-    }
 }
 
 pub(crate) fn score_indices(
@@ -150,7 +136,13 @@ fn recommend_batch_int(
     ),
 > {
     let m = active(model);
-    require_int_users(model, &m, "recommend_batch", "user_ids::text[]");
+    require_int_keys(
+        model,
+        &m.users,
+        "user",
+        "recommend_batch",
+        "user_ids::text[]",
+    );
     require_int_items(model, &m, "recommend_batch", "user_ids::text[]");
     let keys: Vec<KeyArg<'_>> = user_ids.iter().flatten().map(|&u| KeyArg::Int(u)).collect();
     let rows: Vec<(i64, i32, i64, f32)> = batch_rows(model, &keys, k, exclude_seen, &m)
@@ -223,7 +215,7 @@ fn similar_users_int(
     k: default!(i32, 10),
 ) -> TableIterator<'static, (name!(user_id, i64), name!(similarity, f32))> {
     let m = active(model);
-    require_int_users(model, &m, "similar_users", "user_id::text");
+    require_int_keys(model, &m.users, "user", "similar_users", "user_id::text");
     let rows: Vec<(i64, f32)> = similar_user_indices(model, KeyArg::Int(user_id), k, &m)
         .into_iter()
         .filter_map(|s| m.users.int_key(s.index).map(|key| (key, s.score)))

@@ -400,10 +400,16 @@ pub(crate) fn check_k(k: i32) -> usize {
 
 /// Items as bigint: only for models whose item keys are integers.
 pub(crate) fn require_int_items(model: &str, m: &ServingModel, function: &str, arg: &str) {
-    if m.items.kind() != KeyKind::Int {
+    require_int_keys(model, &m.items, "item", function, arg);
+}
+
+/// Keys of one side ("user" or "item") as bigint: only for models whose keys there are
+/// integers; otherwise an ERROR naming the text version to call.
+pub(crate) fn require_int_keys(model: &str, keys: &Keys, side: &str, function: &str, arg: &str) {
+    if keys.kind() != KeyKind::Int {
         raise(
             Code::ERRCODE_DATATYPE_MISMATCH,
-            format!("model \"{model}\" has text item keys, so this {function} cannot return them as bigint"),
+            format!("model \"{model}\" has text {side} keys, so this {function} cannot return them as bigint"),
             Some(&format!(
                 "Call the text version: pgrec.{function}(model, {arg}, ...)."
             )),
