@@ -6,6 +6,7 @@ use pgrec_core::kernels::Kernels;
 use pgrec_core::model::FactorModel;
 use pgrec_core::parallel::CancelFlag;
 use pgrec_core::serving::{recommend_batch, recommend_scan};
+use pgrec_core::similarity::{embedding_neighbours_scan, Shrinkage};
 use pgrec_core::topk::top_k;
 use rand::{Rng, SeedableRng};
 
@@ -60,6 +61,35 @@ fn bench(c: &mut Criterion) {
                 BenchmarkId::new(name, format!("{n_items}x{k}")),
                 &n_items,
                 |b, _| b.iter(|| recommend_scan(&view, kern, 3, 10, &[1, 2, 3], false, f16)),
+            );
+        }
+        // similar_items as served: cosine shrunk by support, f32 and f16 vectors.
+        let support: Vec<f32> = (0..n_items).map(|i| (i % 97) as f32).collect();
+        let shrink = Shrinkage {
+            support: &support,
+            shrinkage: 25.0,
+        };
+        for (name, f16) in [
+            ("similar_scan_f32_top10", None),
+            ("similar_scan_f16_top10", Some(&half[..])),
+        ] {
+            g.bench_with_input(
+                BenchmarkId::new(name, format!("{n_items}x{k}")),
+                &n_items,
+                |b, _| {
+                    b.iter(|| {
+                        embedding_neighbours_scan(
+                            &view,
+                            kern,
+                            &norms,
+                            Some(shrink),
+                            7,
+                            10,
+                            false,
+                            f16,
+                        )
+                    })
+                },
             );
         }
         let big = random_model(64, n_items, k);

@@ -143,19 +143,17 @@ pub fn embedding_neighbours_scan(
             Some(h) => kern.dots_f16(q, &h[a..b], out),
             None => kern.dots(q, &view.item_factors[a..b], out),
         }
-        for (j, s) in out.iter_mut().enumerate() {
-            let j = lo + j;
-            let nj = norms[j];
-            *s = if nj == 0.0 {
-                // no direction, no cosine: NaN is never kept
-                f32::NAN
-            } else {
-                let c = (*s / (nq * nj)).clamp(-1.0, 1.0);
-                match shrinkage {
-                    Some(sh) => shrink(c, sh.support[j], sh.shrinkage),
-                    None => c,
-                }
-            };
+        // Written as straight loops over slices (no branch per item) so that they vectorise.
+        let norms = &norms[lo..lo + out.len()];
+        for (s, &nj) in out.iter_mut().zip(norms) {
+            // no direction, no cosine: a zero vector gives NaN, which is never kept
+            let c = (*s / (nq * nj)).clamp(-1.0, 1.0);
+            *s = if nj == 0.0 { f32::NAN } else { c };
+        }
+        if let Some(sh) = shrinkage.filter(|sh| sh.shrinkage > 0.0) {
+            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
+                *s = *s * n / (n + sh.shrinkage);
+            }
         }
     })
 }

@@ -32,6 +32,9 @@ impl PartialOrd for Scored {
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Scored>,
+    /// The worst kept score once k are kept (-inf before): a score below it cannot enter, and
+    /// testing that first keeps a long scan's common case to one comparison.
+    floor: f32,
 }
 
 impl TopK {
@@ -41,12 +44,20 @@ impl TopK {
         Self {
             k,
             heap: BinaryHeap::with_capacity(k.min(1024) + 1),
+            floor: f32::NEG_INFINITY,
         }
+    }
+
+    /// Whether `score` could enter (false for NaN and for scores below the current floor;
+    /// a score equal to the floor may still enter on a smaller index).
+    #[inline(always)]
+    pub fn admits(&self, score: f32) -> bool {
+        score >= self.floor
     }
 
     #[inline]
     pub fn push(&mut self, index: u32, score: f32) {
-        if self.k == 0 || score.is_nan() {
+        if self.k == 0 || !self.admits(score) {
             return;
         }
         let c = Scored { index, score };
@@ -56,6 +67,11 @@ impl TopK {
             if c < *worst {
                 self.heap.pop();
                 self.heap.push(c);
+            }
+        }
+        if self.heap.len() == self.k {
+            if let Some(worst) = self.heap.peek() {
+                self.floor = worst.score;
             }
         }
     }
@@ -77,13 +93,13 @@ pub fn top_k(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
 /// holds indices, sorted (those below `offset` are passed over).
 pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec<Scored> {
     let mut top = TopK::new(k);
-    let mut ex = exclude.iter().peekable();
     for (j, &s) in scores.iter().enumerate() {
-        let i = offset + j as u32;
-        while ex.peek().is_some_and(|&&e| e < i) {
-            ex.next();
+        // Most scores of a long scan fall below the floor: test that before the exclusions.
+        if !top.admits(s) {
+            continue;
         }
-        if ex.peek().is_some_and(|&&e| e == i) {
+        let i = offset + j as u32;
+        if exclude.binary_search(&i).is_ok() {
             continue;
         }
         top.push(i, s);
