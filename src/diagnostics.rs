@@ -103,6 +103,11 @@ fn embedding_stats(model: &str) -> pgrx::JsonB {
         "factors": k,
         "served_from": if m.is_mapped() { "shared file" } else { "backend memory" },
         "serving_precision": if m.f16_items().is_some() { "f16" } else { "f32" },
+        "ann": m.ivf().map(|ivf| json!({
+            "index": "ivf",
+            "lists": ivf.n_lists(),
+            "probes": m.probes(),
+        })),
         "users": side_stats(m.view().user_factors, k),
         "items": side_stats(m.view().item_factors, k),
     }))

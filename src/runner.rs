@@ -20,6 +20,9 @@ pub static THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// Whether serving maps shared serving files (store_file.rs) or keeps a private copy.
 pub static SHARED_SERVING: GucSetting<bool> = GucSetting::<bool>::new(true);
 
+/// Lists an approximate search scans (0: the model's ivf_probes; -1: exact scans).
+pub static IVF_PROBES: GucSetting<i32> = GucSetting::<i32>::new(0);
+
 pub fn define_gucs() {
     GucRegistry::define_int_guc(
         c"pgrec.threads",
@@ -37,6 +40,16 @@ pub fn define_gucs() {
         c"On: the first backend to serve a version writes its serving file under $PGDATA/pgrec_serving and every backend maps it read-only. Off: each backend keeps a private copy (for a data directory that cannot take the files). Only superusers may change it.",
         &SHARED_SERVING,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgrec.ivf_probes",
+        c"Lists that recommend and similar_items scan on models trained with \"ann\": \"ivf\" (0: the model's ivf_probes; -1: scan every item, exactly).",
+        c"More lists find more of the exact answer and take longer; probing every list gives the exact answer.",
+        &IVF_PROBES,
+        -1,
+        i32::MAX,
+        GucContext::Userset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

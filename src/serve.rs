@@ -40,6 +40,8 @@ pub struct ServingModel {
     pub item_interactions: std::sync::OnceLock<ItemInteractions>,
     /// Norms of the user vectors, computed by the first similar_users.
     pub user_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The version's ivf_probes param.
+    ivf_probes: Option<usize>,
     backing: crate::store_file::Backing,
 }
 
@@ -81,6 +83,25 @@ impl ServingModel {
     /// The item vectors as f16 bits, when the version asked for f16 serving.
     pub fn f16_items(&self) -> Option<&[u16]> {
         self.data.item_factors_f16
+    }
+
+    /// The approximate-search index, when the version asked for one.
+    pub fn ivf(&self) -> Option<pgrec_core::ivf::IvfRef<'_>> {
+        self.data.ivf
+    }
+
+    /// Lists an approximate search scans now: None for an exact scan (no index, or
+    /// pgrec.ivf_probes = -1), else pgrec.ivf_probes or the model's ivf_probes.
+    pub fn probes(&self) -> Option<usize> {
+        let ivf = self.data.ivf?;
+        match crate::runner::IVF_PROBES.get() {
+            -1 => None,
+            0 => Some(
+                self.ivf_probes
+                    .unwrap_or_else(|| pgrec_core::ivf::default_probes(ivf.n_lists())),
+            ),
+            n => Some(n.max(1) as usize),
+        }
     }
 
     /// Whether the model is served from a shared file mapping (false: a private heap copy).
@@ -250,13 +271,54 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
     head
 }
 
-/// The version's `serving_precision` param ("f32" unless it asked for "f16").
-fn serving_precision(version_id: i64) -> String {
-    crate::catalog::select_one::<String>(
-        "SELECT params->>'serving_precision' FROM pgrec.model_versions WHERE id = $1",
+/// What a version's params ask of serving.
+struct ServingParams {
+    f16: bool,
+    /// `"ann": "ivf"`, with the lists asked for (None: the default).
+    ivf: Option<Option<usize>>,
+    /// `ivf_probes` (None: the default).
+    ivf_probes: Option<usize>,
+}
+
+fn serving_params(version_id: i64) -> ServingParams {
+    let params = crate::catalog::select_one::<pgrx::JsonB>(
+        "SELECT params FROM pgrec.model_versions WHERE id = $1",
         &[version_id.into()],
     )
-    .unwrap_or_else(|| "f32".into())
+    .map(|j| j.0)
+    .unwrap_or_default();
+    let count = |key: &str| params.get(key).and_then(|v| v.as_u64()).map(|n| n as usize);
+    ServingParams {
+        f16: params.get("serving_precision").and_then(|v| v.as_str()) == Some("f16"),
+        ivf: (params.get("ann").and_then(|v| v.as_str()) == Some("ivf"))
+            .then(|| count("ivf_lists")),
+        ivf_probes: count("ivf_probes"),
+    }
+}
+
+/// Builds the approximate-search index of `model`'s item vectors on the pool (cancellable:
+/// statement_timeout and pg_cancel_backend stop it between k-means rounds).
+fn build_ivf(model: &FactorModel, lists: Option<usize>) -> pgrec_core::ivf::Ivf {
+    use pgrec_core::ivf::{IvfBuilder, IvfParams};
+    let params = IvfParams::for_items(model.n_items(), lists);
+    let pool = crate::runner::pool(crate::runner::default_threads());
+    let built = crate::runner::run(&pool, |cancel| {
+        let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params);
+        for _ in 0..params.iterations {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            b.step();
+        }
+        Some(b.finish(&model.item_bias))
+    });
+    built.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_QUERY_CANCELED,
+            "pgrec: building the approximate-search index was cancelled",
+            None,
+        )
+    })
 }
 
 /// Builds the serving file of a version from the catalog tables.
@@ -275,6 +337,8 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
         head: None,
     };
     let item_norms = model.item_norms(kernels);
+    let serving = serving_params(info.id);
+    let ivf = serving.ivf.map(|lists| build_ivf(&model, lists));
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
     fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
@@ -296,7 +360,8 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
         seen: &seen,
         user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
         item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
-        f16_items: serving_precision(info.id) == "f16",
+        f16_items: serving.f16,
+        ivf: ivf.as_ref(),
     };
     let mut out = Vec::new();
     if let Err(e) = store::write(&mut out, &parts) {
@@ -372,6 +437,11 @@ fn load(info: VersionInfo) -> ServingModel {
             None,
         );
     }
+    let ivf_probes = if data.ivf.is_some() {
+        serving_params(info.id).ivf_probes
+    } else {
+        None
+    };
     ServingModel {
         users: Keys::Mapped(data.user_keys),
         items: Keys::Mapped(data.item_keys),
@@ -382,6 +452,7 @@ fn load(info: VersionInfo) -> ServingModel {
         item_gram: std::sync::OnceLock::new(),
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
+        ivf_probes,
         backing,
     }
 }
@@ -448,6 +519,18 @@ pub(crate) fn recommend_indices(
         let pool = crate::runner::pool(crate::runner::default_threads());
         pool.install(|| view.score_items_parallel(m.kernels, u, &mut scores));
         return top_k(&scores, k, exclude);
+    }
+    if let (Some(ivf), Some(probes)) = (m.ivf(), m.probes()) {
+        return pgrec_core::ivf::recommend_ivf(
+            &view,
+            m.kernels,
+            ivf,
+            u,
+            k,
+            exclude,
+            probes,
+            m.f16_items(),
+        );
     }
     on_scan_pool(view.n_items(), |parallel| {
         pgrec_core::serving::recommend_scan(
@@ -528,6 +611,19 @@ pub(crate) fn similar_indices(
                 shrinkage,
             };
             let view = m.view();
+            if let (Some(ivf), Some(probes)) = (m.ivf(), m.probes()) {
+                return pgrec_core::ivf::similar_ivf(
+                    &view,
+                    m.kernels,
+                    ivf,
+                    m.item_norms(),
+                    Some(by_support),
+                    i,
+                    k,
+                    probes,
+                    m.f16_items(),
+                );
+            }
             on_scan_pool(view.n_items(), |parallel| {
                 embedding_neighbours_scan(
                     &view,

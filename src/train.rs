@@ -335,8 +335,61 @@ pub fn algorithm_params(mut params: serde_json::Value) -> serde_json::Value {
     if let Some(o) = params.as_object_mut() {
         o.remove("keep_versions");
         o.remove("serving_precision");
+        for key in ANN_PARAMS {
+            o.remove(key);
+        }
     }
     params
+}
+
+/// The params of approximate search, which serving reads (not the algorithm).
+const ANN_PARAMS: [&str; 3] = ["ann", "ivf_lists", "ivf_probes"];
+
+/// Takes the approximate-search params out of `params`, checked: `"ann": "ivf"` (or null,
+/// "none": exact scans only), `ivf_lists` and `ivf_probes` (positive integers, only with ivf).
+fn take_ann(params: &mut serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let Some(o) = params.as_object_mut() else {
+        return out;
+    };
+    let ann = o.remove("ann");
+    let ivf = match ann.as_ref() {
+        None | Some(serde_json::Value::Null) => false,
+        Some(v) if v.as_str() == Some("none") => false,
+        Some(v) if v.as_str() == Some("ivf") => true,
+        Some(v) => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("ann must be \"ivf\" or \"none\", got {v}"),
+            Some("\"ivf\" adds an inverted-file index to the serving data: recommend and similar_items then scan only the items of the lists nearest the query (pgrec.ivf_probes sets how many). The default, \"none\", scans every item."),
+        ),
+    };
+    for key in ["ivf_lists", "ivf_probes"] {
+        let Some(v) = o.remove(key) else { continue };
+        if v.is_null() {
+            continue;
+        }
+        if !ivf {
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("{key} is only used with \"ann\": \"ivf\""),
+                Some("Add \"ann\": \"ivf\" to the params, or leave the ivf_ params out."),
+            );
+        }
+        match v.as_i64() {
+            Some(n) if (1..=1_000_000).contains(&n) => {
+                out.insert(key.into(), serde_json::json!(n));
+            }
+            _ => raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("{key} must be an integer from 1 to 1000000, got {v}"),
+                Some("ivf_lists defaults to about the square root of the item count, ivf_probes to a sixteenth of the lists (at least 8)."),
+            ),
+        }
+    }
+    if ivf {
+        out.insert("ann".into(), serde_json::json!("ivf"));
+    }
+    out
 }
 
 /// Takes `serving_precision` out of `params`, checked: whether serving also keeps the item
@@ -396,6 +449,7 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     // Algorithm and parameter errors come before any reading or locking.
     let keep_versions = take_keep_versions(&mut params_json);
     let serving_precision = take_serving_precision(&mut params_json);
+    let ann = take_ann(&mut params_json);
     let configured = configure(algorithm, &params_json);
     if configured.needs_ratings() && rating_col.is_none() {
         raise(
@@ -427,6 +481,9 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     }
     if let Some(n) = keep_versions {
         stored_params["keep_versions"] = json!(n);
+    }
+    for (key, value) in ann {
+        stored_params[key] = value;
     }
     let version = reserve_version(model);
 

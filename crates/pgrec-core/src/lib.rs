@@ -8,6 +8,7 @@ pub mod algo;
 pub mod data;
 pub mod error;
 pub mod features;
+pub mod ivf;
 pub mod kernels;
 pub mod losses;
 pub mod metrics;

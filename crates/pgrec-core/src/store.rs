@@ -1,5 +1,6 @@
 //! The serving file of a model version: everything serving reads (biases, vectors, item norms
-//! and supports, the users' seen lists, both sides' keys with a sorted order for lookups) in one
+//! and supports, the users' seen lists, both sides' keys with a sorted order for lookups, the
+//! f16 copy of the item vectors and the approximate-search index when asked for) in one
 //! flat little-endian layout that is used in place. The extension writes it once per version
 //! and memory-maps it read-only in every backend, so a server keeps one copy of a model (in the
 //! page cache) however many connections serve it, and a new connection starts serving without
@@ -13,9 +14,10 @@
 use std::io::{self, Write};
 
 use crate::data::UserItems;
+use crate::ivf::{Ivf, IvfRef};
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM02";
+pub const MAGIC: &[u8; 8] = b"PGRECM03";
 const HEADER: usize = 64;
 const ALIGN: usize = 64;
 
@@ -38,8 +40,12 @@ enum Section {
     ItemKeyBytes,
     ItemOrder,
     ItemFactorsF16,
+    IvfCentroids,
+    IvfListBias,
+    IvfOffsets,
+    IvfItems,
 }
-const SECTIONS: usize = 15;
+const SECTIONS: usize = 19;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +80,8 @@ pub struct Parts<'a> {
     pub item_keys: KeysIn<'a>,
     /// Also store the item vectors as f16 (half the bytes for catalog scans to read).
     pub f16_items: bool,
+    /// The approximate-search index, when the version asked for one.
+    pub ivf: Option<&'a Ivf>,
 }
 
 fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
@@ -106,6 +114,8 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         || p.seen.n_users() != n_users
         || p.user_keys.len() != n_users
         || p.item_keys.len() != n_items
+        || p.ivf
+            .is_some_and(|x| !x.as_ref().is_consistent(n_items, p.factors))
     {
         return bad("the parts of the model do not agree in size");
     }
@@ -157,6 +167,10 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         &ikb,
         as_bytes(&io_),
         as_bytes(&half),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.centroids)),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.list_bias)),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.offsets)),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.items)),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -304,6 +318,8 @@ pub struct Mapped<'a> {
     pub item_keys: KeysRef<'a>,
     /// The item vectors as f16 bits, when the version asked for them.
     pub item_factors_f16: Option<&'a [u16]>,
+    /// The approximate-search index, when the version asked for one.
+    pub ivf: Option<IvfRef<'a>>,
 }
 
 impl<'a> Mapped<'a> {
@@ -439,6 +455,20 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             let h = cast::<u16>(sec[Section::ItemFactorsF16 as usize])?;
             (!h.is_empty()).then_some(h)
         },
+        ivf: {
+            let offsets = cast::<u32>(sec[Section::IvfOffsets as usize])?;
+            (!offsets.is_empty())
+                .then(|| -> Result<IvfRef<'_>, String> {
+                    Ok(IvfRef {
+                        factors,
+                        centroids: f(Section::IvfCentroids)?,
+                        list_bias: f(Section::IvfListBias)?,
+                        offsets,
+                        items: cast::<u32>(sec[Section::IvfItems as usize])?,
+                    })
+                })
+                .transpose()?
+        },
     };
     let sizes_agree = m.user_bias.len() == n_users
         && m.item_bias.len() == n_items
@@ -451,7 +481,8 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         && m.seen_offsets.last().copied().unwrap_or(0) as usize == m.seen_items.len()
         && m.seen_items.iter().all(|&i| (i as usize) < n_items)
         && m.item_factors_f16
-            .is_none_or(|h| h.len() == n_items * factors);
+            .is_none_or(|h| h.len() == n_items * factors)
+        && m.ivf.is_none_or(|x| x.is_consistent(n_items, factors));
     if !sizes_agree {
         return Err("the sections do not agree with the header".into());
     }
@@ -499,6 +530,14 @@ mod tests {
         let support = [4.0f32, 5.0, 6.0];
         let texts: Vec<String> = vec!["zoe".into(), "al".into(), "émile".into()];
         let ints = [30i64, -5, 7];
+        // an index of two lists (the text case writes it)
+        let ivf = Ivf {
+            factors: 2,
+            centroids: vec![0.0, -1.0, -3.0, -4.0],
+            list_bias: vec![2.0, 2.0],
+            offsets: vec![0, 1, 3],
+            items: vec![0, 1, 2],
+        };
         let p = Parts {
             factors: 2,
             global_mean: 3.5,
@@ -517,6 +556,7 @@ mod tests {
             },
             item_keys: KeysIn::Int(&[100, 200, 300]),
             f16_items: text,
+            ivf: text.then_some(&ivf),
         };
         let mut out = Vec::new();
         write(&mut out, &p).unwrap();
@@ -545,6 +585,16 @@ mod tests {
                 Some(h) => {
                     assert!(text);
                     assert_eq!(half::f16::from_bits(h[5]).to_f32(), -5.0);
+                }
+                None => assert!(!text),
+            }
+            match m.ivf {
+                Some(x) => {
+                    assert!(text);
+                    assert_eq!(x.n_lists(), 2);
+                    assert_eq!((x.offsets, x.items), (&[0u32, 1, 3][..], &[0u32, 1, 2][..]));
+                    assert_eq!(x.centroids[3], -4.0);
+                    assert_eq!(x.list_bias, &[2.0, 2.0]);
                 }
                 None => assert!(!text),
             }
@@ -589,6 +639,11 @@ mod tests {
         let mut bad = file.clone();
         bad[off..off + 4].copy_from_slice(&7u32.to_le_bytes());
         assert!(parse(AlignedBytes::new(&bad).bytes()).is_err());
+        // an index list pointing past the catalog
+        let off = u64_at(&file, HEADER + Section::IvfItems as usize * 16) as usize;
+        let mut bad = file.clone();
+        bad[off..off + 4].copy_from_slice(&3u32.to_le_bytes());
+        assert!(parse(AlignedBytes::new(&bad).bytes()).is_err());
         // and the intact file still parses
         assert!(parse(AlignedBytes::new(&file).bytes()).is_ok());
     }
@@ -610,6 +665,7 @@ mod tests {
             user_keys: KeysIn::Int(&[1]),
             item_keys: KeysIn::Int(&[1]),
             f16_items: false,
+            ivf: None,
         };
         assert!(write(&mut Vec::new(), &p).is_err());
     }

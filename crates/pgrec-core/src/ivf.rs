@@ -1,0 +1,716 @@
+//! Approximate catalog search with an inverted file (IVF): spherical k-means splits the items
+//! into lists; a query scores the lists' centroids and scans only the items of its best
+//! `probes` lists. A model asks for it (`"ann": "ivf"`); exact scans stay the default.
+//!
+//! The index is built from the item vectors and a seed alone, the same whatever the thread
+//! count: items are assigned one by one, and the centroids' sums are reduced chunk by chunk in
+//! a fixed order. Building runs in steps ([`IvfBuilder::step`]) so that the caller can check
+//! for cancellation between them on its own thread.
+
+use rayon::prelude::*;
+
+use crate::kernels::{norm, Kernels};
+use crate::model::ModelView;
+use crate::nn::gemm;
+use crate::rng::stream;
+use crate::similarity::{shrink, Shrinkage};
+use crate::topk::{top_k, Scored, TopK};
+
+/// Random stream purpose of the sample and the initial centroids.
+const IVF_STREAM: u64 = 0x1F_0001;
+
+/// Lists for a catalog of `n_items` when the model does not say: about sqrt(n).
+pub fn default_lists(n_items: usize) -> usize {
+    ((n_items as f64).sqrt().round() as usize).clamp(1, n_items.max(1))
+}
+
+/// Lists a query scans when the model does not say: about 1 in 16 of them, at least 8 (or
+/// every list of a small index). Measured in BENCHMARKS.md ("Approximate search").
+pub fn default_probes(lists: usize) -> usize {
+    (lists / 16).max(8).min(lists.max(1))
+}
+
+/// How to build an index.
+#[derive(Debug, Clone, Copy)]
+pub struct IvfParams {
+    pub lists: usize,
+    /// k-means rounds over the training sample.
+    pub iterations: usize,
+    /// Training sample size per list (every item when the catalog is smaller).
+    pub sample_per_list: usize,
+    pub seed: u64,
+}
+
+impl IvfParams {
+    pub fn for_items(n_items: usize, lists: Option<usize>) -> Self {
+        IvfParams {
+            lists: lists.unwrap_or_else(|| default_lists(n_items)),
+            iterations: 10,
+            sample_per_list: 128,
+            seed: 42,
+        }
+    }
+}
+
+/// An index: the items of each list and each list's centroid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ivf {
+    pub factors: usize,
+    /// lists x factors: the mean of each list's item vectors (zero for an empty list).
+    pub centroids: Vec<f32>,
+    /// The mean item bias of each list.
+    pub list_bias: Vec<f32>,
+    /// lists + 1 offsets into `items`.
+    pub offsets: Vec<u32>,
+    /// Item indices grouped by list, ascending within a list.
+    pub items: Vec<u32>,
+}
+
+impl Ivf {
+    pub fn as_ref(&self) -> IvfRef<'_> {
+        IvfRef {
+            factors: self.factors,
+            centroids: &self.centroids,
+            list_bias: &self.list_bias,
+            offsets: &self.offsets,
+            items: &self.items,
+        }
+    }
+}
+
+/// An index borrowed (from an [`Ivf`] or read in place from a serving file).
+#[derive(Debug, Clone, Copy)]
+pub struct IvfRef<'a> {
+    pub factors: usize,
+    pub centroids: &'a [f32],
+    pub list_bias: &'a [f32],
+    pub offsets: &'a [u32],
+    pub items: &'a [u32],
+}
+
+impl<'a> IvfRef<'a> {
+    pub fn n_lists(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// Whether the parts agree with each other and with a catalog of `n_items` x `factors`.
+    pub fn is_consistent(&self, n_items: usize, factors: usize) -> bool {
+        let l = self.n_lists();
+        self.factors == factors
+            && self.centroids.len() == l * factors
+            && self.list_bias.len() == l
+            && self.items.len() == n_items
+            && self.offsets.first() == Some(&0)
+            && self.offsets.last().map(|&o| o as usize) == Some(n_items)
+            && self.offsets.windows(2).all(|w| w[0] <= w[1])
+            && self.items.iter().all(|&i| (i as usize) < n_items)
+    }
+
+    fn list(&self, l: usize) -> &'a [u32] {
+        &self.items[self.offsets[l] as usize..self.offsets[l + 1] as usize]
+    }
+
+    /// The `probes` lists whose `scores` are best (ties to the smaller list, NaN never).
+    fn best_lists(scores: &[f32], probes: usize) -> Vec<usize> {
+        top_k(scores, probes, &[])
+            .into_iter()
+            .map(|s| s.index as usize)
+            .collect()
+    }
+}
+
+/// Rows of one assignment chunk: a fixed function of the list count (never of the thread
+/// count), so that the scores buffer stays near 4 MB.
+fn chunk_rows(lists: usize) -> usize {
+    ((1usize << 20) / lists.max(1)).clamp(64, 4096)
+}
+
+/// `v` scaled to unit length (a zero vector stays zero).
+fn unit(kern: Kernels, v: &[f32], out: &mut [f32]) {
+    let n = norm(kern, v);
+    let s = if n > 0.0 { 1.0 / n } else { 0.0 };
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = x * s;
+    }
+}
+
+/// For each row of `rows` (unit vectors, f values each), the index of the centroid with the
+/// largest dot product (ties to the smaller index).
+fn assign_rows(rows: &[f32], f: usize, centroids: &[f32], lists: usize, out: &mut [u32]) {
+    let m = out.len();
+    let mut scores = vec![0f32; m * lists];
+    gemm(m, f, lists, rows, false, centroids, true, 0.0, &mut scores);
+    for (o, row) in out.iter_mut().zip(scores.chunks_exact(lists)) {
+        let mut best = 0;
+        for (l, &s) in row.iter().enumerate() {
+            if s > row[best] {
+                best = l;
+            }
+        }
+        *o = best as u32;
+    }
+}
+
+/// k-means++ seeding on (a prefix of) the sample: the first centroid a random row with a
+/// direction, each next one a row drawn with probability proportional to its cosine distance
+/// to the nearest centroid so far. Spreads the centroids over the clusters where uniform
+/// picks put two in one cluster and none in another.
+fn seed_centroids(sample: &[f32], f: usize, lists: usize, rng: &mut crate::rng::Rng) -> Vec<f32> {
+    use rand::Rng;
+    if f == 0 || lists == 0 {
+        return Vec::new();
+    }
+    let kern = Kernels::detect();
+    let rows = (sample.len() / f).min(lists.saturating_mul(16));
+    let pool = &sample[..rows * f];
+    let has_direction: Vec<bool> = pool
+        .chunks_exact(f)
+        .map(|r| r.iter().any(|&x| x != 0.0))
+        .collect();
+    let candidates: Vec<usize> = (0..rows).filter(|&r| has_direction[r]).collect();
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let mut centroids: Vec<f32> = Vec::with_capacity(lists * f);
+    let first = candidates[rng.gen_range(0..candidates.len())];
+    centroids.extend_from_slice(&pool[first * f..(first + 1) * f]);
+    // distance of each row to its nearest centroid (rows without direction: never drawn)
+    let mut dist: Vec<f64> = vec![0.0; rows];
+    let update = |dist: &mut [f64], c: &[f32], first: bool| {
+        dist.par_iter_mut()
+            .zip(pool.par_chunks_exact(f))
+            .zip(has_direction.par_iter())
+            .for_each(|((d, r), &has)| {
+                let e = if has {
+                    (1.0 - kern.dot(r, c) as f64).max(0.0)
+                } else {
+                    0.0
+                };
+                *d = if first { e } else { d.min(e) };
+            })
+    };
+    update(&mut dist, &centroids[..f], true);
+    while centroids.len() < lists * f {
+        let total: f64 = dist.iter().sum();
+        if total <= 0.0 {
+            break; // every row is on a centroid already: fewer distinct directions than lists
+        }
+        let mut at = rng.gen_range(0.0..total);
+        let mut pick = rows - 1;
+        for (r, &d) in dist.iter().enumerate() {
+            if at < d {
+                pick = r;
+                break;
+            }
+            at -= d;
+        }
+        let start = centroids.len();
+        centroids.extend_from_slice(&pool[pick * f..(pick + 1) * f]);
+        let c = centroids[start..].to_vec();
+        update(&mut dist, &c, false);
+    }
+    centroids
+}
+
+/// Builds an [`Ivf`] step by step: `new`, then `step` `params.iterations` times, then
+/// `finish`. Each call runs its parallel parts on the current rayon pool.
+pub struct IvfBuilder<'a> {
+    vectors: &'a [f32],
+    f: usize,
+    lists: usize,
+    kern: Kernels,
+    /// The training sample as unit vectors (rows x f).
+    sample: Vec<f32>,
+    /// Current centroids, unit length (lists x f).
+    centroids: Vec<f32>,
+}
+
+impl<'a> IvfBuilder<'a> {
+    /// Draws the sample and the initial centroids (distinct sampled items with a direction).
+    pub fn new(vectors: &'a [f32], f: usize, params: &IvfParams) -> Self {
+        let kern = Kernels::detect();
+        let n = vectors.len().checked_div(f).unwrap_or(0);
+        let mut rng = stream(params.seed, &[IVF_STREAM]);
+        // Partial Fisher-Yates: the first `take` of a seeded shuffle of 0..n.
+        let take = (params.sample_per_list.max(1) * params.lists.max(1)).min(n);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        for i in 0..take {
+            let j = rand::Rng::gen_range(&mut rng, i..n);
+            order.swap(i, j);
+        }
+        let mut picked: Vec<u32> = order[..take].to_vec();
+        picked.sort_unstable();
+        let mut sample = vec![0f32; take * f];
+        sample
+            .par_chunks_mut(f.max(1))
+            .zip(picked.par_iter())
+            .for_each(|(out, &i)| unit(kern, &vectors[i as usize * f..(i as usize + 1) * f], out));
+        let centroids = seed_centroids(&sample, f, params.lists, &mut rng);
+        let lists = centroids.len().checked_div(f).unwrap_or(0);
+        IvfBuilder {
+            vectors,
+            f,
+            lists,
+            kern,
+            sample,
+            centroids,
+        }
+    }
+
+    /// One k-means round over the sample: assign, then move each centroid to the normalised
+    /// sum of its rows (an empty list keeps its centroid).
+    pub fn step(&mut self) {
+        let (f, lists) = (self.f, self.lists);
+        if lists == 0 {
+            return;
+        }
+        let rows = chunk_rows(lists);
+        let centroids = &self.centroids;
+        let sums: Vec<(Vec<f32>, Vec<u32>)> = self
+            .sample
+            .par_chunks(rows * f)
+            .map(|chunk| {
+                let mut who = vec![0u32; chunk.len() / f];
+                assign_rows(chunk, f, centroids, lists, &mut who);
+                let mut sum = vec![0f32; lists * f];
+                let mut count = vec![0u32; lists];
+                for (row, &l) in chunk.chunks_exact(f).zip(&who) {
+                    let l = l as usize;
+                    count[l] += 1;
+                    for (s, x) in sum[l * f..(l + 1) * f].iter_mut().zip(row) {
+                        *s += x;
+                    }
+                }
+                (sum, count)
+            })
+            .collect();
+        let mut total = vec![0f32; lists * f];
+        let mut count = vec![0u32; lists];
+        for (s, c) in &sums {
+            for (t, x) in total.iter_mut().zip(s) {
+                *t += x;
+            }
+            for (t, x) in count.iter_mut().zip(c) {
+                *t += x;
+            }
+        }
+        for l in 0..lists {
+            let s = &total[l * f..(l + 1) * f];
+            if count[l] > 0 && norm(self.kern, s) > 0.0 {
+                unit(self.kern, s, &mut self.centroids[l * f..(l + 1) * f]);
+            }
+        }
+    }
+
+    /// Assigns every item and computes each list's centroid (the mean of its raw vectors)
+    /// and mean bias.
+    pub fn finish(self, item_bias: &[f32]) -> Ivf {
+        let (f, lists) = (self.f, self.lists);
+        let n = self.vectors.len().checked_div(f).unwrap_or(0);
+        if lists == 0 {
+            // No item has a direction: one list of every item.
+            let mean = item_bias.iter().map(|&b| b as f64).sum::<f64>() / n.max(1) as f64;
+            return Ivf {
+                factors: f,
+                centroids: vec![0.0; f],
+                list_bias: vec![mean as f32],
+                offsets: vec![0, n as u32],
+                items: (0..n as u32).collect(),
+            };
+        }
+        let rows = chunk_rows(lists);
+        let mut who = vec![0u32; n];
+        let kern = self.kern;
+        let centroids = &self.centroids;
+        who.par_chunks_mut(rows)
+            .zip(self.vectors.par_chunks(rows * f))
+            .for_each(|(out, chunk)| {
+                let mut units = vec![0f32; chunk.len()];
+                for (u, v) in units.chunks_exact_mut(f).zip(chunk.chunks_exact(f)) {
+                    unit(kern, v, u);
+                }
+                assign_rows(&units, f, centroids, lists, out);
+            });
+        // Counting sort: items ascending within each list.
+        let mut offsets = vec![0u32; lists + 1];
+        for &l in &who {
+            offsets[l as usize + 1] += 1;
+        }
+        for l in 0..lists {
+            offsets[l + 1] += offsets[l];
+        }
+        let mut next: Vec<u32> = offsets[..lists].to_vec();
+        let mut items = vec![0u32; n];
+        for (i, &l) in who.iter().enumerate() {
+            items[next[l as usize] as usize] = i as u32;
+            next[l as usize] += 1;
+        }
+        let means: Vec<(Vec<f32>, f32)> = (0..lists)
+            .into_par_iter()
+            .map(|l| {
+                let members = &items[offsets[l] as usize..offsets[l + 1] as usize];
+                let mut c = vec![0f32; f];
+                let mut b = 0f64;
+                for &i in members {
+                    let v = &self.vectors[i as usize * f..(i as usize + 1) * f];
+                    for (c, x) in c.iter_mut().zip(v) {
+                        *c += x;
+                    }
+                    b += item_bias.get(i as usize).copied().unwrap_or(0.0) as f64;
+                }
+                let inv = 1.0 / members.len().max(1) as f32;
+                c.iter_mut().for_each(|x| *x *= inv);
+                (c, (b / members.len().max(1) as f64) as f32)
+            })
+            .collect();
+        Ivf {
+            factors: f,
+            centroids: means.iter().flat_map(|(c, _)| c.iter().copied()).collect(),
+            list_bias: means.iter().map(|(_, b)| *b).collect(),
+            offsets,
+            items,
+        }
+    }
+}
+
+/// Builds an index in one call (on the current rayon pool).
+pub fn build(vectors: &[f32], item_bias: &[f32], f: usize, params: &IvfParams) -> Ivf {
+    let mut b = IvfBuilder::new(vectors, f, params);
+    for _ in 0..params.iterations {
+        b.step();
+    }
+    b.finish(item_bias)
+}
+
+/// Scores the items of `lists` (in list order) with `score_rows(rows, out)` over their vectors
+/// gathered into one buffer, and keeps the k best, skipping the sorted `exclude` and NaN.
+#[allow(clippy::too_many_arguments)]
+fn scan_lists(
+    ivf: IvfRef<'_>,
+    lists: &[usize],
+    view: &ModelView<'_>,
+    kern: Kernels,
+    q: &[f32],
+    f16_items: Option<&[u16]>,
+    k: usize,
+    exclude: &[u32],
+    finish: impl Fn(u32, f32) -> f32,
+) -> Vec<Scored> {
+    let f = view.factors;
+    let mut top = TopK::new(k);
+    let mut rows32: Vec<f32> = Vec::new();
+    let mut rows16: Vec<u16> = Vec::new();
+    let mut dots: Vec<f32> = Vec::new();
+    for &l in lists {
+        let members = ivf.list(l);
+        dots.clear();
+        dots.resize(members.len(), 0.0);
+        match f16_items {
+            _ if f == 0 => {}
+            Some(h) => {
+                rows16.clear();
+                for &i in members {
+                    rows16.extend_from_slice(&h[i as usize * f..(i as usize + 1) * f]);
+                }
+                kern.dots_f16(q, &rows16, &mut dots);
+            }
+            None => {
+                rows32.clear();
+                for &i in members {
+                    rows32.extend_from_slice(view.item(i));
+                }
+                kern.dots(q, &rows32, &mut dots);
+            }
+        }
+        for (&i, &d) in members.iter().zip(&dots) {
+            let s = finish(i, d);
+            if top.admits(s) && exclude.binary_search(&i).is_err() {
+                top.push(i, s);
+            }
+        }
+    }
+    top.into_sorted()
+}
+
+/// The k best items for user `u` of a dot-product model among the items of the `probes` lists
+/// whose centroids score best for the user (centroid dot product plus the list's mean item
+/// bias); scores as [`crate::serving::recommend_scan`] computes them. With every list probed,
+/// the same answer as the exact scan.
+#[allow(clippy::too_many_arguments)]
+pub fn recommend_ivf(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    ivf: IvfRef<'_>,
+    u: u32,
+    k: usize,
+    exclude: &[u32],
+    probes: usize,
+    f16_items: Option<&[u16]>,
+) -> Vec<Scored> {
+    let base = view.global_mean + view.user_bias[u as usize];
+    let p = view.user(u);
+    let mut list_scores = vec![0f32; ivf.n_lists()];
+    if view.factors > 0 {
+        kern.dots(p, ivf.centroids, &mut list_scores);
+    }
+    for (s, b) in list_scores.iter_mut().zip(ivf.list_bias) {
+        *s += b;
+    }
+    let lists = IvfRef::best_lists(&list_scores, probes);
+    scan_lists(ivf, &lists, view, kern, p, f16_items, k, exclude, |i, d| {
+        d + (base + view.item_bias[i as usize])
+    })
+}
+
+/// The k items most similar to `item` (cosine, shrunk as given) among the items of the
+/// `probes` lists whose centroids are closest in angle; scores as
+/// [`crate::similarity::embedding_neighbours_scan`] computes them.
+#[allow(clippy::too_many_arguments)]
+pub fn similar_ivf(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    ivf: IvfRef<'_>,
+    norms: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+    item: u32,
+    k: usize,
+    probes: usize,
+    f16_items: Option<&[u16]>,
+) -> Vec<Scored> {
+    let nq = norms[item as usize];
+    if nq == 0.0 {
+        return Vec::new();
+    }
+    let q = view.item(item);
+    let f = view.factors;
+    let mut list_scores = vec![0f32; ivf.n_lists()];
+    kern.dots(q, ivf.centroids, &mut list_scores);
+    for (s, c) in list_scores.iter_mut().zip(ivf.centroids.chunks_exact(f)) {
+        let nc = norm(kern, c);
+        *s = if nc > 0.0 { *s / nc } else { f32::NAN };
+    }
+    let lists = IvfRef::best_lists(&list_scores, probes);
+    scan_lists(ivf, &lists, view, kern, q, f16_items, k, &[item], |j, d| {
+        let nj = norms[j as usize];
+        if nj == 0.0 {
+            return f32::NAN;
+        }
+        let c = (d / (nq * nj)).clamp(-1.0, 1.0);
+        match shrinkage {
+            Some(sh) if sh.shrinkage > 0.0 => shrink(c, sh.support[j as usize], sh.shrinkage),
+            _ => c,
+        }
+    })
+}
+
+/// Share of `exact`'s items that `approx` found (recall@k of an approximate answer).
+pub fn recall(exact: &[Scored], approx: &[Scored]) -> f64 {
+    if exact.is_empty() {
+        return 1.0;
+    }
+    let found = exact
+        .iter()
+        .filter(|e| approx.iter().any(|a| a.index == e.index))
+        .count();
+    found as f64 / exact.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::FactorModel;
+    use crate::serving::recommend_scan;
+    use crate::similarity::embedding_neighbours_scan;
+    use rand::{Rng, SeedableRng};
+
+    /// Items around `clusters` random directions (plus small noise), users random.
+    fn clustered(n_items: usize, clusters: usize, f: usize, noise: f32) -> FactorModel {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let dirs: Vec<f32> = (0..clusters * f)
+            .map(|_| rng.gen_range(-1.0..1.0))
+            .collect();
+        let mut items = Vec::with_capacity(n_items * f);
+        for i in 0..n_items {
+            let c = i % clusters;
+            let scale = rng.gen_range(0.5..2.0);
+            for j in 0..f {
+                items.push(scale * dirs[c * f + j] + noise * rng.gen_range(-1.0..1.0));
+            }
+        }
+        let n_users = 20;
+        FactorModel {
+            factors: f,
+            global_mean: 3.0,
+            rating_range: None,
+            user_bias: (0..n_users).map(|_| rng.gen_range(-0.1..0.1)).collect(),
+            item_bias: (0..n_items).map(|_| rng.gen_range(-0.1..0.1)).collect(),
+            user_factors: (0..n_users * f).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+            item_factors: items,
+            head: None,
+        }
+    }
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+    }
+
+    #[test]
+    fn every_item_in_exactly_one_list_and_the_same_index_for_any_thread_count() {
+        let m = clustered(3000, 12, 16, 0.05);
+        let params = IvfParams {
+            lists: 12,
+            iterations: 8,
+            sample_per_list: 64,
+            seed: 3,
+        };
+        let one = pool(1).install(|| build(&m.item_factors, &m.item_bias, 16, &params));
+        let three = pool(3).install(|| build(&m.item_factors, &m.item_bias, 16, &params));
+        assert_eq!(one, three);
+        assert!(one.as_ref().is_consistent(3000, 16));
+        let mut all = one.items.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..3000u32).collect::<Vec<_>>());
+        // Planted clusters are found: each list holds items of one cluster (i % 12) only.
+        for l in 0..12 {
+            let members = one.as_ref().list(l);
+            assert!(!members.is_empty(), "list {l} is empty");
+            let c = members[0] % 12;
+            assert!(
+                members.iter().all(|&i| i % 12 == c),
+                "list {l} mixes clusters"
+            );
+        }
+        // Centroids are the members' means, list_bias their mean bias.
+        let l0 = one.as_ref().list(0);
+        let mean0: f32 = l0
+            .iter()
+            .map(|&i| m.item_factors[i as usize * 16])
+            .sum::<f32>()
+            / l0.len() as f32;
+        assert!((one.centroids[0] - mean0).abs() < 1e-4);
+        let bias0: f32 = l0.iter().map(|&i| m.item_bias[i as usize]).sum::<f32>() / l0.len() as f32;
+        assert!((one.list_bias[0] - bias0).abs() < 1e-5);
+        // Another seed gives another (equally valid) index.
+        let other = build(
+            &m.item_factors,
+            &m.item_bias,
+            16,
+            &IvfParams { seed: 4, ..params },
+        );
+        assert!(other.as_ref().is_consistent(3000, 16));
+    }
+
+    #[test]
+    fn probing_every_list_is_the_exact_scan() {
+        let m = clustered(2500, 10, 8, 0.5);
+        let ivf = build(
+            &m.item_factors,
+            &m.item_bias,
+            8,
+            &IvfParams::for_items(2500, Some(9)),
+        );
+        let view = m.view();
+        let kern = Kernels::detect();
+        let norms = m.item_norms(kern);
+        let support: Vec<f32> = (0..2500).map(|i| (i % 31) as f32).collect();
+        let sh = Shrinkage {
+            support: &support,
+            shrinkage: 25.0,
+        };
+        let lists = ivf.as_ref().n_lists();
+        for u in 0..5u32 {
+            let exclude = [3u32, 17, 400];
+            let exact = recommend_scan(&view, kern, u, 10, &exclude, false, None);
+            let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, &exclude, lists, None);
+            assert_eq!(exact, approx, "user {u}");
+            assert!(approx.iter().all(|s| !exclude.contains(&s.index)));
+        }
+        for item in [0u32, 5, 77, 1999] {
+            let exact =
+                embedding_neighbours_scan(&view, kern, &norms, Some(sh), item, 10, false, None);
+            let approx = similar_ivf(
+                &view,
+                kern,
+                ivf.as_ref(),
+                &norms,
+                Some(sh),
+                item,
+                10,
+                lists,
+                None,
+            );
+            assert_eq!(exact, approx, "item {item}");
+        }
+    }
+
+    #[test]
+    fn few_probes_find_the_neighbours_of_clustered_items() {
+        // 40 clusters, 40 lists: the cosine neighbours of an item are in its own cluster, so
+        // probing 2 lists finds nearly all of them while scanning about 5% of the catalog.
+        let m = clustered(8000, 40, 16, 0.1);
+        let ivf = build(
+            &m.item_factors,
+            &m.item_bias,
+            16,
+            &IvfParams::for_items(8000, Some(40)),
+        );
+        let view = m.view();
+        let kern = Kernels::detect();
+        let norms = m.item_norms(kern);
+        let half: Vec<u16> = m
+            .item_factors
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect();
+        let (mut total, mut total16) = (0.0, 0.0);
+        let queries = 50;
+        for q in 0..queries {
+            let item = q * 157;
+            let exact = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, None);
+            let ivf = ivf.as_ref();
+            let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2, None);
+            total += recall(&exact, &approx);
+            // f16 against the exact f16 scan (f16 itself reorders near-ties of the f32 one)
+            let h = Some(&half[..]);
+            let exact16 = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, h);
+            let approx16 = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2, h);
+            total16 += recall(&exact16, &approx16);
+        }
+        let (r, r16) = (total / queries as f64, total16 / queries as f64);
+        assert!(r >= 0.99 && r16 >= 0.97, "recall@10 {r}, in f16 {r16}");
+        // One probe of random lists would miss: a wrong list order shows here.
+        let exact = embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, false, None);
+        let one = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 3, 10, 1, None);
+        assert!(recall(&exact, &one) >= 0.9);
+    }
+
+    #[test]
+    fn items_without_direction_and_empty_models() {
+        // Every vector zero: one list of every item; recommend ranks by bias alone.
+        let mut m = clustered(100, 2, 4, 0.0);
+        m.item_factors.iter_mut().for_each(|x| *x = 0.0);
+        let ivf = build(
+            &m.item_factors,
+            &m.item_bias,
+            4,
+            &IvfParams::for_items(100, None),
+        );
+        assert_eq!(ivf.as_ref().n_lists(), 1);
+        assert!(ivf.as_ref().is_consistent(100, 4));
+        let view = m.view();
+        let kern = Kernels::detect();
+        let exact = recommend_scan(&view, kern, 0, 5, &[], false, None);
+        assert_eq!(
+            recommend_ivf(&view, kern, ivf.as_ref(), 0, 5, &[], 1, None),
+            exact
+        );
+        let norms = m.item_norms(kern);
+        assert!(similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, 1, None).is_empty());
+        assert_eq!(default_lists(0), 1);
+        assert_eq!(default_probes(1), 1);
+        assert_eq!(default_probes(729), 45);
+    }
+}
