@@ -298,7 +298,7 @@ fn serving_params(version_id: i64) -> ServingParams {
 
 /// Builds the approximate-search index of `model`'s item vectors on the pool (cancellable:
 /// statement_timeout and pg_cancel_backend stop it between k-means rounds).
-fn build_ivf(model: &FactorModel, lists: Option<usize>) -> pgrec_core::ivf::Ivf {
+fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgrec_core::ivf::Ivf {
     use pgrec_core::ivf::{IvfBuilder, IvfParams};
     let params = IvfParams::for_items(model.n_items(), lists);
     let pool = crate::runner::pool(crate::runner::default_threads());
@@ -310,7 +310,7 @@ fn build_ivf(model: &FactorModel, lists: Option<usize>) -> pgrec_core::ivf::Ivf 
             }
             b.step();
         }
-        Some(b.finish(&model.item_bias))
+        Some(b.finish(&model.item_bias, support))
     });
     built.unwrap_or_else(|| {
         raise(
@@ -338,9 +338,9 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
     };
     let item_norms = model.item_norms(kernels);
     let serving = serving_params(info.id);
-    let ivf = serving.ivf.map(|lists| build_ivf(&model, lists));
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
+    let ivf = serving.ivf.map(|lists| build_ivf(&model, &support, lists));
     fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
         match kind {
             KeyKind::Int => KeysIn::Int(i),
@@ -521,16 +521,7 @@ pub(crate) fn recommend_indices(
         return top_k(&scores, k, exclude);
     }
     if let (Some(ivf), Some(probes)) = (m.ivf(), m.probes()) {
-        return pgrec_core::ivf::recommend_ivf(
-            &view,
-            m.kernels,
-            ivf,
-            u,
-            k,
-            exclude,
-            probes,
-            m.f16_items(),
-        );
+        return pgrec_core::ivf::recommend_ivf(&view, m.kernels, ivf, u, k, exclude, probes);
     }
     on_scan_pool(view.n_items(), |parallel| {
         pgrec_core::serving::recommend_scan(
@@ -621,7 +612,6 @@ pub(crate) fn similar_indices(
                     i,
                     k,
                     probes,
-                    m.f16_items(),
                 );
             }
             on_scan_pool(view.n_items(), |parallel| {

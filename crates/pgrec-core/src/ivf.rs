@@ -13,7 +13,7 @@ use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::nn::gemm;
 use crate::rng::stream;
-use crate::similarity::{shrink, Shrinkage};
+use crate::similarity::{shrink, Shrinkage, DEFAULT_SHRINKAGE};
 use crate::topk::{top_k, Scored, TopK};
 
 /// Random stream purpose of the sample and the initial centroids.
@@ -60,20 +60,52 @@ pub struct Ivf {
     pub centroids: Vec<f32>,
     /// The mean item bias of each list.
     pub list_bias: Vec<f32>,
+    /// lists x factors: the mean of each list's unit item vectors, each weighted by its
+    /// shrinkage n / (n + DEFAULT_SHRINKAGE) (n its support): what a query scores the lists by
+    /// when similar_items shrinks (well-supported items lead the shrunk ranking, so the lists
+    /// that hold them and point the query's way come first).
+    pub shrunk_centroids: Vec<f32>,
     /// lists + 1 offsets into `items`.
     pub offsets: Vec<u32>,
     /// Item indices grouped by list, ascending within a list.
     pub items: Vec<u32>,
+    /// The item vectors in the order of `items` (n x factors): a list's vectors are one
+    /// contiguous run, so probing a list reads it sequentially instead of gathering rows from
+    /// all over the catalog.
+    pub rows: Vec<f32>,
 }
 
 impl Ivf {
     pub fn as_ref(&self) -> IvfRef<'_> {
+        self.with_rows(ListRows::F32(&self.rows))
+    }
+
+    /// The index with its rows stored elsewhere (as f16, in a serving file).
+    pub fn with_rows<'a>(&'a self, rows: ListRows<'a>) -> IvfRef<'a> {
         IvfRef {
             factors: self.factors,
             centroids: &self.centroids,
             list_bias: &self.list_bias,
+            shrunk_centroids: &self.shrunk_centroids,
             offsets: &self.offsets,
             items: &self.items,
+            rows,
+        }
+    }
+}
+
+/// The item vectors of an index in list order, as f32 or as f16 bits.
+#[derive(Debug, Clone, Copy)]
+pub enum ListRows<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
+impl ListRows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ListRows::F32(r) => r.len(),
+            ListRows::F16(r) => r.len(),
         }
     }
 }
@@ -84,8 +116,10 @@ pub struct IvfRef<'a> {
     pub factors: usize,
     pub centroids: &'a [f32],
     pub list_bias: &'a [f32],
+    pub shrunk_centroids: &'a [f32],
     pub offsets: &'a [u32],
     pub items: &'a [u32],
+    pub rows: ListRows<'a>,
 }
 
 impl<'a> IvfRef<'a> {
@@ -99,7 +133,9 @@ impl<'a> IvfRef<'a> {
         self.factors == factors
             && self.centroids.len() == l * factors
             && self.list_bias.len() == l
+            && self.shrunk_centroids.len() == l * factors
             && self.items.len() == n_items
+            && self.rows.len() == n_items * factors
             && self.offsets.first() == Some(&0)
             && self.offsets.last().map(|&o| o as usize) == Some(n_items)
             && self.offsets.windows(2).all(|w| w[0] <= w[1])
@@ -302,9 +338,9 @@ impl<'a> IvfBuilder<'a> {
         }
     }
 
-    /// Assigns every item and computes each list's centroid (the mean of its raw vectors)
-    /// and mean bias.
-    pub fn finish(self, item_bias: &[f32]) -> Ivf {
+    /// Assigns every item and computes each list's centroid (the mean of its raw vectors),
+    /// mean bias and shrunk centroid (`support`: training interactions per item).
+    pub fn finish(self, item_bias: &[f32], support: &[f32]) -> Ivf {
         let (f, lists) = (self.f, self.lists);
         let n = self.vectors.len().checked_div(f).unwrap_or(0);
         if lists == 0 {
@@ -314,8 +350,10 @@ impl<'a> IvfBuilder<'a> {
                 factors: f,
                 centroids: vec![0.0; f],
                 list_bias: vec![mean as f32],
+                shrunk_centroids: vec![0.0; f],
                 offsets: vec![0, n as u32],
                 items: (0..n as u32).collect(),
+                rows: self.vectors[..n * f].to_vec(),
             };
         }
         let rows = chunk_rows(lists);
@@ -345,28 +383,52 @@ impl<'a> IvfBuilder<'a> {
             items[next[l as usize] as usize] = i as u32;
             next[l as usize] += 1;
         }
-        let means: Vec<(Vec<f32>, f32)> = (0..lists)
+        let means: Vec<(Vec<f32>, f32, Vec<f32>)> = (0..lists)
             .into_par_iter()
             .map(|l| {
                 let members = &items[offsets[l] as usize..offsets[l + 1] as usize];
                 let mut c = vec![0f32; f];
+                let mut shrunk = vec![0f32; f];
+                let mut u = vec![0f32; f];
                 let mut b = 0f64;
                 for &i in members {
                     let v = &self.vectors[i as usize * f..(i as usize + 1) * f];
                     for (c, x) in c.iter_mut().zip(v) {
                         *c += x;
                     }
+                    unit(kern, v, &mut u);
+                    let w = shrink(
+                        1.0,
+                        support.get(i as usize).copied().unwrap_or(0.0),
+                        DEFAULT_SHRINKAGE,
+                    );
+                    for (s, x) in shrunk.iter_mut().zip(&u) {
+                        *s += w * x;
+                    }
                     b += item_bias.get(i as usize).copied().unwrap_or(0.0) as f64;
                 }
                 let inv = 1.0 / members.len().max(1) as f32;
                 c.iter_mut().for_each(|x| *x *= inv);
-                (c, (b / members.len().max(1) as f64) as f32)
+                shrunk.iter_mut().for_each(|x| *x *= inv);
+                (c, (b / members.len().max(1) as f64) as f32, shrunk)
             })
             .collect();
         Ivf {
             factors: f,
-            centroids: means.iter().flat_map(|(c, _)| c.iter().copied()).collect(),
-            list_bias: means.iter().map(|(_, b)| *b).collect(),
+            centroids: means
+                .iter()
+                .flat_map(|(c, _, _)| c.iter().copied())
+                .collect(),
+            list_bias: means.iter().map(|(_, b, _)| *b).collect(),
+            shrunk_centroids: means
+                .iter()
+                .flat_map(|(_, _, s)| s.iter().copied())
+                .collect(),
+            rows: items
+                .iter()
+                .flat_map(|&i| &self.vectors[i as usize * f..(i as usize + 1) * f])
+                .copied()
+                .collect(),
             offsets,
             items,
         }
@@ -374,55 +436,45 @@ impl<'a> IvfBuilder<'a> {
 }
 
 /// Builds an index in one call (on the current rayon pool).
-pub fn build(vectors: &[f32], item_bias: &[f32], f: usize, params: &IvfParams) -> Ivf {
+pub fn build(
+    vectors: &[f32],
+    item_bias: &[f32],
+    support: &[f32],
+    f: usize,
+    params: &IvfParams,
+) -> Ivf {
     let mut b = IvfBuilder::new(vectors, f, params);
     for _ in 0..params.iterations {
         b.step();
     }
-    b.finish(item_bias)
+    b.finish(item_bias, support)
 }
 
-/// Scores the items of `lists` (in list order) with `score_rows(rows, out)` over their vectors
-/// gathered into one buffer, and keeps the k best, skipping the sorted `exclude` and NaN.
-#[allow(clippy::too_many_arguments)]
+/// Scores the items of `lists` (in list order) from the index's contiguous rows, passes each
+/// dot product through `finish(item, dot)`, and keeps the k best, skipping the sorted
+/// `exclude` and NaN.
 fn scan_lists(
     ivf: IvfRef<'_>,
     lists: &[usize],
-    view: &ModelView<'_>,
     kern: Kernels,
     q: &[f32],
-    f16_items: Option<&[u16]>,
     k: usize,
     exclude: &[u32],
     finish: impl Fn(u32, f32) -> f32,
 ) -> Vec<Scored> {
-    let f = view.factors;
+    let f = ivf.factors;
     let mut top = TopK::new(k);
-    let mut rows32: Vec<f32> = Vec::new();
-    let mut rows16: Vec<u16> = Vec::new();
     let mut dots: Vec<f32> = Vec::new();
     for &l in lists {
-        let members = ivf.list(l);
+        let (lo, hi) = (ivf.offsets[l] as usize, ivf.offsets[l + 1] as usize);
         dots.clear();
-        dots.resize(members.len(), 0.0);
-        match f16_items {
+        dots.resize(hi - lo, 0.0);
+        match ivf.rows {
             _ if f == 0 => {}
-            Some(h) => {
-                rows16.clear();
-                for &i in members {
-                    rows16.extend_from_slice(&h[i as usize * f..(i as usize + 1) * f]);
-                }
-                kern.dots_f16(q, &rows16, &mut dots);
-            }
-            None => {
-                rows32.clear();
-                for &i in members {
-                    rows32.extend_from_slice(view.item(i));
-                }
-                kern.dots(q, &rows32, &mut dots);
-            }
+            ListRows::F16(h) => kern.dots_f16(q, &h[lo * f..hi * f], &mut dots),
+            ListRows::F32(r) => kern.dots(q, &r[lo * f..hi * f], &mut dots),
         }
-        for (&i, &d) in members.iter().zip(&dots) {
+        for (&i, &d) in ivf.list(l).iter().zip(&dots) {
             let s = finish(i, d);
             if top.admits(s) && exclude.binary_search(&i).is_err() {
                 top.push(i, s);
@@ -445,7 +497,6 @@ pub fn recommend_ivf(
     k: usize,
     exclude: &[u32],
     probes: usize,
-    f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
     let base = view.global_mean + view.user_bias[u as usize];
     let p = view.user(u);
@@ -457,7 +508,7 @@ pub fn recommend_ivf(
         *s += b;
     }
     let lists = IvfRef::best_lists(&list_scores, probes);
-    scan_lists(ivf, &lists, view, kern, p, f16_items, k, exclude, |i, d| {
+    scan_lists(ivf, &lists, kern, p, k, exclude, |i, d| {
         d + (base + view.item_bias[i as usize])
     })
 }
@@ -475,7 +526,6 @@ pub fn similar_ivf(
     item: u32,
     k: usize,
     probes: usize,
-    f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
     let nq = norms[item as usize];
     if nq == 0.0 {
@@ -484,13 +534,20 @@ pub fn similar_ivf(
     let q = view.item(item);
     let f = view.factors;
     let mut list_scores = vec![0f32; ivf.n_lists()];
-    kern.dots(q, ivf.centroids, &mut list_scores);
-    for (s, c) in list_scores.iter_mut().zip(ivf.centroids.chunks_exact(f)) {
-        let nc = norm(kern, c);
-        *s = if nc > 0.0 { *s / nc } else { f32::NAN };
+    match shrinkage {
+        // Shrunk: the lists whose weighted unit vectors point the query's way.
+        Some(sh) if sh.shrinkage > 0.0 => kern.dots(q, ivf.shrunk_centroids, &mut list_scores),
+        // Plain cosine: the lists whose centroids are closest in angle.
+        _ => {
+            kern.dots(q, ivf.centroids, &mut list_scores);
+            for (s, c) in list_scores.iter_mut().zip(ivf.centroids.chunks_exact(f)) {
+                let nc = norm(kern, c);
+                *s = if nc > 0.0 { *s / nc } else { f32::NAN };
+            }
+        }
     }
     let lists = IvfRef::best_lists(&list_scores, probes);
-    scan_lists(ivf, &lists, view, kern, q, f16_items, k, &[item], |j, d| {
+    scan_lists(ivf, &lists, kern, q, k, &[item], |j, d| {
         let nj = norms[j as usize];
         if nj == 0.0 {
             return f32::NAN;
@@ -566,10 +623,19 @@ mod tests {
             sample_per_list: 64,
             seed: 3,
         };
-        let one = pool(1).install(|| build(&m.item_factors, &m.item_bias, 16, &params));
-        let three = pool(3).install(|| build(&m.item_factors, &m.item_bias, 16, &params));
+        let support: Vec<f32> = (0..3000).map(|i| (i % 50) as f32).collect();
+        let one = pool(1).install(|| build(&m.item_factors, &m.item_bias, &support, 16, &params));
+        let three = pool(3).install(|| build(&m.item_factors, &m.item_bias, &support, 16, &params));
         assert_eq!(one, three);
         assert!(one.as_ref().is_consistent(3000, 16));
+        // The rows are the item vectors in list order.
+        for (p, &i) in one.items.iter().enumerate() {
+            let i = i as usize;
+            assert_eq!(
+                one.rows[p * 16..(p + 1) * 16],
+                m.item_factors[i * 16..(i + 1) * 16]
+            );
+        }
         let mut all = one.items.clone();
         all.sort_unstable();
         assert_eq!(all, (0..3000u32).collect::<Vec<_>>());
@@ -597,6 +663,7 @@ mod tests {
         let other = build(
             &m.item_factors,
             &m.item_bias,
+            &support,
             16,
             &IvfParams { seed: 4, ..params },
         );
@@ -606,16 +673,17 @@ mod tests {
     #[test]
     fn probing_every_list_is_the_exact_scan() {
         let m = clustered(2500, 10, 8, 0.5);
+        let support: Vec<f32> = (0..2500).map(|i| (i % 31) as f32).collect();
         let ivf = build(
             &m.item_factors,
             &m.item_bias,
+            &support,
             8,
             &IvfParams::for_items(2500, Some(9)),
         );
         let view = m.view();
         let kern = Kernels::detect();
         let norms = m.item_norms(kern);
-        let support: Vec<f32> = (0..2500).map(|i| (i % 31) as f32).collect();
         let sh = Shrinkage {
             support: &support,
             shrinkage: 25.0,
@@ -624,24 +692,14 @@ mod tests {
         for u in 0..5u32 {
             let exclude = [3u32, 17, 400];
             let exact = recommend_scan(&view, kern, u, 10, &exclude, false, None);
-            let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, &exclude, lists, None);
+            let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, &exclude, lists);
             assert_eq!(exact, approx, "user {u}");
             assert!(approx.iter().all(|s| !exclude.contains(&s.index)));
         }
         for item in [0u32, 5, 77, 1999] {
             let exact =
                 embedding_neighbours_scan(&view, kern, &norms, Some(sh), item, 10, false, None);
-            let approx = similar_ivf(
-                &view,
-                kern,
-                ivf.as_ref(),
-                &norms,
-                Some(sh),
-                item,
-                10,
-                lists,
-                None,
-            );
+            let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, Some(sh), item, 10, lists);
             assert_eq!(exact, approx, "item {item}");
         }
     }
@@ -651,9 +709,11 @@ mod tests {
         // 40 clusters, 40 lists: the cosine neighbours of an item are in its own cluster, so
         // probing 2 lists finds nearly all of them while scanning about 5% of the catalog.
         let m = clustered(8000, 40, 16, 0.1);
+        let support: Vec<f32> = (0..8000).map(|i| ((i * 7) % 200) as f32).collect();
         let ivf = build(
             &m.item_factors,
             &m.item_bias,
+            &support,
             16,
             &IvfParams::for_items(8000, Some(40)),
         );
@@ -665,25 +725,50 @@ mod tests {
             .iter()
             .map(|&x| half::f16::from_f32(x).to_bits())
             .collect();
+        let half_rows: Vec<u16> = ivf
+            .rows
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_bits())
+            .collect();
+        let ivf_full = &ivf;
         let (mut total, mut total16) = (0.0, 0.0);
         let queries = 50;
         for q in 0..queries {
             let item = q * 157;
             let exact = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, None);
             let ivf = ivf.as_ref();
-            let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2, None);
+            let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2);
             total += recall(&exact, &approx);
             // f16 against the exact f16 scan (f16 itself reorders near-ties of the f32 one)
             let h = Some(&half[..]);
             let exact16 = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, h);
-            let approx16 = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2, h);
+            let ivf16 = ivf_full.with_rows(ListRows::F16(&half_rows));
+            let approx16 = similar_ivf(&view, kern, ivf16, &norms, None, item, 10, 2);
             total16 += recall(&exact16, &approx16);
         }
         let (r, r16) = (total / queries as f64, total16 / queries as f64);
         assert!(r >= 0.99 && r16 >= 0.97, "recall@10 {r}, in f16 {r16}");
+        // Shrunk by support: the lists are then ordered by their shrunk centroids (all zero,
+        // or unweighted, would order them by chance or by angle alone).
+        let sh = Some(Shrinkage {
+            support: &support,
+            shrinkage: 25.0,
+        });
+        let mut shrunk = 0.0;
+        for q in 0..queries {
+            let item = q * 157 + 1;
+            let exact = embedding_neighbours_scan(&view, kern, &norms, sh, item, 10, false, None);
+            let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, sh, item, 10, 2);
+            shrunk += recall(&exact, &approx);
+        }
+        assert!(
+            shrunk / queries as f64 >= 0.99,
+            "shrunk recall@10 {}",
+            shrunk / queries as f64
+        );
         // One probe of random lists would miss: a wrong list order shows here.
         let exact = embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, false, None);
-        let one = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 3, 10, 1, None);
+        let one = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 3, 10, 1);
         assert!(recall(&exact, &one) >= 0.9);
     }
 
@@ -692,9 +777,11 @@ mod tests {
         // Every vector zero: one list of every item; recommend ranks by bias alone.
         let mut m = clustered(100, 2, 4, 0.0);
         m.item_factors.iter_mut().for_each(|x| *x = 0.0);
+        let support = vec![1.0; 100];
         let ivf = build(
             &m.item_factors,
             &m.item_bias,
+            &support,
             4,
             &IvfParams::for_items(100, None),
         );
@@ -704,11 +791,11 @@ mod tests {
         let kern = Kernels::detect();
         let exact = recommend_scan(&view, kern, 0, 5, &[], false, None);
         assert_eq!(
-            recommend_ivf(&view, kern, ivf.as_ref(), 0, 5, &[], 1, None),
+            recommend_ivf(&view, kern, ivf.as_ref(), 0, 5, &[], 1),
             exact
         );
         let norms = m.item_norms(kern);
-        assert!(similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, 1, None).is_empty());
+        assert!(similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, 1).is_empty());
         assert_eq!(default_lists(0), 1);
         assert_eq!(default_probes(1), 1);
         assert_eq!(default_probes(729), 45);

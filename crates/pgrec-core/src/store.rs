@@ -14,7 +14,7 @@
 use std::io::{self, Write};
 
 use crate::data::UserItems;
-use crate::ivf::{Ivf, IvfRef};
+use crate::ivf::{Ivf, IvfRef, ListRows};
 
 /// "PGRECM" and the format version.
 pub const MAGIC: &[u8; 8] = b"PGRECM03";
@@ -42,10 +42,13 @@ enum Section {
     ItemFactorsF16,
     IvfCentroids,
     IvfListBias,
+    IvfShrunkCentroids,
     IvfOffsets,
     IvfItems,
+    IvfRows,
+    IvfRowsF16,
 }
-const SECTIONS: usize = 19;
+const SECTIONS: usize = 22;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -151,6 +154,14 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
     } else {
         Vec::new()
     };
+    let ivf_half: Vec<u16> = match p.ivf {
+        Some(x) if p.f16_items => x
+            .rows
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_bits())
+            .collect(),
+        _ => Vec::new(),
+    };
     let sections: [&[u8]; SECTIONS] = [
         as_bytes(p.user_bias),
         as_bytes(p.item_bias),
@@ -169,8 +180,16 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         as_bytes(&half),
         p.ivf.map_or(&[][..], |x| as_bytes(&x.centroids)),
         p.ivf.map_or(&[][..], |x| as_bytes(&x.list_bias)),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.shrunk_centroids)),
         p.ivf.map_or(&[][..], |x| as_bytes(&x.offsets)),
         p.ivf.map_or(&[][..], |x| as_bytes(&x.items)),
+        // the index's rows in the precision the catalog scans read
+        if p.f16_items {
+            &[][..]
+        } else {
+            p.ivf.map_or(&[][..], |x| as_bytes(&x.rows))
+        },
+        as_bytes(&ivf_half),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -463,8 +482,17 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
                         factors,
                         centroids: f(Section::IvfCentroids)?,
                         list_bias: f(Section::IvfListBias)?,
+                        shrunk_centroids: f(Section::IvfShrunkCentroids)?,
                         offsets,
                         items: cast::<u32>(sec[Section::IvfItems as usize])?,
+                        rows: {
+                            let h = cast::<u16>(sec[Section::IvfRowsF16 as usize])?;
+                            if h.is_empty() {
+                                ListRows::F32(f(Section::IvfRows)?)
+                            } else {
+                                ListRows::F16(h)
+                            }
+                        },
                     })
                 })
                 .transpose()?
@@ -535,8 +563,10 @@ mod tests {
             factors: 2,
             centroids: vec![0.0, -1.0, -3.0, -4.0],
             list_bias: vec![2.0, 2.0],
+            shrunk_centroids: vec![0.0, -0.5, -0.25, -0.5],
             offsets: vec![0, 1, 3],
             items: vec![0, 1, 2],
+            rows: vec![-0.0, -1.0, -2.0, -3.0, -4.0, -5.0],
         };
         let p = Parts {
             factors: 2,
@@ -595,6 +625,12 @@ mod tests {
                     assert_eq!((x.offsets, x.items), (&[0u32, 1, 3][..], &[0u32, 1, 2][..]));
                     assert_eq!(x.centroids[3], -4.0);
                     assert_eq!(x.list_bias, &[2.0, 2.0]);
+                    assert_eq!(x.shrunk_centroids[1], -0.5);
+                    // rows in f16, as the file's item vectors (the text case asks for f16)
+                    match x.rows {
+                        ListRows::F16(h) => assert_eq!(half::f16::from_bits(h[5]).to_f32(), -5.0),
+                        ListRows::F32(_) => panic!("f16 rows expected"),
+                    }
                 }
                 None => assert!(!text),
             }
