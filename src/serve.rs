@@ -303,14 +303,11 @@ fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgre
     let params = IvfParams::for_items(model.n_items(), lists);
     let pool = crate::runner::pool(crate::runner::default_threads());
     let built = crate::runner::run(&pool, |cancel| {
-        let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params);
+        let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params, cancel);
         for _ in 0..params.iterations {
-            if cancel.is_cancelled() {
-                return None;
-            }
             b.step();
         }
-        Some(b.finish(&model.item_bias, support))
+        b.finish(&model.item_bias, support)
     });
     built.unwrap_or_else(|| {
         raise(

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::nn::gemm;
+use crate::parallel::CancelFlag;
 use crate::rng::stream;
 use crate::similarity::{shrink, Shrinkage, DEFAULT_SHRINKAGE};
 use crate::topk::{top_k, Scored, TopK};
@@ -191,7 +192,13 @@ fn assign_rows(rows: &[f32], f: usize, centroids: &[f32], lists: usize, out: &mu
 /// direction, each next one a row drawn with probability proportional to its cosine distance
 /// to the nearest centroid so far. Spreads the centroids over the clusters where uniform
 /// picks put two in one cluster and none in another.
-fn seed_centroids(sample: &[f32], f: usize, lists: usize, rng: &mut crate::rng::Rng) -> Vec<f32> {
+fn seed_centroids(
+    sample: &[f32],
+    f: usize,
+    lists: usize,
+    rng: &mut crate::rng::Rng,
+    cancel: &CancelFlag,
+) -> Vec<f32> {
     use rand::Rng;
     if f == 0 || lists == 0 {
         return Vec::new();
@@ -226,7 +233,7 @@ fn seed_centroids(sample: &[f32], f: usize, lists: usize, rng: &mut crate::rng::
             })
     };
     update(&mut dist, &centroids[..f], true);
-    while centroids.len() < lists * f {
+    while centroids.len() < lists * f && !cancel.is_cancelled() {
         let total: f64 = dist.iter().sum();
         if total <= 0.0 {
             break; // every row is on a centroid already: fewer distinct directions than lists
@@ -259,11 +266,12 @@ pub struct IvfBuilder<'a> {
     sample: Vec<f32>,
     /// Current centroids, unit length (lists x f).
     centroids: Vec<f32>,
+    cancel: &'a CancelFlag,
 }
 
 impl<'a> IvfBuilder<'a> {
     /// Draws the sample and the initial centroids (distinct sampled items with a direction).
-    pub fn new(vectors: &'a [f32], f: usize, params: &IvfParams) -> Self {
+    pub fn new(vectors: &'a [f32], f: usize, params: &IvfParams, cancel: &'a CancelFlag) -> Self {
         let kern = Kernels::detect();
         let n = vectors.len().checked_div(f).unwrap_or(0);
         let mut rng = stream(params.seed, &[IVF_STREAM]);
@@ -281,7 +289,7 @@ impl<'a> IvfBuilder<'a> {
             .par_chunks_mut(f.max(1))
             .zip(picked.par_iter())
             .for_each(|(out, &i)| unit(kern, &vectors[i as usize * f..(i as usize + 1) * f], out));
-        let centroids = seed_centroids(&sample, f, params.lists, &mut rng);
+        let centroids = seed_centroids(&sample, f, params.lists, &mut rng, cancel);
         let lists = centroids.len().checked_div(f).unwrap_or(0);
         IvfBuilder {
             vectors,
@@ -290,43 +298,37 @@ impl<'a> IvfBuilder<'a> {
             kern,
             sample,
             centroids,
+            cancel,
         }
     }
 
-    /// One k-means round over the sample: assign, then move each centroid to the normalised
-    /// sum of its rows (an empty list keeps its centroid).
+    /// One k-means round over the sample: assign (in parallel), then move each centroid to
+    /// the normalised sum of its rows (an empty list keeps its centroid). Does nothing once
+    /// `cancel` is set.
     pub fn step(&mut self) {
         let (f, lists) = (self.f, self.lists);
-        if lists == 0 {
+        if lists == 0 || self.cancel.is_cancelled() {
             return;
         }
         let rows = chunk_rows(lists);
-        let centroids = &self.centroids;
-        let sums: Vec<(Vec<f32>, Vec<u32>)> = self
-            .sample
-            .par_chunks(rows * f)
-            .map(|chunk| {
-                let mut who = vec![0u32; chunk.len() / f];
-                assign_rows(chunk, f, centroids, lists, &mut who);
-                let mut sum = vec![0f32; lists * f];
-                let mut count = vec![0u32; lists];
-                for (row, &l) in chunk.chunks_exact(f).zip(&who) {
-                    let l = l as usize;
-                    count[l] += 1;
-                    for (s, x) in sum[l * f..(l + 1) * f].iter_mut().zip(row) {
-                        *s += x;
-                    }
+        let mut who = vec![0u32; self.sample.len() / f];
+        let (centroids, cancel) = (&self.centroids, self.cancel);
+        who.par_chunks_mut(rows)
+            .zip(self.sample.par_chunks(rows * f))
+            .for_each(|(out, chunk)| {
+                if !cancel.is_cancelled() {
+                    assign_rows(chunk, f, centroids, lists, out);
                 }
-                (sum, count)
-            })
-            .collect();
+            });
+        if cancel.is_cancelled() {
+            return;
+        }
         let mut total = vec![0f32; lists * f];
         let mut count = vec![0u32; lists];
-        for (s, c) in &sums {
-            for (t, x) in total.iter_mut().zip(s) {
-                *t += x;
-            }
-            for (t, x) in count.iter_mut().zip(c) {
+        for (row, &l) in self.sample.chunks_exact(f).zip(&who) {
+            let l = l as usize;
+            count[l] += 1;
+            for (t, x) in total[l * f..(l + 1) * f].iter_mut().zip(row) {
                 *t += x;
             }
         }
@@ -340,13 +342,17 @@ impl<'a> IvfBuilder<'a> {
 
     /// Assigns every item and computes each list's centroid (the mean of its raw vectors),
     /// mean bias and shrunk centroid (`support`: training interactions per item).
-    pub fn finish(self, item_bias: &[f32], support: &[f32]) -> Ivf {
+    /// None once `cancel` is set.
+    pub fn finish(self, item_bias: &[f32], support: &[f32]) -> Option<Ivf> {
+        if self.cancel.is_cancelled() {
+            return None;
+        }
         let (f, lists) = (self.f, self.lists);
         let n = self.vectors.len().checked_div(f).unwrap_or(0);
         if lists == 0 {
             // No item has a direction: one list of every item.
             let mean = item_bias.iter().map(|&b| b as f64).sum::<f64>() / n.max(1) as f64;
-            return Ivf {
+            return Some(Ivf {
                 factors: f,
                 centroids: vec![0.0; f],
                 list_bias: vec![mean as f32],
@@ -354,21 +360,28 @@ impl<'a> IvfBuilder<'a> {
                 offsets: vec![0, n as u32],
                 items: (0..n as u32).collect(),
                 rows: self.vectors[..n * f].to_vec(),
-            };
+            });
         }
         let rows = chunk_rows(lists);
         let mut who = vec![0u32; n];
         let kern = self.kern;
         let centroids = &self.centroids;
+        let cancel = self.cancel;
         who.par_chunks_mut(rows)
             .zip(self.vectors.par_chunks(rows * f))
             .for_each(|(out, chunk)| {
+                if cancel.is_cancelled() {
+                    return;
+                }
                 let mut units = vec![0f32; chunk.len()];
                 for (u, v) in units.chunks_exact_mut(f).zip(chunk.chunks_exact(f)) {
                     unit(kern, v, u);
                 }
                 assign_rows(&units, f, centroids, lists, out);
             });
+        if cancel.is_cancelled() {
+            return None;
+        }
         // Counting sort: items ascending within each list.
         let mut offsets = vec![0u32; lists + 1];
         for &l in &who {
@@ -413,7 +426,7 @@ impl<'a> IvfBuilder<'a> {
                 (c, (b / members.len().max(1) as f64) as f32, shrunk)
             })
             .collect();
-        Ivf {
+        Some(Ivf {
             factors: f,
             centroids: means
                 .iter()
@@ -431,7 +444,7 @@ impl<'a> IvfBuilder<'a> {
                 .collect(),
             offsets,
             items,
-        }
+        })
     }
 }
 
@@ -443,11 +456,12 @@ pub fn build(
     f: usize,
     params: &IvfParams,
 ) -> Ivf {
-    let mut b = IvfBuilder::new(vectors, f, params);
+    let cancel = CancelFlag::new();
+    let mut b = IvfBuilder::new(vectors, f, params, &cancel);
     for _ in 0..params.iterations {
         b.step();
     }
-    b.finish(item_bias, support)
+    b.finish(item_bias, support).expect("never cancelled")
 }
 
 /// Scores the items of `lists` (in list order) from the index's contiguous rows, passes each
@@ -770,6 +784,21 @@ mod tests {
         let exact = embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, false, None);
         let one = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 3, 10, 1);
         assert!(recall(&exact, &one) >= 0.9);
+    }
+
+    #[test]
+    fn a_cancelled_build_gives_no_index() {
+        let m = clustered(2000, 8, 8, 0.1);
+        let params = IvfParams::for_items(2000, None);
+        let cancel = CancelFlag::new();
+        let mut b = IvfBuilder::new(&m.item_factors, 8, &params, &cancel);
+        b.step();
+        cancel.cancel();
+        b.step();
+        assert!(b.finish(&m.item_bias, &[]).is_none());
+        // cancelled before seeding: no centroids drawn beyond the first
+        let b = IvfBuilder::new(&m.item_factors, 8, &params, &cancel);
+        assert_eq!(b.lists, 1);
     }
 
     #[test]

@@ -33,10 +33,10 @@ BEGIN
 END $$;
 -- every list: the exact answer, score for score
 BEGIN; SELECT * FROM pg_temp.recall(1000); COMMIT;
--- the default probes (8 of 41 lists) find most of it (0.987 and 0.844 when written; shrinkage
+-- the default probes (8 of 41 lists) find most of it (0.987 and 0.901 when written; shrinkage
 -- spreads similar_items' neighbours over more lists); one list finds less
 BEGIN;
-SELECT recommend_recall >= 0.95 AS recommend_default_ok, similar_recall >= 0.8 AS similar_default_ok, same_scores
+SELECT recommend_recall >= 0.95 AS recommend_default_ok, similar_recall >= 0.88 AS similar_default_ok, same_scores
 FROM pg_temp.recall(0);
 COMMIT;
 BEGIN;

@@ -31,3 +31,21 @@ SELECT dblink_disconnect('canceller');
 SELECT model, version FROM pgrec.train('after_cancel', 'tiny', params => '{"factors": 4, "epochs": 2}');
 SELECT pgrec.drop_model('after_cancel');
 DROP TABLE big;
+-- Building the approximate-search index ("ann": "ivf", with the serving file on the first
+-- call; here 4,000 lists over 123k items: 6.1 s uncancelled when written, against 0.17 s for
+-- the first call without an index) stops as quickly; the next call builds it.
+CREATE TABLE wide AS SELECT * FROM pgrec.synthetic_ratings(3000, 300000, 400000, seed => 6);
+SELECT n_items > 100000 AS many_items FROM pgrec.train('wide_ivf', 'wide', 'ials', rating_col => NULL,
+  params => '{"epochs": 1, "factors": 32, "ann": "ivf", "ivf_lists": 4000}');
+SELECT min(item_id) AS first_item FROM pgrec.item_embeddings('wide_ivf') \gset
+SELECT clock_timestamp() AS started \gset
+SET statement_timeout = '1s';
+SELECT count(*) FROM pgrec.similar_items('wide_ivf', :first_item, 10);
+\echo :LAST_ERROR_SQLSTATE
+RESET statement_timeout;
+SELECT extract(epoch FROM clock_timestamp() - :'started'::timestamptz) < 2.5 AS index_build_stopped_within_two_seconds;
+SET pgrec.ivf_probes = 40;
+SELECT count(*) AS answers_after_build FROM pgrec.similar_items('wide_ivf', :first_item, 10);
+RESET pgrec.ivf_probes;
+SELECT pgrec.drop_model('wide_ivf');
+DROP TABLE wide;
