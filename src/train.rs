@@ -335,6 +335,8 @@ pub fn algorithm_params(mut params: serde_json::Value) -> serde_json::Value {
     if let Some(o) = params.as_object_mut() {
         o.remove("keep_versions");
         o.remove("serving_precision");
+        o.remove("tune");
+        o.remove("tune_trials");
         for key in ANN_PARAMS {
             o.remove(key);
         }
@@ -450,7 +452,18 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let keep_versions = take_keep_versions(&mut params_json);
     let serving_precision = take_serving_precision(&mut params_json);
     let ann = take_ann(&mut params_json);
-    let configured = configure(algorithm, &params_json);
+    let tune = algo::tune::take_tune(&mut params_json).or_raise();
+    let configured = match (tune, algo::find(algorithm)) {
+        (
+            Some(trials),
+            Some(
+                entry @ algo::Entry {
+                    configure: Some(c), ..
+                },
+            ),
+        ) => algo::tune::configure(entry.name, *c, &params_json, trials).or_raise(),
+        _ => configure(algorithm, &params_json),
+    };
     if configured.needs_ratings() && rating_col.is_none() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -577,6 +590,12 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             m.insert(k.clone(), v.clone());
         }
     }
+    // A tuned model is stored with the winner's settings (what it is; retrain keeps them).
+    if let Some(won) = fitted.metrics["tune"]["params"].as_object() {
+        for (k, v) in won.iter().filter(|(k, _)| k.as_str() != "threads") {
+            stored_params[k.as_str()] = v.clone();
+        }
+    }
     data.ratings = fitted.ratings;
     let (tensors, scorer, target) = (fitted.tensors, fitted.scorer, fitted.target);
     let fitted = fitted.model;
@@ -624,6 +643,18 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     if let Some((epoch, v)) = best {
         metrics[format!("validation_{}", v.metric.name())] = json!(v.value);
         metrics["best_epoch"] = json!(epoch);
+    }
+    // Tuned: the winner's validation at full epochs and the epochs the final model trained
+    // (the history's best is over every trial).
+    if let (Some((_, v)), Some(results)) = (best, metrics["tune"]["results"].as_array()) {
+        let last_rung = results.iter().filter_map(|r| r["rung"].as_u64()).max();
+        if let Some(won) = results
+            .iter()
+            .find(|r| r["rung"].as_u64() == last_rung && r["rank"] == json!(1))
+        {
+            metrics[format!("validation_{}", v.metric.name())] = won["best_validation"].clone();
+            metrics["best_epoch"] = metrics["tune"]["final_epochs"].clone();
+        }
     }
     health(&fitted, &mut metrics);
 

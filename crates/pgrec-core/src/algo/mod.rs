@@ -27,6 +27,7 @@ pub mod implicit;
 pub mod mf;
 pub mod neural;
 pub mod params;
+pub mod tune;
 
 /// Parses and checks an algorithm's JSON params.
 pub type Configure = fn(&serde_json::Value) -> Result<Box<dyn Configured>>;
