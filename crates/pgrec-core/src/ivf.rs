@@ -14,7 +14,7 @@ use crate::model::ModelView;
 use crate::nn::gemm;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::similarity::{shrink, Shrinkage, DEFAULT_SHRINKAGE};
+use crate::similarity::{cosine_of, shrink, Shrinkage, DEFAULT_SHRINKAGE};
 use crate::topk::{top_k, Scored, TopK};
 
 /// Random stream purpose of the sample and the initial centroids.
@@ -562,14 +562,10 @@ pub fn similar_ivf(
     }
     let lists = IvfRef::best_lists(&list_scores, probes);
     scan_lists(ivf, &lists, kern, q, k, &[item], |j, d| {
-        let nj = norms[j as usize];
-        if nj == 0.0 {
-            return f32::NAN;
-        }
-        let c = (d / (nq * nj)).clamp(-1.0, 1.0);
+        let c = cosine_of(d, nq, norms[j as usize]);
         match shrinkage {
-            Some(sh) if sh.shrinkage > 0.0 => shrink(c, sh.support[j as usize], sh.shrinkage),
-            _ => c,
+            Some(sh) => shrink(c, sh.support[j as usize], sh.shrinkage),
+            None => c,
         }
     })
 }

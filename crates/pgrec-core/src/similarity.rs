@@ -86,8 +86,21 @@ pub fn item_support(seen: &dyn ItemLists, n_items: usize) -> Vec<f32> {
     n
 }
 
+/// The cosine of two vectors from their dot product and norms, clamped to [-1, 1]; NaN (never
+/// kept by a top-k) when the neighbour's vector has no direction. The exact scan and the IVF
+/// scan score with it, so both give the same value for the same dot product.
+#[inline(always)]
+pub fn cosine_of(dot: f32, norm_query: f32, norm_neighbour: f32) -> f32 {
+    let c = (dot / (norm_query * norm_neighbour)).clamp(-1.0, 1.0);
+    if norm_neighbour == 0.0 {
+        f32::NAN
+    } else {
+        c
+    }
+}
+
 /// `similarity` shrunk by the support `n` of the neighbour.
-#[inline]
+#[inline(always)]
 pub fn shrink(similarity: f32, n: f32, shrinkage: f32) -> f32 {
     if shrinkage <= 0.0 {
         similarity
@@ -146,13 +159,11 @@ pub fn embedding_neighbours_scan(
         // Written as straight loops over slices (no branch per item) so that they vectorise.
         let norms = &norms[lo..lo + out.len()];
         for (s, &nj) in out.iter_mut().zip(norms) {
-            // no direction, no cosine: a zero vector gives NaN, which is never kept
-            let c = (*s / (nq * nj)).clamp(-1.0, 1.0);
-            *s = if nj == 0.0 { f32::NAN } else { c };
+            *s = cosine_of(*s, nq, nj);
         }
-        if let Some(sh) = shrinkage.filter(|sh| sh.shrinkage > 0.0) {
+        if let Some(sh) = shrinkage {
             for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
-                *s = *s * n / (n + sh.shrinkage);
+                *s = shrink(*s, n, sh.shrinkage);
             }
         }
     })
