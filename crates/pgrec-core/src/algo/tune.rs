@@ -712,6 +712,29 @@ mod tests {
             steps <= max && steps > 6 * 9 + 2 * 27,
             "steps {steps} of {max}"
         );
+        // Each rung is ranked by validation RMSE, lowest first; the second rung runs the first
+        // rung's best two; the winner is the second rung's first.
+        let results = tune["results"].as_array().cloned().unwrap_or_default();
+        let rung =
+            |r: u64| -> Vec<&Value> { results.iter().filter(|x| x["rung"] == json!(r)).collect() };
+        for r in [1, 2] {
+            let v: Vec<f64> = rung(r)
+                .iter()
+                .map(|x| x["best_validation"].as_f64().unwrap_or(f64::NAN))
+                .collect();
+            assert!(
+                v.windows(2).all(|w| w[0] <= w[1]),
+                "rung {r} not ranked: {v:?}"
+            );
+        }
+        let first_two: Vec<&Value> = rung(1).iter().take(2).map(|x| &x["params"]).collect();
+        let mut second: Vec<&Value> = rung(2).iter().map(|x| &x["params"]).collect();
+        second.sort_by_key(|p| first_two.iter().position(|q| q == p));
+        assert_eq!(
+            first_two, second,
+            "the survivors are not the first rung's best"
+        );
+        assert_eq!(rung(2)[0]["params"], tune["winner"]);
         // the final model is the winner's: its stored params carry the winning penalty
         let winner = &tune["winner"];
         if let Some(reg) = winner.get("regularization") {
