@@ -448,22 +448,6 @@ impl<'a> IvfBuilder<'a> {
     }
 }
 
-/// Builds an index in one call (on the current rayon pool).
-pub fn build(
-    vectors: &[f32],
-    item_bias: &[f32],
-    support: &[f32],
-    f: usize,
-    params: &IvfParams,
-) -> Ivf {
-    let cancel = CancelFlag::new();
-    let mut b = IvfBuilder::new(vectors, f, params, &cancel);
-    for _ in 0..params.iterations {
-        b.step();
-    }
-    b.finish(item_bias, support).expect("never cancelled")
-}
-
 /// Scores the items of `lists` (in list order) from the index's contiguous rows, passes each
 /// dot product through `finish(item, dot)`, and keeps the k best, skipping the sorted
 /// `exclude` and NaN.
@@ -589,6 +573,22 @@ mod tests {
     use crate::serving::recommend_scan;
     use crate::similarity::embedding_neighbours_scan;
     use rand::{Rng, SeedableRng};
+
+    /// Builds an index in one call (on the current rayon pool), never cancelled.
+    fn build(
+        vectors: &[f32],
+        item_bias: &[f32],
+        support: &[f32],
+        f: usize,
+        params: &IvfParams,
+    ) -> Ivf {
+        let cancel = CancelFlag::new();
+        let mut b = IvfBuilder::new(vectors, f, params, &cancel);
+        for _ in 0..params.iterations {
+            b.step();
+        }
+        b.finish(item_bias, support).expect("never cancelled")
+    }
 
     /// Items around `clusters` random directions (plus small noise), users random.
     fn clustered(n_items: usize, clusters: usize, f: usize, noise: f32) -> FactorModel {
