@@ -822,6 +822,8 @@ mod tests {
         let norms = m.item_norms(kern);
         assert!(similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, 1).is_empty());
         assert_eq!(default_lists(0), 1);
+        assert_eq!(default_lists(1682), 41);
+        assert_eq!(default_lists(531_560), 729);
         assert_eq!(default_probes(1), 1);
         assert_eq!(default_probes(729), 45);
     }
