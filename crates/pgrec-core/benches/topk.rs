@@ -2,7 +2,7 @@
 //! similar-items, on MovieLens-100K-sized and larger catalogues.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use pgrec_core::kernels::Kernels;
+use pgrec_core::kernels::{f16_bits, Kernels};
 use pgrec_core::model::FactorModel;
 use pgrec_core::parallel::CancelFlag;
 use pgrec_core::serving::{recommend_batch, recommend_scan};
@@ -48,11 +48,7 @@ fn bench(c: &mut Criterion) {
         );
         // The serving path: the unit scan, its f16 variant, and one batch of 64 users.
         let view = m.view();
-        let half: Vec<u16> = m
-            .item_factors
-            .iter()
-            .map(|&x| half::f16::from_f32(x).to_bits())
-            .collect();
+        let half = f16_bits(&m.item_factors);
         for (name, f16) in [
             ("scan_f32_top10", None),
             ("scan_f16_top10", Some(&half[..])),

@@ -569,6 +569,7 @@ pub fn recall(exact: &[Scored], approx: &[Scored]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::f16_bits;
     use crate::model::FactorModel;
     use crate::serving::recommend_scan;
     use crate::similarity::embedding_neighbours_scan;
@@ -730,16 +731,8 @@ mod tests {
         let view = m.view();
         let kern = Kernels::detect();
         let norms = m.item_norms(kern);
-        let half: Vec<u16> = m
-            .item_factors
-            .iter()
-            .map(|&x| half::f16::from_f32(x).to_bits())
-            .collect();
-        let half_rows: Vec<u16> = ivf
-            .rows
-            .iter()
-            .map(|&x| half::f16::from_f32(x).to_bits())
-            .collect();
+        let half = f16_bits(&m.item_factors);
+        let half_rows = f16_bits(&ivf.rows);
         let ivf_full = &ivf;
         let (mut total, mut total16) = (0.0, 0.0);
         let queries = 50;

@@ -221,6 +221,14 @@ unsafe fn dots_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
     dots_f16_body(q, &rows[done * k..n * k], &mut out[done..n]);
 }
 
+/// `values` as IEEE half floats (f16 bits, rounded to nearest): the rows `dots_f16` reads.
+pub fn f16_bits(values: &[f32]) -> Vec<u16> {
+    values
+        .iter()
+        .map(|&x| half::f16::from_f32(x).to_bits())
+        .collect()
+}
+
 /// The kernels selected for this CPU. Chosen once, then passed by value into hot loops.
 #[derive(Clone, Copy)]
 pub struct Kernels {
@@ -381,10 +389,7 @@ mod tests {
         for n in [1usize, 7, 8, 9, 16, 24, 32, 64, 67, 128] {
             let q: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
             let rows: Vec<f32> = (0..n * 11).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let bits: Vec<u16> = rows
-                .iter()
-                .map(|&x| half::f16::from_f32(x).to_bits())
-                .collect();
+            let bits = f16_bits(&rows);
             let rounded: Vec<f32> = bits
                 .iter()
                 .map(|&b| half::f16::from_bits(b).to_f32())

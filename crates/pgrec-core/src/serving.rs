@@ -254,6 +254,7 @@ pub fn similar_users(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::f16_bits;
     use crate::model::{FactorModel, HeadLayer, ScoreHead};
     use rand::{Rng, SeedableRng};
 
@@ -455,11 +456,7 @@ mod tests {
         let n = 2 * SCAN_CHUNK + 77;
         let m = random_model(40, n, 32, 8);
         let view = m.view();
-        let half: Vec<u16> = m
-            .item_factors
-            .iter()
-            .map(|&x| half::f16::from_f32(x).to_bits())
-            .collect();
+        let half = f16_bits(&m.item_factors);
         let (mut found, mut worst) = (0usize, 0f32);
         for u in 0..40u32 {
             let exact = recommend_scan(&view, kern, u, 10, &[], false, None);

@@ -15,6 +15,7 @@ use std::io::{self, Write};
 
 use crate::data::UserItems;
 use crate::ivf::{Ivf, IvfRef, ListRows};
+use crate::kernels::f16_bits;
 
 /// "PGRECM" and the format version.
 pub const MAGIC: &[u8; 8] = b"PGRECM03";
@@ -147,19 +148,12 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
     let (uk, ukb, uo) = keys(p.user_keys);
     let (ik, ikb, io_) = keys(p.item_keys);
     let half: Vec<u16> = if p.f16_items {
-        p.item_factors
-            .iter()
-            .map(|&x| half::f16::from_f32(x).to_bits())
-            .collect()
+        f16_bits(p.item_factors)
     } else {
         Vec::new()
     };
     let ivf_half: Vec<u16> = match p.ivf {
-        Some(x) if p.f16_items => x
-            .rows
-            .iter()
-            .map(|&v| half::f16::from_f32(v).to_bits())
-            .collect(),
+        Some(x) if p.f16_items => f16_bits(&x.rows),
         _ => Vec::new(),
     };
     let sections: [&[u8]; SECTIONS] = [
