@@ -335,8 +335,6 @@ pub fn algorithm_params(mut params: serde_json::Value) -> serde_json::Value {
     if let Some(o) = params.as_object_mut() {
         o.remove("keep_versions");
         o.remove("serving_precision");
-        o.remove("tune");
-        o.remove("tune_trials");
         for key in ANN_PARAMS {
             o.remove(key);
         }
