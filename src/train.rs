@@ -588,9 +588,12 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             m.insert(k.clone(), v.clone());
         }
     }
-    // A tuned model is stored with the winner's settings (what it is; retrain keeps them).
-    if let Some(won) = fitted.metrics["tune"]["params"].as_object() {
-        for (k, v) in won.iter().filter(|(k, _)| k.as_str() != "threads") {
+    // A tuned model is stored with the winner's settings, then with the defaults its final
+    // training chose from the data: what it is, and what retrain replays.
+    let winner = fitted.metrics["tune"]["params"].as_object();
+    let data_defaults = fitted.metrics[algo::DATA_DEFAULTS].as_object();
+    for (k, v) in winner.into_iter().chain(data_defaults).flatten() {
+        if k.as_str() != "threads" {
             stored_params[k.as_str()] = v.clone();
         }
     }

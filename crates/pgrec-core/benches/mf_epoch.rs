@@ -12,7 +12,7 @@ use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{MfParams, MfTrainer};
+use pgrec_core::mf::{DataShape, MfParams, MfTrainer};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::train::IterativeTrainer;
@@ -81,9 +81,10 @@ fn data() -> Data {
     }
 }
 
-/// pgrec's defaults at the benchmark's factors and threads; PGREC_BENCH_PARAMS (a JSON object)
-/// overrides more, e.g. '{"implicit": false, "implicit_items": false}'.
-fn pgrec_params(epochs: usize) -> Checked<MfParams> {
+/// pgrec's defaults at the benchmark's factors and threads, with the defaults that depend on
+/// the data set as `pgrec.train` sets them; PGREC_BENCH_PARAMS (a JSON object) overrides more,
+/// e.g. '{"implicit": false, "regularization": 0.05}'.
+fn pgrec_params(epochs: usize, d: &Data) -> Checked<MfParams> {
     let mut p = json!({"factors": FACTORS, "epochs": epochs, "threads": threads()});
     if let Some(extra) = std::env::var("PGREC_BENCH_PARAMS")
         .ok()
@@ -93,7 +94,16 @@ fn pgrec_params(epochs: usize) -> Checked<MfParams> {
             p[k] = v.clone();
         }
     }
-    Checked::from_json(&p).expect("valid params")
+    let mut params = Checked::<MfParams>::from_json(&p)
+        .expect("valid params")
+        .into_inner();
+    let shape = DataShape::of(&d.train, d.spec.n_users, d.spec.n_items);
+    let adapted = params.adapt_to(&shape, |k| p.get(k).is_some());
+    eprintln!(
+        "data-dependent defaults: {}",
+        serde_json::Value::Object(adapted)
+    );
+    Checked::new(params).expect("valid params")
 }
 
 fn libmf_matrix(r: &[Rating]) -> libmf::Matrix {
@@ -125,7 +135,7 @@ fn side_by_side(d: &Data) {
         d.train.clone(),
         d.spec.n_users,
         d.spec.n_items,
-        pgrec_params(QUALITY_EPOCHS),
+        pgrec_params(QUALITY_EPOCHS, d),
     )
     .expect("trainer");
     let pgrec_setup = t.elapsed().as_secs_f64();
@@ -186,7 +196,7 @@ fn bench(c: &mut Criterion) {
         d.train.clone(),
         d.spec.n_users,
         d.spec.n_items,
-        pgrec_params(10_000),
+        pgrec_params(10_000, &d),
     )
     .expect("trainer");
     let mut g = c.benchmark_group("mf_epoch_64f_2t");

@@ -23,6 +23,49 @@ pub(crate) fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// Sum of eight lanes as a tree ((0+4)+(2+6)) + ((1+5)+(3+7)): the order a SIMD register is
+/// reduced in, with a short dependency chain.
+#[inline(always)]
+pub(crate) fn lane_sum(a: [f32; LANES]) -> f32 {
+    let h = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    let q = [h[0] + h[2], h[1] + h[3]];
+    q[0] + q[1]
+}
+
+/// Dot product for the SGD loops, where its latency is on the critical path: two independent
+/// accumulators and a tree reduction (the same value on every CPU: no fused multiply-adds).
+#[inline(always)]
+pub(crate) fn dot_short_body(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [[0f32; LANES]; 2];
+    let (ac, bc) = (a.chunks_exact(2 * LANES), b.chunks_exact(2 * LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for h in 0..2 {
+            for l in 0..LANES {
+                acc[h][l] += x[h * LANES + l] * y[h * LANES + l];
+            }
+        }
+    }
+    let (ac, bc) = (ar.chunks_exact(LANES), br.chunks_exact(LANES));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..LANES {
+            acc[0][l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ar.iter().zip(br) {
+        tail += x * y;
+    }
+    let mut both = [0f32; LANES];
+    for l in 0..LANES {
+        both[l] = acc[0][l] + acc[1][l];
+    }
+    lane_sum(both) + tail
+}
+
 /// Asks the CPU to start loading `len` floats at `ptr` into cache (no-op where unsupported).
 /// A hint only: it never faults and never changes results.
 #[inline(always)]
@@ -30,6 +73,23 @@ pub fn prefetch(ptr: *const f32, len: usize) {
     #[cfg(target_arch = "x86_64")]
     for off in (0..len).step_by(16) {
         // SAFETY: _mm_prefetch is a hint; it does not dereference the pointer.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                ptr.wrapping_add(off) as *const i8,
+                std::arch::x86_64::_MM_HINT_T0,
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (ptr, len);
+}
+
+/// `prefetch` for `len` bytes of any data.
+#[inline(always)]
+pub fn prefetch_bytes(ptr: *const u8, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for off in (0..len.max(1)).step_by(64) {
+        // SAFETY: as in `prefetch`.
         unsafe {
             std::arch::x86_64::_mm_prefetch(
                 ptr.wrapping_add(off) as *const i8,
@@ -56,7 +116,7 @@ pub struct PairStep {
 /// Written in chunks of eight lanes so that the loop, including the gradient statistics,
 /// vectorises.
 #[inline(always)]
-fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
+pub(crate) fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f32, f32) {
     let n = p.len().min(q.len());
     let (p, q) = (&mut p[..n], &mut q[..n]);
     let mut gp2 = [0f32; LANES];
@@ -68,15 +128,27 @@ fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f3
         .chunks_exact_mut(LANES)
         .zip(q_main.chunks_exact_mut(LANES))
     {
+        // Whole-chunk copies in and out keep the loop in vector registers.
+        let mut pv = [0f32; LANES];
+        let mut qv = [0f32; LANES];
+        pv.copy_from_slice(pc);
+        qv.copy_from_slice(qc);
+        let mut gp = [0f32; LANES];
+        let mut gq = [0f32; LANES];
         for l in 0..LANES {
-            let (pj, qj) = (pc[l], qc[l]);
-            let gp = s.err * qj - s.reg_p * pj;
-            let gq = s.err * pj - s.reg_q * qj;
-            pc[l] = pj + s.lr_p * gp;
-            qc[l] = qj + s.lr_q * gq;
-            if STATS {
-                gp2[l] += gp * gp;
-                gq2[l] += gq * gq;
+            gp[l] = s.err * qv[l] - s.reg_p * pv[l];
+            gq[l] = s.err * pv[l] - s.reg_q * qv[l];
+        }
+        for l in 0..LANES {
+            pv[l] += s.lr_p * gp[l];
+            qv[l] += s.lr_q * gq[l];
+        }
+        pc.copy_from_slice(&pv);
+        qc.copy_from_slice(&qv);
+        if STATS {
+            for l in 0..LANES {
+                gp2[l] += gp[l] * gp[l];
+                gq2[l] += gq[l] * gq[l];
             }
         }
     }
@@ -90,7 +162,7 @@ fn sgd_body<const STATS: bool>(p: &mut [f32], q: &mut [f32], s: PairStep) -> (f3
         gq2[0] += gq * gq;
     }
     let inv = 1.0 / n.max(1) as f32;
-    (gp2.iter().sum::<f32>() * inv, gq2.iter().sum::<f32>() * inv)
+    (lane_sum(gp2) * inv, lane_sum(gq2) * inv)
 }
 
 /// y += a * x.
@@ -237,6 +309,12 @@ pub struct Kernels {
 }
 
 impl Kernels {
+    /// Whether the AVX2 + FMA builds are in use (for callers that compile their own loops for
+    /// them around the `_body` functions).
+    pub(crate) fn avx2(self) -> bool {
+        self.avx2
+    }
+
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {

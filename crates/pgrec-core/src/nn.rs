@@ -5,7 +5,7 @@
 //! workers can be summed in a fixed order (the reduction order never depends on the thread
 //! count) and the optimizer runs over one slice.
 
-use rand::Rng as _;
+use rand::RngCore as _;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
@@ -212,16 +212,7 @@ impl Mlp {
                     *v = v.max(0.0);
                 }
                 if let (Some(rng), true) = (dropout_rng.as_deref_mut(), self.dropout > 0.0) {
-                    let keep = 1.0 - self.dropout;
-                    let mask: Vec<f32> = (0..z.len())
-                        .map(|_| {
-                            if rng.gen::<f32>() < keep {
-                                1.0 / keep
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
+                    let mask = dropout_mask(z.len(), 1.0 - self.dropout, rng);
                     for (v, s) in z.iter_mut().zip(&mask) {
                         *v *= s;
                     }
@@ -291,6 +282,22 @@ impl Mlp {
         }
         dz
     }
+}
+
+/// A dropout mask of `n` values: 1 / keep with probability `keep`, else 0. One 64-bit draw
+/// decides four values (16 bits each: keep is rounded to a multiple of 1/65536).
+fn dropout_mask(n: usize, keep: f32, rng: &mut Rng) -> Vec<f32> {
+    let threshold = (keep as f64 * 65536.0).round() as u64;
+    let scale = 1.0 / keep;
+    let mut mask = Vec::with_capacity(n);
+    while mask.len() < n {
+        let bits = rng.next_u64();
+        for lane in 0..(n - mask.len()).min(4) {
+            let draw = (bits >> (16 * lane)) & 0xFFFF;
+            mask.push(if draw < threshold { scale } else { 0.0 });
+        }
+    }
+    mask
 }
 
 /// Gradients of embedding rows, as (offset of the row in the store, its values).
@@ -465,6 +472,7 @@ impl AdamRule {
 mod tests {
     use super::*;
     use crate::rng::stream;
+    use rand::Rng as _;
 
     #[test]
     fn gemm_matches_naive_in_every_transpose() {
@@ -491,6 +499,28 @@ mod tests {
         let mut c2 = vec![0.0; m * n];
         gemm(m, k, n, &at, true, &bt, true, 0.0, &mut c2);
         assert!(c2.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+
+    #[test]
+    fn dropout_mask_keeps_the_share_asked_for() {
+        for (n, keep) in [(10_001usize, 0.8f32), (40_000, 0.5), (7, 0.9)] {
+            let mask = dropout_mask(n, keep, &mut stream(3, &[n as u64]));
+            assert_eq!(mask.len(), n);
+            assert!(mask.iter().all(|&v| v == 0.0 || v == 1.0 / keep));
+            let kept = mask.iter().filter(|&&v| v > 0.0).count() as f64 / n as f64;
+            if n > 1000 {
+                // Binomial standard deviation is under 0.005 here.
+                assert!((kept - keep as f64).abs() < 0.02, "kept {kept} of {keep}");
+            }
+            // Lanes are independent draws, not one draw repeated four times.
+            let blocks = mask.chunks_exact(4);
+            let uniform = blocks.filter(|b| b.iter().all(|&v| v == b[0])).count();
+            assert!(n < 1000 || uniform < n / 4 / 2, "{uniform} uniform blocks");
+        }
+        assert_eq!(
+            dropout_mask(100, 0.7, &mut stream(9, &[])),
+            dropout_mask(100, 0.7, &mut stream(9, &[]))
+        );
     }
 
     #[test]

@@ -56,5 +56,22 @@ SELECT pgrec.train('tune_bad', 'ml100k.u1_base', params => '{"tune": true, "tune
 SELECT pgrec.train('tune_bad', 'ml100k.u1_base', params => '{"tune": true, "factor": 8}');
 SELECT count(*) AS none_left FROM pgrec.model_versions WHERE model = 'tune_bad';
 
+-- mf's defaults that depend on the data: the version records what its training used
+-- (80,000 rows: the item-side implicit term on, the fixed penalty); keys given stay as given,
+-- and retrain replays the recorded values
 SET client_min_messages = warning;
-SELECT pgrec.drop_model(m) FROM unnest(ARRAY['tuned_mf', 'tuned_mf_again', 'tuned_ials']) m;
+SELECT version FROM pgrec.train('dd_mf', 'ml100k.u1_base', params => '{"epochs": 5}');
+SELECT version FROM pgrec.train('dd_given', 'ml100k.u1_base', params => '{"epochs": 5, "implicit_items": false}');
+SELECT version FROM pgrec.retrain('dd_mf');
+SET client_min_messages = notice;
+SELECT model, version, metrics->'data_defaults' AS data_defaults, params->'implicit_items' AS implicit_items,
+       params->'implicit' AS implicit, params->'regularization' AS regularization
+FROM pgrec.model_versions WHERE model IN ('dd_mf', 'dd_given') ORDER BY model, version;
+SELECT count(*) AS differing_vectors FROM pgrec.item_embeddings('dd_mf', version => 1) a
+JOIN pgrec.item_embeddings('dd_mf', version => 2) b USING (item_id) WHERE a.embedding <> b.embedding;
+-- a tuned mf records the defaults its final training chose too
+SELECT metrics->'data_defaults' AS tuned_data_defaults, params->'implicit_items' AS tuned_implicit_items
+FROM pgrec.model_versions WHERE model = 'tuned_mf';
+
+SET client_min_messages = warning;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['tuned_mf', 'tuned_mf_again', 'tuned_ials', 'dd_mf', 'dd_given']) m;

@@ -4,9 +4,9 @@ use rayon::ThreadPool;
 
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::params::Checked;
-use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
+use super::{Configured, Fitted, Recorded, Scorer, Target, Training, TrainingData, DATA_DEFAULTS};
 use crate::error::Result;
-use crate::mf::{MfParams, MfTrainer};
+use crate::mf::{DataShape, MfParams, MfTrainer};
 use crate::parallel::CancelFlag;
 use crate::train::{EpochReport, IterativeTrainer};
 
@@ -15,10 +15,35 @@ const MF_FOLD_IN_BIAS_SHRINK: f32 = 5.0;
 
 /// Parses and checks the params of `mf`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
-    Ok(Box::new(Checked::<MfParams>::from_json(params)?))
+    Ok(Box::new(MfConfigured {
+        params: Checked::<MfParams>::from_json(params)?,
+        given: params
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default(),
+    }))
 }
 
-impl Configured for Checked<MfParams> {
+/// The checked params and the keys the caller gave: the others may take data-dependent
+/// defaults when the training starts ([`MfParams::adapt_to`]).
+pub struct MfConfigured {
+    params: Checked<MfParams>,
+    given: Vec<String>,
+}
+
+impl Recorded for MfConfigured {
+    /// The caller's settings with the fixed defaults (the data-dependent ones are reported in
+    /// the fitted metrics under DATA_DEFAULTS).
+    fn stored_params(&self) -> serde_json::Value {
+        self.params.stored_params()
+    }
+
+    fn threads(&self) -> Option<usize> {
+        self.params.threads()
+    }
+}
+
+impl Configured for MfConfigured {
     fn needs_ratings(&self) -> bool {
         true
     }
@@ -29,24 +54,35 @@ impl Configured for Checked<MfParams> {
         Some(fold::explicit_user(
             target,
             history,
-            self.regularization as f32,
+            self.params.regularization as f32,
             MF_FOLD_IN_BIAS_SHRINK,
         ))
     }
 
     fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
-        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, *self)?;
-        Ok(Box::new(trainer))
+        let MfConfigured { params, given } = *self;
+        let mut params = params.into_inner();
+        let shape = DataShape::of(&data.ratings, data.n_users, data.n_items);
+        let adapted = params.adapt_to(&shape, |k| given.iter().any(|g| g == k));
+        let params = Checked::new(params)?;
+        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, params)?;
+        Ok(Box::new(MfTraining { trainer, adapted }))
     }
 }
 
-impl Training for MfTrainer {
+/// An `mf` training and the data-dependent defaults it started with.
+struct MfTraining {
+    trainer: MfTrainer,
+    adapted: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Training for MfTraining {
     fn max_steps(&self) -> usize {
-        self.max_epochs()
+        self.trainer.max_epochs()
     }
 
     fn n_validation(&self) -> usize {
-        MfTrainer::n_validation(self)
+        self.trainer.n_validation()
     }
 
     fn squared_loss(&self) -> bool {
@@ -54,18 +90,18 @@ impl Training for MfTrainer {
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        IterativeTrainer::step(self, pool, cancel)
+        IterativeTrainer::step(&mut self.trainer, pool, cancel)
     }
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
-        let (model, ratings) = self.finish_with_ratings();
+        let (model, ratings) = self.trainer.finish_with_ratings();
         Fitted {
             scorer: Scorer::Dot,
             target: Target::Rating,
             model,
             ratings,
             tensors: Vec::new(),
-            metrics: serde_json::json!({}),
+            metrics: serde_json::json!({ DATA_DEFAULTS: self.adapted }),
         }
     }
 }

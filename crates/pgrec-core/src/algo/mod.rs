@@ -269,6 +269,10 @@ impl Target {
     }
 }
 
+/// The key of a [`Fitted`]'s metrics that lists the defaults a training chose from its data
+/// (key -> value); the caller stores them with the version's params.
+pub const DATA_DEFAULTS: &str = "data_defaults";
+
 /// What a finished training hands back for storage.
 pub struct Fitted {
     /// How serving scores pairs, and what the scores estimate.

@@ -342,6 +342,8 @@ struct Outcome {
     /// The best validation value and the epoch it was seen at.
     best: Option<(f64, usize)>,
     higher_is_better: bool,
+    /// Why the trial stopped early with an error (it diverged): it ranks last.
+    failed: Option<String>,
 }
 
 impl Outcome {
@@ -403,6 +405,7 @@ fn running(training: Box<dyn Training>, candidate: usize) -> Running {
             candidate,
             best: None,
             higher_is_better: false,
+            failed: None,
         },
     }
 }
@@ -472,6 +475,7 @@ impl Search {
                 "params": Value::Object(self.candidates[o.candidate].clone()),
                 "best_validation": o.best.map(|b| b.0),
                 "best_epoch": o.best.map(|b| b.1),
+                "failed": o.failed,
             }));
         }
         if self.rung + 1 < self.rungs.len() {
@@ -507,7 +511,20 @@ impl Training for Search {
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
         self.steps += 1;
         let run = &mut self.current;
-        let report = run.training.step(pool, cancel)?;
+        let report = match run.training.step(pool, cancel) {
+            Ok(report) => report,
+            // A trial that fails (its settings diverge) ranks last and the search goes on with
+            // the next one; interrupts and the final training's errors end the training.
+            Err(e) if self.winner.is_none() && !matches!(e, CoreError::Cancelled) => {
+                run.outcome.best = None;
+                run.outcome.failed = Some(e.to_string());
+                self.results.push(self.current.outcome.clone());
+                self.current = self.next_training(pool)?;
+                self.steps -= 1;
+                return self.step(pool, cancel);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(Measurement { metric, value }) = report.validation {
             run.outcome.higher_is_better = metric.higher_is_better();
             let better = match run.outcome.best {
@@ -747,6 +764,105 @@ mod tests {
         assert!(
             b - t >= (b - 0.3) / 3.0,
             "tuned test RMSE {t} vs the caller's settings {b}"
+        );
+    }
+
+    /// `mf`, except that a training whose penalty is above 0.05 fails at its second step (as a
+    /// diverging trial does).
+    fn flaky(params: &Value) -> Result<Box<dyn Configured>> {
+        struct Flaky(Box<dyn Configured>, bool);
+        struct FlakyRun(Box<dyn Training>, bool, usize);
+        impl Recorded for Flaky {
+            fn stored_params(&self) -> Value {
+                self.0.stored_params()
+            }
+            fn threads(&self) -> Option<usize> {
+                self.0.threads()
+            }
+        }
+        impl Configured for Flaky {
+            fn start(
+                self: Box<Self>,
+                d: TrainingData,
+                pool: &ThreadPool,
+            ) -> Result<Box<dyn Training>> {
+                Ok(Box::new(FlakyRun(self.0.start(d, pool)?, self.1, 0)))
+            }
+        }
+        impl Training for FlakyRun {
+            fn max_steps(&self) -> usize {
+                self.0.max_steps()
+            }
+            fn n_validation(&self) -> usize {
+                self.0.n_validation()
+            }
+            fn squared_loss(&self) -> bool {
+                true
+            }
+            fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+                self.2 += 1;
+                if self.1 && self.2 == 2 {
+                    return Err(CoreError::param_hint(
+                        "learning_rate",
+                        "diverged",
+                        "lower it",
+                    ));
+                }
+                self.0.step(pool, cancel)
+            }
+            fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
+                self.0.finish(pool)
+            }
+        }
+        let fails = params["regularization"].as_f64().is_some_and(|r| r > 0.05);
+        Ok(Box::new(Flaky(super::super::mf::configure(params)?, fails)))
+    }
+
+    #[test]
+    fn a_failing_trial_ranks_last_and_the_search_goes_on() {
+        let spec = SynthSpec {
+            n_users: 100,
+            n_items: 80,
+            n_ratings: 3_000,
+            ..SynthSpec::small(4)
+        };
+        let mut ratings = generate(&spec).0;
+        ratings.sort_by_key(|r| (r.user, r.item));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let given = json!({"factors": 4, "epochs": 6, "regularization": 0.02});
+        let t = configure("mf", flaky, &given, 9).expect("configure");
+        let (fitted, _) = drive(t.start(data(&ratings, 100, 80), &pool).expect("s"), &pool);
+        let log = fitted.metrics["tune"]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let first: Vec<&Value> = log.iter().filter(|r| r["rung"] == 1).collect();
+        assert_eq!(first.len(), 9);
+        // Every candidate draws its learning rate; none fails (the penalty is given).
+        assert!(first.iter().all(|r| r["failed"].is_null()), "{first:?}");
+        // Now the penalty is free: the draws above 0.05 fail and rank after every other one.
+        let given = json!({"factors": 4, "epochs": 6});
+        let t = configure("mf", flaky, &given, 9).expect("configure");
+        let (fitted, _) = drive(t.start(data(&ratings, 100, 80), &pool).expect("s"), &pool);
+        let log = fitted.metrics["tune"]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let first: Vec<&Value> = log.iter().filter(|r| r["rung"] == 1).collect();
+        let failed: Vec<bool> = first.iter().map(|r| !r["failed"].is_null()).collect();
+        assert!(
+            failed.iter().any(|&f| f) && failed.iter().any(|&f| !f),
+            "{failed:?}"
+        );
+        let first_failed = failed.iter().position(|&f| f).unwrap_or(0);
+        assert!(failed[first_failed..].iter().all(|&f| f), "{failed:?}");
+        let won = &fitted.metrics["tune"]["winner"];
+        assert!(
+            won["regularization"].as_f64().unwrap_or(0.0) <= 0.05,
+            "{won}"
         );
     }
 }
