@@ -140,7 +140,9 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..t.max_epochs() {
         let s = std::time::Instant::now();
-        let r = t.step(&pool, &cancel).unwrap();
+        // As the extension runs a step: on a worker of the pool (runner::run), which the
+        // step's parallel parts then share.
+        let r = pool.install(|| t.step(&pool, &cancel)).unwrap();
         times.push(s.elapsed().as_secs_f64());
         println!(
             "epoch {}: loss {:.4}  {:.3} s",

@@ -241,17 +241,19 @@ impl Mlp {
             if l != last {
                 // ReLU and dropout: acts[l + 1] > 0 exactly where both let the gradient through.
                 let a = &cache.acts[l + 1];
+                // Indexed over equal lengths, so that the selects vectorise.
+                let n = dz.len().min(a.len());
+                let (dz, a) = (&mut dz[..n], &a[..n]);
                 match cache.masks.get(l) {
                     Some(mask) => {
-                        for ((d, &av), &s) in dz.iter_mut().zip(a).zip(mask) {
-                            *d = if av > 0.0 { *d * s } else { 0.0 };
+                        let mask = &mask[..n];
+                        for i in 0..n {
+                            dz[i] = if a[i] > 0.0 { dz[i] * mask[i] } else { 0.0 };
                         }
                     }
                     None => {
-                        for (d, &av) in dz.iter_mut().zip(a) {
-                            if av <= 0.0 {
-                                *d = 0.0;
-                            }
+                        for i in 0..n {
+                            dz[i] = if a[i] > 0.0 { dz[i] } else { 0.0 };
                         }
                     }
                 }
@@ -284,20 +286,20 @@ impl Mlp {
     }
 }
 
-/// A dropout mask of `n` values: 1 / keep with probability `keep`, else 0. One 64-bit draw
-/// decides four values (16 bits each: keep is rounded to a multiple of 1/65536).
+/// A dropout mask of `n` values: 1 / keep with probability `keep`, else 0. Each value is
+/// decided by one byte of the random stream (keep is rounded to a multiple of 1/256), so one
+/// 64-bit draw serves eight values and the comparison runs in vector registers.
 fn dropout_mask(n: usize, keep: f32, rng: &mut Rng) -> Vec<f32> {
-    let threshold = (keep as f64 * 65536.0).round() as u64;
+    let threshold = (keep as f64 * 256.0).round() as u32;
     let scale = 1.0 / keep;
-    let mut mask = Vec::with_capacity(n);
-    while mask.len() < n {
-        let bits = rng.next_u64();
-        for lane in 0..(n - mask.len()).min(4) {
-            let draw = (bits >> (16 * lane)) & 0xFFFF;
-            mask.push(if draw < threshold { scale } else { 0.0 });
-        }
+    let mut bytes = vec![0u8; n.div_ceil(8) * 8];
+    for chunk in bytes.chunks_exact_mut(8) {
+        chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
     }
-    mask
+    bytes[..n]
+        .iter()
+        .map(|&b| scale * ((b as u32) < threshold) as u32 as f32)
+        .collect()
 }
 
 /// Gradients of embedding rows, as (offset of the row in the store, its values).
@@ -323,22 +325,25 @@ impl SparseGrads {
     /// offset; a row's gradients are added in the order of `parts`, then of their pushes, so
     /// the sums do not depend on how the work was split between threads.
     pub fn merge<'a>(parts: impl IntoIterator<Item = &'a SparseGrads>) -> SparseGrads {
-        // (row offset, sequence number, start in its part's values, dim, part).
+        // Every row as (row offset, its number in part order): sorting the pairs orders the
+        // rows by offset and, within one offset, in part order.
         let parts: Vec<&SparseGrads> = parts.into_iter().collect();
-        let mut entries: Vec<(usize, u32, usize, u32, u32)> = Vec::new();
-        let mut seq = 0u32;
+        let mut place: Vec<(u32, u32, usize)> = Vec::new();
+        let mut keys: Vec<(usize, u32)> = Vec::new();
         for (pi, p) in parts.iter().enumerate() {
             let mut at = 0;
             for &(off, dim) in &p.rows {
-                entries.push((off, seq, at, dim, pi as u32));
-                seq += 1;
+                keys.push((off, place.len() as u32));
+                place.push((pi as u32, dim, at));
                 at += dim as usize;
             }
         }
-        entries.sort_unstable_by_key(|e| (e.0, e.1));
+        keys.sort_unstable();
         let mut out = SparseGrads::default();
+        out.rows.reserve(keys.len());
         let mut last: Option<usize> = None;
-        for &(off, _, at, dim, pi) in &entries {
+        for &(off, n) in &keys {
+            let (pi, dim, at) = place[n as usize];
             let g = &parts[pi as usize].values[at..at + dim as usize];
             if last == Some(off) {
                 let n = out.values.len();
@@ -348,6 +353,43 @@ impl SparseGrads {
             } else {
                 out.push(off, g, 1.0);
                 last = Some(off);
+            }
+        }
+        out
+    }
+
+    /// `merge` for parts that are each already merged (rows sorted by offset, each once): a
+    /// k-way merge in one pass. A row's gradients are added in the order of `parts`.
+    pub fn merge_sorted(parts: &[&SparseGrads]) -> SparseGrads {
+        let mut cursor: Vec<(usize, usize)> = vec![(0, 0); parts.len()];
+        let mut out = SparseGrads::default();
+        loop {
+            let next = parts
+                .iter()
+                .zip(&cursor)
+                .filter_map(|(p, &(row, _))| p.rows.get(row).map(|r| r.0))
+                .min();
+            let Some(off) = next else { break };
+            let mut first = true;
+            for (p, (row, at)) in parts.iter().zip(cursor.iter_mut()) {
+                let Some(&(o, dim)) = p.rows.get(*row) else {
+                    continue;
+                };
+                if o != off {
+                    continue;
+                }
+                let g = &p.values[*at..*at + dim as usize];
+                if first {
+                    out.push(off, g, 1.0);
+                    first = false;
+                } else {
+                    let n = out.values.len();
+                    for (a, b) in out.values[n - dim as usize..].iter_mut().zip(g) {
+                        *a += b;
+                    }
+                }
+                *row += 1;
+                *at += dim as usize;
             }
         }
         out
@@ -512,15 +554,39 @@ mod tests {
                 // Binomial standard deviation is under 0.005 here.
                 assert!((kept - keep as f64).abs() < 0.02, "kept {kept} of {keep}");
             }
-            // Lanes are independent draws, not one draw repeated four times.
-            let blocks = mask.chunks_exact(4);
+            // Values are independent draws, not one draw repeated over a 64-bit word.
+            let blocks = mask.chunks_exact(8);
             let uniform = blocks.filter(|b| b.iter().all(|&v| v == b[0])).count();
-            assert!(n < 1000 || uniform < n / 4 / 2, "{uniform} uniform blocks");
+            assert!(n < 1000 || uniform < n / 8 / 4, "{uniform} uniform blocks");
         }
         assert_eq!(
             dropout_mask(100, 0.7, &mut stream(9, &[])),
             dropout_mask(100, 0.7, &mut stream(9, &[]))
         );
+    }
+
+    #[test]
+    fn sorted_merge_equals_the_general_one_on_merged_parts() {
+        let mut rng = stream(5, &[]);
+        let parts: Vec<SparseGrads> = (0..4)
+            .map(|_| {
+                let mut p = SparseGrads::default();
+                for _ in 0..40 {
+                    let row = rng.gen_range(0..30usize);
+                    let g: Vec<f32> = (0..3).map(|_| rng.gen::<f32>() - 0.5).collect();
+                    p.push(row * 3, &g, 1.0);
+                }
+                SparseGrads::merge([&p])
+            })
+            .collect();
+        let refs: Vec<&SparseGrads> = parts.iter().collect();
+        let sorted = SparseGrads::merge_sorted(&refs);
+        let general = SparseGrads::merge(refs.iter().copied());
+        assert_eq!(sorted.rows, general.rows);
+        assert_eq!(sorted.values, general.values);
+        assert!(sorted.rows.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(sorted.rows.len() > 20);
+        assert!(SparseGrads::merge_sorted(&[]).rows.is_empty());
     }
 
     #[test]

@@ -106,101 +106,49 @@ impl<H: Head> NeuralTrainer<H> {
     }
 
     /// Mean loss gradient of one batch. `dropout` gives (epoch, batch) while training.
+    ///
+    /// The rating losses (mse, bce) score each row on its own, so each chunk runs its forward
+    /// pass, its rows' losses and its backward pass in one parallel task; the in-batch softmax
+    /// needs every row's tower outputs first, so it runs the forward passes, the loss, then the
+    /// backward passes. Either way the chunks' results are reduced in chunk order.
     pub(super) fn gradients(&self, batch: &Batch, dropout: Option<(usize, usize)>) -> Gradients {
         let n = batch.users.len();
         let chunks: Vec<Range<usize>> = (0..n)
             .step_by(CHUNK)
             .map(|s| s..(s + CHUNK).min(n))
             .collect();
-        let out_dim = self.towers.user.out_dim();
-        let seed = self.run.seed();
-        let dropout_rng = |c: usize, stream_of: u64| {
-            dropout.map(|(e, b)| {
-                stream(
-                    seed,
-                    &[TAG_DROPOUT, e as u64, b as u64, c as u64, stream_of],
-                )
-            })
-        };
-        // Forward both towers and the head, chunk by chunk.
-        let caches: Vec<(BySide<MlpCache>, MlpCache)> = chunks
-            .par_iter()
-            .enumerate()
-            .map(|(c, range)| {
-                let towers = BySide::from_fn(|side| {
-                    let tower = &self.towers[side];
-                    let mut cache = MlpCache {
-                        acts: vec![tower.inputs(
-                            &self.emb,
-                            &self.features[side],
-                            &batch.ids(side)[range.clone()],
-                            batch.hidden[side].get(range.clone()).unwrap_or(&[]),
-                        )],
-                        masks: Vec::new(),
-                        rows: range.len(),
-                    };
-                    tower.mlp.forward(
-                        &self.dense,
-                        &mut cache,
-                        dropout_rng(c, side.index()).as_mut(),
-                    );
-                    cache
-                });
-                let head =
-                    self.head
-                        .forward(&self.dense, &towers, dropout_rng(c, HEAD_STREAM).as_mut());
-                (towers, head)
-            })
-            .collect();
-        let outputs = BySide::from_fn(|side| {
-            let mut o = Vec::with_capacity(n * out_dim);
-            for (towers, _) in &caches {
-                o.extend_from_slice(towers[side].output());
-            }
-            o
-        });
-        let mut loss_sum = 0.0f64;
-        // d loss / d global bias.
-        let mut d_global = 0.0f32;
-        let k = self.net.factors as usize;
-        // d loss / d score per row (which is also d loss / d each id bias of the row), and for
-        // softmax d loss / d tower outputs.
-        let mut d_score = vec![0.0f32; n];
-        let mut d_out: Option<BySide<Vec<f32>>> = None;
-        match self.net.loss {
-            Loss::Mse | Loss::Bce => {
-                let base = self.base();
-                let inv_n = 1.0 / n as f32;
-                // The head's output per row (none for a head without parameters).
-                let head_out: Vec<f32> =
-                    caches.iter().flat_map(|c| c.1.output().to_vec()).collect();
-                let w = head_out.len().checked_div(n).unwrap_or(0);
-                for r in 0..n {
-                    let mut s = base;
-                    for side in Side::BOTH {
-                        if !batch.hides(side, r) {
-                            s += self.id_bias(side, batch.ids(side)[r]);
-                        }
-                    }
-                    let (u, v) = (
-                        &outputs.user[r * out_dim..(r + 1) * out_dim],
-                        &outputs.item[r * out_dim..(r + 1) * out_dim],
-                    );
-                    let s = self.head.add_score(s, u, v, &head_out[r * w..(r + 1) * w]);
-                    let (l, g) = if self.net.loss == Loss::Mse {
-                        squared_error(s, batch.targets[r])
-                    } else {
-                        binary_cross_entropy(s, batch.targets[r])
-                    };
-                    loss_sum += l as f64;
-                    let g = g * inv_n;
-                    d_score[r] = g;
-                    d_global += g;
-                }
-            }
+        let inv_n = 1.0 / n as f32;
+        let parts: Vec<ChunkGrads> = match self.net.loss {
+            Loss::Mse | Loss::Bce => chunks
+                .par_iter()
+                .enumerate()
+                .map(|(c, range)| {
+                    let (towers, head) = self.forward_chunk(batch, c, range, dropout);
+                    let (loss, d_score) = self.score_chunk(batch, range, &towers, &head, inv_n);
+                    let mut part =
+                        self.backward_chunk(batch, range, &towers, &head, &d_score, None);
+                    part.loss = loss;
+                    part.d_global = d_score.iter().sum();
+                    part
+                })
+                .collect(),
             Loss::Softmax => {
+                let caches: Vec<(BySide<MlpCache>, MlpCache)> = chunks
+                    .par_iter()
+                    .enumerate()
+                    .map(|(c, range)| self.forward_chunk(batch, c, range, dropout))
+                    .collect();
+                let out_dim = self.towers.user.out_dim();
+                let outputs = BySide::from_fn(|side| {
+                    let mut o = Vec::with_capacity(n * out_dim);
+                    for (towers, _) in &caches {
+                        o.extend_from_slice(towers[side].output());
+                    }
+                    o
+                });
                 // The trainer refused softmax for a head without it.
                 let temperature = self.head.softmax().map_or(1.0, |s| s.temperature);
+                let k = self.net.factors as usize;
                 let mut uh = vec![0.0f32; n * k];
                 let mut vh = vec![0.0f32; n * k];
                 let nu = normalize_rows(&outputs.user, k, &mut uh);
@@ -218,73 +166,39 @@ impl<H: Head> NeuralTrainer<H> {
                 );
                 normalize_rows_backward(&uh, &nu, k, &mut d.user);
                 normalize_rows_backward(&vh, &nv, k, &mut d.item);
-                loss_sum = l as f64 * n as f64;
-                d_out = Some(d);
-            }
-        }
-        // Backward the head and both towers, chunk by chunk; each chunk has its own gradient
-        // buffers.
-        let inv_n = 1.0 / n as f32;
-        let reg = self.net.regularization as f32 * inv_n;
-        let parts: Vec<(Vec<f32>, SparseGrads, f64)> = chunks
-            .par_iter()
-            .zip(caches.par_iter())
-            .map(|(range, (towers, head))| {
-                let mut dense = vec![0.0f32; self.dense.len()];
-                let mut sparse = SparseGrads::default();
-                let mut penalty = 0.0f64;
-                let d_towers = match &d_out {
-                    Some(d) => BySide::from_fn(|side| {
-                        d[side][range.start * out_dim..range.end * out_dim].to_vec()
-                    }),
-                    None => self.head.backward(
-                        &self.dense,
-                        head,
-                        towers,
-                        &d_score[range.clone()],
-                        &mut dense,
-                    ),
-                };
-                for (side, d) in d_towers {
-                    let tower = &self.towers[side];
-                    let dx = tower
-                        .mlp
-                        .backward(&self.dense, &towers[side], d, &mut dense);
-                    let in_dim = tower.in_dim;
-                    for (j, r) in range.clone().enumerate() {
-                        let e = batch.ids(side)[r] as usize;
-                        let hidden = batch.hides(side, r);
-                        penalty += tower.scatter(
-                            &self.emb,
-                            &self.features[side],
-                            e,
-                            hidden,
-                            &dx[j * in_dim..(j + 1) * in_dim],
-                            reg,
-                            &mut sparse,
-                        );
-                        if let Some(b) = tower.bias.filter(|_| !hidden) {
-                            let w = self.emb[b.row_offset(e)];
-                            sparse.push(b.row_offset(e), &[d_score[r] + 2.0 * reg * w], 1.0);
-                            penalty += (reg * w * w) as f64;
-                        }
-                    }
+                let d_score = vec![0.0f32; n];
+                let mut parts: Vec<ChunkGrads> = chunks
+                    .par_iter()
+                    .zip(caches.par_iter())
+                    .map(|(range, (towers, head))| {
+                        let d_towers = BySide::from_fn(|side| {
+                            d[side][range.start * out_dim..range.end * out_dim].to_vec()
+                        });
+                        let d_score = &d_score[range.clone()];
+                        self.backward_chunk(batch, range, towers, head, d_score, Some(d_towers))
+                    })
+                    .collect();
+                if let Some(first) = parts.first_mut() {
+                    first.loss = l as f64 * n as f64;
                 }
-                (dense, sparse, penalty)
-            })
-            .collect();
+                parts
+            }
+        };
         let mut dense = vec![0.0f32; self.dense.len()];
-        let mut penalty_sum = 0.0f64;
-        for (d, _, p) in &parts {
-            penalty_sum += p * n as f64;
-            for (a, b) in dense.iter_mut().zip(d) {
+        let (mut loss_sum, mut penalty_sum, mut d_global) = (0.0f64, 0.0f64, 0.0f32);
+        for part in &parts {
+            loss_sum += part.loss;
+            penalty_sum += part.penalty * n as f64;
+            d_global += part.d_global;
+            for (a, b) in dense.iter_mut().zip(&part.dense) {
                 *a += b;
             }
         }
         if let Some(b) = self.global_bias {
             dense[b.offset] += d_global;
         }
-        let sparse = SparseGrads::merge(parts.iter().map(|(_, s, _)| s));
+        let sparse =
+            SparseGrads::merge_sorted(&parts.iter().map(|p| &p.sparse).collect::<Vec<_>>());
         Gradients {
             loss_sum,
             penalty_sum,
@@ -292,6 +206,151 @@ impl<H: Head> NeuralTrainer<H> {
             sparse,
         }
     }
+
+    /// Both towers and the head over the rows `range` of the batch (chunk `c`).
+    fn forward_chunk(
+        &self,
+        batch: &Batch,
+        c: usize,
+        range: &Range<usize>,
+        dropout: Option<(usize, usize)>,
+    ) -> (BySide<MlpCache>, MlpCache) {
+        let seed = self.run.seed();
+        let dropout_rng = |stream_of: u64| {
+            dropout.map(|(e, b)| {
+                stream(
+                    seed,
+                    &[TAG_DROPOUT, e as u64, b as u64, c as u64, stream_of],
+                )
+            })
+        };
+        let towers = BySide::from_fn(|side| {
+            let tower = &self.towers[side];
+            let mut cache = MlpCache {
+                acts: vec![tower.inputs(
+                    &self.emb,
+                    &self.features[side],
+                    &batch.ids(side)[range.clone()],
+                    batch.hidden[side].get(range.clone()).unwrap_or(&[]),
+                )],
+                masks: Vec::new(),
+                rows: range.len(),
+            };
+            tower
+                .mlp
+                .forward(&self.dense, &mut cache, dropout_rng(side.index()).as_mut());
+            cache
+        });
+        let head = self
+            .head
+            .forward(&self.dense, &towers, dropout_rng(HEAD_STREAM).as_mut());
+        (towers, head)
+    }
+
+    /// The rating loss of the chunk's rows (summed) and the gradient of the mean loss with
+    /// respect to each row's score (which is also that of each id bias of the row).
+    fn score_chunk(
+        &self,
+        batch: &Batch,
+        range: &Range<usize>,
+        towers: &BySide<MlpCache>,
+        head: &MlpCache,
+        inv_n: f32,
+    ) -> (f64, Vec<f32>) {
+        let out_dim = self.towers.user.out_dim();
+        let base = self.base();
+        let (users, items) = (towers.user.output(), towers.item.output());
+        let head_out = head.output();
+        let w = head_out.len().checked_div(range.len()).unwrap_or(0);
+        let mut loss = 0.0f64;
+        let mut d_score = Vec::with_capacity(range.len());
+        for (j, r) in range.clone().enumerate() {
+            let mut s = base;
+            for side in Side::BOTH {
+                if !batch.hides(side, r) {
+                    s += self.id_bias(side, batch.ids(side)[r]);
+                }
+            }
+            let (u, v) = (
+                &users[j * out_dim..(j + 1) * out_dim],
+                &items[j * out_dim..(j + 1) * out_dim],
+            );
+            let s = self.head.add_score(s, u, v, &head_out[j * w..(j + 1) * w]);
+            let (l, g) = if self.net.loss == Loss::Mse {
+                squared_error(s, batch.targets[r])
+            } else {
+                binary_cross_entropy(s, batch.targets[r])
+            };
+            loss += l as f64;
+            d_score.push(g * inv_n);
+        }
+        (loss, d_score)
+    }
+
+    /// The backward pass of one chunk: the head's (from `d_score`, the gradient of each row's
+    /// score) or the given gradients of the towers' outputs, then both towers into their
+    /// parameters and the embedding rows the chunk used.
+    fn backward_chunk(
+        &self,
+        batch: &Batch,
+        range: &Range<usize>,
+        towers: &BySide<MlpCache>,
+        head: &MlpCache,
+        d_score: &[f32],
+        d_towers: Option<BySide<Vec<f32>>>,
+    ) -> ChunkGrads {
+        let reg = self.net.regularization as f32 / batch.users.len() as f32;
+        let mut dense = vec![0.0f32; self.dense.len()];
+        let mut sparse = SparseGrads::default();
+        let mut penalty = 0.0f64;
+        let d_towers = d_towers.unwrap_or_else(|| {
+            self.head
+                .backward(&self.dense, head, towers, d_score, &mut dense)
+        });
+        for (side, d) in d_towers {
+            let tower = &self.towers[side];
+            let dx = tower
+                .mlp
+                .backward(&self.dense, &towers[side], d, &mut dense);
+            let in_dim = tower.in_dim;
+            for (j, r) in range.clone().enumerate() {
+                let e = batch.ids(side)[r] as usize;
+                let hidden = batch.hides(side, r);
+                penalty += tower.scatter(
+                    &self.emb,
+                    &self.features[side],
+                    e,
+                    hidden,
+                    &dx[j * in_dim..(j + 1) * in_dim],
+                    reg,
+                    &mut sparse,
+                );
+                if let Some(b) = tower.bias.filter(|_| !hidden) {
+                    let w = self.emb[b.row_offset(e)];
+                    sparse.push(b.row_offset(e), &[d_score[j] + 2.0 * reg * w], 1.0);
+                    penalty += (reg * w * w) as f64;
+                }
+            }
+        }
+        ChunkGrads {
+            dense,
+            // Merged here, in parallel: the batch then only interleaves sorted lists.
+            sparse: SparseGrads::merge([&sparse]),
+            penalty,
+            loss: 0.0,
+            d_global: 0.0,
+        }
+    }
+}
+
+/// What one chunk contributes to a batch's gradients.
+struct ChunkGrads {
+    dense: Vec<f32>,
+    sparse: SparseGrads,
+    penalty: f64,
+    /// Summed loss of the chunk's rows, and its share of d loss / d global bias.
+    loss: f64,
+    d_global: f32,
 }
 
 #[cfg(test)]
