@@ -3,8 +3,9 @@
 # that has pgrec and MovieLens-100K loaded. Expected outputs include the error lines. Then the
 # upgrade test (tests/upgrade/run.sh: previous release -> ALTER EXTENSION UPDATE -> same
 # answers), the pg_cron test (tests/cron/run.sh: a scheduled retrain, for real), the hot
-# standby test (tests/standby/run.sh) and the concurrency tests
-# (tests/isolation/run.sh, pg_isolation_regress).
+# standby test (tests/standby/run.sh), the concurrency tests (tests/isolation/run.sh,
+# pg_isolation_regress) and the Citus test (tests/citus/run.sh: a local three-node cluster;
+# PGREC_SKIP_CITUS=1 skips it, and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -35,11 +36,16 @@ if grep -nEi "panicked|backtrace|pgrx|rust_begin|\.rs:[0-9]|^ *[0-9]+: [a-z_]+::
   exit 1
 fi
 rm -rf "$out"
-# Upgrade from the previous release, a hot standby, concurrency (skipped when PGREC_TESTS picks
-# tests).
+# Upgrade from the previous release, a hot standby, concurrency, Citus (skipped when PGREC_TESTS
+# picks tests).
 if [ -z "${PGREC_TESTS:-}" ]; then
   ./tests/upgrade/run.sh
   ./tests/cron/run.sh
   ./tests/standby/run.sh
   ./tests/isolation/run.sh
+  if [ "${PGREC_SKIP_CITUS:-0}" = 1 ]; then
+    echo "citus test SKIPPED (PGREC_SKIP_CITUS=1)"
+  else
+    ./tests/citus/run.sh
+  fi
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine (as root) to build, install and test pgrec:
-# PostgreSQL 15 + dev headers + pg_cron from apt, pgvector from third_party/, cargo-pgrx 0.18.1
+# PostgreSQL 15 + dev headers + pg_cron from apt, pgvector and Citus (test only) from
+# third_party/, cargo-pgrx 0.18.1
 # (only if missing),
 # `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres user.
 # Idempotent: steps already done are skipped.
@@ -39,6 +40,13 @@ if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
   tar xzf third_party/pgvector-0.8.6.tar.gz -C target/pgvector
   make -s -C target/pgvector/pgvector-0.8.6 PG_CONFIG="$PG_CONFIG" OPTFLAGS="" >/dev/null
   $SUDO make -s -C target/pgvector/pgvector-0.8.6 PG_CONFIG="$PG_CONFIG" install >/dev/null
+fi
+
+# Citus (AGPL-3.0), for the Citus test only (tests/citus/run.sh; skipped with PGREC_SKIP_CITUS=1):
+# built from the vendored release tarball; pgrec never links to it.
+if [ "${PGREC_SKIP_CITUS:-0}" != 1 ] && [ ! -f "$($PG_CONFIG --pkglibdir)/citus.so" ]; then
+  echo "== building Citus 13.2.2 (third_party/, 1-2 minutes)"
+  PG_CONFIG="$PG_CONFIG" ./third_party/build-citus.sh
 fi
 
 # A running cluster: Debian's main cluster on port 5432, created if a previous run removed it.
