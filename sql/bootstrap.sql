@@ -258,3 +258,33 @@ BEGIN
     END LOOP;
 END $$;
 GRANT SELECT ON pgrec._owned_models, pgrec._writable_versions TO PUBLIC;
+
+-- Models made servable on every node of a Citus cluster (pgrec.distribute_model): per model,
+-- its active version's serving data and what serving needs. A plain table; distribute_model
+-- makes it a Citus reference table, so that every node holds a copy and each change commits on
+-- all of them at once. Roles by name (the same on every node, as Citus creates them).
+CREATE TABLE pgrec.distributed_models (
+    model text PRIMARY KEY,
+    owner name NOT NULL,
+    readers name[] NOT NULL DEFAULT '{}',
+    version_id bigint NOT NULL,
+    version int NOT NULL,
+    info jsonb NOT NULL,
+    params jsonb NOT NULL,
+    serving bytea NOT NULL,
+    distributed_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE pgrec.distributed_models ENABLE ROW LEVEL SECURITY;
+-- Citus refuses subqueries in the policies of distributed tables: the role check is a function.
+CREATE FUNCTION pgrec._member_of_any(roles name[]) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT 'public' = ANY (roles)
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                   WHERE r.rolname = ANY (roles) AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+$$;
+CREATE POLICY readable ON pgrec.distributed_models FOR SELECT
+    USING (pgrec._member_of_any(array_prepend(owner, readers)));
+CREATE POLICY owner_write ON pgrec.distributed_models FOR ALL
+    USING (pgrec._member_of_any(ARRAY[owner])) WITH CHECK (pgrec._member_of_any(ARRAY[owner]));
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.distributed_models TO PUBLIC;
+COMMENT ON TABLE pgrec.distributed_models IS 'pgrec on Citus: per model, the serving data of its active version, on every node (see pgrec.distribute_model).';

@@ -190,3 +190,5 @@ COMMENT ON FUNCTION pgrec._split_query(text, text, real, bigint, text, text, tex
 'Internal: the query behind pgrec.split and pgrec.split_text.';
 COMMENT ON FUNCTION pgrec._source_from(text) IS
 'Internal: the checked FROM item of a source (a table, view or single read-only SELECT).';
+COMMENT ON FUNCTION pgrec.distribute_model(text) IS
+'Citus: makes the active version of the model servable on every node (its serving data in the reference table pgrec.distributed_models), and keeps it current: later trainings, activate, grants and fold-in update every node in the same transaction. Owner only.';

@@ -174,6 +174,7 @@ fn grant_model(model: Option<&str>, role: Option<&str>) {
     if !set_reader(model, role, true) {
         pgrx::notice!("pgrec: role \"{role}\" could already read model \"{model}\"");
     }
+    crate::distributed::refresh(model);
 }
 
 /// pgrec.revoke_model: takes back a grant made with pgrec.grant_model. Owner only. Revoking from
@@ -187,4 +188,5 @@ fn revoke_model(model: Option<&str>, role: Option<&str>) {
     if !set_reader(model, role, false) {
         pgrx::notice!("pgrec: role \"{role}\" had no grant on model \"{model}\"; nothing revoked");
     }
+    crate::distributed::refresh(model);
 }

@@ -30,6 +30,9 @@ pub struct VersionInfo {
     /// Changes whenever the version row is updated (its xmin), e.g. by a fold-in that adds
     /// users: serving caches compare it with what they loaded.
     pub stamp: i64,
+    /// Served from pgrec.distributed_models (a Citus worker serving a model trained on the
+    /// coordinator): its serving data and params come from that row, not the version tables.
+    pub distributed: bool,
 }
 
 const VERSION_COLUMNS: &str =
@@ -128,6 +131,22 @@ fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
             .and_then(|n| Target::from_name(&n))
             .unwrap_or_else(|| damaged(id, "target")),
         stamp: row.get::<i64>(13).or_raise().unwrap_or_default(),
+        distributed: false,
+    }
+}
+
+/// The columns of VERSION_COLUMNS from a row of pgrec.distributed_models (see
+/// `crate::distributed`), in the same order.
+pub(crate) const DISTRIBUTED_COLUMNS: &str = "version_id, info->>'user_key_type', \
+     info->>'item_key_type', (info->>'factors')::int4, (info->>'global_mean')::float4, \
+     (info->>'rating_min')::float4, (info->>'rating_max')::float4, info->>'user_col', \
+     info->>'item_col', info->>'rating_col', info->>'scorer', info->>'target', xmin::text::int8";
+
+/// A version described by a row of pgrec.distributed_models selected with DISTRIBUTED_COLUMNS.
+pub(crate) fn distributed_version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
+    VersionInfo {
+        distributed: true,
+        ..version_from_row(row)
     }
 }
 
@@ -172,6 +191,8 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
         .or_raise();
         rows.into_iter().next().map(|r| version_from_row(&r))
     })
+    // Not in this node's catalog: on a Citus worker, a model distributed from the coordinator.
+    .or_else(|| version.is_none().then(|| crate::distributed::find(model)).flatten())
 }
 
 /// Like `find_version`, but an unknown model (or version), or one the caller may not read, is

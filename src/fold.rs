@@ -306,6 +306,7 @@ fn fold_in(
         .map(|_| ())
         .or_raise()
     });
+    crate::distributed::refresh(model);
     out.len() as i64
 }
 

@@ -13,6 +13,7 @@ mod access;
 mod apps;
 mod catalog;
 mod diagnostics;
+mod distributed;
 mod errors;
 mod evaluate;
 mod features;

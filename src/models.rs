@@ -12,6 +12,7 @@ fn drop_model(model: Option<&str>) {
     crate::errors::require_primary("drop_model");
     let model = crate::errors::required(model, "model");
     crate::access::require_existing_owner(model, "drop", None);
+    crate::distributed::forget(model);
     let ids: Vec<i64> = Spi::connect_mut(|c| {
         let ids = c
             .select(
@@ -77,4 +78,5 @@ fn activate(model: Option<&str>, version: Option<i32>) {
         .or_raise();
     });
     crate::serve::forget(model);
+    crate::distributed::refresh(model);
 }

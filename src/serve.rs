@@ -280,13 +280,17 @@ struct ServingParams {
     ivf_probes: Option<usize>,
 }
 
-fn serving_params(version_id: i64) -> ServingParams {
-    let params = crate::catalog::select_one::<pgrx::JsonB>(
-        "SELECT params FROM pgrec.model_versions WHERE id = $1",
-        &[version_id.into()],
-    )
-    .map(|j| j.0)
-    .unwrap_or_default();
+fn serving_params(info: &VersionInfo) -> ServingParams {
+    let params = if info.distributed {
+        crate::distributed::params(info.id)
+    } else {
+        crate::catalog::select_one::<pgrx::JsonB>(
+            "SELECT params FROM pgrec.model_versions WHERE id = $1",
+            &[info.id.into()],
+        )
+        .map(|j| j.0)
+        .unwrap_or_default()
+    };
     let count = |key: &str| params.get(key).and_then(|v| v.as_u64()).map(|n| n as usize);
     ServingParams {
         f16: params.get("serving_precision").and_then(|v| v.as_str()) == Some("f16"),
@@ -319,7 +323,7 @@ fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgre
 }
 
 /// Builds the serving file of a version from the catalog tables.
-fn build_file(info: &VersionInfo) -> Vec<u8> {
+pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
     let users = read_side("user_factors", "user_id", "user_key", true, info);
     let items = read_side("item_factors", "item_id", "item_key", false, info);
     let kernels = Kernels::detect();
@@ -334,7 +338,7 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
         head: None,
     };
     let item_norms = model.item_norms(kernels);
-    let serving = serving_params(info.id);
+    let serving = serving_params(info);
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
     let ivf = serving.ivf.map(|lists| build_ivf(&model, &support, lists));
@@ -375,6 +379,13 @@ fn build_file(info: &VersionInfo) -> Vec<u8> {
 /// tables, written and mapped (or kept on the heap if it cannot be written).
 fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
     use crate::store_file::{open, write, Backing};
+    if info.distributed {
+        // A copy of the coordinator's serving data, per backend (version ids are the
+        // coordinator's, so they cannot name files of this node's store).
+        return Backing::Heap(store::AlignedBytes::new(
+            &crate::distributed::serving_bytes(info.id),
+        ));
+    }
     if !crate::runner::SHARED_SERVING.get() {
         return Backing::Heap(store::AlignedBytes::new(&build_file(info)));
     }
@@ -435,7 +446,7 @@ fn load(info: VersionInfo) -> ServingModel {
         );
     }
     let ivf_probes = if data.ivf.is_some() {
-        serving_params(info.id).ivf_probes
+        serving_params(&info).ivf_probes
     } else {
         None
     };

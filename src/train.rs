@@ -720,6 +720,8 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     if let Some(n) = keep_versions {
         crate::catalog::prune_versions(model, n);
     }
+    // On Citus, a distributed model's new version reaches every node in this transaction.
+    crate::distributed::refresh(model);
 
     (
         model.to_string(),

@@ -686,3 +686,42 @@ COMMENT ON FUNCTION pgrec.pca(text, text, int) IS
 'Coordinates of every item (side => ''item'') or user (''user'') of the active version on the top principal components of its vectors (centred covariance, largest variance first, signs fixed). id is set for integer keys, key for text keys.';
 COMMENT ON FUNCTION pgrec.embedding_stats(text) IS
 'Per side (users, items) of the active version: vector norms, zero vectors, mean pairwise cosine (up to 2,000 sampled rows), the share of the squared norm along the first direction, explained variance of the top 5 principal components, and whether the embeddings look collapsed (mean cosine above 0.9).';
+
+-- Models made servable on every node of a Citus cluster (pgrec.distribute_model): per model,
+-- its active version's serving data and what serving needs. A plain table; distribute_model
+-- makes it a Citus reference table, so that every node holds a copy and each change commits on
+-- all of them at once. Roles by name (the same on every node, as Citus creates them).
+CREATE TABLE pgrec.distributed_models (
+    model text PRIMARY KEY,
+    owner name NOT NULL,
+    readers name[] NOT NULL DEFAULT '{}',
+    version_id bigint NOT NULL,
+    version int NOT NULL,
+    info jsonb NOT NULL,
+    params jsonb NOT NULL,
+    serving bytea NOT NULL,
+    distributed_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE pgrec.distributed_models ENABLE ROW LEVEL SECURITY;
+-- Citus refuses subqueries in the policies of distributed tables: the role check is a function.
+CREATE FUNCTION pgrec._member_of_any(roles name[]) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT 'public' = ANY (roles)
+        OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                   WHERE r.rolname = ANY (roles) AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+$$;
+CREATE POLICY readable ON pgrec.distributed_models FOR SELECT
+    USING (pgrec._member_of_any(array_prepend(owner, readers)));
+CREATE POLICY owner_write ON pgrec.distributed_models FOR ALL
+    USING (pgrec._member_of_any(ARRAY[owner])) WITH CHECK (pgrec._member_of_any(ARRAY[owner]));
+GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.distributed_models TO PUBLIC;
+COMMENT ON TABLE pgrec.distributed_models IS 'pgrec on Citus: per model, the serving data of its active version, on every node (see pgrec.distribute_model).';
+
+CREATE FUNCTION pgrec."distribute_model"(
+	"model" TEXT /* Option < & str > */
+) RETURNS void
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'distribute_model_wrapper';
+COMMENT ON FUNCTION pgrec.distribute_model(text) IS
+'Citus: makes the active version of the model servable on every node (its serving data in the reference table pgrec.distributed_models), and keeps it current: later trainings, activate, grants and fold-in update every node in the same transaction. Owner only.';

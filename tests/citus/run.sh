@@ -5,7 +5,10 @@
 #      over it, and a query joining it to a reference table; each reads the rows of the local
 #      table and reaches its held-out accuracy;
 #   2. item features from a reference table (two_tower);
-#   3. the read rate through the coordinator against a local table, at 1M rows.
+#   3. the read rate through the coordinator against a local table, at 1M rows;
+#   4. pgrec.distribute_model: a LATERAL recommend over the distributed users runs on the workers
+#      and returns the coordinator's rows; each worker serves only roles granted the model;
+#      retrain, activate and drop are seen on every node.
 # Run by scripts/run_sql_tests.sh; PGREC_SKIP_CITUS=1 skips it (said so in the output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -76,4 +79,65 @@ rate() {
   coord -At -c "SET client_min_messages = warning" -c "SELECT round(n_interactions / (metrics->>'load_seconds')::numeric / 1e6, 2) || ' M rows/s (' || round((metrics->>'load_seconds')::numeric, 2) || ' s)' FROM pgrec.train('$1', '$2', params => '{\"epochs\": 1, \"factors\": 8}')"
 }
 echo "citus: reading 1,000,000 rows for training: local table $(rate rate_local big_local), distributed table (2 workers, 32 shards) $(rate rate_dist big_dist)"
+# 4. Serving inside distributed queries: pgrec.distribute_model, as the model's owner.
+worker() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p 5442 -d pgrec_citus "$@"; }
+coord >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE ROLE alice LOGIN;
+CREATE ROLE bob LOGIN;
+GRANT SELECT ON ratings, local_ratings TO alice, bob;
+SQL
+as_alice() { coord -c "SET ROLE alice" "$@"; }
+as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('srv_mf', 'ratings', params => '{\"factors\": 16, \"epochs\": 5}')" >/dev/null
+out=$(as_alice -c "SELECT pgrec.distribute_model('srv_mf')" 2>&1) && fail "a role that is not a superuser made the reference table"
+echo "$out" | grep -q "is not a Citus reference table yet" || fail "first distribute_model by alice: $out"
+coord -c "SELECT create_reference_table('pgrec.distributed_models')" >/dev/null
+as_alice -c "SELECT pgrec.distribute_model('srv_mf')" >/dev/null
+lateral="SELECT string_agg(r.user_id || ':' || x.item_id || ':' || round(x.score::numeric, 4), ' ' ORDER BY r.user_id, x.score DESC, x.item_id)
+         FROM (SELECT DISTINCT user_id FROM ratings WHERE user_id <= 40) r, LATERAL pgrec.recommend('srv_mf', r.user_id, 3) x"
+on_coordinator="CREATE TEMP TABLE u AS SELECT DISTINCT user_id FROM local_ratings WHERE user_id <= 40;
+  SELECT string_agg(r.user_id || ':' || x.item_id || ':' || round(x.score::numeric, 4), ' ' ORDER BY r.user_id, x.score DESC, x.item_id)
+  FROM u r, LATERAL pgrec.recommend('srv_mf', r.user_id, 3) x"
+coord -c "SET ROLE alice" -c "EXPLAIN (COSTS OFF, VERBOSE) $lateral" | grep -q "Task Count: 32" ||
+  fail "the LATERAL recommend is not pushed to the workers"
+check_same() {
+  local got want
+  got=$(as_alice -At -c "$lateral") || fail "$1: the distributed LATERAL recommend failed: $got"
+  want=$(as_alice -At -c "$on_coordinator" | tail -1)
+  [ -n "$got" ] && [ "$got" = "$want" ] || fail "$1: on the workers $got, on the coordinator $want"
+}
+check_same "version 1"
+echo "citus: a LATERAL recommend over the distributed users runs on both workers (32 tasks) and returns the coordinator's rows (40 users x 3)"
+# Both workers serve the version the coordinator serves, and only to roles the model is granted to.
+direct="SELECT string_agg(item_id::text, ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend('srv_mf', 7, 5)"
+want=$(as_alice -At -c "$direct")
+others="SELECT (SELECT string_agg(item_id::text, ' ' ORDER BY similarity DESC, item_id) FROM pgrec.similar_items('srv_mf', 50, 5))
+          || ' / ' || round(pgrec.predict('srv_mf', 7, 50)::numeric, 4)"
+want_others=$(as_alice -At -c "$others")
+got_others=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$others") || fail "similar_items / predict on a worker: $got_others"
+[ "$got_others" = "$want_others" ] || fail "similar_items / predict on a worker: $got_others, the coordinator $want_others"
+for p in 5442 5443; do
+  got=$(as_pg psql -X -At -h "$dir" -p $p -U alice -d pgrec_citus -c "$direct") || fail "alice on worker $p: $got"
+  [ "$got" = "$want" ] || fail "worker $p serves $got, the coordinator $want"
+  out=$(as_pg psql -X -At -h "$dir" -p $p -U bob -d pgrec_citus -c "$direct" 2>&1) && fail "bob (no grant) was served on worker $p: $out"
+  echo "$out" | grep -q 'ERROR:  model "srv_mf" does not exist' || fail "bob on worker $p: $out"
+  if echo "$out" | grep -Eiq "backtrace|panicked|pgrx|rust|\.rs:|_10[0-9]{4}"; then fail "bob on worker $p: internals in the message: $out"; fi
+done
+out=$(coord -At -c "SET ROLE bob" -c "$lateral" 2>&1) && fail "bob (no grant) ran the distributed LATERAL: $out"
+as_alice -c "SELECT pgrec.grant_model('srv_mf', 'bob')" >/dev/null
+[ "$(as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct")" = "$want" ] || fail "bob after the grant"
+as_alice -c "SELECT pgrec.revoke_model('srv_mf', 'bob')" >/dev/null
+as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "bob served after the revoke"
+echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items, predict); bob is refused on every node until granted, and again after the revoke"
+# A retrain and an activate are seen on every node when they commit.
+as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.retrain('srv_mf')" >/dev/null
+check_same "after retrain"
+v=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "SELECT version FROM pgrec.distributed_models WHERE model = 'srv_mf'")
+[ "$v" = 2 ] || fail "worker 5443 holds version $v after the retrain"
+as_alice -c "SELECT pgrec.activate('srv_mf', 1)" >/dev/null
+check_same "after activate 1"
+[ "$(as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$direct")" = "$want" ] || fail "worker 5442 after activate 1"
+as_alice -c "SELECT pgrec.drop_model('srv_mf')" >/dev/null
+as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "a dropped model is still served on a worker"
+echo "citus: retrain (version 2), activate (back to 1) and drop_model are seen on the workers in the same transaction"
 echo "citus test passed"

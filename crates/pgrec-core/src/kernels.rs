@@ -70,26 +70,15 @@ pub(crate) fn dot_short_body(a: &[f32], b: &[f32]) -> f32 {
 /// A hint only: it never faults and never changes results.
 #[inline(always)]
 pub fn prefetch(ptr: *const f32, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for off in (0..len).step_by(16) {
-        // SAFETY: _mm_prefetch is a hint; it does not dereference the pointer.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                ptr.wrapping_add(off) as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (ptr, len);
+    prefetch_bytes(ptr as *const u8, len * 4);
 }
 
-/// `prefetch` for `len` bytes of any data.
+/// `prefetch` for `len` bytes (at least one cache line) of any data.
 #[inline(always)]
 pub fn prefetch_bytes(ptr: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     for off in (0..len.max(1)).step_by(64) {
-        // SAFETY: as in `prefetch`.
+        // SAFETY: _mm_prefetch is a hint; it does not dereference the pointer.
         unsafe {
             std::arch::x86_64::_mm_prefetch(
                 ptr.wrapping_add(off) as *const i8,

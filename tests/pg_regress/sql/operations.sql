@@ -98,3 +98,16 @@ SET pgrec.max_training_memory = '100GB';
 RESET ROLE;
 DROP ROLE pgrec_ops_user;
 SELECT pgrec.drop_model('ops_mem');
+
+-- pgrec.distribute_model needs Citus (tests/citus/run.sh runs it on a cluster): here, a plain
+-- error, and no row written; an unrelated role gets the same error before any model lookup
+SELECT pgrec.distribute_model('ops_r_model');
+\echo :LAST_ERROR_SQLSTATE
+CREATE ROLE pgrec_ops_other;
+SET ROLE pgrec_ops_other;
+SELECT pgrec.distribute_model('ops_r_model');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+DROP ROLE pgrec_ops_other;
+SELECT pgrec.distribute_model(NULL);
+SELECT count(*) AS distributed_rows FROM pgrec.distributed_models;

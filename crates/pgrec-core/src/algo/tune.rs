@@ -832,26 +832,21 @@ mod tests {
             .num_threads(1)
             .build()
             .expect("pool");
-        let given = json!({"factors": 4, "epochs": 6, "regularization": 0.02});
-        let t = configure("mf", flaky, &given, 9).expect("configure");
-        let (fitted, _) = drive(t.start(data(&ratings, 100, 80), &pool).expect("s"), &pool);
-        let log = fitted.metrics["tune"]["results"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let first: Vec<&Value> = log.iter().filter(|r| r["rung"] == 1).collect();
+        // The first rung's log rows and the winner of a search with `given`.
+        let search = |given: Value| {
+            let t = configure("mf", flaky, &given, 9).expect("configure");
+            let (fitted, _) = drive(t.start(data(&ratings, 100, 80), &pool).expect("s"), &pool);
+            let tune = &fitted.metrics["tune"];
+            let log = tune["results"].as_array().cloned().unwrap_or_default();
+            let first: Vec<Value> = log.into_iter().filter(|r| r["rung"] == 1).collect();
+            (first, tune["winner"].clone())
+        };
+        let (first, _) = search(json!({"factors": 4, "epochs": 6, "regularization": 0.02}));
         assert_eq!(first.len(), 9);
         // Every candidate draws its learning rate; none fails (the penalty is given).
         assert!(first.iter().all(|r| r["failed"].is_null()), "{first:?}");
         // Now the penalty is free: the draws above 0.05 fail and rank after every other one.
-        let given = json!({"factors": 4, "epochs": 6});
-        let t = configure("mf", flaky, &given, 9).expect("configure");
-        let (fitted, _) = drive(t.start(data(&ratings, 100, 80), &pool).expect("s"), &pool);
-        let log = fitted.metrics["tune"]["results"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let first: Vec<&Value> = log.iter().filter(|r| r["rung"] == 1).collect();
+        let (first, won) = search(json!({"factors": 4, "epochs": 6}));
         let failed: Vec<bool> = first.iter().map(|r| !r["failed"].is_null()).collect();
         assert!(
             failed.iter().any(|&f| f) && failed.iter().any(|&f| !f),
@@ -859,7 +854,6 @@ mod tests {
         );
         let first_failed = failed.iter().position(|&f| f).unwrap_or(0);
         assert!(failed[first_failed..].iter().all(|&f| f), "{failed:?}");
-        let won = &fitted.metrics["tune"]["winner"];
         assert!(
             won["regularization"].as_f64().unwrap_or(0.0) <= 0.05,
             "{won}"

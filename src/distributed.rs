@@ -1,0 +1,213 @@
+//! Citus: serving a model on every node. `pgrec.distribute_model` copies the active version's
+//! serving data (the serving file's bytes) and what serving needs into
+//! pgrec.distributed_models, which it makes a Citus reference table: every node holds a copy,
+//! and a change commits on all nodes at once (Citus's two-phase commit), inside the caller's
+//! transaction. From then on every change of the model's active version on the coordinator
+//! (training, retrain, activate, fold-in) and of its readers rewrites the row in the same
+//! transaction, so no node serves a stale version; drop_model deletes it.
+//!
+//! On a worker the model is not in the local catalog; `catalog::find_version` then looks here,
+//! with the caller's privileges: the table's row-level security lets the owner role's members
+//! and the granted roles (by name, as Citus creates roles on every node) see the row.
+
+use pgrx::prelude::*;
+
+use crate::catalog::{VersionInfo, DISTRIBUTED_COLUMNS};
+use crate::errors::{raise, required, Code, OrRaise};
+
+/// Whether Citus is installed in this database.
+pub fn citus_present() -> bool {
+    crate::catalog::select_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')",
+        &[],
+    )
+    .unwrap_or(false)
+}
+
+/// Whether pgrec.distributed_models is a Citus reference table yet.
+fn is_reference_table() -> bool {
+    crate::catalog::select_one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition \
+         WHERE logicalrelid = 'pgrec.distributed_models'::regclass)",
+        &[],
+    )
+    .unwrap_or(false)
+}
+
+/// pgrec.distribute_model: makes the active version of `model` servable on every node of the
+/// Citus cluster, and keeps it so. Owner only.
+#[pg_extern(name = "distribute_model")]
+fn distribute_model(model: Option<&str>) {
+    crate::errors::require_primary("distribute_model");
+    let model = required(model, "model");
+    if !citus_present() {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "pgrec.distribute_model needs Citus: extension \"citus\" is not installed in this database",
+            Some("Serve from this server or its replicas; on a Citus coordinator, CREATE EXTENSION citus first."),
+        );
+    }
+    crate::catalog::lock_model(model);
+    crate::access::require_existing_owner(model, "distribute", Some(crate::access::OWNER_ONLY));
+    if !is_reference_table() {
+        let superuser = crate::catalog::select_one::<bool>(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .unwrap_or(false);
+        if !superuser {
+            raise(
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                "pgrec.distributed_models is not a Citus reference table yet",
+                Some("A superuser makes it one, once per database: SELECT create_reference_table('pgrec.distributed_models'); or calls pgrec.distribute_model once."),
+            );
+        }
+        Spi::run("SELECT create_reference_table('pgrec.distributed_models')").or_raise();
+    }
+    push(model);
+}
+
+/// Writes the model's active version into its row (insert or replace).
+fn push(model: &str) {
+    let info = crate::catalog::require_version(model, None);
+    if info.scorer == pgrec_core::algo::Scorer::Network {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!(
+                "model \"{model}\" scores pairs with a network (ncf), which cannot be distributed yet"
+            ),
+            Some("Distribute a model whose scores are dot products (mf, als, ials, bpr, two_tower, ease)."),
+        );
+    }
+    let serving = crate::serve::build_file(&info);
+    Spi::connect_mut(|c| {
+        let row = c
+            .select(
+                "SELECT pg_catalog.pg_get_userbyid(o.owner)::text, \
+                        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r)::text END \
+                              FROM unnest(o.readers) r)::text[], \
+                        v.version, v.params, \
+                        jsonb_build_object('user_key_type', v.user_key_type, 'item_key_type', v.item_key_type, \
+                            'factors', v.factors, 'global_mean', v.global_mean, 'rating_min', v.rating_min, \
+                            'rating_max', v.rating_max, 'user_col', v.user_col, 'item_col', v.item_col, \
+                            'rating_col', v.rating_col, 'scorer', v.scorer, 'target', v.target) \
+                 FROM pgrec.model_owners o JOIN pgrec.model_versions v ON v.model = o.model \
+                 WHERE v.id = $1",
+                Some(1),
+                &[info.id.into()],
+            )
+            .or_raise()
+            .next();
+        let Some(row) = row else {
+            crate::access::missing_model(model, None)
+        };
+        let owner: Option<String> = row.get(1).or_raise();
+        let readers: Option<Vec<String>> = row.get(2).or_raise();
+        let version: Option<i32> = row.get(3).or_raise();
+        let params: Option<pgrx::JsonB> = row.get(4).or_raise();
+        let described: Option<pgrx::JsonB> = row.get(5).or_raise();
+        c.update(
+            "INSERT INTO pgrec.distributed_models \
+                 (model, owner, readers, version_id, version, info, params, serving) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (model) DO UPDATE SET owner = EXCLUDED.owner, readers = EXCLUDED.readers, \
+                 version_id = EXCLUDED.version_id, version = EXCLUDED.version, info = EXCLUDED.info, \
+                 params = EXCLUDED.params, serving = EXCLUDED.serving, \
+                 distributed_at = EXCLUDED.distributed_at",
+            None,
+            &[
+                model.into(),
+                owner.into(),
+                readers.unwrap_or_default().into(),
+                info.id.into(),
+                version.into(),
+                described.into(),
+                params.into(),
+                serving.into(),
+            ],
+        )
+        .or_raise();
+    });
+}
+
+/// Whether `model` has a row in pgrec.distributed_models that this role sees (Citus installed).
+fn is_distributed(model: &str) -> bool {
+    citus_present()
+        && crate::catalog::select_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pgrec.distributed_models WHERE model = $1)",
+            &[model.into()],
+        )
+        .unwrap_or(false)
+}
+
+/// After a change of `model`'s active version or readers on this node: rewrites its row when
+/// the model is distributed (nothing to do otherwise).
+pub fn refresh(model: &str) {
+    if is_distributed(model) {
+        push(model);
+    }
+}
+
+/// After drop_model: removes the model's row, on every node.
+pub fn forget(model: &str) {
+    if is_distributed(model) {
+        Spi::run_with_args(
+            "DELETE FROM pgrec.distributed_models WHERE model = $1",
+            &[model.into()],
+        )
+        .or_raise();
+    }
+}
+
+/// The relation this node reads distributed models from: the reference table's local copy (its
+/// shard), when this node holds one. Serving calls run inside queries that Citus pushed to the
+/// workers, where a query of the reference table itself would be a nested distributed query
+/// (refused); the shard is a plain local table with the same rows and the same policies.
+fn local_copy() -> String {
+    crate::catalog::select_one::<String>(
+        "SELECT n FROM (SELECT shard_name('pgrec.distributed_models'::regclass, shardid) AS n \
+                        FROM pg_catalog.pg_dist_shard \
+                        WHERE logicalrelid = 'pgrec.distributed_models'::regclass) s \
+         WHERE to_regclass(n) IS NOT NULL",
+        &[],
+    )
+    .unwrap_or_else(|| "pgrec.distributed_models".to_string())
+}
+
+/// The distributed model `model` as this node serves it (None: not distributed, or not
+/// readable by the current role, or Citus not installed).
+pub fn find(model: &str) -> Option<VersionInfo> {
+    if !citus_present() || !is_reference_table() {
+        return None;
+    }
+    let table = local_copy();
+    Spi::connect(|c| {
+        c.select(
+            &format!("SELECT {DISTRIBUTED_COLUMNS} FROM {table} WHERE model = $1"),
+            Some(1),
+            &[model.into()],
+        )
+        .or_raise()
+        .next()
+        .map(|row| crate::catalog::distributed_version_from_row(&row))
+    })
+}
+
+/// The serving data of a distributed version.
+pub fn serving_bytes(version_id: i64) -> Vec<u8> {
+    crate::catalog::select_one::<Vec<u8>>(
+        &format!("SELECT serving FROM {} WHERE version_id = $1", local_copy()),
+        &[version_id.into()],
+    )
+    .unwrap_or_default()
+}
+
+/// The stored params of a distributed version.
+pub fn params(version_id: i64) -> serde_json::Value {
+    crate::catalog::select_one::<pgrx::JsonB>(
+        &format!("SELECT params FROM {} WHERE version_id = $1", local_copy()),
+        &[version_id.into()],
+    )
+    .map(|j| j.0)
+    .unwrap_or_default()
+}
