@@ -164,20 +164,36 @@ pub fn forget(model: &str) {
 /// workers, where a query of the reference table itself would be a nested distributed query
 /// (refused); the shard is a plain local table with the same rows and the same policies.
 fn local_copy() -> String {
-    crate::catalog::select_one::<String>(
+    // Cached per backend once found: a reference table keeps its shard.
+    if let Some(name) = LOCAL_COPY.with(|c| c.borrow().clone()) {
+        return name;
+    }
+    let found = crate::catalog::select_one::<String>(
         "SELECT n FROM (SELECT shard_name('pgrec.distributed_models'::regclass, shardid) AS n \
                         FROM pg_catalog.pg_dist_shard \
                         WHERE logicalrelid = 'pgrec.distributed_models'::regclass) s \
          WHERE to_regclass(n) IS NOT NULL",
         &[],
-    )
-    .unwrap_or_else(|| "pgrec.distributed_models".to_string())
+    );
+    match found {
+        Some(name) => {
+            LOCAL_COPY.with(|c| *c.borrow_mut() = Some(name.clone()));
+            name
+        }
+        None => "pgrec.distributed_models".to_string(),
+    }
+}
+
+thread_local! {
+    /// The local copy's name, once this backend has found one (see `local_copy`).
+    static LOCAL_COPY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The distributed model `model` as this node serves it (None: not distributed, or not
 /// readable by the current role, or Citus not installed).
 pub fn find(model: &str) -> Option<VersionInfo> {
-    if !citus_present() || !is_reference_table() {
+    let cached = LOCAL_COPY.with(|c| c.borrow().is_some());
+    if !cached && (!citus_present() || !is_reference_table()) {
         return None;
     }
     let table = local_copy();

@@ -12,12 +12,14 @@ cd "$(dirname "$0")/../.."
 BIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 dir=${CITUS_DIR:-/var/tmp/pgrec_citus}
 db=pgrec_citus
-ports="5441 5442 5443"
+# WORKERS=1 starts the coordinator and one worker (for side-by-side benchmarks).
+ports="5441 5442"
+[ "${WORKERS:-2}" = 1 ] || ports="$ports 5443"
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 node() { local port=$1; shift; as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" "$@"; }
 
 stop() {
-  for p in $ports; do
+  for p in 5441 5442 5443; do
     [ -d "$dir/n$p" ] && as_pg "$BIN/pg_ctl" -D "$dir/n$p" -m immediate stop >/dev/null 2>&1 || true
   done
   rm -rf "$dir"
@@ -45,7 +47,9 @@ CONF
     node "$p" -d $db -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus"
   done
   node 5441 -d $db -c "SELECT citus_set_coordinator_host('$dir', 5441)" >/dev/null
-  node 5441 -d $db -c "SELECT citus_add_node('$dir', 5442)" -c "SELECT citus_add_node('$dir', 5443)" >/dev/null
+  for p in $ports; do
+    [ "$p" = 5441 ] || node 5441 -d $db -c "SELECT citus_add_node('$dir', $p)" >/dev/null
+  done
   # pgrec is created on the coordinator; Citus creates it on the workers.
   node 5441 -d $db -c "SET client_min_messages = warning" -c "CREATE EXTENSION pgrec"
 }
