@@ -62,10 +62,19 @@ for m in dist_mf view_mf join_mf; do
 done
 [ "$(coord -At -c "SELECT count(*) FROM pgrec.recommend('dist_mf', 1, 5)")" = 5 ] || fail "recommend on the coordinator"
 
-# 2. Item features from a reference table.
-coord -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('dist_tt', 'ratings', 'two_tower', item_features => 'movies', params => '{\"epochs\": 2}')" >/dev/null
-[ "$(coord -At -c "SELECT count(*) > 0 FROM pgrec.recommend('dist_tt', 1, 5)")" = t ] || fail "two_tower with reference-table features"
-echo "citus: two_tower trains on the distributed table with item features from a reference table"
+# 2. Item features from a reference table and from a distributed table.
+coord >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE TABLE movies_dist AS SELECT * FROM movies;
+SELECT create_distributed_table('movies_dist', 'item_id', shard_count => 8);
+SELECT truncate_local_data_after_distributing_table('movies_dist');
+SQL
+for f in movies movies_dist; do
+  coord -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('dist_tt', 'ratings', 'two_tower', item_features => '$f', params => '{\"epochs\": 2}')" >/dev/null
+  [ "$(coord -At -c "SELECT count(*) FROM pgrec.recommend('dist_tt', 1, 5)")" = 5 ] || fail "two_tower with features from $f"
+  [ "$(coord -At -c "SELECT (metrics->'features'->'item'->>'n_columns')::int > 0 OR features IS NOT NULL FROM pgrec.model_versions WHERE model = 'dist_tt' AND active")" = t ] || fail "no item features recorded from $f"
+done
+echo "citus: two_tower trains on the distributed table with item features from a reference table and from a distributed table"
 
 # 3. Read rate through the coordinator against a local table (1M synthetic rows).
 coord >/dev/null <<'SQL'
