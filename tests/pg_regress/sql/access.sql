@@ -317,6 +317,14 @@ SELECT count(*) FROM mallory_tricks.peek;
 SELECT mallory_tricks.peek_definer();
 SELECT count(*) FROM pgrec.model_owners;
 SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
+-- Nor distribute it (no Citus here: 0A000 before any lookup), nor write its distributed row
+-- under its owner's name (row-level security, whatever pg_has_role the search_path offers).
+SELECT pgrec.distribute_model('priv_mf');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO pgrec.distributed_models (model, owner, version_id, version, info, params, serving)
+VALUES ('priv_mf', 'pgrec_owner', 1, 1, '{}', '{}', '\x00');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS distributed_rows_seen FROM pgrec.distributed_models;
 SELECT count(*) AS stats_rows FROM pg_stats WHERE schemaname = 'pgrec';
 -- The functions that touch no model work for any role.
 SELECT count(*) AS algorithms FROM pgrec.algorithms();
