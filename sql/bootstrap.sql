@@ -276,15 +276,17 @@ CREATE TABLE pgrec.distributed_models (
 );
 ALTER TABLE pgrec.distributed_models ENABLE ROW LEVEL SECURITY;
 -- Citus refuses subqueries in the policies of distributed tables: the role check is a function.
+-- Its search_path is fixed: a caller's schema cannot shadow an operator and see every row.
 CREATE FUNCTION pgrec._member_of_any(roles name[]) RETURNS boolean
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT 'public' = ANY (roles)
         OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                    WHERE r.rolname = ANY (roles) AND pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
 $$;
 CREATE POLICY readable ON pgrec.distributed_models FOR SELECT
     USING (pgrec._member_of_any(array_prepend(owner, readers)));
-CREATE POLICY owner_write ON pgrec.distributed_models FOR ALL
-    USING (pgrec._member_of_any(ARRAY[owner])) WITH CHECK (pgrec._member_of_any(ARRAY[owner]));
-GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.distributed_models TO PUBLIC;
+-- Every node trusts these rows, and a worker cannot check a row against the coordinator's
+-- pgrec.model_owners: only the extension's owner writes them (pgrec's functions do, for a
+-- model the caller owns; see access::as_extension_owner), no other role at all.
+GRANT SELECT ON pgrec.distributed_models TO PUBLIC;
 COMMENT ON TABLE pgrec.distributed_models IS 'pgrec on Citus: per model, the serving data of its active version, on every node (see pgrec.distribute_model).';

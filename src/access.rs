@@ -190,3 +190,51 @@ fn revoke_model(model: Option<&str>, role: Option<&str>) {
     }
     crate::distributed::refresh(model);
 }
+
+/// Runs `write` as the role that owns the pgrec extension, with search_path pg_catalog: the
+/// catalog writes that no other role may make directly (pgrec.distributed_models, whose rows
+/// every Citus node trusts). Callers check ownership of the model first, with the caller's own
+/// privileges; `write` must not run anything the caller chose. An ERROR inside `write` aborts
+/// the (sub)transaction, which restores the user and the search_path; the normal path restores
+/// them here.
+pub fn as_extension_owner<R>(write: impl FnOnce() -> R) -> R {
+    let owner = crate::catalog::select_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pgrec'",
+        &[],
+    )
+    .unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_UNDEFINED_OBJECT,
+            "extension \"pgrec\" is not installed in this database",
+            None,
+        )
+    });
+    let (mut user, mut context) = (pg_sys::Oid::INVALID, 0i32);
+    // SAFETY: plain reads and writes of the backend's user state, on the backend thread.
+    let nest = unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    let result = write();
+    // SAFETY: undoes the two changes above, in reverse order.
+    unsafe {
+        pg_sys::AtEOXact_GUC(true, nest);
+        pg_sys::SetUserIdAndSecContext(user, context);
+    }
+    result
+}

@@ -9,6 +9,11 @@
 //! On a worker the model is not in the local catalog; `catalog::find_version` then looks here,
 //! with the caller's privileges: the table's row-level security lets the owner role's members
 //! and the granted roles (by name, as Citus creates roles on every node) see the row.
+//!
+//! A worker cannot check a row against the coordinator's pgrec.model_owners, so every node
+//! trusts the rows it holds: no role may write the table directly (a planted row would claim a
+//! name nobody distributed). pgrec writes them as the extension's owner, after checking with the
+//! caller's privileges that the caller owns the model (`access::as_extension_owner`).
 
 use pgrx::prelude::*;
 
@@ -50,25 +55,20 @@ fn distribute_model(model: Option<&str>) {
     crate::catalog::lock_model(model);
     crate::access::require_existing_owner(model, "distribute", Some(crate::access::OWNER_ONLY));
     if !is_reference_table() {
-        let superuser = crate::catalog::select_one::<bool>(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .unwrap_or(false);
-        if !superuser {
-            raise(
-                Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "pgrec.distributed_models is not a Citus reference table yet",
-                Some("A superuser makes it one, once per database: SELECT create_reference_table('pgrec.distributed_models'); or calls pgrec.distribute_model once."),
-            );
-        }
-        Spi::run("SELECT create_reference_table('pgrec.distributed_models')").or_raise();
+        // Once per database: every node gets a copy of the table from now on.
+        crate::access::as_extension_owner(|| {
+            Spi::run("SELECT pg_catalog.create_reference_table('pgrec.distributed_models')")
+                .or_raise()
+        });
     }
     push(model);
 }
 
-/// Writes the model's active version into its row (insert or replace).
+/// Writes the model's active version into its row (insert or replace). The row is written as
+/// the extension's owner (no other role may write the table: every node trusts its rows), after
+/// checking here, as the caller, that the caller owns the model.
 fn push(model: &str) {
+    crate::access::require_existing_owner(model, "distribute", Some(crate::access::OWNER_ONLY));
     let info = crate::catalog::require_version(model, None);
     if info.scorer == pgrec_core::algo::Scorer::Network {
         raise(
@@ -79,7 +79,7 @@ fn push(model: &str) {
             Some("Distribute a model whose scores are dot products (mf, als, ials, bpr, two_tower, ease)."),
         );
     }
-    let serving = crate::serve::build_file(&info);
+    let serving = crate::serve::file_bytes(&info);
     Spi::connect_mut(|c| {
         let row = c
             .select(
@@ -106,7 +106,7 @@ fn push(model: &str) {
         let version: Option<i32> = row.get(3).or_raise();
         let params: Option<pgrx::JsonB> = row.get(4).or_raise();
         let described: Option<pgrx::JsonB> = row.get(5).or_raise();
-        c.update(
+        crate::access::as_extension_owner(|| c.update(
             "INSERT INTO pgrec.distributed_models \
                  (model, owner, readers, version_id, version, info, params, serving) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
@@ -125,7 +125,7 @@ fn push(model: &str) {
                 params.into(),
                 serving.into(),
             ],
-        )
+        ))
         .or_raise();
     });
 }
@@ -151,10 +151,13 @@ pub fn refresh(model: &str) {
 /// After drop_model: removes the model's row, on every node.
 pub fn forget(model: &str) {
     if is_distributed(model) {
-        Spi::run_with_args(
-            "DELETE FROM pgrec.distributed_models WHERE model = $1",
-            &[model.into()],
-        )
+        crate::access::require_existing_owner(model, "drop", Some(crate::access::OWNER_ONLY));
+        crate::access::as_extension_owner(|| {
+            Spi::run_with_args(
+                "DELETE FROM pgrec.distributed_models WHERE model OPERATOR(pg_catalog.=) $1",
+                &[model.into()],
+            )
+        })
         .or_raise();
     }
 }
@@ -187,6 +190,11 @@ fn local_copy() -> String {
 thread_local! {
     /// The local copy's name, once this backend has found one (see `local_copy`).
     static LOCAL_COPY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The lookup of a distributed model in the local copy, planned once per backend (as
+    /// `catalog::find_version` plans its own; the plan cache re-plans it for another role).
+    /// Kept with the table it reads.
+    static LOOKUP: std::cell::RefCell<Option<(String, pgrx::spi::OwnedPreparedStatement)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The distributed model `model` as this node serves it (None: not distributed, or not
@@ -198,14 +206,27 @@ pub fn find(model: &str) -> Option<VersionInfo> {
     }
     let table = local_copy();
     Spi::connect(|c| {
-        c.select(
-            &format!("SELECT {DISTRIBUTED_COLUMNS} FROM {table} WHERE model = $1"),
-            Some(1),
-            &[model.into()],
-        )
-        .or_raise()
-        .next()
-        .map(|row| crate::catalog::distributed_version_from_row(&row))
+        LOOKUP
+            .with(|cell| {
+                let mut cell = cell.borrow_mut();
+                if cell.as_ref().is_none_or(|(name, _)| *name != table) {
+                    let stmt = c
+                        .prepare(
+                            format!("SELECT {DISTRIBUTED_COLUMNS} FROM {table} WHERE model = $1")
+                                .as_str(),
+                            &[pgrx::PgOid::BuiltIn(pgrx::PgBuiltInOids::TEXTOID)],
+                        )
+                        .or_raise();
+                    *cell = Some((table.clone(), stmt.keep()));
+                }
+                match cell.as_ref() {
+                    Some((_, stmt)) => c.select(stmt, Some(1), &[model.into()]),
+                    None => unreachable!("prepared above"),
+                }
+            })
+            .or_raise()
+            .next()
+            .map(|row| crate::catalog::distributed_version_from_row(&row))
     })
 }
 

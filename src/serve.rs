@@ -322,6 +322,19 @@ fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgre
     })
 }
 
+/// The serving file's bytes of a version: a copy of this node's file when one was written and
+/// reads back, otherwise built from the catalog tables.
+pub(crate) fn file_bytes(info: &VersionInfo) -> Vec<u8> {
+    if crate::runner::SHARED_SERVING.get() {
+        if let Some(b) = crate::store_file::open(info.id, info.stamp) {
+            if store::parse(b.bytes()).is_ok() {
+                return b.bytes().to_vec();
+            }
+        }
+    }
+    build_file(info)
+}
+
 /// Builds the serving file of a version from the catalog tables.
 pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
     let users = read_side("user_factors", "user_id", "user_key", true, info);

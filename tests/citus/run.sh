@@ -98,10 +98,29 @@ GRANT SELECT ON ratings, local_ratings TO alice, bob;
 SQL
 as_alice() { coord -c "SET ROLE alice" "$@"; }
 as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('srv_mf', 'ratings', params => '{\"factors\": 16, \"epochs\": 5}')" >/dev/null
-out=$(as_alice -c "SELECT pgrec.distribute_model('srv_mf')" 2>&1) && fail "a role that is not a superuser made the reference table"
-echo "$out" | grep -q "is not a Citus reference table yet" || fail "first distribute_model by alice: $out"
-coord -c "SELECT create_reference_table('pgrec.distributed_models')" >/dev/null
+# The first call makes pgrec.distributed_models a reference table (as the extension's owner).
 as_alice -c "SELECT pgrec.distribute_model('srv_mf')" >/dev/null
+[ "$(coord -At -c "SELECT partmethod FROM pg_dist_partition WHERE logicalrelid = 'pgrec.distributed_models'::regclass")" = n ] ||
+  fail "distribute_model did not make pgrec.distributed_models a reference table"
+# Every node trusts that table's rows: no role writes them directly, on any node, not even for
+# a name nobody distributed (name squatting) or on a worker's copy (its shard).
+shard=$(worker -At -c "SELECT shard_name('pgrec.distributed_models'::regclass, shardid) FROM pg_dist_shard WHERE logicalrelid = 'pgrec.distributed_models'::regclass")
+plant="(model, owner, readers, version_id, version, info, params, serving) VALUES ('squat_mf', 'bob', '{public}', 1, 1, '{}', '{}', '\\x00')"
+for target in "coordinator pgrec.distributed_models" "5442 pgrec.distributed_models" "5443 $shard"; do
+  read -r node table <<<"$target"
+  if [ "$node" = coordinator ]; then
+    out=$(coord -c "SET ROLE bob" -c "INSERT INTO $table $plant" 2>&1) && fail "bob planted a row on the coordinator"
+  else
+    out=$(as_pg psql -X -h "$dir" -p "$node" -U bob -d pgrec_citus -c "INSERT INTO $table $plant" 2>&1) &&
+      fail "bob planted a row into $table on $node"
+  fi
+  echo "$out" | grep -q "permission denied for table" || fail "bob's row into $table on $node: $out"
+done
+out=$(as_pg psql -X -h "$dir" -p 5442 -U alice -d pgrec_citus -c "UPDATE pgrec.distributed_models SET readers = '{public}'" 2>&1) &&
+  fail "alice updated her distributed row directly: $out"
+
+[ "$(coord -At -c "SELECT count(*) FROM pgrec.distributed_models WHERE model = 'squat_mf'")" = 0 ] || fail "a squatted row exists"
+echo "citus: no role writes pgrec.distributed_models directly (bob's row for an undistributed name refused on the coordinator, on a worker and in a worker's shard; alice's update refused)"
 lateral="SELECT string_agg(r.user_id || ':' || x.item_id || ':' || round(x.score::numeric, 4), ' ' ORDER BY r.user_id, x.score DESC, x.item_id)
          FROM (SELECT DISTINCT user_id FROM ratings WHERE user_id <= 40) r, LATERAL pgrec.recommend('srv_mf', r.user_id, 3) x"
 on_coordinator="CREATE TEMP TABLE u AS SELECT DISTINCT user_id FROM local_ratings WHERE user_id <= 40;

@@ -317,14 +317,34 @@ SELECT count(*) FROM mallory_tricks.peek;
 SELECT mallory_tricks.peek_definer();
 SELECT count(*) FROM pgrec.model_owners;
 SELECT count(*) FROM pgrec.recommend('priv_mf', 1, 3);
--- Nor distribute it (no Citus here: 0A000 before any lookup), nor write its distributed row
--- under its owner's name (row-level security, whatever pg_has_role the search_path offers).
+-- Nor distribute it (no Citus here: 0A000 before any lookup), nor write a distributed row:
+-- not under its owner's name, not for a name nobody distributed under her own (every Citus
+-- node would trust it), not by updating or deleting one. Only pgrec's functions write there.
 SELECT pgrec.distribute_model('priv_mf');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO pgrec.distributed_models (model, owner, version_id, version, info, params, serving)
 VALUES ('priv_mf', 'pgrec_owner', 1, 1, '{}', '{}', '\x00');
 \echo :LAST_ERROR_SQLSTATE
+INSERT INTO pgrec.distributed_models (model, owner, readers, version_id, version, info, params, serving)
+VALUES ('squatted_mf', 'pgrec_mallory', '{public}', 1, 1, '{}', '{}', '\x00');
+\echo :LAST_ERROR_SQLSTATE
+UPDATE pgrec.distributed_models SET readers = '{public}';
+\echo :LAST_ERROR_SQLSTATE
+DELETE FROM pgrec.distributed_models;
+\echo :LAST_ERROR_SQLSTATE
+-- Nor read a distributed row of the owner's, even with an = operator of her own first on the
+-- search_path (the row-level check runs with a fixed search_path).
+CREATE FUNCTION mallory_tricks.name_eq(name, name) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR mallory_tricks.= (LEFTARG = name, RIGHTARG = name, FUNCTION = mallory_tricks.name_eq);
+RESET ROLE;
+INSERT INTO pgrec.distributed_models (model, owner, version_id, version, info, params, serving)
+VALUES ('priv_mf', 'pgrec_owner', 1, 1, '{}', '{}', '\x00');
+SET ROLE pgrec_mallory;
 SELECT count(*) AS distributed_rows_seen FROM pgrec.distributed_models;
+DROP OPERATOR mallory_tricks.= (name, name);
+RESET ROLE;
+DELETE FROM pgrec.distributed_models;
+SET ROLE pgrec_mallory;
 SELECT count(*) AS stats_rows FROM pg_stats WHERE schemaname = 'pgrec';
 -- The functions that touch no model work for any role.
 SELECT count(*) AS algorithms FROM pgrec.algorithms();
