@@ -204,6 +204,16 @@ pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
     }
 }
 
+/// `version_recipe` of a version found by `find_version`, on this node or distributed to it.
+pub fn recipe_of(info: &VersionInfo) -> (String, serde_json::Value) {
+    if info.distributed {
+        let (algorithm, params) = crate::distributed::recipe(info.id);
+        (algorithm, crate::train::algorithm_params(params))
+    } else {
+        version_recipe(info.id)
+    }
+}
+
 /// The algorithm and stored (checked) params of a version: what configures the algorithm again
 /// (the pipeline's own params, such as keep_versions, taken out).
 pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
@@ -300,7 +310,15 @@ pub fn prune_versions(model: &str, keep: i64) {
 #[pg_extern(stable, parallel_safe, name = "_version_id")]
 fn version_id(model: Option<&str>, version: Option<i32>) -> i64 {
     let model = crate::errors::required(model, "model");
-    require_version(model, version).id
+    let info = require_version(model, version);
+    if info.distributed {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("the embeddings of model \"{model}\" are not on this node: it serves a copy distributed from the coordinator"),
+            Some("Read the embeddings on the coordinator (or its replicas); this node serves recommend, similar_items, predict and score."),
+        );
+    }
+    info.id
 }
 
 /// Takes the transaction-level lock that serialises the writers of one model name (training,

@@ -70,15 +70,6 @@ fn distribute_model(model: Option<&str>) {
 fn push(model: &str) {
     crate::access::require_existing_owner(model, "distribute", Some(crate::access::OWNER_ONLY));
     let info = crate::catalog::require_version(model, None);
-    if info.scorer == pgrec_core::algo::Scorer::Network {
-        raise(
-            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
-            format!(
-                "model \"{model}\" scores pairs with a network (ncf), which cannot be distributed yet"
-            ),
-            Some("Distribute a model whose scores are dot products (mf, als, ials, bpr, two_tower, ease)."),
-        );
-    }
     let serving = crate::serve::file_bytes(&info);
     Spi::connect_mut(|c| {
         let row = c
@@ -90,7 +81,12 @@ fn push(model: &str) {
                         jsonb_build_object('user_key_type', v.user_key_type, 'item_key_type', v.item_key_type, \
                             'factors', v.factors, 'global_mean', v.global_mean, 'rating_min', v.rating_min, \
                             'rating_max', v.rating_max, 'user_col', v.user_col, 'item_col', v.item_col, \
-                            'rating_col', v.rating_col, 'scorer', v.scorer, 'target', v.target) \
+                            'rating_col', v.rating_col, 'scorer', v.scorer, 'target', v.target, \
+                            'algorithm', v.algorithm, \
+                            'head', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
+                                                          'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
+                                     FROM pgrec.model_tensors t \
+                                     WHERE t.version_id = v.id AND t.name LIKE 'joint.layer%')) \
                  FROM pgrec.model_owners o JOIN pgrec.model_versions v ON v.model = o.model \
                  WHERE v.id = $1",
                 Some(1),
@@ -237,6 +233,33 @@ pub fn serving_bytes(version_id: i64) -> Vec<u8> {
         &[version_id.into()],
     )
     .unwrap_or_default()
+}
+
+/// The query that reads a distributed version's scoring network (ncf), as `serve::read_head`
+/// reads pgrec.model_tensors: name, rows, cols, data of each layer tensor, for version $1. The
+/// values went through jsonb as numeric from float8 (15 significant digits whatever
+/// extra_float_digits says, where a float4 needs 9), so they read back bit for bit.
+pub fn head_query() -> String {
+    format!(
+        "SELECT e->>'name', (e->>'rows')::int4, (e->>'cols')::int4, \
+                ARRAY(SELECT x::float4 FROM jsonb_array_elements_text(e->'data') x) \
+         FROM {} d, jsonb_array_elements(COALESCE(d.info->'head', '[]')) e \
+         WHERE d.version_id = $1 ORDER BY 1",
+        local_copy()
+    )
+}
+
+/// The algorithm and stored params of a distributed version (see `catalog::recipe_of`).
+pub fn recipe(version_id: i64) -> (String, serde_json::Value) {
+    let algorithm = crate::catalog::select_one::<String>(
+        &format!(
+            "SELECT info->>'algorithm' FROM {} WHERE version_id = $1",
+            local_copy()
+        ),
+        &[version_id.into()],
+    )
+    .unwrap_or_default();
+    (algorithm, params(version_id))
 }
 
 /// The stored params of a distributed version.

@@ -93,7 +93,7 @@ fn evaluate(
     // positive), else 4 (on a 1-5 scale, "liked").
     let threshold = if explicit {
         relevance_threshold.or_else(|| {
-            let (_, params) = crate::catalog::version_recipe(sm.info.id);
+            let (_, params) = crate::catalog::recipe_of(&sm.info);
             Some(
                 params["positive_threshold"]
                     .as_f64()

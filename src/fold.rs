@@ -11,7 +11,7 @@ use pgrec_core::topk::{top_k, Scored};
 use pgrx::prelude::*;
 
 use crate::access::{require_existing_owner, OWNER_ONLY};
-use crate::catalog::{require_current_catalog, version_recipe};
+use crate::catalog::{recipe_of, require_current_catalog};
 use crate::errors::{raise, required, Code, OrRaise};
 use crate::evaluate::map_keys;
 use crate::keys::{KeyArg, KeyKind};
@@ -20,7 +20,7 @@ use crate::source::{load, SourceSpec};
 
 /// The version's algorithm configured from its stored params, and its name.
 fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
-    let (algorithm, params) = version_recipe(m.info.id);
+    let (algorithm, params) = recipe_of(&m.info);
     let entry = algo::find(&algorithm).and_then(|e| e.configure);
     match entry {
         Some(configure) => (algorithm, configure(&params).or_raise()),

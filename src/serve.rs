@@ -219,15 +219,15 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
             Some("Train the model again."),
         )
     };
+    let query = if info.distributed {
+        crate::distributed::head_query()
+    } else {
+        "SELECT name, rows, cols, data FROM pgrec.model_tensors \
+         WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name"
+            .to_string()
+    };
     let layers = Spi::connect(|c| {
-        let rows = c
-            .select(
-                "SELECT name, rows, cols, data FROM pgrec.model_tensors \
-                 WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name",
-                None,
-                &[info.id.into()],
-            )
-            .or_raise();
+        let rows = c.select(&query, None, &[info.id.into()]).or_raise();
         // (layer number, is weight, rows, cols, values)
         let mut parts = Vec::new();
         for row in rows {

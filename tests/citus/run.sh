@@ -144,6 +144,18 @@ others="SELECT (SELECT string_agg(item_id::text, ' ' ORDER BY similarity DESC, i
 want_others=$(as_alice -At -c "$others")
 got_others=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$others") || fail "similar_items / predict on a worker: $got_others"
 [ "$got_others" = "$want_others" ] || fail "similar_items / predict on a worker: $got_others, the coordinator $want_others"
+basket="SELECT string_agg(item_id || ':' || round(score::numeric, 4), ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend_for_items('srv_mf', ARRAY[50, 100, 181], 5)
+  UNION ALL SELECT string_agg(item_id || ':' || round(score::numeric, 4), ' ' ORDER BY score DESC, item_id) FROM pgrec.score('srv_mf', 7, ARRAY[1, 50, 100, 181])
+  UNION ALL SELECT string_agg(user_id || ':' || item_id, ' ' ORDER BY user_id, rank) FROM pgrec.recommend_batch('srv_mf', ARRAY[1, 7, 42], 4)
+  UNION ALL SELECT string_agg(user_id::text, ' ' ORDER BY similarity DESC, user_id) FROM pgrec.similar_users('srv_mf', 7, 5)
+  UNION ALL SELECT string_agg(item_id::text, ' ' ORDER BY similarity DESC, item_id) FROM pgrec.similar_items('srv_mf', 50, 5, method => 'cooccurrence')"
+want_basket=$(as_alice -At -c "$basket")
+got_basket=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$basket") || fail "recommend_for_items on a worker: $got_basket"
+[ -n "$want_basket" ] && [ "$got_basket" = "$want_basket" ] || fail "recommend_for_items on a worker: $got_basket, the coordinator $want_basket"
+# What a worker cannot answer is an error that says so, never an empty result.
+out=$(as_pg psql -X -At -v VERBOSITY=verbose -h "$dir" -p 5443 -U alice -d pgrec_citus -c "SELECT count(*) FROM pgrec.item_embeddings('srv_mf')" 2>&1) &&
+  fail "item_embeddings on a worker answered: $out"
+echo "$out" | grep -q 'ERROR:  0A000: the embeddings of model "srv_mf" are not on this node' || fail "item_embeddings on a worker: $out"
 for p in 5442 5443; do
   got=$(as_pg psql -X -At -h "$dir" -p $p -U alice -d pgrec_citus -c "$direct") || fail "alice on worker $p: $got"
   [ "$got" = "$want" ] || fail "worker $p serves $got, the coordinator $want"
@@ -156,7 +168,17 @@ as_alice -c "SELECT pgrec.grant_model('srv_mf', 'bob')" >/dev/null
 [ "$(as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct")" = "$want" ] || fail "bob after the grant"
 as_alice -c "SELECT pgrec.revoke_model('srv_mf', 'bob')" >/dev/null
 as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "bob served after the revoke"
-echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items, predict); bob is refused on every node until granted, and again after the revoke"
+echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items by both methods, predict, recommend_for_items, score, recommend_batch, similar_users; item_embeddings refused with 0A000); bob is refused on every node until granted, and again after the revoke"
+# A model whose scores come from a network (ncf): its layers travel with the row, exactly even
+# when the session prints floats with one digit.
+as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('srv_ncf', 'ratings', 'ncf', params => '{\"factors\": 8, \"epochs\": 2}')" >/dev/null
+as_alice -c "SET extra_float_digits = -15" -c "SELECT pgrec.distribute_model('srv_ncf')" >/dev/null
+ncf="SELECT string_agg(item_id || ':' || round(score::numeric, 5), ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend('srv_ncf', 7, 5)
+     UNION ALL SELECT round(pgrec.predict('srv_ncf', 7, 50)::numeric, 5)::text"
+want_ncf=$(as_alice -At -c "$ncf")
+got_ncf=$(as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$ncf") || fail "ncf on a worker: $got_ncf"
+[ -n "$want_ncf" ] && [ "$got_ncf" = "$want_ncf" ] || fail "ncf on worker 5442: $got_ncf, the coordinator $want_ncf"
+echo "citus: an ncf model is served on a worker as on the coordinator (its network's layers in the distributed row)"
 # A retrain and an activate are seen on every node when they commit.
 as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.retrain('srv_mf')" >/dev/null
 check_same "after retrain"
