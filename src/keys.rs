@@ -79,6 +79,21 @@ impl Keys {
         }
     }
 
+    /// Renumbers loaded keys in key order (see `KeyIndex::sort_keys`); keys read from a
+    /// serving file are sorted already and keep their numbering.
+    pub fn sort_keys(&mut self) -> Vec<u32> {
+        self.sort_keys_from(0)
+    }
+
+    /// Like `sort_keys` for the keys from index `start` on (those before keep their indices).
+    pub fn sort_keys_from(&mut self, start: usize) -> Vec<u32> {
+        match self {
+            Keys::Int(k) => k.sort_keys_from(start),
+            Keys::Text(k) => k.sort_keys_from(start),
+            Keys::Mapped(k) => (0..k.len() as u32).collect(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Keys::Int(k) => k.len(),

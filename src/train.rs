@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use pgrec_core::algo::{self, Configured, FeatureRequest, Training, TrainingData};
-use pgrec_core::data::{find_duplicate, merge_sorted_duplicates, sort_pairs};
+use pgrec_core::data::{
+    find_duplicate, merge_sorted_duplicates, sort_pairs, sort_pairs_and_values,
+};
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
 use pgrec_core::train::Measurement;
@@ -140,7 +142,7 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
 /// each row is one interaction, or an amount such as a play count).
 fn sum_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
     let ratings = &mut data.ratings;
-    runner::run(pool, |_| sort_pairs(pool, ratings));
+    runner::run(pool, |_| sort_pairs_and_values(pool, ratings));
     merge_sorted_duplicates(ratings);
 }
 
@@ -152,10 +154,14 @@ fn side_features(
     sel: Selection<'_>,
     min_count: usize,
 ) -> SideFeatures {
-    let builder = match source {
+    let rated = keys.len();
+    let mut builder = match source {
         Some(s) => load_features(s, key_col, keys, &sel),
         None => FeatureBuilder::new(Vec::new()),
     };
+    // Entities known only from their features (cold) come after the rated ones, in key order,
+    // whatever order the feature source returns them in.
+    builder.renumber(&keys.sort_keys_from(rated));
     builder.build(keys.len(), min_count).or_raise()
 }
 
@@ -535,6 +541,10 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             Some("Training needs at least one row with a non-NULL user, item and rating."),
         );
     }
+    // Users and items numbered in key order: the same rows give the same model in whatever
+    // order the source returns them (a distributed table, a table after UPDATE or CLUSTER).
+    let (user_order, item_order) = (data.users.sort_keys(), data.items.sort_keys());
+    pgrec_core::data::renumber(&mut data.ratings, &user_order, &item_order);
     let pool_rc = runner::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
     if configured.sums_duplicates() {

@@ -16,7 +16,8 @@ pub struct Rating {
     pub value: f32,
 }
 
-/// Assigns dense indices to external keys in order of first appearance.
+/// Assigns dense indices to external keys in order of first appearance (`sort_keys` renumbers
+/// them in key order).
 #[derive(Debug, Clone)]
 pub struct KeyIndex<K: Eq + Hash + Clone> {
     map: HashMap<K, u32>,
@@ -86,6 +87,41 @@ impl<K: Eq + Hash + Clone> KeyIndex<K> {
     }
 }
 
+impl<K: Eq + Hash + Clone + Ord> KeyIndex<K> {
+    /// Renumbers the keys in sorted order and returns each old index's new index, so that the
+    /// numbering depends on the set of keys, not on the order they were first seen in.
+    pub fn sort_keys(&mut self) -> Vec<u32> {
+        self.sort_keys_from(0)
+    }
+
+    /// Like `sort_keys` for the keys from index `start` on; those before keep their indices.
+    pub fn sort_keys_from(&mut self, start: usize) -> Vec<u32> {
+        let mut keys = std::mem::take(&mut self.keys);
+        let start = start.min(keys.len());
+        let mut tail: Vec<(K, u32)> = keys
+            .split_off(start)
+            .into_iter()
+            .zip(start as u32..)
+            .collect();
+        tail.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut new_of_old: Vec<u32> = (0..(start + tail.len()) as u32).collect();
+        for (new, (_, old)) in tail.iter().enumerate() {
+            new_of_old[*old as usize] = (start + new) as u32;
+        }
+        keys.extend(tail.into_iter().map(|(k, _)| k));
+        *self = Self::from_keys(keys);
+        new_of_old
+    }
+}
+
+/// Applies new user and item numberings (as returned by `KeyIndex::sort_keys`) to ratings.
+pub fn renumber(ratings: &mut [Rating], users: &[u32], items: &[u32]) {
+    for r in ratings {
+        r.user = users[r.user as usize];
+        r.item = items[r.item as usize];
+    }
+}
+
 /// Summary statistics of a set of ratings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RatingStats {
@@ -143,6 +179,19 @@ pub fn sort_pairs(pool: &rayon::ThreadPool, ratings: &mut [Rating]) {
     pool.install(|| ratings.par_sort_unstable_by_key(pair_key));
 }
 
+/// Sorts by (user, item), then value: repeated pairs in one order whatever the input's, so
+/// that adding them up (`merge_sorted_duplicates`) rounds the same way every time.
+pub fn sort_pairs_and_values(pool: &rayon::ThreadPool, ratings: &mut [Rating]) {
+    use rayon::slice::ParallelSliceMut;
+    pool.install(|| {
+        ratings.par_sort_unstable_by(|a, b| {
+            pair_key(a)
+                .cmp(&pair_key(b))
+                .then(a.value.total_cmp(&b.value))
+        })
+    });
+}
+
 /// The first duplicated (user, item) pair of ratings sorted by (user, item), if any.
 pub fn find_duplicate(sorted: &[Rating]) -> Option<(u32, u32)> {
     sorted
@@ -151,7 +200,6 @@ pub fn find_duplicate(sorted: &[Rating]) -> Option<(u32, u32)> {
         .map(|w| (w[0].user, w[0].item))
 }
 
-/// The first duplicated (user, item) pair, if any. Sorts `ratings` by (user, item).
 /// Adds up the values of repeated (user, item) pairs in `sorted` (sorted by (user, item)),
 /// keeping one row per pair.
 pub fn merge_sorted_duplicates(sorted: &mut Vec<Rating>) {
@@ -278,6 +326,50 @@ mod tests {
         assert_eq!(*k.key(1), 7);
         let again = KeyIndex::from_keys(k.keys().to_vec());
         assert_eq!(again.get(&42), Some(0));
+    }
+
+    #[test]
+    fn sorted_numbering_depends_on_the_keys_not_their_order() {
+        // The same (user, item) rows in two orders: after sort_keys and renumber, the same
+        // numbered rows, and each key keeps its rows.
+        let rows = [(30i64, "b"), (10, "c"), (20, "a"), (10, "a"), (30, "c")];
+        let load = |order: &[usize]| {
+            let (mut users, mut items) = (KeyIndex::new(), KeyIndex::<String>::new());
+            let mut ratings: Vec<Rating> = order
+                .iter()
+                .map(|&i| Rating {
+                    user: users.intern(rows[i].0).unwrap(),
+                    item: items.intern(rows[i].1.to_string()).unwrap(),
+                    value: i as f32,
+                })
+                .collect();
+            let (u, it) = (users.sort_keys(), items.sort_keys());
+            renumber(&mut ratings, &u, &it);
+            ratings.sort_by_key(|r| (r.user, r.item));
+            (users, items, ratings)
+        };
+        let (ua, ia, ra) = load(&[0, 1, 2, 3, 4]);
+        let (ub, ib, rb) = load(&[4, 3, 2, 1, 0]);
+        assert_eq!(ua.keys(), &[10, 20, 30]);
+        assert_eq!(ia.keys(), &["a", "b", "c"]);
+        assert_eq!(ub.keys(), ua.keys());
+        assert_eq!(ib.keys(), ia.keys());
+        assert_eq!(ra, rb);
+        for r in &ra {
+            let row = rows[r.value as usize];
+            assert_eq!((*ua.key(r.user), ia.key(r.item).as_str()), row);
+            assert_eq!(ua.get(&row.0), Some(r.user));
+        }
+    }
+
+    #[test]
+    fn sorting_from_an_index_keeps_the_keys_before_it() {
+        let mut k = KeyIndex::from_keys(vec![9i64, 3, 8, 1, 5]);
+        let order = k.sort_keys_from(2);
+        assert_eq!(k.keys(), &[9, 3, 1, 5, 8]);
+        assert_eq!(order, vec![0, 1, 4, 2, 3]);
+        assert_eq!(k.get(&8), Some(4));
+        assert_eq!(k.sort_keys_from(7), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]

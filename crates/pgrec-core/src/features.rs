@@ -167,6 +167,17 @@ impl FeatureBuilder {
         Ok(())
     }
 
+    /// Moves each entity's row to its new index (`new_of_old`, as `KeyIndex::sort_keys_from`
+    /// returns it).
+    pub fn renumber(&mut self, new_of_old: &[u32]) {
+        let mut rows = vec![None; self.rows.len().max(new_of_old.len())];
+        for (old, row) in std::mem::take(&mut self.rows).into_iter().enumerate() {
+            let new = new_of_old.get(old).map_or(old, |&n| n as usize);
+            rows[new] = row;
+        }
+        self.rows = rows;
+    }
+
     /// Number of entities that have a feature row.
     pub fn n_rows(&self) -> usize {
         self.rows.iter().filter(|r| r.is_some()).count()

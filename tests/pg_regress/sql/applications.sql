@@ -92,13 +92,17 @@ SET client_min_messages = warning;
 CREATE TABLE app_users AS SELECT u AS user_id, md5('user' || u)::uuid AS user_uuid FROM generate_series(1, 943) u;
 CREATE TABLE app_items AS SELECT movie_id, md5('item' || movie_id)::uuid AS item_uuid, title FROM ml100k.movies;
 CREATE TABLE app_events AS
-SELECT au.user_uuid AS user_id, ai.item_uuid AS item_id, s.rating, s.user_id AS user_int, s.item_id AS item_int
+SELECT au.user_uuid AS user_id, ai.item_uuid AS item_id, s.rating, s.user_id AS user_int, s.item_id AS item_int,
+       dense_rank() OVER (ORDER BY au.user_uuid) AS user_rank, dense_rank() OVER (ORDER BY ai.item_uuid) AS item_rank
 FROM ml100k.split s JOIN app_users au ON au.user_id = s.user_id JOIN app_items ai ON ai.movie_id = s.item_id
 WHERE s.seed = 1 AND NOT s.is_test;
 SELECT version FROM pgrec.train('app_uuid', 'app_events', 'ials', params => '{"positive_threshold": 4}');
--- the same rows in the same order with the integer keys: the same model
-SELECT version FROM pgrec.train('app_int', 'app_events', 'ials', user_col => 'user_int', item_col => 'item_int',
+-- the same rows with integer keys in the uuids' order (pgrec numbers keys in key order): the
+-- same model
+SELECT version FROM pgrec.train('app_int', 'app_events', 'ials', user_col => 'user_rank', item_col => 'item_rank',
                                 params => '{"positive_threshold": 4}');
+SELECT DISTINCT user_rank FROM app_events WHERE user_int = 1 \gset
+SELECT DISTINCT item_rank AS star_wars_rank FROM app_events WHERE item_int = 50 \gset
 SET client_min_messages = notice;
 SELECT md5('user1')::uuid AS u1, md5('item50')::uuid AS star_wars \gset
 SELECT pg_typeof(item_id) AS item_type, count(*), count(ai.title) AS joined
@@ -106,14 +110,15 @@ FROM pgrec.recommend('app_uuid', :'u1'::uuid, 5) r LEFT JOIN app_items ai ON ai.
 -- the same items as the integer model of the same rows
 SELECT (SELECT array_agg(ai.movie_id::bigint ORDER BY ordinality) FROM pgrec.recommend('app_uuid', :'u1'::uuid, 5) WITH ORDINALITY r
         JOIN app_items ai ON ai.item_uuid = r.item_id)
-     = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('app_int', 1, 5) WITH ORDINALITY) AS same_as_integer_model;
+     = (SELECT array_agg((SELECT DISTINCT e.item_int::bigint FROM app_events e WHERE e.item_rank = r.item_id) ORDER BY ordinality)
+        FROM pgrec.recommend('app_int', :user_rank, 5) WITH ORDINALITY r) AS same_as_integer_model;
 SELECT ai.title FROM pgrec.similar_items('app_uuid', :'star_wars'::uuid, 2) s JOIN app_items ai ON ai.item_uuid = s.item_id;
 SELECT pg_typeof(item_id), count(*) FROM pgrec.recommend_for_items('app_uuid', ARRAY[:'star_wars'::uuid], 3) GROUP BY 1;
 SELECT pg_typeof(item_id), count(*) FROM pgrec.score('app_uuid', :'u1'::uuid, ARRAY[:'star_wars'::uuid, md5('nope')::uuid]) GROUP BY 1;
 SELECT pg_typeof(user_id), pg_typeof(item_id), count(*)
 FROM pgrec.recommend_batch('app_uuid', ARRAY[:'u1'::uuid, md5('user2')::uuid], 3) GROUP BY 1, 2;
 SELECT pg_typeof(user_id), count(*) FROM pgrec.similar_users('app_uuid', :'u1'::uuid, 3) GROUP BY 1;
-SELECT pgrec.predict('app_uuid', :'u1'::uuid, :'star_wars'::uuid) = pgrec.predict('app_int', 1, 50) AS predict_same;
+SELECT pgrec.predict('app_uuid', :'u1'::uuid, :'star_wars'::uuid) = pgrec.predict('app_int', :user_rank, :star_wars_rank) AS predict_same;
 SELECT count(*) FROM pgrec.recommend('app_uuid', :'u1'::uuid, 3, candidates => ARRAY[:'star_wars'::uuid]);
 
 -- Errors: k, and bigint results from a model whose keys are uuid (keys_and_serving.sql has

@@ -22,6 +22,21 @@ SELECT model, version FROM pgrec.train('det1', 'tiny', params => '{"factors": 4,
 SELECT model, version FROM pgrec.train('det4', 'tiny', params => '{"factors": 4, "epochs": 5, "threads": 4}');
 SELECT count(*) AS differing_users FROM pgrec.user_embeddings('det1') a JOIN pgrec.user_embeddings('det4') b USING (user_id)
 WHERE a.embedding <> b.embedding OR a.bias <> b.bias;
+-- ... and whatever order the source returns its rows in (a distributed table, a table after
+-- UPDATE or CLUSTER): users and items are numbered in key order. The same rows backwards and
+-- shuffled give the same model; so do they for ials, which adds up repeated rows.
+SELECT model, version FROM pgrec.train('det_desc', 'SELECT * FROM tiny ORDER BY user_id DESC, item_id DESC', params => '{"factors": 4, "epochs": 5, "threads": 1}');
+SELECT count(*) AS users, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM pgrec.user_embeddings('det1') a JOIN pgrec.user_embeddings('det_desc') b USING (user_id);
+SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM pgrec.item_embeddings('det1') a JOIN pgrec.item_embeddings('det_desc') b USING (item_id);
+SET client_min_messages = error;
+SELECT model, version FROM pgrec.train('det_ials_a', 'SELECT user_id, item_id FROM tiny UNION ALL SELECT user_id, item_id FROM tiny WHERE rating > 3', 'ials', rating_col => NULL, params => '{"factors": 4, "epochs": 3}');
+SELECT model, version FROM pgrec.train('det_ials_b', 'SELECT * FROM (SELECT user_id, item_id FROM tiny UNION ALL SELECT user_id, item_id FROM tiny WHERE rating > 3) s ORDER BY md5(user_id || ''/'' || item_id)', 'ials', rating_col => NULL, params => '{"factors": 4, "epochs": 3}');
+SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding) AS identical
+FROM pgrec.item_embeddings('det_ials_a') a JOIN pgrec.item_embeddings('det_ials_b') b USING (item_id);
+SET client_min_messages = warning;
+SELECT pgrec.drop_model('det_desc'), pgrec.drop_model('det_ials_a'), pgrec.drop_model('det_ials_b');
 -- validation_fraction holds rows out, reports validation RMSE and stops early
 SELECT (metrics->>'n_validation')::int > 0 AS held_out, metrics ? 'validation_rmse' AS has_validation,
        (metrics->>'epochs_run')::int < 200 AS stopped_early
