@@ -191,6 +191,33 @@ fn revoke_model(model: Option<&str>, role: Option<&str>) {
     crate::distributed::refresh(model);
 }
 
+/// Runs `f` with search_path pg_catalog, pg_temp, as the current role: queries that decide
+/// what pgrec writes where every node trusts it resolve their operators and functions in
+/// pg_catalog, never in a schema the caller put first. Restored when `f` returns (an ERROR
+/// aborts the (sub)transaction, which restores it too).
+pub fn with_catalog_search_path<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: a GUC nest level and a SET of search_path on the backend thread, as a function
+    // with a SET clause does.
+    let nest = unsafe {
+        let nest = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        nest
+    };
+    let result = f();
+    // SAFETY: pops the nest level opened above.
+    unsafe { pg_sys::AtEOXact_GUC(true, nest) };
+    result
+}
+
 /// Runs `write` as the role that owns the pgrec extension, with search_path pg_catalog: the
 /// catalog writes that no other role may make directly (pgrec.distributed_models, whose rows
 /// every Citus node trusts). Callers check ownership of the model first, with the caller's own
@@ -211,30 +238,15 @@ pub fn as_extension_owner<R>(write: impl FnOnce() -> R) -> R {
     });
     let (mut user, mut context) = (pg_sys::Oid::INVALID, 0i32);
     // SAFETY: plain reads and writes of the backend's user state, on the backend thread.
-    let nest = unsafe {
+    unsafe {
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
         pg_sys::SetUserIdAndSecContext(
             owner,
             context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
         );
-        let nest = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        nest
-    };
-    let result = write();
-    // SAFETY: undoes the two changes above, in reverse order.
-    unsafe {
-        pg_sys::AtEOXact_GUC(true, nest);
-        pg_sys::SetUserIdAndSecContext(user, context);
     }
+    let result = with_catalog_search_path(write);
+    // SAFETY: restores the user saved above.
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
     result
 }

@@ -67,7 +67,15 @@ fn distribute_model(model: Option<&str>) {
 /// Writes the model's active version into its row (insert or replace). The row is written as
 /// the extension's owner (no other role may write the table: every node trusts its rows), after
 /// checking here, as the caller, that the caller owns the model.
+///
+/// Everything runs with search_path pg_catalog: the version read here (found with the caller's
+/// privileges) is what every node will serve under this name, so no operator of the caller's
+/// may pick another model's rows.
 fn push(model: &str) {
+    crate::access::with_catalog_search_path(|| push_row(model))
+}
+
+fn push_row(model: &str) {
     crate::access::require_existing_owner(model, "distribute", Some(crate::access::OWNER_ONLY));
     let info = crate::catalog::require_version(model, None);
     let serving = crate::serve::file_bytes(&info);
@@ -86,7 +94,8 @@ fn push(model: &str) {
                             'head', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
                                                           'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
                                      FROM pgrec.model_tensors t \
-                                     WHERE t.version_id = v.id AND t.name LIKE 'joint.layer%')) \
+                                     WHERE t.version_id = v.id AND t.name LIKE 'joint.layer%')), \
+                        v.model \
                  FROM pgrec.model_owners o JOIN pgrec.model_versions v ON v.model = o.model \
                  WHERE v.id = $1",
                 Some(1),
@@ -102,6 +111,17 @@ fn push(model: &str) {
         let version: Option<i32> = row.get(3).or_raise();
         let params: Option<pgrx::JsonB> = row.get(4).or_raise();
         let described: Option<pgrx::JsonB> = row.get(5).or_raise();
+        let of_model: Option<String> = row.get(6).or_raise();
+        if of_model.as_deref() != Some(model) {
+            raise(
+                Code::ERRCODE_INTERNAL_ERROR,
+                format!(
+                    "pgrec: version {} does not belong to model \"{model}\"",
+                    info.id
+                ),
+                None,
+            );
+        }
         crate::access::as_extension_owner(|| c.update(
             "INSERT INTO pgrec.distributed_models \
                  (model, owner, readers, version_id, version, info, params, serving) \

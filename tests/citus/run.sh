@@ -170,6 +170,17 @@ done
 out=$(coord -At -c "SET ROLE bob" -c "$lateral" 2>&1) && fail "bob (no grant) ran the distributed LATERAL: $out"
 as_alice -c "SELECT pgrec.grant_model('srv_mf', 'bob')" >/dev/null
 [ "$(as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct")" = "$want" ] || fail "bob after the grant"
+# A grantee cannot republish the model under a name of its own: with an = operator of bob's
+# first on his search_path, what distribute_model reads is still his own model's active version.
+coord -q -c "SET client_min_messages = warning" -c "CREATE SCHEMA bob_tricks AUTHORIZATION bob" >/dev/null
+coord -q -c "SET ROLE bob" -c "SET client_min_messages = warning" \
+  -c "SELECT version FROM pgrec.train('bob_mf', 'ratings', params => '{\"factors\": 4, \"epochs\": 1}')" \
+  -c "CREATE FUNCTION bob_tricks.text_eq(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true'" \
+  -c "CREATE OPERATOR bob_tricks.= (LEFTARG = text, RIGHTARG = text, FUNCTION = bob_tricks.text_eq)" >/dev/null
+coord -q -c "SET ROLE bob" -c "SET search_path = bob_tricks, pg_catalog, public" -c "SELECT pgrec.distribute_model('bob_mf')" >/dev/null
+[ "$(coord -At -c "SELECT d.version_id = v.id FROM pgrec.distributed_models d JOIN pgrec.model_versions v ON v.model = d.model AND v.active WHERE d.model = 'bob_mf'")" = t ] ||
+  fail "bob's distributed row does not hold bob_mf's active version"
+coord -q -c "SET ROLE bob" -c "SELECT pgrec.drop_model('bob_mf')" >/dev/null
 as_alice -c "SELECT pgrec.revoke_model('srv_mf', 'bob')" >/dev/null
 as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "bob served after the revoke"
 echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items by both methods, predict, recommend_for_items, score, recommend_batch, similar_users; item_embeddings refused with 0A000); bob is refused on every node until granted, and again after the revoke"
