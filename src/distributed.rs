@@ -271,15 +271,27 @@ pub fn head_query() -> String {
 
 /// The algorithm and stored params of a distributed version (see `catalog::recipe_of`).
 pub fn recipe(version_id: i64) -> (String, serde_json::Value) {
-    let algorithm = crate::catalog::select_one::<String>(
-        &format!(
-            "SELECT info->>'algorithm' FROM {} WHERE version_id = $1",
-            local_copy()
-        ),
-        &[version_id.into()],
-    )
-    .unwrap_or_default();
-    (algorithm, params(version_id))
+    Spi::connect(|c| {
+        let row = c
+            .select(
+                &format!(
+                    "SELECT info->>'algorithm', params FROM {} WHERE version_id = $1",
+                    local_copy()
+                ),
+                Some(1),
+                &[version_id.into()],
+            )
+            .or_raise()
+            .next();
+        let algorithm = row.as_ref().and_then(|r| r.get::<String>(1).or_raise());
+        let params = row
+            .as_ref()
+            .and_then(|r| r.get::<pgrx::JsonB>(2).or_raise());
+        (
+            algorithm.unwrap_or_default(),
+            params.map(|j| j.0).unwrap_or_default(),
+        )
+    })
 }
 
 /// The stored params of a distributed version.

@@ -325,14 +325,19 @@ fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgre
 /// The serving file's bytes of a version: a copy of this node's file when one was written and
 /// reads back, otherwise built from the catalog tables.
 pub(crate) fn file_bytes(info: &VersionInfo) -> Vec<u8> {
-    if crate::runner::SHARED_SERVING.get() {
-        if let Some(b) = crate::store_file::open(info.id, info.stamp) {
-            if store::parse(b.bytes()).is_ok() {
-                return b.bytes().to_vec();
-            }
-        }
+    match crate::runner::SHARED_SERVING
+        .get()
+        .then(|| open_valid(info))
+        .flatten()
+    {
+        Some(b) => b.bytes().to_vec(),
+        None => build_file(info),
     }
-    build_file(info)
+}
+
+/// This node's serving file of a version, mapped, when it exists and parses.
+fn open_valid(info: &VersionInfo) -> Option<crate::store_file::Backing> {
+    crate::store_file::open(info.id, info.stamp).filter(|b| store::parse(b.bytes()).is_ok())
 }
 
 /// Builds the serving file of a version from the catalog tables.
@@ -391,7 +396,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
 /// The serving file of `info`: mapped when it exists and reads back, otherwise built from the
 /// tables, written and mapped (or kept on the heap if it cannot be written).
 fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
-    use crate::store_file::{open, write, Backing};
+    use crate::store_file::{write, Backing};
     if info.distributed {
         // A copy of the coordinator's serving data, per backend (version ids are the
         // coordinator's, so they cannot name files of this node's store).
@@ -402,18 +407,14 @@ fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
     if !crate::runner::SHARED_SERVING.get() {
         return Backing::Heap(store::AlignedBytes::new(&build_file(info)));
     }
-    if let Some(b) = open(info.id, info.stamp) {
-        if store::parse(b.bytes()).is_ok() {
-            return b;
-        }
+    if let Some(b) = open_valid(info) {
+        return b;
     }
     let bytes = build_file(info);
     if write(info.id, info.stamp, &bytes).is_ok() {
         crate::store_file::remove_dropped_databases(&existing_databases());
-        if let Some(b) = open(info.id, info.stamp) {
-            if store::parse(b.bytes()).is_ok() {
-                return b;
-            }
+        if let Some(b) = open_valid(info) {
+            return b;
         }
     }
     Backing::Heap(store::AlignedBytes::new(&bytes))
