@@ -4,8 +4,12 @@
 # upgrade test (tests/upgrade/run.sh: previous release -> ALTER EXTENSION UPDATE -> same
 # answers), the pg_cron test (tests/cron/run.sh: a scheduled retrain, for real), the hot
 # standby test (tests/standby/run.sh), the concurrency tests (tests/isolation/run.sh,
-# pg_isolation_regress) and the Citus test (tests/citus/run.sh: a local three-node cluster;
-# PGREC_SKIP_CITUS=1 skips it, and says so).
+# pg_isolation_regress), the backup test (tests/backup/run.sh: pg_dump / pg_restore /
+# pg_dumpall of every algorithm into new databases and other clusters), the crash test
+# (tests/crash/run.sh: SIGKILL during training, fold_in and a file build; damaged serving files;
+# serving-file hygiene) and the Citus test (tests/citus/run.sh: a local three-node cluster;
+# PGREC_SKIP_CITUS=1 skips it, and says so). Every tier that needs its own server settings or
+# kills backends runs in a throwaway cluster of its own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -43,6 +47,8 @@ if [ -z "${PGREC_TESTS:-}" ]; then
   ./tests/cron/run.sh
   ./tests/standby/run.sh
   ./tests/isolation/run.sh
+  ./tests/backup/run.sh
+  ./tests/crash/run.sh
   if [ "${PGREC_SKIP_CITUS:-0}" = 1 ]; then
     echo "citus test SKIPPED (PGREC_SKIP_CITUS=1)"
   else

@@ -3,14 +3,17 @@
 
 -- Who owns each model name and who else may read it. The first training of a name registers it
 -- to the training role; only members of the owning role may add versions to it, grant it or drop
--- it. The owner is stored by OID (regrole), so a dropped role re-created under the same name
--- inherits nothing; readers holds the OIDs of the roles granted with pgrec.grant_model, 0 for
--- PUBLIC.
+-- it. The owner is stored by OID, so a dropped role re-created under the same name inherits
+-- nothing; readers holds the OIDs of the roles granted with pgrec.grant_model, 0 for PUBLIC.
+-- owner_name and reader_names are the same roles by name, kept in step by a trigger (below):
+-- what a dump carries to another cluster, where the OIDs name other roles or none.
 CREATE TABLE pgrec.model_owners (
-    model       text        PRIMARY KEY CHECK (model <> ''),
-    owner       regrole     NOT NULL,
-    readers     oid[]       NOT NULL DEFAULT '{}',
-    created_at  timestamptz NOT NULL DEFAULT now()
+    model        text        PRIMARY KEY CHECK (model <> ''),
+    owner        oid         NOT NULL,
+    readers      oid[]       NOT NULL DEFAULT '{}',
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    owner_name   name        NOT NULL,
+    reader_names name[]      NOT NULL DEFAULT '{}'
 );
 
 CREATE TABLE pgrec.model_versions (
@@ -51,7 +54,7 @@ CREATE TABLE pgrec.model_versions (
     -- Copies of the model's model_owners.owner and .readers, kept in step by triggers (below),
     -- so that the read policy of this table and of everything hanging off it needs no join and
     -- costs the same however many models the catalog holds.
-    owner           regrole     NOT NULL,
+    owner           oid         NOT NULL,
     readers         oid[]       NOT NULL DEFAULT '{}',
     UNIQUE (model, version)
 );
@@ -118,7 +121,7 @@ FROM pgrec.model_owners o, LATERAL pg_catalog.unnest(o.readers) AS g(reader);
 
 COMMENT ON VIEW pgrec.models IS 'Every model version you may read (yours, and those granted to you or to PUBLIC) with its parameters, metrics and owner; active marks the version that serving functions read.';
 COMMENT ON VIEW pgrec.model_grants IS 'The roles granted read access (serve, embeddings, evaluate) to the models you may read, by pgrec.grant_model; PUBLIC means every role.';
-COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC).';
+COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC), by OID and by name (owner_name, reader_names; what a dump carries).';
 COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained model version.';
 COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
 COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
@@ -160,7 +163,7 @@ $$ SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
 -- from "does not exist", training to refuse a name that belongs to another role.
 CREATE FUNCTION pgrec._model_owner(model text) RETURNS regrole
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
-$$ SELECT o.owner FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
+$$ SELECT o.owner::pg_catalog.regrole FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
 
 -- Who may read a row: PUBLIC is among its readers, or the current role is a member of its owner
 -- or of one of its readers. The role list is an uncorrelated subquery (evaluated once per
@@ -213,6 +216,66 @@ END $$;
 CREATE TRIGGER propagate_readers AFTER UPDATE OF readers ON pgrec.model_owners
     FOR EACH ROW EXECUTE FUNCTION pgrec._propagate_readers();
 REVOKE EXECUTE ON FUNCTION pgrec._version_acl(), pgrec._propagate_readers() FROM PUBLIC;
+
+-- Roles by name. Every write of a model_owners row sets owner_name and reader_names from the
+-- OIDs ('public' for PUBLIC's 0; '' for a role that no longer exists, which no role can be
+-- named). A row that arrives with its names already set is a restore (pg_dump writes every
+-- column): there the names decide, and the OIDs, which may name other roles in this cluster or
+-- none, are looked up again by name. An owner missing here becomes the role running the
+-- restore, a missing grantee is left out, each with a WARNING; a grant never lands on another
+-- role. Ordinary writes cannot use this to claim a model: the policies check the resolved row.
+CREATE FUNCTION pgrec._role_names() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    found oid;
+    reader name;
+    resolved oid[] := '{}';
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND NEW.owner_name IS NOT NULL THEN
+        SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+        WHERE r.rolname OPERATOR(pg_catalog.=) NEW.owner_name;
+        IF found IS NULL THEN
+            SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+            WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
+            RAISE WARNING 'pgrec: role "%", the owner of model "%", does not exist; the model is owned by "%"',
+                NEW.owner_name, NEW.model, current_user
+                USING HINT = 'Create the role before restoring to keep the owner, or hand the model over as a superuser.';
+        END IF;
+        NEW.owner := found;
+        FOREACH reader IN ARRAY NEW.reader_names LOOP
+            IF reader OPERATOR(pg_catalog.=) 'public' THEN
+                found := 0;
+            ELSE
+                SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+                WHERE r.rolname OPERATOR(pg_catalog.=) reader;
+                IF found IS NULL THEN
+                    RAISE WARNING 'pgrec: role "%", granted model "%", does not exist; the grant is left out',
+                        reader, NEW.model
+                        USING HINT = 'Create the role and grant it again with pgrec.grant_model.';
+                    CONTINUE;
+                END IF;
+            END IF;
+            IF NOT found OPERATOR(pg_catalog.=) ANY (resolved) THEN
+                resolved := resolved OPERATOR(pg_catalog.||) found;
+            END IF;
+        END LOOP;
+        NEW.readers := ARRAY(SELECT g FROM pg_catalog.unnest(resolved) AS g ORDER BY g);
+    END IF;
+    NEW.owner_name := coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+                                WHERE r.oid OPERATOR(pg_catalog.=) NEW.owner), '');
+    NEW.reader_names := ARRAY(
+        SELECT CASE WHEN g OPERATOR(pg_catalog.=) 0 THEN 'public'::name
+                    ELSE coalesce(r.rolname, '') END
+        FROM pg_catalog.unnest(NEW.readers) WITH ORDINALITY AS u(g, n)
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) u.g
+        ORDER BY u.n);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER role_names BEFORE INSERT OR UPDATE ON pgrec.model_owners
+    FOR EACH ROW EXECUTE FUNCTION pgrec._role_names();
+REVOKE EXECUTE ON FUNCTION pgrec._role_names() FROM PUBLIC;
 
 -- Names you own (a member of the owner role): the write side of every policy below.
 CREATE VIEW pgrec._owned_models WITH (security_invoker = true) AS
@@ -290,3 +353,16 @@ CREATE POLICY readable ON pgrec.distributed_models FOR SELECT
 -- model the caller owns; see access::as_extension_owner), no other role at all.
 GRANT SELECT ON pgrec.distributed_models TO PUBLIC;
 COMMENT ON TABLE pgrec.distributed_models IS 'pgrec on Citus: per model, the serving data of its active version, on every node (see pgrec.distribute_model).';
+
+-- pg_dump and pg_dumpall carry the catalog: CREATE EXTENSION makes these tables, and marking
+-- them makes a dump hold their rows (all of them) and the sequence's position too. A restore
+-- loads model_owners first (the foreign keys order the tables), so the triggers above resolve
+-- roles by name and give each version its owner's OIDs in the target cluster.
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_owners', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_versions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.user_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.item_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.training_history', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_tensors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.distributed_models', '');

@@ -192,3 +192,37 @@ COMMENT ON FUNCTION pgrec._source_from(text) IS
 'Internal: the checked FROM item of a source (a table, view or single read-only SELECT).';
 COMMENT ON FUNCTION pgrec.distribute_model(text) IS
 'Citus: makes the active version of the model servable on every node (its serving data in the reference table pgrec.distributed_models), and keeps it current: later trainings, activate, grants and fold-in update every node in the same transaction. Owner only.';
+
+-- Serving files (see src/store_file.rs): one row per file of this database on this node. A file
+-- is in use when a version row refers to it (the version's id and the stamp of its row); the
+-- rest is what pgrec.remove_unused_files() removes. Like pgrec.models, a role sees the files of
+-- the versions it may read; superusers see every file, unused ones too.
+CREATE VIEW pgrec.serving_files WITH (security_invoker = true) AS
+SELECT v.model, v.version, f.path, f.bytes,
+       coalesce(f.stamp OPERATOR(pg_catalog.=) v.xmin::text::int8, false) AS in_use
+FROM pgrec._serving_files() f
+LEFT JOIN pgrec.model_versions v ON v.id OPERATOR(pg_catalog.=) f.version_id
+WHERE v.id IS NOT NULL
+   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+              WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper);
+GRANT SELECT ON pgrec.serving_files TO PUBLIC;
+COMMENT ON VIEW pgrec.serving_files IS
+'The serving files of this database on this node (under $PGDATA/pgrec_serving): the model and version each was built for, its bytes, and whether a version refers to it (in_use). Files of versions you may not read are not shown; superusers see every file.';
+COMMENT ON FUNCTION pgrec._serving_files() IS 'Internal: the files of this database''s serving directory.';
+-- Removing a file another role still serves costs that role a rebuild: superusers only, unless
+-- granted (e.g. to the role a pg_cron job runs as).
+REVOKE EXECUTE ON FUNCTION pgrec.remove_unused_files() FROM PUBLIC;
+COMMENT ON FUNCTION pgrec.remove_unused_files() IS
+'Removes the serving files of this database on this node that no version refers to (rolled-back or crashed trainings and fold-ins, versions dropped while a standby served them) and left-over temporary files; returns the bytes freed. Superusers, or roles granted EXECUTE; schedule it with pg_cron.';
+
+-- DROP EXTENSION pgrec removes this database's serving files: the library's object-access hook
+-- sees the drop, and this trigger loads the library first in whichever backend runs it.
+CREATE FUNCTION pgrec._before_drop_extension() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN PERFORM pgrec._load(); END $$;
+CREATE EVENT TRIGGER pgrec_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION pgrec._before_drop_extension();
+COMMENT ON FUNCTION pgrec._load() IS 'Internal: loads the pgrec library (before DROP EXTENSION, see pgrec._before_drop_extension).';
+COMMENT ON FUNCTION pgrec._before_drop_extension() IS 'Internal: the event trigger that lets DROP EXTENSION pgrec remove the database''s serving files.';
+-- Files a dropped earlier installation of pgrec left in this database's directory.
+SELECT pgrec.remove_unused_files();

@@ -23,6 +23,7 @@ mod legacy;
 mod models;
 mod runner;
 mod serve;
+mod serving_files;
 mod source;
 mod store_file;
 mod synthetic;
@@ -35,4 +36,5 @@ pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     runner::define_gucs();
+    serving_files::install_drop_hook();
 }

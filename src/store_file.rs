@@ -8,7 +8,10 @@
 //! version row's stamp (its xmin, which changes when a fold-in adds users), both read from the
 //! catalog on every call, so a file is never served for another state of the version; a file
 //! that is missing, unreadable or damaged is rebuilt from the tables. Files are removed when
-//! their versions are dropped or pruned, and when a newer stamp of the same version is written.
+//! their versions are dropped or pruned, when a newer stamp of the same version is written, by
+//! `pgrec.remove_unused_files()` (files no committed version refers to: rolled-back trainings,
+//! crashes, versions dropped on a primary while a standby served them) and with the database's
+//! directory by `DROP EXTENSION pgrec`.
 
 use std::ffi::CStr;
 use std::fs;
@@ -129,21 +132,115 @@ pub fn write(version_id: i64, stamp: i64, bytes: &[u8]) -> std::io::Result<()> {
         .create(&dir)?;
     let name = file_name(version_id, stamp);
     let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-    }
-    if let Err(e) = fs::rename(&tmp, dir.join(&name)) {
+    // The bytes reach the disk before the name does, and the name before this returns: after a
+    // crash the file is whole or absent (a left-over temporary file is removed by
+    // pgrec.remove_unused_files), never a prefix under the final name.
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|()| fs::rename(&tmp, dir.join(&name)));
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
+    fs::File::open(&dir)?.sync_all()?;
     remove_matching(&dir, version_id, Some(&name));
     Ok(())
+}
+
+/// One file of this database's serving directory.
+pub struct FileEntry {
+    /// Relative to the data directory, as `pg_relation_filepath` gives table files.
+    pub path: String,
+    pub version_id: Option<i64>,
+    /// The version row's stamp the file was built for; None for a temporary file.
+    pub stamp: Option<i64>,
+    /// For a temporary file: the process that was writing it.
+    pub writer_pid: Option<i32>,
+    pub bytes: u64,
+}
+
+/// Parses `<version>_<stamp>.model` and `<version>_<stamp>.model.<pid>.tmp`.
+fn parse_name(name: &str) -> Option<(i64, Option<i64>, Option<i32>)> {
+    let (stem, pid) = match name.strip_suffix(".tmp") {
+        Some(t) => {
+            let (stem, pid) = t.rsplit_once('.')?;
+            (stem, Some(pid.parse::<i32>().ok()?))
+        }
+        None => (name, None),
+    };
+    let (id, stamp) = stem.strip_suffix(".model")?.split_once('_')?;
+    let stamp = stamp.parse::<i64>().ok()?;
+    Some((
+        id.parse::<i64>().ok()?,
+        pid.is_none().then_some(stamp),
+        pid,
+    ))
+}
+
+/// The files of this database's serving directory (none when it does not exist), by name.
+pub fn list() -> Vec<FileEntry> {
+    let dir = dir();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    // SAFETY: MyDatabaseId is this backend's database, set at connection start.
+    let db = u32::from(unsafe { pg_sys::MyDatabaseId });
+    let mut out: Vec<FileEntry> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = e.metadata().ok().filter(|m| m.is_file())?;
+            let parsed = parse_name(&name);
+            Some(FileEntry {
+                path: format!("pgrec_serving/{db}/{name}"),
+                version_id: parsed.map(|p| p.0),
+                stamp: parsed.and_then(|p| p.1),
+                writer_pid: parsed.and_then(|p| p.2),
+                bytes: meta.len(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Removes the files that `in_use` rejects (given version id and stamp) and the temporary files
+/// of writers that are gone (a crash in the middle of a write). Returns the bytes freed.
+pub fn remove_unused(in_use: impl Fn(i64, i64) -> bool) -> u64 {
+    let dir = dir();
+    let mut freed = 0;
+    for f in list() {
+        let name = f.path.rsplit('/').next().unwrap_or_default();
+        let remove = match (f.version_id, f.stamp, f.writer_pid) {
+            (Some(id), Some(stamp), None) => !in_use(id, stamp),
+            // SAFETY: kill with signal 0 only checks that the process exists.
+            (_, _, Some(pid)) => {
+                pid > 0
+                    && unsafe { libc::kill(pid, 0) } != 0
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+            }
+            // Not a name pgrec writes: left alone.
+            _ => false,
+        };
+        if remove && fs::remove_file(dir.join(name)).is_ok() {
+            freed += f.bytes;
+        }
+    }
+    freed
+}
+
+/// Removes this database's serving directory (DROP EXTENSION pgrec). Files are a cache of the
+/// catalog: if the drop rolls back, the next call that serves a version rebuilds its file.
+pub fn remove_database_files() {
+    let _ = fs::remove_dir_all(dir());
 }
 
 /// Removes the files of `version_id` except `keep`.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Upgrade test: install the previous release (0.1.0, sql/releases), train and serve models as an
-# ordinary role, ALTER EXTENSION pgrec UPDATE, and check that
+# Upgrade test: install the oldest release (0.1.0, sql/releases), train and serve models as an
+# ordinary role, ALTER EXTENSION pgrec UPDATE (0.1.0 -> 0.2.0 -> 0.3.0), and check that
 #   1. the same models serve the same answers (same session and a new one), bit for bit;
 #   2. they became private to their owner role (another role gets 42501 until granted);
 #   3. the upgraded schema is the schema of a fresh install of the current version (columns,
@@ -107,8 +107,8 @@ echo "$pre" | grep -q "catalog in this database is at version 0.1.0" || fail "tr
 # lookup must follow); a new session serves once more.
 during=$(answers $old "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3); RESET ROLE; ALTER EXTENSION pgrec UPDATE;")
 after=$(answers $old)
-[ "$(psql -At -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'pgrec'")" = "0.2.0" ] \
-  || fail "extension not at 0.2.0 after ALTER EXTENSION UPDATE"
+[ "$(psql -At -d $old -c "SELECT extversion FROM pg_extension WHERE extname = 'pgrec'")" = "0.3.0" ] \
+  || fail "extension not at 0.3.0 after ALTER EXTENSION UPDATE"
 echo "$before"
 [ "$before" = "$during" ] || fail "answers changed in the session that ran the update:
 $before
@@ -118,7 +118,7 @@ $during"
 $before
 ---
 $after"
-echo "same answers before and after ALTER EXTENSION pgrec UPDATE (0.1.0 -> 0.2.0)"
+echo "same answers before and after ALTER EXTENSION pgrec UPDATE (0.1.0 -> 0.3.0)"
 
 # The models are now private to their owner role.
 denied=$(psql -qAt -d $old -c "SET ROLE pgrec_up_other" -c "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3)" 2>&1 || true)
@@ -134,6 +134,12 @@ psql -q -d $old -c "SET client_min_messages = warning" -c "SET ROLE pgrec_up_own
 trained=$(psql -At -d $old -c "SELECT version || ' ' || active || ' ' || source || ' ' || pg_get_userbyid(owner) FROM pgrec.model_versions WHERE model = 'up_mf' ORDER BY version DESC LIMIT 1")
 [ "$trained" = "3 true up_r pgrec_up_owner" ] || fail "training after the update: $trained"
 echo "after the update, models are private to their owner role until granted"
+# Roles by name for pg_dump (0.3.0): filled in for the models the update found, kept by grants.
+names=$(psql -At -d $old -c "SELECT string_agg(model || ' ' || owner_name || ' ' || reader_names::text, ', ' ORDER BY model) FROM pgrec.model_owners")
+[ "$names" = "up_mf pgrec_up_owner {pgrec_up_other}, up_text pgrec_up_owner {}" ] || fail "role names after the update: $names"
+marked=$(psql -At -d $old -c "SELECT cardinality(extconfig) FROM pg_extension WHERE extname = 'pgrec'")
+[ "$marked" = 8 ] || fail "$marked catalog tables and sequences are marked for pg_dump after the update, not 8"
+echo "after the update, owners and readers are recorded by name and the catalog is marked for pg_dump"
 
 # The upgraded schema equals a fresh install's.
 psql -q -d $new -c "SET client_min_messages = warning" -c "CREATE EXTENSION pgrec"
@@ -174,6 +180,13 @@ SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c 
 WHERE c.relnamespace = 'pgrec'::regnamespace AND NOT t.tgisinternal
 UNION ALL
 SELECT 'schema acl ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname = 'pgrec'
+UNION ALL
+SELECT 'dumped ' || c::regclass::text || ' ' || coalesce(e.extcondition[i], '')
+FROM pg_extension e, unnest(e.extconfig) WITH ORDINALITY AS x(c, i) WHERE e.extname = 'pgrec'
+UNION ALL
+SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regprocedure || ' '
+       || coalesce(evttags::text, '') || ' ' || evtenabled::text
+FROM pg_event_trigger
 ORDER BY 1;
 SQL
 }

@@ -1,0 +1,247 @@
+-- pgrec 0.2.0 -> 0.3.0: models survive pg_dump / pg_restore and pg_dumpall. The catalog tables
+-- and the version sequence are marked for pg_dump, and roles travel by name: owners and readers
+-- are plain OIDs with their names beside them (owner_name, reader_names), so a restore into
+-- another cluster resolves each role by name, and never hands a model or a grant to whichever
+-- role has the same OID there. Serving files: the view pgrec.serving_files, the function
+-- pgrec.remove_unused_files(), and DROP EXTENSION removes the database's files.
+\echo Use "ALTER EXTENSION pgrec UPDATE TO '0.3.0'" to load this file. \quit
+
+-- Everything that reads the owner columns, dropped here and created again below as in a fresh
+-- install (the column types change from regrole to oid).
+DROP POLICY readable ON pgrec.model_owners;
+DROP POLICY register ON pgrec.model_owners;
+DROP POLICY owner_update ON pgrec.model_owners;
+DROP POLICY owner_delete ON pgrec.model_owners;
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['model_versions', 'user_factors', 'item_factors', 'training_history', 'model_tensors'] LOOP
+        EXECUTE format('DROP POLICY readable ON pgrec.%I', t);
+        EXECUTE format('DROP POLICY owner_insert ON pgrec.%I', t);
+        EXECUTE format('DROP POLICY owner_update ON pgrec.%I', t);
+        EXECUTE format('DROP POLICY owner_delete ON pgrec.%I', t);
+    END LOOP;
+END $$;
+DROP VIEW pgrec.models;
+DROP VIEW pgrec.model_grants;
+DROP VIEW pgrec._owned_models;
+DROP VIEW pgrec._writable_versions;
+
+ALTER TABLE pgrec.model_owners
+    ALTER COLUMN owner TYPE oid USING owner::oid,
+    ADD COLUMN owner_name name,
+    ADD COLUMN reader_names name[] NOT NULL DEFAULT '{}';
+ALTER TABLE pgrec.model_versions ALTER COLUMN owner TYPE oid USING owner::oid;
+COMMENT ON TABLE pgrec.model_owners IS 'pgrec catalog: the owner role of each model name and the roles granted read access (readers; 0 is PUBLIC), by OID and by name (owner_name, reader_names; what a dump carries).';
+
+CREATE OR REPLACE FUNCTION pgrec._model_owner(model text) RETURNS regrole
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS
+$$ SELECT o.owner::pg_catalog.regrole FROM pgrec.model_owners o WHERE o.model OPERATOR(pg_catalog.=) $1 $$;
+
+-- Roles by name. Every write of a model_owners row sets owner_name and reader_names from the
+-- OIDs ('public' for PUBLIC's 0; '' for a role that no longer exists, which no role can be
+-- named). A row that arrives with its names already set is a restore (pg_dump writes every
+-- column): there the names decide, and the OIDs, which may name other roles in this cluster or
+-- none, are looked up again by name. An owner missing here becomes the role running the
+-- restore, a missing grantee is left out, each with a WARNING; a grant never lands on another
+-- role. Ordinary writes cannot use this to claim a model: the policies check the resolved row.
+CREATE FUNCTION pgrec._role_names() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+DECLARE
+    found oid;
+    reader name;
+    resolved oid[] := '{}';
+BEGIN
+    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' AND NEW.owner_name IS NOT NULL THEN
+        SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+        WHERE r.rolname OPERATOR(pg_catalog.=) NEW.owner_name;
+        IF found IS NULL THEN
+            SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+            WHERE r.rolname OPERATOR(pg_catalog.=) current_user;
+            RAISE WARNING 'pgrec: role "%", the owner of model "%", does not exist; the model is owned by "%"',
+                NEW.owner_name, NEW.model, current_user
+                USING HINT = 'Create the role before restoring to keep the owner, or hand the model over as a superuser.';
+        END IF;
+        NEW.owner := found;
+        FOREACH reader IN ARRAY NEW.reader_names LOOP
+            IF reader OPERATOR(pg_catalog.=) 'public' THEN
+                found := 0;
+            ELSE
+                SELECT r.oid INTO found FROM pg_catalog.pg_roles r
+                WHERE r.rolname OPERATOR(pg_catalog.=) reader;
+                IF found IS NULL THEN
+                    RAISE WARNING 'pgrec: role "%", granted model "%", does not exist; the grant is left out',
+                        reader, NEW.model
+                        USING HINT = 'Create the role and grant it again with pgrec.grant_model.';
+                    CONTINUE;
+                END IF;
+            END IF;
+            IF NOT found OPERATOR(pg_catalog.=) ANY (resolved) THEN
+                resolved := resolved OPERATOR(pg_catalog.||) found;
+            END IF;
+        END LOOP;
+        NEW.readers := ARRAY(SELECT g FROM pg_catalog.unnest(resolved) AS g ORDER BY g);
+    END IF;
+    NEW.owner_name := coalesce((SELECT r.rolname FROM pg_catalog.pg_roles r
+                                WHERE r.oid OPERATOR(pg_catalog.=) NEW.owner), '');
+    NEW.reader_names := ARRAY(
+        SELECT CASE WHEN g OPERATOR(pg_catalog.=) 0 THEN 'public'::name
+                    ELSE coalesce(r.rolname, '') END
+        FROM pg_catalog.unnest(NEW.readers) WITH ORDINALITY AS u(g, n)
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) u.g
+        ORDER BY u.n);
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER role_names BEFORE INSERT OR UPDATE ON pgrec.model_owners
+    FOR EACH ROW EXECUTE FUNCTION pgrec._role_names();
+REVOKE EXECUTE ON FUNCTION pgrec._role_names() FROM PUBLIC;
+
+-- The names of the models registered so far (an update fills them in from the OIDs).
+UPDATE pgrec.model_owners SET owner_name = NULL;
+ALTER TABLE pgrec.model_owners ALTER COLUMN owner_name SET NOT NULL;
+
+-- Views run with the caller's privileges (security_invoker), so the row-level security below
+-- filters them exactly as it filters the tables.
+CREATE VIEW pgrec.models WITH (security_invoker = true) AS
+SELECT v.model, v.version, v.algorithm, v.params, v.metrics, v.n_users, v.n_items, v.n_interactions,
+       v.train_seconds, v.created_at, pg_catalog.pg_get_userbyid(v.owner) AS owner, v.active
+FROM pgrec.model_versions v;
+
+CREATE VIEW pgrec.model_grants WITH (security_invoker = true) AS
+SELECT o.model, pg_catalog.pg_get_userbyid(o.owner) AS owner,
+       CASE WHEN g.reader = 0 THEN 'PUBLIC'::name ELSE pg_catalog.pg_get_userbyid(g.reader) END AS grantee
+FROM pgrec.model_owners o, LATERAL pg_catalog.unnest(o.readers) AS g(reader);
+
+COMMENT ON VIEW pgrec.models IS 'Every model version you may read (yours, and those granted to you or to PUBLIC) with its parameters, metrics and owner; active marks the version that serving functions read.';
+COMMENT ON VIEW pgrec.model_grants IS 'The roles granted read access (serve, embeddings, evaluate) to the models you may read, by pgrec.grant_model; PUBLIC means every role.';
+GRANT SELECT ON pgrec.models, pgrec.model_grants TO PUBLIC;
+
+CREATE POLICY readable ON pgrec.model_owners FOR SELECT
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+-- A new name is registered to yourself only, with no readers; names are never renamed or re-owned.
+CREATE POLICY register ON pgrec.model_owners FOR INSERT
+    WITH CHECK (owner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user)
+                AND cardinality(readers) = 0);
+CREATE POLICY owner_update ON pgrec.model_owners FOR UPDATE
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')))
+    WITH CHECK (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                          WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+CREATE POLICY owner_delete ON pgrec.model_owners FOR DELETE
+    USING (owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                     WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+
+-- Names you own (a member of the owner role): the write side of every policy below.
+CREATE VIEW pgrec._owned_models WITH (security_invoker = true) AS
+SELECT o.model FROM pgrec.model_owners o
+WHERE o.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
+
+CREATE POLICY readable ON pgrec.model_versions FOR SELECT
+    USING (0 OPERATOR(pg_catalog.=) ANY (readers)
+           OR (ARRAY[owner::oid] OPERATOR(pg_catalog.||) readers) OPERATOR(pg_catalog.&&)
+                  ARRAY(SELECT r.oid FROM pg_catalog.pg_roles r
+                        WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER')));
+CREATE POLICY owner_insert ON pgrec.model_versions FOR INSERT
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_update ON pgrec.model_versions FOR UPDATE
+    USING (model IN (SELECT model FROM pgrec._owned_models))
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_delete ON pgrec.model_versions FOR DELETE
+    USING (model IN (SELECT model FROM pgrec._owned_models));
+
+-- Versions of models you own: writable factor, history and tensor rows.
+CREATE VIEW pgrec._writable_versions WITH (security_invoker = true) AS
+SELECT v.id FROM pgrec.model_versions v
+WHERE v.owner IN (SELECT r.oid FROM pg_catalog.pg_roles r
+                  WHERE pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'));
+
+-- The per-version tables all get the same four policies: readable when their version is (the
+-- subquery sees only readable versions), writable when it belongs to a model you own.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['user_factors', 'item_factors', 'training_history', 'model_tensors'] LOOP
+        EXECUTE format('ALTER TABLE pgrec.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY readable ON pgrec.%I FOR SELECT
+                            USING (version_id IN (SELECT v.id FROM pgrec.model_versions v))', t);
+        EXECUTE format('CREATE POLICY owner_insert ON pgrec.%I FOR INSERT
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_update ON pgrec.%I FOR UPDATE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))
+                            WITH CHECK (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+        EXECUTE format('CREATE POLICY owner_delete ON pgrec.%I FOR DELETE
+                            USING (version_id IN (SELECT id FROM pgrec._writable_versions))', t);
+    END LOOP;
+END $$;
+GRANT SELECT ON pgrec._owned_models, pgrec._writable_versions TO PUBLIC;
+
+
+-- pg_dump and pg_dumpall carry the catalog: CREATE EXTENSION makes these tables, and marking
+-- them makes a dump hold their rows (all of them) and the sequence's position too. A restore
+-- loads model_owners first (the foreign keys order the tables), so the triggers above resolve
+-- roles by name and give each version its owner's OIDs in the target cluster.
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_owners', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_versions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.user_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.item_factors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.training_history', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.model_tensors', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.distributed_models', '');
+
+-- Serving files: the view, the clean-up, and their removal by DROP EXTENSION.
+CREATE FUNCTION pgrec."_serving_files"() RETURNS TABLE (
+	"path" TEXT,
+	"version_id" bigint,
+	"stamp" bigint,
+	"bytes" bigint
+)
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'serving_files_wrapper';
+CREATE FUNCTION pgrec."remove_unused_files"() RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'remove_unused_files_wrapper';
+CREATE FUNCTION pgrec."_load"() RETURNS bool
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'load_wrapper';
+
+-- Serving files (see src/store_file.rs): one row per file of this database on this node. A file
+-- is in use when a version row refers to it (the version's id and the stamp of its row); the
+-- rest is what pgrec.remove_unused_files() removes. Like pgrec.models, a role sees the files of
+-- the versions it may read; superusers see every file, unused ones too.
+CREATE VIEW pgrec.serving_files WITH (security_invoker = true) AS
+SELECT v.model, v.version, f.path, f.bytes,
+       coalesce(f.stamp OPERATOR(pg_catalog.=) v.xmin::text::int8, false) AS in_use
+FROM pgrec._serving_files() f
+LEFT JOIN pgrec.model_versions v ON v.id OPERATOR(pg_catalog.=) f.version_id
+WHERE v.id IS NOT NULL
+   OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+              WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND r.rolsuper);
+GRANT SELECT ON pgrec.serving_files TO PUBLIC;
+COMMENT ON VIEW pgrec.serving_files IS
+'The serving files of this database on this node (under $PGDATA/pgrec_serving): the model and version each was built for, its bytes, and whether a version refers to it (in_use). Files of versions you may not read are not shown; superusers see every file.';
+COMMENT ON FUNCTION pgrec._serving_files() IS 'Internal: the files of this database''s serving directory.';
+-- Removing a file another role still serves costs that role a rebuild: superusers only, unless
+-- granted (e.g. to the role a pg_cron job runs as).
+REVOKE EXECUTE ON FUNCTION pgrec.remove_unused_files() FROM PUBLIC;
+COMMENT ON FUNCTION pgrec.remove_unused_files() IS
+'Removes the serving files of this database on this node that no version refers to (rolled-back or crashed trainings and fold-ins, versions dropped while a standby served them) and left-over temporary files; returns the bytes freed. Superusers, or roles granted EXECUTE; schedule it with pg_cron.';
+
+-- DROP EXTENSION pgrec removes this database's serving files: the library's object-access hook
+-- sees the drop, and this trigger loads the library first in whichever backend runs it.
+CREATE FUNCTION pgrec._before_drop_extension() RETURNS event_trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$ BEGIN PERFORM pgrec._load(); END $$;
+CREATE EVENT TRIGGER pgrec_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION pgrec._before_drop_extension();
+COMMENT ON FUNCTION pgrec._load() IS 'Internal: loads the pgrec library (before DROP EXTENSION, see pgrec._before_drop_extension).';
+COMMENT ON FUNCTION pgrec._before_drop_extension() IS 'Internal: the event trigger that lets DROP EXTENSION pgrec remove the database''s serving files.';
