@@ -1,12 +1,19 @@
 # pgrec: `make demo` runs the MovieLens demo, `make test` runs every test tier.
-# Both work on a fresh Debian 12 machine as root (scripts/setup.sh installs what is missing).
+# Both work on a fresh Debian 12 machine as root (scripts/setup.sh installs what is missing;
+# `make test` also builds pgvector and Citus, which only the tests use: `make test-deps`).
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: setup install data demo test lint test-core test-sql bench bench-sql fmt mutants
+.PHONY: setup test-deps install data demo test lint test-core test-sql bench bench-sql fmt mutants
 
+# what building, installing and the demo need
 setup:
 	./scripts/setup.sh
+
+# setup plus what only the tests use, from third_party/: pgvector (the interop test) and Citus
+# (the Citus test; PGREC_SKIP_CITUS=1 skips it)
+test-deps: setup
+	./scripts/setup.sh --test
 
 install: setup
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
@@ -19,7 +26,7 @@ data:
 demo: install data
 	./scripts/demo.sh
 
-test: install data lint test-core test-sql
+test: test-deps install data lint test-core test-sql
 
 # formatting and clippy with warnings as errors, over every crate and target
 lint:
@@ -29,7 +36,7 @@ lint:
 test-core:
 	cargo test --release -p pgrec-core -p pgrec-plot
 
-test-sql:
+test-sql: test-deps
 	./scripts/run_sql_tests.sh
 
 bench:

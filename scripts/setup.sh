@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Prepares a fresh Debian 12 machine (as root) to build, install and test pgrec:
-# PostgreSQL 15 + dev headers + pg_cron from apt, pgvector and Citus (test only) from
-# third_party/, cargo-pgrx 0.18.1
-# (only if missing),
-# `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres user.
+# Prepares a fresh Debian 12 machine (as root) to build, install and run pgrec (make setup,
+# make install, make demo): PostgreSQL 15 + dev headers + pg_cron from apt, cargo-pgrx 0.18.1
+# (only if missing), `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres
+# user.
+#   scripts/setup.sh --test   (make test-deps, part of make test) also builds what only the tests
+#                             use, from third_party/: pgvector, and Citus unless PGREC_SKIP_CITUS=1.
 # Idempotent: steps already done are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+test_deps=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) test_deps=1 ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+  esac
+done
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -19,6 +27,7 @@ done
 if [ -n "$missing" ]; then
   echo "== apt: installing$missing"
   $SUDO apt-get update -qq
+  # shellcheck disable=SC2086 # $missing is a list of package names
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
@@ -33,8 +42,8 @@ if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
 fi
 
 # pgvector (not packaged for this Debian), from the vendored release tarball: for the interop
-# test and the README recipe. pgrec itself does not need it.
-if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
+# test and the README recipe (--test only). pgrec itself does not need it.
+if [ "$test_deps" = 1 ] && [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
   echo "== building pgvector 0.8.6 (third_party/)"
   rm -rf target/pgvector && mkdir -p target/pgvector
   tar xzf third_party/pgvector-0.8.6.tar.gz -C target/pgvector
@@ -42,9 +51,9 @@ if [ ! -f "$($PG_CONFIG --sharedir)/extension/vector.control" ]; then
   $SUDO make -s -C target/pgvector/pgvector-0.8.6 PG_CONFIG="$PG_CONFIG" install >/dev/null
 fi
 
-# Citus (AGPL-3.0), for the Citus test only (tests/citus/run.sh; skipped with PGREC_SKIP_CITUS=1):
-# built from the vendored release tarball; pgrec never links to it.
-if [ "${PGREC_SKIP_CITUS:-0}" != 1 ] && [ ! -f "$($PG_CONFIG --pkglibdir)/citus.so" ]; then
+# Citus (AGPL-3.0), for the Citus test only (tests/citus/run.sh; --test only, and skipped with
+# PGREC_SKIP_CITUS=1): built from the vendored release tarball; pgrec never links to it.
+if [ "$test_deps" = 1 ] && [ "${PGREC_SKIP_CITUS:-0}" != 1 ] && [ ! -f "$($PG_CONFIG --pkglibdir)/citus.so" ]; then
   echo "== building Citus 13.2.2 (third_party/, 1-2 minutes)"
   PG_CONFIG="$PG_CONFIG" ./third_party/build-citus.sh
 fi

@@ -252,7 +252,7 @@ SELECT count(*) AS priv_mf_versions FROM pgrec.models WHERE model = 'priv_mf';
 SET ROLE pgrec_owner;
 UPDATE pgrec.model_versions SET readers = '{0}' WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
-UPDATE pgrec.model_versions SET owner = 'pgrec_mallory' WHERE model = 'priv_mf';
+UPDATE pgrec.model_versions SET owner = 'pgrec_mallory'::regrole WHERE model = 'priv_mf';
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 SELECT o.model, v.version, v.owner = o.owner AS same_owner, v.readers = o.readers AS same_readers

@@ -28,9 +28,14 @@ INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, so
 VALUES ('alice_model', 99, 'mf', '{}', '{}', 'x', 'u', 'i', 'bigint', 'bigint', 0, 0, 0, 1, 0, 0);
 \echo :LAST_ERROR_SQLSTATE
 -- nor take the name over or re-own it, nor register names for others
-UPDATE pgrec.model_owners SET owner = 'pgrec_bob' WHERE model = 'alice_model';
+UPDATE pgrec.model_owners SET owner = 'pgrec_bob'::regrole WHERE model = 'alice_model';
 \echo :LAST_ERROR_SQLSTATE
-INSERT INTO pgrec.model_owners (model, owner) VALUES ('framed', 'pgrec_alice');
+INSERT INTO pgrec.model_owners (model, owner) VALUES ('framed', 'pgrec_alice'::regrole);
+\echo :LAST_ERROR_SQLSTATE
+-- the names a restore resolves cannot claim a model for another role or grant it
+INSERT INTO pgrec.model_owners (model, owner, owner_name) VALUES ('framed', 'pgrec_bob'::regrole, 'pgrec_alice');
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO pgrec.model_owners (model, owner, owner_name, reader_names) VALUES ('framed', 'pgrec_bob'::regrole, 'pgrec_bob', '{public}');
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM pgrec.model_owners WHERE model = 'alice_model';
 -- shadowing pg_has_role on the search_path does not open alice's rows
