@@ -8,7 +8,9 @@
 #   3. the read rate through the coordinator against a local table, at 1M rows;
 #   4. pgrec.distribute_model: a LATERAL recommend over the distributed users runs on the workers
 #      and returns the coordinator's rows; each worker serves only roles granted the model;
-#      retrain, activate and drop are seen on every node.
+#      retrain, activate and drop are seen on every node;
+#   5. a restore of the coordinator's pgrec catalog into a new database serves on every node
+#      again after one step (pgrec.distribute_model for each restored row).
 # Run by scripts/run_sql_tests.sh; PGREC_SKIP_CITUS=1 skips it (said so in the output).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -205,4 +207,30 @@ check_same "after activate 1"
 as_alice -c "SELECT pgrec.drop_model('srv_mf')" >/dev/null
 as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "a dropped model is still served on a worker"
 echo "citus: retrain (version 2), activate (back to 1) and drop_model are seen on the workers in the same transaction"
+# 5. A restore. The coordinator's pgrec catalog (pg_dump -e pgrec) restored into a new database
+# of the cluster: pgrec.distributed_models arrives as a plain table holding the rows, and the
+# workers serve nothing until the step the README names, run once on the coordinator as a
+# superuser; then every node serves the restored models to their grantees as before.
+as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('bk_srv', 'ratings', params => '{\"factors\": 8, \"epochs\": 5}')" \
+  -c "SELECT pgrec.distribute_model('bk_srv')" -c "SELECT pgrec.grant_model('bk_srv', 'bob')" >/dev/null
+bk="SELECT string_agg(item_id::text, ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend('bk_srv', 7, 5)"
+want_bk=$(as_alice -At -c "$bk")
+as_pg pg_dump -h "$dir" -p 5441 -Fc -e pgrec -d pgrec_citus -f "$dir/pgrec.dump"
+for p in 5441 5442 5443; do
+  as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p $p -d postgres -c "CREATE DATABASE pgrec_citus_restored"
+  as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p $p -d pgrec_citus_restored -c "SET client_min_messages = warning" -c "CREATE EXTENSION citus"
+done
+restored() { local p=$1; shift; as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$p" -d pgrec_citus_restored "$@"; }
+restored 5441 -c "SELECT citus_set_coordinator_host('$dir', 5441)" -c "SELECT citus_add_node('$dir', 5442)" \
+  -c "SELECT citus_add_node('$dir', 5443)" >/dev/null
+out=$(as_pg pg_restore -h "$dir" -p 5441 -d pgrec_citus_restored --exit-on-error "$dir/pgrec.dump" 2>&1) || fail "pg_restore on the coordinator: $out"
+[ "$(restored 5441 -At -c "SET ROLE alice" -c "$bk")" = "$want_bk" ] || fail "the restored coordinator serves bk_srv differently"
+restored 5442 -At -U bob -c "$bk" >/dev/null 2>&1 && fail "a worker served a model before the restored catalog was distributed again"
+restored 5441 -c "SET client_min_messages = warning" \
+  -c "SELECT pgrec.distribute_model(model) FROM pgrec.distributed_models ORDER BY model" >/dev/null
+for p in 5442 5443; do
+  got=$(as_pg psql -X -At -h "$dir" -p $p -U bob -d pgrec_citus_restored -c "$bk") || fail "bob on worker $p after the restore: $got"
+  [ "$got" = "$want_bk" ] || fail "worker $p serves the restored bk_srv as $got, the source $want_bk"
+done
+echo "citus: pg_dump -e pgrec of the coordinator restored into a new database; after SELECT pgrec.distribute_model(model) FROM pgrec.distributed_models the workers serve the restored model to its grantee as the source did"
 echo "citus test passed"
