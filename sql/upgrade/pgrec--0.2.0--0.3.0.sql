@@ -194,6 +194,9 @@ SELECT pg_catalog.pg_extension_config_dump('pgrec.item_factors', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.training_history', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.model_tensors', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.distributed_models', '');
+-- pg_dump reads the sequence's position (SELECT): a non-superuser can dump the models it may
+-- read (--enable-row-security). The position says how many versions were ever trained, no more.
+GRANT SELECT ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;
 
 -- Serving files: the view, the clean-up, and their removal by DROP EXTENSION.
 CREATE FUNCTION pgrec."_serving_files"() RETURNS TABLE (

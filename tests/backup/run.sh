@@ -158,6 +158,17 @@ as_pg "$BIN/pg_dump" -h $root -p 5461 -d src -f $root/src.sql
 grep -q "COPY pgrec.model_versions" $root/src.sql || fail "the plain dump has no pgrec.model_versions rows"
 echo "backup: dumps of $(q a src -At -c "SELECT count(*) FROM pgrec.model_versions") versions: custom $(stat -c %s $root/src.dump) bytes, plain $(stat -c %s $root/src.sql) bytes"
 
+# A non-superuser's dump: refused by row-level security unless asked for, and then it holds the
+# models that role may read (granted to it or to PUBLIC) and nothing of the others.
+q a postgres -c "ALTER ROLE bk_app LOGIN"
+out=$(as_pg "$BIN/pg_dump" -h $root -p 5461 -U bk_app -n pgrec -d src 2>&1 >/dev/null) && fail "bk_app dumped the catalog without --enable-row-security"
+echo "$out" | grep -q "row-level security" || fail "bk_app's dump without --enable-row-security: $out"
+as_pg "$BIN/pg_dump" -h $root -p 5461 -U bk_app -n pgrec --enable-row-security -d src -f $root/app.sql
+dumped=$(sed -n '/^COPY pgrec.model_owners /,/^\\\.$/p' $root/app.sql | sed '1d;$d' | cut -f1 | sort | tr '\n' ' ')
+[ "$dumped" = "bk_gone bk_ials bk_mf " ] || fail "bk_app's dump holds the models: $dumped"
+grep -q "bk_als\|bk_tt\|bk_ncf" $root/app.sql && fail "bk_app's dump names models it may not read"
+echo "backup: a non-superuser's dump needs --enable-row-security and then holds only the models it may read ($dumped)"
+
 check() { # label cluster db [want_access]
   local got got_access
   got=$(answers "$2" "$3")
