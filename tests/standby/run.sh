@@ -3,7 +3,8 @@
 # directory, port 5433 on a private socket directory), then
 #   1. every read-only pgrec function answers on the standby as on the primary;
 #   2. every function that writes fails there with 25006 and a plain message (no backtrace);
-#   3. a version trained on the primary after the copy is served by the standby once replayed.
+#   3. a version trained on the primary after the copy is served by the standby once replayed;
+#   4. the standby's own serving files: one of a model dropped on the primary is removed there.
 # Run by scripts/run_sql_tests.sh after the pg_regress suite; needs root or sudo (the cluster
 # runs as postgres).
 set -euo pipefail
@@ -103,5 +104,23 @@ got=$(standby -At -c "SELECT string_agg(item_id || ':' || round(score::numeric, 
 [ "$got" = "$want" ] || fail "after replay the standby serves '$got', the primary '$want'"
 [ "$(standby -At -c "SELECT version FROM pgrec.models WHERE model = 'sb_mf' AND active")" = 2 ] || fail "version 2 is not active on the standby"
 echo "standby: version 2 served after replay (was: $before)"
+
+# 4. The standby's own serving files: a model dropped on the primary leaves the file the standby
+# built for it; pgrec.serving_files shows it unused there and remove_unused_files removes it.
+primary -c "SELECT pgrec.drop_model('sb_ials')" >/dev/null
+lsn=$(primary -At -c "SELECT pg_current_wal_insert_lsn()")
+for _ in $(seq 1 100); do
+  [ "$(standby -At -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && break
+  sleep 0.1
+done
+unused=$(standby -At -c "SELECT count(*) FROM pgrec.serving_files WHERE NOT in_use AND model IS NULL")
+[ "$unused" -ge 1 ] || fail "the standby lists no unused file after the primary dropped sb_ials"
+freed=$(standby -At -c "SELECT pgrec.remove_unused_files()") || fail "remove_unused_files on the standby: $freed"
+[ "$freed" -gt 0 ] || fail "remove_unused_files freed nothing on the standby"
+[ "$(standby -At -c "SELECT count(*) FILTER (WHERE NOT in_use) || ' ' || count(*) FILTER (WHERE in_use) FROM pgrec.serving_files")" = "0 1" ] \
+  || fail "after remove_unused_files the standby lists: $(standby -At -c "SELECT * FROM pgrec.serving_files")"
+[ "$(standby -At -c "SELECT string_agg(item_id || ':' || round(score::numeric, 4), ' ') FROM pgrec.recommend('sb_mf', 1, 5)")" = "$want" ] \
+  || fail "the standby serves sb_mf differently after remove_unused_files"
+echo "standby: the file of a model dropped on the primary is listed unused and removed on the standby ($freed bytes); sb_mf still served"
 ./scripts/psql.sh -q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 echo "standby test passed"
