@@ -178,11 +178,7 @@ fn parse_name(name: &str) -> Option<(i64, Option<i64>, Option<i32>)> {
     };
     let (id, stamp) = stem.strip_suffix(".model")?.split_once('_')?;
     let stamp = stamp.parse::<i64>().ok()?;
-    Some((
-        id.parse::<i64>().ok()?,
-        pid.is_none().then_some(stamp),
-        pid,
-    ))
+    Some((id.parse::<i64>().ok()?, pid.is_none().then_some(stamp), pid))
 }
 
 /// The files of this database's serving directory (none when it does not exist), by name.
