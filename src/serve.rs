@@ -335,9 +335,12 @@ pub(crate) fn file_bytes(info: &VersionInfo) -> Vec<u8> {
     }
 }
 
-/// This node's serving file of a version, mapped, when it exists and parses.
+/// This node's serving file of a version, mapped, when it exists, its checksum matches its
+/// bytes and it parses (a damaged file is rebuilt by the caller, never served).
 fn open_valid(info: &VersionInfo) -> Option<crate::store_file::Backing> {
-    crate::store_file::open(info.id, info.stamp).filter(|b| store::parse(b.bytes()).is_ok())
+    crate::store_file::open(info.id, info.stamp).filter(|b| {
+        pgrec_core::checksum::verify(b.bytes()).is_ok() && store::parse(b.bytes()).is_ok()
+    })
 }
 
 /// Builds the serving file of a version from the catalog tables.

@@ -131,12 +131,18 @@ impl<'a> IvfRef<'a> {
     /// Whether the parts agree with each other and with a catalog of `n_items` x `factors`.
     pub fn is_consistent(&self, n_items: usize, factors: usize) -> bool {
         let l = self.n_lists();
+        // checked: the counts may come from a damaged file, and a wrapped product could agree
+        let (Some(list_values), Some(item_values)) =
+            (l.checked_mul(factors), n_items.checked_mul(factors))
+        else {
+            return false;
+        };
         self.factors == factors
-            && self.centroids.len() == l * factors
+            && self.centroids.len() == list_values
             && self.list_bias.len() == l
-            && self.shrunk_centroids.len() == l * factors
+            && self.shrunk_centroids.len() == list_values
             && self.items.len() == n_items
-            && self.rows.len() == n_items * factors
+            && self.rows.len() == item_values
             && self.offsets.first() == Some(&0)
             && self.offsets.last().map(|&o| o as usize) == Some(n_items)
             && self.offsets.windows(2).all(|w| w[0] <= w[1])
@@ -538,7 +544,11 @@ pub fn similar_ivf(
         // Plain cosine: the lists whose centroids are closest in angle.
         _ => {
             kern.dots(q, ivf.centroids, &mut list_scores);
-            for (s, c) in list_scores.iter_mut().zip(ivf.centroids.chunks_exact(f)) {
+            // (f.max(1): a model without factors has no centroids, and chunks_exact(0) panics)
+            for (s, c) in list_scores
+                .iter_mut()
+                .zip(ivf.centroids.chunks_exact(f.max(1)))
+            {
                 let nc = norm(kern, c);
                 *s = if nc > 0.0 { *s / nc } else { f32::NAN };
             }

@@ -5,6 +5,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod algo;
+pub mod checksum;
 pub mod data;
 pub mod error;
 pub mod features;

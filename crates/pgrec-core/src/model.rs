@@ -222,11 +222,16 @@ impl<'a> ModelView<'a> {
             }
             return;
         }
+        if k == 0 {
+            // no vectors to pair the biases with: every item scores by its bias alone
+            out.extend(self.item_bias.iter().map(|b| base + b));
+            return;
+        }
         out.extend(
             self.item_factors
-                .chunks_exact(k.max(1))
+                .chunks_exact(k)
                 .zip(self.item_bias)
-                .map(|(q, b)| base + b + if k == 0 { 0.0 } else { kern.dot(p, q) }),
+                .map(|(q, b)| base + b + kern.dot(p, q)),
         );
     }
 

@@ -13,14 +13,17 @@
 
 use std::io::{self, Write};
 
+use crate::checksum::{Checksum, CHECKSUM_AT};
 use crate::data::UserItems;
 use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM03";
-const HEADER: usize = 64;
-const ALIGN: usize = 64;
+pub const MAGIC: &[u8; 8] = b"PGRECM04";
+/// Bytes of the header; the section table follows it.
+pub const HEADER: usize = 64;
+/// Alignment of every section (from the start of the file).
+pub const ALIGN: usize = 64;
 
 /// The sections, in file order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +52,8 @@ enum Section {
     IvfRows,
     IvfRowsF16,
 }
-const SECTIONS: usize = 22;
+/// Entries of the section table (16 bytes each: offset, byte length).
+pub const SECTIONS: usize = 22;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -215,6 +219,18 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         placed.push(offset);
         offset = (offset + s.len()).next_multiple_of(ALIGN);
     }
+    // The checksum of the bytes written below, its own field taken as zero (`checksum::verify`).
+    let mut sum = Checksum::new();
+    sum.update(&header);
+    sum.update(&table);
+    let mut at = table_end;
+    for (s, &start) in sections.iter().zip(&placed) {
+        sum.zeros(start - at);
+        sum.update(s);
+        at = start + s.len();
+    }
+    sum.zeros(offset - at);
+    header[CHECKSUM_AT..CHECKSUM_AT + 8].copy_from_slice(&sum.finish().to_le_bytes());
     w.write_all(&header)?;
     w.write_all(&table)?;
     let mut at = table_end;
@@ -270,11 +286,9 @@ impl<'a> KeysRef<'a> {
         match self {
             KeysRef::Int { .. } => None,
             KeysRef::Text { offsets, bytes, .. } => {
-                let (a, b) = (
-                    offsets[idx as usize] as usize,
-                    offsets[idx as usize + 1] as usize,
-                );
-                std::str::from_utf8(&bytes[a..b]).ok()
+                let i = idx as usize;
+                let (a, b) = (*offsets.get(i)?, *offsets.get(i.checked_add(1)?)?);
+                std::str::from_utf8(bytes.get(a as usize..b as usize)?).ok()
             }
         }
     }
@@ -354,6 +368,44 @@ impl<'a> Mapped<'a> {
     }
 }
 
+/// The sections' names, in file order (for error messages).
+const NAMES: [&str; SECTIONS] = [
+    "user biases",
+    "item biases",
+    "user vectors",
+    "item vectors",
+    "item norms",
+    "item supports",
+    "seen-list offsets",
+    "seen items",
+    "user keys",
+    "user key bytes",
+    "user key order",
+    "item keys",
+    "item key bytes",
+    "item key order",
+    "f16 item vectors",
+    "index centroids",
+    "index list biases",
+    "index shrunk centroids",
+    "index list offsets",
+    "index items",
+    "index rows",
+    "f16 index rows",
+];
+
+/// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
+const FLAG_TEXT_USERS: u64 = 1;
+const FLAG_TEXT_ITEMS: u64 = 2;
+const FLAG_RATING_RANGE: u64 = 4;
+const KNOWN_FLAGS: u64 = FLAG_TEXT_USERS | FLAG_TEXT_ITEMS | FLAG_RATING_RANGE;
+
+/// Largest factor count a file may declare: far above any model (the factor models take at most
+/// 1024, EASE one per item), so that a damaged count is refused even when no section has
+/// a length to check it against (a model without users and items).
+const MAX_FACTORS: u64 = 1 << 20;
+
+/// The u64 at `at`. Panics past the end of `b`: the callers check the length first.
 fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);
@@ -379,136 +431,334 @@ fn cast<T: Copy>(bytes: &[u8]) -> Result<&[T], String> {
     Ok(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const T, bytes.len() / size) })
 }
 
-/// Reads a serving file in place. `bytes` must start at an address aligned to 64 (a memory
-/// map or an aligned buffer). Every length is checked, so a damaged or truncated file is an
-/// error, never an out-of-bounds read.
-pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
-    if bytes.len() < HEADER + SECTIONS * 16 || &bytes[..8] != MAGIC {
-        return Err("not a pgrec serving file of this format".into());
+fn require(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what())
     }
+}
+
+/// `a * b` of two counts from the header, or an error when it does not fit in a usize (a
+/// wrapped product could agree with a section's length).
+fn product(a: usize, b: usize) -> Result<usize, String> {
+    a.checked_mul(b)
+        .ok_or_else(|| "the header's counts overflow".to_string())
+}
+
+/// The sections of a file, located and typed.
+struct Sections<'a>([&'a [u8]; SECTIONS]);
+
+impl<'a> Sections<'a> {
+    fn bytes(&self, s: Section) -> &'a [u8] {
+        self.0[s as usize]
+    }
+
+    fn is_empty(&self, s: Section) -> bool {
+        self.0[s as usize].is_empty()
+    }
+
+    /// Section `s` as Ts, of any count.
+    fn any<T: Copy>(&self, s: Section) -> Result<&'a [T], String> {
+        cast::<T>(self.0[s as usize]).map_err(|e| format!("{} ({})", e, NAMES[s as usize]))
+    }
+
+    /// Section `s` as exactly `n` Ts.
+    fn exactly<T: Copy>(&self, s: Section, n: usize) -> Result<&'a [T], String> {
+        let v = self.any::<T>(s)?;
+        require(v.len() == n, || {
+            format!(
+                "the {} hold {} values, the header asks for {n}",
+                NAMES[s as usize],
+                v.len()
+            )
+        })?;
+        Ok(v)
+    }
+}
+
+/// Offsets (into a run of `len` values) that start at 0, never decrease and end at `len`.
+fn offsets_ok<T: Copy + Into<u64>>(offsets: &[T], len: usize) -> bool {
+    offsets.first().is_some_and(|&o| o.into() == 0)
+        && offsets.windows(2).all(|w| w[0].into() <= w[1].into())
+        && offsets.last().is_some_and(|&o| o.into() == len as u64)
+}
+
+/// One side's keys: `n` of them, and an order that is a permutation of 0..n sorting them by
+/// (key, index), as `write` sorts them (binary searches rely on it).
+fn read_keys<'a>(
+    sec: &Sections<'a>,
+    text: bool,
+    (k, kb, o): (Section, Section, Section),
+    n: usize,
+) -> Result<KeysRef<'a>, String> {
+    let order = sec.exactly::<u32>(o, n)?;
+    let name = NAMES[o as usize];
+    require(order.iter().all(|&i| (i as usize) < n), || {
+        format!("the {name} points past the keys")
+    })?;
+    // Strictly increasing (key, index) pairs: no index twice, so with n indices below n, a
+    // permutation.
+    let sorted = |cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering| {
+        order.windows(2).all(|w| {
+            let (a, b) = (w[0] as usize, w[1] as usize);
+            cmp(a, b).then(a.cmp(&b)) == std::cmp::Ordering::Less
+        })
+    };
+    let keys = if text {
+        let offsets = sec.exactly::<u64>(k, n + 1)?;
+        let bytes = sec.bytes(kb);
+        require(offsets_ok(offsets, bytes.len()), || {
+            format!("the {} are damaged", NAMES[k as usize])
+        })?;
+        let key = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
+        require((0..n).all(|i| std::str::from_utf8(key(i)).is_ok()), || {
+            format!("the {} are not UTF-8", NAMES[kb as usize])
+        })?;
+        require(sorted(&|a, b| key(a).cmp(key(b))), || {
+            format!("the {name} does not sort the keys")
+        })?;
+        KeysRef::Text {
+            offsets,
+            bytes,
+            order,
+        }
+    } else {
+        let keys = sec.exactly::<i64>(k, n)?;
+        require(sec.is_empty(kb), || {
+            format!("integer keys with {}", NAMES[kb as usize])
+        })?;
+        require(sorted(&|a, b| keys[a].cmp(&keys[b])), || {
+            format!("the {name} does not sort the keys")
+        })?;
+        KeysRef::Int { keys, order }
+    };
+    Ok(keys)
+}
+
+/// Reads a serving file in place. `bytes` should start at an address aligned to 64 (a memory
+/// map or an [`AlignedBytes`]); a section misaligned in memory is an error.
+///
+/// Any bytes give either an error or a view whose accessors stay in bounds (the serving
+/// functions index the view with its own counts): the magic and version, the header's
+/// counts (whose products must fit in a usize), flags and reserved bytes, the rating range
+/// (NaN or low above high would panic when clipping), the section table (each section where
+/// `write` puts it, aligned, zero padding between, the file ending with the last one), every
+/// section's length against the counts, the seen lists (offsets, sorted items below the item
+/// count), the keys (offsets, UTF-8, an order that is a permutation sorting them) and the
+/// index (offsets, every item in exactly one list, rows in the items' precision) are checked.
+/// Only the numbers the file stores (biases, vectors, norms, keys' values) cannot be told from
+/// damage; they never index anything.
+pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
     if std::mem::size_of::<usize>() != 8 {
         return Err("serving files need a 64-bit platform".into());
     }
-    let factors = u64_at(bytes, 8) as usize;
-    let n_users = u64_at(bytes, 16) as usize;
-    let n_items = u64_at(bytes, 24) as usize;
-    let flags = u64_at(bytes, 32);
-    let global_mean = f32_at(bytes, 40);
-    let rating_range = (flags & 4 != 0).then(|| (f32_at(bytes, 44), f32_at(bytes, 48)));
-    let mut sec: Vec<&[u8]> = Vec::with_capacity(SECTIONS);
-    for s in 0..SECTIONS {
-        let off = u64_at(bytes, HEADER + s * 16) as usize;
-        let len = u64_at(bytes, HEADER + s * 16 + 8) as usize;
-        let end = off.checked_add(len).ok_or("a section overflows")?;
-        if end > bytes.len() {
-            return Err("the file is truncated".into());
-        }
-        sec.push(&bytes[off..end]);
+    if bytes.len() < MAGIC.len() || bytes[..6] != MAGIC[..6] {
+        return Err("not a pgrec serving file".into());
     }
-    let f = |s: Section| cast::<f32>(sec[s as usize]);
-    let keys = |text: bool,
-                k: Section,
-                kb: Section,
-                o: Section,
-                n: usize|
-     -> Result<KeysRef<'_>, String> {
-        let order = cast::<u32>(sec[o as usize])?;
-        if order.len() != n || order.iter().any(|&i| i as usize >= n) {
-            return Err("a key order is damaged".into());
-        }
-        if text {
-            let offsets = cast::<u64>(sec[k as usize])?;
-            let bytes = sec[kb as usize];
-            if offsets.len() != n + 1
-                || offsets.windows(2).any(|w| w[0] > w[1])
-                || offsets.last().copied().unwrap_or(0) as usize != bytes.len()
-            {
-                return Err("text keys are damaged".into());
-            }
-            Ok(KeysRef::Text {
-                offsets,
-                bytes,
-                order,
-            })
-        } else {
-            let keys = cast::<i64>(sec[k as usize])?;
-            if keys.len() != n {
-                return Err("integer keys are damaged".into());
-            }
-            Ok(KeysRef::Int { keys, order })
-        }
+    if bytes[6..8] != MAGIC[6..8] {
+        return Err(format!(
+            "a serving file of format version {}, this build reads version {}",
+            String::from_utf8_lossy(&bytes[6..8]).escape_debug(),
+            String::from_utf8_lossy(&MAGIC[6..8])
+        ));
+    }
+    // The one guard of every header and table read below (u64_at panics past the end).
+    if bytes.len() < HEADER + SECTIONS * 16 {
+        return Err("the file is truncated in its header or section table".into());
+    }
+    let (factors, n_users, n_items, flags) = (
+        u64_at(bytes, 8),
+        u64_at(bytes, 16),
+        u64_at(bytes, 24),
+        u64_at(bytes, 32),
+    );
+    require(flags & !KNOWN_FLAGS == 0, || {
+        format!("the header has unknown flags {flags:#x}")
+    })?;
+    // Indices are u32 throughout serving.
+    require(
+        factors <= MAX_FACTORS && n_users <= u32::MAX as u64 && n_items <= u32::MAX as u64,
+        || "the header's counts are out of range".into(),
+    )?;
+    let (factors, n_users, n_items) = (factors as usize, n_users as usize, n_items as usize);
+    let global_mean = f32_at(bytes, 40);
+    let (lo, hi) = (f32_at(bytes, 44), f32_at(bytes, 48));
+    let rating_range = if flags & FLAG_RATING_RANGE != 0 {
+        // predictions are clamped to it: NaN or low above high would panic
+        require(!lo.is_nan() && !hi.is_nan() && lo <= hi, || {
+            "the rating range is damaged".into()
+        })?;
+        Some((lo, hi))
+    } else {
+        require(lo.is_nan() && hi.is_nan(), || {
+            "the rating range is damaged".into()
+        })?;
+        None
     };
-    let m = Mapped {
+    // (bytes CHECKSUM_AT.. hold the checksum, which `checksum::verify` checks)
+    require(bytes[52..CHECKSUM_AT].iter().all(|&b| b == 0), || {
+        "the header's reserved bytes are not zero".into()
+    })?;
+    // the table, read whole (the length check above guards these reads)
+    let table: [(u64, u64); SECTIONS] = std::array::from_fn(|s| {
+        (
+            u64_at(bytes, HEADER + s * 16),
+            u64_at(bytes, HEADER + s * 16 + 8),
+        )
+    });
+    let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+    // Each section exactly where `write` puts it: the sections follow each other in order,
+    // each at the next multiple of ALIGN, with zero padding between; the file ends with the
+    // padding of the last one. So no section overlaps another or the table, none is misaligned,
+    // a shifted or shortened table is refused, and so are a cut or appended bytes.
+    let mut sec: [&[u8]; SECTIONS] = [&[]; SECTIONS];
+    let mut at = HEADER + SECTIONS * 16;
+    for (s, (slot, &(off, len))) in sec.iter_mut().zip(&table).enumerate() {
+        let start = at.next_multiple_of(ALIGN);
+        require(off == start as u64, || {
+            format!(
+                "section {s} ({}) is at {off}, the layout puts it at {start}",
+                NAMES[s]
+            )
+        })?;
+        let pad = bytes
+            .get(at..start)
+            .ok_or_else(|| "the file is truncated".to_string())?;
+        require(zero(pad), || {
+            format!("the padding before section {s} is not zero")
+        })?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l <= bytes.len() - start)
+            .ok_or_else(|| format!("the file is truncated (section {s}, {})", NAMES[s]))?;
+        *slot = &bytes[start..start + len];
+        at = start + len;
+    }
+    let end = at.next_multiple_of(ALIGN);
+    let pad = bytes
+        .get(at..end)
+        .ok_or_else(|| "the file is truncated".to_string())?;
+    require(zero(pad), || {
+        "the padding of the last section is not zero".into()
+    })?;
+    require(bytes.len() == end, || {
+        format!("{} bytes follow the last section", bytes.len() - end)
+    })?;
+
+    let sec = Sections(sec);
+    use Section::*;
+    let user_values = product(n_users, factors)?;
+    let item_values = product(n_items, factors)?;
+    let seen_offsets = sec.exactly::<u64>(SeenOffsets, n_users + 1)?;
+    let seen_items = sec.any::<u32>(SeenItems)?;
+    require(offsets_ok(seen_offsets, seen_items.len()), || {
+        "the seen-list offsets are damaged".into()
+    })?;
+    // each user's list sorted (exclusions are binary searches) and below the item count
+    require(
+        seen_offsets.windows(2).all(|w| {
+            let list = &seen_items[w[0] as usize..w[1] as usize];
+            list.windows(2).all(|p| p[0] <= p[1])
+                && list.last().is_none_or(|&i| (i as usize) < n_items)
+        }),
+        || "the seen items are damaged".into(),
+    )?;
+    let item_factors_f16 = {
+        let h = sec.any::<u16>(ItemFactorsF16)?;
+        require(h.is_empty() || h.len() == item_values, || {
+            "the f16 item vectors do not agree with the header".into()
+        })?;
+        (!h.is_empty()).then_some(h)
+    };
+    let ivf_offsets = sec.any::<u32>(IvfOffsets)?;
+    let ivf = if ivf_offsets.is_empty() {
+        let rest = [
+            IvfCentroids,
+            IvfListBias,
+            IvfShrunkCentroids,
+            IvfItems,
+            IvfRows,
+            IvfRowsF16,
+        ];
+        require(rest.iter().all(|&s| sec.is_empty(s)), || {
+            "index sections without an index".into()
+        })?;
+        None
+    } else {
+        let lists = ivf_offsets.len() - 1;
+        let list_values = product(lists, factors)?;
+        require(offsets_ok(ivf_offsets, n_items), || {
+            "the index list offsets are damaged".into()
+        })?;
+        let items = sec.exactly::<u32>(IvfItems, n_items)?;
+        // every item in exactly one list (n_items of them, none twice)
+        let mut listed = vec![0u64; n_items.div_ceil(64)];
+        require(
+            items.iter().all(|&i| {
+                let i = i as usize;
+                i < n_items && {
+                    let (w, b) = (i / 64, 1u64 << (i % 64));
+                    let fresh = listed[w] & b == 0;
+                    listed[w] |= b;
+                    fresh
+                }
+            }),
+            || "the index items are damaged".into(),
+        )?;
+        // the rows in the precision of the item vectors the catalog scans read
+        let rows = if item_factors_f16.is_some() {
+            require(sec.is_empty(IvfRows), || {
+                "index rows in both precisions".into()
+            })?;
+            ListRows::F16(sec.exactly::<u16>(IvfRowsF16, item_values)?)
+        } else {
+            require(sec.is_empty(IvfRowsF16), || {
+                "f16 index rows without f16 item vectors".into()
+            })?;
+            ListRows::F32(sec.exactly::<f32>(IvfRows, item_values)?)
+        };
+        let x = IvfRef {
+            factors,
+            centroids: sec.exactly::<f32>(IvfCentroids, list_values)?,
+            list_bias: sec.exactly::<f32>(IvfListBias, lists)?,
+            shrunk_centroids: sec.exactly::<f32>(IvfShrunkCentroids, list_values)?,
+            offsets: ivf_offsets,
+            items,
+            rows,
+        };
+        require(x.is_consistent(n_items, factors), || {
+            "the index does not agree with the header".into()
+        })?;
+        Some(x)
+    };
+    Ok(Mapped {
         factors,
         global_mean,
         rating_range,
-        user_bias: f(Section::UserBias)?,
-        item_bias: f(Section::ItemBias)?,
-        user_factors: f(Section::UserFactors)?,
-        item_factors: f(Section::ItemFactors)?,
-        item_norms: f(Section::ItemNorms)?,
-        item_support: f(Section::ItemSupport)?,
-        seen_offsets: cast::<u64>(sec[Section::SeenOffsets as usize])?,
-        seen_items: cast::<u32>(sec[Section::SeenItems as usize])?,
-        user_keys: keys(
-            flags & 1 != 0,
-            Section::UserKeys,
-            Section::UserKeyBytes,
-            Section::UserOrder,
+        user_bias: sec.exactly::<f32>(UserBias, n_users)?,
+        item_bias: sec.exactly::<f32>(ItemBias, n_items)?,
+        user_factors: sec.exactly::<f32>(UserFactors, user_values)?,
+        item_factors: sec.exactly::<f32>(ItemFactors, item_values)?,
+        item_norms: sec.exactly::<f32>(ItemNorms, n_items)?,
+        item_support: sec.exactly::<f32>(ItemSupport, n_items)?,
+        seen_offsets,
+        seen_items,
+        user_keys: read_keys(
+            &sec,
+            flags & FLAG_TEXT_USERS != 0,
+            (UserKeys, UserKeyBytes, UserOrder),
             n_users,
         )?,
-        item_keys: keys(
-            flags & 2 != 0,
-            Section::ItemKeys,
-            Section::ItemKeyBytes,
-            Section::ItemOrder,
+        item_keys: read_keys(
+            &sec,
+            flags & FLAG_TEXT_ITEMS != 0,
+            (ItemKeys, ItemKeyBytes, ItemOrder),
             n_items,
         )?,
-        item_factors_f16: {
-            let h = cast::<u16>(sec[Section::ItemFactorsF16 as usize])?;
-            (!h.is_empty()).then_some(h)
-        },
-        ivf: {
-            let offsets = cast::<u32>(sec[Section::IvfOffsets as usize])?;
-            (!offsets.is_empty())
-                .then(|| -> Result<IvfRef<'_>, String> {
-                    Ok(IvfRef {
-                        factors,
-                        centroids: f(Section::IvfCentroids)?,
-                        list_bias: f(Section::IvfListBias)?,
-                        shrunk_centroids: f(Section::IvfShrunkCentroids)?,
-                        offsets,
-                        items: cast::<u32>(sec[Section::IvfItems as usize])?,
-                        rows: {
-                            let h = cast::<u16>(sec[Section::IvfRowsF16 as usize])?;
-                            if h.is_empty() {
-                                ListRows::F32(f(Section::IvfRows)?)
-                            } else {
-                                ListRows::F16(h)
-                            }
-                        },
-                    })
-                })
-                .transpose()?
-        },
-    };
-    let sizes_agree = m.user_bias.len() == n_users
-        && m.item_bias.len() == n_items
-        && m.user_factors.len() == n_users * factors
-        && m.item_factors.len() == n_items * factors
-        && m.item_norms.len() == n_items
-        && m.item_support.len() == n_items
-        && m.seen_offsets.len() == n_users + 1
-        && m.seen_offsets.windows(2).all(|w| w[0] <= w[1])
-        && m.seen_offsets.last().copied().unwrap_or(0) as usize == m.seen_items.len()
-        && m.seen_items.iter().all(|&i| (i as usize) < n_items)
-        && m.item_factors_f16
-            .is_none_or(|h| h.len() == n_items * factors)
-        && m.ivf.is_none_or(|x| x.is_consistent(n_items, factors));
-    if !sizes_agree {
-        return Err("the sections do not agree with the header".into());
-    }
-    Ok(m)
+        item_factors_f16,
+        ivf,
+    })
 }
 
 /// A 64-byte aligned heap copy of a serving file, for when no file can be mapped.
@@ -650,9 +900,19 @@ mod tests {
     #[test]
     fn damaged_files_are_refused_not_read_out_of_bounds() {
         let (file, _) = parts_and_write(true);
-        // truncated anywhere
-        // (the last section, 12 bytes, starts 64 bytes before the end: the rest is padding)
-        for cut in [0, 10, 100, file.len() / 2, file.len() - 60] {
+        // truncated anywhere: inside the header, inside the last table entry (a length check one
+        // section short reads past the end there), in a section, in the last section's padding
+        let (table_end, len) = (HEADER + SECTIONS * 16, file.len());
+        for cut in [
+            0,
+            10,
+            100,
+            table_end - 16,
+            table_end - 1,
+            len / 2,
+            len - 60,
+            len - 1,
+        ] {
             let buf = AlignedBytes::new(&file[..cut]);
             assert!(parse(buf.bytes()).is_err(), "cut at {cut}");
         }
