@@ -37,6 +37,9 @@ INSERT INTO pgrec.model_owners (model, owner, owner_name) VALUES ('framed', 'pgr
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO pgrec.model_owners (model, owner, owner_name, reader_names) VALUES ('framed', 'pgrec_bob'::regrole, 'pgrec_bob', '{public}');
 \echo :LAST_ERROR_SQLSTATE
+-- removing serving files others serve is for superusers
+SELECT pgrec.remove_unused_files();
+\echo :LAST_ERROR_SQLSTATE
 DELETE FROM pgrec.model_owners WHERE model = 'alice_model';
 -- shadowing pg_has_role on the search_path does not open alice's rows
 RESET ROLE;
