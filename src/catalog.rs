@@ -9,146 +9,12 @@ use pgrx::{JsonB, PgBuiltInOids, PgOid};
 
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
+use crate::version::{version_columns, version_from_row, VersionInfo};
 use pgrec_core::algo::{Scorer, Target};
-use pgrec_core::train::Metric;
+use pgrec_core::train::{Measurement, Metric};
 
-/// What serving and evaluation need to know about a version.
-#[derive(Debug, Clone)]
-pub struct VersionInfo {
-    pub id: i64,
-    pub user_kind: KeyKind,
-    pub item_kind: KeyKind,
-    pub factors: usize,
-    pub global_mean: f32,
-    pub rating_range: Option<(f32, f32)>,
-    pub user_col: String,
-    pub item_col: String,
-    pub rating_col: Option<String>,
-    /// How serving scores a pair, and what the score estimates.
-    pub scorer: Scorer,
-    pub target: Target,
-    /// Changes whenever the version row is updated (its xmin), e.g. by a fold-in that adds
-    /// users: serving caches compare it with what they loaded.
-    pub stamp: i64,
-    /// Served from pgrec.distributed_models (a Citus worker serving a model trained on the
-    /// coordinator): its serving data and params come from that row, not the version tables.
-    pub distributed: bool,
-}
-
-const VERSION_COLUMNS: &str =
-    "id, user_key_type, item_key_type, factors, global_mean, rating_min, \
-     rating_max, user_col, item_col, rating_col, scorer, target, xmin::text::int8";
-
-/// The same columns from a catalog still at release 0.1.0 (a new library installed, `ALTER
-/// EXTENSION pgrec UPDATE` not yet run), which had no scorer and target columns: serving keeps
-/// working in between. The expressions are what the upgrade script stores.
-const VERSION_COLUMNS_0_1: &str = "id, user_key_type, item_key_type, factors, global_mean, \
-     rating_min, rating_max, user_col, item_col, rating_col, \
-     CASE WHEN algorithm = 'ncf' THEN 'network' ELSE 'dot' END, \
-     CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END, \
-     xmin::text::int8";
-
-/// The first column of the first row of a read-only query (None for no row or NULL). Read-only
-/// SPI: unlike `Spi::get_one`, it never assigns a transaction id, so it works on a hot standby.
-pub fn select_one<T: pgrx::datum::FromDatum + pgrx::datum::IntoDatum>(
-    query: &str,
-    args: &[pgrx::datum::DatumWithOid<'_>],
-) -> Option<T> {
-    Spi::connect(|c| {
-        c.select(query, Some(1), args)
-            .or_raise()
-            .next()
-            .and_then(|row| row.get::<T>(1).or_raise())
-    })
-}
-
-/// The version of pgrec's SQL objects in this database (`pg_extension.extversion`).
-pub fn catalog_version() -> String {
-    select_one::<String>(
-        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'pgrec'",
-        &[],
-    )
-    .unwrap_or_default()
-}
-
-/// Refuses to write with a library newer than the database's catalog.
-pub fn require_current_catalog() {
-    let installed = catalog_version();
-    let library = env!("CARGO_PKG_VERSION");
-    if installed != library {
-        raise(
-            Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            format!("pgrec's catalog in this database is at version {installed}, its library at {library}"),
-            Some("Run ALTER EXTENSION pgrec UPDATE; models are kept. Serving works until then, training does not."),
-        );
-    }
-}
-
-thread_local! {
-    /// The version columns for this backend's catalog, chosen once.
-    static COLUMNS: RefCell<Option<&'static str>> = const { RefCell::new(None) };
-}
-
-fn version_columns() -> &'static str {
-    COLUMNS.with(|cell| {
-        *cell.borrow_mut().get_or_insert_with(|| {
-            if catalog_version() == "0.1.0" {
-                VERSION_COLUMNS_0_1
-            } else {
-                VERSION_COLUMNS
-            }
-        })
-    })
-}
-
-fn damaged(id: i64, column: &str) -> ! {
-    raise(
-        Code::ERRCODE_DATA_CORRUPTED,
-        format!("pgrec: model version {id} has an unknown {column}"),
-        Some("Train the model again, or update pgrec (ALTER EXTENSION pgrec UPDATE)."),
-    )
-}
-
-fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
-    let s = |i: usize| -> Option<String> { row.get::<String>(i).or_raise() };
-    let id = row.get::<i64>(1).or_raise().unwrap_or_default();
-    let rmin: Option<f32> = row.get(6).or_raise();
-    let rmax: Option<f32> = row.get(7).or_raise();
-    VersionInfo {
-        id,
-        user_kind: KeyKind::from_sql_name(&s(2).unwrap_or_default()),
-        item_kind: KeyKind::from_sql_name(&s(3).unwrap_or_default()),
-        factors: row.get::<i32>(4).or_raise().unwrap_or_default().max(0) as usize,
-        global_mean: row.get::<f32>(5).or_raise().unwrap_or_default(),
-        rating_range: rmin.zip(rmax),
-        user_col: s(8).unwrap_or_default(),
-        item_col: s(9).unwrap_or_default(),
-        rating_col: s(10),
-        scorer: s(11)
-            .and_then(|n| Scorer::from_name(&n))
-            .unwrap_or_else(|| damaged(id, "scorer")),
-        target: s(12)
-            .and_then(|n| Target::from_name(&n))
-            .unwrap_or_else(|| damaged(id, "target")),
-        stamp: row.get::<i64>(13).or_raise().unwrap_or_default(),
-        distributed: false,
-    }
-}
-
-/// The columns of VERSION_COLUMNS from a row of pgrec.distributed_models (see
-/// `crate::distributed`), in the same order.
-pub(crate) const DISTRIBUTED_COLUMNS: &str = "version_id, info->>'user_key_type', \
-     info->>'item_key_type', (info->>'factors')::int4, (info->>'global_mean')::float4, \
-     (info->>'rating_min')::float4, (info->>'rating_max')::float4, info->>'user_col', \
-     info->>'item_col', info->>'rating_col', info->>'scorer', info->>'target', xmin::text::int8";
-
-/// A version described by a row of pgrec.distributed_models selected with DISTRIBUTED_COLUMNS.
-pub(crate) fn distributed_version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
-    VersionInfo {
-        distributed: true,
-        ..version_from_row(row)
-    }
-}
+/// One epoch as recorded in the history: (epoch, mean train loss, validation, seconds).
+pub type EpochRow = (usize, f64, Option<Measurement>, f64);
 
 thread_local! {
     /// The active-version lookup that every serving call runs, planned once per backend. The
@@ -192,7 +58,7 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
         rows.into_iter().next().map(|r| version_from_row(&r))
     })
     // Not in this node's catalog: on a Citus worker, a model distributed from the coordinator.
-    .or_else(|| version.is_none().then(|| crate::distributed::find(model)).flatten())
+    .or_else(|| version.is_none().then(|| crate::replica::find(model)).flatten())
 }
 
 /// Like `find_version`, but an unknown model (or version), or one the caller may not read, is
@@ -207,8 +73,8 @@ pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {
 /// `version_recipe` of a version found by `find_version`, on this node or distributed to it.
 pub fn recipe_of(info: &VersionInfo) -> (String, serde_json::Value) {
     if info.distributed {
-        let (algorithm, params) = crate::distributed::recipe(info.id);
-        (algorithm, crate::train::algorithm_params(params))
+        let (algorithm, params) = crate::replica::recipe(info.id);
+        (algorithm, crate::params::algorithm_params(&params))
     } else {
         version_recipe(info.id)
     }
@@ -235,7 +101,7 @@ pub fn version_recipe(id: i64) -> (String, serde_json::Value) {
             .and_then(|r| r.get::<JsonB>(2).or_raise())
             .map(|j| j.0)
             .unwrap_or_else(|| serde_json::json!({}));
-        (algorithm, crate::train::algorithm_params(params))
+        (algorithm, crate::params::algorithm_params(&params))
     })
 }
 
@@ -597,7 +463,7 @@ pub fn write_features(version_id: i64, features: &serde_json::Value) {
 
 /// One row per epoch. `rmse` says whether the loss is a squared error (then its root is the
 /// training RMSE).
-pub fn write_history(version_id: i64, history: &[crate::train::EpochRow], rmse: bool) {
+pub fn write_history(version_id: i64, history: &[EpochRow], rmse: bool) {
     let epochs: Vec<i32> = history.iter().map(|h| h.0 as i32).collect();
     let train: Vec<Option<f64>> = history.iter().map(|h| rmse.then(|| h.1.sqrt())).collect();
     let loss: Vec<f64> = history.iter().map(|h| h.1).collect();

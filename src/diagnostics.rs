@@ -8,9 +8,9 @@ use pgrec_core::pca::{Pca, MAX_FACTORS};
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
+use crate::cache::{active, ServingModel};
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::Keys;
-use crate::serve::{active, ServingModel};
 
 /// Rows sampled for the mean cosine (all pairs of them).
 const COSINE_SAMPLE: usize = 2000;

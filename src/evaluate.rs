@@ -8,10 +8,11 @@ use pgrx::JsonB;
 use rayon::prelude::*;
 use serde_json::json;
 
+use crate::cache::{active, ServingModel};
 use crate::errors::{raise, required, Code};
 use crate::keys::{KeyArg, Keys};
-use crate::runner;
-use crate::serve::{active, check_k, ServingModel};
+use crate::pool;
+use crate::serve::check_k;
 use crate::source::{load, SourceSpec};
 
 /// Maps each key of `from` (the evaluation data) to the model's index for it.
@@ -49,7 +50,7 @@ fn evaluate(
         item_col: &sm.info.item_col,
         rating_col: sm.info.rating_col.as_deref(),
     };
-    let data = load(&spec, &crate::runner::check_rows_read);
+    let data = load(&spec, &crate::memory_guard::check_rows_read);
     if data.ratings.is_empty() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -127,9 +128,9 @@ fn evaluate(
         relevant[*u as usize].sort_unstable();
     }
     let with_auc = sm.info.target == Target::Relevance;
-    let pool_rc = runner::pool(runner::default_threads());
+    let pool_rc = pool::pool(pool::default_threads());
     let pool: &rayon::ThreadPool = &pool_rc;
-    let per_user = runner::run(pool, |cancel| {
+    let per_user = pool::run(pool, |cancel| {
         pool.install(|| {
             users
                 .par_iter()

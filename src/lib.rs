@@ -10,31 +10,42 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod access;
-mod apps;
+mod cache;
 mod catalog;
+mod changed;
 mod diagnostics;
 mod distributed;
 mod errors;
 mod evaluate;
 mod features;
-mod fold;
+mod fold_in;
+mod gucs;
 mod keys;
-mod legacy;
-mod models;
-mod runner;
+mod lifecycle;
+mod memory_guard;
+mod params;
+mod pool;
+mod predict;
+mod recommend;
+mod replica;
 mod serve;
 mod serving_files;
+mod sharing;
+mod similar;
 mod source;
+mod spi;
 mod store_file;
+mod symbols_0_1;
 mod synthetic;
 mod train;
 mod uuid_keys;
+mod version;
 
 pgrx::extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
 pgrx::extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    runner::define_gucs();
+    gucs::define_gucs();
     serving_files::install_drop_hook();
 }

@@ -1,486 +1,16 @@
-//! Serving: predict, recommend, similar_items. The active version of a model is served from its
-//! serving file (store_file.rs), memory-mapped by every backend, so the server holds one copy;
-//! each backend keeps the mapping in a cache keyed by model name, version id and stamp. A new
-//! version is picked up as soon as its transaction has committed (the version lookup runs on
-//! every call).
+//! What every serving SQL function shares: argument checks, and the top-k, similarity and
+//! scoring calls on a cached version (cache.rs) that the SQL functions in recommend.rs,
+//! similar.rs, predict.rs, fold_in.rs and uuid_keys.rs wrap for each key type. The numeric
+//! work is in `pgrec_core::serving` and `pgrec_core::similarity`.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
-use pgrec_core::algo::Scorer;
-use pgrec_core::data::ItemLists;
-use pgrec_core::kernels::Kernels;
-use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
-use pgrec_core::similarity::{
-    embedding_neighbours_scan, item_support, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
-};
-use pgrec_core::store::{self, KeysIn, Mapped};
-use pgrec_core::topk::{top_k, Scored};
-use pgrec_core::{FactorModel, UserItems};
-use pgrx::prelude::*;
-
-use crate::catalog::{require_version, VersionInfo};
-use crate::errors::{raise, Code, OrRaise};
+use crate::cache::{active, ServingModel};
+use crate::errors::{raise, Code};
 use crate::keys::{KeyArg, KeyKind, Keys};
-
-/// A model version ready for scoring: its serving file read in place.
-pub struct ServingModel {
-    pub info: VersionInfo,
-    /// Views into `backing` (declared last, so it outlives them).
-    data: Mapped<'static>,
-    pub users: Keys,
-    pub items: Keys,
-    /// The scoring network of ncf (read from the tensors, per backend: it is small).
-    head: Option<ScoreHead>,
-    pub kernels: Kernels,
-    /// Y^T Y of the items, computed by the first fold-in that needs it.
-    pub item_gram: std::sync::OnceLock<Vec<f32>>,
-    /// Who interacted with each item, built by the first co-occurrence similar_items.
-    pub item_interactions: std::sync::OnceLock<ItemInteractions>,
-    /// Norms of the user vectors, computed by the first similar_users.
-    pub user_norms: std::sync::OnceLock<Vec<f32>>,
-    /// The version's ivf_probes param.
-    ivf_probes: Option<usize>,
-    backing: crate::store_file::Backing,
-}
-
-thread_local! {
-    static CACHE: RefCell<HashMap<String, Rc<ServingModel>>> = RefCell::new(HashMap::new());
-}
-
-impl ServingModel {
-    /// The cached model's parts, borrowed: what scoring reads.
-    pub fn view(&self) -> ModelView<'_> {
-        let d = &self.data;
-        ModelView {
-            factors: d.factors,
-            global_mean: d.global_mean,
-            rating_range: d.rating_range,
-            user_bias: d.user_bias,
-            item_bias: d.item_bias,
-            user_factors: d.user_factors,
-            item_factors: d.item_factors,
-            head: self.head.as_ref(),
-        }
-    }
-
-    /// The users' training items (sorted item indices per user).
-    pub fn seen(&self) -> &(dyn ItemLists + '_) {
-        &self.data
-    }
-
-    /// Norm of every item vector.
-    pub fn item_norms(&self) -> &[f32] {
-        self.data.item_norms
-    }
-
-    /// Training interactions per item (what similar_items shrinks by).
-    pub fn item_support(&self) -> &[f32] {
-        self.data.item_support
-    }
-
-    /// The item vectors as f16 bits, when the version asked for f16 serving.
-    pub fn f16_items(&self) -> Option<&[u16]> {
-        self.data.item_factors_f16
-    }
-
-    /// The approximate-search index, when the version asked for one.
-    pub fn ivf(&self) -> Option<pgrec_core::ivf::IvfRef<'_>> {
-        self.data.ivf
-    }
-
-    /// Lists an approximate search scans now: None for an exact scan (no index, or
-    /// pgrec.ivf_probes = -1), else pgrec.ivf_probes or the model's ivf_probes.
-    pub fn probes(&self) -> Option<usize> {
-        let ivf = self.data.ivf?;
-        match crate::runner::IVF_PROBES.get() {
-            -1 => None,
-            0 => Some(
-                self.ivf_probes
-                    .unwrap_or_else(|| pgrec_core::ivf::default_probes(ivf.n_lists())),
-            ),
-            n => Some(n.max(1) as usize),
-        }
-    }
-
-    /// Whether the model is served from a shared file mapping (false: a private heap copy).
-    pub fn is_mapped(&self) -> bool {
-        self.backing.is_mapped()
-    }
-}
-
-/// Drops a model from this backend's cache.
-pub fn forget(model: &str) {
-    CACHE.with(|c| c.borrow_mut().remove(model));
-}
-
-/// The active version of `model`, from the cache when it is current.
-pub fn active(model: &str) -> Rc<ServingModel> {
-    let info = require_version(model, None);
-    if let Some(hit) = CACHE.with(|c| {
-        c.borrow()
-            .get(model)
-            .filter(|m| m.info.id == info.id && m.info.stamp == info.stamp)
-            .cloned()
-    }) {
-        return hit;
-    }
-    let loaded = Rc::new(load(info));
-    CACHE.with(|c| c.borrow_mut().insert(model.to_string(), loaded.clone()));
-    loaded
-}
-
-/// One side (users or items) of a stored version, in index order.
-struct StoredSide {
-    /// Integer keys (0 for a text-keyed side) and text keys (empty for an integer-keyed side).
-    ints: Vec<i64>,
-    texts: Vec<String>,
-    bias: Vec<f32>,
-    factors: Vec<f32>,
-    /// Seen item indices per user (users side only).
-    seen: Vec<Vec<u32>>,
-}
-
-/// Reads one side's factors, in index order.
-fn read_side(
-    table: &str,
-    id_col: &str,
-    key_col: &str,
-    with_seen: bool,
-    info: &VersionInfo,
-) -> StoredSide {
-    let k = info.factors;
-    let seen_col = if with_seen {
-        "seen_items"
-    } else {
-        "NULL::int[]"
-    };
-    let sql = format!(
-        "SELECT {id_col}, {key_col}, bias, embedding, {seen_col} FROM pgrec.{table} WHERE version_id = $1 ORDER BY idx"
-    );
-    Spi::connect(|c| {
-        let rows = c.select(&sql, None, &[info.id.into()]).or_raise();
-        let n = rows.len();
-        let (mut ids, mut keys, mut bias) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let mut factors = Vec::with_capacity(n * k);
-        let mut seen = Vec::new();
-        for row in rows {
-            ids.push(row.get::<i64>(1).or_raise());
-            keys.push(row.get::<String>(2).or_raise());
-            bias.push(row.get::<f32>(3).or_raise().unwrap_or(0.0));
-            let e: Vec<Option<f32>> = row
-                .get::<Vec<Option<f32>>>(4)
-                .or_raise()
-                .unwrap_or_default();
-            if e.len() != k {
-                raise(
-                    Code::ERRCODE_DATA_CORRUPTED,
-                    format!(
-                        "pgrec: an embedding of model version {} has {} values, expected {k}",
-                        info.id,
-                        e.len()
-                    ),
-                    None,
-                );
-            }
-            factors.extend(e.into_iter().map(|x| x.unwrap_or(0.0)));
-            if with_seen {
-                let s: Vec<Option<i32>> = row
-                    .get::<Vec<Option<i32>>>(5)
-                    .or_raise()
-                    .unwrap_or_default();
-                seen.push(s.into_iter().flatten().map(|i| i as u32).collect());
-            }
-        }
-        StoredSide {
-            ints: ids.into_iter().map(|k| k.unwrap_or_default()).collect(),
-            texts: keys.into_iter().map(|k| k.unwrap_or_default()).collect(),
-            bias,
-            factors,
-            seen,
-        }
-    })
-}
-
-/// The scoring network of an ncf version, from its stored tensors.
-fn read_head(info: &VersionInfo) -> ScoreHead {
-    let corrupt = |why: String| -> ! {
-        raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!(
-                "pgrec: the scoring network of model version {} is damaged: {why}",
-                info.id
-            ),
-            Some("Train the model again."),
-        )
-    };
-    let query = if info.distributed {
-        crate::distributed::head_query()
-    } else {
-        "SELECT name, rows, cols, data FROM pgrec.model_tensors \
-         WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name"
-            .to_string()
-    };
-    let layers = Spi::connect(|c| {
-        let rows = c.select(&query, None, &[info.id.into()]).or_raise();
-        // (layer number, is weight, rows, cols, values)
-        let mut parts = Vec::new();
-        for row in rows {
-            let name = row.get::<String>(1).or_raise().unwrap_or_default();
-            let rest = name.trim_start_matches("joint.layer");
-            let (num, kind) = rest.split_once('.').unwrap_or((rest, ""));
-            let Ok(num) = num.parse::<usize>() else {
-                corrupt(format!("unexpected tensor \"{name}\""))
-            };
-            let rows_n = row.get::<i32>(2).or_raise().unwrap_or_default().max(0) as usize;
-            let cols_n = row.get::<i32>(3).or_raise().unwrap_or_default().max(0) as usize;
-            let data: Vec<f32> = row
-                .get::<Vec<Option<f32>>>(4)
-                .or_raise()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|x| x.unwrap_or(0.0))
-                .collect();
-            parts.push((num, kind == "weight", rows_n, cols_n, data));
-        }
-        parts
-    });
-    let n = layers.iter().map(|p| p.0 + 1).max().unwrap_or(0);
-    let mut head = ScoreHead { layers: Vec::new() };
-    for l in 0..n {
-        let weight = layers.iter().find(|p| p.0 == l && p.1);
-        let bias = layers.iter().find(|p| p.0 == l && !p.1);
-        let (Some(w), Some(b)) = (weight, bias) else {
-            corrupt(format!("layer {l} is missing"))
-        };
-        head.layers.push(HeadLayer {
-            n_in: w.2,
-            n_out: w.3,
-            weight: w.4.clone(),
-            bias: b.4.clone(),
-        });
-    }
-    if let Err(why) = head.check(info.factors) {
-        corrupt(why);
-    }
-    head
-}
-
-/// What a version's params ask of serving.
-struct ServingParams {
-    f16: bool,
-    /// `"ann": "ivf"`, with the lists asked for (None: the default).
-    ivf: Option<Option<usize>>,
-    /// `ivf_probes` (None: the default).
-    ivf_probes: Option<usize>,
-}
-
-fn serving_params(info: &VersionInfo) -> ServingParams {
-    let params = if info.distributed {
-        crate::distributed::params(info.id)
-    } else {
-        crate::catalog::select_one::<pgrx::JsonB>(
-            "SELECT params FROM pgrec.model_versions WHERE id = $1",
-            &[info.id.into()],
-        )
-        .map(|j| j.0)
-        .unwrap_or_default()
-    };
-    let count = |key: &str| params.get(key).and_then(|v| v.as_u64()).map(|n| n as usize);
-    ServingParams {
-        f16: params.get("serving_precision").and_then(|v| v.as_str()) == Some("f16"),
-        ivf: (params.get("ann").and_then(|v| v.as_str()) == Some("ivf"))
-            .then(|| count("ivf_lists")),
-        ivf_probes: count("ivf_probes"),
-    }
-}
-
-/// Builds the approximate-search index of `model`'s item vectors on the pool (cancellable:
-/// statement_timeout and pg_cancel_backend stop it between k-means rounds).
-fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgrec_core::ivf::Ivf {
-    use pgrec_core::ivf::{IvfBuilder, IvfParams};
-    let params = IvfParams::for_items(model.n_items(), lists);
-    let pool = crate::runner::pool(crate::runner::default_threads());
-    let built = crate::runner::run(&pool, |cancel| {
-        let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params, cancel);
-        for _ in 0..params.iterations {
-            b.step();
-        }
-        b.finish(&model.item_bias, support)
-    });
-    built.unwrap_or_else(|| {
-        raise(
-            Code::ERRCODE_QUERY_CANCELED,
-            "pgrec: building the approximate-search index was cancelled",
-            None,
-        )
-    })
-}
-
-/// The serving file's bytes of a version: a copy of this node's file when one was written and
-/// reads back, otherwise built from the catalog tables.
-pub(crate) fn file_bytes(info: &VersionInfo) -> Vec<u8> {
-    match crate::runner::SHARED_SERVING
-        .get()
-        .then(|| open_valid(info))
-        .flatten()
-    {
-        Some(b) => b.bytes().to_vec(),
-        None => build_file(info),
-    }
-}
-
-/// This node's serving file of a version, mapped, when it exists, its checksum matches its
-/// bytes and it parses (a damaged file is rebuilt by the caller, never served).
-fn open_valid(info: &VersionInfo) -> Option<crate::store_file::Backing> {
-    crate::store_file::open(info.id, info.stamp).filter(|b| {
-        pgrec_core::checksum::verify(b.bytes()).is_ok() && store::parse(b.bytes()).is_ok()
-    })
-}
-
-/// Builds the serving file of a version from the catalog tables.
-pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
-    let users = read_side("user_factors", "user_id", "user_key", true, info);
-    let items = read_side("item_factors", "item_id", "item_key", false, info);
-    let kernels = Kernels::detect();
-    let model = FactorModel {
-        factors: info.factors,
-        global_mean: info.global_mean,
-        rating_range: info.rating_range,
-        user_bias: users.bias,
-        item_bias: items.bias,
-        user_factors: users.factors,
-        item_factors: items.factors,
-        head: None,
-    };
-    let item_norms = model.item_norms(kernels);
-    let serving = serving_params(info);
-    let seen = UserItems::from_lists(users.seen);
-    let support = item_support(&seen, model.n_items());
-    let ivf = serving.ivf.map(|lists| build_ivf(&model, &support, lists));
-    fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
-        match kind {
-            KeyKind::Int => KeysIn::Int(i),
-            KeyKind::Text => KeysIn::Text(t),
-        }
-    }
-    let parts = store::Parts {
-        factors: model.factors,
-        global_mean: model.global_mean,
-        rating_range: model.rating_range,
-        user_bias: &model.user_bias,
-        item_bias: &model.item_bias,
-        user_factors: &model.user_factors,
-        item_factors: &model.item_factors,
-        item_norms: &item_norms,
-        item_support: &support,
-        seen: &seen,
-        user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
-        item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
-        f16_items: serving.f16,
-        ivf: ivf.as_ref(),
-    };
-    let mut out = Vec::new();
-    if let Err(e) = store::write(&mut out, &parts) {
-        raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!("pgrec: model version {} cannot be served: {e}", info.id),
-            Some("Train the model again."),
-        );
-    }
-    out
-}
-
-/// The serving file of `info`: mapped when it exists and reads back, otherwise built from the
-/// tables, written and mapped (or kept on the heap if it cannot be written).
-fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
-    use crate::store_file::{write, Backing};
-    if info.distributed {
-        // A copy of the coordinator's serving data, per backend (version ids are the
-        // coordinator's, so they cannot name files of this node's store).
-        return Backing::Heap(store::AlignedBytes::new(
-            &crate::distributed::serving_bytes(info.id),
-        ));
-    }
-    if !crate::runner::SHARED_SERVING.get() {
-        return Backing::Heap(store::AlignedBytes::new(&build_file(info)));
-    }
-    if let Some(b) = open_valid(info) {
-        return b;
-    }
-    let bytes = build_file(info);
-    if write(info.id, info.stamp, &bytes).is_ok() {
-        crate::store_file::remove_dropped_databases(&existing_databases());
-        if let Some(b) = open_valid(info) {
-            return b;
-        }
-    }
-    Backing::Heap(store::AlignedBytes::new(&bytes))
-}
-
-/// The oids of the cluster's databases (the serving files of others are left-overs).
-fn existing_databases() -> Vec<u32> {
-    Spi::connect(|c| {
-        c.select("SELECT oid::int8 FROM pg_catalog.pg_database", None, &[])
-            .map(|rows| {
-                rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
-                    .map(|o| o as u32)
-                    .collect()
-            })
-            .unwrap_or_default()
-    })
-}
-
-fn load(info: VersionInfo) -> ServingModel {
-    let backing = backing_of(&info);
-    let data = match store::parse(backing.bytes()) {
-        // SAFETY: the views point into `backing`, which the ServingModel owns and drops after
-        // them (field order); a mapping or heap buffer does not move when the struct does, and
-        // no view is handed out beyond a borrow of the ServingModel.
-        Ok(d) => unsafe { std::mem::transmute::<Mapped<'_>, Mapped<'static>>(d) },
-        Err(e) => raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!(
-                "pgrec: the serving data of model version {} is damaged: {e}",
-                info.id
-            ),
-            Some("Train the model again."),
-        ),
-    };
-    if data.factors != info.factors {
-        raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!(
-                "pgrec: the serving data of model version {} has {} factors, the catalog {}",
-                info.id, data.factors, info.factors
-            ),
-            None,
-        );
-    }
-    let ivf_probes = if data.ivf.is_some() {
-        serving_params(&info).ivf_probes
-    } else {
-        None
-    };
-    ServingModel {
-        users: Keys::Mapped(data.user_keys),
-        items: Keys::Mapped(data.item_keys),
-        head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
-        data,
-        info,
-        kernels: Kernels::detect(),
-        item_gram: std::sync::OnceLock::new(),
-        item_interactions: std::sync::OnceLock::new(),
-        user_norms: std::sync::OnceLock::new(),
-        ivf_probes,
-        backing,
-    }
-}
+use pgrec_core::serving;
+use pgrec_core::similarity::{
+    embedding_neighbours_scan, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
+};
+use pgrec_core::topk::{top_k, Scored};
 
 /// A positive k, or an ERROR naming the bad value.
 pub(crate) fn check_k(k: i32) -> usize {
@@ -535,13 +65,13 @@ pub(crate) fn recommend_indices(
     let view = m.view();
     let exclude = if exclude_seen { m.seen().of(u) } else { &[] };
     if let Some(keys) = candidates {
-        let items = crate::apps::candidate_indices(model, m, "item", keys);
+        let items = candidate_indices(model, m, "item", keys);
         return pgrec_core::serving::recommend_among(&view, m.kernels, u, &items, k, exclude);
     }
     if view.head.is_some() {
         // ncf: every item goes through the network, in chunks spread over the pool.
         let mut scores = Vec::with_capacity(view.n_items());
-        let pool = crate::runner::pool(crate::runner::default_threads());
+        let pool = crate::pool::pool(crate::pool::default_threads());
         pool.install(|| view.score_items_parallel(m.kernels, u, &mut scores));
         return top_k(&scores, k, exclude);
     }
@@ -564,9 +94,9 @@ pub(crate) fn recommend_indices(
 /// Runs a catalog scan: on the backend's pool when the catalog is large enough and the pool
 /// has more than one thread, on this thread otherwise (same answer either way).
 fn on_scan_pool<R: Send>(n_items: usize, scan: impl FnOnce(bool) -> R + Send) -> R {
-    let threads = crate::runner::default_threads();
+    let threads = crate::pool::default_threads();
     if n_items >= pgrec_core::serving::PARALLEL_SCAN_ITEMS && threads > 1 {
-        crate::runner::pool(threads).install(|| scan(true))
+        crate::pool::pool(threads).install(|| scan(true))
     } else {
         scan(false)
     }
@@ -666,124 +196,99 @@ pub(crate) fn predict_keys(model: &str, user: KeyArg<'_>, item: KeyArg<'_>) -> O
     Some(m.view().predict(m.kernels, u, i))
 }
 
-#[pg_extern(stable, parallel_safe, name = "recommend")]
-fn recommend_candidates_int(
-    model: Option<&str>,
-    user_id: Option<i64>,
-    k: default!(Option<i32>, 10),
-    exclude_seen: default!(Option<bool>, true),
-    candidates: default!(Option<Vec<Option<i64>>>, "NULL"),
-) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
-    // NULL model, user, k or exclude_seen: no rows, as a STRICT function gives (candidates may
-    // be NULL, so the function cannot be STRICT).
-    let (Some(model), Some(user_id), Some(k), Some(exclude_seen)) =
-        (model, user_id, k, exclude_seen)
-    else {
-        return TableIterator::new(Vec::new());
-    };
-    let m = active(model);
-    require_int_items(model, &m, "recommend", "user_id::text");
-    let candidates: Option<Vec<KeyArg<'_>>> = candidates
-        .as_ref()
-        .map(|c| c.iter().flatten().map(|&i| KeyArg::Int(i)).collect());
-    let rows: Vec<(i64, f32)> = recommend_indices(
-        model,
-        KeyArg::Int(user_id),
-        k,
-        exclude_seen,
-        candidates.as_deref(),
-        &m,
-    )
-    .into_iter()
-    .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-    .collect();
-    TableIterator::new(rows)
-}
-
-#[pg_extern(stable, parallel_safe, name = "recommend")]
-fn recommend_candidates_text(
-    model: Option<&str>,
-    user_id: Option<&str>,
-    k: default!(Option<i32>, 10),
-    exclude_seen: default!(Option<bool>, true),
-    candidates: default!(Option<Vec<Option<String>>>, "NULL"),
-) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
-    // NULL model, user, k or exclude_seen: no rows, as a STRICT function gives (candidates may
-    // be NULL, so the function cannot be STRICT).
-    let (Some(model), Some(user_id), Some(k), Some(exclude_seen)) =
-        (model, user_id, k, exclude_seen)
-    else {
-        return TableIterator::new(Vec::new());
-    };
-    let m = active(model);
-    let candidates: Option<Vec<KeyArg<'_>>> = candidates
-        .as_ref()
-        .map(|c| c.iter().flatten().map(|s| KeyArg::Text(s)).collect());
-    let rows: Vec<(String, f32)> = recommend_indices(
-        model,
-        KeyArg::Text(user_id),
-        k,
-        exclude_seen,
-        candidates.as_deref(),
-        &m,
-    )
-    .into_iter()
-    .map(|s| (m.items.text_key(s.index), s.score))
-    .collect();
-    TableIterator::new(rows)
-}
-
-#[pg_extern(stable, parallel_safe, name = "similar_items")]
-fn similar_items_method_int(
+/// The model's indices of `keys` (NULL elements already dropped), in the order given, repeats
+/// removed; a NOTICE counts the keys the model does not know.
+pub(crate) fn candidate_indices(
     model: &str,
-    item_id: i64,
-    k: default!(i32, 10),
-    method: default!(&str, "'embedding'"),
-    shrinkage: default!(Option<f32>, "NULL"),
-) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
-    let m = active(model);
-    require_int_items(model, &m, "similar_items", "item_id::text");
-    let rows: Vec<(i64, f32)> =
-        similar_indices(model, KeyArg::Int(item_id), k, method, shrinkage, &m)
-            .into_iter()
-            .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-            .collect();
-    TableIterator::new(rows)
+    m: &ServingModel,
+    side: &str,
+    keys: &[KeyArg<'_>],
+) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::with_capacity(keys.len());
+    let mut out = Vec::with_capacity(keys.len());
+    let mut unknown = 0usize;
+    let index = if side == "user" { &m.users } else { &m.items };
+    for &key in keys {
+        match index.find(key) {
+            Some(i) => {
+                if seen.insert(i) {
+                    out.push(i)
+                }
+            }
+            None => unknown += 1,
+        }
+    }
+    if unknown > 0 {
+        pgrx::notice!(
+            "pgrec: {unknown} of the {} {side}s given are not in model \"{model}\"; they are skipped",
+            keys.len()
+        );
+    }
+    out
 }
 
-#[pg_extern(stable, parallel_safe, name = "similar_items")]
-fn similar_items_method_text(
+pub(crate) fn score_indices(
     model: &str,
-    item_id: &str,
-    k: default!(i32, 10),
-    method: default!(&str, "'embedding'"),
-    shrinkage: default!(Option<f32>, "NULL"),
-) -> TableIterator<'static, (name!(item_id, String), name!(similarity, f32))> {
-    let m = active(model);
-    let rows: Vec<(String, f32)> =
-        similar_indices(model, KeyArg::Text(item_id), k, method, shrinkage, &m)
-            .into_iter()
-            .map(|s| (m.items.text_key(s.index), s.score))
-            .collect();
-    TableIterator::new(rows)
+    user: KeyArg<'_>,
+    items: &[KeyArg<'_>],
+    m: &ServingModel,
+) -> Vec<Scored> {
+    let Some(u) = m.users.find(user) else {
+        pgrx::notice!("pgrec: user {user} is not in model \"{model}\"; no rows returned");
+        return Vec::new();
+    };
+    let items = candidate_indices(model, m, "item", items);
+    let view = m.view();
+    serving::recommend_among(&view, m.kernels, u, &items, items.len(), &[])
 }
 
-#[pg_extern(stable, parallel_safe, name = "predict")]
-fn predict_int_int(model: &str, user_id: i64, item_id: i64) -> Option<f32> {
-    predict_keys(model, KeyArg::Int(user_id), KeyArg::Int(item_id))
+/// Users per call to the pool: a multiple of the core's chunk, so results do not depend on it;
+/// interrupts are checked between calls and while each runs.
+const USERS_PER_ROUND: usize = 4096;
+
+/// (user index, rank from 1, item index, score) for every known user.
+pub(crate) fn batch_rows(
+    model: &str,
+    users: &[KeyArg<'_>],
+    k: i32,
+    exclude_seen: bool,
+    m: &ServingModel,
+) -> Vec<(u32, i32, Scored)> {
+    let k = check_k(k);
+    let users = candidate_indices(model, m, "user", users);
+    let pool = crate::pool::pool(crate::pool::default_threads());
+    let seen = exclude_seen.then_some(m.seen());
+    let view = m.view();
+    let kernels = m.kernels;
+    let mut rows = Vec::new();
+    for round in users.chunks(USERS_PER_ROUND) {
+        pgrx::check_for_interrupts!();
+        let tops = crate::pool::run(&pool, |cancel| {
+            serving::recommend_batch(&view, kernels, round, k, seen, cancel)
+        });
+        for (&u, top) in round.iter().zip(tops) {
+            for (rank, s) in top.into_iter().enumerate() {
+                rows.push((u, rank as i32 + 1, s));
+            }
+        }
+    }
+    rows
 }
 
-#[pg_extern(stable, parallel_safe, name = "predict")]
-fn predict_text_text(model: &str, user_id: &str, item_id: &str) -> Option<f32> {
-    predict_keys(model, KeyArg::Text(user_id), KeyArg::Text(item_id))
-}
-
-#[pg_extern(stable, parallel_safe, name = "predict")]
-fn predict_int_text(model: &str, user_id: i64, item_id: &str) -> Option<f32> {
-    predict_keys(model, KeyArg::Int(user_id), KeyArg::Text(item_id))
-}
-
-#[pg_extern(stable, parallel_safe, name = "predict")]
-fn predict_text_int(model: &str, user_id: &str, item_id: i64) -> Option<f32> {
-    predict_keys(model, KeyArg::Text(user_id), KeyArg::Int(item_id))
+pub(crate) fn similar_user_indices(
+    model: &str,
+    user: KeyArg<'_>,
+    k: i32,
+    m: &ServingModel,
+) -> Vec<Scored> {
+    let k = check_k(k);
+    let Some(u) = m.users.find(user) else {
+        pgrx::notice!("pgrec: user {user} is not in model \"{model}\"; no rows returned");
+        return Vec::new();
+    };
+    let view = m.view();
+    let norms = m
+        .user_norms
+        .get_or_init(|| serving::user_norms(&view, m.kernels));
+    serving::similar_users(&view, m.kernels, norms, u, k)
 }

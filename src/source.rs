@@ -252,7 +252,7 @@ const CHECK_EVERY: usize = 1 << 20;
 /// The planner's estimate of the rows `load` would read (0 when it gives none).
 pub fn planned_rows(spec: &SourceSpec<'_>) -> u64 {
     let sql = format!("EXPLAIN (FORMAT JSON) {}", load_query(spec));
-    let plan: Option<pgrx::Json> = crate::catalog::select_one(&sql, &[]);
+    let plan: Option<pgrx::Json> = crate::spi::select_one(&sql, &[]);
     plan.and_then(|p| p.0.get(0)?.get("Plan")?.get("Plan Rows")?.as_f64())
         .map_or(0, |r| r.max(0.0) as u64)
 }

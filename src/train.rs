@@ -9,7 +9,6 @@ use pgrec_core::data::{
 };
 use pgrec_core::features::{FeatureBuilder, SideFeatures};
 use pgrec_core::metrics::embedding_health;
-use pgrec_core::train::Measurement;
 use pgrec_core::FactorModel;
 
 use pgrx::prelude::*;
@@ -18,12 +17,13 @@ use serde_json::json;
 
 use crate::catalog::{
     insert_version, reserve_version, write_factors, write_features, write_history, write_tensors,
-    NewVersion, SeenItems,
+    EpochRow, NewVersion, SeenItems,
 };
 use crate::errors::{raise, raise_detail, required, Code, OrRaise};
 use crate::features::{load_features, Selection};
-use crate::runner;
+use crate::params::PipelineParams;
 use crate::source::{load, Loaded, SourceSpec};
+use crate::{memory_guard, pool};
 
 /// The registry entry of `algorithm`: an unknown name is 22023, a name of the SQL contract that
 /// this version cannot train is 0A000.
@@ -77,9 +77,6 @@ fn algorithms() -> TableIterator<
     TableIterator::new(rows)
 }
 
-/// One epoch as recorded in the history: (epoch, mean train loss, validation, seconds).
-pub type EpochRow = (usize, f64, Option<Measurement>, f64);
-
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
 /// `rmse` says whether the training loss is a squared error (reported as its root).
 fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) -> Vec<EpochRow> {
@@ -87,7 +84,7 @@ fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) 
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {
         let started = Instant::now();
-        let report = runner::run(pool, |cancel| trainer.step(pool, cancel)).or_raise();
+        let report = pool::run(pool, |cancel| trainer.step(pool, cancel)).or_raise();
         let secs = started.elapsed().as_secs_f64();
         let train = if rmse {
             format!("train_rmse {:.4}", report.train_loss.sqrt())
@@ -123,7 +120,7 @@ fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) 
 /// duplicate pairs.
 fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
     let ratings = &mut data.ratings;
-    runner::run(pool, |_| sort_pairs(pool, ratings));
+    pool::run(pool, |_| sort_pairs(pool, ratings));
     if let Some((u, i)) = find_duplicate(&data.ratings) {
         raise_detail(
             Code::ERRCODE_CARDINALITY_VIOLATION,
@@ -142,7 +139,7 @@ fn reject_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
 /// each row is one interaction, or an amount such as a play count).
 fn sum_duplicates(data: &mut Loaded, pool: &rayon::ThreadPool) {
     let ratings = &mut data.ratings;
-    runner::run(pool, |_| sort_pairs_and_values(pool, ratings));
+    pool::run(pool, |_| sort_pairs_and_values(pool, ratings));
     merge_sorted_duplicates(ratings);
 }
 
@@ -332,104 +329,6 @@ pub struct Recipe<'a> {
     pub item_features: Option<&'a str>,
 }
 
-/// The largest `keep_versions`.
-const MAX_KEEP_VERSIONS: i64 = 1_000_000;
-
-/// `params` without the pipeline's own (`keep_versions`): what the algorithm is configured
-/// with.
-pub fn algorithm_params(mut params: serde_json::Value) -> serde_json::Value {
-    if let Some(o) = params.as_object_mut() {
-        o.remove("keep_versions");
-        o.remove("serving_precision");
-        for key in ANN_PARAMS {
-            o.remove(key);
-        }
-    }
-    params
-}
-
-/// The params of approximate search, which serving reads (not the algorithm).
-const ANN_PARAMS: [&str; 3] = ["ann", "ivf_lists", "ivf_probes"];
-
-/// Takes the approximate-search params out of `params`, checked: `"ann": "ivf"` (or null,
-/// "none": exact scans only), `ivf_lists` and `ivf_probes` (positive integers, only with ivf).
-fn take_ann(params: &mut serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    let mut out = serde_json::Map::new();
-    let Some(o) = params.as_object_mut() else {
-        return out;
-    };
-    let ann = o.remove("ann");
-    let ivf = match ann.as_ref() {
-        None | Some(serde_json::Value::Null) => false,
-        Some(v) if v.as_str() == Some("none") => false,
-        Some(v) if v.as_str() == Some("ivf") => true,
-        Some(v) => raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("ann must be \"ivf\" or \"none\", got {v}"),
-            Some("\"ivf\" adds an inverted-file index to the serving data: recommend and similar_items then scan only the items of the lists nearest the query (pgrec.ivf_probes sets how many). The default, \"none\", scans every item."),
-        ),
-    };
-    for key in ["ivf_lists", "ivf_probes"] {
-        let Some(v) = o.remove(key) else { continue };
-        if v.is_null() {
-            continue;
-        }
-        if !ivf {
-            raise(
-                Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("{key} is only used with \"ann\": \"ivf\""),
-                Some("Add \"ann\": \"ivf\" to the params, or leave the ivf_ params out."),
-            );
-        }
-        match v.as_i64() {
-            Some(n) if (1..=1_000_000).contains(&n) => {
-                out.insert(key.into(), serde_json::json!(n));
-            }
-            _ => raise(
-                Code::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("{key} must be an integer from 1 to 1000000, got {v}"),
-                Some("ivf_lists defaults to about the square root of the item count, ivf_probes to a sixteenth of the lists (at least 8)."),
-            ),
-        }
-    }
-    if ivf {
-        out.insert("ann".into(), serde_json::json!("ivf"));
-    }
-    out
-}
-
-/// Takes `serving_precision` out of `params`, checked: whether serving also keeps the item
-/// vectors as f16 (scans read half the bytes; the tables keep f32).
-fn take_serving_precision(params: &mut serde_json::Value) -> Option<&'static str> {
-    let value = params.as_object_mut()?.remove("serving_precision")?;
-    match value.as_str() {
-        None if value.is_null() => None,
-        Some("f32") => Some("f32"),
-        Some("f16") => Some("f16"),
-        _ => raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("serving_precision must be \"f32\" or \"f16\", got {value}"),
-            Some("f16 halves the bytes a catalog scan reads (recommend, similar_items) at a small cost in score precision; the stored vectors stay f32."),
-        ),
-    }
-}
-
-/// Takes the pipeline's own params (`keep_versions`) out of `params`, checked.
-fn take_keep_versions(params: &mut serde_json::Value) -> Option<i64> {
-    let value = params.as_object_mut()?.remove("keep_versions")?;
-    if value.is_null() {
-        return None;
-    }
-    match value.as_i64() {
-        Some(n) if (1..=MAX_KEEP_VERSIONS).contains(&n) => Some(n),
-        _ => raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("keep_versions must be an integer from 1 to {MAX_KEEP_VERSIONS}, got {value}"),
-            Some("keep_versions is how many of the newest versions to keep; the active one is never removed."),
-        ),
-    }
-}
-
 /// Trains and stores one version; the row pgrec.train returns.
 fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let started = Instant::now();
@@ -453,11 +352,8 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     }
     let mut params_json = recipe.params.clone();
     // Algorithm and parameter errors come before any reading or locking.
-    let keep_versions = take_keep_versions(&mut params_json);
-    let serving_precision = take_serving_precision(&mut params_json);
-    let ann = take_ann(&mut params_json);
-    let tune = algo::tune::take_tune(&mut params_json).or_raise();
-    let configured = match (tune, algo::find(algorithm)) {
+    let pipeline = PipelineParams::take(&mut params_json);
+    let configured = match (pipeline.tune, algo::find(algorithm)) {
         (
             Some(trials),
             Some(
@@ -489,19 +385,11 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             )),
         );
     }
-    crate::catalog::require_current_catalog();
-    let threads = configured.threads().unwrap_or_else(runner::default_threads);
+    crate::spi::require_current_catalog();
+    let threads = configured.threads().unwrap_or_else(pool::default_threads);
     let mut stored_params = configured.stored_params();
     stored_params["threads"] = json!(threads);
-    if let Some(p) = serving_precision {
-        stored_params["serving_precision"] = json!(p);
-    }
-    if let Some(n) = keep_versions {
-        stored_params["keep_versions"] = json!(n);
-    }
-    for (key, value) in ann {
-        stored_params[key] = value;
-    }
+    pipeline.record(&mut stored_params);
     let version = reserve_version(model);
 
     let spec = SourceSpec {
@@ -519,20 +407,20 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         })
     };
     let hint = configured.memory_hint();
-    runner::check_memory(
+    memory_guard::check_memory(
         row_estimate(crate::source::planned_rows(&spec)),
         "the planner's estimate of the source's rows",
         hint,
     );
     let mut data = load(&spec, &|rows| {
-        runner::check_memory(row_estimate(rows), "the rows read so far", hint)
+        memory_guard::check_memory(row_estimate(rows), "the rows read so far", hint)
     });
     let memory_estimate = configured.memory_bytes(algo::MemoryShape {
         rows: data.ratings.len() as u64,
         users: data.users.len() as u64,
         items: data.items.len() as u64,
     });
-    runner::check_memory(memory_estimate, "the source's rows, users and items", hint);
+    memory_guard::check_memory(memory_estimate, "the source's rows, users and items", hint);
     let load_seconds = started.elapsed().as_secs_f64();
     if data.ratings.is_empty() {
         raise(
@@ -545,7 +433,7 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     // order the source returns them (a distributed table, a table after UPDATE or CLUSTER).
     let (user_order, item_order) = (data.users.sort_keys(), data.items.sort_keys());
     pgrec_core::data::renumber(&mut data.ratings, &user_order, &item_order);
-    let pool_rc = runner::pool(threads);
+    let pool_rc = pool::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
     if configured.sums_duplicates() {
         sum_duplicates(&mut data, pool);
@@ -586,11 +474,11 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         users,
         items,
     };
-    let mut training = runner::run(pool, |_| configured.start(training_data, pool)).or_raise();
+    let mut training = pool::run(pool, |_| configured.start(training_data, pool)).or_raise();
     let n_validation = training.n_validation();
     let rmse_loss = training.squared_loss();
     let history = fit_epochs(&mut *training, pool, rmse_loss);
-    let fitted = runner::run(pool, |_| training.finish(pool));
+    let fitted = pool::run(pool, |_| training.finish(pool));
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let (n_users, n_items) = (data.users.len(), data.items.len());
     if let (Some(m), Some(e)) = (extra.as_object_mut(), fitted.metrics.as_object()) {
@@ -699,7 +587,7 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let k = fitted.factors;
     // Items each user interacted with, for exclude_seen: the training pairs sorted by user.
     let mut pairs = std::mem::take(&mut data.ratings);
-    runner::run(pool, |_| sort_pairs(pool, &mut pairs));
+    pool::run(pool, |_| sort_pairs(pool, &mut pairs));
     let seen = SeenItems::new(n_users, &pairs);
     write_factors(
         version_id,
@@ -727,11 +615,11 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let train_seconds = started.elapsed().as_secs_f64();
     metrics["save_seconds"] = json!(write_started.elapsed().as_secs_f64());
     finish_version(version_id, train_seconds, &metrics);
-    if let Some(n) = keep_versions {
+    if let Some(n) = pipeline.keep_versions {
         crate::catalog::prune_versions(model, n);
     }
     // On Citus, a distributed model's new version reaches every node in this transaction.
-    crate::distributed::refresh(model);
+    crate::changed::model_changed(model);
 
     (
         model.to_string(),

@@ -8,9 +8,9 @@
 use pgrx::prelude::*;
 use pgrx::Uuid;
 
+use crate::cache::{active, ServingModel};
 use crate::errors::{raise, Code};
 use crate::keys::{KeyArg, Keys};
-use crate::serve::{active, ServingModel};
 
 /// The canonical text of a uuid, as the catalog stores uuid keys.
 fn text(u: &Uuid) -> String {
@@ -124,7 +124,7 @@ fn recommend_for_items_uuid(
     let m = active(model);
     let texts: Vec<String> = item_ids.iter().flatten().map(text).collect();
     let keys: Vec<KeyArg<'_>> = texts.iter().map(|s| KeyArg::Text(s)).collect();
-    let rows: Vec<(Uuid, f32)> = crate::fold::basket(model, keys, k, &m)
+    let rows: Vec<(Uuid, f32)> = crate::fold_in::basket(model, keys, k, &m)
         .into_iter()
         .map(|s| (item_key(model, &m, "recommend_for_items", s.index), s.score))
         .collect();
@@ -141,7 +141,7 @@ fn score_uuid(
     let user = text(&user_id);
     let texts: Vec<String> = item_ids.iter().flatten().map(text).collect();
     let keys: Vec<KeyArg<'_>> = texts.iter().map(|s| KeyArg::Text(s)).collect();
-    let rows: Vec<(Uuid, f32)> = crate::apps::score_indices(model, KeyArg::Text(&user), &keys, &m)
+    let rows: Vec<(Uuid, f32)> = crate::serve::score_indices(model, KeyArg::Text(&user), &keys, &m)
         .into_iter()
         .map(|s| (item_key(model, &m, "score", s.index), s.score))
         .collect();
@@ -167,7 +167,7 @@ fn recommend_batch_uuid(
     let texts: Vec<String> = user_ids.iter().flatten().map(text).collect();
     let keys: Vec<KeyArg<'_>> = texts.iter().map(|s| KeyArg::Text(s)).collect();
     let rows: Vec<(Uuid, i32, Uuid, f32)> =
-        crate::apps::batch_rows(model, &keys, k, exclude_seen, &m)
+        crate::serve::batch_rows(model, &keys, k, exclude_seen, &m)
             .into_iter()
             .map(|(u, rank, s)| {
                 (
@@ -190,7 +190,7 @@ fn similar_users_uuid(
     let m = active(model);
     let user = text(&user_id);
     let rows: Vec<(Uuid, f32)> =
-        crate::apps::similar_user_indices(model, KeyArg::Text(&user), k, &m)
+        crate::serve::similar_user_indices(model, KeyArg::Text(&user), k, &m)
             .into_iter()
             .map(|s| {
                 (

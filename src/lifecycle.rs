@@ -1,6 +1,6 @@
 //! Operations on a model as a whole, for its owner: dropping it and choosing the version that
-//! serving reads (retraining is in `train`). Catalog writes are in `catalog`, the serving cache
-//! in `serve`.
+//! serving reads (retraining is in `train`). What follows a change (the serving cache, Citus)
+//! is in `changed`.
 
 use pgrx::prelude::*;
 
@@ -12,7 +12,7 @@ fn drop_model(model: Option<&str>) {
     crate::errors::require_primary("drop_model");
     let model = crate::errors::required(model, "model");
     crate::access::require_existing_owner(model, "drop", None);
-    crate::distributed::forget(model);
+    crate::changed::model_dropped(model);
     let ids: Vec<i64> = Spi::connect_mut(|c| {
         let ids = c
             .select(
@@ -31,7 +31,6 @@ fn drop_model(model: Option<&str>) {
         .or_raise();
         ids
     });
-    crate::serve::forget(model);
     crate::store_file::remove_versions(&ids);
 }
 
@@ -77,6 +76,5 @@ fn activate(model: Option<&str>, version: Option<i32>) {
         )
         .or_raise();
     });
-    crate::serve::forget(model);
-    crate::distributed::refresh(model);
+    crate::changed::model_changed(model);
 }

@@ -8,8 +8,9 @@
 
 use pgrx::prelude::*;
 
+use crate::cache::active;
 use crate::keys::KeyArg;
-use crate::serve::{active, recommend_indices, require_int_items, similar_indices};
+use crate::serve::{recommend_indices, require_int_items, similar_indices};
 
 #[pg_extern(sql = false)]
 fn recommend_int(

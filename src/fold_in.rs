@@ -11,12 +11,14 @@ use pgrec_core::topk::{top_k, Scored};
 use pgrx::prelude::*;
 
 use crate::access::{require_existing_owner, OWNER_ONLY};
-use crate::catalog::{recipe_of, require_current_catalog};
+use crate::cache::{active, ServingModel};
+use crate::catalog::recipe_of;
 use crate::errors::{raise, required, Code, OrRaise};
 use crate::evaluate::map_keys;
 use crate::keys::{KeyArg, KeyKind};
-use crate::serve::{active, check_k, ServingModel};
+use crate::serve::check_k;
 use crate::source::{load, SourceSpec};
+use crate::spi::require_current_catalog;
 
 /// The version's algorithm configured from its stored params, and its name.
 fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
@@ -189,7 +191,7 @@ fn fold_in(
             item_col,
             rating_col,
         },
-        &crate::runner::check_rows_read,
+        &crate::memory_guard::check_rows_read,
     );
     for (side, got, want) in [
         ("user", data.users.kind(), m.users.kind()),
@@ -306,7 +308,7 @@ fn fold_in(
         .map(|_| ())
         .or_raise()
     });
-    crate::distributed::refresh(model);
+    crate::changed::model_changed(model);
     out.len() as i64
 }
 

@@ -1,0 +1,473 @@
+//! The per-backend cache of served versions, and how a version becomes servable. The active
+//! version of a model is served from its serving file (store_file.rs), memory-mapped by every
+//! backend, so the server holds one copy; each backend keeps the mapping in a cache keyed by
+//! model name, version id and stamp. A new version is picked up as soon as its transaction has
+//! committed (the version lookup runs on every call). The first backend to serve a version
+//! builds its file from the catalog tables (or, on a Citus worker, from the distributed row).
+
+use crate::catalog::require_version;
+use crate::errors::{raise, Code, OrRaise};
+use crate::keys::{KeyKind, Keys};
+use crate::params::{Ann, PipelineParams};
+use crate::version::VersionInfo;
+use pgrec_core::algo::Scorer;
+use pgrec_core::data::ItemLists;
+use pgrec_core::kernels::Kernels;
+use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
+use pgrec_core::similarity::{item_support, ItemInteractions};
+use pgrec_core::store::{self, KeysIn, Mapped};
+use pgrec_core::{FactorModel, UserItems};
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// A model version ready for scoring: its serving file read in place.
+pub struct ServingModel {
+    pub info: VersionInfo,
+    /// Views into `backing` (declared last, so it outlives them).
+    data: Mapped<'static>,
+    pub users: Keys,
+    pub items: Keys,
+    /// The scoring network of ncf (read from the tensors, per backend: it is small).
+    head: Option<ScoreHead>,
+    pub kernels: Kernels,
+    /// Y^T Y of the items, computed by the first fold-in that needs it.
+    pub item_gram: std::sync::OnceLock<Vec<f32>>,
+    /// Who interacted with each item, built by the first co-occurrence similar_items.
+    pub item_interactions: std::sync::OnceLock<ItemInteractions>,
+    /// Norms of the user vectors, computed by the first similar_users.
+    pub user_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The version's ivf_probes param.
+    ivf_probes: Option<usize>,
+    backing: crate::store_file::Backing,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<String, Rc<ServingModel>>> = RefCell::new(HashMap::new());
+}
+
+impl ServingModel {
+    /// The cached model's parts, borrowed: what scoring reads.
+    pub fn view(&self) -> ModelView<'_> {
+        let d = &self.data;
+        ModelView {
+            factors: d.factors,
+            global_mean: d.global_mean,
+            rating_range: d.rating_range,
+            user_bias: d.user_bias,
+            item_bias: d.item_bias,
+            user_factors: d.user_factors,
+            item_factors: d.item_factors,
+            head: self.head.as_ref(),
+        }
+    }
+
+    /// The users' training items (sorted item indices per user).
+    pub fn seen(&self) -> &(dyn ItemLists + '_) {
+        &self.data
+    }
+
+    /// Norm of every item vector.
+    pub fn item_norms(&self) -> &[f32] {
+        self.data.item_norms
+    }
+
+    /// Training interactions per item (what similar_items shrinks by).
+    pub fn item_support(&self) -> &[f32] {
+        self.data.item_support
+    }
+
+    /// The item vectors as f16 bits, when the version asked for f16 serving.
+    pub fn f16_items(&self) -> Option<&[u16]> {
+        self.data.item_factors_f16
+    }
+
+    /// The approximate-search index, when the version asked for one.
+    pub fn ivf(&self) -> Option<pgrec_core::ivf::IvfRef<'_>> {
+        self.data.ivf
+    }
+
+    /// Lists an approximate search scans now: None for an exact scan (no index, or
+    /// pgrec.ivf_probes = -1), else pgrec.ivf_probes or the model's ivf_probes.
+    pub fn probes(&self) -> Option<usize> {
+        let ivf = self.data.ivf?;
+        match crate::gucs::IVF_PROBES.get() {
+            -1 => None,
+            0 => Some(
+                self.ivf_probes
+                    .unwrap_or_else(|| pgrec_core::ivf::default_probes(ivf.n_lists())),
+            ),
+            n => Some(n.max(1) as usize),
+        }
+    }
+
+    /// Whether the model is served from a shared file mapping (false: a private heap copy).
+    pub fn is_mapped(&self) -> bool {
+        self.backing.is_mapped()
+    }
+}
+
+/// Drops a model from this backend's cache.
+pub fn forget(model: &str) {
+    CACHE.with(|c| c.borrow_mut().remove(model));
+}
+
+/// The active version of `model`, from the cache when it is current.
+pub fn active(model: &str) -> Rc<ServingModel> {
+    let info = require_version(model, None);
+    if let Some(hit) = CACHE.with(|c| {
+        c.borrow()
+            .get(model)
+            .filter(|m| m.info.id == info.id && m.info.stamp == info.stamp)
+            .cloned()
+    }) {
+        return hit;
+    }
+    let loaded = Rc::new(load(info));
+    CACHE.with(|c| c.borrow_mut().insert(model.to_string(), loaded.clone()));
+    loaded
+}
+
+/// One side (users or items) of a stored version, in index order.
+struct StoredSide {
+    /// Integer keys (0 for a text-keyed side) and text keys (empty for an integer-keyed side).
+    ints: Vec<i64>,
+    texts: Vec<String>,
+    bias: Vec<f32>,
+    factors: Vec<f32>,
+    /// Seen item indices per user (users side only).
+    seen: Vec<Vec<u32>>,
+}
+
+/// Reads one side's factors, in index order.
+fn read_side(
+    table: &str,
+    id_col: &str,
+    key_col: &str,
+    with_seen: bool,
+    info: &VersionInfo,
+) -> StoredSide {
+    let k = info.factors;
+    let seen_col = if with_seen {
+        "seen_items"
+    } else {
+        "NULL::int[]"
+    };
+    let sql = format!(
+        "SELECT {id_col}, {key_col}, bias, embedding, {seen_col} FROM pgrec.{table} WHERE version_id = $1 ORDER BY idx"
+    );
+    Spi::connect(|c| {
+        let rows = c.select(&sql, None, &[info.id.into()]).or_raise();
+        let n = rows.len();
+        let (mut ids, mut keys, mut bias) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let mut factors = Vec::with_capacity(n * k);
+        let mut seen = Vec::new();
+        for row in rows {
+            ids.push(row.get::<i64>(1).or_raise());
+            keys.push(row.get::<String>(2).or_raise());
+            bias.push(row.get::<f32>(3).or_raise().unwrap_or(0.0));
+            let e: Vec<Option<f32>> = row
+                .get::<Vec<Option<f32>>>(4)
+                .or_raise()
+                .unwrap_or_default();
+            if e.len() != k {
+                raise(
+                    Code::ERRCODE_DATA_CORRUPTED,
+                    format!(
+                        "pgrec: an embedding of model version {} has {} values, expected {k}",
+                        info.id,
+                        e.len()
+                    ),
+                    None,
+                );
+            }
+            factors.extend(e.into_iter().map(|x| x.unwrap_or(0.0)));
+            if with_seen {
+                let s: Vec<Option<i32>> = row
+                    .get::<Vec<Option<i32>>>(5)
+                    .or_raise()
+                    .unwrap_or_default();
+                seen.push(s.into_iter().flatten().map(|i| i as u32).collect());
+            }
+        }
+        StoredSide {
+            ints: ids.into_iter().map(|k| k.unwrap_or_default()).collect(),
+            texts: keys.into_iter().map(|k| k.unwrap_or_default()).collect(),
+            bias,
+            factors,
+            seen,
+        }
+    })
+}
+
+/// The scoring network of an ncf version, from its stored tensors.
+fn read_head(info: &VersionInfo) -> ScoreHead {
+    let corrupt = |why: String| -> ! {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the scoring network of model version {} is damaged: {why}",
+                info.id
+            ),
+            Some("Train the model again."),
+        )
+    };
+    let query = if info.distributed {
+        crate::replica::head_query()
+    } else {
+        "SELECT name, rows, cols, data FROM pgrec.model_tensors \
+         WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name"
+            .to_string()
+    };
+    let layers = Spi::connect(|c| {
+        let rows = c.select(&query, None, &[info.id.into()]).or_raise();
+        // (layer number, is weight, rows, cols, values)
+        let mut parts = Vec::new();
+        for row in rows {
+            let name = row.get::<String>(1).or_raise().unwrap_or_default();
+            let rest = name.trim_start_matches("joint.layer");
+            let (num, kind) = rest.split_once('.').unwrap_or((rest, ""));
+            let Ok(num) = num.parse::<usize>() else {
+                corrupt(format!("unexpected tensor \"{name}\""))
+            };
+            let rows_n = row.get::<i32>(2).or_raise().unwrap_or_default().max(0) as usize;
+            let cols_n = row.get::<i32>(3).or_raise().unwrap_or_default().max(0) as usize;
+            let data: Vec<f32> = row
+                .get::<Vec<Option<f32>>>(4)
+                .or_raise()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| x.unwrap_or(0.0))
+                .collect();
+            parts.push((num, kind == "weight", rows_n, cols_n, data));
+        }
+        parts
+    });
+    let n = layers.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+    let mut head = ScoreHead { layers: Vec::new() };
+    for l in 0..n {
+        let weight = layers.iter().find(|p| p.0 == l && p.1);
+        let bias = layers.iter().find(|p| p.0 == l && !p.1);
+        let (Some(w), Some(b)) = (weight, bias) else {
+            corrupt(format!("layer {l} is missing"))
+        };
+        head.layers.push(HeadLayer {
+            n_in: w.2,
+            n_out: w.3,
+            weight: w.4.clone(),
+            bias: b.4.clone(),
+        });
+    }
+    if let Err(why) = head.check(info.factors) {
+        corrupt(why);
+    }
+    head
+}
+
+/// What a version's params ask of serving: its pipeline params, parsed as training checked them.
+fn serving_params(info: &VersionInfo) -> PipelineParams {
+    let params = if info.distributed {
+        crate::replica::params(info.id)
+    } else {
+        crate::spi::select_one::<pgrx::JsonB>(
+            "SELECT params FROM pgrec.model_versions WHERE id = $1",
+            &[info.id.into()],
+        )
+        .map(|j| j.0)
+        .unwrap_or_default()
+    };
+    PipelineParams::of_stored(&params)
+}
+
+/// Builds the approximate-search index of `model`'s item vectors on the pool (cancellable:
+/// statement_timeout and pg_cancel_backend stop it between k-means rounds).
+fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgrec_core::ivf::Ivf {
+    use pgrec_core::ivf::{IvfBuilder, IvfParams};
+    let params = IvfParams::for_items(model.n_items(), lists);
+    let pool = crate::pool::pool(crate::pool::default_threads());
+    let built = crate::pool::run(&pool, |cancel| {
+        let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params, cancel);
+        for _ in 0..params.iterations {
+            b.step();
+        }
+        b.finish(&model.item_bias, support)
+    });
+    built.unwrap_or_else(|| {
+        raise(
+            Code::ERRCODE_QUERY_CANCELED,
+            "pgrec: building the approximate-search index was cancelled",
+            None,
+        )
+    })
+}
+
+/// The serving file's bytes of a version: a copy of this node's file when one was written and
+/// reads back, otherwise built from the catalog tables.
+pub(crate) fn file_bytes(info: &VersionInfo) -> Vec<u8> {
+    match crate::gucs::SHARED_SERVING
+        .get()
+        .then(|| open_valid(info))
+        .flatten()
+    {
+        Some(b) => b.bytes().to_vec(),
+        None => build_file(info),
+    }
+}
+
+/// This node's serving file of a version, mapped, when it exists, its checksum matches its
+/// bytes and it parses (a damaged file is rebuilt by the caller, never served).
+fn open_valid(info: &VersionInfo) -> Option<crate::store_file::Backing> {
+    crate::store_file::open(info.id, info.stamp).filter(|b| {
+        pgrec_core::checksum::verify(b.bytes()).is_ok() && store::parse(b.bytes()).is_ok()
+    })
+}
+
+/// Builds the serving file of a version from the catalog tables.
+pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
+    let users = read_side("user_factors", "user_id", "user_key", true, info);
+    let items = read_side("item_factors", "item_id", "item_key", false, info);
+    let kernels = Kernels::detect();
+    let model = FactorModel {
+        factors: info.factors,
+        global_mean: info.global_mean,
+        rating_range: info.rating_range,
+        user_bias: users.bias,
+        item_bias: items.bias,
+        user_factors: users.factors,
+        item_factors: items.factors,
+        head: None,
+    };
+    let item_norms = model.item_norms(kernels);
+    let serving = serving_params(info);
+    let seen = UserItems::from_lists(users.seen);
+    let support = item_support(&seen, model.n_items());
+    let ivf = match serving.ann {
+        Ann::Ivf { lists, .. } => Some(build_ivf(&model, &support, lists)),
+        Ann::None => None,
+    };
+    fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
+        match kind {
+            KeyKind::Int => KeysIn::Int(i),
+            KeyKind::Text => KeysIn::Text(t),
+        }
+    }
+    let parts = store::Parts {
+        factors: model.factors,
+        global_mean: model.global_mean,
+        rating_range: model.rating_range,
+        user_bias: &model.user_bias,
+        item_bias: &model.item_bias,
+        user_factors: &model.user_factors,
+        item_factors: &model.item_factors,
+        item_norms: &item_norms,
+        item_support: &support,
+        seen: &seen,
+        user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
+        item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
+        f16_items: serving.f16(),
+        ivf: ivf.as_ref(),
+    };
+    let mut out = Vec::new();
+    if let Err(e) = store::write(&mut out, &parts) {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!("pgrec: model version {} cannot be served: {e}", info.id),
+            Some("Train the model again."),
+        );
+    }
+    out
+}
+
+/// The serving file of `info`: mapped when it exists and reads back, otherwise built from the
+/// tables, written and mapped (or kept on the heap if it cannot be written).
+fn backing_of(info: &VersionInfo) -> crate::store_file::Backing {
+    use crate::store_file::{write, Backing};
+    if info.distributed {
+        // A copy of the coordinator's serving data, per backend (version ids are the
+        // coordinator's, so they cannot name files of this node's store).
+        return Backing::Heap(store::AlignedBytes::new(&crate::replica::serving_bytes(
+            info.id,
+        )));
+    }
+    if !crate::gucs::SHARED_SERVING.get() {
+        return Backing::Heap(store::AlignedBytes::new(&build_file(info)));
+    }
+    if let Some(b) = open_valid(info) {
+        return b;
+    }
+    let bytes = build_file(info);
+    if write(info.id, info.stamp, &bytes).is_ok() {
+        crate::store_file::remove_dropped_databases(&existing_databases());
+        if let Some(b) = open_valid(info) {
+            return b;
+        }
+    }
+    Backing::Heap(store::AlignedBytes::new(&bytes))
+}
+
+/// The oids of the cluster's databases (the serving files of others are left-overs).
+fn existing_databases() -> Vec<u32> {
+    Spi::connect(|c| {
+        c.select("SELECT oid::int8 FROM pg_catalog.pg_database", None, &[])
+            .map(|rows| {
+                rows.filter_map(|r| r.get::<i64>(1).ok().flatten())
+                    .map(|o| o as u32)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+fn load(info: VersionInfo) -> ServingModel {
+    let backing = backing_of(&info);
+    let data = match store::parse(backing.bytes()) {
+        // SAFETY: the views point into `backing`, which the ServingModel owns and drops after
+        // them (field order); a mapping or heap buffer does not move when the struct does, and
+        // no view is handed out beyond a borrow of the ServingModel.
+        Ok(d) => unsafe { std::mem::transmute::<Mapped<'_>, Mapped<'static>>(d) },
+        Err(e) => raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the serving data of model version {} is damaged: {e}",
+                info.id
+            ),
+            Some("Train the model again."),
+        ),
+    };
+    if data.factors != info.factors {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the serving data of model version {} has {} factors, the catalog {}",
+                info.id, data.factors, info.factors
+            ),
+            None,
+        );
+    }
+    let ivf_probes = if data.ivf.is_some() {
+        match serving_params(&info).ann {
+            Ann::Ivf { probes, .. } => probes,
+            Ann::None => None,
+        }
+    } else {
+        None
+    };
+    ServingModel {
+        users: Keys::Mapped(data.user_keys),
+        items: Keys::Mapped(data.item_keys),
+        head: (info.scorer == Scorer::Network).then(|| read_head(&info)),
+        data,
+        info,
+        kernels: Kernels::detect(),
+        item_gram: std::sync::OnceLock::new(),
+        item_interactions: std::sync::OnceLock::new(),
+        user_norms: std::sync::OnceLock::new(),
+        ivf_probes,
+        backing,
+    }
+}
