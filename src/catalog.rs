@@ -271,9 +271,13 @@ pub struct NewVersion<'a> {
     pub global_mean: f32,
     pub rating_range: Option<(f32, f32)>,
     pub train_seconds: f64,
+    /// The feature columns the algorithm used (their specs), when it used features.
+    pub features: Option<serde_json::Value>,
 }
 
-/// Inserts the version as the active one (the previous active version is kept, inactive).
+/// Inserts the full version row as the active one (the previous active version is kept,
+/// inactive). The only later write to the row is `pipeline::finish_version`, which records the
+/// final timings once the factors are stored.
 pub fn insert_version(v: &NewVersion<'_>) -> i64 {
     Spi::connect_mut(|c| {
         c.update(
@@ -287,9 +291,9 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
                 "INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, \
                  user_col, item_col, rating_col, user_key_type, item_key_type, n_users, n_items, \
                  n_interactions, factors, global_mean, rating_min, rating_max, train_seconds, user_features, \
-                 item_features, scorer, target, active) \
+                 item_features, scorer, target, features, active) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-                         $20, $21, $22, $23, true) \
+                         $20, $21, $22, $23, $24, true) \
                  RETURNING id",
                 None,
                 &[
@@ -316,6 +320,7 @@ pub fn insert_version(v: &NewVersion<'_>) -> i64 {
                     v.item_features.into(),
                     v.scorer.name().into(),
                     v.target.name().into(),
+                    v.features.clone().map(JsonB).into(),
                 ],
             )
             .or_raise();
@@ -447,18 +452,6 @@ pub fn write_tensors(version_id: i64, tensors: &[(String, usize, usize, Vec<f32>
         });
         pgrx::check_for_interrupts!();
     }
-}
-
-/// Stores the feature specification of a neural model with its version.
-pub fn write_features(version_id: i64, features: &serde_json::Value) {
-    Spi::connect_mut(|c| {
-        c.update(
-            "UPDATE pgrec.model_versions SET features = $2 WHERE id = $1",
-            None,
-            &[version_id.into(), JsonB(features.clone()).into()],
-        )
-        .or_raise();
-    });
 }
 
 /// One row per epoch. `rmse` says whether the loss is a squared error (then its root is the

@@ -17,7 +17,7 @@ use pgrx::JsonB;
 use serde_json::json;
 
 use crate::catalog::{
-    insert_version, reserve_version, write_factors, write_features, write_history, write_tensors,
+    insert_version, reserve_version, write_factors, write_history, write_tensors,
     NewVersion, SeenItems,
 };
 use crate::errors::{raise, raise_detail, Code, OrRaise};
@@ -295,6 +295,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         global_mean: fitted.global_mean,
         rating_range: fitted.rating_range,
         train_seconds: 0.0,
+        features,
     };
     new_version.train_seconds = started.elapsed().as_secs_f64();
     let version_id = insert_version(&new_version);
@@ -323,9 +324,6 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     );
     write_history(version_id, &history, rmse_loss);
     write_tensors(version_id, &tensors);
-    if let Some(f) = &features {
-        write_features(version_id, f);
-    }
     let train_seconds = started.elapsed().as_secs_f64();
     metrics["save_seconds"] = json!(write_started.elapsed().as_secs_f64());
     finish_version(version_id, train_seconds, &metrics);
