@@ -10,24 +10,10 @@ use serde_json::json;
 
 use crate::cache::{active, ServingModel};
 use crate::errors::{raise, required, Code};
-use crate::keys::{KeyArg, Keys};
+use crate::keys::map_keys;
 use crate::pool;
 use crate::serve::check_k;
 use crate::source::{load, SourceSpec};
-
-/// Maps each key of `from` (the evaluation data) to the model's index for it.
-pub(crate) fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
-    match from {
-        Keys::Int(m) => m.keys().iter().map(|&k| to.find(KeyArg::Int(k))).collect(),
-        Keys::Text(m) => m.keys().iter().map(|k| to.find(KeyArg::Text(k))).collect(),
-        Keys::Mapped(m) => (0..m.len() as u32)
-            .map(|i| match m.int_key(i) {
-                Some(k) => to.find(KeyArg::Int(k)),
-                None => to.find(KeyArg::Text(m.text_key(i).unwrap_or_default())),
-            })
-            .collect(),
-    }
-}
 
 /// Ratings at or above this are relevant when neither the caller nor the model says otherwise.
 const DEFAULT_RELEVANCE: f32 = 4.0;

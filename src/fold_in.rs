@@ -14,7 +14,7 @@ use crate::access::{require_existing_owner, OWNER_ONLY};
 use crate::cache::{active, ServingModel};
 use crate::catalog::recipe_of;
 use crate::errors::{raise, required, Code, OrRaise};
-use crate::evaluate::map_keys;
+use crate::keys::map_keys;
 use crate::keys::{KeyArg, KeyKind};
 use crate::serve::check_k;
 use crate::source::{load, SourceSpec};

@@ -158,3 +158,17 @@ impl Keys {
         }
     }
 }
+
+/// Maps each key of `from` (the evaluation data) to the model's index for it.
+pub fn map_keys(from: &Keys, to: &Keys) -> Vec<Option<u32>> {
+    match from {
+        Keys::Int(m) => m.keys().iter().map(|&k| to.find(KeyArg::Int(k))).collect(),
+        Keys::Text(m) => m.keys().iter().map(|k| to.find(KeyArg::Text(k))).collect(),
+        Keys::Mapped(m) => (0..m.len() as u32)
+            .map(|i| match m.int_key(i) {
+                Some(k) => to.find(KeyArg::Int(k)),
+                None => to.find(KeyArg::Text(m.text_key(i).unwrap_or_default())),
+            })
+            .collect(),
+    }
+}

@@ -1,8 +1,8 @@
 //! The training pipeline behind pgrec.train and pgrec.retrain: check the params (pipeline and
 //! algorithm), reserve the version, read the source under the memory guard, number users and
 //! items in key order, load features, fit (fit.rs), and store the version in one INSERT with its
-//! factors, history and tensors, then tell `changed` about it. Everything happens in the
-//! caller's transaction.
+//! factors, history and tensors. Everything happens in the caller's transaction; the entry
+//! point (train.rs) then tells `changed` about the new version.
 
 use std::time::Instant;
 
@@ -17,8 +17,8 @@ use pgrx::JsonB;
 use serde_json::json;
 
 use crate::catalog::{
-    insert_version, reserve_version, write_factors, write_history, write_tensors,
-    NewVersion, SeenItems,
+    insert_version, reserve_version, write_factors, write_history, write_tensors, NewVersion,
+    SeenItems,
 };
 use crate::errors::{raise, raise_detail, Code, OrRaise};
 use crate::features::{load_features, Selection};
@@ -330,9 +330,6 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     if let Some(n) = pipeline.keep_versions {
         crate::catalog::prune_versions(model, n);
     }
-    // On Citus, a distributed model's new version reaches every node in this transaction.
-    crate::changed::model_changed(model);
-
     (
         model.to_string(),
         version,

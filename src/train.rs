@@ -49,6 +49,9 @@ fn train(
         user_features,
         item_features,
     });
+    // The serving cache forgets the model; on Citus its new version reaches every node in this
+    // transaction.
+    crate::changed::model_changed(&row.0);
     TableIterator::once(row)
 }
 
@@ -87,5 +90,8 @@ fn retrain(
         user_features: r.user_features.as_deref(),
         item_features: r.item_features.as_deref(),
     });
+    // The serving cache forgets the model; on Citus its new version reaches every node in this
+    // transaction.
+    crate::changed::model_changed(&row.0);
     TableIterator::once(row)
 }
