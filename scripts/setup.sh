@@ -31,7 +31,7 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
-if ! cargo pgrx --version 2>/dev/null | grep -q "0.18.1"; then
+if ! cargo pgrx --version 2>/dev/null | grep "0.18.1" >/dev/null; then
   echo "== installing cargo-pgrx 0.18.1 (about 11 minutes on a cold machine)"
   cargo install cargo-pgrx --version 0.18.1 --locked
 fi
@@ -59,10 +59,10 @@ if [ "$test_deps" = 1 ] && [ "${PGREC_SKIP_CITUS:-0}" != 1 ] && [ ! -f "$($PG_CO
 fi
 
 # A running cluster: Debian's main cluster on port 5432, created if a previous run removed it.
-if ! pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main"' | grep -q .; then
+if ! pg_lsclusters -h 2>/dev/null | awk '$1 == 15 && $2 == "main"' | grep . >/dev/null; then
   $SUDO pg_createcluster 15 main >/dev/null
 fi
-if ! pg_lsclusters -h | awk '$1 == 15 && $2 == "main" {print $4}' | grep -q online; then
+if ! pg_lsclusters -h | awk '$1 == 15 && $2 == "main" {print $4}' | grep online >/dev/null; then
   echo "== starting PostgreSQL 15"
   $SUDO pg_ctlcluster 15 main start
 fi

@@ -151,7 +151,7 @@ want=$(answers a src)
 want_access=$(access a src)
 [ "$(echo "$want" | grep -c "^bk_")" = 9 ] || fail "the source database answers for $(echo "$want" | grep -c "^bk_") models, not 9:
 $want"
-echo "$want_access" | grep -q "grant bk_mf bk_owner bk_app" || fail "source grants: $want_access"
+grep -q "grant bk_mf bk_owner bk_app" <<<"$want_access" || fail "source grants: $want_access"
 
 as_pg "$BIN/pg_dump" -h $root -p 5461 -Fc -d src -f $root/src.dump
 as_pg "$BIN/pg_dump" -h $root -p 5461 -d src -f $root/src.sql
@@ -162,7 +162,7 @@ echo "backup: dumps of $(q a src -At -c "SELECT count(*) FROM pgrec.model_versio
 # models that role may read (granted to it or to PUBLIC) and nothing of the others.
 q a postgres -c "ALTER ROLE bk_app LOGIN"
 out=$(as_pg "$BIN/pg_dump" -h $root -p 5461 -U bk_app -n pgrec -d src 2>&1 >/dev/null) && fail "bk_app dumped the catalog without --enable-row-security"
-echo "$out" | grep -q "row-level security" || fail "bk_app's dump without --enable-row-security: $out"
+grep -q "row-level security" <<<"$out" || fail "bk_app's dump without --enable-row-security: $out"
 as_pg "$BIN/pg_dump" -h $root -p 5461 -U bk_app -n pgrec --enable-row-security -d src -f $root/app.sql
 dumped=$(sed -n '/^COPY pgrec.model_owners /,/^\\\.$/p' $root/app.sql | sed '1d;$d' | cut -f1 | sort | tr '\n' ' ')
 [ "$dumped" = "bk_gone bk_ials bk_mf " ] || fail "bk_app's dump holds the models: $dumped"
@@ -213,11 +213,11 @@ collide=$(q b postgres -At -c "SELECT string_agg(rolname, ' ' ORDER BY oid) FROM
 echo "backup: in cluster B, the source's role OIDs belong to: ${collide:-no role}"
 [ -n "$collide" ] || fail "no decoy role took a source role's OID: the test would not catch grants by OID"
 out=$(as_pg "$BIN/pg_restore" --verbose -h $root -p 5462 -d r_other $root/src.dump 2>&1) || fail "pg_restore into cluster B: $out"
-echo "$out" | grep -q 'role "bk_gone_owner", the owner of model "bk_gone", does not exist; the model is owned by "postgres"' \
+grep -q 'role "bk_gone_owner", the owner of model "bk_gone", does not exist; the model is owned by "postgres"' <<<"$out" \
   || fail "no WARNING for the missing owner: $out"
-echo "$out" | grep -q 'role "bk_gone_app", granted model "bk_mf", does not exist; the grant is left out' \
+grep -q 'role "bk_gone_app", granted model "bk_mf", does not exist; the grant is left out' <<<"$out" \
   || fail "no WARNING for the missing grantee: $out"
-if echo "$out" | grep -q 'pg_restore: error'; then
+if grep -q 'pg_restore: error' <<<"$out"; then
   fail "pg_restore into cluster B reported errors: $out"
 fi
 # Missing owner -> the restoring role; missing grantee -> left out; the rest by name.
@@ -229,7 +229,7 @@ for d in decoy1 decoy2 decoy3 decoy4 decoy5; do
   n=$(q b r_other -At -c "SET ROLE $d" -c "SELECT count(*) FROM pgrec.model_owners")
   [ "$n" = 1 ] || fail "role $d reads $n models in cluster B (only the PUBLIC one is allowed)"
   denied=$(q b r_other -At -c "SET ROLE $d" -c "SELECT count(*) FROM pgrec.recommend('bk_mf', 1::bigint, 3)" 2>&1 || true)
-  echo "$denied" | grep -q 'permission denied for model "bk_mf"' || fail "role $d is served bk_mf: $denied"
+  grep -q 'permission denied for model "bk_mf"' <<<"$denied" || fail "role $d is served bk_mf: $denied"
 done
 retrain "pg_restore into another cluster" b r_other
 echo "backup: cluster B: owners and grants by role name, never to the roles that took their OIDs; the missing ones with a WARNING"
@@ -240,7 +240,7 @@ start c
 q c postgres -c "CREATE ROLE decoy1" -c "CREATE ROLE decoy2" -c "CREATE ROLE bk_gone_app" -c "CREATE ROLE bk_app"
 as_pg "$BIN/pg_dumpall" -h $root -p 5461 -f $root/all.sql
 out=$(q c postgres -v ON_ERROR_STOP=0 -f $root/all.sql 2>&1 >/dev/null | grep -v 'already exists' || true)
-echo "$out" | grep -qi 'error' && fail "restoring pg_dumpall reported errors: $out"
+grep -qi 'error' <<<"$out" && fail "restoring pg_dumpall reported errors: $out"
 [ "$(q a postgres -At -c "SELECT string_agg(oid::text, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'bk_%'")" \
   != "$(q c postgres -At -c "SELECT string_agg(oid::text, ',' ORDER BY rolname) FROM pg_roles WHERE rolname LIKE 'bk_%'")" ] \
   || fail "cluster C gave the roles the source's OIDs: the test would not tell names from OIDs"

@@ -120,7 +120,7 @@ for target in "coordinator pgrec.distributed_models" "5442 pgrec.distributed_mod
     out=$(as_pg psql -X -h "$dir" -p "$node" -U bob -d pgrec_citus -c "INSERT INTO $table $plant" 2>&1) &&
       fail "bob planted a row into $table on $node"
   fi
-  echo "$out" | grep -q "permission denied for table" || fail "bob's row into $table on $node: $out"
+  grep -q "permission denied for table" <<<"$out" || fail "bob's row into $table on $node: $out"
 done
 out=$(as_pg psql -X -h "$dir" -p 5442 -U alice -d pgrec_citus -c "UPDATE pgrec.distributed_models SET readers = '{public}'" 2>&1) &&
   fail "alice updated her distributed row directly: $out"
@@ -132,7 +132,7 @@ lateral="SELECT string_agg(r.user_id || ':' || x.item_id || ':' || round(x.score
 on_coordinator="CREATE TEMP TABLE u AS SELECT DISTINCT user_id FROM local_ratings WHERE user_id <= 40;
   SELECT string_agg(r.user_id || ':' || x.item_id || ':' || round(x.score::numeric, 4), ' ' ORDER BY r.user_id, x.score DESC, x.item_id)
   FROM u r, LATERAL pgrec.recommend('srv_mf', r.user_id, 3) x"
-coord -c "SET ROLE alice" -c "EXPLAIN (COSTS OFF, VERBOSE) $lateral" | grep -q "Task Count: 32" ||
+coord -c "SET ROLE alice" -c "EXPLAIN (COSTS OFF, VERBOSE) $lateral" | grep "Task Count: 32" >/dev/null ||
   fail "the LATERAL recommend is not pushed to the workers"
 check_same() {
   local got want
@@ -161,13 +161,13 @@ got_basket=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$ba
 # What a worker cannot answer is an error that says so, never an empty result.
 out=$(as_pg psql -X -At -v VERBOSITY=verbose -h "$dir" -p 5443 -U alice -d pgrec_citus -c "SELECT count(*) FROM pgrec.item_embeddings('srv_mf')" 2>&1) &&
   fail "item_embeddings on a worker answered: $out"
-echo "$out" | grep -q 'ERROR:  0A000: the embeddings of model "srv_mf" are not on this node' || fail "item_embeddings on a worker: $out"
+grep -q 'ERROR:  0A000: the embeddings of model "srv_mf" are not on this node' <<<"$out" || fail "item_embeddings on a worker: $out"
 for p in 5442 5443; do
   got=$(as_pg psql -X -At -h "$dir" -p $p -U alice -d pgrec_citus -c "$direct") || fail "alice on worker $p: $got"
   [ "$got" = "$want" ] || fail "worker $p serves $got, the coordinator $want"
   out=$(as_pg psql -X -At -h "$dir" -p $p -U bob -d pgrec_citus -c "$direct" 2>&1) && fail "bob (no grant) was served on worker $p: $out"
-  echo "$out" | grep -q 'ERROR:  model "srv_mf" does not exist' || fail "bob on worker $p: $out"
-  if echo "$out" | grep -Eiq "backtrace|panicked|pgrx|rust|\.rs:|_10[0-9]{4}"; then fail "bob on worker $p: internals in the message: $out"; fi
+  grep -q 'ERROR:  model "srv_mf" does not exist' <<<"$out" || fail "bob on worker $p: $out"
+  if grep -Eiq "backtrace|panicked|pgrx|rust|\.rs:|_10[0-9]{4}" <<<"$out"; then fail "bob on worker $p: internals in the message: $out"; fi
 done
 out=$(coord -At -c "SET ROLE bob" -c "$lateral" 2>&1) && fail "bob (no grant) ran the distributed LATERAL: $out"
 as_alice -c "SELECT pgrec.grant_model('srv_mf', 'bob')" >/dev/null

@@ -160,7 +160,7 @@ unused=$(q -At -c "SELECT count(*) || ' ' || sum(bytes) FROM pgrec.serving_files
 dir=$(dirname "$file")
 as_pg sh -c "head -c 1000 /dev/zero > '$dir/99_1.model.999999.tmp'"
 denied=$(q -At -c "SET ROLE cr_owner" -c "SELECT pgrec.remove_unused_files()" 2>&1 || true)
-echo "$denied" | grep -q "permission denied for function remove_unused_files" || fail "a non-superuser removed files: $denied"
+grep -q "permission denied for function remove_unused_files" <<<"$denied" || fail "a non-superuser removed files: $denied"
 freed=$(q -At -c "SELECT pgrec.remove_unused_files()")
 [ "$freed" = $(( ${unused##* } + 1000 + tmp_left )) ] || fail "remove_unused_files freed $freed bytes, not ${unused##* } + 1000 + $tmp_left"
 [ ! -e "$dir/99_1.model.999999.tmp" ] || fail "the crashed writer's temporary file is still there"

@@ -85,9 +85,9 @@ for call in \
   "SELECT pgrec.grant_model('sb_mf', 'public')" \
   "SELECT pgrec.revoke_model('sb_mf', 'public')"; do
   out=$(standby -c "\\set VERBOSITY verbose" -c "$call" 2>&1) && fail "$call succeeded on the standby"
-  echo "$out" | grep -q "ERROR:  25006" || fail "$call: expected 25006, got: $out"
+  grep -q "ERROR:  25006" <<<"$out" || fail "$call: expected 25006, got: $out"
   # (LOCATION, shown only at VERBOSITY verbose, names the source line as for any C extension.)
-  if echo "$out" | grep -v "^LOCATION:" | grep -Eiq "backtrace|panicked|pgrx|rust|\.rs:"; then fail "$call: Rust internals in the message: $out"; fi
+  if echo "$out" | grep -v "^LOCATION:" | grep -Ei "backtrace|panicked|pgrx|rust|\.rs:" >/dev/null; then fail "$call: Rust internals in the message: $out"; fi
 done
 echo "standby: 7 writing functions refused with 25006"
 

@@ -102,7 +102,7 @@ SQL
 before=$(answers $old)
 # Until the update, this library serves the old catalog but refuses to train on it.
 pre=$(psql -qAt -d $old -c "SET ROLE pgrec_up_owner" -c "SELECT pgrec.train('up_new', 'up_r')" 2>&1 || true)
-echo "$pre" | grep -q "catalog in this database is at version 0.1.0" || fail "training before the update: $pre"
+grep -q "catalog in this database is at version 0.1.0" <<<"$pre" || fail "training before the update: $pre"
 # One session serves, updates the extension and serves again (its cached model and prepared
 # lookup must follow); a new session serves once more.
 during=$(answers $old "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3); RESET ROLE; ALTER EXTENSION pgrec UPDATE;")
@@ -122,7 +122,7 @@ echo "same answers before and after ALTER EXTENSION pgrec UPDATE (0.1.0 -> 0.3.0
 
 # The models are now private to their owner role.
 denied=$(psql -qAt -d $old -c "SET ROLE pgrec_up_other" -c "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3)" 2>&1 || true)
-echo "$denied" | grep -q 'permission denied for model "up_mf"' || fail "another role could serve up_mf: $denied"
+grep -q 'permission denied for model "up_mf"' <<<"$denied" || fail "another role could serve up_mf: $denied"
 psql -q -d $old -c "SET ROLE pgrec_up_owner" -c "SELECT pgrec.grant_model('up_mf', 'pgrec_up_other')" >/dev/null
 granted=$(psql -qAt -d $old -c "SET ROLE pgrec_up_other" -c "SELECT count(*) FROM pgrec.recommend('up_mf', 1, 3)")
 [ "$granted" = "3" ] || fail "the granted role could not serve up_mf: $granted"
