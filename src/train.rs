@@ -82,7 +82,7 @@ pub type EpochRow = (usize, f64, Option<Measurement>, f64);
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
 /// `rmse` says whether the training loss is a squared error (reported as its root).
-fn fit_epochs(trainer: &mut dyn Training, pool: &rayon::ThreadPool, rmse: bool) -> Vec<EpochRow> {
+fn fit_epochs(trainer: &mut Training, pool: &rayon::ThreadPool, rmse: bool) -> Vec<EpochRow> {
     let max = trainer.max_steps();
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {
@@ -589,7 +589,7 @@ fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let mut training = runner::run(pool, |_| configured.start(training_data, pool)).or_raise();
     let n_validation = training.n_validation();
     let rmse_loss = training.squared_loss();
-    let history = fit_epochs(&mut *training, pool, rmse_loss);
+    let history = fit_epochs(&mut training, pool, rmse_loss);
     let fitted = runner::run(pool, |_| training.finish(pool));
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let (n_users, n_items) = (data.users.len(), data.items.len());

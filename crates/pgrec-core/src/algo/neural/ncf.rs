@@ -6,16 +6,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::params::{check_layers, widths, NeuralParams};
+use super::nn::{Layout, Linear, Mlp, MlpCache};
+use super::params::{check_layers, widths, NeuralParams, NETWORK_KNOBS};
 use super::tower::{BySide, Side};
 use super::trainer::{Head, NetworkParams};
 use super::Loss;
+use crate::algo::contract::Configured;
+use crate::algo::params::Knob;
 use crate::algo::params::{Checked, LoopParams, Params};
-use crate::algo::{Configured, Scorer};
 use crate::error::{CoreError, Result};
 use crate::model::{HeadLayer, ScoreHead};
-use crate::nn::{Layout, Linear, Mlp, MlpCache};
 use crate::rng::Rng;
+use crate::train::Scorer;
 
 /// Parameters of `ncf`: the id embeddings have `factors` values, `layers` are the hidden widths
 /// of the network over [user vector, item vector].
@@ -66,6 +68,8 @@ impl Default for NcfParams {
 }
 
 impl Params for NcfParams {
+    const KNOBS: &'static [Knob] = NETWORK_KNOBS;
+
     const CHOICES: &'static [(&'static str, &'static str)] = &[(
         "loss",
         "Use \"mse\" (explicit ratings) or \"bce\" (sampled negatives).",
