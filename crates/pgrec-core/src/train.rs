@@ -454,4 +454,119 @@ mod tests {
         let mut s = EarlyStopping::new(1, 0.0, false);
         assert_eq!(run(&mut s, &[0.7, 0.7]), [(true, false), (false, true)]);
     }
+
+    #[test]
+    fn catalog_spellings_round_trip() {
+        for s in [Scorer::Dot, Scorer::Network] {
+            assert_eq!(Scorer::from_name(s.name()), Some(s));
+        }
+        for t in [Target::Rating, Target::Relevance] {
+            assert_eq!(Target::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Scorer::from_name("ncf"), None);
+        assert_eq!(Target::from_name("bce"), None);
+    }
+
+    /// An algorithm whose "model" is its step count and whose validation values are given.
+    struct Scripted {
+        values: Vec<f64>,
+        state: usize,
+        rule: Option<EarlyStopping>,
+        snapshots: usize,
+    }
+
+    impl Step for Scripted {
+        fn max_steps(&self) -> usize {
+            self.values.len()
+        }
+        fn n_validation(&self) -> usize {
+            1
+        }
+        fn squared_loss(&self) -> bool {
+            true
+        }
+        fn early_stopping(&self) -> Option<EarlyStopping> {
+            self.rule.clone()
+        }
+        fn step(&mut self, _: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
+            cancel.check()?;
+            self.state += 1;
+            let v = self.values[self.state - 1];
+            Ok(StepReport::new(v * 2.0, Some(Measurement::rmse(v))))
+        }
+        fn snapshot(&self) -> Snapshot {
+            Snapshot::new(self.state)
+        }
+        fn restore(&mut self, snapshot: Snapshot) {
+            self.snapshots += 1;
+            self.state = snapshot.into_inner();
+        }
+        fn finish(self: Box<Self>, _: &ThreadPool) -> Fitted {
+            Fitted {
+                scorer: Scorer::Dot,
+                target: Target::Rating,
+                model: FactorModel {
+                    factors: 0,
+                    global_mean: self.state as f32,
+                    rating_range: None,
+                    user_bias: Vec::new(),
+                    item_bias: Vec::new(),
+                    user_factors: Vec::new(),
+                    item_factors: Vec::new(),
+                    head: None,
+                },
+                ratings: Vec::new(),
+                tensors: Vec::new(),
+                metrics: serde_json::json!({
+                    "tune": {"params": {"factors": 8, "threads": 3}},
+                    DATA_DEFAULTS: {"implicit": false},
+                }),
+                params: serde_json::Value::Null,
+            }
+        }
+    }
+
+    fn drive(values: &[f64], rule: Option<EarlyStopping>) -> (Vec<EpochReport>, Fitted) {
+        let pool = crate::parallel::build_pool(1).unwrap();
+        let algorithm = Scripted {
+            values: values.to_vec(),
+            state: 0,
+            rule,
+            snapshots: 0,
+        };
+        let params = serde_json::json!({"factors": 4, "threads": 1, "seed": 2});
+        let mut t = Training::new(Box::new(algorithm), params);
+        let cancel = CancelFlag::new();
+        let mut reports = Vec::new();
+        for _ in 0..t.max_steps() {
+            let r = t.step(&pool, &cancel).unwrap();
+            reports.push(r);
+            if r.stop {
+                break;
+            }
+        }
+        (reports, t.finish(&pool))
+    }
+
+    /// The driver numbers the steps, stops when patience runs out, and hands back the model of
+    /// the best step with the params the version stores.
+    #[test]
+    fn the_driver_stops_early_and_restores_the_best_step() {
+        let (reports, fitted) = drive(
+            &[1.0, 0.8, 0.9, 0.95, 0.7],
+            Some(EarlyStopping::new(2, 0.0, false)),
+        );
+        let epochs: Vec<(usize, bool)> = reports.iter().map(|r| (r.epoch, r.stop)).collect();
+        assert_eq!(epochs, [(1, false), (2, false), (3, false), (4, true)]);
+        assert_eq!(reports[1].train_loss, 1.6);
+        assert_eq!(fitted.model.global_mean, 2.0, "the best step's model");
+        assert_eq!(
+            fitted.params,
+            serde_json::json!({"factors": 8, "threads": 1, "seed": 2, "implicit": false})
+        );
+        // Without a rule: every step runs and the last model is returned.
+        let (reports, fitted) = drive(&[1.0, 0.8, 0.9], None);
+        assert!(reports.iter().all(|r| !r.stop) && reports.len() == 3);
+        assert_eq!(fitted.model.global_mean, 3.0);
+    }
 }
