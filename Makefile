@@ -28,10 +28,14 @@ demo: install data
 
 test: test-deps install data lint test-core test-sql
 
-# formatting and clippy with warnings as errors, over every crate and target
+# formatting and clippy with warnings as errors, over every crate and target; module cycles
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	# no import cycle between modules, in either crate (ARCHITECTURE.md: lower layers never
+	# import higher ones)
+	python3 scripts/module_cycles.py
+	python3 scripts/module_cycles.py --level 2
 
 test-core:
 	cargo test --release -p pgrec-core -p pgrec-plot

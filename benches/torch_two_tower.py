@@ -5,7 +5,7 @@ id embedding plus one embedding per feature column (mean-pooled for multi-valued
 concatenated, an MLP with ReLU, an output of factors + 1 (the last value is a bias term), plus
 per-id biases and the global mean outside the dot product; AdamW on the MLP, Adam on the
 embeddings, per-rating L2 on the embedding rows used. Reads the TSV files that
-`cargo run --release --example towers_speed -- <data> <params> <dir>` writes, so both train
+`cargo run --release --example neural_speed -- <data> <params> <dir>` writes, so both train
 on identical rows and feature ids.
 
 Usage: python benches/torch_two_tower.py <dir> [epochs] [threads] [batch] [json params]

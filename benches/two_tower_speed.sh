@@ -11,9 +11,9 @@ epochs=${2:-3}
 python=${3:-python3}
 dump=$(mktemp -d /tmp/pgrec_tt_speed.XXXXXX)
 threads=${THREADS:-2}
-cargo build --release --example towers_speed -p pgrec-core >/dev/null
+cargo build --release --example neural_speed -p pgrec-core >/dev/null
 echo "== pgrec ($data, $threads threads, batch 256, $epochs epochs)"
-THREADS=$threads ./target/release/examples/towers_speed "$data" "{\"epochs\": $epochs}" "$dump"
+THREADS=$threads ./target/release/examples/neural_speed "$data" "{\"epochs\": $epochs}" "$dump"
 echo "== PyTorch ($("$python" -c 'import torch; print(torch.__version__)'), same rows, features and architecture)"
 "$python" benches/torch_two_tower.py "$dump" "$epochs" "$threads" 256
 rm -rf "$dump"

@@ -10,12 +10,13 @@ use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
 use crate::params::{Ann, PipelineParams};
 use crate::version::VersionInfo;
-use pgrec_core::algo::Scorer;
+use pgrec_core::algo::neural::ncf::{score_head_from_tensors, HEAD_TENSOR_PATTERN};
 use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
-use pgrec_core::model::{HeadLayer, ModelView, ScoreHead};
+use pgrec_core::model::{ModelView, ScoreHead};
 use pgrec_core::similarity::{item_support, ItemInteractions};
 use pgrec_core::store::{self, KeysIn, Mapped};
+use pgrec_core::train::Scorer;
 use pgrec_core::{FactorModel, UserItems};
 use pgrx::prelude::*;
 use std::cell::RefCell;
@@ -207,34 +208,19 @@ fn read_side(
 
 /// The scoring network of an ncf version, from its stored tensors.
 fn read_head(info: &VersionInfo) -> ScoreHead {
-    let corrupt = |why: String| -> ! {
-        raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!(
-                "pgrec: the scoring network of model version {} is damaged: {why}",
-                info.id
-            ),
-            Some("Train the model again."),
-        )
-    };
     let query = if info.distributed {
         crate::replica::head_query()
     } else {
-        "SELECT name, rows, cols, data FROM pgrec.model_tensors \
-         WHERE version_id = $1 AND name LIKE 'joint.layer%' ORDER BY name"
-            .to_string()
+        format!(
+            "SELECT name, rows, cols, data FROM pgrec.model_tensors \
+             WHERE version_id = $1 AND name LIKE '{HEAD_TENSOR_PATTERN}' ORDER BY name"
+        )
     };
-    let layers = Spi::connect(|c| {
+    let tensors = Spi::connect(|c| {
         let rows = c.select(&query, None, &[info.id.into()]).or_raise();
-        // (layer number, is weight, rows, cols, values)
-        let mut parts = Vec::new();
+        let mut tensors = Vec::new();
         for row in rows {
             let name = row.get::<String>(1).or_raise().unwrap_or_default();
-            let rest = name.trim_start_matches("joint.layer");
-            let (num, kind) = rest.split_once('.').unwrap_or((rest, ""));
-            let Ok(num) = num.parse::<usize>() else {
-                corrupt(format!("unexpected tensor \"{name}\""))
-            };
             let rows_n = row.get::<i32>(2).or_raise().unwrap_or_default().max(0) as usize;
             let cols_n = row.get::<i32>(3).or_raise().unwrap_or_default().max(0) as usize;
             let data: Vec<f32> = row
@@ -244,29 +230,20 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
                 .into_iter()
                 .map(|x| x.unwrap_or(0.0))
                 .collect();
-            parts.push((num, kind == "weight", rows_n, cols_n, data));
+            tensors.push((name, rows_n, cols_n, data));
         }
-        parts
+        tensors
     });
-    let n = layers.iter().map(|p| p.0 + 1).max().unwrap_or(0);
-    let mut head = ScoreHead { layers: Vec::new() };
-    for l in 0..n {
-        let weight = layers.iter().find(|p| p.0 == l && p.1);
-        let bias = layers.iter().find(|p| p.0 == l && !p.1);
-        let (Some(w), Some(b)) = (weight, bias) else {
-            corrupt(format!("layer {l} is missing"))
-        };
-        head.layers.push(HeadLayer {
-            n_in: w.2,
-            n_out: w.3,
-            weight: w.4.clone(),
-            bias: b.4.clone(),
-        });
-    }
-    if let Err(why) = head.check(info.factors) {
-        corrupt(why);
-    }
-    head
+    score_head_from_tensors(&tensors, info.factors).unwrap_or_else(|e| {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the scoring network of model version {} is damaged: {e}",
+                info.id
+            ),
+            Some("Train the model again."),
+        )
+    })
 }
 
 /// What a version's params ask of serving: its pipeline params, parsed as training checked them.

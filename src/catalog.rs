@@ -10,8 +10,8 @@ use pgrx::{JsonB, PgBuiltInOids, PgOid};
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyKind, Keys};
 use crate::version::{version_columns, version_from_row, VersionInfo};
-use pgrec_core::algo::{Scorer, Target};
 use pgrec_core::train::{Measurement, Metric};
+use pgrec_core::train::{Scorer, Target};
 
 /// One epoch as recorded in the history: (epoch, mean train loss, validation, seconds).
 pub type EpochRow = (usize, f64, Option<Measurement>, f64);

@@ -14,6 +14,7 @@
 //! name nobody distributed). pgrec writes them as the extension's owner, after checking with the
 //! caller's privileges that the caller owns the model (`access::as_extension_owner`).
 
+use pgrec_core::algo::neural::ncf::HEAD_TENSOR_PATTERN;
 use pgrx::prelude::*;
 
 use crate::errors::{raise, required, Code, OrRaise};
@@ -62,7 +63,8 @@ fn push_row(model: &str) {
     Spi::connect_mut(|c| {
         let row = c
             .select(
-                "SELECT pg_catalog.pg_get_userbyid(o.owner)::text, \
+                &format!(
+                    "SELECT pg_catalog.pg_get_userbyid(o.owner)::text, \
                         ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_catalog.pg_get_userbyid(r)::text END \
                               FROM unnest(o.readers) r)::text[], \
                         v.version, v.params, \
@@ -74,10 +76,11 @@ fn push_row(model: &str) {
                             'head', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
                                                           'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
                                      FROM pgrec.model_tensors t \
-                                     WHERE t.version_id = v.id AND t.name LIKE 'joint.layer%')), \
+                                     WHERE t.version_id = v.id AND t.name LIKE '{HEAD_TENSOR_PATTERN}')), \
                         v.model \
                  FROM pgrec.model_owners o JOIN pgrec.model_versions v ON v.model = o.model \
-                 WHERE v.id = $1",
+                 WHERE v.id = $1"
+                ),
                 Some(1),
                 &[info.id.into()],
             )

@@ -1,8 +1,8 @@
 //! pgrec.evaluate: rating error and top-k ranking quality of a model on held-out rows.
 
-use pgrec_core::algo::Target;
 use pgrec_core::metrics::{auc, mae, ranking_scores, rmse, RankingSummary};
 use pgrec_core::topk::top_k;
+use pgrec_core::train::Target;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use rayon::prelude::*;

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use pgrec_core::algo::Training;
 use pgrec_core::metrics::embedding_health;
+use pgrec_core::train::Training;
 use pgrec_core::FactorModel;
 
 use serde_json::json;
@@ -16,11 +16,7 @@ use crate::pool;
 
 /// The one epoch loop: runs steps on the pool, reports progress, stops early when asked.
 /// `rmse` says whether the training loss is a squared error (reported as its root).
-pub fn fit_epochs(
-    trainer: &mut dyn Training,
-    pool: &rayon::ThreadPool,
-    rmse: bool,
-) -> Vec<EpochRow> {
+pub fn fit_epochs(trainer: &mut Training, pool: &rayon::ThreadPool, rmse: bool) -> Vec<EpochRow> {
     let max = trainer.max_steps();
     let mut history = Vec::with_capacity(max);
     for _ in 0..max {

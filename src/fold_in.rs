@@ -4,10 +4,12 @@
 //! that version. Both configure the version's algorithm from its stored params and call its
 //! `fold_in` (closed form for als, ials and mf; seeded SGD for bpr).
 
+use pgrec_core::algo::contract::Configured;
 use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History};
-use pgrec_core::algo::{self, Configured, Target};
+use pgrec_core::algo::registry;
 use pgrec_core::data::{find_duplicate, merge_sorted_duplicates};
 use pgrec_core::topk::{top_k, Scored};
+use pgrec_core::train::Target;
 use pgrx::prelude::*;
 
 use crate::access::{require_existing_owner, OWNER_ONLY};
@@ -23,7 +25,7 @@ use crate::spi::require_current_catalog;
 /// The version's algorithm configured from its stored params, and its name.
 fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
     let (algorithm, params) = recipe_of(&m.info);
-    let entry = algo::find(&algorithm).and_then(|e| e.configure);
+    let entry = registry::find(&algorithm).and_then(|e| e.configure);
     match entry {
         Some(configure) => (algorithm, configure(&params).or_raise()),
         None => raise(
@@ -50,7 +52,7 @@ fn fold_one(
         None => raise(
             Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("model \"{model}\" (algorithm {algorithm}) cannot fold in users"),
-            Some("Fold-in works for mf, als, ials and bpr models; retrain two_tower and ncf models with the new users."),
+            Some(&registry::fold_in_hint()),
         ),
     }
 }

@@ -33,8 +33,8 @@ fn physical_memory() -> u64 {
 pub fn check_rows_read(rows: u64) {
     check_memory_of(
         "reading this source",
-        pgrec_core::algo::FIXED_BYTES
-            .saturating_add(rows.saturating_mul(pgrec_core::algo::LOAD_BYTES_PER_ROW)),
+        pgrec_core::algo::contract::FIXED_BYTES
+            .saturating_add(rows.saturating_mul(pgrec_core::algo::contract::LOAD_BYTES_PER_ROW)),
         "the rows read so far",
     )
 }

@@ -6,7 +6,8 @@
 
 use std::time::Instant;
 
-use pgrec_core::algo::{self, FeatureRequest, TrainingData};
+use pgrec_core::algo::contract::{FeatureRequest, MemoryShape, TrainingData};
+use pgrec_core::algo::{registry, tune};
 use pgrec_core::data::{
     find_duplicate, merge_sorted_duplicates, sort_pairs, sort_pairs_and_values,
 };
@@ -70,15 +71,15 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let mut params_json = recipe.params.clone();
     // Algorithm and parameter errors come before any reading or locking.
     let pipeline = PipelineParams::take(&mut params_json);
-    let configured = match (pipeline.tune, algo::find(algorithm)) {
+    let configured = match (pipeline.tune, registry::find(algorithm)) {
         (
             Some(trials),
             Some(
-                entry @ algo::Entry {
+                entry @ registry::Entry {
                     configure: Some(c), ..
                 },
             ),
-        ) => algo::tune::configure(entry.name, *c, &params_json, trials).or_raise(),
+        ) => tune::configure(entry.name, *c, &params_json, trials).or_raise(),
         _ => configure(algorithm, &params_json),
     };
     if configured.needs_ratings() && rating_col.is_none() {
@@ -101,9 +102,6 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     }
     crate::spi::require_current_catalog();
     let threads = configured.threads().unwrap_or_else(pool::default_threads);
-    let mut stored_params = configured.stored_params();
-    stored_params["threads"] = json!(threads);
-    pipeline.record(&mut stored_params);
     let version = reserve_version(model);
 
     let spec = SourceSpec {
@@ -115,7 +113,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     // The memory guard, three times: on the planner's row estimate before reading, on the rows
     // read so far while reading, and on the exact shape before training.
     let row_estimate = |rows: u64| {
-        configured.memory_bytes(algo::MemoryShape {
+        configured.memory_bytes(MemoryShape {
             rows,
             ..Default::default()
         })
@@ -129,7 +127,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let mut data = load(&spec, &|rows| {
         memory_guard::check_memory(row_estimate(rows), "the rows read so far", hint)
     });
-    let memory_estimate = configured.memory_bytes(algo::MemoryShape {
+    let memory_estimate = configured.memory_bytes(MemoryShape {
         rows: data.ratings.len() as u64,
         users: data.users.len() as u64,
         items: data.items.len() as u64,
@@ -191,7 +189,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let mut training = pool::run(pool, |_| configured.start(training_data, pool)).or_raise();
     let n_validation = training.n_validation();
     let rmse_loss = training.squared_loss();
-    let history = fit_epochs(&mut *training, pool, rmse_loss);
+    let history = fit_epochs(&mut training, pool, rmse_loss);
     let fitted = pool::run(pool, |_| training.finish(pool));
     let fit_seconds = fit_started.elapsed().as_secs_f64();
     let (n_users, n_items) = (data.users.len(), data.items.len());
@@ -200,15 +198,12 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             m.insert(k.clone(), v.clone());
         }
     }
-    // A tuned model is stored with the winner's settings, then with the defaults its final
-    // training chose from the data: what it is, and what retrain replays.
-    let winner = fitted.metrics["tune"]["params"].as_object();
-    let data_defaults = fitted.metrics[algo::DATA_DEFAULTS].as_object();
-    for (k, v) in winner.into_iter().chain(data_defaults).flatten() {
-        if k.as_str() != "threads" {
-            stored_params[k.as_str()] = v.clone();
-        }
-    }
+    // The version stores the params the algorithm finished with (a tuned model's winning
+    // settings, the defaults chosen from the data: what it is, and what retrain replays), the
+    // thread count it ran with and the pipeline's own params.
+    let mut stored_params = fitted.params;
+    stored_params["threads"] = json!(threads);
+    pipeline.record(&mut stored_params);
     data.ratings = fitted.ratings;
     let (tensors, scorer, target) = (fitted.tensors, fitted.scorer, fitted.target);
     let fitted = fitted.model;

@@ -1,7 +1,8 @@
-//! The extension's view of the core's algorithm registry (`pgrec_core::algo::REGISTRY`):
+//! The extension's view of the core's algorithm registry (`pgrec_core::REGISTRY`):
 //! looking an algorithm up with the SQL errors a user sees, and `pgrec.algorithms()`.
 
-use pgrec_core::algo::{self, Configured};
+use pgrec_core::algo::contract::Configured;
+use pgrec_core::algo::registry::{self, Entry, REGISTRY};
 
 use pgrx::prelude::*;
 use serde_json::json;
@@ -11,9 +12,9 @@ use crate::errors::{raise, Code, OrRaise};
 /// The registry entry of `algorithm`: an unknown name is 22023, a name of the SQL contract that
 /// this version cannot train is 0A000.
 pub fn configure(algorithm: &str, params: &serde_json::Value) -> Box<dyn Configured> {
-    let available: Vec<&str> = algo::available().collect();
-    match algo::find(algorithm) {
-        Some(algo::Entry {
+    let available: Vec<&str> = registry::available().collect();
+    match registry::find(algorithm) {
+        Some(Entry {
             configure: Some(configure),
             ..
         }) => configure(params).or_raise(),
@@ -23,7 +24,7 @@ pub fn configure(algorithm: &str, params: &serde_json::Value) -> Box<dyn Configu
             Some(&format!("Available algorithms: {}.", available.join(", "))),
         ),
         None => {
-            let all: Vec<&str> = algo::REGISTRY.iter().map(|e| e.name).collect();
+            let all: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
             raise(
                 Code::ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("unknown algorithm \"{algorithm}\""),
@@ -45,7 +46,7 @@ fn algorithms() -> TableIterator<
         name!(uses_features, Option<bool>),
     ),
 > {
-    let rows: Vec<_> = algo::REGISTRY
+    let rows: Vec<_> = REGISTRY
         .iter()
         .map(|e| {
             let configured = e.configure.and_then(|c| c(&json!({})).ok());

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::KeyKind;
 use crate::spi::catalog_version;
-use pgrec_core::algo::{Scorer, Target};
+use pgrec_core::train::{Scorer, Target};
 
 /// What serving and evaluation need to know about a version.
 #[derive(Debug, Clone)]

@@ -8,14 +8,14 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use pgrec_core::algo::mf::{DataShape, MfParams, MfTrainer};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{DataShape, MfParams, MfTrainer};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
-use pgrec_core::train::IterativeTrainer;
+use pgrec_core::train::Step;
 use serde_json::json;
 
 const FACTORS: usize = 64;
@@ -144,7 +144,7 @@ fn side_by_side(d: &Data) {
         trainer.step(&pool, &cancel).expect("step");
     }
     let pgrec_epoch = t.elapsed().as_secs_f64() / QUALITY_EPOCHS as f64;
-    let model = trainer.finish();
+    let model = Box::new(trainer).finish(&pool).model;
     let k = Kernels::detect();
     let pgrec_rmse = rmse(
         &d.test

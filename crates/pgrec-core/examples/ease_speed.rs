@@ -7,7 +7,8 @@
 
 use std::time::Instant;
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::merge_sorted_duplicates;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::parallel::{build_pool, CancelFlag};
@@ -65,9 +66,10 @@ fn main() {
         .expect("write");
     }
     let pool = build_pool(threads).expect("pool");
-    let configured =
-        (algo::find("ease").and_then(|e| e.configure).expect("ease"))(&serde_json::json!({}))
-            .expect("params");
+    let configured = (registry::find("ease")
+        .and_then(|e| e.configure)
+        .expect("ease"))(&serde_json::json!({}))
+    .expect("params");
     let rows = ratings.len();
     let started = Instant::now();
     let mut training = configured

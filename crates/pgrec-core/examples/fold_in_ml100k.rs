@@ -10,8 +10,9 @@ mod common;
 
 use std::sync::OnceLock;
 
+use pgrec_core::algo::contract::TrainingData;
 use pgrec_core::algo::fold::{FoldTarget, History};
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::registry;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
@@ -41,7 +42,7 @@ fn main() {
     let (n_users, n_items) = (data.users.len(), data.items.len());
     let pool = build_pool(2).unwrap();
     let kern = Kernels::detect();
-    let entry = algo::find(&name).expect("algorithm");
+    let entry = registry::find(&name).expect("algorithm");
     let configure = entry.configure.expect("available");
     let train = |ratings: &[Rating]| -> FactorModel {
         let mut ratings = ratings.to_vec();

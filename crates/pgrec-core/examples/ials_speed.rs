@@ -8,7 +8,8 @@
 use std::io::Write;
 use std::time::Instant;
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::{merge_sorted_duplicates, Rating};
 use pgrec_core::features::SideFeatures;
 use pgrec_core::parallel::{build_pool, CancelFlag};
@@ -82,7 +83,7 @@ fn main() {
         }
     }
     let pool = build_pool(threads).expect("pool");
-    let entry = algo::find("ials").expect("ials");
+    let entry = registry::find("ials").expect("ials");
     let configured = (entry.configure.expect("available"))(&params).expect("params");
     let n_rows = ratings.len();
     let (wall0, cpu0) = (Instant::now(), cpu_seconds());

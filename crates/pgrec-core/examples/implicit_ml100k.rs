@@ -8,7 +8,8 @@
 
 mod common;
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
@@ -43,7 +44,7 @@ fn main() {
         .unwrap_or(5);
     let pool = build_pool(threads).unwrap();
     let kern = Kernels::detect();
-    let entry = algo::find(&name).expect("algorithm");
+    let entry = registry::find(&name).expect("algorithm");
     let mut idx: Vec<usize> = (0..all.len()).collect();
     let mut precisions = Vec::new();
     for seed in 1..=splits {
@@ -90,7 +91,7 @@ fn main() {
             }
         }
         let fitted = training.finish(&pool);
-        let rating_model = fitted.target == pgrec_core::algo::Target::Rating;
+        let rating_model = fitted.target == pgrec_core::train::Target::Rating;
         let m = fitted.model;
         let secs = started.elapsed().as_secs_f64();
         let mut seen = vec![Vec::new(); n_users];

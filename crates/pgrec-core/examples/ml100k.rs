@@ -2,11 +2,11 @@
 //! Usage: cargo run --release --example ml100k -- [path to ml-100k.inter] [json params]
 //! Reports test RMSE on the canonical u1 split and on seeded random 80/20 splits (seeds 1-3).
 
+use pgrec_core::algo::mf::{fit, MfParams};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::{KeyIndex, Rating};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{fit, MfParams};
 use pgrec_core::parallel::build_pool;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

@@ -8,7 +8,8 @@
 
 mod common;
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
@@ -33,7 +34,7 @@ fn main() {
     let (n_users, n_items) = (data.users.len(), data.items.len());
     let pool = build_pool(2).unwrap();
     let kern = Kernels::detect();
-    let entry = algo::find(&name).expect("algorithm");
+    let entry = registry::find(&name).expect("algorithm");
     let mut idx: Vec<usize> = (0..all.len()).collect();
     let shrinks = [0.0f32, 10.0, 25.0, 50.0, 100.0];
     let mut table: Vec<(String, Vec<(f64, f64)>)> = Vec::new();

@@ -301,16 +301,6 @@ impl ItemLists for UserItems {
     }
 }
 
-impl ItemLists for crate::store::Mapped<'_> {
-    fn n_users(&self) -> usize {
-        self.seen_offsets.len().saturating_sub(1)
-    }
-
-    fn of(&self, user: u32) -> &[u32] {
-        self.seen_of(user)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,9 +9,9 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
-use crate::nn::gemm;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
 use crate::similarity::{cosine_of, shrink, Shrinkage, DEFAULT_SHRINKAGE};

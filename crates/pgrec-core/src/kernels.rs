@@ -402,6 +402,47 @@ pub fn norm(k: Kernels, a: &[f32]) -> f32 {
     k.dot(a, a).sqrt()
 }
 
+/// C (m x n) = beta * C + op(A) (m x k) * op(B) (k x n), row-major. `ta` / `tb` say that the
+/// stored matrix is the transpose (A stored k x m, B stored n x k).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    ta: bool,
+    b: &[f32],
+    tb: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // SAFETY: the asserts above bound every index the strides can reach.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

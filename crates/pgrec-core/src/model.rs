@@ -5,9 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::kernels::gemm;
 use crate::kernels::Kernels;
-use crate::nn::gemm;
-use crate::topk::Scored;
 
 /// Items scored per matrix product by `ScoreHead`. Fixed, so a score never depends on how the
 /// catalogue was cut.
@@ -264,12 +263,6 @@ impl<'a> ModelView<'a> {
             .map(|i| crate::kernels::norm(kern, self.item(i)))
             .collect()
     }
-
-    /// The k items most similar to `item` by cosine of their factors, the item itself excluded
-    /// (see [`crate::similarity`] for the shrunk cosine serving uses by default).
-    pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
-        crate::similarity::embedding_neighbours(self, kern, norms, None, item, k)
-    }
 }
 
 impl FactorModel {
@@ -330,10 +323,6 @@ impl FactorModel {
 
     pub fn item_norms(&self, kern: Kernels) -> Vec<f32> {
         self.view().item_norms(kern)
-    }
-
-    pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
-        self.view().similar_items(kern, norms, item, k)
     }
 }
 

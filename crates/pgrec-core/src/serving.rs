@@ -10,11 +10,11 @@ use rayon::prelude::*;
 use crate::data::ItemLists;
 #[cfg(test)]
 use crate::data::UserItems;
+use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
-use crate::nn::gemm;
 use crate::parallel::CancelFlag;
-use crate::topk::{top_k, top_k_from, Scored, TopK};
+use crate::topk::{scan_top_k, top_k, Scored, TopK};
 
 /// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
 /// `min(MAX_BATCH_USERS, BATCH_BUFFER / n_items)` users, at least one, whatever the thread
@@ -75,48 +75,9 @@ pub fn recommend_among(
     top.into_sorted()
 }
 
-/// Items per unit of a catalog scan. Each unit keeps its own top k; the units' lists are merged
-/// by (score, index), so the answer does not depend on how many threads ran the units.
-pub const SCAN_CHUNK: usize = 8192;
-
 /// Catalogs from this size up are worth spreading over the pool (below it, handing units to
 /// workers costs more than it saves).
 pub const PARALLEL_SCAN_ITEMS: usize = 32_768;
-
-/// The k best of the scores of items 0..n, skipping the indices in the sorted slice `exclude`
-/// and NaN scores, ties to the smaller index. `score_unit(lo, out)` writes the scores of items
-/// lo..lo + out.len(). With `parallel` the units run on the current rayon pool (call inside
-/// `pool.install`); without, one after the other on this thread. Same result either way.
-pub fn scan_top_k<F>(
-    n: usize,
-    k: usize,
-    exclude: &[u32],
-    parallel: bool,
-    score_unit: F,
-) -> Vec<Scored>
-where
-    F: Fn(usize, &mut [f32]) + Sync,
-{
-    let unit = |c: usize| {
-        let lo = c * SCAN_CHUNK;
-        let hi = (lo + SCAN_CHUNK).min(n);
-        let mut scores = vec![0f32; hi - lo];
-        score_unit(lo, &mut scores);
-        let start = exclude.partition_point(|&e| (e as usize) < lo);
-        top_k_from(&scores, k, &exclude[start..], lo as u32)
-    };
-    let units = n.div_ceil(SCAN_CHUNK);
-    let lists: Vec<Vec<Scored>> = if parallel {
-        (0..units).into_par_iter().map(unit).collect()
-    } else {
-        (0..units).map(unit).collect()
-    };
-    let mut top = TopK::new(k);
-    for s in lists.into_iter().flatten() {
-        top.push(s.index, s.score);
-    }
-    top.into_sorted()
-}
 
 /// The k best items for user `u` of a dot-product model, as `top_k` over
 /// [`ModelView::score_items`] gives them, computed unit by unit (see [`scan_top_k`]) without
@@ -256,6 +217,7 @@ mod tests {
     use super::*;
     use crate::kernels::f16_bits;
     use crate::model::{FactorModel, HeadLayer, ScoreHead};
+    use crate::topk::SCAN_CHUNK;
     use rand::{Rng, SeedableRng};
 
     fn random_model(users: usize, items: usize, k: usize, seed: u64) -> FactorModel {

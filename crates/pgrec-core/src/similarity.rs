@@ -12,7 +12,7 @@
 
 use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
-use crate::model::ModelView;
+use crate::model::{FactorModel, ModelView};
 use crate::topk::{Scored, TopK};
 
 /// Shrinkage of `embedding` similarities when the caller gives none.
@@ -131,7 +131,7 @@ pub fn embedding_neighbours(
 }
 
 /// [`embedding_neighbours`], with the catalog's units spread over the current rayon pool when
-/// `parallel` (see [`crate::serving::scan_top_k`]; the same answer either way), and the dot
+/// `parallel` (see [`crate::topk::scan_top_k`]; the same answer either way), and the dot
 /// products read from `f16_items` (the item vectors as f16 bits) when given.
 #[allow(clippy::too_many_arguments)]
 pub fn embedding_neighbours_scan(
@@ -150,7 +150,7 @@ pub fn embedding_neighbours_scan(
     }
     let q = view.item(item);
     let f = view.factors;
-    crate::serving::scan_top_k(view.n_items(), k, &[item], parallel, |lo, out| {
+    crate::topk::scan_top_k(view.n_items(), k, &[item], parallel, |lo, out| {
         let (a, b) = (lo * f, (lo + out.len()) * f);
         match f16_items {
             Some(h) => kern.dots_f16(q, &h[a..b], out),
@@ -167,6 +167,20 @@ pub fn embedding_neighbours_scan(
             }
         }
     })
+}
+
+impl ModelView<'_> {
+    /// The k items most similar to `item` by cosine of their factors, the item itself excluded
+    /// (see this module for the shrunk cosine serving uses by default).
+    pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
+        embedding_neighbours(self, kern, norms, None, item, k)
+    }
+}
+
+impl FactorModel {
+    pub fn similar_items(&self, kern: Kernels, norms: &[f32], item: u32, k: usize) -> Vec<Scored> {
+        self.view().similar_items(kern, norms, item, k)
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 use std::io::{self, Write};
 
 use crate::checksum::{Checksum, CHECKSUM_AT};
-use crate::data::UserItems;
+use crate::data::{ItemLists, UserItems};
 use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
 
@@ -785,6 +785,17 @@ impl AlignedBytes {
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the words hold at least len initialised bytes.
         unsafe { std::slice::from_raw_parts(self.words.as_ptr() as *const u8, self.len) }
+    }
+}
+
+/// The seen items of a mapped serving file, as serving reads them.
+impl ItemLists for Mapped<'_> {
+    fn n_users(&self) -> usize {
+        self.seen_offsets.len().saturating_sub(1)
+    }
+
+    fn of(&self, user: u32) -> &[u32] {
+        self.seen_of(user)
     }
 }
 

@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use rayon::prelude::*;
+
 /// A scored candidate; ordered so that the *worst* candidate is the heap's maximum.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scored {
@@ -103,6 +105,45 @@ pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec
             continue;
         }
         top.push(i, s);
+    }
+    top.into_sorted()
+}
+
+/// Items per unit of a catalog scan. Each unit keeps its own top k; the units' lists are merged
+/// by (score, index), so the answer does not depend on how many threads ran the units.
+pub const SCAN_CHUNK: usize = 8192;
+
+/// The k best of the scores of items 0..n, skipping the indices in the sorted slice `exclude`
+/// and NaN scores, ties to the smaller index. `score_unit(lo, out)` writes the scores of items
+/// lo..lo + out.len(). With `parallel` the units run on the current rayon pool (call inside
+/// `pool.install`); without, one after the other on this thread. Same result either way.
+pub fn scan_top_k<F>(
+    n: usize,
+    k: usize,
+    exclude: &[u32],
+    parallel: bool,
+    score_unit: F,
+) -> Vec<Scored>
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let unit = |c: usize| {
+        let lo = c * SCAN_CHUNK;
+        let hi = (lo + SCAN_CHUNK).min(n);
+        let mut scores = vec![0f32; hi - lo];
+        score_unit(lo, &mut scores);
+        let start = exclude.partition_point(|&e| (e as usize) < lo);
+        top_k_from(&scores, k, &exclude[start..], lo as u32)
+    };
+    let units = n.div_ceil(SCAN_CHUNK);
+    let lists: Vec<Vec<Scored>> = if parallel {
+        (0..units).into_par_iter().map(unit).collect()
+    } else {
+        (0..units).map(unit).collect()
+    };
+    let mut top = TopK::new(k);
+    for s in lists.into_iter().flatten() {
+        top.push(s.index, s.score);
     }
     top.into_sorted()
 }

@@ -10,7 +10,8 @@
 //! keyed by the kernel set detected; on a CPU with another set the test prints the hashes and
 //! checks only that one and two threads agree.
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
@@ -68,7 +69,7 @@ fn item_features(n_items: usize) -> SideFeatures {
 /// Trains `name` with `params` on `threads` threads the way the extension's pipeline does and
 /// hashes the result.
 fn train_hash(name: &str, params: serde_json::Value, threads: usize) -> u64 {
-    let entry = algo::find(name).unwrap();
+    let entry = registry::find(name).unwrap();
     let configured = (entry.configure.unwrap())(&params).unwrap();
     let mut h = Fnv::new();
     let ratings = source();

@@ -3,7 +3,8 @@
 //! item must be ranked first among the user's unseen items. Also: the same model for one and for
 //! three threads.
 
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
@@ -43,7 +44,7 @@ fn train_on(
     params: serde_json::Value,
     threads: usize,
 ) -> FactorModel {
-    let entry = algo::find(name).unwrap();
+    let entry = registry::find(name).unwrap();
     let configured = (entry.configure.unwrap())(&params).unwrap();
     let pool = build_pool(threads).unwrap();
     let data = TrainingData {

@@ -1,14 +1,14 @@
 //! Behaviour of the matrix factorisation trainer on data with a known answer.
 
+use pgrec_core::algo::mf::{fit, MfParams, MfTrainer};
 use pgrec_core::algo::params::{parse_params, Checked};
 use pgrec_core::data::{Rating, UserItems};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::metrics::rmse;
-use pgrec_core::mf::{fit, MfParams, MfTrainer};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::topk::top_k;
-use pgrec_core::train::IterativeTrainer;
+use pgrec_core::train::{Step, Training};
 use pgrec_core::CoreError;
 use serde_json::json;
 
@@ -118,13 +118,14 @@ fn early_stopping_keeps_the_best_epoch() {
     );
     let pool = build_pool(2).unwrap();
     // The loop of `fit`, keeping the model as it stood after every epoch.
-    let mut t = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let trainer = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let mut t = Training::new(Box::new(trainer), json!(null));
     let cancel = CancelFlag::new();
     let (mut history, mut snapshots) = (Vec::new(), Vec::new());
-    for _ in 0..t.max_epochs() {
+    for _ in 0..t.max_steps() {
         let r = t.step(&pool, &cancel).unwrap();
         history.push(r);
-        snapshots.push(t.model().clone());
+        snapshots.push(t.algorithm().model().clone());
         if r.stop {
             break;
         }
@@ -147,7 +148,7 @@ fn early_stopping_keeps_the_best_epoch() {
     // The model returned is the one of the best epoch, not the last one.
     assert_ne!(snapshots[best], *snapshots.last().unwrap());
     assert!(
-        t.finish() == snapshots[best],
+        t.finish(&pool).model == snapshots[best],
         "finish did not return the best epoch's model"
     );
 }
@@ -160,15 +161,16 @@ fn without_validation_the_last_model_is_returned() {
     });
     let p = params(json!({"factors": 4, "epochs": 3, "implicit": false}));
     let pool = build_pool(2).unwrap();
-    let mut t = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let trainer = MfTrainer::new(data, 2000, 1000, p).unwrap();
+    let mut t = Training::new(Box::new(trainer), json!(null));
     let cancel = CancelFlag::new();
     for _ in 0..3 {
         let r = t.step(&pool, &cancel).unwrap();
         assert_eq!(r.validation_rmse(), None);
         assert!(!r.stop);
     }
-    let last = t.model().clone();
-    assert!(t.finish() == last);
+    let last = t.algorithm().model().clone();
+    assert!(t.finish(&pool).model == last);
 }
 
 /// Biases only (zero initial factors stay zero): user u rates every item m + d_u, with the
@@ -360,9 +362,10 @@ fn registry_rmse(
     n_users: usize,
     n_items: usize,
 ) -> (f64, serde_json::Value) {
-    use pgrec_core::algo::{self, TrainingData, DATA_DEFAULTS};
+    use pgrec_core::algo::{contract::TrainingData, registry};
     use pgrec_core::features::SideFeatures;
-    let configured = (algo::find("mf").unwrap().configure.unwrap())(&params).unwrap();
+    use pgrec_core::train::DATA_DEFAULTS;
+    let configured = (registry::find("mf").unwrap().configure.unwrap())(&params).unwrap();
     let data = TrainingData {
         ratings: train.to_vec(),
         n_users,
@@ -417,7 +420,7 @@ fn a_smaller_penalty_keeps_the_factors_the_small_data_one_erases() {
     );
     let run = |p: serde_json::Value| registry_rmse(p, &train, &test, 4_000, 1_500);
     let mut big = MfParams::default();
-    let shape = pgrec_core::mf::DataShape {
+    let shape = pgrec_core::algo::mf::DataShape {
         ratings: 19_600_000,
         users: 138_493,
         items: 26_744,

@@ -3,23 +3,25 @@
 //! means, as in Koren's baseline predictors); the factors then model what the baseline leaves:
 //! every user solves (sum_i y_i y_i^T + lambda n_u I) x_u = sum_i (r_ui - baseline) y_i over the
 //! items it rated, then every item likewise. Rows are solved by warm-started conjugate gradient
-//! or exactly (see [`crate::solve`]); the sweeps parallelise over rows, so the model does not
+//! or exactly (see [`crate::algo::linear::solve`]); the sweeps parallelise over rows, so the model does not
 //! depend on the thread count.
 
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::contract::{Configured, TrainingData};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
-use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
+use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
+use crate::algo::linear::solve::{Solver, Sweep};
+use crate::algo::linear::sparse::Csr;
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
-use crate::solve::{Solver, Sweep};
-use crate::sparse::Csr;
-use crate::train::{EarlyStopping, EpochReport, Measurement};
+use crate::train::{
+    EarlyStopping, Fitted, Measurement, Scorer, Snapshot, Step, StepReport, Target,
+};
 
 /// The parameters of `als` (see [`super::params`]: the fields are the JSON keys, `Default`
 /// holds the defaults).
@@ -60,6 +62,12 @@ impl Default for AlsParams {
 }
 
 impl Params for AlsParams {
+    /// What `"tune": true` searches.
+    const KNOBS: &'static [Knob] = &[
+        Knob::Choice("factors", &[16, 32, 64, 128]),
+        Knob::Log("regularization", 0.02, 1.0),
+    ];
+
     const CHOICES: &'static [(&'static str, &'static str)] =
         &[("solver", "Use \"cg\" or \"cholesky\".")];
 
@@ -103,7 +111,7 @@ impl Configured for Checked<AlsParams> {
         ))
     }
 
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(AlsTraining::new(data, *self)?))
     }
 }
@@ -154,8 +162,6 @@ pub struct AlsTraining {
     model: FactorModel,
     all: Vec<Rating>,
     epoch: usize,
-    stopping: EarlyStopping,
-    best: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl AlsTraining {
@@ -197,7 +203,6 @@ impl AlsTraining {
             head: None,
         };
         Ok(Self {
-            stopping: EarlyStopping::new(p.run.patience(), 1e-6, false),
             p,
             k,
             by_user,
@@ -206,7 +211,6 @@ impl AlsTraining {
             model,
             all,
             epoch: 0,
-            best: None,
         })
     }
 
@@ -245,7 +249,7 @@ impl AlsTraining {
     }
 }
 
-impl Training for AlsTraining {
+impl Step for AlsTraining {
     fn max_steps(&self) -> usize {
         self.p.run.epochs()
     }
@@ -258,7 +262,13 @@ impl Training for AlsTraining {
         true
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    /// Validation RMSE: lower is better; gains under 1e-6 are noise.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        (!self.validation.is_empty())
+            .then(|| EarlyStopping::new(self.p.run.patience(), 1e-6, false))
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let k = self.k;
         let reg = self.p.regularization as f32;
         let diag = move |v: &[f32]| reg * v.len() as f32;
@@ -285,32 +295,26 @@ impl Training for AlsTraining {
         .run(pool, &self.by_item, &mut self.model.item_factors, cancel)?;
         self.epoch += 1;
         let train_loss = self.train_mse();
-        let mut stop = false;
-        let validation = self.validation_rmse().map(|v| {
-            let verdict = self.stopping.observe(v);
-            if verdict.improved {
-                self.best = Some((
-                    self.model.user_factors.clone(),
-                    self.model.item_factors.clone(),
-                ));
-            }
-            stop = verdict.stop;
-            Measurement::rmse(v)
-        });
-        Ok(EpochReport {
-            epoch: self.epoch,
-            train_loss,
-            validation,
-            stop,
-        })
+        let validation = self.validation_rmse().map(Measurement::rmse);
+        Ok(StepReport::new(train_loss, validation))
+    }
+
+    /// The factors (the baseline biases do not change after the start).
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new((
+            self.model.user_factors.clone(),
+            self.model.item_factors.clone(),
+        ))
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) {
+        let (users, items) = snapshot.into_inner();
+        self.model.user_factors = users;
+        self.model.item_factors = items;
     }
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
-        let mut this = *self;
-        if let Some((users, items)) = this.best.take() {
-            this.model.user_factors = users;
-            this.model.item_factors = items;
-        }
+        let this = *self;
         Fitted {
             scorer: Scorer::Dot,
             target: Target::Rating,
@@ -318,6 +322,7 @@ impl Training for AlsTraining {
             ratings: this.all,
             tensors: Vec::new(),
             metrics: serde_json::json!({}),
+            params: serde_json::Value::Null,
         }
     }
 }

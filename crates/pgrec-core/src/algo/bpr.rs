@@ -14,17 +14,17 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::contract::{Configured, TrainingData};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::implicit::ImplicitData;
-use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
+use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
+use crate::algo::implicit::validate::Scores;
 use crate::error::Result;
 use crate::model::FactorModel;
 use crate::parallel::{CancelFlag, SharedMut};
 use crate::rng::{stream, unit_hash};
-use crate::train::{EarlyStopping, EpochReport};
-use crate::validate::Scores;
+use crate::train::{EarlyStopping, Fitted, Scorer, Snapshot, Step, StepReport, Target};
 
 /// The parameters of `bpr` (see [`super::params`]: the fields are the JSON keys, `Default`
 /// holds the defaults).
@@ -69,6 +69,13 @@ impl Default for BprParams {
 }
 
 impl Params for BprParams {
+    /// What `"tune": true` searches.
+    const KNOBS: &'static [Knob] = &[
+        Knob::Choice("factors", &[32, 64, 128]),
+        Knob::Log("learning_rate", 0.01, 0.2),
+        Knob::Log("regularization", 0.001, 0.05),
+    ];
+
     fn check(&mut self) -> Result<()> {
         self.run.check()?;
         int_in("factors", self.factors, 1, 1024)?;
@@ -117,7 +124,7 @@ impl Configured for Checked<BprParams> {
         ))
     }
 
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(BprTraining::new(data, *self)?))
     }
 }
@@ -147,8 +154,6 @@ pub struct BprTraining {
     items: Vec<f32>,
     bias: Vec<f32>,
     epoch: usize,
-    stopping: EarlyStopping,
-    best: Option<(Vec<f32>, Vec<f32>, Vec<f32>)>,
 }
 
 fn group(seed: u64, salt: u64, index: u32, blocks: usize) -> usize {
@@ -181,7 +186,6 @@ impl BprTraining {
             users: init_factors(seed, 3, data.n_users, k, p.init_std as f32),
             items: init_factors(seed, 4, data.n_items, k, p.init_std as f32),
             bias: vec![0.0; data.n_items],
-            stopping: EarlyStopping::new(p.run.patience(), 0.0, true),
             k,
             blocks: b,
             seed,
@@ -193,7 +197,6 @@ impl BprTraining {
             cells,
             group_items,
             epoch: 0,
-            best: None,
         })
     }
 
@@ -268,7 +271,7 @@ impl BprTraining {
     }
 }
 
-impl Training for BprTraining {
+impl Step for BprTraining {
     fn max_steps(&self) -> usize {
         self.p.run.epochs()
     }
@@ -281,7 +284,15 @@ impl Training for BprTraining {
         false
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    /// ndcg@10 of the held-out positives: higher is better, any gain counts.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.data
+            .validation
+            .is_some()
+            .then(|| EarlyStopping::new(self.p.run.patience(), 0.0, true))
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let b = self.blocks;
         let users = SharedMut::new(&mut self.users);
         let items = SharedMut::new(&mut self.items);
@@ -310,7 +321,7 @@ impl Training for BprTraining {
             }
         }
         self.epoch += 1;
-        let (validation, verdict) = self.data.validate(
+        let validation = self.data.validate(
             pool,
             &Scores {
                 user_factors: &self.users,
@@ -318,23 +329,23 @@ impl Training for BprTraining {
                 item_bias: Some(&self.bias),
                 factors: self.k,
             },
-            &mut self.stopping,
         );
-        if verdict.improved {
-            self.best = Some((self.users.clone(), self.items.clone(), self.bias.clone()));
-        }
-        Ok(EpochReport {
-            epoch: self.epoch,
-            train_loss: if steps == 0 { 0.0 } else { loss / steps as f64 },
-            validation,
-            stop: verdict.stop,
-        })
+        let train_loss = if steps == 0 { 0.0 } else { loss / steps as f64 };
+        Ok(StepReport::new(train_loss, validation))
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new((self.users.clone(), self.items.clone(), self.bias.clone()))
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) {
+        (self.users, self.items, self.bias) = snapshot.into_inner();
     }
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let this = *self;
         let n_positives = this.data.positives.nnz();
-        let (users, items, bias) = this.best.unwrap_or((this.users, this.items, this.bias));
+        let (users, items, bias) = (this.users, this.items, this.bias);
         Fitted {
             scorer: Scorer::Dot,
             target: Target::Relevance,
@@ -350,6 +361,7 @@ impl Training for BprTraining {
             },
             ratings: this.data.into_all(),
             tensors: Vec::new(),
+            params: serde_json::Value::Null,
             metrics: serde_json::json!({ "n_positives": n_positives }),
         }
     }

@@ -27,15 +27,15 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::contract::{Configured, MemoryShape, TrainingData};
 use super::fold::{FoldTarget, FoldedUser, History};
 use super::implicit::ImplicitData;
 use super::params::{float_in, Checked, LoopParams, Params};
-use super::{Configured, Fitted, MemoryShape, Scorer, Target, Training, TrainingData};
+use crate::algo::linear::sparse::Csr;
 use crate::error::{CoreError, Result};
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
-use crate::sparse::Csr;
-use crate::train::EpochReport;
+use crate::train::{EarlyStopping, Fitted, Scorer, Snapshot, Step, StepReport, Target};
 
 /// The parameters of `ease` (see [`super::params`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -103,15 +103,13 @@ impl Configured for Checked<EaseParams> {
     fn memory_bytes(&self, shape: MemoryShape) -> u64 {
         let items = shape.items;
         let square = items.saturating_mul(items);
-        super::FIXED_BYTES
-            .saturating_add(
-                shape
-                    .rows
-                    .saturating_mul(super::LOAD_BYTES_PER_ROW + super::TRAIN_BYTES_PER_ROW),
-            )
+        super::contract::FIXED_BYTES
+            .saturating_add(shape.rows.saturating_mul(
+                super::contract::LOAD_BYTES_PER_ROW + super::contract::TRAIN_BYTES_PER_ROW,
+            ))
             .saturating_add(square.saturating_mul(8 + 4 * 2))
             .saturating_add(shape.users.saturating_mul(items).saturating_mul(4 * 2))
-            .saturating_add((shape.users + items).saturating_mul(super::ENTITY_BYTES))
+            .saturating_add((shape.users + items).saturating_mul(super::contract::ENTITY_BYTES))
     }
 
     fn memory_hint(&self) -> Option<&'static str> {
@@ -138,7 +136,7 @@ impl Configured for Checked<EaseParams> {
         Some(FoldedUser { bias: 0.0, factors })
     }
 
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let threshold = self.positive_threshold();
         let implicit = ImplicitData::prepare(data.ratings, data.n_users, threshold, false, 0.0, 0)?;
         Ok(Box::new(EaseTraining {
@@ -158,7 +156,7 @@ pub struct EaseTraining {
     weights: Option<Vec<f32>>,
 }
 
-impl Training for EaseTraining {
+impl Step for EaseTraining {
     fn max_steps(&self) -> usize {
         1
     }
@@ -171,7 +169,12 @@ impl Training for EaseTraining {
         false
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    /// One closed-form step: nothing to stop early.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        None
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let n = self.n_items;
         let by_item = self.data.positives.transpose(n);
         let mut a = pool.install(|| gram_counts(&self.data.positives, &by_item, cancel))?;
@@ -184,13 +187,15 @@ impl Training for EaseTraining {
         drop(a);
         let train_loss = reconstruction_loss(&self.data.positives, &weights, n);
         self.weights = Some(weights);
-        Ok(EpochReport {
-            epoch: 1,
-            train_loss,
-            validation: None,
-            stop: false,
-        })
+        Ok(StepReport::new(train_loss, None))
     }
+
+    /// Never called (no early stopping).
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(())
+    }
+
+    fn restore(&mut self, _snapshot: Snapshot) {}
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let this = *self;
@@ -220,6 +225,7 @@ impl Training for EaseTraining {
             ratings: this.data.into_all(),
             tensors: Vec::new(),
             metrics: serde_json::json!({ "n_positives": n_positives, "lambda": this.lambda }),
+            params: serde_json::Value::Null,
         }
     }
 }

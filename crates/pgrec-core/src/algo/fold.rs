@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 
 use rand::Rng as _;
 
+use crate::algo::linear::solve::{cholesky_solve, gram_serial, CgKernel, RowSystem, Scratch};
 use crate::kernels::Kernels;
 use crate::model::ModelView;
 use crate::rng::{mix64, stream};
-use crate::solve::{cholesky_solve, gram_serial, CgKernel, RowSystem, Scratch};
 
 /// A user's interactions: item indices of the model (sorted, unique) and their values.
 #[derive(Debug, Clone, Copy)]

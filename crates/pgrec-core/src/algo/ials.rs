@@ -2,25 +2,25 @@
 //! (user, item) pair is a preference p = 1 when observed and 0 otherwise, weighted by the
 //! confidence c = 1 + alpha * value; the loss over all pairs is handled through the Gram matrix
 //! of the fixed side, so a sweep costs O(interactions * k + rows * k^2). Rows are solved by
-//! warm-started conjugate gradient (see [`crate::solve`]); an epoch is a user sweep followed by
+//! warm-started conjugate gradient (see [`crate::algo::linear::solve`]); an epoch is a user sweep followed by
 //! an item sweep. Scores are <x_u, y_i>; they rank items and do not estimate ratings.
 
 use rand_distr::{Distribution, Normal};
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
+use super::contract::{Configured, TrainingData};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::implicit::ImplicitData;
-use super::params::{float_in, int_in, Checked, LoopParams, Params};
-use super::{Configured, Fitted, Scorer, Target, Training, TrainingData};
+use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
+use crate::algo::implicit::validate::Scores;
+use crate::algo::linear::solve::{gram, Solver, Sweep, SEEN_NOT_POSITIVE};
+use crate::algo::linear::sparse::Csr;
 use crate::error::Result;
 use crate::model::FactorModel;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::solve::{gram, Solver, Sweep, SEEN_NOT_POSITIVE};
-use crate::sparse::Csr;
-use crate::train::{EarlyStopping, EpochReport};
-use crate::validate::Scores;
+use crate::train::{EarlyStopping, Fitted, Scorer, Snapshot, Step, StepReport, Target};
 
 /// The parameters of `ials` (see [`super::params`]: the fields are the JSON keys, `Default`
 /// holds the defaults).
@@ -85,6 +85,13 @@ impl Default for IalsParams {
 }
 
 impl Params for IalsParams {
+    /// What `"tune": true` searches.
+    const KNOBS: &'static [Knob] = &[
+        Knob::Choice("factors", &[32, 64, 128]),
+        Knob::Log("regularization", 0.5, 20.0),
+        Knob::Log("alpha", 0.3, 10.0),
+    ];
+
     const CHOICES: &'static [(&'static str, &'static str)] = &[
         ("solver", "Use \"cg\" or \"cholesky\"."),
         ("below_threshold", "Use \"ignore\" or \"negative\"."),
@@ -175,7 +182,7 @@ impl Configured for Checked<IalsParams> {
         Some(fold::implicit_user(target, history, reg, self.alpha as f32))
     }
 
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(IalsTraining::new(data, *self)?))
     }
 }
@@ -199,8 +206,6 @@ pub struct IalsTraining {
     users: Vec<f32>,
     items: Vec<f32>,
     epoch: usize,
-    stopping: EarlyStopping,
-    best: Option<(Vec<f32>, Vec<f32>)>,
     /// Y^T Y of the current item factors (computed for the loss, reused by the next sweep).
     item_gram: Option<Vec<f32>>,
 }
@@ -220,12 +225,10 @@ impl IalsTraining {
         Ok(Self {
             users: init_factors(p.run.seed(), 1, data.n_users, k, p.init_std as f32),
             items: init_factors(p.run.seed(), 2, data.n_items, k, p.init_std as f32),
-            stopping: EarlyStopping::new(p.run.patience(), 0.0, true),
             p,
             by_item,
             data: implicit,
             epoch: 0,
-            best: None,
             item_gram: None,
         })
     }
@@ -284,7 +287,7 @@ fn reg_for(regularization: f32, exponent: f32, n: usize) -> f32 {
     }
 }
 
-impl Training for IalsTraining {
+impl Step for IalsTraining {
     fn max_steps(&self) -> usize {
         self.p.run.epochs()
     }
@@ -297,7 +300,15 @@ impl Training for IalsTraining {
         false
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    /// ndcg@10 of the held-out positives: higher is better, any gain counts.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.data
+            .validation
+            .is_some()
+            .then(|| EarlyStopping::new(self.p.run.patience(), 0.0, true))
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let k = self.p.k();
         let p = &self.p;
         let diag = |v: &[f32]| p.reg(count_positives(v));
@@ -332,7 +343,7 @@ impl Training for IalsTraining {
         let item_gram = gram(pool, &self.items, k);
         let train_loss = self.sampled_loss(&item_gram);
         self.item_gram = Some(item_gram);
-        let (validation, verdict) = self.data.validate(
+        let validation = self.data.validate(
             pool,
             &Scores {
                 user_factors: &self.users,
@@ -340,22 +351,23 @@ impl Training for IalsTraining {
                 item_bias: None,
                 factors: k,
             },
-            &mut self.stopping,
         );
-        if verdict.improved {
-            self.best = Some((self.users.clone(), self.items.clone()));
-        }
-        Ok(EpochReport {
-            epoch: self.epoch,
-            train_loss,
-            validation,
-            stop: verdict.stop,
-        })
+        Ok(StepReport::new(train_loss, validation))
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new((self.users.clone(), self.items.clone()))
+    }
+
+    /// Puts the best factors back; the cached Gram matrix belongs to the replaced items.
+    fn restore(&mut self, snapshot: Snapshot) {
+        (self.users, self.items) = snapshot.into_inner();
+        self.item_gram = None;
     }
 
     fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
         let this = *self;
-        let (users, items) = this.best.unwrap_or((this.users, this.items));
+        let (users, items) = (this.users, this.items);
         let n_users = this.data.positives.n_rows();
         let n_items = this.by_item.n_rows();
         let n_positives = this.data.n_positives();
@@ -375,6 +387,7 @@ impl Training for IalsTraining {
             },
             ratings: this.data.into_all(),
             tensors: Vec::new(),
+            params: serde_json::Value::Null,
             metrics: serde_json::json!({ "n_positives": n_positives }),
         }
     }

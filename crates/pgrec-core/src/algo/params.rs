@@ -24,12 +24,34 @@ pub trait Params: Serialize + DeserializeOwned + Default {
     /// lists the names, for the error on an unknown one.
     const CHOICES: &'static [(&'static str, &'static str)] = &[];
 
+    /// The knobs `"tune": true` searches (empty: the algorithm cannot be tuned). The registry
+    /// reads them from here, so an algorithm is tunable by declaring them next to its params.
+    const KNOBS: &'static [Knob] = &[];
+
     /// Refuses values out of range, naming the parameter, and fills in the defaults that
     /// depend on other parameters.
     fn check(&mut self) -> Result<()>;
 
     /// The training-loop parameters (epochs, seed, threads, validation).
     fn run(&self) -> &LoopParams;
+}
+
+/// One tuned knob of an algorithm (see [`Params::KNOBS`] and [`super::tune`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Knob {
+    /// A float drawn log-uniformly from [low, high].
+    Log(&'static str, f64, f64),
+    /// One of a few integers.
+    Choice(&'static str, &'static [i64]),
+}
+
+impl Knob {
+    /// The parameter it sets.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Knob::Log(k, ..) | Knob::Choice(k, _) => k,
+        }
+    }
 }
 
 /// Parameters that passed [`Params::check`]: what a training runs with, and what its version

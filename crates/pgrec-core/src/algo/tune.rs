@@ -10,19 +10,24 @@
 //! train again from the start (one training alive at a time, so tuning needs the memory of one
 //! training plus a copy of the rows).
 //!
-//! The whole search is one [`Training`]: each step is one epoch of one trial (or of the final
-//! model), so the caller's loop keeps checking for interrupts and reporting progress, and the
-//! same seed gives the same trials, the same winner and the same model for any thread count.
+//! The whole search is one [`Step`] algorithm under the [`Training`] driver: each step is one
+//! epoch of one trial (or of the final model), so the caller's loop keeps checking for
+//! interrupts and reporting progress, and the same seed gives the same trials, the same winner
+//! and the same model for any thread count. Each trial and the final model run under a driver
+//! of their own (their early stopping and best epoch). What is tuned is what each algorithm's
+//! params declare ([`super::params::Params::KNOBS`]), read through the registry.
 
 use rayon::ThreadPool;
 use serde_json::{json, Map, Value};
 
-use super::{fold, TrainingData};
-use super::{Configure, Configured, FeatureRequest, Fitted, MemoryShape, Recorded, Training};
+use super::contract::{Configured, FeatureRequest, MemoryShape, Recorded, TrainingData};
+use super::fold;
+pub use super::params::Knob;
+use super::registry::{self, join_names, Configure};
 use crate::error::{CoreError, Result};
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::train::{EpochReport, Measurement};
+use crate::train::{EarlyStopping, Fitted, Measurement, Snapshot, Step, StepReport, Training};
 
 /// Halving rate: each rung keeps the best 1/ETA of its trials and gives them ETA times the
 /// epochs.
@@ -36,53 +41,10 @@ pub const DEFAULT_TRIALS: usize = 9;
 /// Most trials.
 pub const MAX_TRIALS: usize = 100;
 
-/// One tuned knob of an algorithm.
-#[derive(Debug, Clone, Copy)]
-pub enum Knob {
-    /// A float drawn log-uniformly from [low, high].
-    Log(&'static str, f64, f64),
-    /// One of a few integers.
-    Choice(&'static str, &'static [i64]),
-}
-
-impl Knob {
-    fn key(&self) -> &'static str {
-        match self {
-            Knob::Log(k, ..) | Knob::Choice(k, _) => k,
-        }
-    }
-}
-
-/// The knobs tuned for `algorithm` (None: tuning does not apply to it).
+/// The knobs tuned for `algorithm` (None: tuning does not apply to it), as its params declare
+/// them in the registry.
 pub fn knobs(algorithm: &str) -> Option<&'static [Knob]> {
-    use Knob::*;
-    Some(match algorithm {
-        "mf" => &[
-            Choice("factors", &[32, 64, 128, 256]),
-            Log("regularization", 0.01, 0.2),
-            Log("learning_rate", 0.005, 0.04),
-        ],
-        "als" => &[
-            Choice("factors", &[16, 32, 64, 128]),
-            Log("regularization", 0.02, 1.0),
-        ],
-        "ials" => &[
-            Choice("factors", &[32, 64, 128]),
-            Log("regularization", 0.5, 20.0),
-            Log("alpha", 0.3, 10.0),
-        ],
-        "bpr" => &[
-            Choice("factors", &[32, 64, 128]),
-            Log("learning_rate", 0.01, 0.2),
-            Log("regularization", 0.001, 0.05),
-        ],
-        "two_tower" | "ncf" => &[
-            Choice("factors", &[16, 32, 64]),
-            Log("learning_rate", 0.0005, 0.01),
-            Log("weight_decay", 0.001, 0.05),
-        ],
-        _ => return None,
-    })
+    registry::knobs(algorithm)
 }
 
 /// The rungs for `trials` candidates and `max_epochs`: (trials, epochs) per rung. Two rungs:
@@ -205,7 +167,10 @@ pub fn configure(
         return Err(CoreError::param_hint(
             "tune",
             format!("algorithm \"{algorithm}\" cannot be tuned"),
-            "tune works for mf, als, ials, bpr, ncf and two_tower (iterative algorithms with a validation metric).",
+            format!(
+                "tune works for {} (iterative algorithms with a validation metric).",
+                join_names(&registry::tunable_names().collect::<Vec<_>>())
+            ),
         ));
     }
     let base = configure(params)?;
@@ -295,7 +260,7 @@ impl Configured for Tuned {
         self.base.fold_in(target, history)
     }
 
-    fn start(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let knobs = knobs(self.algorithm).unwrap_or(&[]);
         let candidates = candidates(knobs, &self.given, self.trials, self.seed());
         let rungs = rungs(candidates.len(), self.epochs());
@@ -325,7 +290,6 @@ impl Configured for Tuned {
             queue,
             results: Vec::new(),
             current: running(first, 0),
-            steps: 0,
             final_epochs: 0,
             winner: None,
             final_params: Value::Null,
@@ -361,7 +325,7 @@ impl Outcome {
 }
 
 struct Running {
-    training: Box<dyn Training>,
+    training: Training,
     outcome: Outcome,
 }
 
@@ -378,7 +342,6 @@ struct Search {
     results: Vec<Outcome>,
     /// The trial (or, once `winner` is set, the final training) being stepped.
     current: Running,
-    steps: usize,
     final_epochs: usize,
     /// The winning candidate, once the search is over.
     winner: Option<usize>,
@@ -398,7 +361,7 @@ fn copy_data(d: &TrainingData) -> TrainingData {
     }
 }
 
-fn running(training: Box<dyn Training>, candidate: usize) -> Running {
+fn running(training: Training, candidate: usize) -> Running {
     Running {
         training,
         outcome: Outcome {
@@ -494,7 +457,7 @@ impl Search {
     }
 }
 
-impl Training for Search {
+impl Step for Search {
     fn max_steps(&self) -> usize {
         let trials: usize = self.rungs.iter().map(|(n, e)| n * e).sum();
         trials + self.rungs.last().map_or(1, |r| r.1)
@@ -508,8 +471,12 @@ impl Training for Search {
         self.current.training.squared_loss()
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        self.steps += 1;
+    /// The trials and the final training stop early under drivers of their own.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        None
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let run = &mut self.current;
         let report = match run.training.step(pool, cancel) {
             Ok(report) => report,
@@ -520,7 +487,6 @@ impl Training for Search {
                 run.outcome.failed = Some(e.to_string());
                 self.results.push(self.current.outcome.clone());
                 self.current = self.next_training(pool)?;
-                self.steps -= 1;
                 return self.step(pool, cancel);
             }
             Err(e) => return Err(e),
@@ -537,10 +503,10 @@ impl Training for Search {
             }
         }
         let done = report.stop || report.epoch >= run.training.max_steps();
-        let out = EpochReport {
-            epoch: self.steps,
-            stop: done && self.winner.is_some(),
-            ..report
+        let out = StepReport {
+            train_loss: report.train_loss,
+            validation: report.validation,
+            done: done && self.winner.is_some(),
         };
         if done && self.winner.is_none() {
             self.results.push(self.current.outcome.clone());
@@ -548,6 +514,13 @@ impl Training for Search {
         }
         Ok(out)
     }
+
+    /// Never called (no early stopping of the search itself).
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(())
+    }
+
+    fn restore(&mut self, _snapshot: Snapshot) {}
 
     fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
         let Search {
@@ -635,7 +608,7 @@ mod tests {
         assert!(take_tune(&mut json!({"tune": "yes"})).is_err());
         assert!(take_tune(&mut json!({"tune": true, "tune_trials": 0})).is_err());
         assert!(take_tune(&mut json!({"tune_trials": 3})).is_err());
-        assert!(configure("ease", super::super::ease::configure, &json!({}), 3).is_err());
+        assert!(configure("ease", crate::algo::ease::configure, &json!({}), 3).is_err());
     }
 
     fn data(ratings: &[Rating], n_users: usize, n_items: usize) -> TrainingData {
@@ -650,7 +623,7 @@ mod tests {
     }
 
     /// Drives a training to its end as the extension does.
-    fn drive(mut t: Box<dyn Training>, pool: &ThreadPool) -> (Fitted, usize) {
+    fn drive(mut t: Training, pool: &ThreadPool) -> (Fitted, usize) {
         let cancel = CancelFlag::new();
         let mut steps = 0;
         for _ in 0..t.max_steps() {
@@ -699,13 +672,13 @@ mod tests {
                 .collect();
             crate::metrics::rmse(&pairs)
         };
-        let plain = super::super::mf::configure(&given).expect("configure");
+        let plain = crate::algo::mf::configure(&given).expect("configure");
         let p1 = pool(1);
         let (base, _) = drive(
             plain.start(data(&sorted, 400, 300), &p1).expect("start"),
             &p1,
         );
-        let tuned = || configure("mf", super::super::mf::configure, &given, 6).expect("tune");
+        let tuned = || configure("mf", crate::algo::mf::configure, &given, 6).expect("tune");
         let t = tuned();
         let max = t
             .start(data(&sorted, 400, 300), &p1)
@@ -758,6 +731,26 @@ mod tests {
             assert_eq!(&tune["params"]["regularization"], reg);
         }
         assert_eq!(tune["params"]["factors"], json!(8));
+        // The fitted params are what the version stores: the caller's settings, the winner's
+        // (threads aside), then the defaults the final training chose from its data.
+        let mut want = tuned().stored_params();
+        for (k, v) in tune["params"].as_object().into_iter().flatten() {
+            if k != "threads" {
+                want[k] = v.clone();
+            }
+        }
+        for (k, v) in one.metrics[crate::train::DATA_DEFAULTS]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            want[k] = v.clone();
+        }
+        assert_eq!(one.params, want);
+        assert_eq!(
+            one.params["regularization"],
+            tune["params"]["regularization"]
+        );
         // Noise floor 0.3: the caller's settings reach 0.542 in 27 epochs, the tuned model
         // 0.378 when written; tuning must close at least a third of that gap.
         let (b, t) = (test_rmse(&base), test_rmse(&one));
@@ -771,7 +764,7 @@ mod tests {
     /// diverging trial does).
     fn flaky(params: &Value) -> Result<Box<dyn Configured>> {
         struct Flaky(Box<dyn Configured>, bool);
-        struct FlakyRun(Box<dyn Training>, bool, usize);
+        struct FlakyRun(Box<dyn Step>, bool, usize);
         impl Recorded for Flaky {
             fn stored_params(&self) -> Value {
                 self.0.stored_params()
@@ -781,15 +774,15 @@ mod tests {
             }
         }
         impl Configured for Flaky {
-            fn start(
+            fn prepare(
                 self: Box<Self>,
                 d: TrainingData,
                 pool: &ThreadPool,
-            ) -> Result<Box<dyn Training>> {
-                Ok(Box::new(FlakyRun(self.0.start(d, pool)?, self.1, 0)))
+            ) -> Result<Box<dyn Step>> {
+                Ok(Box::new(FlakyRun(self.0.prepare(d, pool)?, self.1, 0)))
             }
         }
-        impl Training for FlakyRun {
+        impl Step for FlakyRun {
             fn max_steps(&self) -> usize {
                 self.0.max_steps()
             }
@@ -799,7 +792,16 @@ mod tests {
             fn squared_loss(&self) -> bool {
                 true
             }
-            fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+            fn early_stopping(&self) -> Option<EarlyStopping> {
+                self.0.early_stopping()
+            }
+            fn snapshot(&self) -> Snapshot {
+                self.0.snapshot()
+            }
+            fn restore(&mut self, snapshot: Snapshot) {
+                self.0.restore(snapshot)
+            }
+            fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
                 self.2 += 1;
                 if self.1 && self.2 == 2 {
                     return Err(CoreError::param_hint(
@@ -815,7 +817,7 @@ mod tests {
             }
         }
         let fails = params["regularization"].as_f64().is_some_and(|r| r > 0.05);
-        Ok(Box::new(Flaky(super::super::mf::configure(params)?, fails)))
+        Ok(Box::new(Flaky(crate::algo::mf::configure(params)?, fails)))
     }
 
     #[test]

@@ -11,13 +11,13 @@ use std::ops::Range;
 use rand::Rng as _;
 use rayon::prelude::*;
 
+use super::losses::{
+    binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward, squared_error,
+};
+use super::nn::{MlpCache, SparseGrads};
 use super::tower::{BySide, Side};
 use super::trainer::{Head, NeuralTrainer};
 use super::{Loss, TAG_DROPOUT, TAG_ID_DROPOUT, TAG_NEGATIVES};
-use crate::losses::{
-    binary_cross_entropy, in_batch_softmax, normalize_rows, normalize_rows_backward, squared_error,
-};
-use crate::nn::{MlpCache, SparseGrads};
 use crate::rng::stream;
 
 /// Rows per parallel work unit. Fixed: it decides the reduction order.
@@ -361,10 +361,10 @@ mod tests {
     use crate::algo::neural::fixtures::{
         batch_loss, batch_loss_with, ratings, slot, toy, with_trainer,
     };
+    use crate::algo::neural::nn::Block;
     use crate::algo::neural::params::NeuralParams;
     use crate::algo::params::LoopParams;
     use crate::features::SideFeatures;
-    use crate::nn::Block;
 
     /// Every dense parameter and every embedding coordinate the batch touches against central
     /// differences, for each loss (this covers the layers, the pooling, the biases and the

@@ -34,6 +34,8 @@
 //! the [`Head`] trait), then one file per algorithm: its params, its head, its `configure`.
 
 mod gradients;
+pub mod losses;
+pub mod nn;
 mod params;
 mod tower;
 mod trainer;

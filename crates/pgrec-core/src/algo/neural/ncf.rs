@@ -6,16 +6,18 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::params::{check_layers, widths, NeuralParams};
+use super::nn::{Layout, Linear, Mlp, MlpCache};
+use super::params::{check_layers, widths, NeuralParams, NETWORK_KNOBS};
 use super::tower::{BySide, Side};
 use super::trainer::{Head, NetworkParams};
 use super::Loss;
+use crate::algo::contract::Configured;
+use crate::algo::params::Knob;
 use crate::algo::params::{Checked, LoopParams, Params};
-use crate::algo::{Configured, Scorer};
 use crate::error::{CoreError, Result};
 use crate::model::{HeadLayer, ScoreHead};
-use crate::nn::{Layout, Linear, Mlp, MlpCache};
 use crate::rng::Rng;
+use crate::train::Scorer;
 
 /// Parameters of `ncf`: the id embeddings have `factors` values, `layers` are the hidden widths
 /// of the network over [user vector, item vector].
@@ -66,6 +68,8 @@ impl Default for NcfParams {
 }
 
 impl Params for NcfParams {
+    const KNOBS: &'static [Knob] = NETWORK_KNOBS;
+
     const CHOICES: &'static [(&'static str, &'static str)] = &[(
         "loss",
         "Use \"mse\" (explicit ratings) or \"bce\" (sampled negatives).",
@@ -229,6 +233,52 @@ impl Head for Ncf {
     }
 }
 
+/// The name prefix of the scoring network's tensors: `joint.layer<N>.weight` (n_in x n_out)
+/// and `joint.layer<N>.bias` (1 x n_out), as [`Ncf`] lays them out and a version stores them.
+pub const HEAD_TENSOR_PREFIX: &str = "joint.layer";
+/// The SQL LIKE pattern that selects those tensors from pgrec.model_tensors.
+pub const HEAD_TENSOR_PATTERN: &str = "joint.layer%";
+
+/// The scoring network serving uses, read back from a version's stored tensors (name, rows,
+/// cols, values): those named with [`HEAD_TENSOR_PREFIX`], in any order (others are
+/// ignored), checked against the vector size `factors`. The error names what is wrong: an
+/// unexpected tensor, a missing layer, or a shape ([`ScoreHead::check`]).
+pub fn score_head_from_tensors(
+    tensors: &[(String, usize, usize, Vec<f32>)],
+    factors: usize,
+) -> Result<ScoreHead> {
+    let damaged = |why: String| CoreError::data(why, None);
+    // (layer number, is weight, rows, cols, values)
+    let mut parts = Vec::new();
+    for (name, rows, cols, data) in tensors {
+        let Some(rest) = name.strip_prefix(HEAD_TENSOR_PREFIX) else {
+            continue;
+        };
+        let (num, kind) = rest.split_once('.').unwrap_or((rest, ""));
+        let (Ok(num), "weight" | "bias") = (num.parse::<usize>(), kind) else {
+            return Err(damaged(format!("unexpected tensor \"{name}\"")));
+        };
+        parts.push((num, kind == "weight", *rows, *cols, data));
+    }
+    let n = parts.iter().map(|p| p.0 + 1).max().unwrap_or(0);
+    let mut head = ScoreHead { layers: Vec::new() };
+    for l in 0..n {
+        let weight = parts.iter().find(|p| p.0 == l && p.1);
+        let bias = parts.iter().find(|p| p.0 == l && !p.1);
+        let (Some(w), Some(b)) = (weight, bias) else {
+            return Err(damaged(format!("layer {l} is missing")));
+        };
+        head.layers.push(HeadLayer {
+            n_in: w.2,
+            n_out: w.3,
+            weight: w.4.clone(),
+            bias: b.4.clone(),
+        });
+    }
+    head.check(factors).map_err(damaged)?;
+    Ok(head)
+}
+
 /// Parses and checks the params of `ncf`.
 pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
     Ok(Box::new(Checked::<NcfParams>::from_json(params)?))
@@ -297,5 +347,72 @@ mod tests {
         for i in 0..5u32 {
             assert!((m.clip(scores[i as usize]) - m.predict(kern, 2, i)).abs() < 1e-5);
         }
+    }
+
+    /// The network read back from the tensors an ncf training stores is the one it trained;
+    /// a bad name and a wrong shape are refused with what is wrong.
+    #[test]
+    fn the_scoring_network_round_trips_through_its_tensors() {
+        use crate::algo::contract::{Configured, TrainingData};
+        use crate::features::SideFeatures;
+        let configured: Box<dyn Configured> = configure(&serde_json::json!({
+            "epochs": 2, "factors": 4, "layers": [6, 3], "batch_size": 32, "seed": 5
+        }))
+        .unwrap();
+        let (n_users, n_items) = (20, 15);
+        let data = TrainingData {
+            ratings: ratings(n_users, n_items),
+            n_users,
+            n_items,
+            explicit: true,
+            users: SideFeatures::none(n_users),
+            items: SideFeatures::none(n_items),
+        };
+        let pool = crate::parallel::build_pool(2).unwrap();
+        let mut training = configured.start(data, &pool).unwrap();
+        let cancel = crate::parallel::CancelFlag::new();
+        for _ in 0..training.max_steps() {
+            training.step(&pool, &cancel).unwrap();
+        }
+        let fitted = pool.install(|| training.finish(&pool));
+        let mut tensors = fitted.tensors.clone();
+        tensors.reverse();
+        let head = score_head_from_tensors(&tensors, 4).unwrap();
+        assert_eq!(Some(&head), fitted.model.head.as_ref());
+        assert_eq!(head.layers.len(), 3);
+        assert!(HEAD_TENSOR_PATTERN.starts_with(HEAD_TENSOR_PREFIX));
+
+        let message = |t: &[(String, usize, usize, Vec<f32>)]| {
+            score_head_from_tensors(t, 4).unwrap_err().to_string()
+        };
+        let mut bad_name = tensors.clone();
+        bad_name.push(("joint.layerX.weight".into(), 1, 1, vec![0.0]));
+        assert_eq!(
+            message(&bad_name),
+            "unexpected tensor \"joint.layerX.weight\""
+        );
+        let mut odd_kind = tensors.clone();
+        odd_kind.push(("joint.layer1.scale".into(), 1, 1, vec![0.0]));
+        assert_eq!(
+            message(&odd_kind),
+            "unexpected tensor \"joint.layer1.scale\""
+        );
+        let missing: Vec<_> = tensors
+            .iter()
+            .filter(|t| t.0 != "joint.layer1.bias")
+            .cloned()
+            .collect();
+        assert_eq!(message(&missing), "layer 1 is missing");
+        let mut short = tensors.clone();
+        for t in short.iter_mut().filter(|t| t.0 == "joint.layer2.weight") {
+            t.3.pop();
+        }
+        assert_eq!(message(&short), "layer 2 has the wrong number of values");
+        assert_eq!(
+            score_head_from_tensors(&tensors, 5)
+                .unwrap_err()
+                .to_string(),
+            "the first layer takes 8 inputs, expected 10"
+        );
     }
 }

@@ -3,9 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::algo::params::{float_in, int_in, LoopParams};
-use crate::algo::FeatureRequest;
+use crate::algo::contract::FeatureRequest;
+use crate::algo::params::{float_in, int_in, Knob, LoopParams};
 use crate::error::{CoreError, Result};
+
+/// What `"tune": true` searches for both networks.
+pub const NETWORK_KNOBS: &[Knob] = &[
+    Knob::Choice("factors", &[16, 32, 64]),
+    Knob::Log("learning_rate", 0.0005, 0.01),
+    Knob::Log("weight_decay", 0.001, 0.05),
+];
 
 /// The parameters every network of this module trains with, flattened into the params of
 /// `two_tower` and `ncf`.

@@ -4,12 +4,12 @@
 
 use std::ops::{Index, IndexMut};
 
+use super::nn::{Block, Layout, Mlp, SparseGrads};
 use super::params::NeuralParams;
 use super::trainer::Head;
 use super::Loss;
 use crate::error::{CoreError, Result};
 use crate::features::{FeatureKind, SideFeatures};
-use crate::nn::{Block, Layout, Mlp, SparseGrads};
 
 /// The two sides of an interaction, each with its own tower.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

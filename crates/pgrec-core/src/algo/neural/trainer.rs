@@ -9,19 +9,21 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde_json::json;
 
+use super::nn::{Adam, Block, Layout, Linear, MlpCache};
 use super::params::NeuralParams;
 use super::tower::{BySide, Side, Tower};
 use super::{Loss, TAG_INIT, TAG_SHUFFLE};
+use crate::algo::contract::{Configured, FeatureRequest, TrainingData};
 use crate::algo::params::{Checked, LoopParams, Params};
-use crate::algo::{Fitted, Scorer, Target, Training};
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
 use crate::features::SideFeatures;
 use crate::model::{FactorModel, ScoreHead};
-use crate::nn::{Adam, Block, Layout, Linear, MlpCache};
 use crate::parallel::CancelFlag;
 use crate::rng::{stream, Rng};
-use crate::train::{EarlyStopping, EpochReport, IterativeTrainer, Measurement};
+use crate::train::{
+    EarlyStopping, Fitted, Measurement, Scorer, Snapshot, Step, StepReport, Target,
+};
 
 /// What makes a network of this module: how each side's tower is laid out, and how a (user,
 /// item) pair is scored from the two tower outputs. The score of a row is the global term, the
@@ -135,9 +137,9 @@ pub struct NeuralTrainer<H> {
     mean: f32,
     rating_range: Option<(f32, f32)>,
     epoch: usize,
-    best: Option<(f64, usize, Vec<f32>, Vec<f32>)>,
-    /// Decides `best` from the validation RMSE (lower is better, any gain counts).
-    stopping: EarlyStopping,
+    /// Whether the last step measured the running mean of the averaging window (the model
+    /// training returns if it stops there) rather than the parameters as they stand.
+    measured_average: bool,
     /// Sums of the end-of-epoch parameters over the averaging window, and how many.
     average: Option<(usize, Vec<f32>, Vec<f32>)>,
 }
@@ -291,8 +293,7 @@ impl<H: Head> NeuralTrainer<H> {
             mean,
             rating_range,
             epoch: 0,
-            best: None,
-            stopping: EarlyStopping::new(run.patience(), 0.0, false),
+            measured_average: false,
             average: None,
         })
     }
@@ -404,7 +405,7 @@ impl<H: Head> NeuralTrainer<H> {
 
     /// The model and its parameters, encoded on `pool`.
     pub fn finish_on(self, pool: &ThreadPool) -> NeuralModel {
-        pool.install(|| self.finish())
+        pool.install(|| self.into_model())
     }
 
     /// The mean of the epoch-end parameters in the averaging window, once it has started.
@@ -415,12 +416,26 @@ impl<H: Head> NeuralTrainer<H> {
         Some((scale(dense), scale(emb)))
     }
 
+    /// The parameters the last step's validation measured: the running mean inside the
+    /// averaging window, else the parameters as they stand.
+    fn measured_parameters(&self) -> (Vec<f32>, Vec<f32>) {
+        self.measured_average
+            .then(|| self.averaged_parameters())
+            .flatten()
+            .unwrap_or_else(|| (self.dense.clone(), self.emb.clone()))
+    }
+
+    /// Makes `dense` and `emb` the model training returns (the best step's, kept by the
+    /// driver): no averaging at the end.
+    fn restore_parameters(&mut self, dense: Vec<f32>, emb: Vec<f32>) {
+        self.dense = dense;
+        self.emb = emb;
+        self.average = None;
+    }
+
     /// The model and its parameters, encoded on the current rayon pool.
     fn into_model(mut self) -> NeuralModel {
-        if let Some((_, _, dense, emb)) = self.best.take() {
-            self.dense = dense;
-            self.emb = emb;
-        } else if let Some((dense, emb)) = self.averaged_parameters() {
+        if let Some((dense, emb)) = self.averaged_parameters() {
             self.dense = dense;
             self.emb = emb;
         }
@@ -442,14 +457,18 @@ fn add_assign(sum: &mut [f32], x: &[f32]) {
     sum.iter_mut().zip(x).for_each(|(a, b)| *a += b);
 }
 
-impl<H: Head> IterativeTrainer for NeuralTrainer<H> {
-    type Model = NeuralModel;
-
-    fn max_epochs(&self) -> usize {
+impl<H: Head> NeuralTrainer<H> {
+    pub(super) fn max_epochs(&self) -> usize {
         self.run.epochs()
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    /// Validation RMSE: lower is better, any gain counts.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        (!self.validation.is_empty()).then(|| EarlyStopping::new(self.run.patience(), 0.0, false))
+    }
+
+    /// One epoch.
+    pub(super) fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let epoch = self.epoch;
         self.epoch += 1;
         let mut order: Vec<u32> = (0..self.train.len() as u32).collect();
@@ -496,27 +515,11 @@ impl<H: Head> IterativeTrainer for NeuralTrainer<H> {
             }
             None => pool.install(|| self.validation_rmse()),
         };
-        let mut stop = false;
-        if let Some(v) = validation_rmse {
-            let verdict = self.stopping.observe(v);
-            if verdict.improved {
-                let (dense, emb) =
-                    candidate.unwrap_or_else(|| (self.dense.clone(), self.emb.clone()));
-                self.best = Some((v, epoch + 1, dense, emb));
-            }
-            stop = verdict.stop;
-        }
-        Ok(EpochReport {
-            epoch: epoch + 1,
-            train_loss: loss_sum / rows.max(1) as f64,
-            validation: validation_rmse.map(Measurement::rmse),
-            stop,
-        })
-    }
-
-    /// Encodes every entity on the current rayon pool (call it inside `pool.install`).
-    fn finish(self) -> NeuralModel {
-        self.into_model()
+        self.measured_average = candidate.is_some();
+        Ok(StepReport::new(
+            loss_sum / rows.max(1) as f64,
+            validation_rmse.map(Measurement::rmse),
+        ))
     }
 }
 
@@ -529,29 +532,25 @@ pub(super) struct NeuralTraining<H> {
 
 /// Every network algorithm configures the same way: its features, and a [`NeuralTraining`]
 /// of its head.
-impl<P: NetworkParams + Send> crate::algo::Configured for Checked<P>
+impl<P: NetworkParams + Send> Configured for Checked<P>
 where
     P::Head: 'static,
 {
-    fn features(&self) -> Option<crate::algo::FeatureRequest<'_>> {
+    fn features(&self) -> Option<FeatureRequest<'_>> {
         Some(self.net().feature_request())
     }
 
-    fn start(
-        self: Box<Self>,
-        data: crate::algo::TrainingData,
-        _pool: &rayon::ThreadPool,
-    ) -> Result<Box<dyn Training>> {
-        NeuralTraining::start(data, &*self)
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
+        Ok(Box::new(NeuralTraining::new(data, &*self)?))
     }
 }
 
 impl<H: Head + 'static> NeuralTraining<H> {
-    /// Starts training `data` with `params`.
-    pub(super) fn start<P: NetworkParams<Head = H>>(
-        data: crate::algo::TrainingData,
+    /// Prepares training `data` with `params`.
+    pub(super) fn new<P: NetworkParams<Head = H>>(
+        data: TrainingData,
         params: &Checked<P>,
-    ) -> Result<Box<dyn Training>> {
+    ) -> Result<Self> {
         let trainer = NeuralTrainer::new(
             data.ratings.clone(),
             data.users,
@@ -559,14 +558,14 @@ impl<H: Head + 'static> NeuralTraining<H> {
             data.explicit,
             params,
         )?;
-        Ok(Box::new(Self {
+        Ok(Self {
             trainer,
             ratings: data.ratings,
-        }))
+        })
     }
 }
 
-impl<H: Head> Training for NeuralTraining<H> {
+impl<H: Head> Step for NeuralTraining<H> {
     fn max_steps(&self) -> usize {
         self.trainer.max_epochs()
     }
@@ -579,8 +578,22 @@ impl<H: Head> Training for NeuralTraining<H> {
         self.trainer.net.loss == Loss::Mse
     }
 
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.trainer.early_stopping()
+    }
+
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         self.trainer.step(pool, cancel)
+    }
+
+    /// The parameters the step measured: inside the averaging window, the running mean.
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.trainer.measured_parameters())
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) {
+        let (dense, emb) = snapshot.into_inner();
+        self.trainer.restore_parameters(dense, emb);
     }
 
     fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
@@ -603,6 +616,7 @@ impl<H: Head> Training for NeuralTraining<H> {
             ratings: self.ratings,
             tensors: model.tensors,
             metrics,
+            params: serde_json::Value::Null,
         }
     }
 }
@@ -722,7 +736,7 @@ mod tests {
             (ratings(30, 20), (30, 20), 1, "an early epoch"),
         ];
         for (rows, (nu, ni), average_epochs, expect) in cases {
-            let mut t = two_tower_with("mse", rows, toy(nu, ni), |net, run| {
+            let t = two_tower_with("mse", rows, toy(nu, ni), |net, run| {
                 run.epochs = 8;
                 net.average_epochs = Some(average_epochs as i64);
                 net.batch_size = 16;
@@ -735,7 +749,13 @@ mod tests {
             let validation = t.validation.clone();
             let cancel = CancelFlag::new();
             let mut reported = Vec::new();
-            for _ in 0..t.max_epochs() {
+            // Through the driver, which keeps the best step's snapshot.
+            let training = NeuralTraining {
+                trainer: t,
+                ratings: Vec::new(),
+            };
+            let mut t = crate::train::Training::new(Box::new(training), serde_json::Value::Null);
+            for _ in 0..t.max_steps() {
                 reported.push(t.step(&pool, &cancel).unwrap().validation_rmse().unwrap());
             }
             let (best_epoch, best) =
@@ -752,7 +772,7 @@ mod tests {
             } else {
                 assert!(best_epoch < 7, "{expect}: {reported:?}");
             }
-            let model = t.finish_on(&pool).factors;
+            let model = t.finish(&pool).model;
             let kern = crate::kernels::Kernels::detect();
             let pairs: Vec<(f32, f32)> = validation
                 .iter()

@@ -5,14 +5,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::params::{check_layers, widths, NeuralParams};
+use super::nn::{Layout, Linear, Mlp, MlpCache};
+use super::params::{check_layers, widths, NeuralParams, NETWORK_KNOBS};
 use super::tower::{BySide, Side};
 use super::trainer::{Head, NetworkParams, Softmax};
 use super::Loss;
+use crate::algo::contract::Configured;
+use crate::algo::params::Knob;
 use crate::algo::params::{float_in, int_in, Checked, LoopParams, Params};
-use crate::algo::{Configured, Scorer};
 use crate::error::{CoreError, Result};
-use crate::nn::{Layout, Linear, Mlp, MlpCache};
+use crate::train::Scorer;
 
 /// Parameters of `two_tower`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,6 +74,8 @@ impl Default for TwoTowerParams {
 }
 
 impl Params for TwoTowerParams {
+    const KNOBS: &'static [Knob] = NETWORK_KNOBS;
+
     const CHOICES: &'static [(&'static str, &'static str)] = &[(
         "loss",
         "Use \"mse\" (explicit ratings), \"bce\" (sampled negatives) or \"softmax\" (in-batch negatives).",

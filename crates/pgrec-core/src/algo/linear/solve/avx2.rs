@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{RowSystem, Scratch};
+use super::system::{RowSystem, Scratch};
 
 /// Interactions per group (the dots of a group run side by side).
 const GROUP: usize = 4;

@@ -2,14 +2,14 @@
 //! its ratings, so a cold item (features, no ratings) must land next to the items of its
 //! category and get the right predictions.
 
-use pgrec_core::algo::neural::{NcfParams, NetworkParams, NeuralTrainer, TwoTowerParams};
+use pgrec_core::algo::contract::{Configured, TrainingData};
+use pgrec_core::algo::neural::{NcfParams, NetworkParams, TwoTowerParams};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::rng::unit_hash;
-use pgrec_core::train::IterativeTrainer;
 
 const USERS: u32 = 80;
 const ITEMS: u32 = 60;
@@ -40,7 +40,10 @@ fn ncf_item_features_place_cold_items_among_their_category() {
     cold_items_follow_their_category(&params);
 }
 
-fn cold_items_follow_their_category<P: NetworkParams>(params: &Checked<P>) {
+fn cold_items_follow_their_category<P: NetworkParams + Clone + Send + 'static>(params: &Checked<P>)
+where
+    P::Head: 'static,
+{
     let mut ratings = Vec::new();
     for u in 0..USERS {
         for i in 0..FIRST_COLD {
@@ -63,12 +66,20 @@ fn cold_items_follow_their_category<P: NetworkParams>(params: &Checked<P>) {
     let items = items.build(ITEMS as usize, 1).unwrap();
     let users = SideFeatures::none(USERS as usize);
     let pool = build_pool(2).unwrap();
-    let mut t = NeuralTrainer::new(ratings, users, items, true, params).unwrap();
+    let data = TrainingData {
+        ratings,
+        n_users: USERS as usize,
+        n_items: ITEMS as usize,
+        explicit: true,
+        users,
+        items,
+    };
+    let mut t = Box::new(params.clone()).start(data, &pool).unwrap();
     let cancel = CancelFlag::new();
-    for _ in 0..t.max_epochs() {
+    for _ in 0..t.max_steps() {
         t.step(&pool, &cancel).unwrap();
     }
-    let m = t.finish_on(&pool).factors;
+    let m = pool.install(|| t.finish(&pool)).model;
     let kern = Kernels::detect();
     let norms = m.item_norms(kern);
     let mut wrong = Vec::new();

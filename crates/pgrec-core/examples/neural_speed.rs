@@ -1,19 +1,19 @@
 //! Seconds per epoch of `two_tower`, and the same data written out for the PyTorch reference
 //! (benches/torch_two_tower.py), so both train on identical rows and features.
-//! Usage: cargo run --release --example towers_speed -- <ml100k | synth:N> [json params] [dump dir]
+//! Usage: cargo run --release --example neural_speed -- <ml100k | synth:N> [json params] [dump dir]
 //! THREADS sets the pool size (default 2). ml100k trains on the rows of seeded split 1 (80%).
 
 mod common;
 
 use std::io::Write;
 
-use pgrec_core::algo::neural::{NeuralTrainer, TwoTowerParams};
+use pgrec_core::algo::contract::{Configured, TrainingData};
+use pgrec_core::algo::neural::TwoTowerParams;
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::Rating;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::synth::{generate, SynthSpec};
-use pgrec_core::train::IterativeTrainer;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -135,10 +135,19 @@ fn main() {
         .unwrap_or(2);
     let pool = build_pool(threads).unwrap();
     let n = ratings.len();
-    let mut t = NeuralTrainer::new(ratings, uf, itf, true, &params).unwrap();
+    let data = TrainingData {
+        ratings,
+        n_users: uf.n,
+        n_items: itf.n,
+        explicit: true,
+        users: uf,
+        items: itf,
+    };
+    let batch_size = params.net.batch_size;
+    let mut t = Box::new(params).start(data, &pool).unwrap();
     let cancel = CancelFlag::new();
     let mut times = Vec::new();
-    for _ in 0..t.max_epochs() {
+    for _ in 0..t.max_steps() {
         let s = std::time::Instant::now();
         // As the extension runs a step: on a worker of the pool (runner::run), which the
         // step's parallel parts then share.
@@ -154,7 +163,7 @@ fn main() {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "pgrec two_tower: {n} ratings, {threads} threads, batch {}: {mean:.3} s per epoch (mean of {})",
-        params.net.batch_size,
+        batch_size,
         times.len()
     );
 }

@@ -1,5 +1,5 @@
 //! Accuracy of `two_tower` on MovieLens-100K without PostgreSQL, for tuning defaults quickly.
-//! Usage: cargo run --release --example towers_ml100k -- <mode> [json params] [data dir]
+//! Usage: cargo run --release --example neural_ml100k -- <mode> [json params] [data dir]
 //! ALGO=ncf trains `ncf` instead (its parameters then follow NcfParams). SPLITS=<file> with
 //! "seed row_no" lines (the test rows of seeds 1-3) uses those splits instead of the shuffles.
 //!   mode "rmse":  test RMSE on seeded random 80/20 splits (seeds 1-3) and item mean cosine
@@ -10,7 +10,8 @@
 mod common;
 
 use common::Ml100k;
-use pgrec_core::algo::{self, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::data::Rating;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::kernels::Kernels;
@@ -30,7 +31,7 @@ fn main() {
     } else {
         "two_tower"
     };
-    let configure = algo::find(algorithm).and_then(|e| e.configure).unwrap();
+    let configure = registry::find(algorithm).and_then(|e| e.configure).unwrap();
     let min_count = configure(&json)
         .expect("valid params")
         .features()

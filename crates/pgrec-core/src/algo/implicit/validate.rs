@@ -5,11 +5,11 @@
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
+use crate::algo::linear::sparse::Csr;
 use crate::data::Rating;
 use crate::kernels::Kernels;
 use crate::metrics::ranking_scores;
 use crate::rng::unit_hash;
-use crate::sparse::Csr;
 use crate::topk::top_k;
 
 /// The users and held-out positives a measurement scores.

@@ -3,12 +3,14 @@
 
 use rayon::ThreadPool;
 
+use crate::algo::linear::solve::SEEN_NOT_POSITIVE;
+use crate::algo::linear::sparse::Csr;
 use crate::data::{split_validation, Rating};
 use crate::error::{CoreError, Result};
-use crate::solve::SEEN_NOT_POSITIVE;
-use crate::sparse::Csr;
-use crate::train::{EarlyStopping, Measurement, Metric, Verdict};
-use crate::validate::{RankingValidation, Scores};
+use crate::train::{Measurement, Metric};
+use validate::{RankingValidation, Scores};
+
+pub mod validate;
 
 /// Cut-off of the validation ranking metric.
 pub const VALIDATION_K: usize = 10;
@@ -139,30 +141,14 @@ impl ImplicitData {
         self.n_rows - self.seen().nnz()
     }
 
-    /// Measures ndcg@10 of `scores` on the held-out positives (seen items excluded) and feeds
-    /// it to `stopping`. Without held-out positives: nothing measured, nothing improved, no
-    /// stop.
-    pub fn validate(
-        &self,
-        pool: &ThreadPool,
-        scores: &Scores<'_>,
-        stopping: &mut EarlyStopping,
-    ) -> (Option<Measurement>, Verdict) {
-        let Some(v) = &self.validation else {
-            return (
-                None,
-                Verdict {
-                    improved: false,
-                    stop: false,
-                },
-            );
-        };
-        let ndcg = v.ndcg(pool, scores, self.seen());
-        let measurement = Measurement {
+    /// Measures ndcg@10 of `scores` on the held-out positives (seen items excluded); None
+    /// without held-out positives.
+    pub fn validate(&self, pool: &ThreadPool, scores: &Scores<'_>) -> Option<Measurement> {
+        let v = self.validation.as_ref()?;
+        Some(Measurement {
             metric: Metric::NdcgAt(VALIDATION_K),
-            value: ndcg,
-        };
-        (Some(measurement), stopping.observe(ndcg))
+            value: v.ndcg(pool, scores, self.seen()),
+        })
     }
 
     /// Every row of the source, sorted by (user, item) (stored as the version's seen items).

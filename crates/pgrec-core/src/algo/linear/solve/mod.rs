@@ -20,13 +20,15 @@ use rayon::ThreadPool;
 
 use serde::{Deserialize, Serialize};
 
+use super::sparse::Csr;
 use crate::error::Result;
-use crate::kernels::prefetch;
 use crate::parallel::CancelFlag;
-use crate::sparse::Csr;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod system;
+
+pub use system::{RowSystem, Scratch, SEEN_NOT_POSITIVE};
 
 /// Rows per partial product when computing a Gram matrix in parallel. Fixed: it decides the
 /// summation order.
@@ -95,93 +97,8 @@ fn gram_block(rows: &[f32], k: usize) -> Vec<f32> {
     c
 }
 
-/// One row's system: the shared part and the row's interactions.
-#[derive(Clone, Copy)]
-pub struct RowSystem<'a> {
-    /// k x k shared matrix (Y^T Y), or None for zero.
-    pub gram: Option<&'a [f32]>,
-    /// Added to the diagonal.
-    pub diag: f32,
-    /// The other side's factors, `k` per row.
-    pub y: &'a [f32],
-    pub k: usize,
-    /// Rows of `y` this row interacted with, and the interaction values.
-    pub cols: &'a [u32],
-    pub values: &'a [f32],
-    /// Some(alpha): implicit, w_j = alpha * v_j and b_j = 1 + alpha * v_j for v_j > 0; a value
-    /// v_j <= 0 marks a pair seen but not positive, which leaves the loss (w_j = -1 cancels
-    /// its share of the Gram matrix, b_j = 0) (see [`SEEN_NOT_POSITIVE`]). None: explicit,
-    /// w_j = 1 and b_j = v_j.
-    pub alpha: Option<f32>,
-}
-
-/// The value that marks an implicit pair as seen but not positive (see [`RowSystem::alpha`]):
-/// the pair is neither a positive nor an unobserved zero; it leaves the loss.
-pub const SEEN_NOT_POSITIVE: f32 = 0.0;
-
-/// Work space of one solve (reused across the rows of one task).
-#[derive(Default)]
-pub struct Scratch {
-    r: Vec<f32>,
-    p: Vec<f32>,
-    ap: Vec<f32>,
-    a: Vec<f32>,
-}
-
 // The same eight-lane bodies as the vector kernels (inlined into each CPU's build below).
 use crate::kernels::{axpy_body as axpy, dot_body as dot};
-
-impl RowSystem<'_> {
-    #[inline(always)]
-    fn row(&self, j: usize) -> &[f32] {
-        let c = self.cols[j] as usize * self.k;
-        &self.y[c..c + self.k]
-    }
-
-    #[inline(always)]
-    fn weight(&self, j: usize) -> f32 {
-        match self.alpha {
-            Some(a) if self.values[j] > 0.0 => a * self.values[j],
-            Some(_) => -1.0,
-            None => 1.0,
-        }
-    }
-
-    #[inline(always)]
-    fn target(&self, j: usize) -> f32 {
-        match self.alpha {
-            Some(a) if self.values[j] > 0.0 => 1.0 + a * self.values[j],
-            Some(_) => 0.0,
-            None => self.values[j],
-        }
-    }
-
-    #[inline(always)]
-    fn prefetch_ahead(&self, j: usize) {
-        const AHEAD: usize = 4;
-        if let Some(&c) = self.cols.get(j + AHEAD) {
-            prefetch(self.y.as_ptr().wrapping_add(c as usize * self.k), self.k);
-        }
-    }
-
-    /// out = (G + d I) v.
-    #[inline(always)]
-    fn shared_times(&self, v: &[f32], out: &mut [f32]) {
-        let k = self.k;
-        match self.gram {
-            Some(g) => {
-                for (f, o) in out.iter_mut().enumerate() {
-                    *o = dot(&g[f * k..(f + 1) * k], v) + self.diag * v[f];
-                }
-            }
-            None => {
-                for (o, x) in out.iter_mut().zip(v) {
-                    *o = self.diag * x;
-                }
-            }
-        }
-    }
-}
 
 #[inline(always)]
 fn cg_body(sys: &RowSystem<'_>, x: &mut [f32], steps: usize, s: &mut Scratch) {

@@ -1,4 +1,4 @@
-//! The pieces of the neural models: row-major matrix products, dense layers with ReLU and
+//! The pieces of the neural models: dense layers with ReLU and
 //! dropout, embedding tables with sparse gradients, and Adam with decoupled weight decay.
 //!
 //! Parameters live in flat `Vec<f32>` stores addressed by offsets, so gradients of several
@@ -9,48 +9,8 @@ use rand::RngCore as _;
 use rand_distr::{Distribution, Normal};
 use rayon::prelude::*;
 
+pub use crate::kernels::gemm;
 use crate::rng::Rng;
-
-/// C (m x n) = beta * C + op(A) (m x k) * op(B) (k x n), row-major. `ta` / `tb` say that the
-/// stored matrix is the transpose (A stored k x m, B stored n x k).
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    ta: bool,
-    b: &[f32],
-    tb: bool,
-    beta: f32,
-    c: &mut [f32],
-) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
-    // SAFETY: the asserts above bound every index the strides can reach.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
-}
 
 /// A block of a flat parameter store: `rows x cols` values from `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Loss functions of the neural models and their gradients, on plain slices so that each can be
 //! checked against finite differences on its own.
 
-use crate::nn::gemm;
+use crate::kernels::gemm;
 
 /// Squared error of one prediction: (loss, d loss / d prediction).
 #[inline]

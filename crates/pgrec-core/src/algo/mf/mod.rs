@@ -1,14 +1,22 @@
-//! `mf`: biased matrix factorization by parallel SGD (the numeric work is in [`crate::mf`]).
+//! `mf`: biased matrix factorization by parallel SGD: its params and data-dependent defaults
+//! (`params`), the trainer (`trainer`), and here how the pipeline configures it.
 
 use rayon::ThreadPool;
 
+mod params;
+mod trainer;
+
+pub use params::{
+    DataShape, MfParams, Optimizer, IMPLICIT_MAX_RATINGS, IMPLICIT_MIN_MEAN, REGULARIZATION_FLOOR,
+    REGULARIZATION_FULL_RATINGS,
+};
+pub use trainer::{fit, MfTrainer};
+
+use super::contract::{Configured, Recorded, TrainingData};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::params::Checked;
-use super::{Configured, Fitted, Recorded, Scorer, Target, Training, TrainingData, DATA_DEFAULTS};
 use crate::error::Result;
-use crate::mf::{DataShape, MfParams, MfTrainer};
-use crate::parallel::CancelFlag;
-use crate::train::{EpochReport, IterativeTrainer};
+use crate::train::Step;
 
 /// Shrinkage of a folded-in user's bias (ratings' worth of zero residual added to its mean).
 const MF_FOLD_IN_BIAS_SHRINK: f32 = 5.0;
@@ -33,7 +41,7 @@ pub struct MfConfigured {
 
 impl Recorded for MfConfigured {
     /// The caller's settings with the fixed defaults (the data-dependent ones are reported in
-    /// the fitted metrics under DATA_DEFAULTS).
+    /// the fitted metrics under DATA_DEFAULTS and in the fitted params).
     fn stored_params(&self) -> serde_json::Value {
         self.params.stored_params()
     }
@@ -59,49 +67,13 @@ impl Configured for MfConfigured {
         ))
     }
 
-    fn start(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Training>> {
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let MfConfigured { params, given } = *self;
         let mut params = params.into_inner();
         let shape = DataShape::of(&data.ratings, data.n_users, data.n_items);
         let adapted = params.adapt_to(&shape, |k| given.iter().any(|g| g == k));
         let params = Checked::new(params)?;
         let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, params)?;
-        Ok(Box::new(MfTraining { trainer, adapted }))
-    }
-}
-
-/// An `mf` training and the data-dependent defaults it started with.
-struct MfTraining {
-    trainer: MfTrainer,
-    adapted: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Training for MfTraining {
-    fn max_steps(&self) -> usize {
-        self.trainer.max_epochs()
-    }
-
-    fn n_validation(&self) -> usize {
-        self.trainer.n_validation()
-    }
-
-    fn squared_loss(&self) -> bool {
-        true
-    }
-
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<EpochReport> {
-        IterativeTrainer::step(&mut self.trainer, pool, cancel)
-    }
-
-    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
-        let (model, ratings) = self.trainer.finish_with_ratings();
-        Fitted {
-            scorer: Scorer::Dot,
-            target: Target::Rating,
-            model,
-            ratings,
-            tensors: Vec::new(),
-            metrics: serde_json::json!({ DATA_DEFAULTS: self.adapted }),
-        }
+        Ok(Box::new(trainer.with_data_defaults(adapted)))
     }
 }

@@ -1,0 +1,272 @@
+//! Every algorithm `pgrec.train` knows, one line each: its SQL name, how to configure it, the
+//! knobs tuning searches (declared by its params, [`Params::KNOBS`]) and how it folds in new
+//! users. The glue and [`super::tune`] ask the registry, never match algorithm names.
+//!
+//! Adding an algorithm: write a module with its parameters (one serde struct implementing
+//! [`Params`], with [`super::params::LoopParams`] flattened in when it iterates, and its
+//! `KNOBS` when it can be tuned) and a `configure` function, and add one line to [`REGISTRY`].
+
+use super::als::AlsParams;
+use super::bpr::BprParams;
+use super::contract::Configured;
+use super::ease::EaseParams;
+use super::ials::IalsParams;
+use super::mf::MfParams;
+use super::neural::{NcfParams, TwoTowerParams};
+use super::params::{Knob, Params};
+use super::{als, bpr, ease, ials, mf, neural};
+use crate::error::Result;
+
+/// Parses and checks an algorithm's JSON params.
+pub type Configure = fn(&serde_json::Value) -> Result<Box<dyn Configured>>;
+
+/// How an algorithm's models take in a user unseen in training ([`Configured::fold_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoldIn {
+    /// The user's vector is fitted against the trained item side (mf, als, ials, bpr).
+    Learned,
+    /// The user's vector is its history, as in training (ease): nothing to fit.
+    Exact,
+    /// The model cannot place a new user: retrain with it.
+    No,
+}
+
+/// One registered algorithm: its SQL name and how to configure it (None: part of the SQL
+/// contract, not available in this version), the knobs tuning searches (empty: not tunable)
+/// and how it folds in users.
+pub struct Entry {
+    pub name: &'static str,
+    pub configure: Option<Configure>,
+    pub knobs: &'static [Knob],
+    pub fold_in: FoldIn,
+}
+
+/// Every algorithm `pgrec.train` knows, in the order error messages list them.
+pub const REGISTRY: &[Entry] = &[
+    Entry::new::<MfParams>("mf", mf::configure, FoldIn::Learned),
+    Entry::new::<AlsParams>("als", als::configure, FoldIn::Learned),
+    Entry::new::<IalsParams>("ials", ials::configure, FoldIn::Learned),
+    Entry::new::<BprParams>("bpr", bpr::configure, FoldIn::Learned),
+    Entry::new::<NcfParams>("ncf", neural::ncf::configure, FoldIn::No),
+    Entry::new::<TwoTowerParams>("two_tower", neural::two_tower::configure, FoldIn::No),
+    Entry::new::<EaseParams>("ease", ease::configure, FoldIn::Exact),
+];
+
+impl Entry {
+    /// An algorithm this version trains, with params `P`.
+    pub const fn new<P: Params>(name: &'static str, configure: Configure, fold_in: FoldIn) -> Self {
+        Self {
+            name,
+            configure: Some(configure),
+            knobs: P::KNOBS,
+            fold_in,
+        }
+    }
+
+    /// A name of the SQL contract that this version cannot train yet.
+    pub const fn planned(name: &'static str) -> Self {
+        Self {
+            name,
+            configure: None,
+            knobs: &[],
+            fold_in: FoldIn::No,
+        }
+    }
+
+    /// Whether `"tune": true` applies to it.
+    pub fn tunable(&self) -> bool {
+        self.configure.is_some() && !self.knobs.is_empty()
+    }
+
+    /// Whether its models fold in new users.
+    pub fn folds_in(&self) -> bool {
+        self.configure.is_some() && self.fold_in != FoldIn::No
+    }
+}
+
+/// The registry entry called `name`.
+pub fn find(name: &str) -> Option<&'static Entry> {
+    REGISTRY.iter().find(|e| e.name == name)
+}
+
+/// The names of the algorithms that can be trained in this version.
+pub fn available() -> impl Iterator<Item = &'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| e.configure.is_some())
+        .map(|e| e.name)
+}
+
+/// The knobs tuning searches for `algorithm` (None: it cannot be tuned, or is unknown).
+pub fn knobs(algorithm: &str) -> Option<&'static [Knob]> {
+    find(algorithm).filter(|e| e.tunable()).map(|e| e.knobs)
+}
+
+/// Whether models of `algorithm` fold in new users.
+pub fn can_fold_in(algorithm: &str) -> bool {
+    find(algorithm).is_some_and(Entry::folds_in)
+}
+
+/// The algorithms whose models fold in new users, in registry order.
+pub fn fold_in_names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().filter(|e| e.folds_in()).map(|e| e.name)
+}
+
+/// The algorithms whose fold-in fits the user's vector ([`FoldIn::Learned`]), in registry
+/// order: the list recommend_for_items' documentation gives.
+pub fn learned_fold_in_names() -> impl Iterator<Item = &'static str> {
+    REGISTRY
+        .iter()
+        .filter(|e| e.configure.is_some() && e.fold_in == FoldIn::Learned)
+        .map(|e| e.name)
+}
+
+/// The algorithms `"tune": true` applies to, in registry order.
+pub fn tunable_names() -> impl Iterator<Item = &'static str> {
+    REGISTRY.iter().filter(|e| e.tunable()).map(|e| e.name)
+}
+
+/// "a", "a and b", "a, b and c".
+pub fn join_names(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The hint of the refusal to fold a user into a model that cannot: the algorithms whose
+/// fold-in fits a vector (registry order), and those to retrain (latest registered first, as
+/// the hint has always read).
+pub fn fold_in_hint() -> String {
+    let learned: Vec<&str> = learned_fold_in_names().collect();
+    let retrain: Vec<&str> = REGISTRY
+        .iter()
+        .rev()
+        .filter(|e| e.configure.is_some() && e.fold_in == FoldIn::No)
+        .map(|e| e.name)
+        .collect();
+    format!(
+        "Fold-in works for {} models; retrain {} models with the new users.",
+        join_names(&learned),
+        join_names(&retrain)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_found() {
+        for (i, e) in REGISTRY.iter().enumerate() {
+            assert!(
+                REGISTRY[..i].iter().all(|o| o.name != e.name),
+                "{} twice",
+                e.name
+            );
+            assert_eq!(find(e.name).map(|f| f.name), Some(e.name));
+        }
+        assert!(find("nope").is_none());
+        assert_eq!(
+            available().collect::<Vec<_>>(),
+            ["mf", "als", "ials", "bpr", "ncf", "two_tower", "ease"]
+        );
+    }
+
+    /// What can be tuned and folded in is what it was before the registry declared it.
+    #[test]
+    fn tunable_and_foldable_sets_are_stable() {
+        assert_eq!(
+            tunable_names().collect::<Vec<_>>(),
+            ["mf", "als", "ials", "bpr", "ncf", "two_tower"]
+        );
+        assert_eq!(
+            fold_in_names().collect::<Vec<_>>(),
+            ["mf", "als", "ials", "bpr", "ease"]
+        );
+        assert_eq!(
+            learned_fold_in_names().collect::<Vec<_>>(),
+            ["mf", "als", "ials", "bpr"]
+        );
+        assert!(can_fold_in("ease") && !can_fold_in("ncf") && !can_fold_in("nope"));
+        assert!(knobs("ease").is_none() && knobs("nope").is_none());
+        assert_eq!(knobs("ncf"), knobs("two_tower"));
+    }
+
+    /// The registry's fold-in column agrees with what each algorithm's `fold_in` does.
+    #[test]
+    fn fold_in_column_matches_the_algorithms() {
+        use crate::algo::fold::{FoldTarget, History};
+        use crate::model::FactorModel;
+        let k = 2;
+        let model = FactorModel {
+            factors: k,
+            global_mean: 3.0,
+            rating_range: Some((1.0, 5.0)),
+            user_bias: vec![0.0; 1],
+            item_bias: vec![0.0; 3],
+            user_factors: vec![0.1; k],
+            item_factors: vec![0.2, 0.1, -0.1, 0.3, 0.05, 0.2],
+            head: None,
+        };
+        for e in REGISTRY.iter().filter(|e| e.configure.is_some()) {
+            let configured = (e.configure.unwrap())(&serde_json::json!({})).unwrap();
+            // ease's user vectors have one entry per item.
+            let ease_model;
+            let view = if e.name == "ease" {
+                ease_model = FactorModel {
+                    factors: 3,
+                    user_factors: vec![0.0; 3],
+                    item_factors: vec![0.0; 9],
+                    ..model.clone()
+                };
+                ease_model.view()
+            } else {
+                model.view()
+            };
+            let gram = std::sync::OnceLock::new();
+            let target = FoldTarget {
+                model: view,
+                item_gram: &gram,
+            };
+            let history = History {
+                items: &[0, 2],
+                values: &[5.0, 4.0],
+            };
+            let folded = configured.fold_in(&target, history);
+            assert_eq!(folded.is_some(), e.folds_in(), "{}", e.name);
+        }
+    }
+
+    /// The hint the SQL tests show (tests/pg_regress/expected/fold_in.out).
+    #[test]
+    fn fold_in_hint_is_the_one_users_see() {
+        assert_eq!(
+            fold_in_hint(),
+            "Fold-in works for mf, als, ials and bpr models; retrain two_tower and ncf models \
+             with the new users."
+        );
+        assert_eq!(join_names(&["a"]), "a");
+        assert_eq!(join_names(&["a", "b", "c"]), "a, b and c");
+    }
+
+    /// recommend_for_items' comments in sql/finalize.sql list the algorithms that fold in.
+    #[test]
+    fn sql_comments_list_the_registrys_fold_in_algorithms() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql/finalize.sql");
+        let sql = std::fs::read_to_string(path).expect("sql/finalize.sql");
+        let want = format!(
+            "({})",
+            learned_fold_in_names().collect::<Vec<_>>().join(", ")
+        );
+        let lines: Vec<&str> = sql
+            .lines()
+            .filter(|l| l.contains("folded in as one user"))
+            .collect();
+        assert!(!lines.is_empty(), "no recommend_for_items comment found");
+        for line in lines {
+            assert!(line.contains(&want), "{line} does not list {want}");
+        }
+    }
+}
