@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use pgrec_core::algo::find;
 use pgrec_core::algo::fold::{explicit_user, FoldTarget, FoldedUser, History};
+use pgrec_core::algo::registry::find;
 use pgrec_core::model::FactorModel;
 
 fn model() -> FactorModel {

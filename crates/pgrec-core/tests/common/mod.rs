@@ -4,10 +4,12 @@
 
 #![allow(dead_code)]
 
-use pgrec_core::algo::{self, Fitted, TrainingData};
+use pgrec_core::algo::contract::TrainingData;
+use pgrec_core::algo::registry;
 use pgrec_core::features::SideFeatures;
 use pgrec_core::parallel::{build_pool, CancelFlag};
 use pgrec_core::train::EpochReport;
+use pgrec_core::train::Fitted;
 use pgrec_core::Rating;
 
 /// Training data without side features.
@@ -32,7 +34,7 @@ pub fn train(
     params: serde_json::Value,
     data: TrainingData,
 ) -> (Vec<EpochReport>, Fitted) {
-    let entry = algo::find(name).unwrap_or_else(|| panic!("no algorithm {name}"));
+    let entry = registry::find(name).unwrap_or_else(|| panic!("no algorithm {name}"));
     let configure = entry.configure.expect("trainable");
     let configured = configure(&params).unwrap_or_else(|e| panic!("{name} {params}: {e}"));
     let pool = build_pool(2).expect("pool");
