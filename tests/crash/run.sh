@@ -41,7 +41,7 @@ wait_up() {
 }
 # Runs SQL in the background, waits until its backend has run `after` seconds in a statement
 # that matches `pattern`, and kills that backend with SIGKILL.
-kill_during() { # pattern after sql
+kill_during() { # pattern after sql [soft: return 1 instead of failing when it finished first]
   q -c "$3" >/dev/null 2>&1 &
   local bg=$! pid=""
   for _ in $(seq 1 200); do
@@ -50,7 +50,11 @@ kill_during() { # pattern after sql
     [ -n "$pid" ] && break
     sleep 0.05
   done
-  [ -n "$pid" ] || fail "the statement ($1) never ran for $2 s"
+  if [ -z "$pid" ]; then
+    wait $bg 2>/dev/null || true
+    [ -n "${4:-}" ] && return 1
+    fail "the statement ($1) never ran for $2 s"
+  fi
   kill -KILL "$pid"
   wait $bg 2>/dev/null || true
   wait_up
@@ -104,9 +108,19 @@ t0=$(date +%s%N)
 ref=$(q -At -c "SELECT string_agg(item_id || ' ' || score, ',') FROM pgrec.recommend('big', 7::bigint, 10)")
 build_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 bytes=$(q -At -c "SELECT sum(bytes) FROM pgrec.serving_files WHERE model = 'big'")
-rm -f "$files"/*/*
+# Killed halfway through the build; a build faster than the first (a warm cache, a quieter
+# machine) is tried again with half the wait, up to five times.
 after=$(awk -v ms="$build_ms" 'BEGIN { printf "%.3f", ms / 2000 }')
-kill_during "pgrec.recommend(" "$after" "SELECT count(*) FROM pgrec.recommend('big', 7::bigint, 10)"
+killed=""
+for _ in 1 2 3 4 5; do
+  rm -f "$files"/*/*
+  if kill_during "pgrec.recommend(" "$after" "SELECT count(*) FROM pgrec.recommend('big', 7::bigint, 10)" soft; then
+    killed=1
+    break
+  fi
+  after=$(awk -v s="$after" 'BEGIN { printf "%.3f", s / 2 }')
+done
+[ -n "$killed" ] || fail "the serving-file build of big always finished before it could be killed"
 # A kill in the middle of the write leaves the writer's temporary file (never under the final
 # name); section 3 checks that remove_unused_files removes it.
 left=$(q -At -c "SELECT count(*) FROM pgrec.serving_files WHERE path LIKE '%.tmp'")
