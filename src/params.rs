@@ -4,7 +4,7 @@
 //! stores them beside the algorithm's params, and serving reads them back through the same
 //! parser ([`PipelineParams::of_stored`]).
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::errors::{raise, Code, OrRaise};
 
@@ -124,7 +124,7 @@ fn take_ann(params: &mut Value) -> Ann {
             Some("\"ivf\" adds an inverted-file index to the serving data: recommend and similar_items then scan only the items of the lists nearest the query (pgrec.ivf_probes sets how many). The default, \"none\", scans every item."),
         ),
     };
-    let mut counts = Map::new();
+    let (mut lists, mut probes) = (None, None);
     for key in ["ivf_lists", "ivf_probes"] {
         let Some(v) = o.remove(key) else { continue };
         if v.is_null() {
@@ -139,7 +139,8 @@ fn take_ann(params: &mut Value) -> Ann {
         }
         match v.as_i64() {
             Some(n) if (1..=1_000_000).contains(&n) => {
-                counts.insert(key.into(), json!(n));
+                let slot = if key == "ivf_lists" { &mut lists } else { &mut probes };
+                *slot = Some(n as usize);
             }
             _ => raise(
                 Code::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -148,12 +149,8 @@ fn take_ann(params: &mut Value) -> Ann {
             ),
         }
     }
-    let count = |key: &str| counts.get(key).and_then(Value::as_u64).map(|n| n as usize);
     if ivf {
-        Ann::Ivf {
-            lists: count("ivf_lists"),
-            probes: count("ivf_probes"),
-        }
+        Ann::Ivf { lists, probes }
     } else {
         Ann::None
     }
