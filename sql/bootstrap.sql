@@ -13,7 +13,10 @@ CREATE TABLE pgrec.model_owners (
     readers      oid[]       NOT NULL DEFAULT '{}',
     created_at   timestamptz NOT NULL DEFAULT now(),
     owner_name   name        NOT NULL,
-    reader_names name[]      NOT NULL DEFAULT '{}'
+    reader_names name[]      NOT NULL DEFAULT '{}',
+    -- Counts the changes to the model's hidden items (pgrec.hide_items / unhide_items): serving
+    -- caches compare it with what they loaded.
+    hidden_changes bigint    NOT NULL DEFAULT 0
 );
 
 CREATE TABLE pgrec.model_versions (
@@ -139,7 +142,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON pgrec.user_factors, pgrec.item_factors,
 GRANT SELECT, INSERT, DELETE ON pgrec.model_versions, pgrec.model_owners TO PUBLIC;
 -- Owners change who may read (the column readers) and nothing else of a name's registration;
 -- a version's copies of owner and readers follow model_owners and are not writable at all.
-GRANT UPDATE (readers) ON pgrec.model_owners TO PUBLIC;
+GRANT UPDATE (readers, hidden_changes) ON pgrec.model_owners TO PUBLIC;
 GRANT UPDATE (version, algorithm, params, metrics, source, user_col, item_col, rating_col,
               user_key_type, item_key_type, n_users, n_items, n_interactions, factors,
               global_mean, rating_min, rating_max, train_seconds, created_at, active, features)
@@ -322,6 +325,42 @@ BEGIN
 END $$;
 GRANT SELECT ON pgrec._owned_models, pgrec._writable_versions TO PUBLIC;
 
+-- Items a model never returns (out of stock, withdrawn), per model name: kept across versions
+-- and retrains, by key in its text form (a bigint as its digits, a uuid in canonical form), so
+-- an item may be hidden before a version knows it. Read with the model (serving needs them),
+-- written by its owner (pgrec.hide_items / pgrec.unhide_items).
+CREATE TABLE pgrec.hidden_items (
+    model     text        NOT NULL REFERENCES pgrec.model_owners (model) ON DELETE CASCADE,
+    item      text        NOT NULL,
+    hidden_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, item)
+);
+ALTER TABLE pgrec.hidden_items ENABLE ROW LEVEL SECURITY;
+-- model_owners' own policy decides which names the subquery sees.
+CREATE POLICY readable ON pgrec.hidden_items FOR SELECT
+    USING (model IN (SELECT o.model FROM pgrec.model_owners o));
+CREATE POLICY owner_insert ON pgrec.hidden_items FOR INSERT
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_delete ON pgrec.hidden_items FOR DELETE
+    USING (model IN (SELECT model FROM pgrec._owned_models));
+GRANT SELECT, INSERT, DELETE ON pgrec.hidden_items TO PUBLIC;
+-- Every change to a model's hidden items, by pgrec.hide_items or by hand, moves its
+-- hidden_changes, so that every backend's serving cache reads them again on its next call.
+CREATE FUNCTION pgrec._hidden_changed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    UPDATE pgrec.model_owners o SET hidden_changes = o.hidden_changes OPERATOR(pg_catalog.+) 1
+    WHERE o.model IN (SELECT c.model FROM changed c);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER hidden_added AFTER INSERT ON pgrec.hidden_items
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
+CREATE TRIGGER hidden_removed AFTER DELETE ON pgrec.hidden_items
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
+COMMENT ON TABLE pgrec.hidden_items IS 'pgrec: items a model never returns (pgrec.hide_items), per model name, kept across versions and retrains; keys in text form.';
+
 -- Models made servable on every node of a Citus cluster (pgrec.distribute_model): per model,
 -- its active version's serving data and what serving needs. A plain table; distribute_model
 -- makes it a Citus reference table, so that every node holds a copy and each change commits on
@@ -366,6 +405,7 @@ SELECT pg_catalog.pg_extension_config_dump('pgrec.item_factors', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.training_history', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.model_tensors', '');
 SELECT pg_catalog.pg_extension_config_dump('pgrec.distributed_models', '');
+SELECT pg_catalog.pg_extension_config_dump('pgrec.hidden_items', '');
 -- pg_dump reads the sequence's position (SELECT): a non-superuser can dump the models it may
 -- read (--enable-row-security). The position says how many versions were ever trained, no more.
 GRANT SELECT ON SEQUENCE pgrec.model_versions_id_seq TO PUBLIC;

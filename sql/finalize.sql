@@ -26,29 +26,29 @@ COMMENT ON FUNCTION pgrec.predict(text, bigint, text) IS
 'Predicted rating for an integer user key and a text item key; NULL when unknown.';
 COMMENT ON FUNCTION pgrec.predict(text, text, bigint) IS
 'Predicted rating for a text user key and an integer item key; NULL when unknown.';
-COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[]) IS
-'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training; candidates, when given, restricts the ranking to those items.';
-COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean, text[]) IS
-'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text. candidates, when given, restricts the ranking to those items.';
-COMMENT ON FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[]) IS
-'The k best items for a user of a model with uuid keys, best first; items are returned as uuid. candidates, when given, restricts the ranking to those items.';
+COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[], bigint[], text, real) IS
+'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training; candidates, when given, restricts the ranking to those items; exclude lists items never to return; fallback => ''popular'' gives unknown users pgrec.popular''s items; diversity (0..1) trades relevance for variety (maximal marginal relevance on the item vectors). Hidden items (pgrec.hide_items) are never returned, and k rows come back while k visible items exist.';
+COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean, text[], text[], text, real) IS
+'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text. candidates, exclude, fallback and diversity as for the bigint version; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[], uuid[], text, real) IS
+'The k best items for a user of a model with uuid keys, best first; items are returned as uuid. candidates, exclude, fallback and diversity as for the bigint version; hidden items are never returned.';
 COMMENT ON FUNCTION pgrec.predict(text, uuid, uuid) IS
 'Predicted rating (or score) of an item by a user, for models with uuid keys; NULL when unknown.';
-COMMENT ON FUNCTION pgrec.similar_items(text, uuid, int, text, real) IS
-'The k items most similar to the given item, for models with uuid item keys (returned as uuid); method and shrinkage as for the bigint version.';
-COMMENT ON FUNCTION pgrec.recommend_for_items(text, uuid[], int) IS
-'Recommendations for an anonymous basket of uuid items, returned as uuid; nothing is stored.';
+COMMENT ON FUNCTION pgrec.similar_items(text, uuid, int, text, real, uuid[], real) IS
+'The k items most similar to the given item, for models with uuid item keys (returned as uuid); method, shrinkage, exclude and diversity as for the bigint version; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, uuid[], int, uuid[], real) IS
+'Recommendations for an anonymous basket of uuid items, returned as uuid; exclude and diversity as for the bigint version; hidden items are never returned. Nothing is stored.';
 COMMENT ON FUNCTION pgrec.score(text, bigint, bigint[]) IS
 'Scores of the given items for a user (integer keys), best first, each item once, with the score recommend ranks by; unknown items are skipped with a NOTICE. For re-ranking a candidate list.';
 COMMENT ON FUNCTION pgrec.score(text, text, text[]) IS
 'Scores of the given items for a user (any key kind, spelled as text), best first, each item once; unknown items are skipped with a NOTICE.';
 COMMENT ON FUNCTION pgrec.score(text, uuid, uuid[]) IS
 'Scores of the given items for a user of a model with uuid keys, best first, returned as uuid.';
-COMMENT ON FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean) IS
-'The k best items for each of many users (integer keys) in one call: one row per (user, rank), ranks from 1. Computed as matrix products over chunks of users on the pgrec.threads pool; the same items as one recommend call per user.';
-COMMENT ON FUNCTION pgrec.recommend_batch(text, text[], int, boolean) IS
+COMMENT ON FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean, bigint[], text, real) IS
+'The k best items for each of many users (integer keys) in one call: one row per (user, rank), ranks from 1. Computed as matrix products over chunks of users on the pgrec.threads pool; the same items as one recommend call per user. exclude (one list for every user), fallback and diversity as for recommend; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, text[], int, boolean, text[], text, real) IS
 'The k best items for each of many users (any key kind, spelled as text) in one call: one row per (user, rank), keys as text.';
-COMMENT ON FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean) IS
+COMMENT ON FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean, uuid[], text, real) IS
 'The k best items for each of many users of a model with uuid keys in one call: one row per (user, rank), keys as uuid.';
 COMMENT ON FUNCTION pgrec.similar_users(text, bigint, int) IS
 'The k users most similar to the given user (integer keys) by cosine of their vectors, the user excluded.';
@@ -60,9 +60,9 @@ COMMENT ON FUNCTION pgrec.pca(text, text, int) IS
 'Coordinates of every item (side => ''item'') or user (''user'') of the active version on the top principal components of its vectors (centred covariance, largest variance first, signs fixed). id is set for integer keys, key for text keys.';
 COMMENT ON FUNCTION pgrec.embedding_stats(text) IS
 'Per side (users, items) of the active version: vector norms, zero vectors, mean pairwise cosine (up to 2,000 sampled rows), the share of the squared norm along the first direction, explained variance of the top 5 principal components, and whether the embeddings look collapsed (mean cosine above 0.9).';
-COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real) IS
-'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
-COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real) IS
+COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real, bigint[], real) IS
+'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0). exclude lists items never to return; diversity (0..1) trades similarity for variety; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real, text[], real) IS
 'The k items most similar to the given item (any key kind, spelled as text), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
 COMMENT ON FUNCTION pgrec.user_embeddings(text, int) IS
 'Bias and embedding of every user of the active (or given) version. user_id is set for integer keys, user_key for text keys.';
@@ -101,10 +101,28 @@ COMMENT ON FUNCTION pgrec._revoke_model(text, text) IS 'Internal: the body of pg
 COMMENT ON FUNCTION pgrec.algorithms() IS
 'Every algorithm name pgrec.train accepts, whether this version can train it, and whether it needs a rating column and reads feature sources (with default params).';
 
-COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int) IS
-'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
-COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int) IS
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int, bigint[], real) IS
+'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded, with the hidden items and exclude; diversity (0..1) trades relevance for variety. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int, text[], real) IS
 'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.popular(text, int, text, text[]) IS
+'The k items with the most training interactions of the active version (weighted as trained), best first, the count as score; hidden and excluded items left out, and with user_id that user''s training items. Keys as text; for bigint or uuid keys pass user_id typed (NULL::bigint, NULL::uuid).';
+COMMENT ON FUNCTION pgrec.popular(text, int, bigint, bigint[]) IS
+'pgrec.popular for integer item keys (user_id may be NULL::bigint).';
+COMMENT ON FUNCTION pgrec.popular(text, int, uuid, uuid[]) IS
+'pgrec.popular for uuid item keys (user_id may be NULL::uuid).';
+COMMENT ON FUNCTION pgrec.hide_items(text, bigint[]) IS
+'Hides items from every serving function of a model (recommend, recommend_batch, recommend_for_items, similar_items, popular, score), in every version and retrain until pgrec.unhide_items; transactional. Owner only; returns how many were not hidden before.';
+COMMENT ON FUNCTION pgrec.hide_items(text, text[]) IS
+'pgrec.hide_items with keys as text.';
+COMMENT ON FUNCTION pgrec.hide_items(text, uuid[]) IS
+'pgrec.hide_items with uuid keys.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, bigint[]) IS
+'Serves hidden items again; owner only; returns how many of them were hidden.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
+'pgrec.unhide_items with keys as text.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
+'pgrec.unhide_items with uuid keys.';
 COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
 'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';
 

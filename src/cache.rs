@@ -7,7 +7,7 @@
 
 use crate::catalog::require_version;
 use crate::errors::{raise, Code, OrRaise};
-use crate::keys::{KeyKind, Keys};
+use crate::keys::{KeyArg, KeyKind, Keys};
 use crate::params::{Ann, PipelineParams};
 use crate::version::VersionInfo;
 use pgrec_core::algo::neural::ncf::{score_head_from_tensors, HEAD_TENSOR_PATTERN};
@@ -41,6 +41,8 @@ pub struct ServingModel {
     pub user_norms: std::sync::OnceLock<Vec<f32>>,
     /// The version's ivf_probes param.
     ivf_probes: Option<usize>,
+    /// The model's hidden items as sorted indices, with the `hidden_changes` they were read at.
+    hidden: std::sync::Mutex<(i64, std::sync::Arc<[u32]>)>,
     backing: crate::store_file::Backing,
 }
 
@@ -103,6 +105,38 @@ impl ServingModel {
         }
     }
 
+    /// The model's hidden items (sorted indices of this version; keys it does not know are left
+    /// out), as of the last lookup.
+    pub fn hidden(&self) -> std::sync::Arc<[u32]> {
+        self.hidden_list().1.clone()
+    }
+
+    /// The hidden list and its hidden_changes (a poisoned lock still holds a whole value).
+    fn hidden_list(&self) -> std::sync::MutexGuard<'_, (i64, std::sync::Arc<[u32]>)> {
+        self.hidden.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads the hidden items again when `changes` (the model's hidden_changes, from this
+    /// call's version lookup) differs from what they were read at.
+    fn sync_hidden(&self, model: &str, changes: i64) {
+        if self.hidden_list().0 == changes {
+            return;
+        }
+        // 0: never changed (a trigger counts every change), so nothing to read.
+        let keys = if changes == 0 {
+            Vec::new()
+        } else {
+            crate::catalog::hidden_keys(model, &self.info)
+        };
+        let mut indices: Vec<u32> = keys
+            .iter()
+            .filter_map(|key| self.items.find(KeyArg::Text(key)))
+            .collect();
+        indices.sort_unstable();
+        indices.dedup();
+        *self.hidden_list() = (changes, indices.into());
+    }
+
     /// Whether the model is served from a shared file mapping (false: a private heap copy).
     pub fn is_mapped(&self) -> bool {
         self.backing.is_mapped()
@@ -117,15 +151,18 @@ pub fn forget(model: &str) {
 /// The active version of `model`, from the cache when it is current.
 pub fn active(model: &str) -> Rc<ServingModel> {
     let info = require_version(model, None);
+    let changes = info.hidden_changes;
     if let Some(hit) = CACHE.with(|c| {
         c.borrow()
             .get(model)
             .filter(|m| m.info.id == info.id && m.info.stamp == info.stamp)
             .cloned()
     }) {
+        hit.sync_hidden(model, changes);
         return hit;
     }
     let loaded = Rc::new(load(info));
+    loaded.sync_hidden(model, changes);
     CACHE.with(|c| c.borrow_mut().insert(model.to_string(), loaded.clone()));
     loaded
 }
@@ -445,6 +482,8 @@ fn load(info: VersionInfo) -> ServingModel {
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
         ivf_probes,
+        // Never read yet: no model has -1 changes.
+        hidden: std::sync::Mutex::new((-1, std::sync::Arc::from(Vec::new()))),
         backing,
     }
 }

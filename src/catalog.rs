@@ -61,6 +61,24 @@ pub fn find_version(model: &str, version: Option<i32>) -> Option<VersionInfo> {
     .or_else(|| version.is_none().then(|| crate::replica::find(model)).flatten())
 }
 
+/// The hidden items of `model` (pgrec.hidden_items), as keys in text form, under the caller's
+/// row-level security; on a Citus worker serving a distributed version, from its row.
+pub fn hidden_keys(model: &str, info: &VersionInfo) -> Vec<String> {
+    if info.distributed {
+        return crate::replica::hidden_keys(info.id);
+    }
+    Spi::connect(|c| {
+        c.select(
+            "SELECT item FROM pgrec.hidden_items WHERE model OPERATOR(pg_catalog.=) $1",
+            None,
+            &[model.into()],
+        )
+        .or_raise()
+        .filter_map(|row| row.get::<String>(1).or_raise())
+        .collect()
+    })
+}
+
 /// Like `find_version`, but an unknown model (or version), or one the caller may not read, is
 /// an error.
 pub fn require_version(model: &str, version: Option<i32>) -> VersionInfo {

@@ -72,7 +72,9 @@ fn push_row(model: &str) {
                             'factors', v.factors, 'global_mean', v.global_mean, 'rating_min', v.rating_min, \
                             'rating_max', v.rating_max, 'user_col', v.user_col, 'item_col', v.item_col, \
                             'rating_col', v.rating_col, 'scorer', v.scorer, 'target', v.target, \
-                            'algorithm', v.algorithm, \
+                            'algorithm', v.algorithm, 'hidden_changes', o.hidden_changes, \
+                            'hidden', (SELECT coalesce(jsonb_agg(h.item ORDER BY h.item), '[]') \
+                                       FROM pgrec.hidden_items h WHERE h.model = o.model), \
                             'head', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
                                                           'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
                                      FROM pgrec.model_tensors t \

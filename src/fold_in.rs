@@ -17,8 +17,8 @@ use crate::cache::{active, ServingModel};
 use crate::catalog::recipe_of;
 use crate::errors::{raise, required, Code, OrRaise};
 use crate::keys::map_keys;
-use crate::keys::{KeyArg, KeyKind};
-use crate::serve::check_k;
+use crate::keys::{int_keys, text_keys, KeyArg, KeyKind};
+use crate::serve::{check_k, diversify, ranked_for, Ask, LeftOut};
 use crate::source::{load, SourceSpec};
 use crate::spi::require_current_catalog;
 
@@ -59,8 +59,14 @@ fn fold_one(
 
 /// Recommendations for a basket of item keys: the basket is folded in as one user (with value 1,
 /// or the positive_threshold when higher, for ranking models, the top rating for rating models)
-/// and its items are excluded.
-pub(crate) fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingModel) -> Vec<Scored> {
+/// and its items are excluded, with the hidden items and the call's `exclude`.
+pub(crate) fn basket(
+    model: &str,
+    keys: Vec<KeyArg<'_>>,
+    k: i32,
+    ask: &Ask<'_>,
+    m: &ServingModel,
+) -> Vec<Scored> {
     let k = check_k(k);
     let mut items: Vec<u32> = keys.iter().filter_map(|key| m.items.find(*key)).collect();
     items.sort_unstable();
@@ -105,15 +111,24 @@ pub(crate) fn basket(model: &str, keys: Vec<KeyArg<'_>>, k: i32, m: &ServingMode
     let scores: Vec<f32> = (0..view.n_items() as u32)
         .map(|i| base + view.item_bias[i as usize] + m.kernels.dot(&user.factors, view.item(i)))
         .collect();
-    top_k(&scores, k, &items)
+    let left = LeftOut::new(m, &ask.exclude);
+    let ranked = top_k(
+        &scores,
+        ranked_for(k, ask.diversity),
+        left.skip().and(&items),
+    );
+    diversify(m, ranked, k, ask.diversity)
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend_for_items")]
-fn recommend_for_items_int(
+pub(crate) fn recommend_for_items_v3_int(
     model: &str,
     item_ids: Vec<Option<i64>>,
     k: default!(i32, 10),
+    exclude: default!(Option<Vec<Option<i64>>>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
+    let ask = Ask::new(int_keys(&exclude), None, diversity);
     let m = active(model);
     if m.items.kind() != KeyKind::Int {
         raise(
@@ -123,7 +138,7 @@ fn recommend_for_items_int(
         );
     }
     let keys: Vec<KeyArg<'_>> = item_ids.iter().flatten().map(|&i| KeyArg::Int(i)).collect();
-    let rows: Vec<(i64, f32)> = basket(model, keys, k, &m)
+    let rows: Vec<(i64, f32)> = basket(model, keys, k, &ask, &m)
         .into_iter()
         .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
         .collect();
@@ -131,14 +146,17 @@ fn recommend_for_items_int(
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend_for_items")]
-fn recommend_for_items_text(
+pub(crate) fn recommend_for_items_v3_text(
     model: &str,
     item_ids: Vec<Option<String>>,
     k: default!(i32, 10),
+    exclude: default!(Option<Vec<Option<String>>>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
+    let ask = Ask::new(text_keys(&exclude), None, diversity);
     let m = active(model);
     let keys: Vec<KeyArg<'_>> = item_ids.iter().flatten().map(|s| KeyArg::Text(s)).collect();
-    let rows: Vec<(String, f32)> = basket(model, keys, k, &m)
+    let rows: Vec<(String, f32)> = basket(model, keys, k, &ask, &m)
         .into_iter()
         .map(|s| (m.items.text_key(s.index), s.score))
         .collect();

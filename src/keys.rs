@@ -43,6 +43,24 @@ pub enum KeyArg<'a> {
     Text(&'a str),
 }
 
+/// Integer keys of an array argument (NULL: none), NULL elements dropped.
+pub fn int_keys(keys: &Option<Vec<Option<i64>>>) -> Vec<KeyArg<'static>> {
+    keys.iter()
+        .flatten()
+        .flatten()
+        .map(|&i| KeyArg::Int(i))
+        .collect()
+}
+
+/// Text keys of an array argument (NULL: none), NULL elements dropped.
+pub fn text_keys(keys: &Option<Vec<Option<String>>>) -> Vec<KeyArg<'_>> {
+    keys.iter()
+        .flatten()
+        .flatten()
+        .map(|s| KeyArg::Text(s))
+        .collect()
+}
+
 impl std::fmt::Display for KeyArg<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

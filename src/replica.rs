@@ -145,6 +145,25 @@ pub fn recipe(version_id: i64) -> (String, serde_json::Value) {
     })
 }
 
+/// The hidden items of a distributed version's model, as the coordinator wrote them into its
+/// row (see distributed.rs).
+pub fn hidden_keys(version_id: i64) -> Vec<String> {
+    Spi::connect(|c| {
+        c.select(
+            &format!(
+                "SELECT jsonb_array_elements_text(coalesce(info->'hidden', '[]')) FROM {} \
+                 WHERE version_id = $1",
+                local_copy()
+            ),
+            None,
+            &[version_id.into()],
+        )
+        .or_raise()
+        .filter_map(|row| row.get::<String>(1).or_raise())
+        .collect()
+    })
+}
+
 /// The stored params of a distributed version.
 pub fn params(version_id: i64) -> serde_json::Value {
     crate::spi::select_one::<pgrx::JsonB>(

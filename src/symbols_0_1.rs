@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 
 use crate::cache::active;
 use crate::keys::KeyArg;
-use crate::serve::{recommend_indices, require_int_items, similar_indices};
+use crate::serve::{recommend_indices, require_int_items, similar_indices, Ask};
 
 #[pg_extern(sql = false)]
 fn recommend_int(
@@ -21,11 +21,18 @@ fn recommend_int(
 ) -> TableIterator<'static, (name!(item_id, i64), name!(score, f32))> {
     let m = active(model);
     require_int_items(model, &m, "recommend", "user_id::text");
-    let rows: Vec<(i64, f32)> =
-        recommend_indices(model, KeyArg::Int(user_id), k, exclude_seen, None, &m)
-            .into_iter()
-            .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-            .collect();
+    let rows: Vec<(i64, f32)> = recommend_indices(
+        model,
+        KeyArg::Int(user_id),
+        k,
+        exclude_seen,
+        None,
+        &Ask::default(),
+        &m,
+    )
+    .into_iter()
+    .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+    .collect();
     TableIterator::new(rows)
 }
 
@@ -37,11 +44,18 @@ fn recommend_text(
     exclude_seen: bool,
 ) -> TableIterator<'static, (name!(item_id, String), name!(score, f32))> {
     let m = active(model);
-    let rows: Vec<(String, f32)> =
-        recommend_indices(model, KeyArg::Text(user_id), k, exclude_seen, None, &m)
-            .into_iter()
-            .map(|s| (m.items.text_key(s.index), s.score))
-            .collect();
+    let rows: Vec<(String, f32)> = recommend_indices(
+        model,
+        KeyArg::Text(user_id),
+        k,
+        exclude_seen,
+        None,
+        &Ask::default(),
+        &m,
+    )
+    .into_iter()
+    .map(|s| (m.items.text_key(s.index), s.score))
+    .collect();
     TableIterator::new(rows)
 }
 
@@ -53,11 +67,18 @@ fn similar_items_int(
 ) -> TableIterator<'static, (name!(item_id, i64), name!(similarity, f32))> {
     let m = active(model);
     require_int_items(model, &m, "similar_items", "item_id::text");
-    let rows: Vec<(i64, f32)> =
-        similar_indices(model, KeyArg::Int(item_id), k, "embedding", None, &m)
-            .into_iter()
-            .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
-            .collect();
+    let rows: Vec<(i64, f32)> = similar_indices(
+        model,
+        KeyArg::Int(item_id),
+        k,
+        "embedding",
+        None,
+        &Ask::default(),
+        &m,
+    )
+    .into_iter()
+    .filter_map(|s| m.items.int_key(s.index).map(|key| (key, s.score)))
+    .collect();
     TableIterator::new(rows)
 }
 
@@ -68,10 +89,17 @@ fn similar_items_text(
     k: i32,
 ) -> TableIterator<'static, (name!(item_id, String), name!(similarity, f32))> {
     let m = active(model);
-    let rows: Vec<(String, f32)> =
-        similar_indices(model, KeyArg::Text(item_id), k, "embedding", None, &m)
-            .into_iter()
-            .map(|s| (m.items.text_key(s.index), s.score))
-            .collect();
+    let rows: Vec<(String, f32)> = similar_indices(
+        model,
+        KeyArg::Text(item_id),
+        k,
+        "embedding",
+        None,
+        &Ask::default(),
+        &m,
+    )
+    .into_iter()
+    .map(|s| (m.items.text_key(s.index), s.score))
+    .collect();
     TableIterator::new(rows)
 }

@@ -11,6 +11,7 @@ use pgrx::Uuid;
 use crate::cache::{active, ServingModel};
 use crate::errors::{raise, Code};
 use crate::keys::{KeyArg, Keys};
+use crate::serve::{Ask, BatchUser};
 
 /// The canonical text of a uuid, as the catalog stores uuid keys.
 fn text(u: &Uuid) -> String {
@@ -49,6 +50,15 @@ fn key(model: &str, keys: &Keys, side: &str, function: &str, idx: u32) -> Uuid {
     })
 }
 
+/// The canonical texts of a uuid array argument (NULL: none), NULL elements dropped.
+fn texts(ids: &Option<Vec<Option<Uuid>>>) -> Vec<String> {
+    ids.iter().flatten().flatten().map(text).collect()
+}
+
+fn args(texts: &[String]) -> Vec<KeyArg<'_>> {
+    texts.iter().map(|s| KeyArg::Text(s)).collect()
+}
+
 fn item_key(model: &str, m: &ServingModel, function: &str, idx: u32) -> Uuid {
     key(model, &m.items, "item", function, idx)
 }
@@ -62,13 +72,17 @@ fn predict_uuid(model: &str, user_id: Uuid, item_id: Uuid) -> Option<f32> {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(stable, parallel_safe, name = "recommend")]
-fn recommend_uuid(
+pub(crate) fn recommend_v3_uuid(
     model: Option<&str>,
     user_id: Option<Uuid>,
     k: default!(Option<i32>, 10),
     exclude_seen: default!(Option<bool>, true),
     candidates: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+    exclude: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+    fallback: default!(Option<&str>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<'static, (name!(item_id, Uuid), name!(score, f32))> {
     // NULL model, user, k or exclude_seen: no rows, as a STRICT function gives (candidates may
     // be NULL, so the function cannot be STRICT).
@@ -77,18 +91,19 @@ fn recommend_uuid(
     else {
         return TableIterator::new(Vec::new());
     };
+    let excluded = texts(&exclude);
+    let ask = Ask::new(args(&excluded), fallback, diversity);
     let m = active(model);
     let user = text(&user_id);
-    let texts: Option<Vec<String>> = candidates.map(|c| c.iter().flatten().map(text).collect());
-    let keys: Option<Vec<KeyArg<'_>>> = texts
-        .as_ref()
-        .map(|t| t.iter().map(|s| KeyArg::Text(s)).collect());
+    let given = candidates.is_some().then(|| texts(&candidates));
+    let keys: Option<Vec<KeyArg<'_>>> = given.as_deref().map(args);
     let rows: Vec<(Uuid, f32)> = crate::serve::recommend_indices(
         model,
         KeyArg::Text(&user),
         k,
         exclude_seen,
         keys.as_deref(),
+        &ask,
         &m,
     )
     .into_iter()
@@ -97,18 +112,23 @@ fn recommend_uuid(
     TableIterator::new(rows)
 }
 
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(stable, parallel_safe, name = "similar_items")]
-fn similar_items_uuid(
+pub(crate) fn similar_items_v3_uuid(
     model: &str,
     item_id: Uuid,
     k: default!(i32, 10),
     method: default!(&str, "'embedding'"),
     shrinkage: default!(Option<f32>, "NULL"),
+    exclude: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<'static, (name!(item_id, Uuid), name!(similarity, f32))> {
+    let excluded = texts(&exclude);
+    let ask = Ask::new(args(&excluded), None, diversity);
     let m = active(model);
     let item = text(&item_id);
     let rows: Vec<(Uuid, f32)> =
-        crate::serve::similar_indices(model, KeyArg::Text(&item), k, method, shrinkage, &m)
+        crate::serve::similar_indices(model, KeyArg::Text(&item), k, method, shrinkage, &ask, &m)
             .into_iter()
             .map(|s| (item_key(model, &m, "similar_items", s.index), s.score))
             .collect();
@@ -116,15 +136,19 @@ fn similar_items_uuid(
 }
 
 #[pg_extern(stable, parallel_safe, name = "recommend_for_items")]
-fn recommend_for_items_uuid(
+pub(crate) fn recommend_for_items_v3_uuid(
     model: &str,
     item_ids: Vec<Option<Uuid>>,
     k: default!(i32, 10),
+    exclude: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<'static, (name!(item_id, Uuid), name!(score, f32))> {
+    let excluded = texts(&exclude);
+    let ask = Ask::new(args(&excluded), None, diversity);
     let m = active(model);
     let texts: Vec<String> = item_ids.iter().flatten().map(text).collect();
     let keys: Vec<KeyArg<'_>> = texts.iter().map(|s| KeyArg::Text(s)).collect();
-    let rows: Vec<(Uuid, f32)> = crate::fold_in::basket(model, keys, k, &m)
+    let rows: Vec<(Uuid, f32)> = crate::fold_in::basket(model, keys, k, &ask, &m)
         .into_iter()
         .map(|s| (item_key(model, &m, "recommend_for_items", s.index), s.score))
         .collect();
@@ -148,12 +172,16 @@ fn score_uuid(
     TableIterator::new(rows)
 }
 
+#[allow(clippy::too_many_arguments)]
 #[pg_extern(stable, parallel_safe, name = "recommend_batch")]
-fn recommend_batch_uuid(
+pub(crate) fn recommend_batch_v3_uuid(
     model: &str,
     user_ids: Vec<Option<Uuid>>,
     k: default!(i32, 10),
     exclude_seen: default!(bool, true),
+    exclude: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+    fallback: default!(Option<&str>, "NULL"),
+    diversity: default!(Option<f32>, 0),
 ) -> TableIterator<
     'static,
     (
@@ -163,15 +191,22 @@ fn recommend_batch_uuid(
         name!(score, f32),
     ),
 > {
+    let excluded = texts(&exclude);
+    let ask = Ask::new(args(&excluded), fallback, diversity);
     let m = active(model);
-    let texts: Vec<String> = user_ids.iter().flatten().map(text).collect();
+    let given: Vec<Uuid> = user_ids.iter().flatten().copied().collect();
+    let texts: Vec<String> = given.iter().map(text).collect();
     let keys: Vec<KeyArg<'_>> = texts.iter().map(|s| KeyArg::Text(s)).collect();
     let rows: Vec<(Uuid, i32, Uuid, f32)> =
-        crate::serve::batch_rows(model, &keys, k, exclude_seen, &m)
+        crate::serve::batch_rows(model, &keys, k, exclude_seen, &ask, &m)
             .into_iter()
-            .map(|(u, rank, s)| {
+            .map(|(who, rank, s)| {
+                let user = match who {
+                    BatchUser::Known(u) => key(model, &m.users, "user", "recommend_batch", u),
+                    BatchUser::Unknown(pos) => given[pos],
+                };
                 (
-                    key(model, &m.users, "user", "recommend_batch", u),
+                    user,
                     rank,
                     item_key(model, &m, "recommend_batch", s.index),
                     s.score,
@@ -200,4 +235,36 @@ fn similar_users_uuid(
             })
             .collect();
     TableIterator::new(rows)
+}
+
+/// pgrec.popular for uuid keys; user_id has no default (see `popular_int`): pass `NULL::uuid`
+/// for uuid keys without a user.
+#[pg_extern(stable, parallel_safe, name = "popular")]
+fn popular_uuid(
+    model: &str,
+    k: i32,
+    user_id: Option<Uuid>,
+    exclude: default!(Option<Vec<Option<Uuid>>>, "NULL"),
+) -> TableIterator<'static, (name!(item_id, Uuid), name!(score, f32))> {
+    let m = active(model);
+    let user = user_id.as_ref().map(text);
+    let excluded = texts(&exclude);
+    let rows: Vec<(Uuid, f32)> =
+        crate::serve::popular_for(k, user.as_deref().map(KeyArg::Text), &args(&excluded), &m)
+            .into_iter()
+            .map(|s| (item_key(model, &m, "popular", s.index), s.score))
+            .collect();
+    TableIterator::new(rows)
+}
+
+#[pg_extern(volatile, parallel_unsafe, name = "hide_items")]
+fn hide_items_uuid(model: &str, item_ids: Vec<Option<Uuid>>) -> i64 {
+    let keys: Vec<String> = item_ids.iter().flatten().map(text).collect();
+    crate::hidden::hide(model, &keys)
+}
+
+#[pg_extern(volatile, parallel_unsafe, name = "unhide_items")]
+fn unhide_items_uuid(model: &str, item_ids: Vec<Option<Uuid>>) -> i64 {
+    let keys: Vec<String> = item_ids.iter().flatten().map(text).collect();
+    crate::hidden::unhide(model, &keys)
 }

@@ -26,6 +26,9 @@ pub struct VersionInfo {
     /// Changes whenever the version row is updated (its xmin), e.g. by a fold-in that adds
     /// users: serving caches compare it with what they loaded.
     pub stamp: i64,
+    /// How many times the model's hidden items changed (model_owners.hidden_changes): serving
+    /// caches reload the hidden list when it moves.
+    pub hidden_changes: i64,
     /// Served from pgrec.distributed_models (a Citus worker serving a model trained on the
     /// coordinator): its serving data and params come from that row, not the version tables.
     pub distributed: bool,
@@ -33,7 +36,14 @@ pub struct VersionInfo {
 
 const VERSION_COLUMNS: &str =
     "id, user_key_type, item_key_type, factors, global_mean, rating_min, \
-     rating_max, user_col, item_col, rating_col, scorer, target, xmin::text::int8";
+     rating_max, user_col, item_col, rating_col, scorer, target, xmin::text::int8, \
+     (SELECT o.hidden_changes FROM pgrec.model_owners o \
+      WHERE o.model OPERATOR(pg_catalog.=) model_versions.model)";
+
+/// VERSION_COLUMNS from a catalog at 0.2.0, before hidden items.
+const VERSION_COLUMNS_0_2: &str =
+    "id, user_key_type, item_key_type, factors, global_mean, rating_min, \
+     rating_max, user_col, item_col, rating_col, scorer, target, xmin::text::int8, 0::int8";
 
 /// The same columns from a catalog still at release 0.1.0 (a new library installed, `ALTER
 /// EXTENSION pgrec UPDATE` not yet run), which had no scorer and target columns: serving keeps
@@ -42,7 +52,7 @@ const VERSION_COLUMNS_0_1: &str = "id, user_key_type, item_key_type, factors, gl
      rating_min, rating_max, user_col, item_col, rating_col, \
      CASE WHEN algorithm = 'ncf' THEN 'network' ELSE 'dot' END, \
      CASE WHEN params->>'loss' IN ('bce', 'softmax') THEN 'relevance' ELSE 'rating' END, \
-     xmin::text::int8";
+     xmin::text::int8, 0::int8";
 
 thread_local! {
     /// The version columns for this backend's catalog, chosen once.
@@ -51,13 +61,13 @@ thread_local! {
 
 pub fn version_columns() -> &'static str {
     COLUMNS.with(|cell| {
-        *cell.borrow_mut().get_or_insert_with(|| {
-            if catalog_version() == "0.1.0" {
-                VERSION_COLUMNS_0_1
-            } else {
-                VERSION_COLUMNS
-            }
-        })
+        *cell
+            .borrow_mut()
+            .get_or_insert_with(|| match catalog_version().as_str() {
+                "0.1.0" => VERSION_COLUMNS_0_1,
+                "0.2.0" => VERSION_COLUMNS_0_2,
+                _ => VERSION_COLUMNS,
+            })
     })
 }
 
@@ -91,6 +101,7 @@ pub fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
             .and_then(|n| Target::from_name(&n))
             .unwrap_or_else(|| damaged(id, "target")),
         stamp: row.get::<i64>(13).or_raise().unwrap_or_default(),
+        hidden_changes: row.get::<i64>(14).or_raise().unwrap_or_default(),
         distributed: false,
     }
 }
@@ -100,7 +111,8 @@ pub fn version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {
 pub const DISTRIBUTED_COLUMNS: &str = "version_id, info->>'user_key_type', \
      info->>'item_key_type', (info->>'factors')::int4, (info->>'global_mean')::float4, \
      (info->>'rating_min')::float4, (info->>'rating_max')::float4, info->>'user_col', \
-     info->>'item_col', info->>'rating_col', info->>'scorer', info->>'target', xmin::text::int8";
+     info->>'item_col', info->>'rating_col', info->>'scorer', info->>'target', xmin::text::int8, \
+     coalesce((info->>'hidden_changes')::int8, 0)";
 
 /// A version described by a row of pgrec.distributed_models selected with DISTRIBUTED_COLUMNS.
 pub fn distributed_version_from_row(row: &pgrx::spi::SpiHeapTupleData<'_>) -> VersionInfo {

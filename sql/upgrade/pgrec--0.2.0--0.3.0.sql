@@ -248,3 +248,356 @@ CREATE EVENT TRIGGER pgrec_drop_extension ON ddl_command_start WHEN TAG IN ('DRO
     EXECUTE FUNCTION pgrec._before_drop_extension();
 COMMENT ON FUNCTION pgrec._load() IS 'Internal: loads the pgrec library (before DROP EXTENSION, see pgrec._before_drop_extension).';
 COMMENT ON FUNCTION pgrec._before_drop_extension() IS 'Internal: the event trigger that lets DROP EXTENSION pgrec remove the database''s serving files.';
+
+-- What an application needs around the model (API v3): hidden items, exclude, the popular
+-- fallback, pgrec.popular and diversity. Hidden items per model name, counted in
+-- model_owners.hidden_changes so that serving caches notice every change.
+ALTER TABLE pgrec.model_owners ADD COLUMN hidden_changes bigint NOT NULL DEFAULT 0;
+GRANT UPDATE (hidden_changes) ON pgrec.model_owners TO PUBLIC;
+CREATE TABLE pgrec.hidden_items (
+    model     text        NOT NULL REFERENCES pgrec.model_owners (model) ON DELETE CASCADE,
+    item      text        NOT NULL,
+    hidden_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model, item)
+);
+ALTER TABLE pgrec.hidden_items ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON pgrec.hidden_items FOR SELECT
+    USING (model IN (SELECT o.model FROM pgrec.model_owners o));
+CREATE POLICY owner_insert ON pgrec.hidden_items FOR INSERT
+    WITH CHECK (model IN (SELECT model FROM pgrec._owned_models));
+CREATE POLICY owner_delete ON pgrec.hidden_items FOR DELETE
+    USING (model IN (SELECT model FROM pgrec._owned_models));
+GRANT SELECT, INSERT, DELETE ON pgrec.hidden_items TO PUBLIC;
+CREATE FUNCTION pgrec._hidden_changed() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS
+$$
+BEGIN
+    UPDATE pgrec.model_owners o SET hidden_changes = o.hidden_changes OPERATOR(pg_catalog.+) 1
+    WHERE o.model IN (SELECT c.model FROM changed c);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER hidden_added AFTER INSERT ON pgrec.hidden_items
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
+CREATE TRIGGER hidden_removed AFTER DELETE ON pgrec.hidden_items
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
+COMMENT ON TABLE pgrec.hidden_items IS 'pgrec: items a model never returns (pgrec.hide_items), per model name, kept across versions and retrains; keys in text form.';
+SELECT pg_catalog.pg_extension_config_dump('pgrec.hidden_items', '');
+
+-- The serving functions gain exclude, fallback and diversity (new argument lists: dropped and
+-- created again, with their comments); popular, hide_items and unhide_items are new.
+DROP FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[]);
+DROP FUNCTION pgrec.recommend(text, text, int, boolean, text[]);
+DROP FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[]);
+DROP FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean);
+DROP FUNCTION pgrec.recommend_batch(text, text[], int, boolean);
+DROP FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean);
+DROP FUNCTION pgrec.recommend_for_items(text, bigint[], int);
+DROP FUNCTION pgrec.recommend_for_items(text, text[], int);
+DROP FUNCTION pgrec.recommend_for_items(text, uuid[], int);
+DROP FUNCTION pgrec.similar_items(text, bigint, int, text, real);
+DROP FUNCTION pgrec.similar_items(text, text, int, text, real);
+DROP FUNCTION pgrec.similar_items(text, uuid, int, text, real);
+CREATE FUNCTION pgrec."hide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" bigint[] /* Vec < Option < i64 > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hide_items_int_wrapper';
+CREATE FUNCTION pgrec."hide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" TEXT[] /* Vec < Option < String > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hide_items_text_wrapper';
+CREATE FUNCTION pgrec."hide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" uuid[] /* Vec < Option < Uuid > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hide_items_uuid_wrapper';
+CREATE FUNCTION pgrec."popular"(
+	"model" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"user_id" bigint, /* Option < i64 > */
+	"exclude" bigint[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < i64 > > > */
+) RETURNS TABLE (
+	"item_id" bigint,  /* i64 */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'popular_int_wrapper';
+CREATE FUNCTION pgrec."popular"(
+	"model" TEXT, /* & str */
+	"k" INT DEFAULT 10, /* i32 */
+	"user_id" TEXT DEFAULT NULL, /* Option < & str > */
+	"exclude" TEXT[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < String > > > */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* String */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'popular_text_wrapper';
+CREATE FUNCTION pgrec."popular"(
+	"model" TEXT, /* & str */
+	"k" INT, /* i32 */
+	"user_id" uuid, /* Option < Uuid > */
+	"exclude" uuid[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+) RETURNS TABLE (
+	"item_id" uuid,  /* Uuid */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'popular_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT, /* Option < & str > */
+	"user_id" bigint, /* Option < i64 > */
+	"k" INT DEFAULT 10, /* Option < i32 > */
+	"exclude_seen" bool DEFAULT true, /* Option < bool > */
+	"candidates" bigint[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"exclude" bigint[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" bigint,  /* i64 */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_v3_int_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT, /* Option < & str > */
+	"user_id" TEXT, /* Option < & str > */
+	"k" INT DEFAULT 10, /* Option < i32 > */
+	"exclude_seen" bool DEFAULT true, /* Option < bool > */
+	"candidates" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"exclude" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* String */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_v3_text_wrapper';
+CREATE FUNCTION pgrec."recommend"(
+	"model" TEXT, /* Option < & str > */
+	"user_id" uuid, /* Option < Uuid > */
+	"k" INT DEFAULT 10, /* Option < i32 > */
+	"exclude_seen" bool DEFAULT true, /* Option < bool > */
+	"candidates" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"exclude" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" uuid,  /* Uuid */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_v3_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT, /* & str */
+	"user_ids" bigint[], /* Vec < Option < i64 > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude_seen" bool DEFAULT true, /* bool */
+	"exclude" bigint[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"user_id" bigint,  /* i64 */
+	"rank" INT,  /* i32 */
+	"item_id" bigint,  /* i64 */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_batch_v3_int_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT, /* & str */
+	"user_ids" TEXT[], /* Vec < Option < String > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude_seen" bool DEFAULT true, /* bool */
+	"exclude" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"user_id" TEXT,  /* String */
+	"rank" INT,  /* i32 */
+	"item_id" TEXT,  /* String */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_batch_v3_text_wrapper';
+CREATE FUNCTION pgrec."recommend_batch"(
+	"model" TEXT, /* & str */
+	"user_ids" uuid[], /* Vec < Option < Uuid > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude_seen" bool DEFAULT true, /* bool */
+	"exclude" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"fallback" TEXT DEFAULT NULL, /* Option < & str > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"user_id" uuid,  /* Uuid */
+	"rank" INT,  /* i32 */
+	"item_id" uuid,  /* Uuid */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_batch_v3_uuid_wrapper';
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT, /* & str */
+	"item_ids" bigint[], /* Vec < Option < i64 > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude" bigint[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" bigint,  /* i64 */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_for_items_v3_int_wrapper';
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT, /* & str */
+	"item_ids" TEXT[], /* Vec < Option < String > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* String */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_for_items_v3_text_wrapper';
+CREATE FUNCTION pgrec."recommend_for_items"(
+	"model" TEXT, /* & str */
+	"item_ids" uuid[], /* Vec < Option < Uuid > > */
+	"k" INT DEFAULT 10, /* i32 */
+	"exclude" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" uuid,  /* Uuid */
+	"score" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'recommend_for_items_v3_uuid_wrapper';
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT, /* & str */
+	"item_id" bigint, /* i64 */
+	"k" INT DEFAULT 10, /* i32 */
+	"method" TEXT DEFAULT 'embedding', /* & str */
+	"shrinkage" real DEFAULT NULL, /* Option < f32 > */
+	"exclude" bigint[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" bigint,  /* i64 */
+	"similarity" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'similar_items_v3_int_wrapper';
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT, /* & str */
+	"item_id" TEXT, /* & str */
+	"k" INT DEFAULT 10, /* i32 */
+	"method" TEXT DEFAULT 'embedding', /* & str */
+	"shrinkage" real DEFAULT NULL, /* Option < f32 > */
+	"exclude" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* String */
+	"similarity" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'similar_items_v3_text_wrapper';
+CREATE FUNCTION pgrec."similar_items"(
+	"model" TEXT, /* & str */
+	"item_id" uuid, /* Uuid */
+	"k" INT DEFAULT 10, /* i32 */
+	"method" TEXT DEFAULT 'embedding', /* & str */
+	"shrinkage" real DEFAULT NULL, /* Option < f32 > */
+	"exclude" uuid[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < Uuid > > > */
+	"diversity" real DEFAULT 0 /* Option < f32 > */
+) RETURNS TABLE (
+	"item_id" uuid,  /* Uuid */
+	"similarity" real  /* f32 */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'similar_items_v3_uuid_wrapper';
+CREATE FUNCTION pgrec."unhide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" bigint[] /* Vec < Option < i64 > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unhide_items_int_wrapper';
+CREATE FUNCTION pgrec."unhide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" TEXT[] /* Vec < Option < String > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unhide_items_text_wrapper';
+CREATE FUNCTION pgrec."unhide_items"(
+	"model" TEXT, /* & str */
+	"item_ids" uuid[] /* Vec < Option < Uuid > > */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unhide_items_uuid_wrapper';
+COMMENT ON FUNCTION pgrec.recommend(text, bigint, int, boolean, bigint[], bigint[], text, real) IS
+'The k best items for a user with an integer key, best first; items are returned as bigint (the model must have integer item keys). exclude_seen skips items the user rated in training; candidates, when given, restricts the ranking to those items; exclude lists items never to return; fallback => ''popular'' gives unknown users pgrec.popular''s items; diversity (0..1) trades relevance for variety (maximal marginal relevance on the item vectors). Hidden items (pgrec.hide_items) are never returned, and k rows come back while k visible items exist.';
+COMMENT ON FUNCTION pgrec.recommend(text, text, int, boolean, text[], text[], text, real) IS
+'The k best items for a user (any key kind, spelled as text), best first; item keys are returned as text. candidates, exclude, fallback and diversity as for the bigint version; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend(text, uuid, int, boolean, uuid[], uuid[], text, real) IS
+'The k best items for a user of a model with uuid keys, best first; items are returned as uuid. candidates, exclude, fallback and diversity as for the bigint version; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.similar_items(text, uuid, int, text, real, uuid[], real) IS
+'The k items most similar to the given item, for models with uuid item keys (returned as uuid); method, shrinkage, exclude and diversity as for the bigint version; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, uuid[], int, uuid[], real) IS
+'Recommendations for an anonymous basket of uuid items, returned as uuid; exclude and diversity as for the bigint version; hidden items are never returned. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, bigint[], int, boolean, bigint[], text, real) IS
+'The k best items for each of many users (integer keys) in one call: one row per (user, rank), ranks from 1. Computed as matrix products over chunks of users on the pgrec.threads pool; the same items as one recommend call per user. exclude (one list for every user), fallback and diversity as for recommend; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, text[], int, boolean, text[], text, real) IS
+'The k best items for each of many users (any key kind, spelled as text) in one call: one row per (user, rank), keys as text.';
+COMMENT ON FUNCTION pgrec.recommend_batch(text, uuid[], int, boolean, uuid[], text, real) IS
+'The k best items for each of many users of a model with uuid keys in one call: one row per (user, rank), keys as uuid.';
+COMMENT ON FUNCTION pgrec.similar_items(text, bigint, int, text, real, bigint[], real) IS
+'The k items most similar to the given item (integer keys), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0). exclude lists items never to return; diversity (0..1) trades similarity for variety; hidden items are never returned.';
+COMMENT ON FUNCTION pgrec.similar_items(text, text, int, text, real, text[], real) IS
+'The k items most similar to the given item (any key kind, spelled as text), the item itself excluded. method ''embedding'' (default): cosine of the item vectors times n / (n + shrinkage), n being the neighbour''s training interactions (shrinkage defaults to 25); ''cooccurrence'': cosine of who interacted with what (shrinkage defaults to 0).';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int, bigint[], real) IS
+'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded, with the hidden items and exclude; diversity (0..1) trades relevance for variety. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int, text[], real) IS
+'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+COMMENT ON FUNCTION pgrec.popular(text, int, text, text[]) IS
+'The k items with the most training interactions of the active version (weighted as trained), best first, the count as score; hidden and excluded items left out, and with user_id that user''s training items. Keys as text; for bigint or uuid keys pass user_id typed (NULL::bigint, NULL::uuid).';
+COMMENT ON FUNCTION pgrec.popular(text, int, bigint, bigint[]) IS
+'pgrec.popular for integer item keys (user_id may be NULL::bigint).';
+COMMENT ON FUNCTION pgrec.popular(text, int, uuid, uuid[]) IS
+'pgrec.popular for uuid item keys (user_id may be NULL::uuid).';
+COMMENT ON FUNCTION pgrec.hide_items(text, bigint[]) IS
+'Hides items from every serving function of a model (recommend, recommend_batch, recommend_for_items, similar_items, popular, score), in every version and retrain until pgrec.unhide_items; transactional. Owner only; returns how many were not hidden before.';
+COMMENT ON FUNCTION pgrec.hide_items(text, text[]) IS
+'pgrec.hide_items with keys as text.';
+COMMENT ON FUNCTION pgrec.hide_items(text, uuid[]) IS
+'pgrec.hide_items with uuid keys.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, bigint[]) IS
+'Serves hidden items again; owner only; returns how many of them were hidden.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
+'pgrec.unhide_items with keys as text.';
+COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
+'pgrec.unhide_items with uuid keys.';

@@ -70,6 +70,8 @@ SELECT version FROM pgrec.train('bk_als', 'r', 'als', params => '{"factors": 6, 
 SELECT version FROM pgrec.train('bk_ials', 'r', 'ials', params => '{"factors": 6, "epochs": 4, "positive_threshold": 3}');
 SELECT pgrec.fold_in('bk_ials', 'r_new');
 SELECT pgrec.grant_model('bk_ials', 'public');
+-- hidden items are data too: every answer below leaves them out, before and after a restore
+SELECT pgrec.hide_items('bk_ials', ARRAY[1, 2, 3, 5, 8]::bigint[]);
 SELECT version FROM pgrec.train('bk_bpr', 'r', 'bpr', rating_col => NULL, params => '{"factors": 6, "epochs": 4}');
 SELECT version FROM pgrec.train('bk_ease', 'r', 'ease', rating_col => NULL);
 SELECT version FROM pgrec.train('bk_tt', 'r', 'two_tower', params => '{"factors": 6, "epochs": 2, "tower_layers": [8]}',
@@ -109,6 +111,8 @@ SELECT m, md5(string_agg(x, '|' ORDER BY x)) FROM (
   FROM m, pgrec.score(m, 7::bigint, ARRAY[1, 5, 9, 33, 70]::bigint[]) s
   UNION ALL SELECT m, 'batch ' || b::text FROM m, pgrec.recommend_batch(m, ARRAY[1, 2, 3, 1001]::bigint[], 3) b
   UNION ALL SELECT m, 'simu ' || s::text FROM m, pgrec.similar_users(m, 4::bigint, 3) s
+  UNION ALL SELECT m, 'popular ' || p::text FROM m, pgrec.popular(m, 8, NULL::bigint) p
+  UNION ALL SELECT h.model, 'hidden ' || h.item FROM pgrec.hidden_items h
   UNION ALL SELECT m, 'basket ' || b.item_id || ' ' || b.score
   FROM m, pgrec.recommend_for_items(m, ARRAY[2, 4, 8]::bigint[], 4) b WHERE fold
   UNION ALL SELECT m, 'user ' || e::text FROM m, pgrec.user_embeddings(m) e

@@ -31,6 +31,7 @@ CREATE TABLE r AS SELECT u AS user_id, i AS item_id, (1 + (u * 7 + i * 3) % 5)::
 FROM generate_series(1, 60) u, generate_series(1, 30) i WHERE (u + i) % 3 <> 0;
 SELECT version FROM pgrec.train('sb_mf', 'r', params => '{"factors": 4, "epochs": 3}');
 SELECT version FROM pgrec.train('sb_ials', 'r', 'ials', params => '{"factors": 4, "epochs": 3, "positive_threshold": 3}');
+SELECT pgrec.hide_items('sb_ials', ARRAY[1, 2]::bigint[]);
 SQL
 
 mkdir -p $dir && chown postgres: $dir 2>/dev/null || true
@@ -63,6 +64,8 @@ UNION ALL SELECT 'evaluate', (SELECT round((e->>'rmse')::numeric, 4)::text FROM 
 UNION ALL SELECT 'evaluate_ranking', (SELECT round((e->>'precision_at_k')::numeric, 4)::text FROM pgrec.evaluate('sb_ials', 'r') e)
 UNION ALL SELECT 'models', string_agg(model || ' v' || version, ' ' ORDER BY model) FROM pgrec.models
 UNION ALL SELECT 'split', count(*)::text FROM pgrec.split('r', 'random', 0.2, 1)
+UNION ALL SELECT 'popular', string_agg(item_id::text, ' ' ORDER BY item_id) FROM pgrec.popular('sb_ials', 6, NULL::bigint)
+UNION ALL SELECT 'hidden_left_out', count(*) FILTER (WHERE item_id IN (1, 2))::text FROM pgrec.recommend('sb_ials', 1, 30)
 ORDER BY 1;
 SQL
 )
@@ -83,13 +86,15 @@ for call in \
   "SELECT pgrec.drop_model('sb_mf')" \
   "SELECT pgrec.fold_in('sb_ials', 'r')" \
   "SELECT pgrec.grant_model('sb_mf', 'public')" \
-  "SELECT pgrec.revoke_model('sb_mf', 'public')"; do
+  "SELECT pgrec.revoke_model('sb_mf', 'public')" \
+  "SELECT pgrec.hide_items('sb_ials', ARRAY[3]::bigint[])" \
+  "SELECT pgrec.unhide_items('sb_ials', ARRAY[1]::bigint[])"; do
   out=$(standby -c "\\set VERBOSITY verbose" -c "$call" 2>&1) && fail "$call succeeded on the standby"
   grep -q "ERROR:  25006" <<<"$out" || fail "$call: expected 25006, got: $out"
   # (LOCATION, shown only at VERBOSITY verbose, names the source line as for any C extension.)
   if echo "$out" | grep -v "^LOCATION:" | grep -Ei "backtrace|panicked|pgrx|rust|\.rs:" >/dev/null; then fail "$call: Rust internals in the message: $out"; fi
 done
-echo "standby: 7 writing functions refused with 25006"
+echo "standby: 9 writing functions refused with 25006"
 
 # 3. A version trained on the primary reaches the standby's serving.
 before=$(standby -At -c "SELECT string_agg(item_id::text, ' ') FROM pgrec.recommend('sb_mf', 1, 5)")
@@ -104,6 +109,26 @@ got=$(standby -At -c "SELECT string_agg(item_id || ':' || round(score::numeric, 
 [ "$got" = "$want" ] || fail "after replay the standby serves '$got', the primary '$want'"
 [ "$(standby -At -c "SELECT version FROM pgrec.models WHERE model = 'sb_mf' AND active")" = 2 ] || fail "version 2 is not active on the standby"
 echo "standby: version 2 served after replay (was: $before)"
+
+# 3b. Items hidden on the primary are left out on the standby after replay, by a backend that
+# already served the model (its cache notices the change).
+hidden_check="SELECT count(*) FILTER (WHERE item_id IN (1, 2, 3)) FROM pgrec.popular('sb_ials', 30, NULL::bigint)"
+primary -c "SELECT pgrec.unhide_items('sb_ials', ARRAY[1, 2]::bigint[])" >/dev/null
+lsn=$(primary -At -c "SELECT pg_current_wal_insert_lsn()")
+for _ in $(seq 1 100); do
+  [ "$(standby -At -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && break
+  sleep 0.1
+done
+shown=$(standby -At -c "$hidden_check" -c "SELECT pg_sleep(0)" -c "$hidden_check" | head -1)
+[ "$shown" = 3 ] || fail "after unhide on the primary the standby shows $shown of items 1-3"
+primary -c "SELECT pgrec.hide_items('sb_ials', ARRAY[1, 2, 3]::bigint[])" >/dev/null
+lsn=$(primary -At -c "SELECT pg_current_wal_insert_lsn()")
+for _ in $(seq 1 100); do
+  [ "$(standby -At -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn")" = t ] && break
+  sleep 0.1
+done
+[ "$(standby -At -c "$hidden_check")" = 0 ] || fail "items hidden on the primary are served on the standby"
+echo "standby: items hidden and shown again on the primary follow on the standby"
 
 # 4. The standby's own serving files: a model dropped on the primary leaves the file the standby
 # built for it; pgrec.serving_files shows it unused there and remove_unused_files removes it.

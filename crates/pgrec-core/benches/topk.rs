@@ -7,7 +7,7 @@ use pgrec_core::model::FactorModel;
 use pgrec_core::parallel::CancelFlag;
 use pgrec_core::serving::{recommend_batch, recommend_scan};
 use pgrec_core::similarity::{embedding_neighbours_scan, Shrinkage};
-use pgrec_core::topk::top_k;
+use pgrec_core::topk::{top_k, Skip};
 use rand::{Rng, SeedableRng};
 
 fn random_model(n_users: usize, n_items: usize, k: usize) -> FactorModel {
@@ -81,6 +81,7 @@ fn bench(c: &mut Criterion) {
                             Some(shrink),
                             7,
                             10,
+                            Skip::NONE,
                             false,
                             f16,
                         )
@@ -100,7 +101,15 @@ fn bench(c: &mut Criterion) {
             |b, _| {
                 b.iter(|| {
                     pool.install(|| {
-                        recommend_batch(&big.view(), kern, &users, 10, None, &CancelFlag::new())
+                        recommend_batch(
+                            &big.view(),
+                            kern,
+                            &users,
+                            10,
+                            None,
+                            Skip::NONE,
+                            &CancelFlag::new(),
+                        )
                     })
                 })
             },

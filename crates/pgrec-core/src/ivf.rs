@@ -15,7 +15,7 @@ use crate::model::ModelView;
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
 use crate::similarity::{cosine_of, shrink, Shrinkage, DEFAULT_SHRINKAGE};
-use crate::topk::{top_k, Scored, TopK};
+use crate::topk::{top_k, Scored, Skip, TopK};
 
 /// Random stream purpose of the sample and the initial centroids.
 const IVF_STREAM: u64 = 0x1F_0001;
@@ -455,15 +455,14 @@ impl<'a> IvfBuilder<'a> {
 }
 
 /// Scores the items of `lists` (in list order) from the index's contiguous rows, passes each
-/// dot product through `finish(item, dot)`, and keeps the k best, skipping the sorted
-/// `exclude` and NaN.
+/// dot product through `finish(item, dot)`, and keeps the k best, skipping `exclude` and NaN.
 fn scan_lists(
     ivf: IvfRef<'_>,
     lists: &[usize],
     kern: Kernels,
     q: &[f32],
     k: usize,
-    exclude: &[u32],
+    exclude: Skip<'_>,
     finish: impl Fn(u32, f32) -> f32,
 ) -> Vec<Scored> {
     let f = ivf.factors;
@@ -480,7 +479,7 @@ fn scan_lists(
         }
         for (&i, &d) in ivf.list(l).iter().zip(&dots) {
             let s = finish(i, d);
-            if top.admits(s) && exclude.binary_search(&i).is_err() {
+            if top.admits(s) && !exclude.contains(i) {
                 top.push(i, s);
             }
         }
@@ -493,13 +492,13 @@ fn scan_lists(
 /// bias); scores as [`crate::serving::recommend_scan`] computes them. With every list probed,
 /// the same answer as the exact scan.
 #[allow(clippy::too_many_arguments)]
-pub fn recommend_ivf(
+pub fn recommend_ivf<'a>(
     view: &ModelView<'_>,
     kern: Kernels,
     ivf: IvfRef<'_>,
     u: u32,
     k: usize,
-    exclude: &[u32],
+    exclude: impl Into<Skip<'a>>,
     probes: usize,
 ) -> Vec<Scored> {
     let base = view.global_mean + view.user_bias[u as usize];
@@ -511,14 +510,38 @@ pub fn recommend_ivf(
     for (s, b) in list_scores.iter_mut().zip(ivf.list_bias) {
         *s += b;
     }
-    let lists = IvfRef::best_lists(&list_scores, probes);
-    scan_lists(ivf, &lists, kern, p, k, exclude, |i, d| {
-        d + (base + view.item_bias[i as usize])
+    let exclude = exclude.into();
+    widening(ivf.n_lists(), probes, k, |probes| {
+        let lists = IvfRef::best_lists(&list_scores, probes);
+        scan_lists(ivf, &lists, kern, p, k, exclude, |i, d| {
+            d + (base + view.item_bias[i as usize])
+        })
     })
 }
 
+/// Runs `scan(probes)`, doubling the probes while it returns fewer than k items and lists are
+/// left: when exclusions or hidden items empty the nearest lists, an approximate search still
+/// returns k items as long as the catalog has them (with every list probed, what the exact scan
+/// returns).
+fn widening(
+    n_lists: usize,
+    probes: usize,
+    k: usize,
+    scan: impl Fn(usize) -> Vec<Scored>,
+) -> Vec<Scored> {
+    let mut probes = probes.clamp(1, n_lists.max(1));
+    loop {
+        let got = scan(probes);
+        if got.len() >= k || probes >= n_lists {
+            return got;
+        }
+        probes = (probes * 2).min(n_lists);
+    }
+}
+
 /// The k items most similar to `item` (cosine, shrunk as given) among the items of the
-/// `probes` lists whose centroids are closest in angle; scores as
+/// `probes` lists whose centroids are closest in angle, skipping `exclude` (the item itself is
+/// always left out; more lists are probed while fewer than k are found); scores as
 /// [`crate::similarity::embedding_neighbours_scan`] computes them.
 #[allow(clippy::too_many_arguments)]
 pub fn similar_ivf(
@@ -529,6 +552,7 @@ pub fn similar_ivf(
     shrinkage: Option<Shrinkage<'_>>,
     item: u32,
     k: usize,
+    exclude: Skip<'_>,
     probes: usize,
 ) -> Vec<Scored> {
     let nq = norms[item as usize];
@@ -554,13 +578,17 @@ pub fn similar_ivf(
             }
         }
     }
-    let lists = IvfRef::best_lists(&list_scores, probes);
-    scan_lists(ivf, &lists, kern, q, k, &[item], |j, d| {
-        let c = cosine_of(d, nq, norms[j as usize]);
-        match shrinkage {
-            Some(sh) => shrink(c, sh.support[j as usize], sh.shrinkage),
-            None => c,
-        }
+    let itself = [item];
+    let exclude = exclude.and(&itself);
+    widening(ivf.n_lists(), probes, k, |probes| {
+        let lists = IvfRef::best_lists(&list_scores, probes);
+        scan_lists(ivf, &lists, kern, q, k, exclude, |j, d| {
+            let c = cosine_of(d, nq, norms[j as usize]);
+            match shrinkage {
+                Some(sh) => shrink(c, sh.support[j as usize], sh.shrinkage),
+                None => c,
+            }
+        })
     })
 }
 
@@ -718,10 +746,93 @@ mod tests {
             assert!(approx.iter().all(|s| !exclude.contains(&s.index)));
         }
         for item in [0u32, 5, 77, 1999] {
-            let exact =
-                embedding_neighbours_scan(&view, kern, &norms, Some(sh), item, 10, false, None);
-            let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, Some(sh), item, 10, lists);
+            let exact = embedding_neighbours_scan(
+                &view,
+                kern,
+                &norms,
+                Some(sh),
+                item,
+                10,
+                Skip::NONE,
+                false,
+                None,
+            );
+            let approx = similar_ivf(
+                &view,
+                kern,
+                ivf.as_ref(),
+                &norms,
+                Some(sh),
+                item,
+                10,
+                Skip::NONE,
+                lists,
+            );
             assert_eq!(exact, approx, "item {item}");
+        }
+    }
+
+    #[test]
+    fn hidden_items_never_come_back_and_k_rows_do_while_the_catalog_has_them() {
+        let m = clustered(3000, 12, 8, 0.2);
+        let support: Vec<f32> = (0..3000).map(|i| (i % 17) as f32).collect();
+        let ivf = build(
+            &m.item_factors,
+            &m.item_bias,
+            &support,
+            8,
+            &IvfParams::for_items(3000, Some(12)),
+        );
+        let view = m.view();
+        let kern = Kernels::detect();
+        let norms = m.item_norms(kern);
+        for u in 0..4u32 {
+            // Hide every item of the lists one probe would scan, and a few more.
+            let first = IvfRef::best_lists(
+                &{
+                    let mut s = vec![0f32; ivf.as_ref().n_lists()];
+                    kern.dots(view.user(u), ivf.as_ref().centroids, &mut s);
+                    for (s, b) in s.iter_mut().zip(ivf.as_ref().list_bias) {
+                        *s += b;
+                    }
+                    s
+                },
+                1,
+            )[0];
+            let mut hidden: Vec<u32> = ivf.as_ref().list(first).to_vec();
+            hidden.extend((0..3000u32).filter(|i| i % 97 == 0));
+            hidden.sort();
+            hidden.dedup();
+            let seen = [1u32, 2, 3];
+            let skip = Skip::sorted(&hidden).and(&seen);
+            let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, skip, 1);
+            assert_eq!(
+                approx.len(),
+                10,
+                "user {u}: one probe of hidden items widened"
+            );
+            assert!(approx.iter().all(|s| !skip.contains(s.index)));
+            // All but 5 hidden: exactly the 5 visible ones, from any number of probes.
+            let visible: Vec<u32> = vec![10, 500, 1500, 2222, 2999];
+            let all_but: Vec<u32> = (0..3000u32).filter(|i| !visible.contains(i)).collect();
+            let few = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, &all_but, 1);
+            let mut got: Vec<u32> = few.iter().map(|s| s.index).collect();
+            got.sort();
+            assert_eq!(got, visible);
+        }
+        for item in [4u32, 900, 2500] {
+            let hidden: Vec<u32> = (0..3000u32).filter(|i| i % 3 == 0 && *i != item).collect();
+            let skip = Skip::sorted(&hidden);
+            let exact =
+                embedding_neighbours_scan(&view, kern, &norms, None, item, 10, skip, false, None);
+            assert!(exact.iter().all(|s| s.index % 3 != 0 && s.index != item));
+            let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, item, 10, skip, 1);
+            assert_eq!(approx.len(), 10);
+            assert!(approx
+                .iter()
+                .all(|s| !skip.contains(s.index) && s.index != item));
+            let every = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, item, 10, skip, 12);
+            assert_eq!(every, exact);
         }
     }
 
@@ -748,15 +859,35 @@ mod tests {
         let queries = 50;
         for q in 0..queries {
             let item = q * 157;
-            let exact = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, None);
+            let exact = embedding_neighbours_scan(
+                &view,
+                kern,
+                &norms,
+                None,
+                item,
+                10,
+                Skip::NONE,
+                false,
+                None,
+            );
             let ivf = ivf.as_ref();
-            let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, 2);
+            let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, Skip::NONE, 2);
             total += recall(&exact, &approx);
             // f16 against the exact f16 scan (f16 itself reorders near-ties of the f32 one)
             let h = Some(&half[..]);
-            let exact16 = embedding_neighbours_scan(&view, kern, &norms, None, item, 10, false, h);
+            let exact16 = embedding_neighbours_scan(
+                &view,
+                kern,
+                &norms,
+                None,
+                item,
+                10,
+                Skip::NONE,
+                false,
+                h,
+            );
             let ivf16 = ivf_full.with_rows(ListRows::F16(&half_rows));
-            let approx16 = similar_ivf(&view, kern, ivf16, &norms, None, item, 10, 2);
+            let approx16 = similar_ivf(&view, kern, ivf16, &norms, None, item, 10, Skip::NONE, 2);
             total16 += recall(&exact16, &approx16);
         }
         let (r, r16) = (total / queries as f64, total16 / queries as f64);
@@ -770,8 +901,28 @@ mod tests {
         let mut shrunk = 0.0;
         for q in 0..queries {
             let item = q * 157 + 1;
-            let exact = embedding_neighbours_scan(&view, kern, &norms, sh, item, 10, false, None);
-            let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, sh, item, 10, 2);
+            let exact = embedding_neighbours_scan(
+                &view,
+                kern,
+                &norms,
+                sh,
+                item,
+                10,
+                Skip::NONE,
+                false,
+                None,
+            );
+            let approx = similar_ivf(
+                &view,
+                kern,
+                ivf.as_ref(),
+                &norms,
+                sh,
+                item,
+                10,
+                Skip::NONE,
+                2,
+            );
             shrunk += recall(&exact, &approx);
         }
         assert!(
@@ -780,8 +931,19 @@ mod tests {
             shrunk / queries as f64
         );
         // One probe of random lists would miss: a wrong list order shows here.
-        let exact = embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, false, None);
-        let one = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 3, 10, 1);
+        let exact =
+            embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, Skip::NONE, false, None);
+        let one = similar_ivf(
+            &view,
+            kern,
+            ivf.as_ref(),
+            &norms,
+            None,
+            3,
+            10,
+            Skip::NONE,
+            1,
+        );
         assert!(recall(&exact, &one) >= 0.9);
     }
 
@@ -823,7 +985,9 @@ mod tests {
             exact
         );
         let norms = m.item_norms(kern);
-        assert!(similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, 1).is_empty());
+        assert!(
+            similar_ivf(&view, kern, ivf.as_ref(), &norms, None, 0, 5, Skip::NONE, 1).is_empty()
+        );
         assert_eq!(default_lists(0), 1);
         assert_eq!(default_lists(1682), 41);
         assert_eq!(default_lists(531_560), 729);

@@ -14,7 +14,7 @@ use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::parallel::CancelFlag;
-use crate::topk::{scan_top_k, top_k, Scored, TopK};
+use crate::topk::{scan_top_k, top_k, Scored, Skip, TopK};
 
 /// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
 /// `min(MAX_BATCH_USERS, BATCH_BUFFER / n_items)` users, at least one, whatever the thread
@@ -50,20 +50,21 @@ pub fn score_among(view: &ModelView<'_>, kern: Kernels, u: u32, items: &[u32]) -
     }
 }
 
-/// The k best of `candidates` for user `u`, skipping the indices in the sorted slice `exclude`.
-/// Repeated candidates count once.
-pub fn recommend_among(
+/// The k best of `candidates` for user `u`, skipping the indices in `exclude` (a sorted slice
+/// or a [`Skip`]). Repeated candidates count once.
+pub fn recommend_among<'a>(
     view: &ModelView<'_>,
     kern: Kernels,
     u: u32,
     candidates: &[u32],
     k: usize,
-    exclude: &[u32],
+    exclude: impl Into<Skip<'a>>,
 ) -> Vec<Scored> {
+    let exclude = exclude.into();
     let mut items: Vec<u32> = candidates
         .iter()
         .copied()
-        .filter(|i| exclude.binary_search(i).is_err())
+        .filter(|&i| !exclude.contains(i))
         .collect();
     items.sort_unstable();
     items.dedup();
@@ -83,12 +84,12 @@ pub const PARALLEL_SCAN_ITEMS: usize = 32_768;
 /// [`ModelView::score_items`] gives them, computed unit by unit (see [`scan_top_k`]) without
 /// a buffer of every score. With `f16_items` (the item vectors as f16 bits) the dot products
 /// read those instead: half the bytes, scores within f16 rounding.
-pub fn recommend_scan(
+pub fn recommend_scan<'a>(
     view: &ModelView<'_>,
     kern: Kernels,
     u: u32,
     k: usize,
-    exclude: &[u32],
+    exclude: impl Into<Skip<'a>>,
     parallel: bool,
     f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
@@ -114,7 +115,7 @@ pub fn batch_chunk(n_items: usize) -> usize {
 }
 
 /// The k best items for each of `users`, in the order given, skipping each user's `seen` items
-/// when given. Dot-product models score a chunk of users with one matrix product (users x
+/// when given, and the items of `also` for every user (hidden items, the caller's exclusions). Dot-product models score a chunk of users with one matrix product (users x
 /// factors times factors x items); `ncf` scores user by user. Chunks run in parallel on the
 /// current rayon pool (call inside `pool.install`); their shape does not depend on it. Scores
 /// equal [`ModelView::score_items`]'s up to float rounding (the product sums in another order).
@@ -126,6 +127,7 @@ pub fn recommend_batch(
     users: &[u32],
     k: usize,
     seen: Option<&dyn ItemLists>,
+    also: Skip<'_>,
     cancel: &CancelFlag,
 ) -> Vec<Vec<Scored>> {
     let n = view.n_items();
@@ -133,7 +135,7 @@ pub fn recommend_batch(
         return vec![Vec::new(); users.len()];
     }
     let chunk = batch_chunk(n);
-    let exclude = |u: u32| seen.map_or(&[][..], |s| s.of(u));
+    let exclude = |u: u32| also.and(seen.map_or(&[][..], |s| s.of(u)));
     users
         .par_chunks(chunk)
         .flat_map_iter(|group| {
@@ -210,6 +212,81 @@ pub fn similar_users(
         top.push(v, (kern.dot(q, view.user(v)) / (nq * nv)).clamp(-1.0, 1.0));
     }
     top.into_sorted()
+}
+
+/// The k items with the most training interactions (`support`, weighted as trained), ties to
+/// the smaller index, skipping `exclude`: what `pgrec.popular` and the `popular` fallback serve.
+pub fn popular(support: &[f32], k: usize, exclude: Skip<'_>) -> Vec<Scored> {
+    top_k(support, k, exclude)
+}
+
+/// How many of the most relevant items [`diversify`] chooses from, for k results.
+pub fn diversity_pool(k: usize) -> usize {
+    k.saturating_mul(5).max(50)
+}
+
+/// Maximal marginal relevance (Carbonell and Goldstein, 1998) over `ranked` (the most relevant
+/// items, best first; see [`diversity_pool`]): picks k of them one at a time, each time the item
+/// that maximises
+///
+///     (1 - diversity) * relevance - diversity * (largest cosine to an item already picked)
+///
+/// with relevance min-max scaled to 0..1 over `ranked`, and cosines of the item vectors (`norms`
+/// from [`ModelView::item_norms`]; a zero vector has cosine 0 to everything). Ties go to the more
+/// relevant item. `diversity` 0 returns the first k of `ranked` unchanged; 1 ignores relevance
+/// after the first pick. Each item keeps its own score (its relevance), in pick order.
+pub fn diversify(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    norms: &[f32],
+    ranked: &[Scored],
+    k: usize,
+    diversity: f32,
+) -> Vec<Scored> {
+    let k = k.min(ranked.len());
+    if diversity <= 0.0 || k == 0 {
+        return ranked[..k].to_vec();
+    }
+    let (lo, hi) = ranked
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), s| {
+            (lo.min(s.score), hi.max(s.score))
+        });
+    let spread = hi - lo;
+    let relevance = |s: &Scored| {
+        if spread > 0.0 && spread.is_finite() {
+            (s.score - lo) / spread
+        } else {
+            1.0
+        }
+    };
+    let cosine = |a: u32, b: u32| {
+        let (na, nb) = (norms[a as usize], norms[b as usize]);
+        if na == 0.0 || nb == 0.0 {
+            0.0
+        } else {
+            (kern.dot(view.item(a), view.item(b)) / (na * nb)).clamp(-1.0, 1.0)
+        }
+    };
+    let mut left: Vec<(Scored, f32)> = ranked.iter().map(|s| (*s, f32::NEG_INFINITY)).collect();
+    let mut picked = Vec::with_capacity(k);
+    while picked.len() < k {
+        let mut best: Option<(usize, f32)> = None;
+        for (j, (s, nearest)) in left.iter().enumerate() {
+            let redundancy = if nearest.is_finite() { *nearest } else { 0.0 };
+            let value = (1.0 - diversity) * relevance(s) - diversity * redundancy;
+            if best.is_none_or(|(_, b)| value > b) {
+                best = Some((j, value));
+            }
+        }
+        let Some((j, _)) = best else { break };
+        let (chosen, _) = left.remove(j);
+        for (s, nearest) in &mut left {
+            *nearest = nearest.max(cosine(s.index, chosen.index));
+        }
+        picked.push(chosen);
+    }
+    picked
 }
 
 #[cfg(test)]
@@ -307,6 +384,77 @@ mod tests {
     }
 
     #[test]
+    fn popular_ranks_by_support_and_skips() {
+        let support = [3.0, 9.0, 9.0, 1.0, 7.0];
+        let got: Vec<u32> = popular(&support, 3, Skip::NONE)
+            .iter()
+            .map(|s| s.index)
+            .collect();
+        assert_eq!(got, [1, 2, 4]);
+        let skip = [2u32];
+        let got: Vec<u32> = popular(&support, 3, Skip::sorted(&skip))
+            .iter()
+            .map(|s| s.index)
+            .collect();
+        assert_eq!(got, [1, 4, 0]);
+    }
+
+    /// Items in two tight groups: 0-4 point one way, 5-9 another (orthogonal), and the first
+    /// group is a little more relevant.
+    fn two_groups() -> (FactorModel, Vec<Scored>) {
+        let mut item_factors = Vec::new();
+        for i in 0..10 {
+            let e = 0.01 * i as f32;
+            item_factors.extend(if i < 5 { [1.0, e] } else { [e, 1.0] });
+        }
+        let m = FactorModel {
+            factors: 2,
+            global_mean: 0.0,
+            rating_range: None,
+            user_bias: vec![],
+            item_bias: vec![0.0; 10],
+            user_factors: vec![],
+            item_factors,
+            head: None,
+        };
+        let ranked = (0..10u32)
+            .map(|i| Scored {
+                index: i,
+                score: 5.0 - 0.1 * i as f32,
+            })
+            .collect();
+        (m, ranked)
+    }
+
+    #[test]
+    fn diversity_zero_keeps_the_ranking_and_more_diversity_mixes_the_groups() {
+        let kern = Kernels::detect();
+        let (m, ranked) = two_groups();
+        let norms = m.view().item_norms(kern);
+        let pick = |d: f32| -> Vec<u32> {
+            diversify(&m.view(), kern, &norms, &ranked, 4, d)
+                .iter()
+                .map(|s| s.index)
+                .collect()
+        };
+        assert_eq!(pick(0.0), [0, 1, 2, 3]);
+        // Relevance still decides at a little diversity (the groups' relevance differs by 0.5
+        // of the scaled range, the redundancy by 1).
+        assert_eq!(pick(0.1), [0, 1, 2, 3]);
+        // At 0.5 the second pick is the best of the other group; once both groups are in,
+        // every item is as redundant as the next and relevance decides again.
+        assert_eq!(pick(0.5), [0, 5, 1, 2]);
+        // Scores are the items' own relevance.
+        let got = diversify(&m.view(), kern, &norms, &ranked, 4, 0.5);
+        assert!(got
+            .iter()
+            .all(|s| s.score == ranked[s.index as usize].score));
+        // Never more than given, never a repeat.
+        let all = diversify(&m.view(), kern, &norms, &ranked[..3], 10, 0.9);
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
     fn batch_equals_one_call_per_user_across_chunks_and_pools() {
         let kern = Kernels::detect();
         // 150 users over 3 chunks of 64 (the last partial), a catalog of 300 items.
@@ -318,6 +466,8 @@ mod tests {
                 .collect(),
         );
         let users: Vec<u32> = (0..150u32).rev().chain([5, 5]).collect();
+        // Hidden for everyone (on top of each user's seen items).
+        let hidden: Vec<u32> = (0..300u32).filter(|i| i % 5 == 1).collect();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -330,6 +480,7 @@ mod tests {
                     &users,
                     10,
                     Some(&seen as &dyn ItemLists),
+                    Skip::sorted(&hidden),
                     &CancelFlag::new(),
                 )
             })
@@ -340,11 +491,12 @@ mod tests {
         let mut scores = Vec::new();
         for (&u, got) in users.iter().zip(&one) {
             view.score_items(kern, u, &mut scores);
-            let want = top_k(&scores, 10, seen.of(u));
+            let want = top_k(&scores, 10, Skip::sorted(seen.of(u)).and(&hidden));
             assert_eq!(got.len(), 10);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g.score - w.score).abs() < 1e-4, "user {u}: {g:?} vs {w:?}");
                 assert!(seen.of(u).binary_search(&g.index).is_err());
+                assert!(hidden.binary_search(&g.index).is_err());
             }
             let (gi, wi): (Vec<u32>, Vec<u32>) = (
                 got.iter().map(|s| s.index).collect(),
@@ -360,7 +512,7 @@ mod tests {
         let m = with_head(random_model(10, 30, 4, 4));
         let view = m.view();
         let users = [0u32, 9, 4];
-        let got = recommend_batch(&view, kern, &users, 5, None, &CancelFlag::new());
+        let got = recommend_batch(&view, kern, &users, 5, None, Skip::NONE, &CancelFlag::new());
         let mut scores = Vec::new();
         for (&u, g) in users.iter().zip(&got) {
             view.score_items(kern, u, &mut scores);
@@ -374,7 +526,15 @@ mod tests {
         let cancel = CancelFlag::new();
         cancel.cancel();
         let users: Vec<u32> = (0..200).collect();
-        let got = recommend_batch(&m.view(), Kernels::detect(), &users, 3, None, &cancel);
+        let got = recommend_batch(
+            &m.view(),
+            Kernels::detect(),
+            &users,
+            3,
+            None,
+            Skip::NONE,
+            &cancel,
+        );
         assert_eq!(got.len(), 200);
         assert!(got.iter().all(|r| r.is_empty()));
     }

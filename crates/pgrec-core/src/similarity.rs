@@ -13,7 +13,7 @@
 use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
 use crate::model::{FactorModel, ModelView};
-use crate::topk::{Scored, TopK};
+use crate::topk::{Scored, Skip, TopK};
 
 /// Shrinkage of `embedding` similarities when the caller gives none.
 pub const DEFAULT_SHRINKAGE: f32 = 25.0;
@@ -48,6 +48,7 @@ impl ItemInteractions {
         item: u32,
         k: usize,
         shrinkage: f32,
+        exclude: Skip<'_>,
     ) -> Vec<Scored> {
         let n_items = self.users_of_item.n_users();
         let users = self.users_of_item.of(item);
@@ -63,7 +64,7 @@ impl ItemInteractions {
         let ni = users.len() as f32;
         let mut top = TopK::new(k);
         for (j, &c) in counts.iter().enumerate() {
-            if c == 0 || j as u32 == item {
+            if c == 0 || j as u32 == item || exclude.contains(j as u32) {
                 continue;
             }
             let nj = self.users_of_item.of(j as u32).len() as f32;
@@ -127,12 +128,22 @@ pub fn embedding_neighbours(
     item: u32,
     k: usize,
 ) -> Vec<Scored> {
-    embedding_neighbours_scan(view, kern, norms, shrinkage, item, k, false, None)
+    embedding_neighbours_scan(
+        view,
+        kern,
+        norms,
+        shrinkage,
+        item,
+        k,
+        Skip::NONE,
+        false,
+        None,
+    )
 }
 
-/// [`embedding_neighbours`], with the catalog's units spread over the current rayon pool when
-/// `parallel` (see [`crate::topk::scan_top_k`]; the same answer either way), and the dot
-/// products read from `f16_items` (the item vectors as f16 bits) when given.
+/// [`embedding_neighbours`] skipping `exclude` too, with the catalog's units spread over the
+/// current rayon pool when `parallel` (see [`crate::topk::scan_top_k`]; the same answer either
+/// way), and the dot products read from `f16_items` (the item vectors as f16 bits) when given.
 #[allow(clippy::too_many_arguments)]
 pub fn embedding_neighbours_scan(
     view: &ModelView<'_>,
@@ -141,6 +152,7 @@ pub fn embedding_neighbours_scan(
     shrinkage: Option<Shrinkage<'_>>,
     item: u32,
     k: usize,
+    exclude: Skip<'_>,
     parallel: bool,
     f16_items: Option<&[u16]>,
 ) -> Vec<Scored> {
@@ -150,23 +162,30 @@ pub fn embedding_neighbours_scan(
     }
     let q = view.item(item);
     let f = view.factors;
-    crate::topk::scan_top_k(view.n_items(), k, &[item], parallel, |lo, out| {
-        let (a, b) = (lo * f, (lo + out.len()) * f);
-        match f16_items {
-            Some(h) => kern.dots_f16(q, &h[a..b], out),
-            None => kern.dots(q, &view.item_factors[a..b], out),
-        }
-        // Written as straight loops over slices (no branch per item) so that they vectorise.
-        let norms = &norms[lo..lo + out.len()];
-        for (s, &nj) in out.iter_mut().zip(norms) {
-            *s = cosine_of(*s, nq, nj);
-        }
-        if let Some(sh) = shrinkage {
-            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
-                *s = shrink(*s, n, sh.shrinkage);
+    let itself = [item];
+    crate::topk::scan_top_k(
+        view.n_items(),
+        k,
+        exclude.and(&itself),
+        parallel,
+        |lo, out| {
+            let (a, b) = (lo * f, (lo + out.len()) * f);
+            match f16_items {
+                Some(h) => kern.dots_f16(q, &h[a..b], out),
+                None => kern.dots(q, &view.item_factors[a..b], out),
             }
-        }
-    })
+            // Written as straight loops over slices (no branch per item) so that they vectorise.
+            let norms = &norms[lo..lo + out.len()];
+            for (s, &nj) in out.iter_mut().zip(norms) {
+                *s = cosine_of(*s, nq, nj);
+            }
+            if let Some(sh) = shrinkage {
+                for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
+                    *s = shrink(*s, n, sh.shrinkage);
+                }
+            }
+        },
+    )
 }
 
 impl ModelView<'_> {
@@ -203,13 +222,13 @@ mod tests {
     fn cooccurrence_is_the_cosine_of_binary_columns() {
         let s = seen();
         let c = ItemInteractions::new(&s, 4);
-        let n = c.similar(&s, 0, 10, 0.0);
+        let n = c.similar(&s, 0, 10, 0.0, Skip::NONE);
         assert_eq!(n.iter().map(|x| x.index).collect::<Vec<_>>(), [1, 2]);
         assert!((n[0].score - 1.0).abs() < 1e-6);
         assert!((n[1].score - 1.0 / (3.0f32 * 2.0).sqrt()).abs() < 1e-6);
-        assert!(c.similar(&s, 3, 10, 0.0).is_empty());
+        assert!(c.similar(&s, 3, 10, 0.0, Skip::NONE).is_empty());
         // shrinkage multiplies by n_j / (n_j + s)
-        let shrunk = c.similar(&s, 0, 10, 3.0);
+        let shrunk = c.similar(&s, 0, 10, 3.0, Skip::NONE);
         assert!((shrunk[0].score - 0.5).abs() < 1e-6);
     }
 

@@ -86,14 +86,96 @@ impl TopK {
     }
 }
 
-/// The k best of `scores`, skipping indices in the sorted slice `exclude`.
-pub fn top_k(scores: &[f32], k: usize, exclude: &[u32]) -> Vec<Scored> {
+/// Indices a top-k leaves out: the union of up to four sorted lists, e.g. a user's seen items,
+/// the model's hidden items, the caller's exclusions and the query item itself. Nothing is
+/// merged or copied; a test looks each list up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Skip<'a> {
+    lists: [&'a [u32]; SKIP_LISTS],
+}
+
+const SKIP_LISTS: usize = 4;
+
+impl<'a> Skip<'a> {
+    /// Leaves nothing out.
+    pub const NONE: Skip<'static> = Skip {
+        lists: [&[]; SKIP_LISTS],
+    };
+
+    /// Leaves out the indices of `sorted` (ascending).
+    pub fn sorted(sorted: &'a [u32]) -> Self {
+        Skip::NONE.and(sorted)
+    }
+
+    /// Also leaves out the indices of `sorted` (ascending). At most four non-empty lists: a
+    /// fifth is a bug of the caller, and panics.
+    pub fn and(mut self, sorted: &'a [u32]) -> Self {
+        debug_assert!(
+            sorted.windows(2).all(|w| w[0] <= w[1]),
+            "skip list not sorted"
+        );
+        if sorted.is_empty() {
+            return self;
+        }
+        match self.lists.iter().position(|l| l.is_empty()) {
+            Some(slot) => self.lists[slot] = sorted,
+            None => panic!("Skip holds at most {SKIP_LISTS} lists"),
+        }
+        self
+    }
+
+    /// Whether index `i` is left out.
+    #[inline]
+    pub fn contains(&self, i: u32) -> bool {
+        self.lists.iter().any(|l| l.binary_search(&i).is_ok())
+    }
+
+    /// The same lists without their indices below `lo` (for a unit of a scan that starts there).
+    pub fn from_index(mut self, lo: u32) -> Self {
+        for l in &mut self.lists {
+            *l = &l[l.partition_point(|&e| e < lo)..];
+        }
+        self
+    }
+
+    /// An upper bound of how many indices are left out (lists may overlap).
+    pub fn len_bound(&self) -> usize {
+        self.lists.iter().map(|l| l.len()).sum()
+    }
+}
+
+impl<'a> From<&'a [u32]> for Skip<'a> {
+    fn from(sorted: &'a [u32]) -> Self {
+        Skip::sorted(sorted)
+    }
+}
+
+impl<'a> From<&'a Vec<u32>> for Skip<'a> {
+    fn from(sorted: &'a Vec<u32>) -> Self {
+        Skip::sorted(sorted)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u32; N]> for Skip<'a> {
+    fn from(sorted: &'a [u32; N]) -> Self {
+        Skip::sorted(sorted)
+    }
+}
+
+/// The k best of `scores`, skipping the indices in `exclude` (a sorted slice, or a [`Skip`]).
+pub fn top_k<'a>(scores: &[f32], k: usize, exclude: impl Into<Skip<'a>>) -> Vec<Scored> {
     top_k_from(scores, k, exclude, 0)
 }
 
 /// [`top_k`] of scores that belong to indices `offset..` (one unit of a longer scan); `exclude`
-/// holds indices, sorted (those below `offset` are passed over).
-pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec<Scored> {
+/// holds indices (those below `offset` are passed over).
+pub fn top_k_from<'a>(
+    scores: &[f32],
+    k: usize,
+    exclude: impl Into<Skip<'a>>,
+    offset: u32,
+) -> Vec<Scored> {
+    let exclude = exclude.into();
     let mut top = TopK::new(k);
     for (j, &s) in scores.iter().enumerate() {
         // Most scores of a long scan fall below the floor: test that before the exclusions.
@@ -101,7 +183,7 @@ pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec
             continue;
         }
         let i = offset + j as u32;
-        if exclude.binary_search(&i).is_ok() {
+        if exclude.contains(i) {
             continue;
         }
         top.push(i, s);
@@ -113,27 +195,27 @@ pub fn top_k_from(scores: &[f32], k: usize, exclude: &[u32], offset: u32) -> Vec
 /// by (score, index), so the answer does not depend on how many threads ran the units.
 pub const SCAN_CHUNK: usize = 8192;
 
-/// The k best of the scores of items 0..n, skipping the indices in the sorted slice `exclude`
+/// The k best of the scores of items 0..n, skipping the indices in `exclude`
 /// and NaN scores, ties to the smaller index. `score_unit(lo, out)` writes the scores of items
 /// lo..lo + out.len(). With `parallel` the units run on the current rayon pool (call inside
 /// `pool.install`); without, one after the other on this thread. Same result either way.
-pub fn scan_top_k<F>(
+pub fn scan_top_k<'a, F>(
     n: usize,
     k: usize,
-    exclude: &[u32],
+    exclude: impl Into<Skip<'a>>,
     parallel: bool,
     score_unit: F,
 ) -> Vec<Scored>
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
+    let exclude = exclude.into();
     let unit = |c: usize| {
         let lo = c * SCAN_CHUNK;
         let hi = (lo + SCAN_CHUNK).min(n);
         let mut scores = vec![0f32; hi - lo];
         score_unit(lo, &mut scores);
-        let start = exclude.partition_point(|&e| (e as usize) < lo);
-        top_k_from(&scores, k, &exclude[start..], lo as u32)
+        top_k_from(&scores, k, exclude.from_index(lo as u32), lo as u32)
     };
     let units = n.div_ceil(SCAN_CHUNK);
     let lists: Vec<Vec<Scored>> = if parallel {
@@ -185,6 +267,46 @@ mod tests {
                 .collect();
             assert_eq!(got, naive(&scores, k, &exclude), "trial {trial}");
         }
+    }
+
+    #[test]
+    fn a_skip_leaves_out_the_union_of_its_lists_in_every_unit_of_a_scan() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        for trial in 0..40 {
+            let n = rng.gen_range(1..3 * SCAN_CHUNK);
+            let scores: Vec<f32> = (0..n).map(|_| rng.gen_range(0..50) as f32).collect();
+            let lists: Vec<Vec<u32>> = (0..4)
+                .map(|l| {
+                    let p = [0.3, 0.01, 0.5, 0.0][l];
+                    (0..n as u32).filter(|_| rng.gen_bool(p)).collect()
+                })
+                .collect();
+            let skip = lists.iter().fold(Skip::NONE, |s, l| s.and(l));
+            let mut union: Vec<u32> = lists.concat();
+            union.sort();
+            union.dedup();
+            let k = rng.gen_range(1..200);
+            let want = naive(&scores, k, &union);
+            let got: Vec<u32> = top_k(&scores, k, skip).iter().map(|s| s.index).collect();
+            assert_eq!(got, want, "trial {trial}");
+            let scanned: Vec<u32> = scan_top_k(n, k, skip, false, |lo, out| {
+                out.copy_from_slice(&scores[lo..lo + out.len()])
+            })
+            .iter()
+            .map(|s| s.index)
+            .collect();
+            assert_eq!(scanned, want, "trial {trial} (scan)");
+            assert!(skip.len_bound() >= union.len());
+            assert!(union.iter().all(|&i| skip.contains(i)));
+            assert!(!(0..n as u32).any(|i| skip.contains(i) && union.binary_search(&i).is_err()));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "at most 4 lists")]
+    fn a_fifth_skip_list_is_refused() {
+        let l = [1u32];
+        let _ = Skip::NONE.and(&l).and(&l).and(&l).and(&l).and(&l);
     }
 
     #[test]

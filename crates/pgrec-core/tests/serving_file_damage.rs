@@ -40,6 +40,7 @@ use pgrec_core::serving;
 use pgrec_core::similarity::{self, ItemInteractions, Shrinkage};
 use pgrec_core::store::{self, AlignedBytes, KeysIn, KeysRef, Mapped, Parts, ALIGN, HEADER};
 use pgrec_core::store::{MAGIC, SECTIONS};
+use pgrec_core::topk::Skip;
 use pgrec_core::UserItems;
 use rand::Rng as _;
 
@@ -437,7 +438,7 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
         assert_eq!(out.len(), ni);
     }
     let cancel = CancelFlag::new();
-    for r in serving::recommend_batch(&view, kern, &users, 3, Some(m), &cancel) {
+    for r in serving::recommend_batch(&view, kern, &users, 3, Some(m), Skip::NONE, &cancel) {
         acc += total(&r);
     }
     let unorms = serving::user_norms(&view, kern);
@@ -460,6 +461,7 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
                     shrink,
                     i,
                     5,
+                    Skip::NONE,
                     false,
                     f16,
                 ));
@@ -476,12 +478,13 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
                         shrink,
                         i,
                         5,
+                        Skip::NONE,
                         probes,
                     ));
                 }
             }
         }
-        acc += total(&co.similar(m, i, 5, 0.0));
+        acc += total(&co.similar(m, i, 5, 0.0, Skip::NONE));
     }
     // keys: every key reads, and a lookup of it finds an index with that key
     for keys in [&m.user_keys, &m.item_keys] {

@@ -10,6 +10,7 @@ use pgrec_core::kernels::Kernels;
 use pgrec_core::model::ModelView;
 use pgrec_core::similarity::{embedding_neighbours_scan, ItemInteractions, Shrinkage};
 use pgrec_core::store::{self, AlignedBytes, KeysRef, Mapped};
+use pgrec_core::topk::Skip;
 use pgrec_core::{ivf, serving};
 
 /// At most this many users and items are served from (the inputs stay fast).
@@ -50,14 +51,14 @@ fn serve(m: &Mapped<'_>) {
     let co = ItemInteractions::new(m, ni as usize);
     for i in 0..ni.min(SAMPLE) {
         for f16 in [None, m.item_factors_f16] {
-            embedding_neighbours_scan(&view, kern, m.item_norms, Some(sh), i, 5, false, f16);
+            embedding_neighbours_scan(&view, kern, m.item_norms, Some(sh), i, 5, Skip::NONE, false, f16);
         }
         if let Some(x) = m.ivf {
             for shrink in [None, Some(sh)] {
-                ivf::similar_ivf(&view, kern, x, m.item_norms, shrink, i, 5, x.n_lists());
+                ivf::similar_ivf(&view, kern, x, m.item_norms, shrink, i, 5, Skip::NONE, x.n_lists());
             }
         }
-        co.similar(m, i, 5, 0.0);
+        co.similar(m, i, 5, 0.0, Skip::NONE);
     }
     for keys in [&m.user_keys, &m.item_keys] {
         for idx in 0..(keys.len() as u32).min(SAMPLE) {

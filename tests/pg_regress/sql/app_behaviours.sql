@@ -1,0 +1,170 @@
+-- What an application needs around the model (API v3, issue 30): hidden items, exclude,
+-- the popular fallback, pgrec.popular and diversity, in every serving path (exact f32 and f16
+-- scans, IVF, candidates, batches, baskets, co-occurrence), checked against plain SQL over the
+-- training rows and the functions' own answers without the new arguments.
+SET client_min_messages = warning;
+DROP ROLE IF EXISTS pgrec_shop_owner;
+DROP ROLE IF EXISTS pgrec_shop_reader;
+DROP ROLE IF EXISTS pgrec_shop_other;
+CREATE ROLE pgrec_shop_owner;
+CREATE ROLE pgrec_shop_reader;
+CREATE ROLE pgrec_shop_other;
+CREATE TABLE shop_train AS SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = 1 AND NOT is_test;
+GRANT SELECT ON shop_train TO pgrec_shop_owner;
+SET ROLE pgrec_shop_owner;
+SELECT version FROM pgrec.train('shop_ials', 'shop_train', 'ials', params => '{"positive_threshold": 4, "factors": 16}');
+SELECT version FROM pgrec.train('shop_ivf', 'shop_train', 'ials',
+                                params => '{"positive_threshold": 4, "factors": 16, "ann": "ivf", "ivf_lists": 40, "ivf_probes": 1, "serving_precision": "f16"}');
+SELECT version FROM pgrec.train('shop_text', 'SELECT user_id::text AS user_id, item_id::text AS item_id, rating FROM shop_train',
+                                'ials', params => '{"positive_threshold": 4, "factors": 16}');
+SELECT pgrec.grant_model('shop_ials', 'pgrec_shop_reader');
+SET client_min_messages = notice;
+
+-- popular: the most interacted-with training items, by count, ties to the smaller id (items
+-- are numbered in key order); scores are the counts.
+SELECT (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM pgrec.popular('shop_ials', 10, NULL::bigint))
+     = (SELECT array_agg(item_id::bigint) FROM (SELECT item_id FROM shop_train GROUP BY item_id
+                                        ORDER BY count(*) DESC, item_id LIMIT 10) t) AS popular_is_the_count_order,
+       (SELECT bool_and(p.score = c.n) FROM pgrec.popular('shop_ials', 10, NULL::bigint) p
+        JOIN (SELECT item_id, count(*) AS n FROM shop_train GROUP BY item_id) c USING (item_id)) AS scores_are_counts;
+-- with a user: that user's training items left out; text keys through the overload with defaults
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE item_id IN (SELECT item_id FROM shop_train WHERE user_id = 1)) AS seen_returned
+FROM pgrec.popular('shop_ials', 20, 1::bigint);
+SELECT count(*) AS rows, pg_typeof(min(item_id)) AS key_type FROM pgrec.popular('shop_text');
+SELECT array_agg(item_id::bigint ORDER BY score DESC, item_id::bigint) = (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM pgrec.popular('shop_ials', 5, NULL::bigint)) AS text_same_as_bigint
+FROM pgrec.popular('shop_text', 5);
+SELECT pgrec.popular('shop_ials', 0, NULL::bigint);
+
+-- exclude: never returned, and still k rows: the ranking without them.
+SELECT (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 7, 10,
+          exclude => (SELECT array_agg(item_id) FROM pgrec.recommend('shop_ials', 7, 3)) || ARRAY[NULL, 99999]::bigint[]) WITH ORDINALITY)
+     = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 7, 13) WITH ORDINALITY
+        WHERE ordinality > 3) AS exclude_is_the_ranking_without_them;
+SELECT count(*) AS rows FROM pgrec.similar_items('shop_ials', 50, 10, exclude => ARRAY[181, 172, 174]::bigint[])
+WHERE item_id NOT IN (181, 172, 174);
+SELECT count(*) AS rows FROM pgrec.recommend_for_items('shop_ials', ARRAY[50, 181]::bigint[], 10, exclude => ARRAY[172, 174]::bigint[])
+WHERE item_id NOT IN (172, 174, 50, 181);
+SELECT count(*) AS rows FROM pgrec.popular('shop_ials', 10, NULL::bigint, exclude => ARRAY[50, 100, 181]::bigint[])
+WHERE item_id NOT IN (50, 100, 181);
+SELECT count(*) AS rows FROM pgrec.recommend('shop_text', '7', 10, exclude => ARRAY['50', '100'])
+WHERE item_id NOT IN ('50', '100');
+
+-- fallback => 'popular': an unknown user gets popular()'s items, with a NOTICE; a known user
+-- is unaffected; other values are refused.
+SELECT (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 99999, 5, fallback => 'popular') WITH ORDINALITY)
+     = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.popular('shop_ials', 5, NULL::bigint) WITH ORDINALITY) AS unknown_user_gets_popular;
+SELECT count(*) AS no_fallback FROM pgrec.recommend('shop_ials', 99999, 5);
+SELECT (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 7, 5, fallback => 'popular') WITH ORDINALITY)
+     = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 7, 5) WITH ORDINALITY) AS known_user_unchanged;
+SELECT count(*) FROM pgrec.recommend('shop_ials', 7, 5, fallback => 'random');
+-- recommend_batch: unknown users get the popular rows under their own key
+SELECT user_id, count(*) AS rows, min(rank) AS first_rank
+FROM pgrec.recommend_batch('shop_ials', ARRAY[1, 99998, 99999, 99999]::bigint[], 4, fallback => 'popular')
+GROUP BY user_id ORDER BY user_id;
+
+-- diversity: 0 is the plain ranking; more diversity lowers the mean pairwise cosine of the top
+-- 10 (and keeps 10 distinct rows); outside 0..1 is refused.
+CREATE TEMP TABLE emb AS SELECT item_id, embedding FROM pgrec.item_embeddings('shop_ials');
+CREATE FUNCTION pg_temp.cos(a real[], b real[]) RETURNS float8 LANGUAGE sql IMMUTABLE AS
+$$ SELECT sum(x * y) / sqrt(sum(x * x) * sum(y * y)) FROM unnest(a, b) t(x, y) $$;
+CREATE FUNCTION pg_temp.ils(ids bigint[]) RETURNS float8 LANGUAGE sql STABLE AS
+$$ SELECT avg(pg_temp.cos(a.embedding, b.embedding)) FROM emb a, emb b
+   WHERE a.item_id = ANY (ids) AND b.item_id = ANY (ids) AND a.item_id < b.item_id $$;
+CREATE TEMP TABLE div AS
+SELECT d, u, array_agg(r.item_id ORDER BY r.ordinality) AS ids
+FROM unnest(ARRAY[0, 0.25, 0.5, 0.75]::real[]) d, generate_series(1, 30) u,
+     LATERAL pgrec.recommend('shop_ials', u::bigint, 10, diversity => d) WITH ORDINALITY r
+GROUP BY d, u;
+SELECT bool_and(ids = (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', u::bigint, 10) WITH ORDINALITY)) AS zero_is_plain
+FROM div WHERE d = 0;
+SELECT d, count(*) AS users, bool_and(cardinality(ids) = 10) AS ten_rows,
+       bool_and((SELECT count(DISTINCT x) FROM unnest(ids) x) = 10) AS distinct_rows
+FROM div GROUP BY d ORDER BY d;
+SELECT bool_and(lower_after) AS similarity_falls_as_diversity_rises FROM (
+  SELECT avg(pg_temp.ils(ids)) < lag(avg(pg_temp.ils(ids))) OVER (ORDER BY d) AS lower_after
+  FROM div GROUP BY d) t WHERE lower_after IS NOT NULL;
+SELECT count(*) AS similar_rows FROM pgrec.similar_items('shop_ials', 50, 10, diversity => 0.5);
+SELECT count(*) AS basket_rows FROM pgrec.recommend_for_items('shop_ials', ARRAY[50, 181]::bigint[], 10, diversity => 0.5);
+SELECT count(*) AS batch_rows FROM pgrec.recommend_batch('shop_ials', ARRAY[1, 2]::bigint[], 10, diversity => 0.5);
+SELECT count(*) FROM pgrec.recommend('shop_ials', 7, 10, diversity => 1.5);
+
+-- hide_items: owner only; returns the newly hidden; kept across retrains; transactional.
+SET ROLE pgrec_shop_owner;
+CREATE TEMP TABLE top3 AS SELECT array_agg(item_id) AS ids FROM pgrec.recommend('shop_ials', 7, 3);
+CREATE TEMP TABLE before13 AS SELECT array_agg(item_id ORDER BY ordinality) AS ids FROM pgrec.recommend('shop_ials', 7, 13) WITH ORDINALITY;
+GRANT SELECT ON top3 TO PUBLIC;
+SELECT pgrec.hide_items('shop_ials', ids) AS hidden, pgrec.hide_items('shop_ials', ids || 99999::bigint) AS again FROM top3;
+-- every serving path leaves them out and still returns k rows
+SELECT count(*) AS rows, count(*) FILTER (WHERE item_id = ANY (ids)) AS hidden_returned
+FROM top3, pgrec.recommend('shop_ials', 7, 10);
+SELECT (SELECT array_agg(item_id ORDER BY ordinality) FROM pgrec.recommend('shop_ials', 7, 10) WITH ORDINALITY)
+     = ids[4:13] AS the_ranking_without_them FROM before13;
+SELECT count(*) FILTER (WHERE r.item_id = ANY (ids)) AS in_candidates FROM top3, pgrec.recommend('shop_ials', 7, 10, candidates => ids || ARRAY[1, 2, 3]::bigint[]) r;
+SELECT count(*) FILTER (WHERE b.item_id = ANY (ids)) AS in_batch, count(*) AS batch_rows
+FROM top3, pgrec.recommend_batch('shop_ials', ARRAY[7, 8, 9]::bigint[], 10) b;
+SELECT count(*) FILTER (WHERE s.item_id = ANY (ids)) AS in_similar, count(*) AS similar_rows
+FROM top3, pgrec.similar_items('shop_ials', 50, 50) s;
+SELECT count(*) FILTER (WHERE s.item_id = ANY (ids)) AS in_cooccurrence FROM top3, pgrec.similar_items('shop_ials', 50, 50, 'cooccurrence') s;
+SELECT count(*) FILTER (WHERE s.item_id = ANY (ids)) AS in_basket FROM top3, pgrec.recommend_for_items('shop_ials', ARRAY[50, 181]::bigint[], 50) s;
+SELECT count(*) FILTER (WHERE s.item_id = ANY (ids)) AS in_score, count(*) AS scored FROM top3, pgrec.score('shop_ials', 7, ids || ARRAY[1, 2]::bigint[]) s;
+SELECT count(*) FILTER (WHERE p.item_id = ANY (ids)) AS in_popular FROM top3, pgrec.popular('shop_ials', 200, NULL::bigint) p;
+-- a point query still answers
+SELECT pgrec.predict('shop_ials', 7, ids[1]) IS NOT NULL AS predict_answers FROM top3;
+-- a reader is served without them; it may not change them; an unrelated role gets nothing
+SET ROLE pgrec_shop_reader;
+SELECT count(*) FILTER (WHERE item_id = ANY (ids)) AS reader_sees_hidden FROM top3, pgrec.recommend('shop_ials', 7, 10);
+SELECT pgrec.hide_items('shop_ials', ARRAY[1]::bigint[]);
+SELECT pgrec.unhide_items('shop_ials', ARRAY[1]::bigint[]);
+INSERT INTO pgrec.hidden_items (model, item) VALUES ('shop_ials', '1');
+SELECT count(*) AS reader_reads_hidden_rows FROM pgrec.hidden_items WHERE model = 'shop_ials';
+SET ROLE pgrec_shop_other;
+SELECT count(*) FROM pgrec.hidden_items;
+SELECT pgrec.hide_items('shop_ials', ARRAY[1]::bigint[]);
+SELECT count(*) FROM pgrec.popular('shop_ials', 5, NULL::bigint);
+SELECT count(*) FROM pgrec.recommend('shop_ials', 7, 5, exclude => ARRAY[1]::bigint[], diversity => 0.5);
+SELECT pgrec.hide_items('no_such_model', ARRAY[1]::bigint[]);
+SET ROLE pgrec_shop_owner;
+-- transactional: a rolled-back hide never shows, in this backend either
+BEGIN;
+SELECT pgrec.hide_items('shop_ials', ARRAY[1, 2, 3, 4, 5]::bigint[]) AS hidden_in_tx;
+SELECT count(*) FILTER (WHERE item_id <= 5) AS seen_in_tx FROM pgrec.popular('shop_ials', 1682, NULL::bigint);
+ROLLBACK;
+SELECT count(*) FILTER (WHERE item_id <= 5) AS back_after_rollback FROM pgrec.popular('shop_ials', 1682, NULL::bigint);
+-- kept across a retrain (a new version)
+SET client_min_messages = warning;
+SELECT version FROM pgrec.retrain('shop_ials');
+SET client_min_messages = notice;
+SELECT count(*) FILTER (WHERE item_id = ANY (ids)) AS hidden_after_retrain FROM top3, pgrec.recommend('shop_ials', 7, 10);
+SELECT count(*) AS hidden_rows FROM pgrec.hidden_items WHERE model = 'shop_ials';
+-- unhide: returns how many were hidden; they come back
+SELECT pgrec.unhide_items('shop_ials', ids || 424242::bigint) AS unhidden FROM top3;
+SELECT (SELECT array_agg(item_id) FROM pgrec.recommend('shop_ials', 7, 3)) @> ids AS back FROM top3;
+SELECT pgrec.unhide_items('shop_ials', ARRAY[99999]::bigint[]) AS unhidden_other;
+
+-- IVF at one probe with f16 vectors and 30% of the catalog hidden: still k rows, none hidden,
+-- for recommend and similar_items (the search widens while it finds fewer than k).
+SELECT pgrec.hide_items('shop_ivf', (SELECT array_agg(item_id) FROM pgrec.item_embeddings('shop_ivf') WHERE item_id % 10 < 3)) AS ivf_hidden;
+SELECT count(*) AS users, bool_and(n = 10) AS ten_each, sum(bad) AS hidden_returned FROM (
+  SELECT u, count(*) AS n, count(*) FILTER (WHERE r.item_id % 10 < 3) AS bad
+  FROM generate_series(1, 50) u, LATERAL pgrec.recommend('shop_ivf', u::bigint, 10) r GROUP BY u) t;
+SELECT count(*) AS items, bool_and(n = 10) AS ten_each, sum(bad) AS hidden_returned FROM (
+  SELECT i, count(*) AS n, count(*) FILTER (WHERE s.item_id % 10 < 3) AS bad
+  FROM generate_series(3, 60, 10) i, LATERAL pgrec.similar_items('shop_ivf', i::bigint, 10) s GROUP BY i) t;
+-- every item hidden but two (3 and 4; 1 and 2 are hidden above): those two, even at one probe
+SELECT pgrec.hide_items('shop_ivf', (SELECT array_agg(item_id) FROM pgrec.item_embeddings('shop_ivf') WHERE item_id > 4)) > 0 AS hid_the_rest;
+SELECT array_agg(item_id ORDER BY item_id) AS only_visible FROM pgrec.recommend('shop_ivf', 7, 10, exclude_seen => false);
+-- text keys: hidden by text, left out
+SELECT pgrec.hide_items('shop_text', ARRAY['50', '100']) AS text_hidden;
+SELECT count(*) FILTER (WHERE item_id IN ('50', '100')) AS text_hidden_returned FROM pgrec.popular('shop_text', 1682);
+
+DROP TABLE emb, div, top3, before13;
+DROP FUNCTION pg_temp.cos(real[], real[]), pg_temp.ils(bigint[]);
+RESET ROLE;
+SET client_min_messages = warning;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text']) m;
+SELECT count(*) AS hidden_rows_left FROM pgrec.hidden_items WHERE model LIKE 'shop_%';
+DROP TABLE shop_train;
+DROP ROLE pgrec_shop_owner;
+DROP ROLE pgrec_shop_reader;
+DROP ROLE pgrec_shop_other;
