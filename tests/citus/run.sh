@@ -196,6 +196,23 @@ want_ncf=$(as_alice -At -c "$ncf")
 got_ncf=$(as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$ncf") || fail "ncf on a worker: $got_ncf"
 [ -n "$want_ncf" ] && [ "$got_ncf" = "$want_ncf" ] || fail "ncf on worker 5442: $got_ncf, the coordinator $want_ncf"
 echo "citus: an ncf model is served on a worker as on the coordinator (its network's layers in the distributed row)"
+# Hidden items travel with the model's row: alice hides the coordinator's top 3 for user 7, and
+# both workers leave them out of recommend and popular as the coordinator does, then serve them
+# again after unhide_items.
+top3=$(as_alice -At -c "SELECT string_agg(item_id::text, ',') FROM pgrec.recommend('srv_mf', 7, 3)")
+as_alice -c "SELECT pgrec.hide_items('srv_mf', ARRAY[$top3]::bigint[])" >/dev/null
+hidden_q="SELECT string_agg(item_id::text, ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend('srv_mf', 7, 5)
+  UNION ALL SELECT string_agg(item_id::text, ' ' ORDER BY score DESC, item_id) FROM pgrec.popular('srv_mf', 5, NULL::bigint)
+  UNION ALL SELECT count(*)::text FROM pgrec.recommend('srv_mf', 7, 20) WHERE item_id IN ($top3)"
+want_h=$(as_alice -At -c "$hidden_q")
+[ "$(tail -1 <<<"$want_h")" = 0 ] || fail "the coordinator returned a hidden item: $want_h"
+for p in 5442 5443; do
+  got_h=$(as_pg psql -X -At -h "$dir" -p $p -U alice -d pgrec_citus -c "$hidden_q") || fail "hidden items on worker $p: $got_h"
+  [ "$got_h" = "$want_h" ] || fail "hidden items on worker $p: $got_h, the coordinator $want_h"
+done
+as_alice -c "SELECT pgrec.unhide_items('srv_mf', ARRAY[$top3]::bigint[])" >/dev/null
+[ "$(as_pg psql -X -At -h "$dir" -p 5442 -U alice -d pgrec_citus -c "$direct")" = "$want" ] || fail "worker 5442 after unhide_items"
+echo "citus: items hidden on the coordinator are left out on both workers (recommend, popular) and come back after unhide_items"
 # A retrain and an activate are seen on every node when they commit.
 as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.retrain('srv_mf')" >/dev/null
 check_same "after retrain"

@@ -306,6 +306,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn duplicates_sum_the_same_whatever_the_input_order() {
+        // Repeated pairs with values whose float sum depends on the order of addition.
+        let base = vec![
+            Rating { user: 2, item: 1, value: 1e8 },
+            Rating { user: 0, item: 3, value: 0.5 },
+            Rating { user: 2, item: 1, value: 1.0 },
+            Rating { user: 2, item: 1, value: -1e8 },
+            Rating { user: 0, item: 3, value: 0.25 },
+            Rating { user: 1, item: 0, value: 7.0 },
+        ];
+        let pool = crate::parallel::build_pool(2).expect("pool");
+        let mut want = base.clone();
+        want.sort_by(|a, b| {
+            (a.user, a.item)
+                .cmp(&(b.user, b.item))
+                .then(a.value.total_cmp(&b.value))
+        });
+        let mut sums = Vec::new();
+        for rotation in 0..base.len() {
+            let mut r = base.clone();
+            r.rotate_left(rotation);
+            r.reverse();
+            sort_pairs_and_values(&pool, &mut r);
+            assert_eq!(r, want, "rotation {rotation}");
+            merge_sorted_duplicates(&mut r);
+            sums.push(r.iter().map(|x| x.value.to_bits()).collect::<Vec<_>>());
+        }
+        assert!(sums.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(sums[0].len(), 3);
+    }
+
+    #[test]
     fn key_index_is_dense_and_stable() {
         let mut k = KeyIndex::new();
         assert_eq!(k.intern(42i64).unwrap(), 0);
