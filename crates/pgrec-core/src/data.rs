@@ -309,12 +309,36 @@ mod tests {
     fn duplicates_sum_the_same_whatever_the_input_order() {
         // Repeated pairs with values whose float sum depends on the order of addition.
         let base = vec![
-            Rating { user: 2, item: 1, value: 1e8 },
-            Rating { user: 0, item: 3, value: 0.5 },
-            Rating { user: 2, item: 1, value: 1.0 },
-            Rating { user: 2, item: 1, value: -1e8 },
-            Rating { user: 0, item: 3, value: 0.25 },
-            Rating { user: 1, item: 0, value: 7.0 },
+            Rating {
+                user: 2,
+                item: 1,
+                value: 1e8,
+            },
+            Rating {
+                user: 0,
+                item: 3,
+                value: 0.5,
+            },
+            Rating {
+                user: 2,
+                item: 1,
+                value: 1.0,
+            },
+            Rating {
+                user: 2,
+                item: 1,
+                value: -1e8,
+            },
+            Rating {
+                user: 0,
+                item: 3,
+                value: 0.25,
+            },
+            Rating {
+                user: 1,
+                item: 0,
+                value: 7.0,
+            },
         ];
         let pool = crate::parallel::build_pool(2).expect("pool");
         let mut want = base.clone();
