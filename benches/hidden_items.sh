@@ -69,7 +69,7 @@ CALL run('0%', 0);
 CALL run('1%', 0.01);
 CALL run('30%', 0.30);
 SQL
-echo "== results (the timed call includes the check of its rows against the hidden set)"
+echo "== results (rows checked against the hidden set after the timed calls)"
 psql -d $DB <<'SQL'
 \pset footer off
 WITH rows AS (
