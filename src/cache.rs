@@ -35,6 +35,8 @@ pub struct ServingModel {
     pub kernels: Kernels,
     /// Y^T Y of the items, computed by the first fold-in that needs it.
     pub item_gram: std::sync::OnceLock<Vec<f32>>,
+    /// X^T X of the users, computed by the first item fold-in that needs it.
+    pub user_gram: std::sync::OnceLock<Vec<f32>>,
     /// Who interacted with each item, built by the first co-occurrence similar_items.
     pub item_interactions: std::sync::OnceLock<ItemInteractions>,
     /// Norms of the user vectors, computed by the first similar_users.
@@ -479,6 +481,7 @@ fn load(info: VersionInfo) -> ServingModel {
         info,
         kernels: Kernels::detect(),
         item_gram: std::sync::OnceLock::new(),
+        user_gram: std::sync::OnceLock::new(),
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
         ivf_probes,

@@ -163,39 +163,16 @@ pub(crate) fn recommend_for_items_v3_text(
     TableIterator::new(rows)
 }
 
-/// One user row to write: its index in the version, key, bias, vector and seen items.
-struct UserRow {
-    idx: i32,
-    id: Option<i64>,
-    key: Option<String>,
-    bias: f32,
-    factors: Vec<f32>,
-    seen: Vec<i32>,
-}
-
-/// Rows written per statement.
-const WRITE_BATCH: usize = 10_000;
-
-#[pg_extern(volatile, parallel_unsafe, name = "fold_in")]
-fn fold_in(
-    model: Option<&str>,
-    source: Option<&str>,
-    user_col: default!(Option<&str>, "'user_id'"),
-    item_col: default!(Option<&str>, "'item_id'"),
-    rating_col: default!(Option<&str>, "'rating'"),
-) -> i64 {
-    crate::errors::require_primary("fold_in");
-    let model = required(model, "model");
-    let source = required(source, "source");
-    let user_col = required(user_col, "user_col");
-    let item_col = required(item_col, "item_col");
-    require_existing_owner(model, "fold users into", Some(OWNER_ONLY));
-    require_current_catalog();
-    // One writer per model at a time (the same lock as training): new users get fresh indices.
-    crate::catalog::lock_model(model);
-    let m = active(model);
-    let (algorithm, c) = configured(&m);
-    if c.needs_ratings() && rating_col.is_none() {
+/// The interactions of `source` for a fold-in into `m`: its keys of the model's kinds,
+/// sorted by (user, item), duplicates summed or refused as the algorithm's training does.
+fn read_history(
+    model: &str,
+    algorithm: &str,
+    c: &dyn Configured,
+    m: &ServingModel,
+    spec: &SourceSpec<'_>,
+) -> crate::source::Loaded {
+    if c.needs_ratings() && spec.rating_col.is_none() {
         raise(
             Code::ERRCODE_INVALID_PARAMETER_VALUE,
             format!(
@@ -204,15 +181,7 @@ fn fold_in(
             Some("Name the rating column with rating_col."),
         );
     }
-    let mut data = load(
-        &SourceSpec {
-            source,
-            user_col,
-            item_col,
-            rating_col,
-        },
-        &crate::memory_guard::check_rows_read,
-    );
+    let mut data = load(spec, &crate::memory_guard::check_rows_read);
     for (side, got, want) in [
         ("user", data.users.kind(), m.users.kind()),
         ("item", data.items.kind(), m.items.kind()),
@@ -247,6 +216,53 @@ fn fold_in(
             Some("Aggregate duplicates first."),
         );
     }
+    data
+}
+
+/// One user row to write: its index in the version, key, bias, vector and seen items.
+struct UserRow {
+    idx: i32,
+    id: Option<i64>,
+    key: Option<String>,
+    bias: f32,
+    factors: Vec<f32>,
+    seen: Vec<i32>,
+}
+
+/// Rows written per statement.
+const WRITE_BATCH: usize = 10_000;
+
+#[pg_extern(volatile, parallel_unsafe, name = "fold_in")]
+fn fold_in(
+    model: Option<&str>,
+    source: Option<&str>,
+    user_col: default!(Option<&str>, "'user_id'"),
+    item_col: default!(Option<&str>, "'item_id'"),
+    rating_col: default!(Option<&str>, "'rating'"),
+) -> i64 {
+    crate::errors::require_primary("fold_in");
+    let model = required(model, "model");
+    let source = required(source, "source");
+    let user_col = required(user_col, "user_col");
+    let item_col = required(item_col, "item_col");
+    require_existing_owner(model, "fold users into", Some(OWNER_ONLY));
+    require_current_catalog();
+    // One writer per model at a time (the same lock as training): new users get fresh indices.
+    crate::catalog::lock_model(model);
+    let m = active(model);
+    let (algorithm, c) = configured(&m);
+    let data = read_history(
+        model,
+        &algorithm,
+        &*c,
+        &m,
+        &SourceSpec {
+            source,
+            user_col,
+            item_col,
+            rating_col,
+        },
+    );
     let item_map = map_keys(&data.items, &m.items);
     let user_map = map_keys(&data.users, &m.users);
     let k = m.view().factors;
@@ -330,6 +346,211 @@ fn fold_in(
     });
     crate::changed::model_changed(model);
     out.len() as i64
+}
+
+/// One item row to write: its index in the version, key, bias and vector.
+struct ItemRow {
+    idx: i32,
+    id: Option<i64>,
+    key: Option<String>,
+    bias: f32,
+    factors: Vec<f32>,
+}
+
+/// pgrec.fold_in_items: new (or changed) items from their interactions against the active
+/// version's user factors, added to that version: the fit that folds users in, with the sides
+/// swapped (`ModelView::transposed`). Their users' seen lists gain them, so `exclude_seen`
+/// keeps them out of those users' recommendations. Servable by the next call (the version's
+/// stamp moves, so every backend rebuilds its serving file, IVF index included).
+#[pg_extern(volatile, parallel_unsafe, name = "fold_in_items")]
+fn fold_in_items(
+    model: Option<&str>,
+    source: Option<&str>,
+    user_col: default!(Option<&str>, "'user_id'"),
+    item_col: default!(Option<&str>, "'item_id'"),
+    rating_col: default!(Option<&str>, "'rating'"),
+) -> i64 {
+    crate::errors::require_primary("fold_in_items");
+    let model = required(model, "model");
+    let source = required(source, "source");
+    let user_col = required(user_col, "user_col");
+    let item_col = required(item_col, "item_col");
+    require_existing_owner(model, "fold items into", Some(OWNER_ONLY));
+    require_current_catalog();
+    crate::catalog::lock_model(model);
+    let m = active(model);
+    let (algorithm, c) = configured(&m);
+    let view = m.view();
+    let swapped = match view.transposed() {
+        Some(t) if registry::can_fold_in_items(&algorithm) => t,
+        _ => raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("model \"{model}\" (algorithm {algorithm}) cannot fold in items"),
+            Some(&registry::fold_in_items_hint()),
+        ),
+    };
+    let mut data = read_history(
+        model,
+        &algorithm,
+        &*c,
+        &m,
+        &SourceSpec {
+            source,
+            user_col,
+            item_col,
+            rating_col,
+        },
+    );
+    data.ratings.sort_unstable_by_key(|r| (r.item, r.user));
+    let item_map = map_keys(&data.items, &m.items);
+    let user_map = map_keys(&data.users, &m.users);
+    let target = FoldTarget {
+        model: swapped,
+        item_gram: &m.user_gram,
+    };
+    let n_model_items = view.n_items();
+    let mut out: Vec<ItemRow> = Vec::new();
+    // (user index, item index) of every folded interaction: the users' seen lists gain them.
+    let mut seen_pairs: Vec<(i32, i32)> = Vec::new();
+    let mut unknown_users = 0usize;
+    let mut start = 0;
+    while start < data.ratings.len() {
+        pgrx::check_for_interrupts!();
+        let i = data.ratings[start].item;
+        let end = start + data.ratings[start..].partition_point(|r| r.item == i);
+        let mut rows: Vec<(u32, f32)> = Vec::new();
+        for r in &data.ratings[start..end] {
+            match user_map[r.user as usize] {
+                Some(u) => rows.push((u, r.value)),
+                None => unknown_users += 1,
+            }
+        }
+        start = end;
+        if rows.is_empty() {
+            continue;
+        }
+        rows.sort_unstable_by_key(|p| p.0);
+        let users: Vec<u32> = rows.iter().map(|p| p.0).collect();
+        let values: Vec<f32> = rows.iter().map(|p| p.1).collect();
+        let Some(item) = c.fold_in(
+            &target,
+            History {
+                items: &users,
+                values: &values,
+            },
+        ) else {
+            raise(
+                Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("model \"{model}\" (algorithm {algorithm}) cannot fold in items"),
+                Some(&registry::fold_in_items_hint()),
+            )
+        };
+        let idx = match item_map[i as usize] {
+            Some(existing) => existing as usize,
+            None => {
+                n_model_items
+                    + out
+                        .iter()
+                        .filter(|o| o.idx as usize >= n_model_items)
+                        .count()
+            }
+        };
+        seen_pairs.extend(users.iter().map(|&u| (u as i32, idx as i32)));
+        out.push(ItemRow {
+            idx: idx as i32,
+            id: data.items.int_key(i),
+            key: (data.items.kind() == KeyKind::Text).then(|| data.items.text_key(i)),
+            bias: item.bias,
+            factors: item.factors,
+        });
+    }
+    if unknown_users > 0 {
+        pgrx::notice!("pgrec: {unknown_users} rows name users that model \"{model}\" does not know; they were skipped");
+    }
+    let new_items = out
+        .iter()
+        .filter(|o| o.idx as usize >= n_model_items)
+        .count();
+    write_items(m.info.id, view.factors, &out);
+    add_seen(m.info.id, &seen_pairs);
+    Spi::connect_mut(|c| {
+        c.update(
+            "UPDATE pgrec.model_versions SET n_items = n_items + $2, \
+                    metrics = metrics || jsonb_build_object('n_items_folded_in', \
+                        COALESCE((metrics->>'n_items_folded_in')::int8, 0) + $3) \
+             WHERE id = $1",
+            None,
+            &[
+                m.info.id.into(),
+                (new_items as i64).into(),
+                (out.len() as i64).into(),
+            ],
+        )
+        .map(|_| ())
+        .or_raise()
+    });
+    crate::changed::model_changed(model);
+    out.len() as i64
+}
+
+/// Replaces (or adds) the given item rows of a version.
+fn write_items(version_id: i64, k: usize, rows: &[ItemRow]) {
+    for batch in rows.chunks(WRITE_BATCH) {
+        let idx: Vec<i32> = batch.iter().map(|r| r.idx).collect();
+        let ids: Vec<Option<i64>> = batch.iter().map(|r| r.id).collect();
+        let keys: Vec<Option<String>> = batch.iter().map(|r| r.key.clone()).collect();
+        let bias: Vec<f32> = batch.iter().map(|r| r.bias).collect();
+        let emb: Vec<f32> = batch
+            .iter()
+            .flat_map(|r| r.factors.iter().copied())
+            .collect();
+        Spi::connect_mut(|c| {
+            c.update(
+                "DELETE FROM pgrec.item_factors WHERE version_id = $1 AND idx = ANY($2)",
+                None,
+                &[version_id.into(), idx.clone().into()],
+            )
+            .or_raise();
+            c.update(
+                "INSERT INTO pgrec.item_factors (version_id, idx, item_id, item_key, bias, embedding) \
+                 SELECT $1, t.idx, t.id, t.key, t.bias, $6[(t.o::int - 1) * $7 + 1 : t.o::int * $7] \
+                 FROM unnest($2::int4[], $3::int8[], $4::text[], $5::float4[]) \
+                      WITH ORDINALITY AS t(idx, id, key, bias, o)",
+                None,
+                &[
+                    version_id.into(),
+                    idx.into(),
+                    ids.into(),
+                    keys.into(),
+                    bias.into(),
+                    emb.into(),
+                    (k as i32).into(),
+                ],
+            )
+            .map(|_| ())
+            .or_raise()
+        });
+    }
+}
+
+/// Adds items to users' seen lists (sorted, each once), for (user index, item index) pairs.
+fn add_seen(version_id: i64, pairs: &[(i32, i32)]) {
+    for batch in pairs.chunks(WRITE_BATCH * 10) {
+        let users: Vec<i32> = batch.iter().map(|p| p.0).collect();
+        let items: Vec<i32> = batch.iter().map(|p| p.1).collect();
+        Spi::connect_mut(|c| {
+            c.update(
+                "UPDATE pgrec.user_factors f \
+                 SET seen_items = ARRAY(SELECT DISTINCT x FROM unnest(f.seen_items || n.items) x ORDER BY x) \
+                 FROM (SELECT u, array_agg(i) AS items FROM unnest($2::int4[], $3::int4[]) p(u, i) GROUP BY u) n \
+                 WHERE f.version_id = $1 AND f.idx = n.u",
+                None,
+                &[version_id.into(), users.into(), items.into()],
+            )
+            .map(|_| ())
+            .or_raise()
+        });
+    }
 }
 
 /// Replaces (or adds) the given user rows of a version.

@@ -601,3 +601,17 @@ COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
 'pgrec.unhide_items with keys as text.';
 COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
 'pgrec.unhide_items with uuid keys.';
+
+-- pgrec.fold_in_items: new items without retraining.
+CREATE FUNCTION pgrec."fold_in_items"(
+	"model" TEXT, /* Option < & str > */
+	"source" TEXT, /* Option < & str > */
+	"user_col" TEXT DEFAULT 'user_id', /* Option < & str > */
+	"item_col" TEXT DEFAULT 'item_id', /* Option < & str > */
+	"rating_col" TEXT DEFAULT 'rating' /* Option < & str > */
+) RETURNS bigint /* i64 */
+VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'fold_in_items_wrapper';
+COMMENT ON FUNCTION pgrec.fold_in_items(text, text, text, text, text) IS
+'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr) and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';

@@ -145,6 +145,23 @@ pub struct ModelView<'a> {
 }
 
 impl<'a> ModelView<'a> {
+    /// The same dot-product model with users and items swapped: what an item is folded in
+    /// against (its interactions are the "items" of the swapped model). Scores are symmetric
+    /// (biases plus a dot product), so folding an item into the swapped model is the item side
+    /// of the fit that folds users in. A network head does not swap (None).
+    pub fn transposed(&self) -> Option<ModelView<'a>> {
+        if self.head.is_some() {
+            return None;
+        }
+        Some(ModelView {
+            user_bias: self.item_bias,
+            item_bias: self.user_bias,
+            user_factors: self.item_factors,
+            item_factors: self.user_factors,
+            ..*self
+        })
+    }
+
     pub fn n_users(&self) -> usize {
         self.user_bias.len()
     }

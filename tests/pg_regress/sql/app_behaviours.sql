@@ -158,11 +158,46 @@ SELECT array_agg(item_id ORDER BY item_id) AS only_visible FROM pgrec.recommend(
 SELECT pgrec.hide_items('shop_text', ARRAY['50', '100']) AS text_hidden;
 SELECT count(*) FILTER (WHERE item_id IN ('50', '100')) AS text_hidden_returned FROM pgrec.popular('shop_text', 1682);
 
+-- fold_in_items: items held out of training (every tenth id) folded in from their
+-- interactions against the user factors; servable at once, in their users' seen lists.
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('shop_new', 'SELECT * FROM shop_train WHERE item_id % 10 <> 0', 'ials',
+                                params => '{"positive_threshold": 4, "factors": 16}');
+SET client_min_messages = notice;
+SELECT n_items AS items_before FROM pgrec.models WHERE model = 'shop_new' AND active;
+SELECT pgrec.fold_in_items('shop_new', 'SELECT * FROM shop_train WHERE item_id % 10 = 0') AS folded;
+SELECT n_items AS items_after, metrics->'n_items_folded_in' AS recorded FROM pgrec.models WHERE model = 'shop_new' AND active;
+-- served at once: similar items of a folded item, folded items recommended, never to a user who had them
+SELECT count(*) AS neighbours_of_a_folded_item FROM pgrec.similar_items('shop_new', 50, 10);
+SELECT count(*) > 0 AS folded_items_recommended
+FROM generate_series(1, 100) u, pgrec.recommend('shop_new', u::bigint, 10) r WHERE r.item_id % 10 = 0;
+SELECT count(*) AS seen_folded_returned
+FROM generate_series(1, 100) u, pgrec.recommend('shop_new', u::bigint, 50) r
+WHERE r.item_id % 10 = 0 AND (u, r.item_id) IN (SELECT user_id, item_id FROM shop_train);
+-- folding an item in again replaces it (same count of items); an unknown user's rows are skipped
+SELECT pgrec.fold_in_items('shop_new', 'SELECT user_id, item_id, rating FROM shop_train WHERE item_id = 50
+                                        UNION ALL SELECT 999999, 50, 5') AS refolded;
+SELECT n_items AS items_unchanged FROM pgrec.models WHERE model = 'shop_new' AND active;
+-- IVF sees them (the serving file and its index are rebuilt for the new stamp)
+SELECT pgrec.fold_in_items('shop_ivf', 'SELECT user_id, item_id, rating FROM shop_train WHERE item_id = 50') AS ivf_refolded;
+SELECT count(*) AS ivf_neighbours FROM pgrec.similar_items('shop_ivf', 50, 2);
+-- who may: the owner; a reader and an unrelated role are refused; ease cannot
+SET ROLE pgrec_shop_reader;
+SELECT pgrec.fold_in_items('shop_ials', 'shop_train');
+SET ROLE pgrec_shop_other;
+SELECT pgrec.fold_in_items('shop_ials', 'shop_train');
+SET ROLE pgrec_shop_owner;
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('shop_ease', 'shop_train', 'ease', params => '{"positive_threshold": 4}');
+SET client_min_messages = notice;
+SELECT pgrec.fold_in_items('shop_ease', 'shop_train');
+SELECT pgrec.fold_in_items('shop_ials', 'SELECT user_id, item_id FROM shop_train', rating_col => NULL) AS implicit_rows;
+
 DROP TABLE emb, div, top3, before13;
 DROP FUNCTION pg_temp.cos(real[], real[]), pg_temp.ils(bigint[]);
 RESET ROLE;
 SET client_min_messages = warning;
-SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text']) m;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text', 'shop_new', 'shop_ease']) m;
 SELECT count(*) AS hidden_rows_left FROM pgrec.hidden_items WHERE model LIKE 'shop_%';
 DROP TABLE shop_train;
 DROP ROLE pgrec_shop_owner;

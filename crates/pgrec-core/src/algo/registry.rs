@@ -107,6 +107,22 @@ pub fn can_fold_in(algorithm: &str) -> bool {
     find(algorithm).is_some_and(Entry::folds_in)
 }
 
+/// Whether models of `algorithm` fold in new items (pgrec.fold_in_items): those whose fold-in
+/// fits a vector against the other side ([`FoldIn::Learned`]: a user against the items, and
+/// with the sides swapped, an item against the users).
+pub fn can_fold_in_items(algorithm: &str) -> bool {
+    find(algorithm).is_some_and(|e| e.configure.is_some() && e.fold_in == FoldIn::Learned)
+}
+
+/// The hint for a model that cannot fold in items.
+pub fn fold_in_items_hint() -> String {
+    let learned: Vec<&str> = learned_fold_in_names().collect();
+    format!(
+        "New items fold in for {} models; retrain other models with the new items.",
+        join_names(&learned)
+    )
+}
+
 /// The algorithms whose models fold in new users, in registry order.
 pub fn fold_in_names() -> impl Iterator<Item = &'static str> {
     REGISTRY.iter().filter(|e| e.folds_in()).map(|e| e.name)
