@@ -229,6 +229,21 @@ struct UserRow {
     seen: Vec<i32>,
 }
 
+/// After a fold-in wrote to version `info`: a version row changed again in the transaction that
+/// last changed it keeps its stamp (its xmin), so a serving file this transaction built before
+/// the change (e.g. pgrec.train then fold_in in one transaction) would be served stale, here
+/// and, after commit, everywhere. Such a file is removed; the next call builds it again from
+/// the tables. (A stamp that moved names a new file anyway.)
+fn drop_stale_file(info: &crate::version::VersionInfo) {
+    let stamp = crate::spi::select_one::<i64>(
+        "SELECT xmin::text::int8 FROM pgrec.model_versions WHERE id = $1",
+        &[info.id.into()],
+    );
+    if stamp == Some(info.stamp) {
+        crate::store_file::remove_stamp(info.id, info.stamp);
+    }
+}
+
 /// Rows written per statement.
 const WRITE_BATCH: usize = 10_000;
 
@@ -344,6 +359,7 @@ fn fold_in(
         .map(|_| ())
         .or_raise()
     });
+    drop_stale_file(&m.info);
     crate::changed::model_changed(model);
     out.len() as i64
 }
@@ -489,6 +505,7 @@ fn fold_in_items(
         .map(|_| ())
         .or_raise()
     });
+    drop_stale_file(&m.info);
     crate::changed::model_changed(model);
     out.len() as i64
 }

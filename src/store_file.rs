@@ -254,6 +254,11 @@ fn remove_matching(dir: &std::path::Path, version_id: i64, keep: Option<&str>) {
     }
 }
 
+/// Removes the file of (version, stamp), if any.
+pub fn remove_stamp(version_id: i64, stamp: i64) {
+    let _ = fs::remove_file(dir().join(file_name(version_id, stamp)));
+}
+
 /// Removes the files of versions that were dropped or pruned. A file removed by a transaction
 /// that then rolls back is rebuilt by the next backend that serves the version.
 pub fn remove_versions(version_ids: &[i64]) {

@@ -181,6 +181,25 @@ SELECT n_items AS items_unchanged FROM pgrec.models WHERE model = 'shop_new' AND
 -- IVF sees them (the serving file and its index are rebuilt for the new stamp)
 SELECT pgrec.fold_in_items('shop_ivf', 'SELECT user_id, item_id, rating FROM shop_train WHERE item_id = 50') AS ivf_refolded;
 SELECT count(*) AS ivf_neighbours FROM pgrec.similar_items('shop_ivf', 50, 2);
+DROP TABLE emb, div, top3, before13;
+DROP FUNCTION pg_temp.cos(real[], real[]), pg_temp.ils(bigint[]);
+-- in one transaction with the training (the version row keeps its stamp): served at once, and
+-- after commit by every backend (a serving file built before the fold-in is not reused)
+SET client_min_messages = warning;
+BEGIN;
+SELECT version FROM pgrec.train('shop_tx', 'SELECT * FROM shop_train WHERE item_id % 10 <> 0 AND user_id <> 5', 'ials',
+                                params => '{"positive_threshold": 4, "factors": 8}');
+SELECT count(*) AS held_out_unknown_before FROM pgrec.similar_items('shop_tx', 60, 5);
+SELECT pgrec.fold_in_items('shop_tx', 'SELECT * FROM shop_train WHERE item_id % 10 = 0 AND user_id <> 5') AS items_in_tx;
+SELECT pgrec.fold_in('shop_tx', 'SELECT * FROM shop_train WHERE user_id = 5') AS users_in_tx;
+SELECT count(*) AS folded_item_served_in_tx FROM pgrec.similar_items('shop_tx', 50, 5);
+SELECT count(*) AS folded_user_served_in_tx FROM pgrec.recommend('shop_tx', 5, 5);
+COMMIT;
+SET client_min_messages = notice;
+\c
+SET ROLE pgrec_shop_owner;
+SELECT count(*) AS folded_item_served_after_commit FROM pgrec.similar_items('shop_tx', 50, 5);
+SELECT count(*) AS folded_user_served_after_commit FROM pgrec.recommend('shop_tx', 5, 5);
 -- who may: the owner; a reader and an unrelated role are refused; ease cannot
 SET ROLE pgrec_shop_reader;
 SELECT pgrec.fold_in_items('shop_ials', 'shop_train');
@@ -193,11 +212,9 @@ SET client_min_messages = notice;
 SELECT pgrec.fold_in_items('shop_ease', 'shop_train');
 SELECT pgrec.fold_in_items('shop_ials', 'SELECT user_id, item_id FROM shop_train', rating_col => NULL) AS implicit_rows;
 
-DROP TABLE emb, div, top3, before13;
-DROP FUNCTION pg_temp.cos(real[], real[]), pg_temp.ils(bigint[]);
 RESET ROLE;
 SET client_min_messages = warning;
-SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text', 'shop_new', 'shop_ease']) m;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text', 'shop_new', 'shop_ease', 'shop_tx']) m;
 SELECT count(*) AS hidden_rows_left FROM pgrec.hidden_items WHERE model LIKE 'shop_%';
 DROP TABLE shop_train;
 DROP ROLE pgrec_shop_owner;
