@@ -773,6 +773,53 @@ mod tests {
     }
 
     #[test]
+    fn every_part_that_disagrees_makes_the_index_inconsistent() {
+        let m = clustered(300, 6, 4, 0.2);
+        let support = vec![1.0f32; 300];
+        let good = build(
+            &m.item_factors,
+            &m.item_bias,
+            &support,
+            4,
+            &IvfParams::for_items(300, Some(6)),
+        );
+        assert!(good.as_ref().is_consistent(300, 4));
+        assert!(!good.as_ref().is_consistent(301, 4), "item count");
+        assert!(!good.as_ref().is_consistent(300, 5), "factors");
+        type Damage = fn(&mut Ivf);
+        let damages: [(&str, Damage); 9] = [
+            ("centroids", |x| {
+                x.centroids.pop();
+            }),
+            ("list bias", |x| {
+                x.list_bias.pop();
+            }),
+            ("shrunk centroids", |x| {
+                x.shrunk_centroids.pop();
+            }),
+            ("items", |x| {
+                x.items.pop();
+            }),
+            ("rows", |x| {
+                x.rows.pop();
+            }),
+            ("first offset", |x| x.offsets[0] = 1),
+            ("last offset", |x| {
+                if let Some(o) = x.offsets.last_mut() {
+                    *o -= 1;
+                }
+            }),
+            ("offset order", |x| x.offsets.swap(1, 2)),
+            ("item index", |x| x.items[0] = 300),
+        ];
+        for (what, damage) in damages {
+            let mut bad = good.clone();
+            damage(&mut bad);
+            assert!(!bad.as_ref().is_consistent(300, 4), "{what}");
+        }
+    }
+
+    #[test]
     fn hidden_items_never_come_back_and_k_rows_do_while_the_catalog_has_them() {
         let m = clustered(3000, 12, 8, 0.2);
         let support: Vec<f32> = (0..3000).map(|i| (i % 17) as f32).collect();
