@@ -212,9 +212,30 @@ SET client_min_messages = notice;
 SELECT pgrec.fold_in_items('shop_ease', 'shop_train');
 SELECT pgrec.fold_in_items('shop_ials', 'SELECT user_id, item_id FROM shop_train', rating_col => NULL) AS implicit_rows;
 
+-- uuid keys: every new argument and function with uuid in and uuid out
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('shop_uuid', 'SELECT md5(''u'' || user_id)::uuid AS user_id, md5(''i'' || item_id)::uuid AS item_id, rating FROM shop_train',
+                                'ials', params => '{"positive_threshold": 4, "factors": 8}');
+SET client_min_messages = notice;
+SELECT md5('u7')::uuid AS u7, md5('i50')::uuid AS i50, md5('i100')::uuid AS i100 \gset
+SELECT pgrec.hide_items('shop_uuid', ARRAY[:'i50', :'i100']::uuid[]) AS uuid_hidden;
+SELECT count(*) AS rows, count(*) FILTER (WHERE item_id IN (:'i50', :'i100')) AS hidden_returned
+FROM pgrec.recommend('shop_uuid', :'u7'::uuid, 10, exclude => ARRAY[md5('i1')::uuid], diversity => 0.25);
+SELECT count(*) AS rows FROM pgrec.recommend('shop_uuid', md5('nobody')::uuid, 4, fallback => 'popular');
+SELECT count(*) AS rows, count(*) FILTER (WHERE item_id IN (:'i50', :'i100')) AS hidden_returned FROM pgrec.popular('shop_uuid', 20, NULL::uuid);
+SELECT count(*) FILTER (WHERE item_id = md5('i1')::uuid) AS excluded_returned FROM pgrec.popular('shop_uuid', 50, :'u7'::uuid, ARRAY[md5('i1')::uuid]);
+SELECT count(*) AS rows FROM pgrec.similar_items('shop_uuid', md5('i1')::uuid, 5, exclude => ARRAY[md5('i2')::uuid], diversity => 0.5)
+WHERE item_id NOT IN (md5('i2')::uuid, :'i50', :'i100');
+SELECT count(*) AS rows FROM pgrec.recommend_for_items('shop_uuid', ARRAY[md5('i1')::uuid], 5, exclude => ARRAY[md5('i2')::uuid], diversity => 0.5)
+WHERE item_id NOT IN (md5('i2')::uuid, :'i50', :'i100');
+SELECT user_id = md5('nobody')::uuid AS fallback_user, count(*) AS rows
+FROM pgrec.recommend_batch('shop_uuid', ARRAY[:'u7'::uuid, md5('nobody')::uuid], 3, exclude => ARRAY[md5('i1')::uuid], fallback => 'popular')
+GROUP BY 1 ORDER BY 1;
+SELECT pgrec.unhide_items('shop_uuid', ARRAY[:'i50']::uuid[]) AS uuid_unhidden;
+
 RESET ROLE;
 SET client_min_messages = warning;
-SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text', 'shop_new', 'shop_ease', 'shop_tx']) m;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['shop_ials', 'shop_ivf', 'shop_text', 'shop_new', 'shop_ease', 'shop_tx', 'shop_uuid']) m;
 SELECT count(*) AS hidden_rows_left FROM pgrec.hidden_items WHERE model LIKE 'shop_%';
 DROP TABLE shop_train;
 DROP ROLE pgrec_shop_owner;
