@@ -129,13 +129,23 @@ impl LeftOut {
     }
 }
 
+/// Longest list diversity re-ranks: its picks cost k x max(5k, 50) cosines on the backend
+/// thread, 0.25 s at this size.
+const MAX_DIVERSE_K: usize = 1000;
+
 /// How many items to rank before `diversify` picks k of them.
 pub(crate) fn ranked_for(k: usize, diversity: f32) -> usize {
-    if diversity > 0.0 {
-        serving::diversity_pool(k)
-    } else {
-        k
+    if diversity <= 0.0 {
+        return k;
     }
+    if k > MAX_DIVERSE_K {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("diversity re-ranks at most {MAX_DIVERSE_K} items, and k is {k}"),
+            Some("Ask for fewer items, or diversity => 0 for a plain ranking of any length."),
+        );
+    }
+    serving::diversity_pool(k)
 }
 
 /// `ranked` cut to k, re-ordered for `diversity` (see `pgrec_core::serving::diversify`).

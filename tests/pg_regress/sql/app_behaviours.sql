@@ -88,6 +88,8 @@ SELECT count(*) AS similar_rows FROM pgrec.similar_items('shop_ials', 50, 10, di
 SELECT count(*) AS basket_rows FROM pgrec.recommend_for_items('shop_ials', ARRAY[50, 181]::bigint[], 10, diversity => 0.5);
 SELECT count(*) AS batch_rows FROM pgrec.recommend_batch('shop_ials', ARRAY[1, 2]::bigint[], 10, diversity => 0.5);
 SELECT count(*) FROM pgrec.recommend('shop_ials', 7, 10, diversity => 1.5);
+SELECT count(*) FROM pgrec.recommend('shop_ials', 7, 1001, diversity => 0.5);
+SELECT count(*) AS thousand FROM pgrec.recommend('shop_ials', 7, 1000, diversity => 0.5);
 
 -- hide_items: owner only; returns the newly hidden; kept across retrains; transactional.
 SET ROLE pgrec_shop_owner;
