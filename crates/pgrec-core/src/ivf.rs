@@ -773,6 +773,64 @@ mod tests {
     }
 
     #[test]
+    fn a_kmeans_step_moves_each_centroid_to_the_unit_mean_of_its_rows() {
+        let m = clustered(600, 5, 6, 0.4);
+        let params = IvfParams::for_items(600, Some(5));
+        let cancel = CancelFlag::new();
+        let mut b = IvfBuilder::new(&m.item_factors, 6, &params, &cancel);
+        let kern = Kernels::detect();
+        for _ in 0..2 {
+            let before = b.centroids.clone();
+            let mut who = vec![0u32; b.sample.len() / 6];
+            assign_rows(&b.sample, 6, &before, b.lists, &mut who);
+            b.step();
+            for l in 0..b.lists {
+                let mut sum = vec![0f32; 6];
+                let mut n = 0;
+                for (row, &w) in b.sample.chunks_exact(6).zip(&who) {
+                    if w as usize == l {
+                        n += 1;
+                        for (s, x) in sum.iter_mut().zip(row) {
+                            *s += x;
+                        }
+                    }
+                }
+                let got = &b.centroids[l * 6..(l + 1) * 6];
+                if n == 0 {
+                    assert_eq!(
+                        got,
+                        &before[l * 6..(l + 1) * 6],
+                        "an empty list keeps its centroid"
+                    );
+                    continue;
+                }
+                let norm_sum = norm(kern, &sum);
+                for (g, s) in got.iter().zip(&sum) {
+                    assert!(
+                        (g - s / norm_sum).abs() < 1e-4,
+                        "list {l}: {got:?} vs {sum:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn without_directions_one_list_holds_every_item_with_the_mean_bias() {
+        let vectors = vec![0f32; 4 * 3];
+        let bias = [1.0f32, 2.0, 3.0, 6.0];
+        let ivf = build(
+            &vectors,
+            &bias,
+            &[1.0; 4],
+            3,
+            &IvfParams::for_items(4, Some(2)),
+        );
+        assert_eq!(ivf.list_bias, vec![3.0]);
+        assert_eq!(ivf.items, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
     fn every_part_that_disagrees_makes_the_index_inconsistent() {
         let m = clustered(300, 6, 4, 0.2);
         let support = vec![1.0f32; 300];
