@@ -115,8 +115,9 @@ pub fn batch_chunk(n_items: usize) -> usize {
 }
 
 /// The k best items for each of `users`, in the order given, skipping each user's `seen` items
-/// when given, and the items of `also` for every user (hidden items, the caller's exclusions). Dot-product models score a chunk of users with one matrix product (users x
-/// factors times factors x items); `ncf` scores user by user. Chunks run in parallel on the
+/// when given, and the items of `also` for every user (hidden items, the caller's exclusions).
+/// Dot-product models score a chunk of users with one matrix product (users x factors times
+/// factors x items); `ncf` scores user by user. Chunks run in parallel on the
 /// current rayon pool (call inside `pool.install`); their shape does not depend on it. Scores
 /// equal [`ModelView::score_items`]'s up to float rounding (the product sums in another order).
 /// Once `cancel` is set, the chunks not yet started are skipped (their users get no rows) and
