@@ -83,6 +83,11 @@ impl ServingModel {
         self.data.item_support
     }
 
+    /// What pgrec.popular ranks by: training interactions per item, weighted as trained.
+    pub fn item_popularity(&self) -> &[f32] {
+        self.data.item_popularity
+    }
+
     /// The item vectors as f16 bits, when the version asked for f16 serving.
     pub fn f16_items(&self) -> Option<&[u16]> {
         self.data.item_factors_f16
@@ -285,8 +290,21 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
     })
 }
 
+/// The weighted training interactions per item of a version trained with row weights (its
+/// popularity tensor; items folded in since count 0 until the next training); None for other
+/// versions, whose popularity is their support.
+fn read_popularity(info: &VersionInfo, n_items: usize) -> Option<Vec<f32>> {
+    let data: Vec<Option<f32>> = crate::spi::select_one(
+        "SELECT data FROM pgrec.model_tensors WHERE version_id = $1 AND name = $2",
+        &[info.id.into(), crate::catalog::POPULARITY_TENSOR.into()],
+    )?;
+    let mut popularity: Vec<f32> = data.into_iter().map(|x| x.unwrap_or(0.0)).collect();
+    popularity.resize(n_items, 0.0);
+    Some(popularity)
+}
+
 /// What a version's params ask of serving: its pipeline params, parsed as training checked them.
-fn serving_params(info: &VersionInfo) -> PipelineParams {
+pub(crate) fn serving_params(info: &VersionInfo) -> PipelineParams {
     let params = if info.distributed {
         crate::replica::params(info.id)
     } else {
@@ -362,6 +380,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
     let serving = serving_params(info);
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
+    let popularity = read_popularity(info, model.n_items());
     let ivf = match serving.ann {
         Ann::Ivf { lists, .. } => Some(build_ivf(&model, &support, lists)),
         Ann::None => None,
@@ -382,6 +401,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
         item_factors: &model.item_factors,
         item_norms: &item_norms,
         item_support: &support,
+        item_popularity: popularity.as_deref(),
         seen: &seen,
         user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
         item_keys: keys_in(info.item_kind, &items.ints, &items.texts),

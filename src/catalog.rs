@@ -452,6 +452,10 @@ pub fn write_factors(
 }
 
 /// Writes the named parameter blocks of a neural model, one row each.
+/// Name of the tensor that holds a version's item popularity (weighted interactions per item)
+/// when it was trained with row weights.
+pub(crate) const POPULARITY_TENSOR: &str = "item_popularity";
+
 pub fn write_tensors(version_id: i64, tensors: &[(String, usize, usize, Vec<f32>)]) {
     for (name, rows, cols, data) in tensors {
         Spi::connect_mut(|c| {

@@ -35,6 +35,7 @@ fn evaluate(
         user_col: &sm.info.user_col,
         item_col: &sm.info.item_col,
         rating_col: sm.info.rating_col.as_deref(),
+        weights: None,
     };
     let data = load(&spec, &crate::memory_guard::check_rows_read);
     if data.ratings.is_empty() {

@@ -104,6 +104,7 @@ pub(crate) fn basket(
         History {
             items: &items,
             values: &values,
+            weighted: None,
         },
     );
     let view = m.view();
@@ -164,7 +165,8 @@ pub(crate) fn recommend_for_items_v3_text(
 }
 
 /// The interactions of `source` for a fold-in into `m`: its keys of the model's kinds,
-/// sorted by (user, item), duplicates summed or refused as the algorithm's training does.
+/// sorted by (user, item), duplicates summed or refused as the algorithm's training does; with
+/// the version's row weights, each row's weight x value in `weighted`.
 fn read_history(
     model: &str,
     algorithm: &str,
@@ -181,7 +183,14 @@ fn read_history(
             Some("Name the rating column with rating_col."),
         );
     }
-    let mut data = load(spec, &crate::memory_guard::check_rows_read);
+    // A version trained with row weights weighs the folded rows the same way, with its own
+    // time anchor.
+    let stored = crate::cache::serving_params(&m.info).weights;
+    let spec = SourceSpec {
+        weights: stored.is_some().then_some(&stored),
+        ..spec.clone()
+    };
+    let mut data = load(&spec, &crate::memory_guard::check_rows_read);
     for (side, got, want) in [
         ("user", data.users.kind(), m.users.kind()),
         ("item", data.items.kind(), m.items.kind()),
@@ -202,10 +211,29 @@ fn read_history(
             );
         }
     }
-    data.ratings.sort_unstable_by_key(|r| (r.user, r.item));
-    if c.sums_duplicates() {
-        merge_sorted_duplicates(&mut data.ratings);
-    } else if let Some((u, i)) = find_duplicate(&data.ratings) {
+    let mut weighted = None;
+    if stored.is_some() {
+        let w = pgrec_core::data::row_weights(
+            data.ratings.len(),
+            &data.event_weights,
+            &data.times,
+            stored.anchor.zip(stored.half_life_seconds()),
+        );
+        let mut wv: Vec<f32> = data
+            .ratings
+            .iter()
+            .zip(&w)
+            .map(|(r, &w)| w * r.value)
+            .collect();
+        pgrec_core::data::sort_weighted(None, &mut data.ratings, &mut wv, c.sums_duplicates());
+        weighted = Some(wv);
+    } else {
+        data.ratings.sort_unstable_by_key(|r| (r.user, r.item));
+        if c.sums_duplicates() {
+            merge_sorted_duplicates(&mut data.ratings);
+        }
+    }
+    if let Some((u, i)) = find_duplicate(&data.ratings).filter(|_| !c.sums_duplicates()) {
         raise(
             Code::ERRCODE_CARDINALITY_VIOLATION,
             format!(
@@ -216,6 +244,7 @@ fn read_history(
             Some("Aggregate duplicates first."),
         );
     }
+    data.weighted = weighted;
     data
 }
 
@@ -242,6 +271,11 @@ fn drop_stale_file(info: &crate::version::VersionInfo) {
     if stamp == Some(info.stamp) {
         crate::store_file::remove_stamp(info.id, info.stamp);
     }
+}
+
+/// Whether version of `m` was trained with row weights.
+fn stored_weights(m: &ServingModel) -> bool {
+    crate::cache::serving_params(&m.info).weights.is_some()
 }
 
 /// Rows written per statement.
@@ -276,6 +310,7 @@ fn fold_in(
             user_col,
             item_col,
             rating_col,
+            weights: None,
         },
     );
     let item_map = map_keys(&data.items, &m.items);
@@ -289,10 +324,11 @@ fn fold_in(
     while start < data.ratings.len() {
         let u = data.ratings[start].user;
         let end = start + data.ratings[start..].partition_point(|r| r.user == u);
-        let mut rows: Vec<(u32, f32)> = Vec::new();
-        for r in &data.ratings[start..end] {
+        let mut rows: Vec<(u32, f32, f32)> = Vec::new();
+        for (n, r) in data.ratings[start..end].iter().enumerate() {
+            let w = data.weighted.as_ref().map_or(r.value, |w| w[start + n]);
             match item_map[r.item as usize] {
-                Some(i) => rows.push((i, r.value)),
+                Some(i) => rows.push((i, r.value, w)),
                 None => unknown_items += 1,
             }
         }
@@ -306,6 +342,7 @@ fn fold_in(
         // as its training did.
         let items: Vec<u32> = rows.iter().map(|p| p.0).collect();
         let values: Vec<f32> = rows.iter().map(|p| p.1).collect();
+        let weighted: Vec<f32> = rows.iter().map(|p| p.2).collect();
         let user = fold_one(
             model,
             &algorithm,
@@ -314,6 +351,7 @@ fn fold_in(
             History {
                 items: &items,
                 values: &values,
+                weighted: data.weighted.as_ref().map(|_| &weighted[..]),
             },
         );
         let idx = match user_map[u as usize] {
@@ -415,9 +453,18 @@ fn fold_in_items(
             user_col,
             item_col,
             rating_col,
+            weights: None,
         },
     );
-    data.ratings.sort_unstable_by_key(|r| (r.item, r.user));
+    // By item: the weighted values travel with their rows.
+    let mut rows: Vec<(pgrec_core::Rating, f32)> = match data.weighted.take() {
+        Some(w) => data.ratings.iter().copied().zip(w).collect(),
+        None => data.ratings.iter().map(|r| (*r, r.value)).collect(),
+    };
+    let weights = stored_weights(&m);
+    rows.sort_unstable_by_key(|(r, _)| (r.item, r.user));
+    data.ratings = rows.iter().map(|p| p.0).collect();
+    let by_item_weighted: Vec<f32> = rows.into_iter().map(|p| p.1).collect();
     let item_map = map_keys(&data.items, &m.items);
     let user_map = map_keys(&data.users, &m.users);
     let target = FoldTarget {
@@ -434,10 +481,10 @@ fn fold_in_items(
         pgrx::check_for_interrupts!();
         let i = data.ratings[start].item;
         let end = start + data.ratings[start..].partition_point(|r| r.item == i);
-        let mut rows: Vec<(u32, f32)> = Vec::new();
-        for r in &data.ratings[start..end] {
+        let mut rows: Vec<(u32, f32, f32)> = Vec::new();
+        for (n, r) in data.ratings[start..end].iter().enumerate() {
             match user_map[r.user as usize] {
-                Some(u) => rows.push((u, r.value)),
+                Some(u) => rows.push((u, r.value, by_item_weighted[start + n])),
                 None => unknown_users += 1,
             }
         }
@@ -448,11 +495,13 @@ fn fold_in_items(
         rows.sort_unstable_by_key(|p| p.0);
         let users: Vec<u32> = rows.iter().map(|p| p.0).collect();
         let values: Vec<f32> = rows.iter().map(|p| p.1).collect();
+        let weighted: Vec<f32> = rows.iter().map(|p| p.2).collect();
         let Some(item) = c.fold_in(
             &target,
             History {
                 items: &users,
                 values: &values,
+                weighted: weights.then_some(&weighted[..]),
             },
         ) else {
             raise(

@@ -1,6 +1,6 @@
 //! The pipeline's own params: what `pgrec.train` takes out of `params` before the algorithm
 //! sees the rest (keep_versions, serving_precision, ann / ivf_lists / ivf_probes, tune /
-//! tune_trials). They are parsed and checked once, here, into [`PipelineParams`]; the version
+//! tune_trials, the row weights event_col / event_weights / time_col / half_life). They are parsed and checked once, here, into [`PipelineParams`]; the version
 //! stores them beside the algorithm's params, and serving reads them back through the same
 //! parser ([`PipelineParams::of_stored`]).
 
@@ -48,6 +48,193 @@ pub struct PipelineParams {
     pub ann: Ann,
     /// Tuning trials, when `"tune": true`.
     pub tune: Option<usize>,
+    /// Row weights by event type and by age (event_col, event_weights, time_col, half_life).
+    pub weights: RowWeights,
+}
+
+/// A row's weight by its event type: `event_weights[type]`, or the `"*"` entry for a type the
+/// object does not name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWeights {
+    pub column: String,
+    /// The object as given (what the version records).
+    pub given: Value,
+    by_type: std::collections::HashMap<String, f32>,
+    other: Option<f32>,
+}
+
+impl EventWeights {
+    /// The weight of event type `t`; None when the object neither names it nor has `"*"`.
+    pub fn of(&self, t: &str) -> Option<f32> {
+        self.by_type.get(t).copied().or(self.other)
+    }
+}
+
+/// A row's weight by its age: halves per `half_life` back from the anchor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeDecay {
+    pub column: String,
+    /// The interval as given (e.g. "30 days").
+    pub half_life: String,
+}
+
+/// Row weights: params that weigh each source row (API "Row weights").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowWeights {
+    pub event: Option<EventWeights>,
+    pub time: Option<TimeDecay>,
+    /// The newest timestamp of the training's source, in epoch seconds: recorded by training
+    /// (`time_anchor`), read back by fold-ins of the version, never replayed by retrain.
+    pub anchor: Option<f64>,
+}
+
+impl RowWeights {
+    pub fn is_some(&self) -> bool {
+        self.event.is_some() || self.time.is_some()
+    }
+
+    /// The half-life in seconds (raises on a bad or non-positive interval).
+    pub fn half_life_seconds(&self) -> Option<f64> {
+        let t = self.time.as_ref()?;
+        let secs: Option<f64> = crate::spi::select_one(
+            "SELECT extract(epoch FROM $1::interval)::float8",
+            &[t.half_life.as_str().into()],
+        );
+        match secs {
+            Some(s) if s.is_finite() && s > 0.0 => Some(s),
+            _ => raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("half_life must be a positive interval, got \"{}\"", t.half_life),
+                Some("Give an interval such as \"30 days\" or \"12 hours\": a row's weight halves per half-life of age."),
+            ),
+        }
+    }
+
+    fn record(&self, stored: &mut Value) {
+        if let Some(e) = &self.event {
+            stored["event_col"] = json!(e.column);
+            stored["event_weights"] = e.given.clone();
+        }
+        if let Some(t) = &self.time {
+            stored["time_col"] = json!(t.column);
+            stored["half_life"] = json!(t.half_life);
+        }
+        if let Some(a) = self.anchor {
+            stored["time_anchor"] = json!(a);
+        }
+    }
+}
+
+/// The largest weight of an event type.
+const MAX_EVENT_WEIGHT: f64 = 1e6;
+
+/// Takes a column-name param (a non-empty string) out of `params`.
+fn take_column(o: &mut serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    match o.remove(key)? {
+        Value::Null => None,
+        Value::String(c) if !c.trim().is_empty() => Some(c),
+        v => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{key} must name a column of the source, got {v}"),
+            None,
+        ),
+    }
+}
+
+/// Takes the row-weight params out of `params`, checked: event_col with event_weights (an
+/// object of positive numbers), time_col with half_life (an interval as text), and the
+/// recorded time_anchor.
+fn take_row_weights(params: &mut Value) -> RowWeights {
+    let Some(o) = params.as_object_mut() else {
+        return RowWeights::default();
+    };
+    let event_col = take_column(o, "event_col");
+    let event_weights = o.remove("event_weights").filter(|v| !v.is_null());
+    let time_col = take_column(o, "time_col");
+    let half_life = o.remove("half_life").filter(|v| !v.is_null());
+    let anchor = o.remove("time_anchor").filter(|v| !v.is_null());
+    let event = match (event_col, event_weights) {
+        (None, None) => None,
+        (Some(column), Some(given)) => {
+            let Some(obj) = given.as_object().filter(|m| !m.is_empty()) else {
+                raise(
+                    Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("event_weights must be a non-empty object of event type -> weight, got {given}"),
+                    Some("For example {\"view\": 1, \"cart\": 3, \"purchase\": 10}; a \"*\" entry weighs every other type."),
+                )
+            };
+            let mut by_type = std::collections::HashMap::new();
+            let mut other = None;
+            for (t, w) in obj {
+                let w = match w.as_f64() {
+                    Some(w) if w > 0.0 && w <= MAX_EVENT_WEIGHT => w as f32,
+                    _ => raise(
+                        Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                        format!("event_weights[\"{t}\"] must be a number above 0 and at most {MAX_EVENT_WEIGHT}, got {w}"),
+                        Some("Leave an event type out of training by filtering it out of the source."),
+                    ),
+                };
+                if t == "*" {
+                    other = Some(w);
+                } else {
+                    by_type.insert(t.clone(), w);
+                }
+            }
+            Some(EventWeights {
+                column,
+                given,
+                by_type,
+                other,
+            })
+        }
+        (Some(_), None) => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "event_col needs event_weights",
+            Some("Add \"event_weights\": {\"<type>\": <weight>, ...} to the params."),
+        ),
+        (None, Some(_)) => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "event_weights needs event_col",
+            Some("Name the column that holds each row's event type with \"event_col\"."),
+        ),
+    };
+    let time = match (time_col, half_life) {
+        (None, None) => None,
+        (Some(column), Some(h)) => match h.as_str() {
+            Some(text) if !text.trim().is_empty() => Some(TimeDecay {
+                column,
+                half_life: text.to_string(),
+            }),
+            _ => raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("half_life must be an interval as text, got {h}"),
+                Some("For example \"30 days\"."),
+            ),
+        },
+        (Some(_), None) => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "time_col needs half_life",
+            Some("Add \"half_life\": \"30 days\" (any interval) to the params."),
+        ),
+        (None, Some(_)) => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "half_life needs time_col",
+            Some("Name the column that holds each row's time with \"time_col\"."),
+        ),
+    };
+    let anchor = anchor.map(|a| match a.as_f64() {
+        Some(a) if a.is_finite() && time.is_some() => a,
+        _ => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("time_anchor is recorded by training with time_col and half_life, got {a}"),
+            Some("Leave time_anchor out: training sets it to the newest time in the source."),
+        ),
+    });
+    RowWeights {
+        event,
+        time,
+        anchor,
+    }
 }
 
 impl PipelineParams {
@@ -58,11 +245,13 @@ impl PipelineParams {
         let serving_precision = take_serving_precision(params);
         let ann = take_ann(params);
         let tune = pgrec_core::algo::tune::take_tune(params).or_raise();
+        let weights = take_row_weights(params);
         Self {
             keep_versions,
             serving_precision,
             ann,
             tune,
+            weights,
         }
     }
 
@@ -74,6 +263,7 @@ impl PipelineParams {
     /// Adds these params to the params a version stores (tune is not stored: the version
     /// records the winner's settings, and retrain replays them without a search).
     pub fn record(&self, stored: &mut Value) {
+        self.weights.record(stored);
         if let Some(p) = self.serving_precision {
             stored["serving_precision"] = json!(p.name());
         }

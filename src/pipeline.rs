@@ -100,6 +100,27 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             )),
         );
     }
+    let weights = pipeline.weights.is_some().then_some(&pipeline.weights);
+    if weights.is_some() && !configured.row_weights() {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("algorithm \"{algorithm}\" does not use row weights (event_weights, half_life)"),
+            Some(&format!(
+                "Row weights are used by algorithm {}; or weigh the rows in the source's rating column.",
+                crate::registry::weight_algorithms().join(" or ")
+            )),
+        );
+    }
+    if pipeline.weights.anchor.is_some() {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "time_anchor is recorded by training, not a param",
+            Some(
+                "Leave time_anchor out: the anchor of time decay is the newest time in the source.",
+            ),
+        );
+    }
+    let half_life = pipeline.weights.half_life_seconds();
     crate::spi::require_current_catalog();
     let threads = configured.threads().unwrap_or_else(pool::default_threads);
     let version = reserve_version(model);
@@ -109,6 +130,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         user_col,
         item_col,
         rating_col,
+        weights,
     };
     // The memory guard, three times: on the planner's row estimate before reading, on the rows
     // read so far while reading, and on the exact shape before training.
@@ -147,7 +169,42 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     pgrec_core::data::renumber(&mut data.ratings, &user_order, &item_order);
     let pool_rc = pool::pool(threads);
     let pool: &rayon::ThreadPool = &pool_rc;
-    if configured.sums_duplicates() {
+    // Row weights: each row's weight (event type, age back from the newest time), the items'
+    // weighted popularity, and each row's weight x value, which the algorithm trains with.
+    let mut anchor = None;
+    let mut weighted = None;
+    let mut popularity = None;
+    if weights.is_some() {
+        anchor = half_life.map(|_| data.times.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        let w = pgrec_core::data::row_weights(
+            data.ratings.len(),
+            &data.event_weights,
+            &data.times,
+            anchor.zip(half_life),
+        );
+        let mut pop = vec![0f32; data.items.len()];
+        for (r, &w) in data.ratings.iter().zip(&w) {
+            pop[r.item as usize] += w;
+        }
+        popularity = Some(pop);
+        let mut wv: Vec<f32> = data
+            .ratings
+            .iter()
+            .zip(&w)
+            .map(|(r, &w)| w * r.value)
+            .collect();
+        drop(w);
+        (data.event_weights, data.times) = (Vec::new(), Vec::new());
+        let merge = configured.sums_duplicates();
+        let ratings = &mut data.ratings;
+        pool::run(pool, |_| {
+            pgrec_core::data::sort_weighted(Some(pool), ratings, &mut wv, merge)
+        });
+        if !merge {
+            reject_duplicates(&mut data, pool);
+        }
+        weighted = Some(wv);
+    } else if configured.sums_duplicates() {
         sum_duplicates(&mut data, pool);
     } else {
         reject_duplicates(&mut data, pool);
@@ -183,6 +240,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
         n_users: data.users.len(),
         n_items: data.items.len(),
         explicit: rating_col.is_some(),
+        weighted,
         users,
         items,
     };
@@ -203,6 +261,8 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     // thread count it ran with and the pipeline's own params.
     let mut stored_params = fitted.params;
     stored_params["threads"] = json!(threads);
+    let mut pipeline = pipeline;
+    pipeline.weights.anchor = anchor;
     pipeline.record(&mut stored_params);
     data.ratings = fitted.ratings;
     let (tensors, scorer, target) = (fitted.tensors, fitted.scorer, fitted.target);
@@ -319,6 +379,13 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     );
     write_history(version_id, &history, rmse_loss);
     write_tensors(version_id, &tensors);
+    if let Some(pop) = popularity {
+        let n = pop.len();
+        write_tensors(
+            version_id,
+            &[(crate::catalog::POPULARITY_TENSOR.to_string(), n, 1, pop)],
+        );
+    }
     let train_seconds = started.elapsed().as_secs_f64();
     metrics["save_seconds"] = json!(write_started.elapsed().as_secs_f64());
     finish_version(version_id, train_seconds, &metrics);

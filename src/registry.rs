@@ -61,6 +61,19 @@ fn algorithms() -> TableIterator<
     TableIterator::new(rows)
 }
 
+/// The algorithms that use row weights (event_weights, half_life), in registry order.
+pub fn weight_algorithms() -> Vec<String> {
+    REGISTRY
+        .iter()
+        .filter(|e| {
+            e.configure
+                .and_then(|c| c(&json!({})).ok())
+                .is_some_and(|c| c.row_weights())
+        })
+        .map(|e| e.name.to_string())
+        .collect()
+}
+
 /// The algorithms that read feature sources (user_features / item_features), in registry order.
 pub fn feature_algorithms() -> Vec<String> {
     algorithms()

@@ -170,7 +170,7 @@ pub(crate) fn popular_indices(
     skip: Skip<'_>,
     candidates: Option<&[u32]>,
 ) -> Vec<Scored> {
-    let support = m.item_support();
+    let support = m.item_popularity();
     match candidates {
         None => serving::popular(support, k, skip),
         Some(items) => {

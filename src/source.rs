@@ -11,6 +11,7 @@ use pgrx::PgMemoryContexts;
 
 use crate::errors::{raise, raise_detail, Code};
 use crate::keys::{KeyKind, Keys};
+use crate::params::RowWeights;
 
 const BATCH_ROWS: i64 = 10_000;
 
@@ -22,10 +23,18 @@ pub struct SourceSpec<'a> {
     pub item_col: &'a str,
     /// None: implicit feedback, every row is one interaction of value 1.
     pub rating_col: Option<&'a str>,
+    /// Row weights to read (event type and time columns), when the training has them.
+    pub weights: Option<&'a RowWeights>,
 }
 
 pub struct Loaded {
     pub ratings: Vec<Rating>,
+    /// With row weights: each row's weight by its event type (1 without event weights).
+    pub event_weights: Vec<f32>,
+    /// With time decay: each row's time in epoch seconds.
+    pub times: Vec<f64>,
+    /// With row weights, once computed (fold-ins): each row's weight x value.
+    pub weighted: Option<Vec<f32>>,
     pub users: Keys,
     pub items: Keys,
     pub rows_read: u64,
@@ -160,6 +169,27 @@ pub fn key_kind_of(oid: pg_sys::Oid, column: &str) -> KeyKind {
     }
 }
 
+/// The time column as epoch seconds: extract(epoch ...) of a timestamp, timestamptz or date,
+/// the number itself for a numeric column (taken as seconds).
+fn time_expr_of(oid: pg_sys::Oid, column: &str) -> String {
+    let c = quote_ident(column);
+    match oid {
+        pg_sys::TIMESTAMPOID | pg_sys::TIMESTAMPTZOID | pg_sys::DATEOID => {
+            format!("extract(epoch FROM {c})::float8")
+        }
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::FLOAT4OID
+        | pg_sys::FLOAT8OID | pg_sys::NUMERICOID => format!("{c}::float8"),
+        other => raise(
+            Code::ERRCODE_DATATYPE_MISMATCH,
+            format!(
+                "time column \"{column}\" is of type {}, not a timestamp, date or number",
+                type_name(other)
+            ),
+            Some("Use a timestamptz, timestamp or date column, or a number of seconds (e.g. a Unix time); cast in a query if needed."),
+        ),
+    }
+}
+
 fn check_rating_type(oid: pg_sys::Oid, column: &str) {
     match oid {
         pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::FLOAT4OID | pg_sys::FLOAT8OID | pg_sys::NUMERICOID => {}
@@ -173,6 +203,8 @@ fn check_rating_type(oid: pg_sys::Oid, column: &str) {
 
 /// Key kinds of the user and item columns, checked.
 pub struct SourceShape {
+    /// The time column as epoch seconds (float8), with time decay.
+    pub time_expr: Option<String>,
     pub from: String,
     pub user_kind: KeyKind,
     pub item_kind: KeyKind,
@@ -186,7 +218,18 @@ pub fn describe(spec: &SourceSpec<'_>) -> SourceShape {
     if let Some(r) = spec.rating_col {
         check_rating_type(*find_column(&cols, r, "rating", spec.source), r);
     }
+    let mut time_expr = None;
+    if let Some(w) = spec.weights {
+        if let Some(e) = &w.event {
+            find_column(&cols, &e.column, "event", spec.source);
+        }
+        if let Some(t) = &w.time {
+            let oid = *find_column(&cols, &t.column, "time", spec.source);
+            time_expr = Some(time_expr_of(oid, &t.column));
+        }
+    }
     SourceShape {
+        time_expr,
         user_kind: key_kind_of(u, spec.user_col),
         item_kind: key_kind_of(i, spec.item_col),
         from,
@@ -264,13 +307,21 @@ fn load_query(spec: &SourceSpec<'_>) -> String {
         Some(r) => format!("{}::float8", quote_ident(r)),
         None => "1::float8".to_string(),
     };
+    let mut extra = String::new();
+    if let Some(e) = spec.weights.and_then(|w| w.event.as_ref()) {
+        extra.push_str(&format!(", {}::text", quote_ident(&e.column)));
+    }
+    if let Some(t) = &shape.time_expr {
+        extra.push_str(&format!(", {t}"));
+    }
     format!(
-        "SELECT {}{}, {}{}, {} FROM {}",
+        "SELECT {}{}, {}{}, {}{} FROM {}",
         quote_ident(spec.user_col),
         shape.user_kind.cast(),
         quote_ident(spec.item_col),
         shape.item_kind.cast(),
         rating_expr,
+        extra,
         shape.from
     )
 }
@@ -282,6 +333,9 @@ pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
     let sql = load_query(spec);
     let mut out = Loaded {
         ratings: Vec::new(),
+        event_weights: Vec::new(),
+        times: Vec::new(),
+        weighted: None,
         users: Keys::new(shape.user_kind),
         items: Keys::new(shape.item_kind),
         rows_read: 0,
@@ -298,7 +352,7 @@ pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
     });
     if out.rows_skipped_null > 0 {
         pgrx::notice!(
-            "pgrec: skipped {} of {} source rows with a NULL user, item or rating",
+            "pgrec: skipped {} of {} source rows with a NULL user, item, rating, event type or time",
             out.rows_skipped_null,
             out.rows_read
         );
@@ -358,11 +412,14 @@ pub(crate) unsafe fn read_key(datum: pg_sys::Datum, kind: &mut Keys) -> u32 {
     r.unwrap_or_else(|e| raise(Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string(), None))
 }
 
-/// Adds one source row (user key, item key, float8 rating) to `out`.
+/// Adds one source row (user key, item key, float8 rating; then, with row weights, the event
+/// type as text when there are event weights and the time as float8 when there is decay) to
+/// `out`.
 ///
 /// # Safety
 /// `tup` must be a live tuple described by `desc`, whose three columns are the user key and the
-/// item key (of the kinds of `out.users` and `out.items`) and a float8.
+/// item key (of the kinds of `out.users` and `out.items`) and a float8, followed by the row
+/// weights' columns of `spec` as `load_query` selects them.
 #[inline]
 unsafe fn read_row(
     tup: *mut pg_sys::HeapTupleData,
@@ -383,6 +440,48 @@ unsafe fn read_row(
     if nu || ni || nr {
         out.rows_skipped_null += 1;
         return;
+    }
+    // The row weights' columns follow: the event type as text, then the time as float8.
+    let mut next = 4;
+    let mut event_weight = 1.0f32;
+    let weights = spec.weights;
+    if let Some(e) = weights.and_then(|w| w.event.as_ref()) {
+        let mut null = false;
+        // SAFETY: attribute `next` is the event type, cast to text by the query.
+        let d = unsafe { pg_sys::heap_getattr(tup, next, desc, &mut null) };
+        next += 1;
+        if null {
+            out.rows_skipped_null += 1;
+            return;
+        }
+        // SAFETY: a non-NULL text datum.
+        let t = unsafe { String::from_datum(d, false) }.unwrap_or_default();
+        event_weight = e.of(&t).unwrap_or_else(|| {
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("event type \"{t}\" of column \"{}\" has no weight in event_weights", e.column),
+                Some("Add the type to event_weights, add a \"*\" entry for every other type, or filter the type out of the source."),
+            )
+        });
+    }
+    let mut time = None;
+    if weights.is_some_and(|w| w.time.is_some()) {
+        let mut null = false;
+        // SAFETY: attribute `next` is the time as float8.
+        let d = unsafe { pg_sys::heap_getattr(tup, next, desc, &mut null) };
+        if null {
+            out.rows_skipped_null += 1;
+            return;
+        }
+        let t = read_float8(d);
+        if !t.is_finite() {
+            raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("time {t} of a source row is not finite"),
+                Some("Filter rows with an infinite time out of the source."),
+            );
+        }
+        time = Some(t);
     }
     let value = read_float8(rd);
     // SAFETY: non-NULL key datums of the kinds the query cast them to.
@@ -413,6 +512,12 @@ unsafe fn read_row(
         item,
         value: value as f32,
     });
+    if weights.is_some() {
+        out.event_weights.push(event_weight);
+    }
+    if let Some(t) = time {
+        out.times.push(t);
+    }
 }
 
 /// The FROM item for a source (a resolved relation or a parenthesised query), after checking

@@ -78,7 +78,11 @@ fn retrain(
     let model = required(model, "model");
     crate::access::require_existing_owner(model, "retrain", Some(crate::access::OWNER_ONLY));
     let active = crate::catalog::require_version(model, None);
-    let r = crate::catalog::training_recipe(active.id);
+    let mut r = crate::catalog::training_recipe(active.id);
+    // The time anchor is the newest time of the source as it is now, not as it was.
+    if let Some(o) = r.params.as_object_mut() {
+        o.remove("time_anchor");
+    }
     let row = run_training(&Recipe {
         model,
         source: &r.source,

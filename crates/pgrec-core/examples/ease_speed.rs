@@ -79,6 +79,7 @@ fn main() {
                 n_users,
                 n_items,
                 explicit: false,
+                weighted: None,
                 users: SideFeatures::none(0),
                 items: SideFeatures::none(0),
             },

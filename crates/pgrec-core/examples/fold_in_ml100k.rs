@@ -55,6 +55,7 @@ fn main() {
                     n_users,
                     n_items,
                     explicit: true,
+                    weighted: None,
                     users: SideFeatures::none(0),
                     items: SideFeatures::none(0),
                 },
@@ -114,6 +115,7 @@ fn main() {
                     History {
                         items: &items,
                         values: &values,
+                        weighted: None,
                     },
                 )
                 .expect("fold-in supported"),
@@ -178,6 +180,7 @@ fn main() {
                     History {
                         items: &basket,
                         values: &values,
+                        weighted: None,
                     },
                 )
                 .expect("fold-in");

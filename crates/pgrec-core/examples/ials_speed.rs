@@ -94,6 +94,7 @@ fn main() {
                 n_users: spec.n_users,
                 n_items: spec.n_items,
                 explicit: false,
+                weighted: None,
                 users: SideFeatures::none(0),
                 items: SideFeatures::none(0),
             },

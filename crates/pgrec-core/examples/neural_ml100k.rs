@@ -65,6 +65,7 @@ fn main() {
             n_users: uf.n,
             n_items: itf.n,
             explicit: true,
+            weighted: None,
             users: uf.clone(),
             items: itf.clone(),
         };

@@ -140,6 +140,7 @@ fn main() {
         n_users: uf.n,
         n_items: itf.n,
         explicit: true,
+        weighted: None,
         users: uf,
         items: itf,
     };

@@ -60,6 +60,7 @@ fn main() {
                         n_users,
                         n_items,
                         explicit: true,
+                        weighted: None,
                         users: SideFeatures::none(0),
                         items: SideFeatures::none(0),
                     },

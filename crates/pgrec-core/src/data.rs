@@ -212,6 +212,75 @@ pub fn merge_sorted_duplicates(sorted: &mut Vec<Rating>) {
     });
 }
 
+/// Sorts `ratings` by (user, item), then value, then weight, carrying each row's weight in
+/// `weights` (the same length) along; with `merge`, repeated (user, item) pairs are then added
+/// up, values and weights each (in that fixed order, so the sums round the same way whatever
+/// the input's order).
+///
+/// Sorts on `pool`, or on this thread without one.
+pub fn sort_weighted(
+    pool: Option<&rayon::ThreadPool>,
+    ratings: &mut Vec<Rating>,
+    weights: &mut Vec<f32>,
+    merge: bool,
+) {
+    use rayon::slice::ParallelSliceMut;
+    assert_eq!(ratings.len(), weights.len(), "one weight per row");
+    let mut rows: Vec<(Rating, f32)> = ratings
+        .iter()
+        .copied()
+        .zip(weights.iter().copied())
+        .collect();
+    let order = |(a, wa): &(Rating, f32), (b, wb): &(Rating, f32)| {
+        pair_key(a)
+            .cmp(&pair_key(b))
+            .then(a.value.total_cmp(&b.value))
+            .then(wa.total_cmp(wb))
+    };
+    match pool {
+        Some(pool) => pool.install(|| rows.par_sort_unstable_by(order)),
+        None => rows.sort_unstable_by(order),
+    }
+    if merge {
+        rows.dedup_by(|next, kept| {
+            let same = next.0.user == kept.0.user && next.0.item == kept.0.item;
+            if same {
+                kept.0.value += next.0.value;
+                kept.1 += next.1;
+            }
+            same
+        });
+    }
+    ratings.clear();
+    weights.clear();
+    for (r, w) in rows {
+        ratings.push(r);
+        weights.push(w);
+    }
+}
+
+/// Smallest and largest row weight: decay never rounds a row's weight to 0 (it would stop
+/// being an interaction), nor a row newer than the anchor to infinity.
+pub const MIN_ROW_WEIGHT: f32 = 1e-30;
+pub const MAX_ROW_WEIGHT: f32 = 1e30;
+
+/// The weight of each row: its event weight (`event`, empty for 1 each) times, with `decay`
+/// = (anchor, half_life) in the unit of `times`, 0.5^((anchor - time) / half_life): a row's
+/// weight halves per half-life of age counted back from the anchor. Each row's weight depends
+/// on that row alone, so the same rows give the same weights in any order.
+pub fn row_weights(n: usize, event: &[f32], times: &[f64], decay: Option<(f64, f64)>) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let e = event.get(i).copied().unwrap_or(1.0) as f64;
+            let d = match (decay, times.get(i)) {
+                (Some((anchor, half_life)), Some(&t)) => 0.5f64.powf((anchor - t) / half_life),
+                _ => 1.0,
+            };
+            ((e * d) as f32).clamp(MIN_ROW_WEIGHT, MAX_ROW_WEIGHT)
+        })
+        .collect()
+}
+
 pub fn sort_and_find_duplicate(ratings: &mut [Rating]) -> Option<(u32, u32)> {
     ratings.sort_unstable_by_key(pair_key);
     find_duplicate(ratings)
@@ -507,5 +576,64 @@ mod tests {
         assert_eq!(ui.of(1), &[2, 5]);
         assert_eq!(ui.of(2), &[0]);
         assert_eq!(ui.of(9), &[] as &[u32]);
+    }
+
+    #[test]
+    fn row_weights_halve_per_half_life_and_keep_the_event_weight() {
+        let w = row_weights(
+            4,
+            &[1.0, 2.0, 3.0, 1.0],
+            &[100.0, 90.0, 80.0, 110.0],
+            Some((100.0, 10.0)),
+        );
+        assert_eq!(w, [1.0, 1.0, 0.75, 2.0]);
+        // No decay: the event weights; neither: ones.
+        assert_eq!(row_weights(2, &[4.0, 0.5], &[], None), [4.0, 0.5]);
+        assert_eq!(row_weights(2, &[], &[], None), [1.0, 1.0]);
+        // Very old rows keep a tiny positive weight; rows far newer than the anchor a finite one.
+        let far = row_weights(2, &[], &[-1e12, 1e12], Some((0.0, 1.0)));
+        assert_eq!(far, [MIN_ROW_WEIGHT, MAX_ROW_WEIGHT]);
+    }
+
+    #[test]
+    fn weighted_rows_sort_and_add_up_the_same_in_any_order() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let rows = [
+            (1, 2, 1.0, 0.5),
+            (0, 1, 1.0, 2.0),
+            (1, 2, 1.0, 0.25),
+            (0, 1, 3.0, 1.0),
+        ];
+        let mut ratings: Vec<Rating> = rows
+            .iter()
+            .map(|&(user, item, value, _)| Rating { user, item, value })
+            .collect();
+        let mut weights: Vec<f32> = rows.iter().map(|r| r.3).collect();
+        let (mut r2, mut w2) = (ratings.clone(), weights.clone());
+        r2.reverse();
+        w2.reverse();
+        sort_weighted(Some(&pool), &mut ratings, &mut weights, true);
+        sort_weighted(None, &mut r2, &mut w2, true);
+        assert_eq!(ratings, r2);
+        assert_eq!(weights, w2);
+        assert_eq!(
+            ratings,
+            [
+                Rating {
+                    user: 0,
+                    item: 1,
+                    value: 4.0
+                },
+                Rating {
+                    user: 1,
+                    item: 2,
+                    value: 2.0
+                }
+            ]
+        );
+        assert_eq!(weights, [3.0, 0.75]);
     }
 }

@@ -19,7 +19,7 @@ use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM04";
+pub const MAGIC: &[u8; 8] = b"PGRECM05";
 /// Bytes of the header; the section table follows it.
 pub const HEADER: usize = 64;
 /// Alignment of every section (from the start of the file).
@@ -51,9 +51,10 @@ enum Section {
     IvfItems,
     IvfRows,
     IvfRowsF16,
+    ItemPopularity,
 }
 /// Entries of the section table (16 bytes each: offset, byte length).
-pub const SECTIONS: usize = 22;
+pub const SECTIONS: usize = 23;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +84,9 @@ pub struct Parts<'a> {
     pub item_factors: &'a [f32],
     pub item_norms: &'a [f32],
     pub item_support: &'a [f32],
+    /// What pgrec.popular ranks by, when it is not the support (a version trained with row
+    /// weights: each item's weighted interactions).
+    pub item_popularity: Option<&'a [f32]>,
     pub seen: &'a UserItems,
     pub user_keys: KeysIn<'a>,
     pub item_keys: KeysIn<'a>,
@@ -119,6 +123,7 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         || p.item_factors.len() != n_items * p.factors
         || p.item_norms.len() != n_items
         || p.item_support.len() != n_items
+        || p.item_popularity.is_some_and(|x| x.len() != n_items)
         || p.seen.n_users() != n_users
         || p.user_keys.len() != n_users
         || p.item_keys.len() != n_items
@@ -188,6 +193,7 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
             p.ivf.map_or(&[][..], |x| as_bytes(&x.rows))
         },
         as_bytes(&ivf_half),
+        p.item_popularity.map_or(&[][..], as_bytes),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -338,6 +344,9 @@ pub struct Mapped<'a> {
     pub item_factors: &'a [f32],
     pub item_norms: &'a [f32],
     pub item_support: &'a [f32],
+    /// What pgrec.popular ranks by: the support, or the weighted interactions of a version
+    /// trained with row weights.
+    pub item_popularity: &'a [f32],
     /// Per-user sorted seen item indices: user u's are seen_items[offsets[u]..offsets[u + 1]].
     pub seen_offsets: &'a [u64],
     pub seen_items: &'a [u32],
@@ -392,6 +401,7 @@ const NAMES: [&str; SECTIONS] = [
     "index items",
     "index rows",
     "f16 index rows",
+    "item popularity",
 ];
 
 /// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
@@ -742,6 +752,11 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         item_factors: sec.exactly::<f32>(ItemFactors, item_values)?,
         item_norms: sec.exactly::<f32>(ItemNorms, n_items)?,
         item_support: sec.exactly::<f32>(ItemSupport, n_items)?,
+        item_popularity: if sec.is_empty(ItemPopularity) {
+            sec.exactly::<f32>(ItemSupport, n_items)?
+        } else {
+            sec.exactly::<f32>(ItemPopularity, n_items)?
+        },
         seen_offsets,
         seen_items,
         user_keys: read_keys(
@@ -833,6 +848,7 @@ mod tests {
             item_factors: &item_factors,
             item_norms: &norms,
             item_support: &support,
+            item_popularity: None,
             seen: &seen,
             user_keys: if text {
                 KeysIn::Text(&texts)
@@ -962,6 +978,7 @@ mod tests {
             item_factors: &[0.0],
             item_norms: &[0.0],
             item_support: &[0.0],
+            item_popularity: None,
             seen: &seen,
             user_keys: KeysIn::Int(&[1]),
             item_keys: KeysIn::Int(&[1]),

@@ -62,6 +62,7 @@ fn refold(name: &str, params: serde_json::Value, explicit: bool) -> (f32, f32) {
                 History {
                     items: &u,
                     values: &v,
+                    weighted: None,
                 },
             )
             .expect("folds in");

@@ -92,6 +92,7 @@ fn explicit_fold_in_shrinks_the_bias_as_its_closed_form() {
     let h = History {
         items: &ITEMS,
         values: &VALUES,
+        weighted: None,
     };
     for (lambda, shrink) in [(0.1f32, 0.0f32), (0.1, 2.0), (0.05, 10.0), (0.5, 25.0)] {
         let got = explicit_user(&target, h, lambda, shrink);
@@ -121,6 +122,7 @@ fn als_fold_in_uses_its_bias_regularization_as_the_shrinkage() {
     let h = History {
         items: &ITEMS,
         values: &VALUES,
+        weighted: None,
     };
     let als = (find("als").unwrap().configure.unwrap())(
         &serde_json::json!({"regularization": 0.2, "bias_regularization": 3.0}),

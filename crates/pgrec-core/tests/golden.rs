@@ -84,6 +84,7 @@ fn train_hash(name: &str, params: serde_json::Value, threads: usize) -> u64 {
         n_users,
         n_items,
         explicit: true,
+        weighted: None,
         users,
         items,
     };

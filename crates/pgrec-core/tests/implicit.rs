@@ -52,6 +52,7 @@ fn train_on(
         n_users: N as usize,
         n_items: N as usize,
         explicit: false,
+        weighted: None,
         users: SideFeatures::none(0),
         items: SideFeatures::none(0),
     };

@@ -371,6 +371,7 @@ fn registry_rmse(
         n_users,
         n_items,
         explicit: true,
+        weighted: None,
         users: SideFeatures::none(0),
         items: SideFeatures::none(0),
     };

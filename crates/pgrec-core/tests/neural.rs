@@ -71,6 +71,7 @@ where
         n_users: USERS as usize,
         n_items: ITEMS as usize,
         explicit: true,
+        weighted: None,
         users,
         items,
     };

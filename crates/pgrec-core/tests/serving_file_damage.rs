@@ -315,6 +315,7 @@ fn build(shape: Shape, seed: u64) -> Built {
         item_factors: &model.item_factors,
         item_norms: &norms,
         item_support: &support,
+        item_popularity: None,
         seen: &seen,
         user_keys: if shape.text_users {
             KeysIn::Text(&user_texts)

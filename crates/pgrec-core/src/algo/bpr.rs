@@ -104,6 +104,10 @@ impl Configured for Checked<BprParams> {
         true
     }
 
+    fn row_weights(&self) -> bool {
+        true
+    }
+
     fn positive_threshold(&self) -> Option<f32> {
         self.positive_threshold.map(|t| t as f32)
     }
@@ -116,6 +120,7 @@ impl Configured for Checked<BprParams> {
             History {
                 items: &items,
                 values: &values,
+                weighted: None,
             },
             self.learning_rate as f32,
             self.regularization as f32,
@@ -148,6 +153,9 @@ pub struct BprTraining {
     n_users: usize,
     /// Training positives per cell (user group * blocks + item group).
     cells: Vec<Vec<(u32, u32)>>,
+    /// With row weights: per cell, each positive's expected draws per epoch (its weight over
+    /// the mean weight); empty without.
+    cell_draws: Vec<Vec<f32>>,
     /// Items of each group.
     group_items: Vec<Vec<u32>>,
     users: Vec<f32>,
@@ -162,8 +170,10 @@ fn group(seed: u64, salt: u64, index: u32, blocks: usize) -> usize {
 
 impl BprTraining {
     pub fn new(data: TrainingData, p: Checked<BprParams>) -> Result<Self> {
+        let weighted = data.weighted.is_some();
         let implicit = ImplicitData::prepare(
             data.ratings,
+            data.weighted,
             data.n_users,
             p.positive_threshold.map(|t| t as f32),
             false,
@@ -172,10 +182,25 @@ impl BprTraining {
         )?;
         let (b, seed, k) = (p.blocks as usize, p.run.seed(), p.factors as usize);
         let mut cells = vec![Vec::new(); b * b];
+        // With row weights, each positive's draws per epoch, on average: its weight over the
+        // mean weight (so an epoch keeps its length).
+        let mean = implicit
+            .positives
+            .values
+            .iter()
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / implicit.positives.nnz().max(1) as f64;
+        let mut cell_draws = vec![Vec::new(); if weighted { b * b } else { 0 }];
         for u in 0..implicit.positives.n_rows() {
-            for &i in implicit.positives.row(u).0 {
+            let (items, values) = implicit.positives.row(u);
+            for (&i, &v) in items.iter().zip(values) {
                 let u = u as u32;
-                cells[group(seed, 1, u, b) * b + group(seed, 2, i, b)].push((u, i));
+                let cell = group(seed, 1, u, b) * b + group(seed, 2, i, b);
+                cells[cell].push((u, i));
+                if weighted {
+                    cell_draws[cell].push((v as f64 / mean) as f32);
+                }
             }
         }
         let mut group_items = vec![Vec::new(); b];
@@ -195,6 +220,7 @@ impl BprTraining {
             p,
             data: implicit,
             cells,
+            cell_draws,
             group_items,
             epoch: 0,
         })
@@ -221,7 +247,19 @@ impl BprTraining {
         }
         let mut rng = stream(self.seed, &[TAG_SHUFFLE, self.epoch as u64, cell as u64]);
         order.clear();
-        order.extend(0..pairs.len() as u32);
+        match self.cell_draws.get(cell) {
+            // Sampling as a positive in proportion to the row weight: floor(d) draws, and one
+            // more with probability frac(d).
+            Some(draws) => {
+                for (o, &d) in draws.iter().enumerate() {
+                    let extra = rng.gen::<f32>() < d.fract();
+                    for _ in 0..d.trunc() as usize + extra as usize {
+                        order.push(o as u32);
+                    }
+                }
+            }
+            None => order.extend(0..pairs.len() as u32),
+        }
         order.shuffle(&mut rng);
         let (lr, reg) = (self.lr, self.reg);
         let (mut loss, mut steps) = (0f64, 0usize);

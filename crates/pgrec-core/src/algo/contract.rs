@@ -35,6 +35,10 @@ pub struct TrainingData {
     pub n_items: usize,
     /// Whether the values are ratings (false: every row is one interaction).
     pub explicit: bool,
+    /// Row weights (event_weights, half_life): per row of `ratings`, the sum over its source
+    /// rows of weight x value (value 1 per row with rating_col NULL). Only given to algorithms
+    /// whose [`Configured::row_weights`] is true.
+    pub weighted: Option<Vec<f32>>,
     pub users: SideFeatures,
     pub items: SideFeatures,
 }
@@ -120,6 +124,11 @@ pub trait Configured: Recorded + Send {
     }
     /// Whether repeated (user, item) rows add up (implicit feedback) instead of being an error.
     fn sums_duplicates(&self) -> bool {
+        false
+    }
+    /// Whether the algorithm uses row weights (event_weights, half_life; TrainingData's
+    /// `weighted`). The pipeline refuses those params for an algorithm that does not.
+    fn row_weights(&self) -> bool {
         false
     }
     /// The feature columns wanted, or None when the algorithm uses no features.

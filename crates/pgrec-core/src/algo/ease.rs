@@ -120,17 +120,22 @@ impl Configured for Checked<EaseParams> {
         true
     }
 
+    fn row_weights(&self) -> bool {
+        true
+    }
+
     fn positive_threshold(&self) -> Option<f32> {
         self.positive_threshold.map(|t| t as f32)
     }
 
-    /// Exact: a user's vector is the indicator of its positives.
+    /// Exact: a user's vector is the indicator of its positives (their weighted values with
+    /// row weights, as in training).
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let (items, _) = history.positives(self.positive_threshold());
+        let (items, values) = history.positives(self.positive_threshold());
         let mut factors = vec![0.0; target.model.factors];
-        for i in items {
+        for (i, v) in items.into_iter().zip(values) {
             if let Some(x) = factors.get_mut(i as usize) {
-                *x = 1.0;
+                *x = if history.weighted.is_some() { v } else { 1.0 };
             }
         }
         Some(FoldedUser { bias: 0.0, factors })
@@ -138,9 +143,19 @@ impl Configured for Checked<EaseParams> {
 
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let threshold = self.positive_threshold();
-        let implicit = ImplicitData::prepare(data.ratings, data.n_users, threshold, false, 0.0, 0)?;
+        let weighted = data.weighted.is_some();
+        let implicit = ImplicitData::prepare(
+            data.ratings,
+            data.weighted,
+            data.n_users,
+            threshold,
+            false,
+            0.0,
+            0,
+        )?;
         Ok(Box::new(EaseTraining {
             lambda: self.regularization,
+            weighted,
             n_items: data.n_items,
             data: implicit,
             weights: None,
@@ -150,6 +165,8 @@ impl Configured for Checked<EaseParams> {
 
 pub struct EaseTraining {
     lambda: f64,
+    /// Whether X holds the row weights (event_weights, half_life) instead of ones.
+    weighted: bool,
     n_items: usize,
     data: ImplicitData,
     /// B, row j holding column j (B^T), once the step has run.
@@ -177,7 +194,9 @@ impl Step for EaseTraining {
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
         let n = self.n_items;
         let by_item = self.data.positives.transpose(n);
-        let mut a = pool.install(|| gram_counts(&self.data.positives, &by_item, cancel))?;
+        let weighted = self.weighted;
+        let mut a =
+            pool.install(|| gram_counts(&self.data.positives, &by_item, weighted, cancel))?;
         drop(by_item);
         for i in 0..n {
             a[i * n + i] += self.lambda;
@@ -185,7 +204,7 @@ impl Step for EaseTraining {
         pool.install(|| blocked_cholesky(&mut a, n, cancel))?;
         let weights = pool.install(|| weights_from_factor(&a, n, cancel))?;
         drop(a);
-        let train_loss = reconstruction_loss(&self.data.positives, &weights, n);
+        let train_loss = reconstruction_loss(&self.data.positives, &weights, n, weighted);
         self.weights = Some(weights);
         Ok(StepReport::new(train_loss, None))
     }
@@ -204,8 +223,9 @@ impl Step for EaseTraining {
         let n_users = positives.n_rows();
         let mut users = vec![0f32; n_users * n];
         for u in 0..n_users {
-            for &i in positives.row(u).0 {
-                users[u * n + i as usize] = 1.0;
+            let (items, values) = positives.row(u);
+            for (&i, &v) in items.iter().zip(values) {
+                users[u * n + i as usize] = if this.weighted { v } else { 1.0 };
             }
         }
         let n_positives = this.data.n_positives();
@@ -230,9 +250,15 @@ impl Step for EaseTraining {
     }
 }
 
-/// X^T X of the binary positives, dense row-major f64, rows in parallel: row i counts, for
-/// every other item, the users who have both.
-fn gram_counts(by_user: &Csr, by_item: &Csr, cancel: &CancelFlag) -> Result<Vec<f64>> {
+/// X^T X of the positives, dense row-major f64, rows in parallel: row i sums, for every other
+/// item, x_ui x_uj over the users who have both (with X binary unless `weighted`: then X holds
+/// each positive's value, its weight x value).
+fn gram_counts(
+    by_user: &Csr,
+    by_item: &Csr,
+    weighted: bool,
+    cancel: &CancelFlag,
+) -> Result<Vec<f64>> {
     let n = by_item.n_rows();
     let mut g = vec![0f64; n * n];
     g.par_chunks_mut(n * 16)
@@ -240,9 +266,19 @@ fn gram_counts(by_user: &Csr, by_item: &Csr, cancel: &CancelFlag) -> Result<Vec<
         .try_for_each(|(c, rows)| {
             cancel.check()?;
             for (r, row) in rows.chunks_mut(n).enumerate() {
-                for &u in by_item.row(c * 16 + r).0 {
-                    for &j in by_user.row(u as usize).0 {
-                        row[j as usize] += 1.0;
+                let (users, xs) = by_item.row(c * 16 + r);
+                if weighted {
+                    for (&u, &xi) in users.iter().zip(xs) {
+                        let (items, xu) = by_user.row(u as usize);
+                        for (&j, &xj) in items.iter().zip(xu) {
+                            row[j as usize] += xi as f64 * xj as f64;
+                        }
+                    }
+                } else {
+                    for &u in users {
+                        for &j in by_user.row(u as usize).0 {
+                            row[j as usize] += 1.0;
+                        }
                     }
                 }
             }
@@ -381,20 +417,25 @@ fn weights_from_factor(l: &[f64], n: usize, cancel: &CancelFlag) -> Result<Vec<f
 
 /// Mean squared error of reconstructing X by X B over the positives and a sample of the
 /// zeros' mass: sum over users of |x_u - x_u B|^2, divided by the number of positives.
-fn reconstruction_loss(by_user: &Csr, bt: &[f32], n: usize) -> f64 {
+fn reconstruction_loss(by_user: &Csr, bt: &[f32], n: usize, weighted: bool) -> f64 {
     let mut loss = 0f64;
     let mut row = vec![0f64; n];
     let step = by_user.n_rows().div_ceil(256).max(1);
     let mut count = 0usize;
     for u in (0..by_user.n_rows()).step_by(step) {
-        let items = by_user.row(u).0;
+        let (items, values) = by_user.row(u);
+        let x = |v: f32| if weighted { v as f64 } else { 1.0 };
         row.iter_mut().for_each(|x| *x = 0.0);
-        for &i in items {
-            row[i as usize] -= 1.0;
+        for (&i, &v) in items.iter().zip(values) {
+            row[i as usize] -= x(v);
         }
         for (j, r) in row.iter_mut().enumerate() {
             let bj = &bt[j * n..(j + 1) * n];
-            *r += items.iter().map(|&i| bj[i as usize] as f64).sum::<f64>();
+            *r += items
+                .iter()
+                .zip(values)
+                .map(|(&i, &v)| bj[i as usize] as f64 * x(v))
+                .sum::<f64>();
         }
         loss += row.iter().map(|x| x * x).sum::<f64>();
         count += items.len();
@@ -493,6 +534,7 @@ mod tests {
             n_users: users,
             n_items: items,
             explicit: false,
+            weighted: None,
             users: crate::features::SideFeatures::none(0),
             items: crate::features::SideFeatures::none(0),
         };
@@ -551,6 +593,7 @@ mod tests {
             n_users: 50,
             n_items: 300,
             explicit: false,
+            weighted: None,
             users: crate::features::SideFeatures::none(0),
             items: crate::features::SideFeatures::none(0),
         };
@@ -579,6 +622,7 @@ mod tests {
                 History {
                     items: &[2, 5, 9],
                     values: &[5.0, 3.0, 4.0],
+                    weighted: None,
                 },
             )
             .unwrap();

@@ -20,16 +20,23 @@ use crate::rng::{mix64, stream};
 pub struct History<'a> {
     pub items: &'a [u32],
     pub values: &'a [f32],
+    /// With row weights (event_weights, half_life): per item, weight x value, what a positive
+    /// trains with (thresholds still read `values`).
+    pub weighted: Option<&'a [f32]>,
 }
 
 impl History<'_> {
-    /// The rows at or above `threshold` (all of them without one).
+    /// The rows at or above `threshold` (all of them without one), with the values they
+    /// train with (weight x value with row weights).
     pub fn positives(&self, threshold: Option<f32>) -> (Vec<u32>, Vec<f32>) {
-        self.items
-            .iter()
-            .zip(self.values)
-            .filter(|(_, &v)| threshold.is_none_or(|t| v >= t))
-            .map(|(&i, &v)| (i, v))
+        (0..self.items.len())
+            .filter(|&n| threshold.is_none_or(|t| self.values[n] >= t))
+            .map(|n| {
+                (
+                    self.items[n],
+                    self.weighted.map_or(self.values[n], |w| w[n]),
+                )
+            })
             .unzip()
     }
 }
@@ -212,6 +219,7 @@ mod tests {
             History {
                 items: &[0, 1, 2, 3],
                 values: &[5.0, 5.0, 2.0, 2.0],
+                weighted: None,
             },
             0.01,
             0.0,
@@ -241,6 +249,7 @@ mod tests {
         let h = History {
             items: &[0, 1],
             values: &[1.0, 1.0],
+            weighted: None,
         };
         let u = implicit_user(&t, h, 0.1, 4.0);
         assert!(u.factors[0] > 3.0 * u.factors[1].abs(), "{:?}", u.factors);
@@ -251,6 +260,7 @@ mod tests {
         let empty = History {
             items: &[],
             values: &[],
+            weighted: None,
         };
         assert_eq!(implicit_user(&t, empty, 0.1, 4.0).factors, vec![0.0, 0.0]);
     }

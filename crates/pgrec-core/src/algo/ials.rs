@@ -156,6 +156,10 @@ impl Configured for Checked<IalsParams> {
         true
     }
 
+    fn row_weights(&self) -> bool {
+        true
+    }
+
     fn positive_threshold(&self) -> Option<f32> {
         self.positive_threshold.map(|t| t as f32)
     }
@@ -165,10 +169,10 @@ impl Configured for Checked<IalsParams> {
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
         let t = self.threshold();
         let (mut items, mut values) = (Vec::new(), Vec::new());
-        for (&i, &v) in history.items.iter().zip(history.values) {
+        for (n, (&i, &v)) in history.items.iter().zip(history.values).enumerate() {
             if t.is_none_or(|t| v >= t) {
                 items.push(i);
-                values.push(v);
+                values.push(history.weighted.map_or(v, |w| w[n]));
             } else if self.keeps_seen() {
                 items.push(i);
                 values.push(SEEN_NOT_POSITIVE);
@@ -178,6 +182,7 @@ impl Configured for Checked<IalsParams> {
         let history = History {
             items: &items,
             values: &values,
+            weighted: None,
         };
         Some(fold::implicit_user(target, history, reg, self.alpha as f32))
     }
@@ -214,6 +219,7 @@ impl IalsTraining {
     pub fn new(data: TrainingData, p: Checked<IalsParams>) -> Result<Self> {
         let implicit = ImplicitData::prepare(
             data.ratings,
+            data.weighted,
             data.n_users,
             p.threshold(),
             p.keeps_seen(),

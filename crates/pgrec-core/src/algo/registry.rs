@@ -255,6 +255,7 @@ mod tests {
             let history = History {
                 items: &[0, 2],
                 values: &[5.0, 4.0],
+                weighted: None,
             };
             let folded = configured.fold_in(&target, history);
             assert_eq!(folded.is_some(), e.folds_in(), "{}", e.name);

@@ -249,6 +249,9 @@ impl Configured for Tuned {
     fn sums_duplicates(&self) -> bool {
         self.base.sums_duplicates()
     }
+    fn row_weights(&self) -> bool {
+        self.base.row_weights()
+    }
     fn features(&self) -> Option<FeatureRequest<'_>> {
         self.base.features()
     }
@@ -356,6 +359,7 @@ fn copy_data(d: &TrainingData) -> TrainingData {
         n_users: d.n_users,
         n_items: d.n_items,
         explicit: d.explicit,
+        weighted: d.weighted.clone(),
         users: d.users.clone(),
         items: d.items.clone(),
     }
@@ -415,6 +419,7 @@ impl Search {
                 n_users: 0,
                 n_items: 0,
                 explicit: true,
+                weighted: None,
                 users: Default::default(),
                 items: Default::default(),
             },
@@ -617,6 +622,7 @@ mod tests {
             n_users,
             n_items,
             explicit: true,
+            weighted: None,
             users: Default::default(),
             items: Default::default(),
         }

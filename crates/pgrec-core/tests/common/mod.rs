@@ -21,6 +21,7 @@ pub fn data(ratings: Vec<Rating>, n_users: usize, n_items: usize, explicit: bool
         n_users,
         n_items,
         explicit,
+        weighted: None,
         users: SideFeatures::none(n_users),
         items: SideFeatures::none(n_items),
     }

@@ -42,8 +42,13 @@ impl ImplicitData {
     /// `ratings` sorted by (user, item). Rows with a value below `threshold` are seen but not
     /// positive (kept among the training rows, marked, when `keep_seen`); a fraction of the
     /// positives (by hash of (seed, user, item)) is held out.
+    ///
+    /// With `weighted` (one entry per row: weight x value, see `TrainingData::weighted`), the
+    /// positives carry it as their value; the threshold still reads the row's own value, and
+    /// the source rows kept for the version keep theirs.
     pub fn prepare(
         ratings: Vec<Rating>,
+        weighted: Option<Vec<f32>>,
         n_users: usize,
         threshold: Option<f32>,
         keep_seen: bool,
@@ -51,6 +56,29 @@ impl ImplicitData {
         seed: u64,
     ) -> Result<Self> {
         let is_positive = |r: &Rating| threshold.is_none_or(|t| r.value >= t);
+        if let Some(w) = &weighted {
+            if w.len() != ratings.len() {
+                return Err(CoreError::data("one row weight per row is needed", None));
+            }
+            if let Some((r, &bad)) = ratings
+                .iter()
+                .zip(w)
+                .find(|(r, &w)| is_positive(r) && !(w.is_finite() && w > 0.0))
+            {
+                return Err(CoreError::data(
+                    format!(
+                        "row weight {bad} of user index {} and item index {} is not a positive number",
+                        r.user, r.item
+                    ),
+                    Some("event_weights must be positive, and weight x value must stay finite.".into()),
+                ));
+            }
+        }
+        // A row as a training positive: its weighted value when there are row weights.
+        let weigh = |i: usize, r: &Rating| match &weighted {
+            Some(w) => Rating { value: w[i], ..*r },
+            None => *r,
+        };
         let n_positive = ratings.iter().filter(|r| is_positive(r)).count();
         if n_positive == 0 {
             return Err(CoreError::data(
@@ -77,6 +105,20 @@ impl ImplicitData {
         }
         let n_rows = ratings.len();
         if n_positive == n_rows && validation_fraction <= 0.0 {
+            if weighted.is_some() {
+                let rows: Vec<Rating> = ratings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| weigh(i, r))
+                    .collect();
+                return Ok(Self {
+                    positives: Csr::by_user(n_users, &rows),
+                    seen: None,
+                    validation: None,
+                    all: Some(ratings),
+                    n_rows,
+                });
+            }
             return Ok(Self {
                 positives: Csr::by_user(n_users, &ratings),
                 seen: None,
@@ -85,7 +127,12 @@ impl ImplicitData {
                 n_rows,
             });
         }
-        let mut positives: Vec<Rating> = ratings.iter().copied().filter(is_positive).collect();
+        let mut positives: Vec<Rating> = ratings
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| is_positive(r))
+            .map(|(i, r)| weigh(i, r))
+            .collect();
         let n_train = split_validation(&mut positives, validation_fraction, seed);
         let held_out = positives.split_off(n_train);
         positives.sort_unstable_by_key(|r| (r.user, r.item));
@@ -93,18 +140,25 @@ impl ImplicitData {
             .then(|| RankingValidation::new(&held_out, VALIDATION_USERS, seed, VALIDATION_K));
         let mut held: Vec<(u32, u32)> = held_out.iter().map(|r| (r.user, r.item)).collect();
         held.sort_unstable();
-        let mut seen_rows: Vec<Rating> = ratings
+        let seen_rows: Vec<Rating> = ratings
             .iter()
-            .copied()
-            .filter(|r| held.binary_search(&(r.user, r.item)).is_err())
+            .enumerate()
+            .filter(|(_, r)| held.binary_search(&(r.user, r.item)).is_err())
+            .map(|(i, r)| {
+                if is_positive(r) {
+                    weigh(i, r)
+                } else if keep_seen {
+                    // The seen rows are the training rows, the ones below the threshold marked.
+                    Rating {
+                        value: SEEN_NOT_POSITIVE,
+                        ..*r
+                    }
+                } else {
+                    *r
+                }
+            })
             .collect();
         if keep_seen {
-            // The seen rows are the training rows, the ones below the threshold marked.
-            for r in &mut seen_rows {
-                if !is_positive(r) {
-                    r.value = SEEN_NOT_POSITIVE;
-                }
-            }
             return Ok(Self {
                 positives: Csr::by_user(n_users, &seen_rows),
                 seen: None,
@@ -171,14 +225,14 @@ mod tests {
     #[test]
     fn rows_below_the_threshold_are_seen_but_not_positive() {
         let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
-        let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), false, 0.0, 1).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), None, 2, Some(4.0), false, 0.0, 1).unwrap();
         assert_eq!(d.positives.to_ratings(), [r(0, 0, 5.0), r(1, 1, 4.0)]);
         assert_eq!(d.seen().row(0).0, [0, 1]);
         assert_eq!(d.seen().row(1).0, [1, 2]);
         assert!(d.validation.is_none());
         assert_eq!(d.n_held_out(), 0);
         assert_eq!(d.into_all(), ratings);
-        let none = ImplicitData::prepare(ratings, 2, Some(6.0), false, 0.0, 1);
+        let none = ImplicitData::prepare(ratings, None, 2, Some(6.0), false, 0.0, 1);
         assert!(none.is_err());
     }
 
@@ -187,7 +241,7 @@ mod tests {
         let ratings: Vec<Rating> = (0..50u32)
             .flat_map(|u| (0..20u32).map(move |i| r(u, i, 1.0)))
             .collect();
-        let d = ImplicitData::prepare(ratings.clone(), 50, None, false, 0.2, 7).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), None, 50, None, false, 0.2, 7).unwrap();
         let held = ratings.len() - d.positives.nnz();
         assert!(held > 100 && held < 300, "{held}");
         assert_eq!(d.n_held_out(), held);
@@ -199,7 +253,7 @@ mod tests {
     #[test]
     fn when_every_row_is_a_positive_they_are_kept_once() {
         let ratings = vec![r(0, 1, 1.0), r(0, 3, 2.0), r(2, 0, 1.0)];
-        let d = ImplicitData::prepare(ratings.clone(), 3, Some(1.0), true, 0.0, 1).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), None, 3, Some(1.0), true, 0.0, 1).unwrap();
         assert!(d.seen.is_none() && d.all.is_none());
         assert_eq!(d.seen().row(0).0, [1, 3]);
         assert_eq!(d.seen().row(1).0, [] as [u32; 0]);
@@ -210,7 +264,7 @@ mod tests {
     #[test]
     fn kept_seen_rows_are_marked_among_the_training_rows() {
         let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
-        let d = ImplicitData::prepare(ratings.clone(), 2, Some(4.0), true, 0.0, 1).unwrap();
+        let d = ImplicitData::prepare(ratings.clone(), None, 2, Some(4.0), true, 0.0, 1).unwrap();
         assert_eq!(
             d.positives.to_ratings(),
             [
@@ -228,11 +282,14 @@ mod tests {
 
     #[test]
     fn zero_or_negative_values_are_refused() {
-        assert!(ImplicitData::prepare(vec![r(0, 0, 0.0)], 1, None, false, 0.0, 1).is_err());
-        assert!(ImplicitData::prepare(vec![r(0, 0, -1.0)], 1, Some(-2.0), false, 0.0, 1).is_err());
+        assert!(ImplicitData::prepare(vec![r(0, 0, 0.0)], None, 1, None, false, 0.0, 1).is_err());
+        assert!(
+            ImplicitData::prepare(vec![r(0, 0, -1.0)], None, 1, Some(-2.0), false, 0.0, 1).is_err()
+        );
         // Below the threshold a zero is only seen, which is fine.
         assert!(ImplicitData::prepare(
             vec![r(0, 0, 0.0), r(0, 1, 5.0)],
+            None,
             1,
             Some(4.0),
             true,
@@ -240,5 +297,56 @@ mod tests {
             1
         )
         .is_ok());
+    }
+
+    #[test]
+    fn weighted_positives_carry_their_weight_and_the_threshold_reads_the_value() {
+        let ratings = vec![r(0, 0, 5.0), r(0, 1, 2.0), r(1, 1, 4.0), r(1, 2, 3.5)];
+        let weighted = vec![0.5, 9.0, 3.0, 9.0];
+        let d = ImplicitData::prepare(
+            ratings.clone(),
+            Some(weighted.clone()),
+            2,
+            Some(4.0),
+            true,
+            0.0,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            d.positives.to_ratings(),
+            [
+                r(0, 0, 0.5),
+                r(0, 1, SEEN_NOT_POSITIVE),
+                r(1, 1, 3.0),
+                r(1, 2, SEEN_NOT_POSITIVE)
+            ]
+        );
+        assert_eq!(d.into_all(), ratings);
+        // Every row a positive: the positives are weighted, the source rows kept as they are.
+        let d = ImplicitData::prepare(
+            ratings.clone(),
+            Some(weighted.clone()),
+            2,
+            None,
+            false,
+            0.0,
+            1,
+        )
+        .unwrap();
+        assert_eq!(d.positives.values, weighted);
+        assert_eq!(d.into_all(), ratings);
+        let d = ImplicitData::prepare(ratings.clone(), Some(weighted), 2, Some(4.0), false, 0.0, 1)
+            .unwrap();
+        assert_eq!(d.positives.to_ratings(), [r(0, 0, 0.5), r(1, 1, 3.0)]);
+        assert_eq!(d.seen().row(0).0, [0, 1]);
+        // A zero weight on a positive is refused; below the threshold it is only seen.
+        let zero = vec![0.0, 0.0, 1.0, 1.0];
+        assert!(
+            ImplicitData::prepare(ratings.clone(), Some(zero), 2, Some(4.0), false, 0.0, 1)
+                .is_err()
+        );
+        let below = vec![1.0, 0.0, 1.0, 0.0];
+        assert!(ImplicitData::prepare(ratings, Some(below), 2, Some(4.0), false, 0.0, 1).is_ok());
     }
 }

@@ -365,6 +365,7 @@ mod tests {
             n_users,
             n_items,
             explicit: true,
+            weighted: None,
             users: SideFeatures::none(n_users),
             items: SideFeatures::none(n_items),
         };
