@@ -230,7 +230,9 @@ pub fn diversity_pool(k: usize) -> usize {
 /// items, best first; see [`diversity_pool`]): picks k of them one at a time, each time the item
 /// that maximises
 ///
-///     (1 - diversity) * relevance - diversity * (largest cosine to an item already picked)
+/// ```text
+/// (1 - diversity) * relevance - diversity * (largest cosine to an item already picked)
+/// ```
 ///
 /// with relevance min-max scaled to 0..1 over `ranked`, and cosines of the item vectors (`norms`
 /// from [`ModelView::item_norms`]; a zero vector has cosine 0 to everything). Ties go to the more

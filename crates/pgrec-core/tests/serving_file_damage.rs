@@ -305,6 +305,9 @@ fn build(shape: Shape, seed: u64) -> Built {
         }
         b.finish(&model.item_bias, &support).expect("not cancelled")
     });
+    // Shapes without a rating range carry a popularity section (a version trained with row
+    // weights), so its damage is checked too.
+    let popularity: Vec<f32> = support.iter().map(|s| s * 0.5 + 0.25).collect();
     let parts = Parts {
         factors: f,
         global_mean: model.global_mean,
@@ -315,7 +318,7 @@ fn build(shape: Shape, seed: u64) -> Built {
         item_factors: &model.item_factors,
         item_norms: &norms,
         item_support: &support,
-        item_popularity: None,
+        item_popularity: (!shape.rating_range).then_some(&popularity[..]),
         seen: &seen,
         user_keys: if shape.text_users {
             KeysIn::Text(&user_texts)
@@ -1214,7 +1217,7 @@ fn a_flipped_bit_in_the_magic_is_refused() {
 fn another_format_version_is_refused() {
     assert_eq!(&MAGIC[..6], b"PGRECM");
     for b in all_built() {
-        for v in [b"02", b"03", b"05", b"00", b"99", b"4 "] {
+        for v in [b"02", b"03", b"04", b"06", b"00", b"99", b"5 "] {
             let mut bad = b.file.clone();
             bad[6..8].copy_from_slice(v);
             let buf = AlignedBytes::new(&bad);
