@@ -102,12 +102,14 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     }
     let weights = pipeline.weights.is_some().then_some(&pipeline.weights);
     if weights.is_some() && !configured.row_weights() {
+        let mut names = crate::registry::weight_algorithms();
+        let last = names.pop().unwrap_or_default();
         raise(
             Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             format!("algorithm \"{algorithm}\" does not use row weights (event_weights, half_life)"),
             Some(&format!(
-                "Row weights are used by algorithm {}; or weigh the rows in the source's rating column.",
-                crate::registry::weight_algorithms().join(" or ")
+                "Row weights are used by algorithms {} and {last}; or weigh the rows in the source's rating column.",
+                names.join(", ")
             )),
         );
     }

@@ -117,8 +117,9 @@ FROM (SELECT unnest(embedding) AS x, generate_subscripts(embedding, 1) AS f FROM
 JOIN (SELECT unnest(embedding) AS x, generate_subscripts(embedding, 1) AS f FROM pgrec.item_embeddings('ev_typed_sql') WHERE item_id = 50) b
 USING (f);
 
--- ease: X holds the weights (all ones is plain ease); bpr samples positives by weight.
-SELECT version FROM pgrec.train('ev_ease1', 'events', 'ease', rating_col => NULL,
+-- ease: X holds the weights (all ones on distinct pairs is plain ease; a repeated pair would
+-- hold its count); bpr samples positives by weight.
+SELECT version FROM pgrec.train('ev_ease1', 'SELECT DISTINCT user_id, item_id, ''any'' AS event FROM events', 'ease', rating_col => NULL,
   params => '{"event_col": "event", "event_weights": {"*": 1}}');
 SELECT version FROM pgrec.train('ev_ease', 'events', 'ease', rating_col => NULL);
 SELECT version FROM pgrec.train('ev_ease_typed', 'events', 'ease', rating_col => NULL,
@@ -133,8 +134,8 @@ SELECT version FROM pgrec.train('ev_bpr', 'events', 'bpr', rating_col => NULL,
 SELECT count(*) AS rows FROM pgrec.recommend('ev_bpr', 7, 10);
 
 -- Errors: each names the bad value, before anything is read or written.
-SELECT pgrec.train('ev_bad', 'events', 'mf', rating_col => NULL, params => '{"event_col": "event", "event_weights": {"*": 1}}');
-SELECT pgrec.train('ev_bad', 'events', 'als', rating_col => NULL, params => '{"time_col": "ts", "half_life": "1 day"}');
+SELECT pgrec.train('ev_bad', 'SELECT *, 1 AS rating FROM events', 'mf', params => '{"event_col": "event", "event_weights": {"*": 1}}');
+SELECT pgrec.train('ev_bad', 'SELECT *, 1 AS rating FROM events', 'als', params => '{"time_col": "ts", "half_life": "1 day"}');
 SELECT pgrec.train('ev_bad', 'events', 'ials', rating_col => NULL, params => '{"event_col": "event"}');
 SELECT pgrec.train('ev_bad', 'events', 'ials', rating_col => NULL, params => '{"event_weights": {"view": 1}}');
 SELECT pgrec.train('ev_bad', 'events', 'ials', rating_col => NULL, params => '{"event_col": "event", "event_weights": {"view": 1, "cart": 2}}');
