@@ -46,15 +46,16 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO events VALUES (%s, %s, %s, %s)", rows)
 
-    # Train on the events: one row per (customer, product), a purchase counting most.
+    # Train on the events themselves: each row weighs by its kind (a purchase counts most)
+    # and halves per 30 days of age; the weights are stored with the version, so retrain and
+    # fold-ins weigh rows the same way.
     conn.execute("""
         CREATE VIEW interactions AS
-        SELECT customer_id AS user_id, product_id AS item_id,
-               sum(CASE kind WHEN 'purchase' THEN 5 WHEN 'cart' THEN 2 ELSE 1 END)::real AS rating
-        FROM events GROUP BY 1, 2""")
+        SELECT customer_id AS user_id, product_id AS item_id, kind, at FROM events""")
     row = conn.execute("""
-        SELECT version, n_users, n_items FROM pgrec.train('shop', 'interactions', 'ials',
-                                                          params => '{"factors": 16}')""").fetchone()
+        SELECT version, n_users, n_items FROM pgrec.train('shop', 'interactions', 'ials', rating_col => NULL,
+            params => '{"factors": 16, "event_col": "kind", "event_weights": {"purchase": 5, "cart": 2, "view": 1},
+                        "time_col": "at", "half_life": "30 days"}')""").fetchone()
     print("trained version %s on %s customers x %s products" % row)
 
     me = cid(7)
@@ -67,7 +68,7 @@ with psycopg.connect(dsn, autocommit=True) as conn:
     new = uuid.uuid5(ns, "a visitor")
     for item, score in conn.execute(
             "SELECT item_id, score FROM pgrec.recommend('shop', %s, 3, fallback => 'popular')", (new,)):
-        print(f"  {item}  {score:.0f} interactions")
+        print(f"  {item}  {score:.1f} weighted interactions")
 
     # Out of stock: hidden from every answer until restocked, across retrains.
     top = [r[0] for r in conn.execute("SELECT item_id FROM pgrec.recommend('shop', %s, 2)", (me,))]
@@ -101,7 +102,8 @@ with psycopg.connect(dsn, autocommit=True) as conn:
         cur.executemany("INSERT INTO events VALUES (%s, %s, 'purchase', '2026-11-30')",
                         [(c, fresh) for c in fans])
     folded = conn.execute("""
-        SELECT pgrec.fold_in_items('shop', %s)""", (f"SELECT * FROM interactions WHERE item_id = '{fresh}'",)).fetchone()[0]
+        SELECT pgrec.fold_in_items('shop', %s, rating_col => NULL)""",
+        (f"SELECT * FROM interactions WHERE item_id = '{fresh}'",)).fetchone()[0]
     similar = conn.execute(
         "SELECT count(*) FROM pgrec.similar_items('shop', %s, 5)", (fresh,)).fetchone()[0]
     print(f"\nfolded in {folded} new product; similar_items finds {similar} neighbours for it")
