@@ -23,7 +23,7 @@ use crate::source::{load, SourceSpec};
 use crate::spi::require_current_catalog;
 
 /// The version's algorithm configured from its stored params, and its name.
-fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
+pub(crate) fn configured(m: &ServingModel) -> (String, Box<dyn Configured>) {
     let (algorithm, params) = recipe_of(&m.info);
     let entry = registry::find(&algorithm).and_then(|e| e.configure);
     match entry {
@@ -167,7 +167,7 @@ pub(crate) fn recommend_for_items_v3_text(
 /// The interactions of `source` for a fold-in into `m`: its keys of the model's kinds,
 /// sorted by (user, item), duplicates summed or refused as the algorithm's training does; with
 /// the version's row weights, each row's weight x value in `weighted`.
-fn read_history(
+pub(crate) fn read_history(
     model: &str,
     algorithm: &str,
     c: &dyn Configured,

@@ -17,6 +17,7 @@ mod diagnostics;
 mod distributed;
 mod errors;
 mod evaluate;
+mod explain;
 mod features;
 mod fit;
 mod fold_in;

@@ -184,11 +184,12 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             &data.times,
             anchor.zip(half_life),
         );
-        let mut pop = vec![0f32; data.items.len()];
+        // Summed in f64, so the order the source returns its rows in does not show.
+        let mut pop = vec![0f64; data.items.len()];
         for (r, &w) in data.ratings.iter().zip(&w) {
-            pop[r.item as usize] += w;
+            pop[r.item as usize] += w as f64;
         }
-        popularity = Some(pop);
+        popularity = Some(pop.into_iter().map(|p| p as f32).collect::<Vec<f32>>());
         let mut wv: Vec<f32> = data
             .ratings
             .iter()

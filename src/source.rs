@@ -351,8 +351,13 @@ pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
         }
     });
     if out.rows_skipped_null > 0 {
+        let columns = if spec.weights.is_some() {
+            "user, item, rating, event type or time"
+        } else {
+            "user, item or rating"
+        };
         pgrx::notice!(
-            "pgrec: skipped {} of {} source rows with a NULL user, item, rating, event type or time",
+            "pgrec: skipped {} of {} source rows with a NULL {columns}",
             out.rows_skipped_null,
             out.rows_read
         );

@@ -59,7 +59,7 @@ fn args(texts: &[String]) -> Vec<KeyArg<'_>> {
     texts.iter().map(|s| KeyArg::Text(s)).collect()
 }
 
-fn item_key(model: &str, m: &ServingModel, function: &str, idx: u32) -> Uuid {
+pub(crate) fn item_key(model: &str, m: &ServingModel, function: &str, idx: u32) -> Uuid {
     key(model, &m.items, "item", function, idx)
 }
 

@@ -111,6 +111,22 @@ impl Configured for Checked<AlsParams> {
         ))
     }
 
+    /// Exact: the shares of the ridge regression `fold_in` solves.
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<fold::Explanation> {
+        fold::explain_explicit(
+            target,
+            history,
+            self.regularization as f32,
+            self.bias_regularization as f32,
+            item,
+        )
+    }
+
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(AlsTraining::new(data, *self)?))
     }

@@ -7,7 +7,7 @@
 
 use rayon::ThreadPool;
 
-use super::fold::{FoldTarget, FoldedUser, History};
+use super::fold::{explain_approximately, Explanation, FoldTarget, FoldedUser, History};
 use super::params::{Checked, Params};
 use crate::error::Result;
 use crate::features::SideFeatures;
@@ -139,6 +139,19 @@ pub trait Configured: Recorded + Send {
     /// None when the algorithm cannot.
     fn fold_in(&self, _target: &FoldTarget<'_>, _history: History<'_>) -> Option<FoldedUser> {
         None
+    }
+    /// Why `item` scores as it does for a user with this history (pgrec.explain): exact where
+    /// the algorithm's fold-in has a closed form that is linear in the history (ials, als, mf,
+    /// ease override this); otherwise a stand-in ([`explain_approximately`]) over the history's
+    /// positives. None when the system cannot be solved.
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<Explanation> {
+        let (items, _) = history.positives(self.positive_threshold());
+        explain_approximately(target, &items, item)
     }
     /// Prepares the algorithm's training (on `pool`, which the caller installs).
     fn prepare(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Step>>;

@@ -28,7 +28,7 @@ use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{Configured, MemoryShape, TrainingData};
-use super::fold::{FoldTarget, FoldedUser, History};
+use super::fold::{Explanation, FoldTarget, FoldedUser, History};
 use super::implicit::ImplicitData;
 use super::params::{float_in, Checked, LoopParams, Params};
 use crate::algo::linear::sparse::Csr;
@@ -139,6 +139,29 @@ impl Configured for Checked<EaseParams> {
             }
         }
         Some(FoldedUser { bias: 0.0, factors })
+    }
+
+    /// Exact: the score is sum_j x_uj B_ji, each term one item's share.
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<Explanation> {
+        let user = self.fold_in(target, history)?;
+        let b = target.model.item(item);
+        let (items, contributions): (Vec<u32>, Vec<f32>) = (0..b.len() as u32)
+            .filter(|&j| user.factors[j as usize] != 0.0)
+            .map(|j| (j, user.factors[j as usize] * b[j as usize]))
+            .unzip();
+        let score = contributions.iter().sum();
+        Some(Explanation {
+            items,
+            contributions,
+            rest: 0.0,
+            score,
+            exact: true,
+        })
     }
 
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {

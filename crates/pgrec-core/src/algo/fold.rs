@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 
 use rand::Rng as _;
 
-use crate::algo::linear::solve::{cholesky_solve, gram_serial, CgKernel, RowSystem, Scratch};
+use crate::algo::linear::solve::{
+    cholesky_solve, contributions, gram_serial, CgKernel, RowSystem, Scratch,
+};
 use crate::kernels::Kernels;
 use crate::model::ModelView;
 use crate::rng::{mix64, stream};
@@ -70,6 +72,132 @@ fn solve_exact(sys: &RowSystem<'_>) -> Vec<f32> {
         CgKernel::detect().solve(sys, &mut x, 2 * sys.k, &mut scratch);
     }
     x
+}
+
+/// Why a user's vector scores an item as it does: the share of each item of the user's history
+/// (`items[n]` contributed `contributions[n]`) and the rest (the biases, and what the history
+/// does not account for), which add up to `score`, the score of the explanation's user vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub items: Vec<u32>,
+    pub contributions: Vec<f32>,
+    pub rest: f32,
+    pub score: f32,
+    /// Whether the user vector is the algorithm's own closed form (its fold-in), so the shares
+    /// are exact; otherwise they explain a stand-in vector (see [`explain_approximately`]).
+    pub exact: bool,
+}
+
+impl Explanation {
+    /// From a system whose solution is the user's vector (before biases): the shares of the
+    /// items of `sys`, with `rest` the score's bias part.
+    fn of_system(
+        sys: &RowSystem<'_>,
+        m: &ModelView<'_>,
+        item: u32,
+        rest: f32,
+        exact: bool,
+    ) -> Option<Self> {
+        let q = m.item(item);
+        let contributions = contributions(sys, q)?;
+        let x = solve_exact(sys);
+        let dot: f32 = x.iter().zip(q).map(|(a, b)| a * b).sum();
+        Some(Explanation {
+            items: sys.cols.to_vec(),
+            contributions,
+            rest,
+            score: rest + dot,
+            exact,
+        })
+    }
+
+    /// No history: the score is all rest.
+    fn empty(rest: f32, exact: bool) -> Self {
+        Explanation {
+            items: Vec::new(),
+            contributions: Vec::new(),
+            rest,
+            score: rest,
+            exact,
+        }
+    }
+}
+
+/// The explanation of [`implicit_user`]'s vector (exact: the ials user system, as implicit's
+/// `explain`): item j's share is (1 + alpha v_j) y_i^T A^-1 y_j.
+pub fn explain_implicit(
+    t: &FoldTarget<'_>,
+    h: History<'_>,
+    reg: f32,
+    alpha: f32,
+    item: u32,
+    exact: bool,
+) -> Option<Explanation> {
+    let m = t.model;
+    if h.items.is_empty() {
+        return Some(Explanation::empty(m.item_bias[item as usize], exact));
+    }
+    let sys = RowSystem {
+        gram: Some(t.gram()),
+        diag: reg.max(1e-6),
+        y: m.item_factors,
+        k: m.factors,
+        cols: h.items,
+        values: h.values,
+        alpha: Some(alpha),
+    };
+    Explanation::of_system(&sys, &m, item, m.item_bias[item as usize], exact)
+}
+
+/// The explanation of [`explicit_user`]'s vector (exact): item j's share is
+/// (r_j - mean - b_j - b_u) y_i^T A^-1 y_j; the rest is mean + b_u + b_i.
+pub fn explain_explicit(
+    t: &FoldTarget<'_>,
+    h: History<'_>,
+    lambda: f32,
+    shrink: f32,
+    item: u32,
+) -> Option<Explanation> {
+    let m = t.model;
+    let user = explicit_user(t, h, lambda, shrink);
+    let rest = m.global_mean + user.bias + m.item_bias[item as usize];
+    if h.items.is_empty() {
+        return Some(Explanation::empty(rest, true));
+    }
+    let residuals: Vec<f32> = h
+        .items
+        .iter()
+        .zip(h.values)
+        .map(|(&i, &r)| r - m.global_mean - m.item_bias[i as usize] - user.bias)
+        .collect();
+    let sys = RowSystem {
+        gram: None,
+        diag: lambda.max(1e-6) * h.items.len() as f32,
+        y: m.item_factors,
+        k: m.factors,
+        cols: h.items,
+        values: &residuals,
+        alpha: None,
+    };
+    Explanation::of_system(&sys, &m, item, rest, true)
+}
+
+/// A stand-in explanation for models whose user vectors have no closed form in the history
+/// (bpr, two_tower): the implicit system with alpha 1 and penalty 1 over the history's
+/// positives, a ridge regression of the user onto its items' vectors. The shares explain that
+/// stand-in vector, whose score is reported beside the served one.
+pub fn explain_approximately(
+    t: &FoldTarget<'_>,
+    positives: &[u32],
+    item: u32,
+) -> Option<Explanation> {
+    let ones = vec![1f32; positives.len()];
+    let h = History {
+        items: positives,
+        values: &ones,
+        weighted: None,
+    };
+    explain_implicit(t, h, 1.0, 1.0, item, false)
 }
 
 /// Explicit ratings: bias = sum(r - mean - b_i) / (shrink + n), then the ridge regression of
@@ -189,6 +317,7 @@ pub fn bpr_user(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algo::linear::solve::SEEN_NOT_POSITIVE;
     use crate::model::FactorModel;
 
     /// Two items per direction in 2-d: folding in a user who liked the x-axis items gives a
@@ -204,6 +333,70 @@ mod tests {
             item_factors: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9],
             head: None,
         }
+    }
+
+    /// Shares plus rest add up to the score of the fold-in's own vector, and a larger share
+    /// goes to the history item nearer the explained item.
+    #[test]
+    fn explanations_add_up_to_the_folded_vector_score() {
+        let m = model();
+        let cell = OnceLock::new();
+        let t = FoldTarget {
+            model: m.view(),
+            item_gram: &cell,
+        };
+        let h = History {
+            items: &[0, 2, 3],
+            values: &[2.0, 1.0, SEEN_NOT_POSITIVE],
+            weighted: None,
+        };
+        let e = explain_implicit(&t, h, 0.1, 4.0, 1, true).unwrap();
+        let x = implicit_user(&t, h, 0.1, 4.0).factors;
+        let served: f32 = x.iter().zip(m.view().item(1)).map(|(a, b)| a * b).sum();
+        let sum: f32 = e.contributions.iter().sum::<f32>() + e.rest;
+        assert!(
+            (sum - e.score).abs() < 1e-4 && (e.score - served).abs() < 1e-4,
+            "{sum} {} {served}",
+            e.score
+        );
+        assert_eq!(e.items, [0, 2, 3]);
+        // item 1 lies along x, like item 0: item 0's share is the largest; the seen-but-not-
+        // positive item 3 has none.
+        assert!(
+            e.contributions[0] > e.contributions[1].abs(),
+            "{:?}",
+            e.contributions
+        );
+        assert_eq!(e.contributions[2], 0.0);
+
+        let h = History {
+            items: &[0, 1, 2, 3],
+            values: &[5.0, 5.0, 2.0, 2.0],
+            weighted: None,
+        };
+        let e = explain_explicit(&t, h, 0.01, 0.0, 0).unwrap();
+        let u = explicit_user(&t, h, 0.01, 0.0);
+        let served = m.global_mean
+            + u.bias
+            + m.item_bias[0]
+            + u.factors
+                .iter()
+                .zip(m.view().item(0))
+                .map(|(a, b)| a * b)
+                .sum::<f32>();
+        let sum: f32 = e.contributions.iter().sum::<f32>() + e.rest;
+        assert!(
+            (sum - e.score).abs() < 1e-4 && (e.score - served).abs() < 1e-4,
+            "{sum} {} {served}",
+            e.score
+        );
+        assert!((e.rest - (m.global_mean + u.bias + m.item_bias[0])).abs() < 1e-6);
+        // The liked x-axis items push item 0 up, the disliked y-axis items pull it less.
+        assert!(
+            e.contributions[0] > 0.0 && e.contributions[1] > 0.0,
+            "{:?}",
+            e.contributions
+        );
     }
 
     #[test]

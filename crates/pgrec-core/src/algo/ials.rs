@@ -10,7 +10,7 @@ use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{Configured, TrainingData};
-use super::fold::{self, FoldTarget, FoldedUser, History};
+use super::fold::{self, Explanation, FoldTarget, FoldedUser, History};
 use super::implicit::ImplicitData;
 use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
 use crate::algo::implicit::validate::Scores;
@@ -151,6 +151,27 @@ pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
     Ok(Box::new(Checked::<IalsParams>::from_json(params)?))
 }
 
+impl Checked<IalsParams> {
+    /// A user's row of the user sweep from its history: the positives with the values they
+    /// train with, the rows below the threshold marked or left out as in training, and the
+    /// row's penalty.
+    fn user_system(&self, history: History<'_>) -> (Vec<u32>, Vec<f32>, f32) {
+        let t = self.threshold();
+        let (mut items, mut values) = (Vec::new(), Vec::new());
+        for (n, (&i, &v)) in history.items.iter().zip(history.values).enumerate() {
+            if t.is_none_or(|t| v >= t) {
+                items.push(i);
+                values.push(history.weighted.map_or(v, |w| w[n]));
+            } else if self.keeps_seen() {
+                items.push(i);
+                values.push(SEEN_NOT_POSITIVE);
+            }
+        }
+        let reg = self.reg(count_positives(&values));
+        (items, values, reg)
+    }
+}
+
 impl Configured for Checked<IalsParams> {
     fn sums_duplicates(&self) -> bool {
         true
@@ -167,24 +188,29 @@ impl Configured for Checked<IalsParams> {
     /// The user's row of an ials user sweep, solved exactly: rows below the threshold are
     /// marked or left out as in training.
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
-        let t = self.threshold();
-        let (mut items, mut values) = (Vec::new(), Vec::new());
-        for (n, (&i, &v)) in history.items.iter().zip(history.values).enumerate() {
-            if t.is_none_or(|t| v >= t) {
-                items.push(i);
-                values.push(history.weighted.map_or(v, |w| w[n]));
-            } else if self.keeps_seen() {
-                items.push(i);
-                values.push(SEEN_NOT_POSITIVE);
-            }
-        }
-        let reg = self.reg(count_positives(&values));
+        let (items, values, reg) = self.user_system(history);
         let history = History {
             items: &items,
             values: &values,
             weighted: None,
         };
         Some(fold::implicit_user(target, history, reg, self.alpha as f32))
+    }
+
+    /// Exact: the shares of the user system that `fold_in` solves.
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<Explanation> {
+        let (items, values, reg) = self.user_system(history);
+        let history = History {
+            items: &items,
+            values: &values,
+            weighted: None,
+        };
+        fold::explain_implicit(target, history, reg, self.alpha as f32, item, true)
     }
 
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {

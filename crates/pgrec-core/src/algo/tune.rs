@@ -252,6 +252,14 @@ impl Configured for Tuned {
     fn row_weights(&self) -> bool {
         self.base.row_weights()
     }
+    fn explain(
+        &self,
+        target: &crate::algo::fold::FoldTarget<'_>,
+        history: crate::algo::fold::History<'_>,
+        item: u32,
+    ) -> Option<crate::algo::fold::Explanation> {
+        self.base.explain(target, history, item)
+    }
     fn features(&self) -> Option<FeatureRequest<'_>> {
         self.base.features()
     }

@@ -67,6 +67,23 @@ impl Configured for MfConfigured {
         ))
     }
 
+    /// Exact for the fold-in's vector (the ridge regression `fold_in` solves), which is not the
+    /// vector SGD learned for a trained user: pgrec.explain reports both scores.
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<fold::Explanation> {
+        fold::explain_explicit(
+            target,
+            history,
+            self.params.regularization as f32,
+            MF_FOLD_IN_BIAS_SHRINK,
+            item,
+        )
+    }
+
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let MfConfigured { params, given } = *self;
         let mut params = params.into_inner();

@@ -246,6 +246,46 @@ pub fn cholesky_solve(sys: &RowSystem<'_>, x: &mut [f32], s: &mut Scratch) -> bo
     true
 }
 
+/// Each interaction's share of one score of the system's solution: with A x = sum_j b_j y_j
+/// (the system `cholesky_solve` solves) and a query vector q, q^T x = sum_j b_j (q^T A^-1 y_j),
+/// computed as b_j z^T y_j with A z = q (one solve, A symmetric). Entry j belongs to
+/// `sys.cols[j]`; a pair seen but not positive has b_j = 0, so its share is 0 (it shapes A, as
+/// in training). None when A is not positive definite.
+pub fn contributions(sys: &RowSystem<'_>, q: &[f32]) -> Option<Vec<f32>> {
+    use faer::prelude::Solve as _;
+    let k = sys.k;
+    let mut a = vec![0f64; k * k];
+    if let Some(g) = sys.gram {
+        for (x, &v) in a.iter_mut().zip(g) {
+            *x = v as f64;
+        }
+    }
+    for f in 0..k {
+        a[f * k + f] += sys.diag as f64;
+    }
+    for j in 0..sys.cols.len() {
+        let (yj, w) = (sys.row(j), sys.weight(j) as f64);
+        for f in 0..k {
+            for g in 0..=f {
+                a[f * k + g] += w * yj[f] as f64 * yj[g] as f64;
+            }
+        }
+    }
+    let llt = faer::MatRef::from_row_major_slice(&a, k, k)
+        .llt(faer::Side::Lower)
+        .ok()?;
+    let mut z = faer::Mat::from_fn(k, 1, |i, _| q[i] as f64);
+    llt.solve_in_place(z.as_mut());
+    let out: Vec<f32> = (0..sys.cols.len())
+        .map(|j| {
+            let yj = sys.row(j);
+            let d: f64 = (0..k).map(|f| z[(f, 0)] * yj[f] as f64).sum();
+            (sys.target(j) as f64 * d) as f32
+        })
+        .collect();
+    out.iter().all(|c| c.is_finite()).then_some(out)
+}
+
 /// How a sweep solves its rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
