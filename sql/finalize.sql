@@ -123,6 +123,12 @@ COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
 'pgrec.unhide_items with keys as text.';
 COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
 'pgrec.unhide_items with uuid keys.';
+COMMENT ON FUNCTION pgrec.explain(text, bigint, bigint, int) IS
+'Which of the user''s own items make the item''s score: the user''s training rows are read again from the version''s source (with your privileges, weighed as trained), the user''s vector is solved from them in the algorithm''s closed form (exact for ials, als, ease and mf''s fold-in; a stand-in ridge regression for bpr and two_tower, exact = false), and the k largest shares come back largest first, then a row with item_id NULL holding the rest (biases and the items not shown), so the rows add up to score; served_score is the score recommend serves.';
+COMMENT ON FUNCTION pgrec.explain(text, text, text, int) IS
+'pgrec.explain with keys as text.';
+COMMENT ON FUNCTION pgrec.explain(text, uuid, uuid, int) IS
+'pgrec.explain with uuid keys.';
 COMMENT ON FUNCTION pgrec.fold_in_items(text, text, text, text, text) IS
 'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr) and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';
 COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS

@@ -63,7 +63,7 @@ fn explain_rows(
         crate::spi::select_one::<String>("SELECT quote_literal($1)", &[key.as_str().into()])
             .unwrap_or_else(|| "NULL".into());
     let query = format!(
-        "SELECT * FROM {} AS s WHERE s.{} = {literal}",
+        "SELECT * FROM {} WHERE pgrec_source.{} = {literal}",
         from_item(&recipe.source),
         quote_ident(&recipe.user_col)
     );

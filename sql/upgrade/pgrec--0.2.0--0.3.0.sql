@@ -602,6 +602,59 @@ COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
 COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
 'pgrec.unhide_items with uuid keys.';
 
+-- pgrec.explain: which of a user's items make an item's score.
+CREATE FUNCTION pgrec."explain"(
+	"model" TEXT, /* & str */
+	"user_id" bigint, /* i64 */
+	"item_id" bigint, /* i64 */
+	"k" INT DEFAULT 5 /* i32 */
+) RETURNS TABLE (
+	"item_id" bigint,  /* Option < i64 > */
+	"contribution" real,  /* f32 */
+	"score" real,  /* f32 */
+	"served_score" real,  /* Option < f32 > */
+	"exact" bool  /* bool */
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'explain_int_wrapper';
+CREATE FUNCTION pgrec."explain"(
+	"model" TEXT, /* & str */
+	"user_id" TEXT, /* & str */
+	"item_id" TEXT, /* & str */
+	"k" INT DEFAULT 5 /* i32 */
+) RETURNS TABLE (
+	"item_id" TEXT,  /* Option < String > */
+	"contribution" real,  /* f32 */
+	"score" real,  /* f32 */
+	"served_score" real,  /* Option < f32 > */
+	"exact" bool  /* bool */
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'explain_text_wrapper';
+CREATE FUNCTION pgrec."explain"(
+	"model" TEXT, /* & str */
+	"user_id" uuid, /* Uuid */
+	"item_id" uuid, /* Uuid */
+	"k" INT DEFAULT 5 /* i32 */
+) RETURNS TABLE (
+	"item_id" uuid,  /* Option < Uuid > */
+	"contribution" real,  /* f32 */
+	"score" real,  /* f32 */
+	"served_score" real,  /* Option < f32 > */
+	"exact" bool  /* bool */
+)
+STRICT STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'explain_uuid_wrapper';
+COMMENT ON FUNCTION pgrec.explain(text, bigint, bigint, int) IS
+'Which of the user''s own items make the item''s score: the user''s training rows are read again from the version''s source (with your privileges, weighed as trained), the user''s vector is solved from them in the algorithm''s closed form (exact for ials, als, ease and mf''s fold-in; a stand-in ridge regression for bpr and two_tower, exact = false), and the k largest shares come back largest first, then a row with item_id NULL holding the rest (biases and the items not shown), so the rows add up to score; served_score is the score recommend serves.';
+COMMENT ON FUNCTION pgrec.explain(text, text, text, int) IS
+'pgrec.explain with keys as text.';
+COMMENT ON FUNCTION pgrec.explain(text, uuid, uuid, int) IS
+'pgrec.explain with uuid keys.';
+
 -- pgrec.fold_in_items: new items without retraining.
 CREATE FUNCTION pgrec."fold_in_items"(
 	"model" TEXT, /* Option < & str > */

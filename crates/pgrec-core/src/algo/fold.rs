@@ -99,12 +99,20 @@ impl Explanation {
         exact: bool,
     ) -> Option<Self> {
         let q = m.item(item);
-        let contributions = contributions(sys, q)?;
+        let shares = contributions(sys, q)?;
         let x = solve_exact(sys);
         let dot: f32 = x.iter().zip(q).map(|(a, b)| a * b).sum();
+        // A pair seen but not positive shapes the system but has no share: left out.
+        let kept = |j: &usize| sys.alpha.is_none() || sys.values[*j] > 0.0;
         Some(Explanation {
-            items: sys.cols.to_vec(),
-            contributions,
+            items: (0..sys.cols.len())
+                .filter(kept)
+                .map(|j| sys.cols[j])
+                .collect(),
+            contributions: (0..sys.cols.len())
+                .filter(kept)
+                .map(|j| shares[j])
+                .collect(),
             rest,
             score: rest + dot,
             exact,
@@ -359,15 +367,14 @@ mod tests {
             "{sum} {} {served}",
             e.score
         );
-        assert_eq!(e.items, [0, 2, 3]);
         // item 1 lies along x, like item 0: item 0's share is the largest; the seen-but-not-
-        // positive item 3 has none.
+        // positive item 3 has none and is left out.
+        assert_eq!(e.items, [0, 2]);
         assert!(
             e.contributions[0] > e.contributions[1].abs(),
             "{:?}",
             e.contributions
         );
-        assert_eq!(e.contributions[2], 0.0);
 
         let h = History {
             items: &[0, 1, 2, 3],
