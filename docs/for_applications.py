@@ -94,6 +94,13 @@ with psycopg.connect(dsn, autocommit=True) as conn:
             JOIN products p ON p.product_id = r.item_id""", (me, d)).fetchone()[0]
         print(f"diversity {d}: {n} categories in the top 10")
 
+    # Why the top product: the customer's own products that weigh most in its score.
+    top = conn.execute("SELECT item_id FROM pgrec.recommend('shop', %s, 1)", (me,)).fetchone()[0]
+    print(f"\nwhy {top}:")
+    for item, share, score, exact in conn.execute(
+            "SELECT item_id, contribution, score, exact FROM pgrec.explain('shop', %s, %s, 3)", (me, top)):
+        print(f"  {str(item) if item else '(the rest)':36}  {share:+.3f}  of {score:.3f}{'' if exact else ' (approximate)'}")
+
     # A product added today, folded in from its first events without a retrain.
     fresh = uuid.uuid5(ns, "product new")
     conn.execute("INSERT INTO products VALUES (%s, 'new product', 3)", (fresh,))

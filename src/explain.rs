@@ -132,6 +132,7 @@ fn explain_rows(
     (m, out)
 }
 
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, name = "explain")]
 fn explain_int(
     model: &str,
@@ -163,6 +164,7 @@ fn explain_int(
     )
 }
 
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, name = "explain")]
 fn explain_text(
     model: &str,
@@ -187,6 +189,7 @@ fn explain_text(
     )
 }
 
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe, name = "explain")]
 fn explain_uuid(
     model: &str,
