@@ -165,3 +165,81 @@ fn checkerboard_with(disliked: &dyn Fn(u32) -> u32) -> Vec<Rating> {
         })
         .collect()
 }
+
+/// Row weights in bpr (a positive is drawn in proportion to its weight) and ials (confidence
+/// 1 + alpha x weight): every user has items 0 and 1 among its positives, and whichever of the
+/// two carries the larger weight ends up scored above the other for most users; swapping the
+/// weights swaps the order.
+#[test]
+fn the_heavier_weighted_of_two_shared_items_scores_higher() {
+    let mut ratings = Vec::new();
+    for u in 0..N {
+        for i in [0, 1, 2 + u % (N - 2), 2 + (u * 7 + 3) % (N - 2)] {
+            if !ratings.iter().any(|r: &Rating| r.user == u && r.item == i) {
+                ratings.push(Rating {
+                    user: u,
+                    item: i,
+                    value: 1.0,
+                });
+            }
+        }
+    }
+    ratings.sort_unstable_by_key(|r| (r.user, r.item));
+    let kern = Kernels::detect();
+    for (name, params) in [
+        (
+            "bpr",
+            serde_json::json!({"factors": 4, "epochs": 30, "seed": 3}),
+        ),
+        (
+            "ials",
+            serde_json::json!({"factors": 4, "epochs": 10, "seed": 3}),
+        ),
+    ] {
+        let mut wins = Vec::new();
+        for heavy in [0u32, 1] {
+            let weighted: Vec<f32> = ratings
+                .iter()
+                .map(|r| match r.item {
+                    i if i == heavy => 8.0,
+                    0 | 1 => 0.25,
+                    _ => 1.0,
+                })
+                .collect();
+            let entry = registry::find(name).unwrap();
+            let configured = (entry.configure.unwrap())(&params).unwrap();
+            let pool = build_pool(2).unwrap();
+            let data = TrainingData {
+                ratings: ratings.clone(),
+                n_users: N as usize,
+                n_items: N as usize,
+                explicit: false,
+                weighted: Some(weighted),
+                users: SideFeatures::none(0),
+                items: SideFeatures::none(0),
+            };
+            let mut t = configured.start(data, &pool).unwrap();
+            let cancel = CancelFlag::new();
+            for _ in 0..t.max_steps() {
+                if t.step(&pool, &cancel).unwrap().stop {
+                    break;
+                }
+            }
+            let m = t.finish(&pool).model;
+            let mut scores = Vec::new();
+            let mut heavy_first = 0;
+            for u in 0..N {
+                m.score_items(kern, u, &mut scores);
+                let other = 1 - heavy;
+                if scores[heavy as usize] > scores[other as usize] {
+                    heavy_first += 1;
+                }
+            }
+            wins.push(heavy_first);
+        }
+        assert!(
+            wins.iter().all(|&w| w >= N * 3 / 4),
+            "{name}: the heavier item scored higher for {wins:?} of {N} users"
+        );
+    }
+}
