@@ -47,6 +47,11 @@ pub struct Recipe<'a> {
 /// What one row of pgrec.train (and pgrec.retrain) returns.
 pub type TrainRow = (String, i32, String, i64, i64, i64, f64, JsonB);
 
+/// Bytes per source row that row weights add at their peak: the event weight (4) and the time
+/// (8) read with the row, then the weight (4), weight x value (4) and the sort's copy of the
+/// row with its weighted value (16), less the event weight and time dropped before the sort.
+const ROW_WEIGHT_BYTES: u64 = 24;
+
 /// Trains and stores one version; the row pgrec.train returns.
 pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let started = Instant::now();
@@ -136,11 +141,20 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     };
     // The memory guard, three times: on the planner's row estimate before reading, on the rows
     // read so far while reading, and on the exact shape before training.
+    // Row weights add, per row: the event weight and the time while reading, then the
+    // weight, weight x value and the sort's (row, weight) copy.
+    let weight_bytes: u64 = if weights.is_some() {
+        ROW_WEIGHT_BYTES
+    } else {
+        0
+    };
     let row_estimate = |rows: u64| {
-        configured.memory_bytes(MemoryShape {
-            rows,
-            ..Default::default()
-        })
+        configured
+            .memory_bytes(MemoryShape {
+                rows,
+                ..Default::default()
+            })
+            .saturating_add(rows.saturating_mul(weight_bytes))
     };
     let hint = configured.memory_hint();
     memory_guard::check_memory(
@@ -151,11 +165,13 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let mut data = load(&spec, &|rows| {
         memory_guard::check_memory(row_estimate(rows), "the rows read so far", hint)
     });
-    let memory_estimate = configured.memory_bytes(MemoryShape {
-        rows: data.ratings.len() as u64,
-        users: data.users.len() as u64,
-        items: data.items.len() as u64,
-    });
+    let memory_estimate = configured
+        .memory_bytes(MemoryShape {
+            rows: data.ratings.len() as u64,
+            users: data.users.len() as u64,
+            items: data.items.len() as u64,
+        })
+        .saturating_add((data.ratings.len() as u64).saturating_mul(weight_bytes));
     memory_guard::check_memory(memory_estimate, "the source's rows, users and items", hint);
     let load_seconds = started.elapsed().as_secs_f64();
     if data.ratings.is_empty() {
