@@ -219,12 +219,7 @@ pub(crate) fn read_history(
             &data.times,
             stored.anchor.zip(stored.half_life_seconds()),
         );
-        let mut wv: Vec<f32> = data
-            .ratings
-            .iter()
-            .zip(&w)
-            .map(|(r, &w)| w * r.value)
-            .collect();
+        let mut wv = pgrec_core::data::weighted_values(&data.ratings, &w);
         pgrec_core::data::sort_weighted(None, &mut data.ratings, &mut wv, c.sums_duplicates());
         weighted = Some(wv);
     } else {

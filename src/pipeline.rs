@@ -206,12 +206,7 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             pop[r.item as usize] += w as f64;
         }
         popularity = Some(pop.into_iter().map(|p| p as f32).collect::<Vec<f32>>());
-        let mut wv: Vec<f32> = data
-            .ratings
-            .iter()
-            .zip(&w)
-            .map(|(r, &w)| w * r.value)
-            .collect();
+        let mut wv = pgrec_core::data::weighted_values(&data.ratings, &w);
         drop(w);
         (data.event_weights, data.times) = (Vec::new(), Vec::new());
         let merge = configured.sums_duplicates();

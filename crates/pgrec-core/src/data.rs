@@ -212,6 +212,15 @@ pub fn merge_sorted_duplicates(sorted: &mut Vec<Rating>) {
     });
 }
 
+/// Each row's weight x value: what a row trains with under row weights.
+pub fn weighted_values(ratings: &[Rating], weights: &[f32]) -> Vec<f32> {
+    ratings
+        .iter()
+        .zip(weights)
+        .map(|(r, &w)| w * r.value)
+        .collect()
+}
+
 /// Sorts `ratings` by (user, item), then value, then weight, carrying each row's weight in
 /// `weights` (the same length) along; with `merge`, repeated (user, item) pairs are then added
 /// up, values and weights each (in that fixed order, so the sums round the same way whatever
