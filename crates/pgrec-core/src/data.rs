@@ -610,9 +610,11 @@ mod tests {
             .num_threads(2)
             .build()
             .unwrap();
+        // User 0 has two items and item 2 two users: only equal (user, item) pairs merge.
         let rows = [
             (1, 2, 1.0, 0.5),
             (0, 1, 1.0, 2.0),
+            (0, 2, 5.0, 1.0),
             (1, 2, 1.0, 0.25),
             (0, 1, 3.0, 1.0),
         ];
@@ -637,12 +639,17 @@ mod tests {
                     value: 4.0
                 },
                 Rating {
+                    user: 0,
+                    item: 2,
+                    value: 5.0
+                },
+                Rating {
                     user: 1,
                     item: 2,
                     value: 2.0
                 }
             ]
         );
-        assert_eq!(weights, [3.0, 0.75]);
+        assert_eq!(weights, [3.0, 1.0, 0.75]);
     }
 }
