@@ -626,6 +626,46 @@ mod tests {
         assert!(matches!(t.step(&pool, &cancel), Err(CoreError::Cancelled)));
     }
 
+    /// ease's explanation is exact: one share per history item, x_uj B_ji, adding up to the
+    /// served score of the user's trained vector.
+    #[test]
+    fn the_explanation_is_the_score_term_by_term() {
+        let ratings = random_ratings(40, 30, 2);
+        let m = train(ratings.clone(), 40, 30, 1, 10.0);
+        let p = Checked::new(EaseParams::default()).unwrap();
+        let gram = std::sync::OnceLock::new();
+        let target = FoldTarget {
+            model: m.view(),
+            item_gram: &gram,
+        };
+        let u = 3u32;
+        let items: Vec<u32> = ratings
+            .iter()
+            .filter(|r| r.user == u)
+            .map(|r| r.item)
+            .collect();
+        let values = vec![1.0; items.len()];
+        let h = History {
+            items: &items,
+            values: &values,
+            weighted: None,
+        };
+        let j = 7u32;
+        let e = p.explain(&target, h, j).unwrap();
+        assert!(e.exact);
+        assert_eq!(e.items, items);
+        let served = crate::kernels::Kernels::detect().dot(m.view().user(u), m.view().item(j));
+        let sum: f32 = e.contributions.iter().sum();
+        assert!(
+            (sum - served).abs() < 1e-5 && (e.score - served).abs() < 1e-5,
+            "{sum} {} {served}",
+            e.score
+        );
+        for (n, &i) in items.iter().enumerate() {
+            assert_eq!(e.contributions[n], m.view().item(j)[i as usize]);
+        }
+    }
+
     #[test]
     fn a_basket_folds_in_as_its_indicator() {
         let m = train(random_ratings(40, 30, 2), 40, 30, 1, 10.0);

@@ -191,6 +191,76 @@ mod tests {
         }
     }
 
+    /// Row weights (event_weights, half_life) are used by ials, bpr and ease, and refused by
+    /// the others (the SQL suite checks the refusal's message).
+    #[test]
+    fn row_weights_are_used_by_the_implicit_family() {
+        for e in REGISTRY.iter() {
+            let Some(configure) = e.configure else {
+                continue;
+            };
+            let uses = configure(&serde_json::json!({})).unwrap().row_weights();
+            assert_eq!(
+                uses,
+                ["ials", "bpr", "ease"].contains(&e.name),
+                "{}",
+                e.name
+            );
+        }
+    }
+
+    /// Every algorithm explains a score: rows that add up to the explanation's score, from the
+    /// history's items only; exact for ials, als, mf and ease.
+    #[test]
+    fn every_algorithm_explains_a_score() {
+        let model = crate::model::FactorModel {
+            factors: 4,
+            global_mean: 3.5,
+            rating_range: Some((1.0, 5.0)),
+            user_bias: vec![],
+            item_bias: vec![0.1, -0.2, 0.3, 0.0],
+            user_factors: vec![],
+            item_factors: vec![
+                1.0, 0.2, 0.0, 0.1, 0.8, 0.1, 0.3, 0.0, 0.9, 0.0, 0.2, 0.4, 0.0, 1.0, 0.5, 0.2,
+            ],
+            head: None,
+        };
+        let gram = std::sync::OnceLock::new();
+        let target = crate::algo::fold::FoldTarget {
+            model: model.view(),
+            item_gram: &gram,
+        };
+        let h = crate::algo::fold::History {
+            items: &[0, 1, 3],
+            values: &[5.0, 4.0, 5.0],
+            weighted: None,
+        };
+        for e in REGISTRY.iter() {
+            let Some(configure) = e.configure else {
+                continue;
+            };
+            let c = configure(&serde_json::json!({})).unwrap();
+            let x = c
+                .explain(&target, h, 2)
+                .unwrap_or_else(|| panic!("{}", e.name));
+            let sum: f32 = x.contributions.iter().sum::<f32>() + x.rest;
+            assert!(
+                (sum - x.score).abs() < 1e-4,
+                "{}: {sum} vs {}",
+                e.name,
+                x.score
+            );
+            assert!(x.items.iter().all(|i| h.items.contains(i)), "{}", e.name);
+            assert!(!x.items.is_empty(), "{}", e.name);
+            assert_eq!(
+                x.exact,
+                ["ials", "als", "mf", "ease"].contains(&e.name),
+                "{}",
+                e.name
+            );
+        }
+    }
+
     /// Tunable means "declares knobs"; what could be tuned and folded in before the registry
     /// declared it still can (checked by name, so a new algorithm needs no change here).
     #[test]
