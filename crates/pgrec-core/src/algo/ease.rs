@@ -597,6 +597,72 @@ mod tests {
         assert!((got as f64 - want).abs() < 1e-4, "{got} vs {want}");
     }
 
+    /// With row weights, X holds each pair's weight: B is the closed form of the weighted X,
+    /// the users' vectors are their weighted rows, and the reported loss is the mean squared
+    /// reconstruction error per interaction, ||x_u B - x_u||^2 summed over users (all of them
+    /// below 256 users) over the interactions.
+    #[test]
+    fn weighted_x_matches_the_closed_form_and_its_loss() {
+        let (users, items) = (60u32, 40u32);
+        let ratings = random_ratings(users, items, 5);
+        let weighted: Vec<f32> = ratings
+            .iter()
+            .map(|r| 0.5 + ((r.user * 7 + r.item * 3) % 5) as f32)
+            .collect();
+        let mut x = vec![vec![0.0; items as usize]; users as usize];
+        for (r, &w) in ratings.iter().zip(&weighted) {
+            x[r.user as usize][r.item as usize] = w as f64;
+        }
+        let pool = build_pool(2).unwrap();
+        let p = Checked::new(EaseParams {
+            regularization: 30.0,
+            ..Default::default()
+        })
+        .unwrap();
+        let data = TrainingData {
+            ratings: ratings.clone(),
+            n_users: users as usize,
+            n_items: items as usize,
+            explicit: false,
+            weighted: Some(weighted),
+            users: crate::features::SideFeatures::none(0),
+            items: crate::features::SideFeatures::none(0),
+        };
+        let mut t = Box::new(p).start(data, &pool).unwrap();
+        let loss = t.step(&pool, &CancelFlag::new()).unwrap().train_loss;
+        let m = t.finish(&pool).model;
+        let b = naive(&x, 30.0);
+        let n = items as usize;
+        let mut worst = 0f64;
+        for (i, row) in b.iter().enumerate() {
+            for (j, want) in row.iter().enumerate() {
+                worst = worst.max((m.item_factors[j * n + i] as f64 - want).abs());
+            }
+        }
+        assert!(worst < 1e-5, "largest difference {worst}");
+        for u in 0..users as usize {
+            for i in 0..n {
+                assert_eq!(
+                    m.user_factors[u * n + i] as f64,
+                    x[u][i],
+                    "user {u} item {i}"
+                );
+            }
+        }
+        let mut sq = 0f64;
+        for row in &x {
+            for j in 0..n {
+                let fit: f64 = (0..n).map(|i| row[i] * b[i][j]).sum();
+                sq += (fit - row[j]).powi(2);
+            }
+        }
+        let want = sq / ratings.len() as f64;
+        assert!(
+            (loss - want).abs() < 1e-4 * want.max(1.0),
+            "loss {loss} vs {want}"
+        );
+    }
+
     #[test]
     fn same_model_for_any_thread_count() {
         let ratings = random_ratings(300, 530, 9);
