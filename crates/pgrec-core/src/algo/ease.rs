@@ -640,13 +640,9 @@ mod tests {
             }
         }
         assert!(worst < 1e-5, "largest difference {worst}");
-        for u in 0..users as usize {
-            for i in 0..n {
-                assert_eq!(
-                    m.user_factors[u * n + i] as f64,
-                    x[u][i],
-                    "user {u} item {i}"
-                );
+        for (u, row) in x.iter().enumerate() {
+            for (i, &want) in row.iter().enumerate() {
+                assert_eq!(m.user_factors[u * n + i] as f64, want, "user {u} item {i}");
             }
         }
         let mut sq = 0f64;
