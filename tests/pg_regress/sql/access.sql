@@ -53,7 +53,19 @@ DECLARE
     'SELECT pgrec.embedding_stats(%L)',
     'SELECT * FROM pgrec.user_embeddings(%L)',
     'SELECT * FROM pgrec.item_embeddings(%L, 1)',
-    'SELECT pgrec.evaluate(%L, ''SELECT 1 AS user_id, 2 AS item_id, 4.0 AS rating'')'];
+    'SELECT pgrec.evaluate(%L, ''SELECT 1 AS user_id, 2 AS item_id, 4.0 AS rating'')',
+    -- API v3: exclude / fallback / diversity, popular, explain, the method and uuid overloads
+    'SELECT * FROM pgrec.recommend(%L, 1, 3, exclude => ARRAY[2]::bigint[], fallback => ''popular'', diversity => 0.5::real)',
+    'SELECT * FROM pgrec.similar_items(%L, 1, 3, method => ''cooccurrence'')',
+    'SELECT * FROM pgrec.similar_items(%L, ''1'', 3, method => ''cooccurrence'')',
+    'SELECT * FROM pgrec.similar_items(%L, md5(''i'')::uuid, 3)',
+    'SELECT * FROM pgrec.recommend_for_items(%L, ARRAY[md5(''i'')::uuid], 3)',
+    'SELECT * FROM pgrec.recommend_batch(%L, ARRAY[md5(''u'')::uuid], 3)',
+    'SELECT * FROM pgrec.popular(%L, 3, NULL::bigint)',
+    'SELECT * FROM pgrec.popular(%L, 3)',
+    'SELECT * FROM pgrec.popular(%L, 3, NULL::uuid)',
+    'SELECT * FROM pgrec.explain(%L, 1, 2)',
+    'SELECT * FROM pgrec.explain(%L, ''1'', ''2'')'];
   c text;
   n bigint;
 BEGIN
@@ -111,6 +123,10 @@ SELECT visible_rows('priv_tt', :tt_vid);
 SET ROLE pgrec_mallory;
 SELECT * FROM try_model('priv_mf');
 SELECT * FROM try_model('priv_tt');
+-- The owner-only writes of API v3, refused to anyone else (42501), the model untouched.
+SELECT pgrec.hide_items('priv_mf', ARRAY[1]::bigint[]);
+SELECT pgrec.unhide_items('priv_mf', ARRAY['1']);
+SELECT pgrec.fold_in_items('priv_mf', 'SELECT 1 AS user_id, 99 AS item_id, 4.0 AS rating');
 -- The previous release's symbols (src/legacy.rs: what 0.1.0's SQL calls until ALTER EXTENSION
 -- UPDATE) check access the same way: bound here by a superuser, the owner gets answers and
 -- mallory 42501.
