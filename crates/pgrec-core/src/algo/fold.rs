@@ -145,15 +145,7 @@ pub fn explain_implicit(
     if h.items.is_empty() {
         return Some(Explanation::empty(m.item_bias[item as usize], exact));
     }
-    let sys = RowSystem {
-        gram: Some(t.gram()),
-        diag: reg.max(1e-6),
-        y: m.item_factors,
-        k: m.factors,
-        cols: h.items,
-        values: h.values,
-        alpha: Some(alpha),
-    };
+    let sys = implicit_system(t, h, reg, alpha);
     Explanation::of_system(&sys, &m, item, m.item_bias[item as usize], exact)
 }
 
@@ -167,26 +159,12 @@ pub fn explain_explicit(
     item: u32,
 ) -> Option<Explanation> {
     let m = t.model;
-    let user = explicit_user(t, h, lambda, shrink);
-    let rest = m.global_mean + user.bias + m.item_bias[item as usize];
+    let (bias, residuals) = explicit_residuals(t, h, shrink);
+    let rest = m.global_mean + bias + m.item_bias[item as usize];
     if h.items.is_empty() {
         return Some(Explanation::empty(rest, true));
     }
-    let residuals: Vec<f32> = h
-        .items
-        .iter()
-        .zip(h.values)
-        .map(|(&i, &r)| r - m.global_mean - m.item_bias[i as usize] - user.bias)
-        .collect();
-    let sys = RowSystem {
-        gram: None,
-        diag: lambda.max(1e-6) * h.items.len() as f32,
-        y: m.item_factors,
-        k: m.factors,
-        cols: h.items,
-        values: &residuals,
-        alpha: None,
-    };
+    let sys = explicit_system(t, h, lambda, &residuals);
     Explanation::of_system(&sys, &m, item, rest, true)
 }
 
@@ -211,6 +189,22 @@ pub fn explain_approximately(
 /// Explicit ratings: bias = sum(r - mean - b_i) / (shrink + n), then the ridge regression of
 /// the residuals with penalty lambda * n.
 pub fn explicit_user(t: &FoldTarget<'_>, h: History<'_>, lambda: f32, shrink: f32) -> FoldedUser {
+    let (bias, residuals) = explicit_residuals(t, h, shrink);
+    if h.items.is_empty() {
+        return FoldedUser {
+            bias,
+            factors: vec![0.0; t.model.factors],
+        };
+    }
+    FoldedUser {
+        bias,
+        factors: solve_exact(&explicit_system(t, h, lambda, &residuals)),
+    }
+}
+
+/// The user bias of a history of ratings (the shrunk mean of r - mean - b_i) and each rating's
+/// residual after it: what [`explicit_user`] and [`explain_explicit`] regress on.
+fn explicit_residuals(t: &FoldTarget<'_>, h: History<'_>, shrink: f32) -> (f32, Vec<f32>) {
     let m = t.model;
     let n = h.items.len();
     let sum: f32 = h
@@ -224,45 +218,56 @@ pub fn explicit_user(t: &FoldTarget<'_>, h: History<'_>, lambda: f32, shrink: f3
     } else {
         sum / (shrink + n as f32)
     };
-    let residuals: Vec<f32> = h
+    let residuals = h
         .items
         .iter()
         .zip(h.values)
         .map(|(&i, &r)| r - m.global_mean - m.item_bias[i as usize] - bias)
         .collect();
-    if n == 0 {
-        return FoldedUser {
-            bias,
-            factors: vec![0.0; m.factors],
-        };
-    }
-    let sys = RowSystem {
+    (bias, residuals)
+}
+
+/// The ridge regression of the residuals with penalty lambda * n.
+fn explicit_system<'a>(
+    t: &'a FoldTarget<'_>,
+    h: History<'a>,
+    lambda: f32,
+    residuals: &'a [f32],
+) -> RowSystem<'a> {
+    RowSystem {
         gram: None,
-        diag: lambda.max(1e-6) * n as f32,
-        y: m.item_factors,
-        k: m.factors,
+        diag: lambda.max(1e-6) * h.items.len() as f32,
+        y: t.model.item_factors,
+        k: t.model.factors,
         cols: h.items,
-        values: &residuals,
+        values: residuals,
         alpha: None,
-    };
-    FoldedUser {
-        bias,
-        factors: solve_exact(&sys),
+    }
+}
+
+/// The ials user system of a history: what [`implicit_user`] solves and
+/// [`explain_implicit`] splits into shares.
+fn implicit_system<'a>(
+    t: &'a FoldTarget<'_>,
+    h: History<'a>,
+    reg: f32,
+    alpha: f32,
+) -> RowSystem<'a> {
+    RowSystem {
+        gram: Some(t.gram()),
+        diag: reg.max(1e-6),
+        y: t.model.item_factors,
+        k: t.model.factors,
+        cols: h.items,
+        values: h.values,
+        alpha: Some(alpha),
     }
 }
 
 /// Implicit feedback: (Y^T Y + reg I + sum alpha v y y^T) x = sum (1 + alpha v) y.
 pub fn implicit_user(t: &FoldTarget<'_>, h: History<'_>, reg: f32, alpha: f32) -> FoldedUser {
     let m = t.model;
-    let sys = RowSystem {
-        gram: Some(t.gram()),
-        diag: reg.max(1e-6),
-        y: m.item_factors,
-        k: m.factors,
-        cols: h.items,
-        values: h.values,
-        alpha: Some(alpha),
-    };
+    let sys = implicit_system(t, h, reg, alpha);
     FoldedUser {
         bias: 0.0,
         factors: if h.items.is_empty() {
