@@ -268,11 +268,6 @@ fn drop_stale_file(info: &crate::version::VersionInfo) {
     }
 }
 
-/// Whether version of `m` was trained with row weights.
-fn stored_weights(m: &ServingModel) -> bool {
-    crate::cache::serving_params(&m.info).weights.is_some()
-}
-
 /// Rows written per statement.
 const WRITE_BATCH: usize = 10_000;
 
@@ -452,11 +447,11 @@ fn fold_in_items(
         },
     );
     // By item: the weighted values travel with their rows.
+    let weights = data.weighted.is_some();
     let mut rows: Vec<(pgrec_core::Rating, f32)> = match data.weighted.take() {
         Some(w) => data.ratings.iter().copied().zip(w).collect(),
         None => data.ratings.iter().map(|r| (*r, r.value)).collect(),
     };
-    let weights = stored_weights(&m);
     rows.sort_unstable_by_key(|(r, _)| (r.item, r.user));
     data.ratings = rows.iter().map(|p| p.0).collect();
     let by_item_weighted: Vec<f32> = rows.into_iter().map(|p| p.1).collect();
