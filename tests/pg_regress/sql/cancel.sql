@@ -12,7 +12,8 @@ SELECT extract(epoch FROM clock_timestamp() - :'started'::timestamptz) < 2.5 AS 
 SELECT count(*) FROM pgrec.models WHERE model = 'big_model';
 -- pg_cancel_backend from another session stops it as quickly (the training runs over dblink)
 CREATE EXTENSION IF NOT EXISTS dblink;
-SELECT dblink_connect('canceller', 'dbname=' || current_database());
+SELECT dblink_connect('canceller', format('dbname=%s port=%s host=%s', current_database(), current_setting('port'),
+                                          split_part(current_setting('unix_socket_directories'), ',', 1)));
 SELECT dblink_send_query('canceller', $$SELECT version FROM pgrec.train('cancel_me', 'big', params => '{"epochs": 5000, "factors": 64}')$$);
 SELECT pg_sleep(1.5);
 SELECT clock_timestamp() AS cancelled_at \gset
