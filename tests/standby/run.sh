@@ -9,12 +9,12 @@
 # runs as postgres).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+BIN=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
 dir=/var/tmp/pgrec_standby
 db=pgrec_standby
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 primary() { ./scripts/psql.sh -X -q -v ON_ERROR_STOP=1 -d $db "$@"; }
-standby() { as_pg psql -X -q -v ON_ERROR_STOP=1 -h $dir -p 5433 -d $db "$@"; }
+standby() { as_pg "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h $dir -p 5433 -d $db "$@"; }
 fail() { echo "standby test FAILED: $*"; exit 1; }
 cleanup() {
   as_pg "$BIN/pg_ctl" -D $dir/data -m immediate stop >/dev/null 2>&1 || true
@@ -36,7 +36,7 @@ SQL
 
 mkdir -p $dir && chown postgres: $dir 2>/dev/null || true
 chmod 700 $dir
-as_pg "$BIN/pg_basebackup" -h /var/run/postgresql -p 5432 -D $dir/data -R -X stream -c fast
+as_pg "$BIN/pg_basebackup" -h "${PGHOST:-/var/run/postgresql}" -p "${PGPORT:-5432}" -D $dir/data -R -X stream -c fast
 workers=$(./scripts/psql.sh -At -d postgres -c "SHOW max_worker_processes")
 as_pg tee $dir/data/postgresql.conf >/dev/null <<CONF
 port = 5433
