@@ -4,7 +4,8 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: setup test-deps install data demo test lint test-core test-sql bench bench-sql fmt mutants
+.PHONY: setup test-deps install install-pg18 data demo test lint test-core test-sql test-pg18 \
+	bench bench-sql fmt mutants package test-package
 
 # what building, installing and the demo need
 setup:
@@ -20,13 +21,20 @@ install: setup
 	# earlier releases' install scripts and the upgrade scripts (ALTER EXTENSION pgrec UPDATE)
 	install -m 644 sql/releases/*.sql sql/upgrade/*.sql $$($(PG_CONFIG) --sharedir)/extension/
 
+# the same into the PostgreSQL 18 of the PG 18 tier (scripts/pg18.sh; make test-deps fetches it)
+install-pg18: test-deps
+	if [ "$${PGREC_SKIP_PG18:-0}" != 1 ]; then \
+	  pg18=$$(./scripts/pg18.sh pg_config) && \
+	  cargo pgrx install --release --pg-config $$pg18 && \
+	  install -m 644 sql/releases/*.sql sql/upgrade/*.sql $$($$pg18 --sharedir)/extension/; fi
+
 data:
 	./scripts/fetch_movielens.sh
 
 demo: install data
 	./scripts/demo.sh
 
-test: test-deps install data lint test-core test-sql
+test: test-deps install install-pg18 data lint test-core test-sql test-pg18 test-package
 
 # formatting and clippy with warnings as errors, over every crate and target; module cycles
 lint:
@@ -37,11 +45,31 @@ lint:
 	python3 scripts/module_cycles.py
 	python3 scripts/module_cycles.py --level 2
 
+# the core's tests, then its doctests, in the test-release profile (release without LTO: each
+# test binary was link-time optimised on its own); the examples are compiled by clippy above
 test-core:
-	cargo test --release -p pgrec-core -p pgrec-plot
+	cargo test --profile test-release -p pgrec-core -p pgrec-plot --lib --tests
+	cargo test --profile test-release -p pgrec-core --doc
 
 test-sql: test-deps
 	./scripts/run_sql_tests.sh
+
+# every SQL tier again against a throwaway PostgreSQL 18 cluster (tests/pg18/run.sh); the 15
+# tier's backup test also pg_upgrades a cluster holding models from 15 to 18
+test-pg18: install-pg18 data
+	if [ "$${PGREC_SKIP_PG18:-0}" = 1 ]; then \
+	  echo "PostgreSQL 18 tier SKIPPED (PGREC_SKIP_PG18=1)"; \
+	else ./tests/pg18/run.sh; fi
+
+# installable artifacts in target/package/ (scripts/package.sh): a .deb for Debian's PostgreSQL 15,
+# a tarball for PostgreSQL 18 laid out like the server's tree
+package: test-deps
+	./scripts/package.sh
+
+# installs the .deb for real (it replaces the library of make install, built from the same
+# source) and the tarball into a copy of the PostgreSQL 18 tree; no Rust toolchain on PATH
+test-package: package
+	./tests/package/run.sh
 
 bench:
 	cargo bench -p pgrec-core

@@ -205,40 +205,9 @@ echo "upgraded schema = fresh install schema ($(wc -l < /tmp/pgrec_upgrade_schem
 # answers are the same through them, and through the new functions after the update.
 prev=pgrec_upgrade_prev
 psql -q -d postgres -c "DROP DATABASE IF EXISTS $prev WITH (FORCE)" -c "CREATE DATABASE $prev" 2>/dev/null
-psql -q -d $prev <<'SQL'
-SET client_min_messages = warning;
-CREATE EXTENSION pgrec VERSION '0.2.0';
-CREATE TABLE up_r AS SELECT u AS user_id, i AS item_id, (1 + (u * 7 + i * 3) % 5)::real AS rating
-FROM generate_series(1, 40) u, generate_series(1, 25) i WHERE (u + i) % 3 <> 0;
-INSERT INTO pgrec.model_owners (model, owner) VALUES ('up_mf', current_user::regrole);
-INSERT INTO pgrec.model_versions (model, version, algorithm, params, metrics, source, user_col,
-  item_col, rating_col, user_key_type, item_key_type, n_users, n_items, n_interactions, factors,
-  global_mean, rating_min, rating_max, train_seconds, active)
-VALUES ('up_mf', 1, 'mf', '{"factors": 3}', '{}', 'up_r', 'user_id', 'item_id', 'rating', 'bigint', 'bigint', 40, 25, 667, 3, 3.1, 1, 5, 0.5, true);
-INSERT INTO pgrec.user_factors (version_id, idx, user_id, bias, embedding, seen_items)
-SELECT v.id, u - 1, u, (u % 5) / 10.0 - 0.2, ARRAY[sin(u), cos(u), sin(2 * u)]::real[],
-       ARRAY(SELECT i - 1 FROM generate_series(1, 25) i WHERE (u + i) % 3 <> 0 AND i % 2 = 0)
-FROM pgrec.model_versions v, generate_series(1, 40) u;
-INSERT INTO pgrec.item_factors (version_id, idx, item_id, bias, embedding)
-SELECT v.id, i - 1, i, (i % 7) / 10.0 - 0.3, ARRAY[cos(i), sin(i * 2), cos(3 * i)]::real[]
-FROM pgrec.model_versions v, generate_series(1, 25) i;
-SQL
+psql -q -d $prev -f tests/upgrade/at_0.2.0.sql
 prev_answers() {
-  psql -qAt -d $prev <<'SQL'
-SET client_min_messages = warning;
-SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
-  SELECT 'rec ' || u || ' ' || r.item_id || ' ' || r.score AS x
-  FROM generate_series(1, 40) u, pgrec.recommend('up_mf', u::bigint, 5, true, ARRAY[1, 2, 3, 5, 8, 13, 21]::bigint[]) r
-  UNION ALL SELECT 'rect ' || u || ' ' || r.item_id || ' ' || r.score
-  FROM generate_series(1, 40) u, pgrec.recommend('up_mf', u::text, 5) r
-  UNION ALL SELECT 'sim ' || i || ' ' || s.item_id || ' ' || s.similarity
-  FROM generate_series(1, 25) i, pgrec.similar_items('up_mf', i::bigint, 5) s
-  UNION ALL SELECT 'simt ' || s.item_id || ' ' || s.similarity FROM pgrec.similar_items('up_mf', '4', 5, 'cooccurrence') s
-  UNION ALL SELECT 'batch ' || b::text FROM pgrec.recommend_batch('up_mf', ARRAY[1, 2, 3]::bigint[], 4) b
-  UNION ALL SELECT 'batcht ' || b::text FROM pgrec.recommend_batch('up_mf', ARRAY['1', '7'], 4) b
-  UNION ALL SELECT 'basket ' || b::text FROM pgrec.recommend_for_items('up_mf', ARRAY[2, 4, 8]::bigint[], 4) b
-  UNION ALL SELECT 'baskett ' || b::text FROM pgrec.recommend_for_items('up_mf', ARRAY['2', '4'], 4) b) t;
-SQL
+  psql -qAt -d $prev -f tests/upgrade/at_0.2.0_answers.sql
 }
 at_prev=$(prev_answers)
 psql -q -d $prev -c "ALTER EXTENSION pgrec UPDATE"
