@@ -46,10 +46,11 @@ lint:
 	python3 scripts/module_cycles.py --level 2
 
 # the core's tests, then its doctests, in the test-release profile (release without LTO: each
-# test binary was link-time optimised on its own); the examples are compiled by clippy above
+# test binary was link-time optimised on its own); the examples are compiled by clippy above.
+# Both commands name the same packages, so that the second reuses the first's dependencies.
 test-core:
 	cargo test --profile test-release -p pgrec-core -p pgrec-plot --lib --tests
-	cargo test --profile test-release -p pgrec-core --doc
+	cargo test --profile test-release -p pgrec-core -p pgrec-plot --doc
 
 test-sql: test-deps
 	./scripts/run_sql_tests.sh
