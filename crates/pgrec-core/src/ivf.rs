@@ -261,6 +261,20 @@ fn seed_centroids(
     centroids
 }
 
+/// The items k-means trains on (ascending): the first `sample_per_list x lists` of a shuffle of
+/// 0..n drawn from `rng` (a partial Fisher-Yates).
+fn training_sample(n: usize, params: &IvfParams, rng: &mut crate::rng::Rng) -> Vec<u32> {
+    let take = (params.sample_per_list.max(1) * params.lists.max(1)).min(n);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for i in 0..take {
+        let j = rand::Rng::gen_range(rng, i..n);
+        order.swap(i, j);
+    }
+    let mut picked: Vec<u32> = order[..take].to_vec();
+    picked.sort_unstable();
+    picked
+}
+
 /// Builds an [`Ivf`] step by step: `new`, then `step` `params.iterations` times, then
 /// `finish`. Each call runs its parallel parts on the current rayon pool.
 pub struct IvfBuilder<'a> {
@@ -281,15 +295,8 @@ impl<'a> IvfBuilder<'a> {
         let kern = Kernels::detect();
         let n = vectors.len().checked_div(f).unwrap_or(0);
         let mut rng = stream(params.seed, &[IVF_STREAM]);
-        // Partial Fisher-Yates: the first `take` of a seeded shuffle of 0..n.
-        let take = (params.sample_per_list.max(1) * params.lists.max(1)).min(n);
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        for i in 0..take {
-            let j = rand::Rng::gen_range(&mut rng, i..n);
-            order.swap(i, j);
-        }
-        let mut picked: Vec<u32> = order[..take].to_vec();
-        picked.sort_unstable();
+        let picked = training_sample(n, params, &mut rng);
+        let take = picked.len();
         let mut sample = vec![0f32; take * f];
         sample
             .par_chunks_mut(f.max(1))
@@ -503,13 +510,7 @@ pub fn recommend_ivf<'a>(
 ) -> Vec<Scored> {
     let base = view.global_mean + view.user_bias[u as usize];
     let p = view.user(u);
-    let mut list_scores = vec![0f32; ivf.n_lists()];
-    if view.factors > 0 {
-        kern.dots(p, ivf.centroids, &mut list_scores);
-    }
-    for (s, b) in list_scores.iter_mut().zip(ivf.list_bias) {
-        *s += b;
-    }
+    let list_scores = user_list_scores(view, kern, ivf, u);
     let exclude = exclude.into();
     widening(ivf.n_lists(), probes, k, |probes| {
         let lists = IvfRef::best_lists(&list_scores, probes);
@@ -517,6 +518,46 @@ pub fn recommend_ivf<'a>(
             d + (base + view.item_bias[i as usize])
         })
     })
+}
+
+/// What user `u` scores the lists by: the centroid's dot product plus the list's mean item bias.
+fn user_list_scores(view: &ModelView<'_>, kern: Kernels, ivf: IvfRef<'_>, u: u32) -> Vec<f32> {
+    let mut list_scores = vec![0f32; ivf.n_lists()];
+    if view.factors > 0 {
+        kern.dots(view.user(u), ivf.centroids, &mut list_scores);
+    }
+    for (s, b) in list_scores.iter_mut().zip(ivf.list_bias) {
+        *s += b;
+    }
+    list_scores
+}
+
+/// What item vector `q` scores the lists by in a similar-items search: with shrinkage, the
+/// lists whose weighted unit vectors point its way; plain cosine, the lists whose centroids
+/// are closest in angle (NaN, never probed, for a list without a direction).
+fn item_list_scores(
+    kern: Kernels,
+    ivf: IvfRef<'_>,
+    q: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+) -> Vec<f32> {
+    let f = ivf.factors;
+    let mut list_scores = vec![0f32; ivf.n_lists()];
+    match shrinkage {
+        Some(sh) if sh.shrinkage > 0.0 => kern.dots(q, ivf.shrunk_centroids, &mut list_scores),
+        _ => {
+            kern.dots(q, ivf.centroids, &mut list_scores);
+            // (f.max(1): a model without factors has no centroids, and chunks_exact(0) panics)
+            for (s, c) in list_scores
+                .iter_mut()
+                .zip(ivf.centroids.chunks_exact(f.max(1)))
+            {
+                let nc = norm(kern, c);
+                *s = if nc > 0.0 { *s / nc } else { f32::NAN };
+            }
+        }
+    }
+    list_scores
 }
 
 /// Runs `scan(probes)`, doubling the probes while it returns fewer than k items and lists are
@@ -560,24 +601,7 @@ pub fn similar_ivf(
         return Vec::new();
     }
     let q = view.item(item);
-    let f = view.factors;
-    let mut list_scores = vec![0f32; ivf.n_lists()];
-    match shrinkage {
-        // Shrunk: the lists whose weighted unit vectors point the query's way.
-        Some(sh) if sh.shrinkage > 0.0 => kern.dots(q, ivf.shrunk_centroids, &mut list_scores),
-        // Plain cosine: the lists whose centroids are closest in angle.
-        _ => {
-            kern.dots(q, ivf.centroids, &mut list_scores);
-            // (f.max(1): a model without factors has no centroids, and chunks_exact(0) panics)
-            for (s, c) in list_scores
-                .iter_mut()
-                .zip(ivf.centroids.chunks_exact(f.max(1)))
-            {
-                let nc = norm(kern, c);
-                *s = if nc > 0.0 { *s / nc } else { f32::NAN };
-            }
-        }
-    }
+    let list_scores = item_list_scores(kern, ivf, q, shrinkage);
     let itself = [item];
     let exclude = exclude.and(&itself);
     widening(ivf.n_lists(), probes, k, |probes| {
@@ -590,6 +614,176 @@ pub fn similar_ivf(
             }
         })
     })
+}
+
+/// Queries of each kind (users for recommend, items for similar items) that an index's recall
+/// is measured on when it is built.
+pub const RECALL_QUERIES: usize = 128;
+
+/// The k of the recall an index measures: recall@10.
+pub const RECALL_K: usize = 10;
+
+/// Random stream purpose of the measurement's queries.
+const RECALL_STREAM: u64 = 0x1F_0002;
+
+/// `count` distinct values of 0..n drawn from `pool` (all of them when it is no larger), in a
+/// seeded order, ascending.
+fn draw(pool: &[u32], count: usize, rng: &mut crate::rng::Rng) -> Vec<u32> {
+    let mut order = pool.to_vec();
+    let take = count.min(order.len());
+    for i in 0..take {
+        let j = rand::Rng::gen_range(rng, i..order.len());
+        order.swap(i, j);
+    }
+    order.truncate(take);
+    order.sort_unstable();
+    order
+}
+
+/// The queries an index of `n_items` built with `params` measures its recall on: up to
+/// [`RECALL_QUERIES`] users of `n_users`, and as many items held out of the k-means training
+/// sample (drawn from every item when the sample holds them all, as in a small catalog).
+pub fn recall_queries(n_users: usize, n_items: usize, params: &IvfParams) -> (Vec<u32>, Vec<u32>) {
+    let mut rng = stream(params.seed, &[RECALL_STREAM]);
+    let users = draw(
+        &(0..n_users as u32).collect::<Vec<_>>(),
+        RECALL_QUERIES,
+        &mut rng,
+    );
+    let trained = training_sample(n_items, params, &mut stream(params.seed, &[IVF_STREAM]));
+    let mut held_out = Vec::with_capacity(n_items - trained.len());
+    let mut t = trained.iter().peekable();
+    for i in 0..n_items as u32 {
+        if t.peek() == Some(&&i) {
+            t.next();
+        } else {
+            held_out.push(i);
+        }
+    }
+    if held_out.is_empty() {
+        held_out = trained;
+    }
+    let items = draw(&held_out, RECALL_QUERIES, &mut rng);
+    (users, items)
+}
+
+/// The recall@10 of an index against the exact scan for every number of probes: entry p - 1 is
+/// the share of the exact top 10 (recommend for each of `users`, embedding neighbours shrunk by
+/// `shrinkage` for each of `items`) that lies in the query's p best lists, the lower of the two
+/// kinds. A search with p probes scores every item of its lists exactly, so this is the recall it
+/// reaches (at least: it probes more lists when its lists hold fewer than k items). Measured
+/// once, when the index is built. One exact scan per query,
+/// the queries spread over the current rayon pool; the same curve whatever the thread count.
+/// None once `cancel` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_recall(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    ivf: IvfRef<'_>,
+    norms: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+    users: &[u32],
+    items: &[u32],
+    cancel: &CancelFlag,
+) -> Option<Vec<f32>> {
+    let lists = ivf.n_lists();
+    let mut list_of = vec![0u32; view.n_items()];
+    for l in 0..lists {
+        for &i in ivf.list(l) {
+            list_of[i as usize] = l as u32;
+        }
+    }
+    // For one query: the probes each of its exact neighbours needs (its list's rank + 1; lists
+    // a search never probes, with a NaN score, count past the end).
+    let needs = |exact: Vec<Scored>, list_scores: Vec<f32>| -> Vec<u32> {
+        let mut rank = vec![u32::MAX; lists];
+        for (r, l) in top_k(&list_scores, lists, &[]).iter().enumerate() {
+            rank[l.index as usize] = r as u32;
+        }
+        exact
+            .iter()
+            .map(|e| rank[list_of[e.index as usize] as usize].saturating_add(1))
+            .collect()
+    };
+    let by_user: Vec<Option<Vec<u32>>> = users
+        .par_iter()
+        .map(|&u| {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            let exact =
+                crate::serving::recommend_scan(view, kern, u, RECALL_K, Skip::NONE, false, None);
+            Some(needs(exact, user_list_scores(view, kern, ivf, u)))
+        })
+        .collect();
+    let by_item: Vec<Option<Vec<u32>>> = items
+        .par_iter()
+        .map(|&i| {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            let exact = crate::similarity::embedding_neighbours_scan(
+                view,
+                kern,
+                norms,
+                shrinkage,
+                i,
+                RECALL_K,
+                Skip::NONE,
+                false,
+                None,
+            );
+            Some(needs(
+                exact,
+                item_list_scores(kern, ivf, view.item(i), shrinkage),
+            ))
+        })
+        .collect();
+    if cancel.is_cancelled() {
+        return None;
+    }
+    let curve = |needs: Vec<Option<Vec<u32>>>| -> Option<Vec<f32>> {
+        let mut at = vec![0u64; lists + 1];
+        let mut total = 0u64;
+        for n in needs {
+            for p in n? {
+                total += 1;
+                if (p as usize) <= lists {
+                    at[p as usize] += 1;
+                }
+            }
+        }
+        let mut found = 0u64;
+        Some(
+            (1..=lists)
+                .map(|p| {
+                    found += at[p];
+                    if total == 0 {
+                        1.0
+                    } else {
+                        (found as f64 / total as f64) as f32
+                    }
+                })
+                .collect(),
+        )
+    };
+    let (a, b) = (curve(by_user)?, curve(by_item)?);
+    Some(a.iter().zip(&b).map(|(x, y)| x.min(*y)).collect())
+}
+
+/// The fewest probes whose measured recall (`curve`, from [`measure_recall`]) reaches `target`;
+/// every list when none does. None without a curve.
+pub fn probes_for(curve: &[f32], target: f64) -> Option<usize> {
+    if curve.is_empty() {
+        return None;
+    }
+    Some(
+        curve
+            .iter()
+            // in f32, as stored: a recall of 0.95 reaches a target of 0.95
+            .position(|&r| r >= target as f32)
+            .map_or(curve.len(), |p| p + 1),
+    )
 }
 
 /// Share of `exact`'s items that `approx` found (recall@k of an approximate answer).
@@ -1050,6 +1244,157 @@ mod tests {
             1,
         );
         assert!(recall(&exact, &one) >= 0.9);
+    }
+
+    /// A noisy catalog (neighbours spread over many lists), its index of `lists` lists, and the
+    /// support that shrinks similar items.
+    fn noisy_index(lists: usize) -> (FactorModel, Ivf, Vec<f32>, IvfParams) {
+        let m = clustered(4000, 25, 12, 0.9);
+        let support: Vec<f32> = (0..4000).map(|i| ((i * 13) % 90) as f32).collect();
+        let params = IvfParams {
+            lists,
+            iterations: 6,
+            sample_per_list: 32,
+            seed: 5,
+        };
+        let ivf = build(&m.item_factors, &m.item_bias, &support, 12, &params);
+        (m, ivf, support, params)
+    }
+
+    #[test]
+    fn the_measured_recall_is_what_the_search_reaches_at_every_probe_count() {
+        let (m, ivf, support, params) = noisy_index(30);
+        let view = m.view();
+        let kern = Kernels::detect();
+        let norms = m.item_norms(kern);
+        let sh = Some(Shrinkage {
+            support: &support,
+            shrinkage: DEFAULT_SHRINKAGE,
+        });
+        let (users, items) = recall_queries(view.n_users(), view.n_items(), &params);
+        assert_eq!((users.len(), items.len()), (20, RECALL_QUERIES));
+        let cancel = CancelFlag::new();
+        let curve = measure_recall(
+            &view,
+            kern,
+            ivf.as_ref(),
+            &norms,
+            sh,
+            &users,
+            &items,
+            &cancel,
+        )
+        .expect("never cancelled");
+        assert_eq!(curve.len(), 30);
+        assert!(curve.windows(2).all(|w| w[0] <= w[1]), "{curve:?}");
+        // noisy enough that the probes matter, and every list finds every neighbour
+        assert!(curve[0] < 0.8 && curve[29] == 1.0, "{curve:?}");
+        for p in [1, 2, 4, 9, 17, 30] {
+            let mean = |r: Vec<f64>| r.iter().sum::<f64>() / r.len() as f64;
+            let by_user = mean(
+                users
+                    .iter()
+                    .map(|&u| {
+                        let exact = recommend_scan(&view, kern, u, 10, Skip::NONE, false, None);
+                        let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, Skip::NONE, p);
+                        recall(&exact, &approx)
+                    })
+                    .collect(),
+            );
+            let by_item = mean(
+                items
+                    .iter()
+                    .map(|&i| {
+                        let exact = embedding_neighbours_scan(
+                            &view,
+                            kern,
+                            &norms,
+                            sh,
+                            i,
+                            10,
+                            Skip::NONE,
+                            false,
+                            None,
+                        );
+                        let approx = similar_ivf(
+                            &view,
+                            kern,
+                            ivf.as_ref(),
+                            &norms,
+                            sh,
+                            i,
+                            10,
+                            Skip::NONE,
+                            p,
+                        );
+                        recall(&exact, &approx)
+                    })
+                    .collect(),
+            );
+            let reached = by_user.min(by_item);
+            assert!(
+                (reached - curve[p - 1] as f64).abs() < 1e-6,
+                "{p} probes: searches reach {by_user} (recommend) and {by_item} (similar items), the curve says {}",
+                curve[p - 1]
+            );
+        }
+        // The same curve whatever the thread count.
+        for threads in [1, 3] {
+            let again = pool(threads).install(|| {
+                measure_recall(
+                    &view,
+                    kern,
+                    ivf.as_ref(),
+                    &norms,
+                    sh,
+                    &users,
+                    &items,
+                    &cancel,
+                )
+            });
+            assert_eq!(again.as_ref(), Some(&curve));
+        }
+        cancel.cancel();
+        assert!(measure_recall(
+            &view,
+            kern,
+            ivf.as_ref(),
+            &norms,
+            sh,
+            &users,
+            &items,
+            &cancel
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn the_fewest_probes_that_reach_the_target() {
+        let curve = [0.5, 0.8, 0.95, 0.97, 1.0];
+        assert_eq!(probes_for(&curve, 0.95), Some(3));
+        assert_eq!(probes_for(&curve, 0.951), Some(4));
+        assert_eq!(probes_for(&curve, 0.0), Some(1));
+        assert_eq!(probes_for(&curve, 1.0), Some(5));
+        // unreachable (lists that are never probed): every list
+        assert_eq!(probes_for(&[0.5, 0.9], 0.95), Some(2));
+        assert_eq!(probes_for(&[], 0.95), None);
+    }
+
+    #[test]
+    fn recall_queries_hold_items_out_of_the_kmeans_sample() {
+        let (_, _, _, params) = noisy_index(30);
+        // 30 lists x 32 = 960 of 4000 items train k-means; the queries are among the others
+        let trained = training_sample(4000, &params, &mut stream(params.seed, &[IVF_STREAM]));
+        assert_eq!(trained.len(), 960);
+        let (users, items) = recall_queries(500, 4000, &params);
+        assert_eq!((users.len(), items.len()), (RECALL_QUERIES, RECALL_QUERIES));
+        assert!(items.iter().all(|i| trained.binary_search(i).is_err()));
+        assert!(items.windows(2).all(|w| w[0] < w[1]) && users.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(recall_queries(500, 4000, &params), (users, items));
+        // a catalog the sample covers: queries drawn from every item; few users: all of them
+        let (users, items) = recall_queries(7, 500, &params);
+        assert_eq!(users, (0..7).collect::<Vec<u32>>());
+        assert_eq!(items.len(), RECALL_QUERIES);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM05";
+pub const MAGIC: &[u8; 8] = b"PGRECM06";
 /// Bytes of the header; the section table follows it.
 pub const HEADER: usize = 64;
 /// Alignment of every section (from the start of the file).
@@ -52,9 +52,10 @@ enum Section {
     IvfRows,
     IvfRowsF16,
     ItemPopularity,
+    IvfRecall,
 }
 /// Entries of the section table (16 bytes each: offset, byte length).
-pub const SECTIONS: usize = 23;
+pub const SECTIONS: usize = 24;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -94,6 +95,9 @@ pub struct Parts<'a> {
     pub f16_items: bool,
     /// The approximate-search index, when the version asked for one.
     pub ivf: Option<&'a Ivf>,
+    /// The index's recall@10 at each number of probes, measured when it was built
+    /// ([`crate::ivf::measure_recall`]; one entry per list, empty when not measured).
+    pub ivf_recall: &'a [f32],
 }
 
 fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
@@ -129,6 +133,9 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         || p.item_keys.len() != n_items
         || p.ivf
             .is_some_and(|x| !x.as_ref().is_consistent(n_items, p.factors))
+        || !(p.ivf_recall.is_empty()
+            || p.ivf
+                .is_some_and(|x| x.as_ref().n_lists() == p.ivf_recall.len()))
     {
         return bad("the parts of the model do not agree in size");
     }
@@ -194,6 +201,7 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         },
         as_bytes(&ivf_half),
         p.item_popularity.map_or(&[][..], as_bytes),
+        as_bytes(p.ivf_recall),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -356,6 +364,9 @@ pub struct Mapped<'a> {
     pub item_factors_f16: Option<&'a [u16]>,
     /// The approximate-search index, when the version asked for one.
     pub ivf: Option<IvfRef<'a>>,
+    /// The index's recall@10 at each number of probes (one entry per list; empty when the
+    /// index was not measured).
+    pub ivf_recall: &'a [f32],
 }
 
 impl<'a> Mapped<'a> {
@@ -402,6 +413,7 @@ const NAMES: [&str; SECTIONS] = [
     "index rows",
     "f16 index rows",
     "item popularity",
+    "index recall",
 ];
 
 /// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
@@ -690,6 +702,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             IvfItems,
             IvfRows,
             IvfRowsF16,
+            IvfRecall,
         ];
         require(rest.iter().all(|&s| sec.is_empty(s)), || {
             "index sections without an index".into()
@@ -740,7 +753,17 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         require(x.is_consistent(n_items, factors), || {
             "the index does not agree with the header".into()
         })?;
-        Some(x)
+        let recall = sec.any::<f32>(IvfRecall)?;
+        require(
+            recall.is_empty()
+                || (recall.len() == lists && recall.iter().all(|r| (0.0..=1.0).contains(r))),
+            || "the index recall is damaged".into(),
+        )?;
+        Some((x, recall))
+    };
+    let (ivf, ivf_recall) = match ivf {
+        Some((x, recall)) => (Some(x), recall),
+        None => (None, &[][..]),
     };
     Ok(Mapped {
         factors,
@@ -773,6 +796,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         )?,
         item_factors_f16,
         ivf,
+        ivf_recall,
     })
 }
 
@@ -858,6 +882,7 @@ mod tests {
             item_keys: KeysIn::Int(&[100, 200, 300]),
             f16_items: text,
             ivf: text.then_some(&ivf),
+            ivf_recall: if text { &[0.75, 1.0] } else { &[] },
         };
         let mut out = Vec::new();
         write(&mut out, &p).unwrap();
@@ -897,6 +922,7 @@ mod tests {
                     assert_eq!(x.centroids[3], -4.0);
                     assert_eq!(x.list_bias, &[2.0, 2.0]);
                     assert_eq!(x.shrunk_centroids[1], -0.5);
+                    assert_eq!(m.ivf_recall, &[0.75, 1.0]);
                     // rows in f16, as the file's item vectors (the text case asks for f16)
                     match x.rows {
                         ListRows::F16(h) => assert_eq!(half::f16::from_bits(h[5]).to_f32(), -5.0),
@@ -984,6 +1010,14 @@ mod tests {
             item_keys: KeysIn::Int(&[1]),
             f16_items: false,
             ivf: None,
+            ivf_recall: &[],
+        };
+        assert!(write(&mut Vec::new(), &p).is_err());
+        // a recall curve without an index, or of another length than the lists
+        let p = Parts {
+            item_factors: &[0.0, 0.0],
+            ivf_recall: &[1.0],
+            ..p
         };
         assert!(write(&mut Vec::new(), &p).is_err());
     }

@@ -305,6 +305,10 @@ fn build(shape: Shape, seed: u64) -> Built {
         }
         b.finish(&model.item_bias, &support).expect("not cancelled")
     });
+    let recall: Vec<f32> = ivf.as_ref().map_or(Vec::new(), |x| {
+        let n = x.as_ref().n_lists();
+        (1..=n).map(|p| p as f32 / n as f32).collect()
+    });
     // Shapes without a rating range carry a popularity section (a version trained with row
     // weights), so its damage is checked too.
     let popularity: Vec<f32> = support.iter().map(|s| s * 0.5 + 0.25).collect();
@@ -332,6 +336,9 @@ fn build(shape: Shape, seed: u64) -> Built {
         },
         f16_items: shape.f16,
         ivf: ivf.as_ref(),
+        // a measured index carries its recall curve (one entry per list), so its damage is
+        // checked too
+        ivf_recall: &recall,
     };
     let mut file = Vec::new();
     store::write(&mut file, &parts).expect("the parts agree");
@@ -1217,7 +1224,7 @@ fn a_flipped_bit_in_the_magic_is_refused() {
 fn another_format_version_is_refused() {
     assert_eq!(&MAGIC[..6], b"PGRECM");
     for b in all_built() {
-        for v in [b"02", b"03", b"04", b"06", b"00", b"99", b"5 "] {
+        for v in [b"02", b"03", b"04", b"05", b"07", b"00", b"99", b"6 "] {
             let mut bad = b.file.clone();
             bad[6..8].copy_from_slice(v);
             let buf = AlignedBytes::new(&bad);
