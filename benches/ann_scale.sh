@@ -28,13 +28,19 @@ SELECT n_items, round(train_seconds::numeric, 1) AS train_seconds
 FROM pgrec.train('scale', 'synth', 'ials', rating_col => NULL,
                  params => '{"epochs": 2, "factors": 64, "ann": "ivf", "serving_precision": "$PRECISION"}');
 SQL
-echo "== first call (builds the serving file with the index), then the index's shape"
+echo "== first call (builds the serving file with the index and measures its recall: DEBUG1 gives the time of each), then the index's shape"
 psql -d $DB <<SQL
 SET pgrec.threads = $THREADS;
+SET client_min_messages = debug1;
 \timing on
 SELECT count(*) FROM pgrec.similar_items('scale', (SELECT min(item_id) FROM pgrec.item_embeddings('scale')), 10);
 \timing off
-SELECT pgrec.embedding_stats('scale')->'ann' AS ann;
+RESET client_min_messages;
+SELECT j->'ann' AS ann, j->'ann_probes' AS ann_probes, j->'ann_recall' AS measured_recall FROM pgrec.embedding_stats('scale') j;
+SET pgrec.ann_recall = 0.9;
+SELECT 0.9 AS session_target, j->'ann_probes' AS ann_probes, j->'ann_recall' AS measured_recall FROM pgrec.embedding_stats('scale') j;
+SET pgrec.ann_recall = 0.99;
+SELECT 0.99 AS session_target, j->'ann_probes' AS ann_probes, j->'ann_recall' AS measured_recall FROM pgrec.embedding_stats('scale') j;
 SQL
 echo "== pgrec: exact scan vs IVF probes (pgrec.threads = $THREADS, serving_precision $PRECISION)"
 psql -d $DB <<'SQL'
@@ -44,10 +50,11 @@ CREATE TABLE q_users AS SELECT user_id FROM pgrec.user_embeddings('scale') ORDER
 CREATE TABLE q_items AS SELECT item_id FROM pgrec.item_embeddings('scale') ORDER BY random() LIMIT 200;
 CREATE TABLE lat (setting text, call text, ms float8);
 CREATE TABLE got (setting text, call text, q bigint, item_id bigint);
-CREATE PROCEDURE run(setting text, probes int) LANGUAGE plpgsql AS $$
+CREATE PROCEDURE run(setting text, probes int, target float8 DEFAULT 0) LANGUAGE plpgsql AS $$
 DECLARE r record; t timestamptz;
 BEGIN
   PERFORM set_config('pgrec.ivf_probes', probes::text, false);
+  PERFORM set_config('pgrec.ann_recall', target::text, false);
   PERFORM count(*) FROM pgrec.recommend('scale', (SELECT min(user_id) FROM q_users), 10);
   FOR r IN SELECT user_id FROM q_users LOOP
     t := clock_timestamp();
@@ -67,7 +74,9 @@ SET pgrec.threads = 2;
 CALL run('exact scan', -1);
 CALL run('ivf probes 8', 8);
 CALL run('ivf probes 16', 16);
-CALL run('ivf probes 45 (default)', 0);
+CALL run('ivf probes for recall 0.9 (pgrec.ann_recall)', 0, 0.9);
+CALL run('ivf probes for recall 0.95 (default ann_recall)', 0);
+CALL run('ivf probes for recall 0.99 (pgrec.ann_recall)', 0, 0.99);
 CALL run('ivf probes 90', 90);
 CALL run('ivf probes 180', 180);
 SQL

@@ -43,6 +43,8 @@ pub struct ServingModel {
     pub user_norms: std::sync::OnceLock<Vec<f32>>,
     /// The version's ivf_probes param.
     ivf_probes: Option<usize>,
+    /// The version's ann_recall param (or its default).
+    ann_recall: f64,
     /// The model's hidden items as sorted indices, with the `hidden_changes` they were read at.
     hidden: std::sync::Mutex<(i64, std::sync::Arc<[u32]>)>,
     backing: crate::store_file::Backing,
@@ -99,17 +101,49 @@ impl ServingModel {
     }
 
     /// Lists an approximate search scans now: None for an exact scan (no index, or
-    /// pgrec.ivf_probes = -1), else pgrec.ivf_probes or the model's ivf_probes.
+    /// pgrec.ivf_probes = -1). Else, first that applies: pgrec.ivf_probes; the fewest probes
+    /// whose recall, measured when the index was built, reaches pgrec.ann_recall; the model's
+    /// ivf_probes; the fewest reaching the model's ann_recall (an index built without a
+    /// measurement: a sixteenth of the lists).
+    ///
+    /// Probes chosen for a recall that cover a quarter of the lists or more give way to the
+    /// exact scan: it reads the catalog in one sequential pass and was as fast or faster there
+    /// (BENCHMARKS.md, "Approximate search you can rely on"), and its recall is 1.
     pub fn probes(&self) -> Option<usize> {
         let ivf = self.data.ivf?;
+        let curve = self.data.ivf_recall;
+        let for_recall = |target: f64| {
+            pgrec_core::ivf::probes_for(curve, target).map(|p| (p * 4 < ivf.n_lists()).then_some(p))
+        };
+        let session = crate::gucs::ANN_RECALL.get();
         match crate::gucs::IVF_PROBES.get() {
             -1 => None,
-            0 => Some(
-                self.ivf_probes
-                    .unwrap_or_else(|| pgrec_core::ivf::default_probes(ivf.n_lists())),
-            ),
+            0 => {
+                if session > 0.0 {
+                    if let Some(p) = for_recall(session) {
+                        return p;
+                    }
+                }
+                if let Some(p) = self.ivf_probes {
+                    return Some(p);
+                }
+                for_recall(self.ann_recall)
+                    .unwrap_or_else(|| Some(pgrec_core::ivf::default_probes(ivf.n_lists())))
+            }
             n => Some(n.max(1) as usize),
         }
+    }
+
+    /// The recall@10 that an approximate search with `probes` lists reaches, as measured when
+    /// the index was built (None without a measurement).
+    pub fn recall_at(&self, probes: usize) -> Option<f64> {
+        let curve = self.data.ivf_recall;
+        // through the f32's shortest decimal, so that a stored 0.95 reads as 0.95, not
+        // 0.949999988
+        (!curve.is_empty()).then(|| {
+            let r = curve[probes.clamp(1, curve.len()) - 1];
+            r.to_string().parse::<f64>().unwrap_or(r as f64)
+        })
     }
 
     /// The model's hidden items (sorted indices of this version; keys it does not know are left
@@ -318,26 +352,61 @@ pub(crate) fn serving_params(info: &VersionInfo) -> PipelineParams {
     PipelineParams::of_stored(&params)
 }
 
-/// Builds the approximate-search index of `model`'s item vectors on the pool (cancellable:
-/// statement_timeout and pg_cancel_backend stop it between k-means rounds).
-fn build_ivf(model: &FactorModel, support: &[f32], lists: Option<usize>) -> pgrec_core::ivf::Ivf {
-    use pgrec_core::ivf::{IvfBuilder, IvfParams};
+/// Builds the approximate-search index of `model`'s item vectors on the pool, and measures its
+/// recall@10 against the exact scan at every number of probes on held-out queries (users for
+/// recommend, items for similar_items, shrunk as similar_items shrinks by default); cancellable:
+/// statement_timeout and pg_cancel_backend stop it between k-means rounds and queries.
+fn build_ivf(
+    model: &FactorModel,
+    kernels: Kernels,
+    norms: &[f32],
+    support: &[f32],
+    lists: Option<usize>,
+) -> (pgrec_core::ivf::Ivf, Vec<f32>) {
+    use pgrec_core::ivf::{measure_recall, recall_queries, IvfBuilder, IvfParams};
     let params = IvfParams::for_items(model.n_items(), lists);
     let pool = crate::pool::pool(crate::pool::default_threads());
+    let started = std::time::Instant::now();
     let built = crate::pool::run(&pool, |cancel| {
         let mut b = IvfBuilder::new(&model.item_factors, model.factors, &params, cancel);
         for _ in 0..params.iterations {
             b.step();
         }
-        b.finish(&model.item_bias, support)
+        let ivf = b.finish(&model.item_bias, support)?;
+        let built = started.elapsed();
+        let (users, items) = recall_queries(model.n_users(), model.n_items(), &params);
+        let shrinkage = pgrec_core::similarity::Shrinkage {
+            support,
+            shrinkage: pgrec_core::similarity::DEFAULT_SHRINKAGE,
+        };
+        let view = model.view();
+        let recall = measure_recall(
+            &view,
+            kernels,
+            ivf.as_ref(),
+            norms,
+            Some(shrinkage),
+            &users,
+            &items,
+            cancel,
+        )?;
+        Some((ivf, recall, built, started.elapsed() - built))
     });
-    built.unwrap_or_else(|| {
+    let (ivf, recall, build_time, measure_time) = built.unwrap_or_else(|| {
         raise(
             Code::ERRCODE_QUERY_CANCELED,
             "pgrec: building the approximate-search index was cancelled",
             None,
         )
-    })
+    });
+    pgrx::debug1!(
+        "pgrec: approximate-search index of {} lists over {} items built in {:.3} s; its recall@10 measured at every probe count in {:.3} s",
+        ivf.as_ref().n_lists(),
+        model.n_items(),
+        build_time.as_secs_f64(),
+        measure_time.as_secs_f64()
+    );
+    (ivf, recall)
 }
 
 /// The serving file's bytes of a version: a copy of this node's file when one was written and
@@ -381,9 +450,12 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
     let popularity = read_popularity(info, model.n_items());
-    let ivf = match serving.ann {
-        Ann::Ivf { lists, .. } => Some(build_ivf(&model, &support, lists)),
-        Ann::None => None,
+    let (ivf, ivf_recall) = match serving.ann {
+        Ann::Ivf { lists, .. } => {
+            let (ivf, recall) = build_ivf(&model, kernels, &item_norms, &support, lists);
+            (Some(ivf), recall)
+        }
+        Ann::None => (None, Vec::new()),
     };
     fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
         match kind {
@@ -407,6 +479,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
         item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
         f16_items: serving.f16(),
         ivf: ivf.as_ref(),
+        ivf_recall: &ivf_recall,
     };
     let mut out = Vec::new();
     if let Err(e) = store::write(&mut out, &parts) {
@@ -485,13 +558,11 @@ fn load(info: VersionInfo) -> ServingModel {
             None,
         );
     }
-    let ivf_probes = if data.ivf.is_some() {
-        match serving_params(&info).ann {
-            Ann::Ivf { probes, .. } => probes,
-            Ann::None => None,
+    let (ivf_probes, ann_recall) = match serving_params(&info).ann {
+        Ann::Ivf { probes, recall, .. } if data.ivf.is_some() => {
+            (probes, recall.unwrap_or(crate::params::DEFAULT_ANN_RECALL))
         }
-    } else {
-        None
+        _ => (None, crate::params::DEFAULT_ANN_RECALL),
     };
     ServingModel {
         users: Keys::Mapped(data.user_keys),
@@ -505,6 +576,7 @@ fn load(info: VersionInfo) -> ServingModel {
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
         ivf_probes,
+        ann_recall,
         // Never read yet: no model has -1 changes.
         hidden: std::sync::Mutex::new((-1, std::sync::Arc::from(Vec::new()))),
         backing,

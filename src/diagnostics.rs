@@ -108,6 +108,13 @@ fn embedding_stats(model: &str) -> pgrx::JsonB {
             "lists": ivf.n_lists(),
             "probes": m.probes(),
         })),
+        // the probes this session's searches use, and the recall@10 the index measured at them
+        // when it was built (null probes and recall 1: exact scans)
+        "ann_probes": m.probes(),
+        "ann_recall": m.ivf().and_then(|_| match m.probes() {
+            Some(p) => m.recall_at(p),
+            None => Some(1.0),
+        }),
         "users": side_stats(m.view().user_factors, k),
         "items": side_stats(m.view().item_factors, k),
     }))

@@ -12,6 +12,9 @@ pub static SHARED_SERVING: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Lists an approximate search scans (0: the model's ivf_probes; -1: exact scans).
 pub static IVF_PROBES: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+/// A session's recall@10 target for approximate searches (0: each model's ann_recall).
+pub static ANN_RECALL: GucSetting<f64> = GucSetting::<f64>::new(0.0);
+
 /// The memory limit of one training in MB (0: half of physical memory; memory_guard.rs).
 pub static MAX_TRAINING_MEMORY: GucSetting<i32> = GucSetting::<i32>::new(0);
 
@@ -36,11 +39,21 @@ pub fn define_gucs() {
     );
     GucRegistry::define_int_guc(
         c"pgrec.ivf_probes",
-        c"Lists that recommend and similar_items scan on models trained with \"ann\": \"ivf\" (0: the model's ivf_probes; -1: scan every item, exactly).",
-        c"More lists find more of the exact answer and take longer; probing every list gives the exact answer.",
+        c"Lists that recommend and similar_items scan on models trained with \"ann\": \"ivf\" (0: the model's own; -1: scan every item, exactly).",
+        c"More lists find more of the exact answer and take longer; probing every list gives the exact answer. Wins over pgrec.ann_recall and the model's ivf_probes and ann_recall.",
         &IVF_PROBES,
         -1,
         i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"pgrec.ann_recall",
+        c"The recall@10 this session's approximate searches aim for (0: each model's ann_recall).",
+        c"Each index measured its recall at every number of probes when it was built; a search probes the fewest lists whose measured recall reaches this target. No new measurement is made.",
+        &ANN_RECALL,
+        0.0,
+        1.0,
         GucContext::Userset,
         GucFlags::default(),
     );

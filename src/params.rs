@@ -1,5 +1,5 @@
 //! The pipeline's own params: what `pgrec.train` takes out of `params` before the algorithm
-//! sees the rest (keep_versions, serving_precision, ann / ivf_lists / ivf_probes, tune /
+//! sees the rest (keep_versions, serving_precision, ann / ivf_lists / ivf_probes / ann_recall, tune /
 //! tune_trials, the row weights event_col / event_weights / time_col / half_life). They are parsed and checked once, here, into [`PipelineParams`]; the version
 //! stores them beside the algorithm's params, and serving reads them back through the same
 //! parser ([`PipelineParams::of_stored`]).
@@ -9,18 +9,23 @@ use serde_json::{json, Value};
 use crate::errors::{raise, Code, OrRaise};
 
 /// The approximate search a version's serving data carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Ann {
     /// Exact scans only.
     #[default]
     None,
-    /// An inverted-file index: the lists asked for and the lists a query probes (None: the
-    /// defaults).
+    /// An inverted-file index: the lists asked for, the lists a query probes (None: the
+    /// defaults) and the recall@10 the probes are chosen for when `probes` is not given (None:
+    /// [`DEFAULT_ANN_RECALL`]).
     Ivf {
         lists: Option<usize>,
         probes: Option<usize>,
+        recall: Option<f64>,
     },
 }
+
+/// The recall@10 an index's probes are chosen for when the params do not say (`ann_recall`).
+pub const DEFAULT_ANN_RECALL: f64 = 0.95;
 
 /// The serving precision of the item vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,13 +275,21 @@ impl PipelineParams {
         if let Some(n) = self.keep_versions {
             stored["keep_versions"] = json!(n);
         }
-        if let Ann::Ivf { lists, probes } = self.ann {
+        if let Ann::Ivf {
+            lists,
+            probes,
+            recall,
+        } = self.ann
+        {
             stored["ann"] = json!("ivf");
             if let Some(n) = lists {
                 stored["ivf_lists"] = json!(n);
             }
             if let Some(n) = probes {
                 stored["ivf_probes"] = json!(n);
+            }
+            if let Some(r) = recall {
+                stored["ann_recall"] = json!(r);
             }
         }
     }
@@ -298,7 +311,8 @@ pub fn algorithm_params(stored: &Value) -> Value {
 const MAX_KEEP_VERSIONS: i64 = 1_000_000;
 
 /// Takes the approximate-search params out of `params`, checked: `"ann": "ivf"` (or null,
-/// "none": exact scans only), `ivf_lists` and `ivf_probes` (positive integers, only with ivf).
+/// "none": exact scans only), `ivf_lists` and `ivf_probes` (positive integers, only with ivf),
+/// `ann_recall` (above 0, at most 1, only with ivf).
 fn take_ann(params: &mut Value) -> Ann {
     let Some(o) = params.as_object_mut() else {
         return Ann::None;
@@ -339,8 +353,28 @@ fn take_ann(params: &mut Value) -> Ann {
             ),
         }
     }
+    let recall = match o.remove("ann_recall") {
+        None | Some(Value::Null) => None,
+        Some(_) if !ivf => raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            "ann_recall is only used with \"ann\": \"ivf\"",
+            Some("Add \"ann\": \"ivf\" to the params, or leave ann_recall out."),
+        ),
+        Some(v) => match v.as_f64() {
+            Some(r) if r > 0.0 && r <= 1.0 => Some(r),
+            _ => raise(
+                Code::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("ann_recall must be a number above 0 and at most 1, got {v}"),
+                Some("ann_recall is the recall@10 against the exact scan that the index's probes are chosen for when it is built (default 0.95); 1 probes until no neighbour is lost."),
+            ),
+        },
+    };
     if ivf {
-        Ann::Ivf { lists, probes }
+        Ann::Ivf {
+            lists,
+            probes,
+            recall,
+        }
     } else {
         Ann::None
     }
