@@ -249,11 +249,15 @@ pub(crate) fn recommend_indices(
     diversify(m, ranked, k, ask.diversity)
 }
 
-/// Runs a catalog scan: on the backend's pool when the catalog is large enough and the pool
-/// has more than one thread, on this thread otherwise (same answer either way).
+/// Runs a catalog scan: on the backend's pool when the catalog is large enough, the pool has
+/// more than one thread and the machine has a core to spare (`pool::core_to_spare`: not under
+/// a busy connection pool), on this thread otherwise (same answer either way).
 fn on_scan_pool<R: Send>(n_items: usize, scan: impl FnOnce(bool) -> R + Send) -> R {
     let threads = crate::pool::default_threads();
-    if n_items >= pgrec_core::serving::PARALLEL_SCAN_ITEMS && threads > 1 {
+    if n_items >= pgrec_core::serving::PARALLEL_SCAN_ITEMS
+        && threads > 1
+        && crate::pool::core_to_spare()
+    {
         crate::pool::pool(threads).install(|| scan(true))
     } else {
         scan(false)

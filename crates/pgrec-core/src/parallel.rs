@@ -102,8 +102,31 @@ impl<T> SharedMut<T> {
     }
 }
 
+/// The runnable threads of a /proc/loadavg line ("0.52 0.58 0.59 3/812 12345" -> 3): the
+/// kernel's instantaneous count, the reader included.
+pub fn runnable_threads(loadavg: &str) -> Option<usize> {
+    loadavg
+        .split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn runnable_threads_of_a_loadavg_line() {
+        assert_eq!(
+            super::runnable_threads("0.52 0.58 0.59 3/812 12345\n"),
+            Some(3)
+        );
+        assert_eq!(super::runnable_threads("1.00 0.50 0.25 17/140 9"), Some(17));
+        assert_eq!(super::runnable_threads("garbage"), None);
+        assert_eq!(super::runnable_threads(""), None);
+    }
+
     use super::*;
 
     #[test]
