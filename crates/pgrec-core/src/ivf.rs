@@ -672,9 +672,8 @@ pub fn recall_queries(n_users: usize, n_items: usize, params: &IvfParams) -> (Ve
 /// `shrinkage` for each of `items`) that lies in the query's p best lists, the lower of the two
 /// kinds. A search with p probes scores every item of its lists exactly, so this is the recall it
 /// reaches (at least: it probes more lists when its lists hold fewer than k items). Measured
-/// once, when the index is built. One exact scan per query,
-/// the queries spread over the current rayon pool; the same curve whatever the thread count.
-/// None once `cancel` is set.
+/// once, when the index is built: one exact scan per query, the queries spread over the current
+/// rayon pool; the same curve whatever the thread count. None once `cancel` is set.
 #[allow(clippy::too_many_arguments)]
 pub fn measure_recall(
     view: &ModelView<'_>,
@@ -848,6 +847,22 @@ mod tests {
             item_factors: items,
             head: None,
         }
+    }
+
+    /// Recall@10 of a similar-items search with `probes` lists against the exact scan.
+    fn similar_recall(
+        view: &ModelView<'_>,
+        ivf: IvfRef<'_>,
+        norms: &[f32],
+        sh: Option<Shrinkage<'_>>,
+        item: u32,
+        probes: usize,
+    ) -> f64 {
+        let kern = Kernels::detect();
+        let exact =
+            embedding_neighbours_scan(view, kern, norms, sh, item, 10, Skip::NONE, false, None);
+        let approx = similar_ivf(view, kern, ivf, norms, sh, item, 10, Skip::NONE, probes);
+        recall(&exact, &approx)
     }
 
     fn pool(threads: usize) -> rayon::ThreadPool {
@@ -1199,30 +1214,7 @@ mod tests {
         });
         let mut shrunk = 0.0;
         for q in 0..queries {
-            let item = q * 157 + 1;
-            let exact = embedding_neighbours_scan(
-                &view,
-                kern,
-                &norms,
-                sh,
-                item,
-                10,
-                Skip::NONE,
-                false,
-                None,
-            );
-            let approx = similar_ivf(
-                &view,
-                kern,
-                ivf.as_ref(),
-                &norms,
-                sh,
-                item,
-                10,
-                Skip::NONE,
-                2,
-            );
-            shrunk += recall(&exact, &approx);
+            shrunk += similar_recall(&view, ivf.as_ref(), &norms, sh, q * 157 + 1, 2);
         }
         assert!(
             shrunk / queries as f64 >= 0.99,
@@ -1273,18 +1265,20 @@ mod tests {
         });
         let (users, items) = recall_queries(view.n_users(), view.n_items(), &params);
         assert_eq!((users.len(), items.len()), (20, RECALL_QUERIES));
+        let measure = |cancel: &CancelFlag| {
+            measure_recall(
+                &view,
+                kern,
+                ivf.as_ref(),
+                &norms,
+                sh,
+                &users,
+                &items,
+                cancel,
+            )
+        };
         let cancel = CancelFlag::new();
-        let curve = measure_recall(
-            &view,
-            kern,
-            ivf.as_ref(),
-            &norms,
-            sh,
-            &users,
-            &items,
-            &cancel,
-        )
-        .expect("never cancelled");
+        let curve = measure(&cancel).expect("never cancelled");
         assert_eq!(curve.len(), 30);
         assert!(curve.windows(2).all(|w| w[0] <= w[1]), "{curve:?}");
         // noisy enough that the probes matter, and every list finds every neighbour
@@ -1304,31 +1298,7 @@ mod tests {
             let by_item = mean(
                 items
                     .iter()
-                    .map(|&i| {
-                        let exact = embedding_neighbours_scan(
-                            &view,
-                            kern,
-                            &norms,
-                            sh,
-                            i,
-                            10,
-                            Skip::NONE,
-                            false,
-                            None,
-                        );
-                        let approx = similar_ivf(
-                            &view,
-                            kern,
-                            ivf.as_ref(),
-                            &norms,
-                            sh,
-                            i,
-                            10,
-                            Skip::NONE,
-                            p,
-                        );
-                        recall(&exact, &approx)
-                    })
+                    .map(|&i| similar_recall(&view, ivf.as_ref(), &norms, sh, i, p))
                     .collect(),
             );
             let reached = by_user.min(by_item);
@@ -1340,32 +1310,11 @@ mod tests {
         }
         // The same curve whatever the thread count.
         for threads in [1, 3] {
-            let again = pool(threads).install(|| {
-                measure_recall(
-                    &view,
-                    kern,
-                    ivf.as_ref(),
-                    &norms,
-                    sh,
-                    &users,
-                    &items,
-                    &cancel,
-                )
-            });
+            let again = pool(threads).install(|| measure(&cancel));
             assert_eq!(again.as_ref(), Some(&curve));
         }
         cancel.cancel();
-        assert!(measure_recall(
-            &view,
-            kern,
-            ivf.as_ref(),
-            &norms,
-            sh,
-            &users,
-            &items,
-            &cancel
-        )
-        .is_none());
+        assert!(measure(&cancel).is_none());
     }
 
     #[test]
