@@ -1,8 +1,9 @@
 //! The pipeline's own params: what `pgrec.train` takes out of `params` before the algorithm
-//! sees the rest (keep_versions, serving_precision, ann / ivf_lists / ivf_probes / ann_recall, tune /
-//! tune_trials, the row weights event_col / event_weights / time_col / half_life). They are parsed and checked once, here, into [`PipelineParams`]; the version
-//! stores them beside the algorithm's params, and serving reads them back through the same
-//! parser ([`PipelineParams::of_stored`]).
+//! sees the rest (keep_versions, serving_precision, ann / ivf_lists / ivf_probes / ann_recall,
+//! tune / tune_trials, the row weights event_col / event_weights / time_col / half_life). They
+//! are parsed and checked once, here, into [`PipelineParams`]; the version stores them beside
+//! the algorithm's params, and serving reads them back through the same parser
+//! ([`PipelineParams::of_stored`]).
 
 use serde_json::{json, Value};
 
@@ -365,7 +366,7 @@ fn take_ann(params: &mut Value) -> Ann {
             _ => raise(
                 Code::ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("ann_recall must be a number above 0 and at most 1, got {v}"),
-                Some("ann_recall is the recall@10 against the exact scan that the index's probes are chosen for when it is built (default 0.95); 1 probes until no neighbour is lost."),
+                Some("ann_recall is the recall@10 against the exact scan that the index's probes are chosen for when it is built (default 0.95); at 1 the searches probe until no neighbour of the measurement is lost."),
             ),
         },
     };

@@ -27,10 +27,11 @@ pub fn default_threads() -> usize {
 
 /// Whether the machine has a core to spare beside this backend right now: no more runnable
 /// threads (the kernel's instantaneous count in /proc/loadavg, this backend included) than
-/// cores (one other, such as the client or a second backend, still leaves room). A serving scan spreads over this backend's pool only then: under a busy connection
-/// pool, 16 backends each waking 2 workers on 2 cores would run 32 scan threads, and each
-/// backend scanning on its own thread reads the catalog at the same rate without the switching.
-/// The answers do not depend on it. True when /proc/loadavg cannot be read.
+/// cores (one other, such as the client or a second backend, still leaves room). A serving
+/// scan spreads over this backend's pool only then: under a busy connection pool, 16 backends
+/// each waking 2 workers on 2 cores would run 32 scan threads, and each backend scanning on its
+/// own thread reads the catalog at the same rate without the switching. The answers do not
+/// depend on it. True when /proc/loadavg cannot be read.
 pub fn core_to_spare() -> bool {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
