@@ -16,48 +16,125 @@ pub struct Rating {
     pub value: f32,
 }
 
-/// Assigns dense indices to external keys in order of first appearance (`sort_keys` renumbers
-/// them in key order).
-#[derive(Debug, Clone)]
-pub struct KeyIndex<K: Eq + Hash + Clone> {
-    map: HashMap<K, u32>,
-    keys: Vec<K>,
+/// Keys that may sit in a plain array instead of the hash map: small non-negative integers.
+/// Reading 100M rows over 2M integer user keys spent a third of its time hashing them
+/// (BENCHMARKS.md, "100M interactions"); an array slot is one load.
+pub trait DenseKey {
+    /// The array slot of this key, when it may have one.
+    fn slot(&self) -> Option<usize> {
+        None
+    }
 }
 
-impl<K: Eq + Hash + Clone> Default for KeyIndex<K> {
+/// Largest key (exclusive) that may have an array slot.
+const DENSE_LIMIT: usize = 1 << 31;
+
+/// The array grows to cover a new key only while it stays within this many slots per key
+/// held, plus [`DENSE_SLACK`]: sparse ids (hashes, timestamps) go to the map instead of making
+/// the array huge.
+const DENSE_SLOTS_PER_KEY: usize = 4;
+const DENSE_SLACK: usize = 1 << 20;
+
+impl DenseKey for i64 {
+    #[inline]
+    fn slot(&self) -> Option<usize> {
+        (0..DENSE_LIMIT as i64)
+            .contains(self)
+            .then_some(*self as usize)
+    }
+}
+impl DenseKey for u32 {
+    #[inline]
+    fn slot(&self) -> Option<usize> {
+        Some(*self as usize).filter(|&s| s < DENSE_LIMIT)
+    }
+}
+impl DenseKey for String {}
+impl DenseKey for str {}
+
+/// Assigns dense indices to external keys in order of first appearance (`sort_keys` renumbers
+/// them in key order). Small non-negative integer keys are found through an array, others
+/// through a hash map; which one holds a key never changes what index it has.
+#[derive(Debug, Clone)]
+pub struct KeyIndex<K: Eq + Hash + Clone + DenseKey> {
+    map: HashMap<K, u32>,
+    keys: Vec<K>,
+    /// dense[slot] = index + 1 of the key in that slot, 0 for a key not held. Every key whose
+    /// slot the array covers is here, never in `map` (the array takes them over as it grows).
+    dense: Vec<u32>,
+}
+
+impl<K: Eq + Hash + Clone + DenseKey> Default for KeyIndex<K> {
     fn default() -> Self {
         Self {
             map: HashMap::default(),
             keys: Vec::new(),
+            dense: Vec::new(),
         }
     }
 }
 
-impl<K: Eq + Hash + Clone> KeyIndex<K> {
+impl<K: Eq + Hash + Clone + DenseKey> KeyIndex<K> {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Build from keys listed in index order (as stored in the catalog).
     pub fn from_keys(keys: Vec<K>) -> Self {
-        let map = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i as u32))
-            .collect();
-        Self { map, keys }
+        let mut index = Self {
+            keys: Vec::with_capacity(keys.len()),
+            ..Self::default()
+        };
+        for k in keys {
+            let i = index.keys.len() as u32;
+            index.keys.push(k.clone());
+            index.place(k, i);
+        }
+        index
+    }
+
+    /// Records that `key` has index `i`: in its array slot when the array covers it or may grow
+    /// to, in the map otherwise.
+    #[inline]
+    fn place(&mut self, key: K, i: u32) {
+        if let Some(s) = key.slot() {
+            let bound = DENSE_SLOTS_PER_KEY * (self.keys.len() + 1) + DENSE_SLACK;
+            if s >= self.dense.len() && s < bound {
+                self.grow_dense((s + 1).next_power_of_two().max(1024).min(bound));
+            }
+            if s < self.dense.len() {
+                self.dense[s] = i + 1;
+                return;
+            }
+        }
+        self.map.insert(key, i);
+    }
+
+    /// Widens the array to `len` slots and moves the map's keys that it now covers into it
+    /// (the array doubles, so each key moves at most once per doubling).
+    #[cold]
+    fn grow_dense(&mut self, len: usize) {
+        self.dense.resize(len, 0);
+        let dense = &mut self.dense;
+        self.map.retain(|k, &mut i| match k.slot() {
+            Some(s) if s < dense.len() => {
+                dense[s] = i + 1;
+                false
+            }
+            _ => true,
+        });
     }
 
     /// The index of `key`, inserting it when new.
     #[inline]
     pub fn intern(&mut self, key: K) -> Result<u32> {
-        if let Some(&i) = self.map.get(&key) {
+        if let Some(i) = self.get(&key) {
             return Ok(i);
         }
         let i = u32::try_from(self.keys.len())
             .map_err(|_| CoreError::data("more than 4294967295 distinct keys", None))?;
         self.keys.push(key.clone());
-        self.map.insert(key, i);
+        self.place(key, i);
         Ok(i)
     }
 
@@ -65,8 +142,12 @@ impl<K: Eq + Hash + Clone> KeyIndex<K> {
     pub fn get<Q>(&self, key: &Q) -> Option<u32>
     where
         K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + DenseKey + ?Sized,
     {
+        // a key the array covers is there or nowhere
+        if let Some(&v) = key.slot().and_then(|s| self.dense.get(s)) {
+            return v.checked_sub(1);
+        }
         self.map.get(key).copied()
     }
 
@@ -87,7 +168,7 @@ impl<K: Eq + Hash + Clone> KeyIndex<K> {
     }
 }
 
-impl<K: Eq + Hash + Clone + Ord> KeyIndex<K> {
+impl<K: Eq + Hash + Clone + Ord + DenseKey> KeyIndex<K> {
     /// Renumbers the keys in sorted order and returns each old index's new index, so that the
     /// numbering depends on the set of keys, not on the order they were first seen in.
     pub fn sort_keys(&mut self) -> Vec<u32> {
