@@ -558,11 +558,17 @@ fn load(info: VersionInfo) -> ServingModel {
             None,
         );
     }
-    let (ivf_probes, ann_recall) = match serving_params(&info).ann {
-        Ann::Ivf { probes, recall, .. } if data.ivf.is_some() => {
+    // (the params are read only for a version with an index, as before the recall target)
+    let ann = if data.ivf.is_some() {
+        serving_params(&info).ann
+    } else {
+        Ann::None
+    };
+    let (ivf_probes, ann_recall) = match ann {
+        Ann::Ivf { probes, recall, .. } => {
             (probes, recall.unwrap_or(crate::params::DEFAULT_ANN_RECALL))
         }
-        _ => (None, crate::params::DEFAULT_ANN_RECALL),
+        Ann::None => (None, crate::params::DEFAULT_ANN_RECALL),
     };
     ServingModel {
         users: Keys::Mapped(data.user_keys),

@@ -97,6 +97,7 @@ fn side_stats(vectors: &[f32], k: usize) -> Value {
 fn embedding_stats(model: &str) -> pgrx::JsonB {
     let m = active(model);
     let k = m.view().factors;
+    let probes = m.probes();
     pgrx::JsonB(json!({
         "model": model,
         "version_id": m.info.id,
@@ -106,12 +107,12 @@ fn embedding_stats(model: &str) -> pgrx::JsonB {
         "ann": m.ivf().map(|ivf| json!({
             "index": "ivf",
             "lists": ivf.n_lists(),
-            "probes": m.probes(),
+            "probes": probes,
         })),
         // the probes this session's searches use, and the recall@10 the index measured at them
         // when it was built (null probes and recall 1: exact scans)
-        "ann_probes": m.probes(),
-        "ann_recall": m.ivf().and_then(|_| match m.probes() {
+        "ann_probes": probes,
+        "ann_recall": m.ivf().and_then(|_| match probes {
             Some(p) => m.recall_at(p),
             None => Some(1.0),
         }),

@@ -43,12 +43,6 @@ impl DenseKey for i64 {
             .then_some(*self as usize)
     }
 }
-impl DenseKey for u32 {
-    #[inline]
-    fn slot(&self) -> Option<usize> {
-        Some(*self as usize).filter(|&s| s < DENSE_LIMIT)
-    }
-}
 impl DenseKey for String {}
 impl DenseKey for str {}
 

@@ -264,15 +264,8 @@ fn seed_centroids(
 /// The items k-means trains on (ascending): the first `sample_per_list x lists` of a shuffle of
 /// 0..n drawn from `rng` (a partial Fisher-Yates).
 fn training_sample(n: usize, params: &IvfParams, rng: &mut crate::rng::Rng) -> Vec<u32> {
-    let take = (params.sample_per_list.max(1) * params.lists.max(1)).min(n);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    for i in 0..take {
-        let j = rand::Rng::gen_range(rng, i..n);
-        order.swap(i, j);
-    }
-    let mut picked: Vec<u32> = order[..take].to_vec();
-    picked.sort_unstable();
-    picked
+    let take = params.sample_per_list.max(1) * params.lists.max(1);
+    draw(&(0..n as u32).collect::<Vec<_>>(), take, rng)
 }
 
 /// Builds an [`Ivf`] step by step: `new`, then `step` `params.iterations` times, then
@@ -626,8 +619,8 @@ pub const RECALL_K: usize = 10;
 /// Random stream purpose of the measurement's queries.
 const RECALL_STREAM: u64 = 0x1F_0002;
 
-/// `count` distinct values of 0..n drawn from `pool` (all of them when it is no larger), in a
-/// seeded order, ascending.
+/// `count` distinct values drawn from `pool` (all of them when it is no larger): the first
+/// `count` of a seeded partial Fisher-Yates shuffle, ascending.
 fn draw(pool: &[u32], count: usize, rng: &mut crate::rng::Rng) -> Vec<u32> {
     let mut order = pool.to_vec();
     let take = count.min(order.len());
