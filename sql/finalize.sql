@@ -130,7 +130,7 @@ COMMENT ON FUNCTION pgrec.explain(text, text, text, int) IS
 COMMENT ON FUNCTION pgrec.explain(text, uuid, uuid, int) IS
 'pgrec.explain with uuid keys.';
 COMMENT ON FUNCTION pgrec.fold_in_items(text, text, text, text, text) IS
-'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr) and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';
+'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr), or for ncf and two_tower from the version''s recorded item_features through its item tower (the source''s items and every new item of the features), and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';
 COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
 'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';
 

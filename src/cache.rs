@@ -10,6 +10,7 @@ use crate::errors::{raise, Code, OrRaise};
 use crate::keys::{KeyArg, KeyKind, Keys};
 use crate::params::{Ann, PipelineParams};
 use crate::version::VersionInfo;
+use pgrec_core::algo::contract::Tensor;
 use pgrec_core::algo::neural::ncf::{score_head_from_tensors, HEAD_TENSOR_PATTERN};
 use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
@@ -294,8 +295,37 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
              WHERE version_id = $1 AND name LIKE '{HEAD_TENSOR_PATTERN}' ORDER BY name"
         )
     };
-    let tensors = Spi::connect(|c| {
-        let rows = c.select(&query, None, &[info.id.into()]).or_raise();
+    let tensors = tensors_by(&query, info.id, None);
+    score_head_from_tensors(&tensors, info.factors).unwrap_or_else(|e| {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!(
+                "pgrec: the scoring network of model version {} is damaged: {e}",
+                info.id
+            ),
+            Some("Train the model again."),
+        )
+    })
+}
+
+/// The stored tensors of version `version_id` whose names are LIKE `pattern`, by name.
+pub(crate) fn read_tensors(version_id: i64, pattern: &str) -> Vec<Tensor> {
+    tensors_by(
+        "SELECT name, rows, cols, data FROM pgrec.model_tensors \
+         WHERE version_id = $1 AND name LIKE $2 ORDER BY name",
+        version_id,
+        Some(pattern),
+    )
+}
+
+/// The tensors `query` returns (name, rows, cols, data) for version $1 (and $2).
+fn tensors_by(query: &str, version_id: i64, pattern: Option<&str>) -> Vec<Tensor> {
+    Spi::connect(|c| {
+        let args = match pattern {
+            Some(p) => vec![version_id.into(), p.into()],
+            None => vec![version_id.into()],
+        };
+        let rows = c.select(query, None, &args).or_raise();
         let mut tensors = Vec::new();
         for row in rows {
             let name = row.get::<String>(1).or_raise().unwrap_or_default();
@@ -311,16 +341,6 @@ fn read_head(info: &VersionInfo) -> ScoreHead {
             tensors.push((name, rows_n, cols_n, data));
         }
         tensors
-    });
-    score_head_from_tensors(&tensors, info.factors).unwrap_or_else(|e| {
-        raise(
-            Code::ERRCODE_DATA_CORRUPTED,
-            format!(
-                "pgrec: the scoring network of model version {} is damaged: {e}",
-                info.id
-            ),
-            Some("Train the model again."),
-        )
     })
 }
 

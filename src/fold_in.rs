@@ -2,12 +2,15 @@
 //! recommends for it (nothing is stored); `pgrec.fold_in` embeds the users of a source from their
 //! histories against the active version's item factors and adds them to (or replaces them in)
 //! that version. Both configure the version's algorithm from its stored params and call its
-//! `fold_in` (closed form for als, ials and mf; seeded SGD for bpr).
+//! `fold_in` (closed form for als, ials and mf; seeded SGD for bpr). `pgrec.fold_in_items` folds
+//! items in the same way with the sides swapped, or for ncf and two_tower encodes them from
+//! their features through the stored item tower.
 
-use pgrec_core::algo::contract::Configured;
+use pgrec_core::algo::contract::{Configured, ToEncode};
 use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History};
 use pgrec_core::algo::registry;
 use pgrec_core::data::{find_duplicate, merge_sorted_duplicates};
+use pgrec_core::features::FeatureSpec;
 use pgrec_core::topk::{top_k, Scored};
 use pgrec_core::train::Target;
 use pgrx::prelude::*;
@@ -16,6 +19,7 @@ use crate::access::{require_existing_owner, OWNER_ONLY};
 use crate::cache::{active, ServingModel};
 use crate::catalog::recipe_of;
 use crate::errors::{raise, required, Code, OrRaise};
+use crate::features::Selection;
 use crate::keys::map_keys;
 use crate::keys::{int_keys, text_keys, KeyArg, KeyKind};
 use crate::serve::{check_k, diversify, ranked_for, Ask, LeftOut};
@@ -424,6 +428,16 @@ fn fold_in_items(
     crate::catalog::lock_model(model);
     let m = active(model);
     let (algorithm, c) = configured(&m);
+    let spec = SourceSpec {
+        source,
+        user_col,
+        item_col,
+        rating_col,
+        weights: None,
+    };
+    if registry::encodes_items_from_features(&algorithm) {
+        return fold_in_feature_items(model, &m, &algorithm, &*c, &spec);
+    }
     let view = m.view();
     let swapped = match view.transposed() {
         Some(t) if registry::can_fold_in_items(&algorithm) => t,
@@ -433,19 +447,7 @@ fn fold_in_items(
             Some(&registry::fold_in_items_hint()),
         ),
     };
-    let mut data = read_history(
-        model,
-        &algorithm,
-        &*c,
-        &m,
-        &SourceSpec {
-            source,
-            user_col,
-            item_col,
-            rating_col,
-            weights: None,
-        },
-    );
+    let mut data = read_history(model, &algorithm, &*c, &m, &spec);
     // By item: the weighted values travel with their rows.
     let weights = data.weighted.is_some();
     let mut rows: Vec<(pgrec_core::Rating, f32)> = match data.weighted.take() {
@@ -522,12 +524,21 @@ fn fold_in_items(
     if unknown_users > 0 {
         pgrx::notice!("pgrec: {unknown_users} rows name users that model \"{model}\" does not know; they were skipped");
     }
+    store_items(model, &m, &out, &seen_pairs)
+}
+
+/// Writes folded-in item rows (and their users' seen lists) into the active version `m` of
+/// `model`, counts them in the version, and makes every serving path see them. Returns how
+/// many rows were written.
+fn store_items(model: &str, m: &ServingModel, out: &[ItemRow], seen_pairs: &[(i32, i32)]) -> i64 {
+    let view = m.view();
+    let n_model_items = view.n_items();
     let new_items = out
         .iter()
         .filter(|o| o.idx as usize >= n_model_items)
         .count();
-    write_items(m.info.id, view.factors, &out);
-    add_seen(m.info.id, &seen_pairs);
+    write_items(m.info.id, view.factors, out);
+    add_seen(m.info.id, seen_pairs);
     Spi::connect_mut(|c| {
         c.update(
             "UPDATE pgrec.model_versions SET n_items = n_items + $2, \
@@ -547,6 +558,119 @@ fn fold_in_items(
     drop_stale_file(&m.info);
     crate::changed::model_changed(model);
     out.len() as i64
+}
+
+/// pgrec.fold_in_items of a model whose items come from features (ncf, two_tower): the items
+/// named by the interactions source (which may be empty) and every item of the version's
+/// recorded item_features that the version does not have are encoded by the trained item
+/// tower from their features, as training encoded items it had no rows for (a trained item
+/// keeps its id embedding). New items are numbered in key order. Known users' seen lists gain
+/// the items they interacted with.
+fn fold_in_feature_items(
+    model: &str,
+    m: &ServingModel,
+    algorithm: &str,
+    c: &dyn Configured,
+    spec: &SourceSpec<'_>,
+) -> i64 {
+    let recipe = crate::catalog::training_recipe(m.info.id);
+    let specs: Option<Vec<FeatureSpec>> = crate::spi::select_one::<pgrx::JsonB>(
+        "SELECT features->'item' FROM pgrec.model_versions WHERE id = $1",
+        &[m.info.id.into()],
+    )
+    .and_then(|j| serde_json::from_value(j.0).ok())
+    .filter(|s: &Vec<FeatureSpec>| !s.is_empty());
+    let (Some(item_features), Some(specs)) = (recipe.item_features, specs) else {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("model \"{model}\" (algorithm {algorithm}) was trained without item_features, so it cannot encode new items"),
+            Some("Retrain it with item_features (new items are then encoded from their features), or retrain with the new items."),
+        )
+    };
+    let mut data = read_history(model, algorithm, c, m, spec);
+    let named = data.items.len();
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut builder = crate::features::load_features(
+        &item_features,
+        &recipe.item_col,
+        &mut data.items,
+        &Selection {
+            arg: "item_features",
+            include_param: "the version's feature list",
+            include: Some(&names),
+            exclude: &[],
+        },
+    );
+    // Items in key order, whatever order the sources return them in.
+    let order = data.items.sort_keys();
+    builder.renumber(&order);
+    let n = data.items.len();
+    let features = builder.encode_with(&specs, n).or_raise();
+    let mut named_item = vec![false; n];
+    for &o in &order[..named] {
+        named_item[o as usize] = true;
+    }
+    let identity: Vec<u32> = (0..data.users.len() as u32).collect();
+    pgrec_core::data::renumber(&mut data.ratings, &identity, &order);
+    let item_map = map_keys(&data.items, &m.items);
+    let user_map = map_keys(&data.users, &m.users);
+    let n_model_items = m.view().n_items();
+    let mut chosen: Vec<ToEncode> = Vec::new();
+    let mut idx_of = vec![None; n];
+    for e in 0..n {
+        if !named_item[e] && item_map[e].is_some() {
+            continue;
+        }
+        let idx = item_map[e].unwrap_or_else(|| {
+            (n_model_items + chosen.iter().filter(|t| t.id_row.is_none()).count()) as u32
+        });
+        idx_of[e] = Some(idx);
+        chosen.push(ToEncode {
+            feature_row: e as u32,
+            id_row: item_map[e],
+        });
+    }
+    pgrx::check_for_interrupts!();
+    let tensors = crate::cache::read_tensors(m.info.id, "item.%");
+    let Some(encoded) = c.encode_items(&tensors, &features, &chosen) else {
+        raise(
+            Code::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("model \"{model}\" (algorithm {algorithm}) cannot fold in items"),
+            Some(&registry::fold_in_items_hint()),
+        )
+    };
+    let (vecs, bias) = encoded.unwrap_or_else(|e| {
+        raise(
+            Code::ERRCODE_DATA_CORRUPTED,
+            format!("pgrec: model \"{model}\" cannot encode items: {e}"),
+            e.hint(),
+        )
+    });
+    let k = m.view().factors;
+    let out: Vec<ItemRow> = chosen
+        .iter()
+        .zip(vecs.chunks_exact(k).zip(bias))
+        .map(|(t, (v, b))| {
+            let e = t.feature_row;
+            ItemRow {
+                idx: idx_of[e as usize].unwrap_or_default() as i32,
+                id: data.items.int_key(e),
+                key: (data.items.kind() == KeyKind::Text).then(|| data.items.text_key(e)),
+                bias: b,
+                factors: v.to_vec(),
+            }
+        })
+        .collect();
+    let mut seen_pairs: Vec<(i32, i32)> = data
+        .ratings
+        .iter()
+        .filter_map(|r| {
+            let u = user_map[r.user as usize]?;
+            Some((u as i32, idx_of[r.item as usize]? as i32))
+        })
+        .collect();
+    seen_pairs.sort_unstable();
+    store_items(model, m, &out, &seen_pairs)
 }
 
 /// Replaces (or adds) the given item rows of a version.

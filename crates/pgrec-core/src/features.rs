@@ -30,6 +30,17 @@ pub enum FeatureKind {
     Numeric,
 }
 
+impl FeatureKind {
+    /// The kind's name in messages (as in stored specs).
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureKind::Categorical => "categorical",
+            FeatureKind::Multi => "multi",
+            FeatureKind::Numeric => "numeric",
+        }
+    }
+}
+
 /// One raw value as read from the feature table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawValue {
@@ -187,15 +198,12 @@ impl FeatureBuilder {
     /// `min_count` times go to the unseen bucket, so that bucket is trained too.
     pub fn build(self, n: usize, min_count: usize) -> Result<SideFeatures> {
         let mut specs = Vec::with_capacity(self.names.len());
-        let mut columns = Vec::with_capacity(self.names.len());
-        let row = |e: usize| self.rows.get(e).and_then(|r| r.as_ref());
         for (c, (name, &kind)) in self.names.iter().zip(&self.kinds).enumerate() {
-            let value = |e: usize| row(e).map(|r| &r[c]).unwrap_or(&RawValue::Null);
-            match kind {
+            let spec = match kind {
                 FeatureKind::Categorical | FeatureKind::Multi => {
                     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
                     for e in 0..n {
-                        match value(e) {
+                        match self.value(e, c) {
                             RawValue::Text(s) => *counts.entry(s).or_default() += 1,
                             RawValue::List(l) => {
                                 for s in l.iter().flatten() {
@@ -210,57 +218,19 @@ impl FeatureBuilder {
                         .filter(|&(_, n)| n >= min_count.max(1))
                         .map(|(s, _)| s.to_string())
                         .collect();
-                    let spec = FeatureSpec {
+                    FeatureSpec {
                         name: name.clone(),
                         kind,
                         vocab,
                         mean: 0.0,
                         std: 0.0,
-                    };
-                    let column = if kind == FeatureKind::Categorical {
-                        FeatureColumn::Categorical(
-                            (0..n)
-                                .map(|e| match value(e) {
-                                    RawValue::Text(s) => spec.id_of(Some(s)),
-                                    _ => NULL_VALUE,
-                                })
-                                .collect(),
-                        )
-                    } else {
-                        let mut offsets = Vec::with_capacity(n + 1);
-                        let mut ids = Vec::new();
-                        offsets.push(0u32);
-                        for e in 0..n {
-                            let start = ids.len();
-                            if let RawValue::List(l) = value(e) {
-                                ids.extend(l.iter().map(|s| spec.id_of(s.as_deref())));
-                            }
-                            if ids.len() == start {
-                                ids.push(NULL_VALUE);
-                            }
-                            let end = u32::try_from(ids.len()).map_err(|_| {
-                                CoreError::data(
-                                    format!("feature \"{name}\" has too many array values"),
-                                    None,
-                                )
-                            })?;
-                            offsets.push(end);
-                        }
-                        FeatureColumn::Multi { offsets, ids }
-                    };
-                    specs.push(spec);
-                    columns.push(column);
+                    }
                 }
                 FeatureKind::Numeric => {
                     let (mut sum, mut sq, mut cnt) = (0.0f64, 0.0f64, 0usize);
                     for e in 0..n {
-                        if let RawValue::Number(x) = value(e) {
-                            if !x.is_finite() {
-                                return Err(CoreError::data(
-                                    format!("feature \"{name}\" has the non-finite value {x}"),
-                                    Some("Filter NaN and infinite values out of the feature table, or cast the column.".into()),
-                                ));
-                            }
+                        if let RawValue::Number(x) = self.value(e, c) {
+                            check_finite(name, *x)?;
                             sum += x;
                             sq += x * x;
                             cnt += 1;
@@ -273,28 +243,126 @@ impl FeatureBuilder {
                         0.0
                     };
                     let std = if var > 0.0 { var.sqrt() } else { 1.0 };
-                    let spec = FeatureSpec {
+                    FeatureSpec {
                         name: name.clone(),
                         kind,
                         vocab: Vec::new(),
                         mean,
                         std,
-                    };
-                    columns.push(FeatureColumn::Numeric(
-                        (0..n)
-                            .map(|e| match value(e) {
-                                RawValue::Number(x) => ((x - mean) / std) as f32,
-                                // NULL: the mean.
-                                _ => 0.0,
-                            })
-                            .collect(),
-                    ));
-                    specs.push(spec);
+                    }
                 }
+            };
+            specs.push(spec);
+        }
+        let at: Vec<usize> = (0..specs.len()).collect();
+        self.encode(specs, &at, n)
+    }
+
+    /// Encodes `n` entities with the vocabularies and standardization a trained version
+    /// recorded (`specs`), as that training encoded its own entities: values it never saw go
+    /// to the unseen bucket. The builder's columns are matched to the specs by name; a column
+    /// that is missing or changed its kind is an error naming it.
+    pub fn encode_with(self, specs: &[FeatureSpec], n: usize) -> Result<SideFeatures> {
+        let mut at = Vec::with_capacity(specs.len());
+        for spec in specs {
+            match self.names.iter().position(|n| *n == spec.name) {
+                Some(c) if self.kinds[c] == spec.kind => at.push(c),
+                Some(c) => {
+                    return Err(CoreError::data(
+                        format!(
+                            "feature column \"{}\" was {} when the model was trained and is {} now",
+                            spec.name,
+                            spec.kind.name(),
+                            self.kinds[c].name()
+                        ),
+                        Some("Cast the column in a SELECT to the type it had, or retrain.".into()),
+                    ))
+                }
+                None => return Err(CoreError::data(
+                    format!(
+                        "the feature source has no column \"{}\", which the model was trained with",
+                        spec.name
+                    ),
+                    Some("Give the column back (in a SELECT), or retrain.".into()),
+                )),
             }
+        }
+        self.encode(specs.to_vec(), &at, n)
+    }
+
+    /// The raw value of entity `e` in column `c` (NULL when it has no row).
+    fn value(&self, e: usize, c: usize) -> &RawValue {
+        self.rows
+            .get(e)
+            .and_then(|r| r.as_ref())
+            .map_or(&RawValue::Null, |r| &r[c])
+    }
+
+    /// Encodes `n` entities: spec j reads the builder's column `at[j]`.
+    fn encode(&self, specs: Vec<FeatureSpec>, at: &[usize], n: usize) -> Result<SideFeatures> {
+        let mut columns = Vec::with_capacity(specs.len());
+        for (spec, &c) in specs.iter().zip(at) {
+            let name = &spec.name;
+            let column = match spec.kind {
+                FeatureKind::Categorical => FeatureColumn::Categorical(
+                    (0..n)
+                        .map(|e| match self.value(e, c) {
+                            RawValue::Text(s) => spec.id_of(Some(s)),
+                            _ => NULL_VALUE,
+                        })
+                        .collect(),
+                ),
+                FeatureKind::Multi => {
+                    let mut offsets = Vec::with_capacity(n + 1);
+                    let mut ids = Vec::new();
+                    offsets.push(0u32);
+                    for e in 0..n {
+                        let start = ids.len();
+                        if let RawValue::List(l) = self.value(e, c) {
+                            ids.extend(l.iter().map(|s| spec.id_of(s.as_deref())));
+                        }
+                        if ids.len() == start {
+                            ids.push(NULL_VALUE);
+                        }
+                        let end = u32::try_from(ids.len()).map_err(|_| {
+                            CoreError::data(
+                                format!("feature \"{name}\" has too many array values"),
+                                None,
+                            )
+                        })?;
+                        offsets.push(end);
+                    }
+                    FeatureColumn::Multi { offsets, ids }
+                }
+                FeatureKind::Numeric => {
+                    let mut v = Vec::with_capacity(n);
+                    for e in 0..n {
+                        v.push(match self.value(e, c) {
+                            RawValue::Number(x) => {
+                                check_finite(name, *x)?;
+                                ((x - spec.mean) / spec.std) as f32
+                            }
+                            // NULL: the mean.
+                            _ => 0.0,
+                        });
+                    }
+                    FeatureColumn::Numeric(v)
+                }
+            };
+            columns.push(column);
         }
         Ok(SideFeatures { specs, columns, n })
     }
+}
+
+fn check_finite(name: &str, x: f64) -> Result<()> {
+    if x.is_finite() {
+        return Ok(());
+    }
+    Err(CoreError::data(
+        format!("feature \"{name}\" has the non-finite value {x}"),
+        Some("Filter NaN and infinite values out of the feature table, or cast the column.".into()),
+    ))
 }
 
 #[cfg(test)]
@@ -368,5 +436,51 @@ mod tests {
         let mut b = FeatureBuilder::new(vec![("x".into(), FeatureKind::Numeric)]);
         b.set(0, vec![RawValue::Number(f64::NAN)]).unwrap();
         assert!(b.build(1, 1).is_err());
+    }
+
+    /// A trained version's specs encode new entities as training did: the same ids for the
+    /// same values, the unseen bucket for new ones, the training's standardization.
+    #[test]
+    fn encodes_new_entities_with_recorded_specs() {
+        let cols = || {
+            vec![
+                ("genre".into(), FeatureKind::Categorical),
+                ("year".into(), FeatureKind::Numeric),
+            ]
+        };
+        let mut b = FeatureBuilder::new(cols());
+        b.set(0, vec![t("drama"), RawValue::Number(1990.0)])
+            .unwrap();
+        b.set(1, vec![t("comedy"), RawValue::Number(2000.0)])
+            .unwrap();
+        let trained = b.build(2, 1).unwrap();
+        // The new source lists its columns in another order.
+        let mut n = FeatureBuilder::new(cols().into_iter().rev().collect());
+        n.set(0, vec![RawValue::Number(2010.0), t("comedy")])
+            .unwrap();
+        n.set(1, vec![RawValue::Number(1995.0), t("western")])
+            .unwrap();
+        let f = n.encode_with(&trained.specs, 3).unwrap();
+        assert_eq!(f.specs, trained.specs);
+        assert_eq!(f.ids(0, 0), trained.ids(0, 1), "comedy keeps its id");
+        assert_eq!(f.ids(0, 1), &[UNSEEN]);
+        assert_eq!(f.ids(0, 2), &[NULL_VALUE], "no row");
+        assert!((f.number(1, 0) - 3.0).abs() < 1e-6, "{}", f.number(1, 0));
+        assert!(f.number(1, 1).abs() < 1e-6);
+        let missing = FeatureBuilder::new(vec![("genre".into(), FeatureKind::Categorical)]);
+        assert!(missing
+            .encode_with(&trained.specs, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("\"year\""));
+        let changed = FeatureBuilder::new(vec![
+            ("genre".into(), FeatureKind::Multi),
+            ("year".into(), FeatureKind::Numeric),
+        ]);
+        assert!(changed
+            .encode_with(&trained.specs, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("\"genre\""));
     }
 }

@@ -58,6 +58,16 @@ SELECT version FROM pgrec.train('nc', 'nc_r', 'ncf',
   params => '{"epochs": 5, "factors": 6, "layers": [12], "threads": 2}', item_features => 'nc_items');
 SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
 FROM pgrec.item_embeddings('nc', 2) a JOIN pgrec.item_embeddings('nc', 3) b USING (item_id);
+-- fold_in_items encodes items through the stored item tower: refolded, a cold item (23) and a
+-- trained one (5) are as training encoded them; a new item scores through the network.
+CREATE TEMP TABLE nc_before AS SELECT item_id, embedding, bias FROM pgrec.item_embeddings('nc');
+SELECT pgrec.fold_in_items('nc', 'SELECT 1 AS user_id, i AS item_id, 4.0::real AS rating
+  FROM unnest(ARRAY[5, 23]) i') AS refolded;
+SELECT count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM nc_before a JOIN pgrec.item_embeddings('nc') b USING (item_id) WHERE item_id IN (5, 23);
+INSERT INTO nc_items SELECT 99, genre, tags FROM nc_items WHERE item_id = 22;
+SELECT pgrec.fold_in_items('nc', 'SELECT user_id, item_id, rating FROM nc_r WHERE false') AS new_items;
+SELECT pgrec.predict('nc', 1, 99) = pgrec.predict('nc', 1, 22) AS scored_as_its_twin;
 
 -- bce with sampled negatives on implicit rows; evaluate reports AUC (held-out even items are
 -- the positives, odd ones the negatives).

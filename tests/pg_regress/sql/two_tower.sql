@@ -86,6 +86,32 @@ SELECT version FROM pgrec.train('tt', 'tt_r', 'two_tower',
 SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
 FROM pgrec.item_embeddings('tt', 1) a JOIN pgrec.item_embeddings('tt', 2) b USING (item_id);
 
+-- fold_in_items encodes items from the version's recorded item_features through its item
+-- tower. Refolded, a cold item (23) and a trained one (5) come out as training encoded them.
+CREATE TEMP TABLE tt_before AS SELECT item_id, embedding, bias FROM pgrec.item_embeddings('tt');
+SELECT pgrec.fold_in_items('tt', 'SELECT user_id, item_id, rating FROM tt_r WHERE false') AS nothing_new;
+SELECT pgrec.fold_in_items('tt', 'SELECT 1 AS user_id, i AS item_id, 4.0::real AS rating
+  FROM unnest(ARRAY[5, 23]) i') AS refolded;
+SELECT count(*) AS refolded, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM tt_before a JOIN pgrec.item_embeddings('tt') b USING (item_id) WHERE item_id IN (5, 23);
+-- New rows in the feature table: 121 has item 21's features, 122 a genre and tag never seen
+-- and no price. With an empty interactions source, the new items are encoded, in key order.
+INSERT INTO tt_items SELECT 121, genre, tags, price, popular FROM tt_items WHERE item_id = 21;
+INSERT INTO tt_items VALUES (122, 'zzz', ARRAY['new'], NULL, NULL);
+SELECT pgrec.fold_in_items('tt', 'SELECT user_id, item_id, rating FROM tt_r WHERE false') AS new_items;
+SELECT a.embedding = b.embedding AND a.bias = b.bias AS same_as_its_twin
+FROM pgrec.item_embeddings('tt') a, pgrec.item_embeddings('tt') b WHERE a.item_id = 121 AND b.item_id = 21;
+SELECT n_items, metrics->>'n_items_folded_in' AS folded FROM pgrec.models WHERE model = 'tt';
+SELECT count(*) AS neighbours FROM pgrec.similar_items('tt', 122, 5);
+SELECT count(*) FILTER (WHERE item_id IN (121, 122)) AS new_items_recommendable
+FROM pgrec.recommend('tt', 1, 100);
+-- The feature source must still have the columns the version was trained with.
+ALTER TABLE tt_items RENAME COLUMN price TO cost;
+SELECT pgrec.fold_in_items('tt', 'SELECT user_id, item_id, rating FROM tt_r WHERE false');
+\echo :LAST_ERROR_SQLSTATE
+ALTER TABLE tt_items RENAME COLUMN cost TO price;
+DELETE FROM tt_items WHERE item_id > 100;
+
 -- softmax on positives (rating >= 4): unit-length vectors, AUC in evaluate. Three epochs on
 -- this toy leave the item vectors nearly parallel: the metrics say so, with a WARNING (its
 -- exact cosine is not shown here: it may differ in the last digit between CPUs).
@@ -107,5 +133,8 @@ FROM pgrec.evaluate('tt_soft', 'SELECT u AS user_id, i AS item_id, 5 AS rating
 SELECT metrics->>'loss' AS loss FROM pgrec.train('tt_bce', 'SELECT user_id, item_id FROM tt_r',
   'two_tower', rating_col => NULL, params => '{"loss": "bce", "epochs": 2, "factors": 4}');
 SELECT count(*) AS recommended FROM pgrec.recommend('tt_bce', 1, 3);
+-- A model trained without item_features has no item tower to encode new items with.
+SELECT pgrec.fold_in_items('tt_bce', 'SELECT user_id, item_id FROM tt_r', rating_col => NULL);
+\echo :LAST_ERROR_SQLSTATE
 SELECT pgrec.drop_model('tt'), pgrec.drop_model('tt_soft'), pgrec.drop_model('tt_bce');
 DROP TABLE tt_r, tt_items, tt_users;

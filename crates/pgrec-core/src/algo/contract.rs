@@ -14,6 +14,20 @@ use crate::features::SideFeatures;
 use crate::train::{Step, Training};
 use crate::Rating;
 
+/// A stored parameter block of a version: (name, rows, cols, values), as pgrec.model_tensors
+/// holds it.
+pub type Tensor = (String, usize, usize, Vec<f32>);
+
+/// One entity to encode from its features ([`Configured::encode_items`]): its row in the
+/// features, and its row in the trained id embedding and id bias (None: an entity the training
+/// never saw, encoded as training encodes entities without rows: a zero id embedding and a
+/// zero id bias).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToEncode {
+    pub feature_row: u32,
+    pub id_row: Option<u32>,
+}
+
 /// Which feature columns an algorithm wants from the feature sources.
 #[derive(Debug, Clone, Copy)]
 pub struct FeatureRequest<'a> {
@@ -152,6 +166,18 @@ pub trait Configured: Recorded + Send {
     ) -> Option<Explanation> {
         let (items, _) = history.positives(self.positive_threshold());
         explain_approximately(target, &items, item)
+    }
+    /// Encodes items from their features through the item tower a version stored
+    /// (`tensors`), as training encoded its own items (pgrec.fold_in_items of a model whose
+    /// items come from features: two_tower, ncf). `features` are encoded with the version's
+    /// recorded specs. Returns (vectors, biases); None when the algorithm has no item tower.
+    fn encode_items(
+        &self,
+        _tensors: &[Tensor],
+        _features: &SideFeatures,
+        _items: &[ToEncode],
+    ) -> Option<Result<(Vec<f32>, Vec<f32>)>> {
+        None
     }
     /// Prepares the algorithm's training (on `pool`, which the caller installs).
     fn prepare(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Step>>;

@@ -39,6 +39,9 @@ pub struct Entry {
     pub configure: Option<Configure>,
     pub knobs: &'static [Knob],
     pub fold_in: FoldIn,
+    /// Whether new items are encoded from their features by the trained item tower
+    /// ([`Configured::encode_items`]), as training encoded items it had no rows for.
+    pub feature_items: bool,
 }
 
 /// Every algorithm `pgrec.train` knows, in the order error messages list them.
@@ -47,8 +50,9 @@ pub const REGISTRY: &[Entry] = &[
     Entry::new::<AlsParams>("als", als::configure, FoldIn::Learned),
     Entry::new::<IalsParams>("ials", ials::configure, FoldIn::Learned),
     Entry::new::<BprParams>("bpr", bpr::configure, FoldIn::Learned),
-    Entry::new::<NcfParams>("ncf", neural::ncf::configure, FoldIn::No),
-    Entry::new::<TwoTowerParams>("two_tower", neural::two_tower::configure, FoldIn::No),
+    Entry::new::<NcfParams>("ncf", neural::ncf::configure, FoldIn::No).with_feature_items(),
+    Entry::new::<TwoTowerParams>("two_tower", neural::two_tower::configure, FoldIn::No)
+        .with_feature_items(),
     Entry::new::<EaseParams>("ease", ease::configure, FoldIn::Exact),
 ];
 
@@ -60,7 +64,14 @@ impl Entry {
             configure: Some(configure),
             knobs: P::KNOBS,
             fold_in,
+            feature_items: false,
         }
+    }
+
+    /// An algorithm whose new items are encoded from their features.
+    pub const fn with_feature_items(mut self) -> Self {
+        self.feature_items = true;
+        self
     }
 
     /// A name of the SQL contract that this version cannot train yet.
@@ -70,6 +81,7 @@ impl Entry {
             configure: None,
             knobs: &[],
             fold_in: FoldIn::No,
+            feature_items: false,
         }
     }
 
@@ -107,19 +119,32 @@ pub fn can_fold_in(algorithm: &str) -> bool {
     find(algorithm).is_some_and(Entry::folds_in)
 }
 
-/// Whether models of `algorithm` fold in new items (pgrec.fold_in_items): those whose fold-in
-/// fits a vector against the other side ([`FoldIn::Learned`]: a user against the items, and
-/// with the sides swapped, an item against the users).
+/// Whether models of `algorithm` fold in new items (pgrec.fold_in_items) from their
+/// interactions: those whose fold-in fits a vector against the other side
+/// ([`FoldIn::Learned`]: a user against the items, and with the sides swapped, an item against
+/// the users).
 pub fn can_fold_in_items(algorithm: &str) -> bool {
     find(algorithm).is_some_and(|e| e.configure.is_some() && e.fold_in == FoldIn::Learned)
+}
+
+/// Whether models of `algorithm` encode new items from their features (pgrec.fold_in_items
+/// of a version trained with item_features).
+pub fn encodes_items_from_features(algorithm: &str) -> bool {
+    find(algorithm).is_some_and(|e| e.configure.is_some() && e.feature_items)
 }
 
 /// The hint for a model that cannot fold in items.
 pub fn fold_in_items_hint() -> String {
     let learned: Vec<&str> = learned_fold_in_names().collect();
+    let featured: Vec<&str> = REGISTRY
+        .iter()
+        .filter(|e| e.configure.is_some() && e.feature_items)
+        .map(|e| e.name)
+        .collect();
     format!(
-        "New items fold in for {} models; retrain other models with the new items.",
-        join_names(&learned)
+        "New items fold in for {} models from their interactions, and for {} models trained with item_features from their features; retrain other models with the new items.",
+        join_names(&learned),
+        join_names(&featured)
     )
 }
 

@@ -97,15 +97,22 @@ pub(super) struct Tower {
 }
 
 impl Tower {
-    /// The tower input of entity `e` into `x`; `hide_id` zeroes the id embedding (id dropout).
-    fn input(&self, emb: &[f32], f: &SideFeatures, e: usize, hide_id: bool, x: &mut [f32]) {
+    /// The tower input into `x` of the entity with id row `id` (None: a zero id embedding, as
+    /// id dropout and entities without a trained id have) and feature row `e`.
+    pub(super) fn input(
+        &self,
+        emb: &[f32],
+        f: &SideFeatures,
+        id: Option<usize>,
+        e: usize,
+        x: &mut [f32],
+    ) {
         let mut o = 0;
         if let Some(b) = self.id {
             let d = b.cols;
-            if hide_id {
-                x[..d].fill(0.0);
-            } else {
-                x[..d].copy_from_slice(&emb[b.row_offset(e)..b.row_offset(e) + d]);
+            match id {
+                None => x[..d].fill(0.0),
+                Some(id) => x[..d].copy_from_slice(&emb[b.row_offset(id)..b.row_offset(id) + d]),
             }
             o = d;
         }
@@ -191,13 +198,8 @@ impl Tower {
     ) -> Vec<f32> {
         let mut x = vec![0.0f32; entities.len() * self.in_dim];
         for (j, (row, &e)) in x.chunks_exact_mut(self.in_dim).zip(entities).enumerate() {
-            self.input(
-                emb,
-                f,
-                e as usize,
-                hidden.get(j).copied().unwrap_or(false),
-                row,
-            );
+            let hide = hidden.get(j).copied().unwrap_or(false);
+            self.input(emb, f, (!hide).then_some(e as usize), e as usize, row);
         }
         x
     }

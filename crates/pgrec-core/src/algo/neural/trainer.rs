@@ -13,7 +13,7 @@ use super::nn::{Adam, Block, Layout, Linear, MlpCache};
 use super::params::NeuralParams;
 use super::tower::{BySide, Side, Tower};
 use super::{Loss, TAG_INIT, TAG_SHUFFLE};
-use crate::algo::contract::{Configured, FeatureRequest, TrainingData};
+use crate::algo::contract::{Configured, FeatureRequest, Tensor, ToEncode, TrainingData};
 use crate::algo::params::{Checked, LoopParams, Params};
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
@@ -106,6 +106,129 @@ pub trait NetworkParams: Params {
 
     fn net(&self) -> &NeuralParams;
     fn head(&self) -> Self::Head;
+}
+
+/// Appends the vector of one tower output `row` to `vecs` and returns its bias term (before
+/// the id bias): with softmax the L2-normalised output and no bias; else the first `k`
+/// outputs, and the last one as the bias when the tower has one more output.
+fn push_output(loss: Loss, k: usize, row: &[f32], vecs: &mut Vec<f32>) -> f32 {
+    if loss == Loss::Softmax {
+        let nrm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        vecs.extend(row.iter().map(|v| v / nrm));
+        0.0
+    } else {
+        vecs.extend_from_slice(&row[..k]);
+        row.get(k).copied().unwrap_or(0.0)
+    }
+}
+
+/// Encodes entities of one side through the tower of a trained version, rebuilt from its
+/// stored `tensors`: what training's last step computes for its own entities, for entities
+/// (new items, changed features) it never saw. `features` must be encoded with the specs the
+/// version recorded ([`crate::features::FeatureBuilder::encode_with`]). Returns the vectors
+/// (`entities.len() x factors`) and biases. Runs on this thread.
+pub fn encode_from_tensors<P: NetworkParams>(
+    params: &Checked<P>,
+    side: Side,
+    features: &SideFeatures,
+    entities: &[ToEncode],
+    tensors: &[Tensor],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    encode_with_head(
+        params.net(),
+        &params.head(),
+        side,
+        features,
+        entities,
+        tensors,
+    )
+}
+
+/// [`encode_from_tensors`] for the shared params `net` and the `head` they build.
+fn encode_with_head<H: Head>(
+    net: &NeuralParams,
+    head: &H,
+    side: Side,
+    features: &SideFeatures,
+    entities: &[ToEncode],
+    tensors: &[Tensor],
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let damaged = |what: String| {
+        CoreError::data(
+            format!("the stored {} tower is damaged: {what}", side.name()),
+            Some("Retrain the model.".into()),
+        )
+    };
+    // The id rows the training had (0 without id embeddings).
+    let id_rows = tensors
+        .iter()
+        .find(|t| {
+            t.0 == format!("{}.id_bias", side.name())
+                || t.0 == format!("{}.id_embedding", side.name())
+        })
+        .map_or(0, |t| t.1);
+    let (mut dense_layout, mut emb_layout) = (Layout::default(), Layout::default());
+    let tower = Tower::build(
+        &mut dense_layout,
+        &mut emb_layout,
+        side,
+        id_rows,
+        features,
+        net,
+        head,
+    )?;
+    let mut dense = vec![0.0f32; dense_layout.len];
+    let mut emb = vec![0.0f32; emb_layout.len];
+    for (layout, store) in [(&dense_layout, &mut dense), (&emb_layout, &mut emb)] {
+        for (name, b) in &layout.names {
+            let Some((_, rows, cols, data)) = tensors.iter().find(|t| &t.0 == name) else {
+                return Err(damaged(format!("tensor \"{name}\" is missing")));
+            };
+            if (*rows, *cols) != (b.rows, b.cols) || data.len() != b.len() {
+                return Err(damaged(format!(
+                    "tensor \"{name}\" is {rows} x {cols}, the model's params make it {} x {}",
+                    b.rows, b.cols
+                )));
+            }
+            store[b.offset..b.offset + b.len()].copy_from_slice(data);
+        }
+    }
+    if let Some(bad) = entities
+        .iter()
+        .find(|t| t.feature_row as usize >= features.n)
+    {
+        return Err(CoreError::data(
+            format!("no feature row {} to encode", bad.feature_row),
+            None,
+        ));
+    }
+    let k = net.factors as usize;
+    let out_dim = tower.out_dim();
+    let mut vecs = Vec::with_capacity(entities.len() * k);
+    let mut bias = Vec::with_capacity(entities.len());
+    for chunk in entities.chunks(1024) {
+        let mut x = vec![0.0f32; chunk.len() * tower.in_dim];
+        for (row, t) in x.chunks_exact_mut(tower.in_dim).zip(chunk) {
+            // Rows past the trained ones are entities added since (folded in): no trained id.
+            let id = t.id_row.map(|r| r as usize).filter(|&r| r < id_rows);
+            tower.input(&emb, features, id, t.feature_row as usize, row);
+        }
+        let mut cache = MlpCache {
+            acts: vec![x],
+            masks: Vec::new(),
+            rows: chunk.len(),
+        };
+        tower.mlp.forward(&dense, &mut cache, None);
+        for (row, t) in cache.output().chunks_exact(out_dim).zip(chunk) {
+            let b = push_output(net.loss, k, row, &mut vecs);
+            let id_bias = match (tower.bias, t.id_row) {
+                (Some(blk), Some(r)) if (r as usize) < id_rows => emb[blk.row_offset(r as usize)],
+                _ => 0.0,
+            };
+            bias.push(b + id_bias);
+        }
+    }
+    Ok((vecs, bias))
 }
 
 /// A trained network: the encoded entities plus what is persisted with the version.
@@ -347,18 +470,8 @@ impl<H: Head> NeuralTrainer<H> {
                 let mut vecs = Vec::with_capacity(chunk.len() * k);
                 let mut bias = Vec::with_capacity(chunk.len());
                 for (row, &e) in o.chunks_exact(out_dim).zip(chunk) {
-                    if self.net.loss == Loss::Softmax {
-                        let nrm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                        vecs.extend(row.iter().map(|v| v / nrm));
-                        bias.push(0.0);
-                    } else if out_dim == k {
-                        vecs.extend_from_slice(row);
-                        bias.push(self.id_bias(side, e));
-                    } else {
-                        // The tower's last output is a bias term.
-                        vecs.extend_from_slice(&row[..k]);
-                        bias.push(row[k] + self.id_bias(side, e));
-                    }
+                    let b = push_output(self.net.loss, k, row, &mut vecs);
+                    bias.push(b + self.id_bias(side, e));
                 }
                 (vecs, bias)
             })
@@ -543,6 +656,21 @@ where
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(NeuralTraining::new(data, &*self)?))
     }
+
+    fn encode_items(
+        &self,
+        tensors: &[Tensor],
+        features: &SideFeatures,
+        items: &[ToEncode],
+    ) -> Option<Result<(Vec<f32>, Vec<f32>)>> {
+        Some(encode_from_tensors(
+            self,
+            Side::Item,
+            features,
+            items,
+            tensors,
+        ))
+    }
 }
 
 impl<H: Head + 'static> NeuralTraining<H> {
@@ -646,6 +774,63 @@ mod tests {
             t.step(&pool, &cancel).unwrap();
         }
         t.finish_on(&pool)
+    }
+
+    /// Encoding from the stored tensors gives what training encoded: for trained items (their
+    /// id rows), for cold ones (no id), in any order; a damaged tensor is an error.
+    #[test]
+    fn items_encoded_from_tensors_are_the_trained_encoding() {
+        let short = |net: &mut NeuralParams, run: &mut LoopParams| {
+            run.epochs = 2;
+            net.batch_size = 64;
+        };
+        for case in ["mse", "softmax", "ncf-mse"] {
+            // Items 25 to 29 have features but no rows (cold).
+            with_trainer!(case, ratings(40, 25), toy(40, 30), short, |t| {
+                let (net, head, features) =
+                    (t.net.clone(), t.head.clone(), t.features.item.clone());
+                let model = fit_all(t, 2);
+                let k = model.factors.factors;
+                let items: Vec<ToEncode> = [29u32, 3, 27, 0]
+                    .iter()
+                    .map(|&i| ToEncode {
+                        feature_row: i,
+                        id_row: (i < 25).then_some(i),
+                    })
+                    .collect();
+                let (vecs, bias) =
+                    encode_with_head(&net, &head, Side::Item, &features, &items, &model.tensors)
+                        .unwrap();
+                for (j, t) in items.iter().enumerate() {
+                    let i = t.feature_row as usize;
+                    assert_eq!(
+                        &vecs[j * k..(j + 1) * k],
+                        &model.factors.item_factors[i * k..(i + 1) * k],
+                        "{case} item {i}"
+                    );
+                    assert_eq!(bias[j], model.factors.item_bias[i], "{case} item {i}");
+                }
+                // A trained item without its id row is encoded as a cold one: another vector.
+                let no_id = [ToEncode {
+                    feature_row: 3,
+                    id_row: None,
+                }];
+                let (v, _) =
+                    encode_with_head(&net, &head, Side::Item, &features, &no_id, &model.tensors)
+                        .unwrap();
+                assert_ne!(&v[..], &model.factors.item_factors[3 * k..4 * k], "{case}");
+                let mut damaged = model.tensors.clone();
+                let w = damaged
+                    .iter_mut()
+                    .find(|t| t.0.starts_with("item.layer"))
+                    .unwrap();
+                w.1 += 1;
+                let name = w.0.clone();
+                let e = encode_with_head(&net, &head, Side::Item, &features, &items, &damaged)
+                    .unwrap_err();
+                assert!(e.to_string().contains(&name), "{case}: {e}");
+            })
+        }
     }
 
     #[test]
