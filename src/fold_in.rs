@@ -6,7 +6,7 @@
 //! items in the same way with the sides swapped, or for ncf and two_tower encodes them from
 //! their features through the stored item tower.
 
-use pgrec_core::algo::contract::{Configured, ToEncode};
+use pgrec_core::algo::contract::{Configured, ToEncode, TrainedRows};
 use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History};
 use pgrec_core::algo::registry;
 use pgrec_core::data::{find_duplicate, merge_sorted_duplicates};
@@ -464,6 +464,14 @@ fn fold_in_items(
         item_gram: &m.user_gram,
     };
     let n_model_items = view.n_items();
+    let trained = TrainedRows {
+        seen: m.seen(),
+        positives: crate::spi::select_one::<i64>(
+            "SELECT (metrics->>'n_positives')::int8 FROM pgrec.model_versions WHERE id = $1",
+            &[m.info.id.into()],
+        )
+        .map(|p| p.max(0) as u64),
+    };
     let mut out: Vec<ItemRow> = Vec::new();
     // (user index, item index) of every folded interaction: the users' seen lists gain them.
     let mut seen_pairs: Vec<(i32, i32)> = Vec::new();
@@ -488,13 +496,14 @@ fn fold_in_items(
         let users: Vec<u32> = rows.iter().map(|p| p.0).collect();
         let values: Vec<f32> = rows.iter().map(|p| p.1).collect();
         let weighted: Vec<f32> = rows.iter().map(|p| p.2).collect();
-        let Some(item) = c.fold_in(
+        let Some(item) = c.fold_in_item(
             &target,
             History {
                 items: &users,
                 values: &values,
                 weighted: weights.then_some(&weighted[..]),
             },
+            &trained,
         ) else {
             raise(
                 Code::ERRCODE_FEATURE_NOT_SUPPORTED,

@@ -278,13 +278,15 @@ impl FeatureBuilder {
                         Some("Cast the column in a SELECT to the type it had, or retrain.".into()),
                     ))
                 }
-                None => return Err(CoreError::data(
-                    format!(
+                None => {
+                    return Err(CoreError::data(
+                        format!(
                         "the feature source has no column \"{}\", which the model was trained with",
                         spec.name
                     ),
-                    Some("Give the column back (in a SELECT), or retrain.".into()),
-                )),
+                        Some("Give the column back (in a SELECT), or retrain.".into()),
+                    ))
+                }
             }
         }
         self.encode(specs.to_vec(), &at, n)

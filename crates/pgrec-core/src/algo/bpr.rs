@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
-use super::contract::{Configured, TrainingData};
+use super::contract::{Configured, TrainedRows, TrainingData};
 use super::fold::{self, FoldTarget, FoldedUser, History};
 use super::ials::init_factors;
 use super::implicit::ImplicitData;
@@ -126,6 +126,26 @@ impl Configured for Checked<BprParams> {
             self.regularization as f32,
             FOLD_IN_PASSES,
             self.run.seed(),
+        ))
+    }
+
+    /// The item's own share of BPR's objective, maximised ([`fold::bpr_item`]).
+    fn fold_in_item(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        trained: &TrainedRows<'_>,
+    ) -> Option<FoldedUser> {
+        let (fans, _) = history.positives(self.positive_threshold.map(|t| t as f32));
+        Some(fold::bpr_item(
+            target,
+            &fans,
+            trained,
+            &fold::BprItem {
+                regularization: self.regularization as f32,
+                item_bias: self.item_bias,
+                seed: self.run.seed(),
+            },
         ))
     }
 

@@ -9,6 +9,7 @@ use rayon::ThreadPool;
 
 use super::fold::{explain_approximately, Explanation, FoldTarget, FoldedUser, History};
 use super::params::{Checked, Params};
+use crate::data::ItemLists;
 use crate::error::Result;
 use crate::features::SideFeatures;
 use crate::train::{Step, Training};
@@ -26,6 +27,15 @@ pub type Tensor = (String, usize, usize, Vec<f32>);
 pub struct ToEncode {
     pub feature_row: u32,
     pub id_row: Option<u32>,
+}
+
+/// What an item fold-in knows of a version's training rows beyond its factors.
+pub struct TrainedRows<'a> {
+    /// Every trained user's training items.
+    pub seen: &'a dyn ItemLists,
+    /// The training's positives (rows at or above its threshold), when the version recorded
+    /// them (metrics `n_positives`); None: every seen row was one.
+    pub positives: Option<u64>,
 }
 
 /// Which feature columns an algorithm wants from the feature sources.
@@ -153,6 +163,19 @@ pub trait Configured: Recorded + Send {
     /// None when the algorithm cannot.
     fn fold_in(&self, _target: &FoldTarget<'_>, _history: History<'_>) -> Option<FoldedUser> {
         None
+    }
+    /// Embeds an item from its interactions against a trained model (pgrec.fold_in_items):
+    /// `target` is the model with its sides swapped ([`crate::model::ModelView::transposed`]:
+    /// its "users" are the items, its "items" the users), `history` the item's users. The
+    /// default is the user fold-in with the sides swapped; algorithms whose item update
+    /// differs from their user update override it.
+    fn fold_in_item(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        _trained: &TrainedRows<'_>,
+    ) -> Option<FoldedUser> {
+        self.fold_in(target, history)
     }
     /// Why `item` scores as it does for a user with this history (pgrec.explain): exact where
     /// the algorithm's fold-in has a closed form that is linear in the history (ials, als, mf,

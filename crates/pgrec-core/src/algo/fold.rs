@@ -10,8 +10,9 @@ use std::sync::OnceLock;
 
 use rand::Rng as _;
 
+use crate::algo::contract::TrainedRows;
 use crate::algo::linear::solve::{
-    cholesky_solve, contributions, gram_serial, CgKernel, RowSystem, Scratch,
+    cholesky_solve, contributions, gram_serial, solve_spd, CgKernel, RowSystem, Scratch,
 };
 use crate::kernels::Kernels;
 use crate::model::ModelView;
@@ -327,6 +328,154 @@ pub fn bpr_user(
     }
 }
 
+/// What BPR's training pushes on one item, for [`bpr_item`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BprItem {
+    /// The per-visit penalty of the vector (and of the bias).
+    pub regularization: f32,
+    /// Whether items have a bias.
+    pub item_bias: bool,
+    pub seed: u64,
+}
+
+/// Sampled negatives per fan, and sampled pushes as another user's negative (at least), in
+/// [`bpr_item`].
+const BPR_ITEM_NEGATIVES: usize = 16;
+const BPR_ITEM_PUSHES: usize = 512;
+const BPR_ITEM_NEWTON_STEPS: usize = 30;
+
+/// An item folded into a BPR model: the vector and bias that maximise the item's own share of
+/// BPR's objective, everything else fixed. In training an item is pushed up for its fans
+/// (once per fan and epoch, against a uniformly drawn unseen item) and down as a negative
+/// (about rows / items times per epoch, for a user drawn by activity against one of that
+/// user's items), each push with its penalty. Both are sampled here (seeded by the fans), and
+/// the concave sum of log-sigmoids is maximised by Newton's method. Without the pushes down,
+/// nothing bounds the bias (every fan prefers the item to everything).
+///
+/// `t` is the model with its sides swapped (its "items" are the users, its "users" the trained
+/// items), `fans` the item's users (sorted).
+pub fn bpr_item(
+    t: &FoldTarget<'_>,
+    fans: &[u32],
+    trained: &TrainedRows<'_>,
+    p: &BprItem,
+) -> FoldedUser {
+    let seen = trained.seen;
+    let m = t.model;
+    let k = m.factors;
+    let (n_items, n_users) = (m.n_users(), m.n_items());
+    let zero = FoldedUser {
+        bias: 0.0,
+        factors: vec![0.0; k],
+    };
+    if fans.is_empty() || n_items == 0 {
+        return zero;
+    }
+    let key = fans
+        .iter()
+        .fold(p.seed, |acc, &u| mix64(acc ^ (u as u64 + 1)));
+    let mut rng = stream(key, &[0xb1e]);
+    let kern = Kernels::detect();
+    // Score of trained item j for user u.
+    let score = |u: u32, j: u32| m.user_bias[j as usize] + kern.dot(m.item(u), m.user(j));
+    // (user, offset score, sign, weight) of every sampled push.
+    let mut pushes: Vec<(u32, f32, f32, f32)> = Vec::new();
+    for &u in fans {
+        let own = seen.of(u);
+        if own.len() >= n_items {
+            continue;
+        }
+        for _ in 0..BPR_ITEM_NEGATIVES {
+            let j = loop {
+                let c = rng.gen_range(0..n_items as u32);
+                if own.binary_search(&c).is_err() {
+                    break c;
+                }
+            };
+            pushes.push((u, score(u, j), 1.0, 1.0 / BPR_ITEM_NEGATIVES as f32));
+        }
+    }
+    // Pushes down: a training row drawn uniformly (its user by activity), the item as that
+    // user's negative, about rows / items times per epoch.
+    let mut ends = Vec::with_capacity(n_users);
+    let mut rows = 0usize;
+    for u in 0..n_users as u32 {
+        rows += seen.of(u).len();
+        ends.push(rows);
+    }
+    let positives = trained.positives.map_or(rows, |p| p as usize);
+    let downs = positives as f32 / n_items as f32;
+    let draws = BPR_ITEM_PUSHES.max(4 * fans.len());
+    if rows > 0 {
+        for _ in 0..draws {
+            let r = rng.gen_range(0..rows);
+            let u = ends.partition_point(|&e| e <= r);
+            if fans.binary_search(&(u as u32)).is_ok() {
+                continue;
+            }
+            let start = if u == 0 { 0 } else { ends[u - 1] };
+            let j = seen.of(u as u32)[r - start];
+            pushes.push((u as u32, score(u as u32, j), -1.0, downs / draws as f32));
+        }
+    }
+    // Newton's method on w = (vector, bias): maximise sum c ln sigmoid(s (w.z - o)) - reg / 2 *
+    // visits * |w|^2, with z = (user vector, 1).
+    let d = if p.item_bias { k + 1 } else { k };
+    let visits = fans.len() as f64 + downs as f64;
+    let penalty = (p.regularization.max(1e-6) as f64) * visits;
+    let mut w = vec![0f64; d];
+    let mut z = vec![0f64; d];
+    for _ in 0..BPR_ITEM_NEWTON_STEPS {
+        let mut grad: Vec<f64> = w.iter().map(|&x| -penalty * x).collect();
+        let mut hess = vec![0f64; d * d];
+        for f in 0..d {
+            hess[f * d + f] = penalty;
+        }
+        // The pushes of one user share z: one rank-1 update per run of them.
+        for run in pushes.chunk_by(|a, b| a.0 == b.0) {
+            for (zf, &x) in z.iter_mut().zip(m.item(run[0].0)) {
+                *zf = x as f64;
+            }
+            if p.item_bias {
+                z[k] = 1.0;
+            }
+            let wz = dot64(&w, &z);
+            let (mut g1, mut h1) = (0f64, 0f64);
+            for &(_, offset, sign, c) in run {
+                let margin = sign as f64 * (wz - offset as f64);
+                let s = 1.0 / (1.0 + margin.exp());
+                g1 += c as f64 * sign as f64 * s;
+                h1 += c as f64 * s * (1.0 - s);
+            }
+            for f in 0..d {
+                grad[f] += g1 * z[f];
+                let h = h1 * z[f];
+                for g in 0..=f {
+                    hess[f * d + g] += h * z[g];
+                }
+            }
+        }
+        let Some(step) = solve_spd(&hess, &grad) else {
+            break;
+        };
+        w.iter_mut().zip(&step).for_each(|(x, s)| *x += s);
+        if dot64(&step, &step).sqrt() < 1e-6 * (1.0 + dot64(&w, &w).sqrt()) {
+            break;
+        }
+    }
+    if w.iter().any(|x| !x.is_finite()) {
+        return zero;
+    }
+    FoldedUser {
+        bias: if p.item_bias { w[k] as f32 } else { 0.0 },
+        factors: w[..k].iter().map(|&x| x as f32).collect(),
+    }
+}
+
+fn dot64(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +495,78 @@ mod tests {
             item_factors: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9],
             head: None,
         }
+    }
+
+    /// A BPR item folded in with the fans of the x-axis items points towards x and away from
+    /// y (the other cluster pushes it down as its negative), scores above
+    /// the items its fans have not seen and below what users of the other cluster saw; the
+    /// pushes down keep its bias in the trained range; the same fans give the same item.
+    #[test]
+    fn bpr_items_fold_in_towards_their_fans() {
+        let (nu, ni) = (40usize, 10usize);
+        let mut user_factors = Vec::new();
+        for u in 0..nu {
+            let wobble = (u % 5) as f32 * 0.05;
+            user_factors.extend(if u < 20 { [1.0, wobble] } else { [wobble, 1.0] });
+        }
+        let mut item_factors = Vec::new();
+        for i in 0..ni {
+            item_factors.extend(if i < 5 { [1.0, 0.0] } else { [0.0, 1.0] });
+        }
+        let m = FactorModel {
+            factors: 2,
+            global_mean: 0.0,
+            rating_range: None,
+            user_bias: vec![0.0; nu],
+            item_bias: (0..ni).map(|i| 0.1 * (i % 5) as f32).collect(),
+            user_factors,
+            item_factors,
+            head: None,
+        };
+        let seen = crate::data::UserItems::from_lists(
+            (0..nu)
+                .map(|u| if u < 20 { vec![0, 1, 2] } else { vec![5, 6, 7] })
+                .collect(),
+        );
+        let cell = OnceLock::new();
+        let t = FoldTarget {
+            model: m.view().transposed().unwrap(),
+            item_gram: &cell,
+        };
+        let trained = TrainedRows {
+            seen: &seen,
+            positives: None,
+        };
+        let p = BprItem {
+            regularization: 0.01,
+            item_bias: true,
+            seed: 7,
+        };
+        let fans: Vec<u32> = (0..10).collect();
+        let f = bpr_item(&t, &fans, &trained, &p);
+        assert!(f.factors[0] > 0.5 && f.factors[1] < 0.0, "{f:?}");
+        assert!(f.bias.abs() < 3.0, "{f:?}");
+        let score = |u: usize, q: &[f32], b: f32| {
+            b + m
+                .view()
+                .user(u as u32)
+                .iter()
+                .zip(q)
+                .map(|(a, c)| a * c)
+                .sum::<f32>()
+        };
+        let new = |u: usize| score(u, &f.factors, f.bias);
+        let trained_score = |u: usize, i: u32| score(u, m.view().item(i), m.item_bias[i as usize]);
+        // A fan: above the x items it has not seen (3, 4 carry the largest biases).
+        assert!(
+            new(3) > trained_score(3, 3) && new(3) > trained_score(3, 9),
+            "{f:?}"
+        );
+        // A user of the other cluster: below what it saw.
+        assert!(new(30) < trained_score(30, 5), "{f:?}");
+        assert_eq!(bpr_item(&t, &fans, &trained, &p), f);
+        // No fans: nothing to fit.
+        assert_eq!(bpr_item(&t, &[], &trained, &p).factors, vec![0.0; 2]);
     }
 
     /// Shares plus rest add up to the score of the fold-in's own vector, and a larger share

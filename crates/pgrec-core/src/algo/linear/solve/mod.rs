@@ -246,6 +246,21 @@ pub fn cholesky_solve(sys: &RowSystem<'_>, x: &mut [f32], s: &mut Scratch) -> bo
     true
 }
 
+/// Solves A x = b for a symmetric positive definite `n x n` matrix A (row-major; only the
+/// lower triangle is read), in f64. None when A is not positive definite or the solution is
+/// not finite.
+pub fn solve_spd(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
+    use faer::prelude::Solve as _;
+    let n = b.len();
+    let llt = faer::MatRef::from_row_major_slice(a, n, n)
+        .llt(faer::Side::Lower)
+        .ok()?;
+    let mut x = faer::Mat::from_fn(n, 1, |i, _| b[i]);
+    llt.solve_in_place(x.as_mut());
+    let x: Vec<f64> = (0..n).map(|i| x[(i, 0)]).collect();
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
+
 /// Each interaction's share of one score of the system's solution: with A x = sum_j b_j y_j
 /// (the system `cholesky_solve` solves) and a query vector q, q^T x = sum_j b_j (q^T A^-1 y_j),
 /// computed as b_j z^T y_j with A z = q (one solve, A symmetric). Entry j belongs to
