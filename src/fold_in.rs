@@ -223,7 +223,18 @@ pub(crate) fn read_history(
             &data.times,
             stored.anchor.zip(stored.half_life_seconds()),
         );
-        let mut wv = pgrec_core::data::weighted_values(&data.ratings, &w);
+        let mut wv = if c.weighs_loss() {
+            // Scaled as the training scaled its rows (by their mean weight).
+            let mean = crate::spi::select_one::<f64>(
+                "SELECT (metrics->>$2)::float8 FROM pgrec.model_versions WHERE id = $1",
+                &[m.info.id.into(), pgrec_core::data::LOSS_WEIGHT_MEAN.into()],
+            )
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .unwrap_or(1.0);
+            w.iter().map(|&x| (x as f64 / mean) as f32).collect()
+        } else {
+            pgrec_core::data::weighted_values(&data.ratings, &w)
+        };
         pgrec_core::data::sort_weighted(None, &mut data.ratings, &mut wv, c.sums_duplicates());
         weighted = Some(wv);
     } else {

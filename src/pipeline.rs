@@ -206,8 +206,12 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
             pop[r.item as usize] += w as f64;
         }
         popularity = Some(pop.into_iter().map(|p| p as f32).collect::<Vec<f32>>());
-        let mut wv = pgrec_core::data::weighted_values(&data.ratings, &w);
-        drop(w);
+        // What the algorithm trains with: the weight as a share of the loss, or weight x value.
+        let mut wv = if configured.weighs_loss() {
+            w
+        } else {
+            pgrec_core::data::weighted_values(&data.ratings, &w)
+        };
         (data.event_weights, data.times) = (Vec::new(), Vec::new());
         let merge = configured.sums_duplicates();
         let ratings = &mut data.ratings;

@@ -229,19 +229,56 @@ pub fn rating_stats(ratings: &[Rating]) -> Option<RatingStats> {
 /// Moves the ratings chosen for validation to the end of `ratings` and returns how many remain
 /// for training. The choice depends only on (seed, user, item), never on row order or threads.
 pub fn split_validation(ratings: &mut [Rating], fraction: f64, seed: u64) -> usize {
+    split_validation_by(ratings, |r| (r.user, r.item), fraction, seed)
+}
+
+/// [`split_validation`] for rows that carry a rating and more (a row weight): `pair` gives a
+/// row's (user, item).
+pub fn split_validation_by<T>(
+    rows: &mut [T],
+    pair: impl Fn(&T) -> (u32, u32),
+    fraction: f64,
+    seed: u64,
+) -> usize {
     if fraction <= 0.0 {
-        return ratings.len();
+        return rows.len();
     }
     let mut train_end = 0;
-    for i in 0..ratings.len() {
-        let r = ratings[i];
-        if unit_hash(seed, r.user as u64, r.item as u64) >= fraction {
-            ratings.swap(train_end, i);
+    for i in 0..rows.len() {
+        let (u, it) = pair(&rows[i]);
+        if unit_hash(seed, u as u64, it as u64) >= fraction {
+            rows.swap(train_end, i);
             train_end += 1;
         }
     }
     train_end
 }
+
+/// Row weights as a share of a loss (mf, ncf, two_tower): checked positive and finite, and
+/// scaled to mean 1, so that the learning rate and the penalties keep their meaning (a
+/// training with every weight equal is the unweighted one). Returns them and the mean they
+/// were divided by (recorded with the version as [`LOSS_WEIGHT_MEAN`], so that fold-ins scale
+/// their rows the same way).
+pub fn loss_weights(weights: &[f32]) -> crate::error::Result<(Vec<f32>, f64)> {
+    if let Some((n, &bad)) = weights
+        .iter()
+        .enumerate()
+        .find(|(_, &w)| !(w.is_finite() && w > 0.0))
+    {
+        return Err(crate::error::CoreError::data(
+            format!("row weight {bad} of row {n} is not a positive number"),
+            Some("event_weights must be positive.".into()),
+        ));
+    }
+    let mean = weights.iter().map(|&w| w as f64).sum::<f64>() / weights.len().max(1) as f64;
+    Ok((
+        weights.iter().map(|&w| (w as f64 / mean) as f32).collect(),
+        mean,
+    ))
+}
+
+/// The metrics key of the mean row weight a loss-weighted training divided by.
+pub const LOSS_WEIGHT_MEAN: &str = "loss_weight_mean";
 
 #[inline]
 fn pair_key(r: &Rating) -> u64 {

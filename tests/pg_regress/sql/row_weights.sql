@@ -27,7 +27,17 @@ CREATE VIEW events_decayed AS
 SELECT user_id, item_id,
        sum(power(0.5, ((SELECT max(ts) FROM events) - ts) / (30 * 86400.0))::real)::real AS w
 FROM events GROUP BY 1, 2;
-GRANT SELECT ON events, events_by_type, events_decayed TO pgrec_events_owner;
+-- Explicit ratings with their times; item 50's older half rated 1 and its newer half 5 (its
+-- taste drifted).
+CREATE TABLE rated AS
+SELECT r.user_id, r.item_id, r.rating::real AS rating, r.ts,
+       CASE WHEN r.rating >= 4 THEN 'liked' ELSE 'other' END AS kind
+FROM ml100k.split s JOIN ml100k.ratings r USING (user_id, item_id)
+WHERE s.seed = 1 AND NOT s.is_test;
+UPDATE rated SET rating = CASE WHEN ts < (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY ts)
+                                          FROM rated WHERE item_id = 50) THEN 1 ELSE 5 END
+WHERE item_id = 50;
+GRANT SELECT ON events, events_by_type, events_decayed, rated TO pgrec_events_owner;
 SET ROLE pgrec_events_owner;
 SELECT version FROM pgrec.train('ev_typed', 'events', 'ials', rating_col => NULL,
   params => '{"factors": 8, "epochs": 5, "event_col": "event",
@@ -133,8 +143,54 @@ SELECT version FROM pgrec.train('ev_bpr', 'events', 'bpr', rating_col => NULL,
   params => '{"factors": 8, "epochs": 3, "event_col": "event", "event_weights": {"purchase": 10, "*": 1}, "time_col": "at", "half_life": "1 year"}');
 SELECT count(*) AS rows FROM pgrec.recommend('ev_bpr', 7, 10);
 
+-- mf: a row's weight is its share of the squared loss. Weights are scaled to mean 1, so equal
+-- weights train the unweighted model, bit for bit.
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('mf_plain', 'rated', 'mf', params => '{"factors": 8, "epochs": 5}');
+SELECT version FROM pgrec.train('mf_equal', 'rated', 'mf',
+  params => '{"factors": 8, "epochs": 5, "event_col": "kind", "event_weights": {"*": 7}}');
+SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM pgrec.item_embeddings('mf_plain') a JOIN pgrec.item_embeddings('mf_equal') b USING (item_id);
+SELECT metrics->>'loss_weight_mean' AS mean_weight FROM pgrec.models WHERE model = 'mf_equal';
+-- Time decay follows the drift: with a half-life of 30 days the newer ratings of item 50 (5)
+-- outweigh its older ones (1), and its predictions rise; weighting liked rows up does too.
+SELECT version FROM pgrec.train('mf_decay', 'rated', 'mf',
+  params => '{"factors": 8, "epochs": 5, "time_col": "ts", "half_life": "30 days"}');
+SELECT version FROM pgrec.train('mf_liked', 'rated', 'mf',
+  params => '{"factors": 8, "epochs": 5, "event_col": "kind", "event_weights": {"liked": 4, "other": 1}}');
+SET client_min_messages = notice;
+SELECT avg(pgrec.predict('mf_decay', u::bigint, 50)) > avg(pgrec.predict('mf_plain', u::bigint, 50)) + 0.3 AS decay_follows_the_drift,
+       avg(pgrec.predict('mf_liked', u::bigint, 50)) > avg(pgrec.predict('mf_plain', u::bigint, 50)) AS liked_rows_weigh_more
+FROM generate_series(1, 200) u;
+-- Fold-in and explain weigh a user's rows as the training did: the explanation of a folded
+-- user adds up to its served score.
+SELECT pgrec.fold_in('mf_decay', 'SELECT * FROM rated WHERE user_id = 5');
+SELECT abs(sum(contribution) - pgrec.predict('mf_decay', 5::bigint, 50)) < 1e-3 AS explanation_adds_up
+FROM pgrec.explain('mf_decay', 5::bigint, 50::bigint, 10000);
+SELECT pgrec.fold_in('mf_plain', 'SELECT * FROM rated WHERE user_id = 5');
+SELECT (SELECT embedding FROM pgrec.user_embeddings('mf_decay') WHERE user_id = 5)
+    <> (SELECT embedding FROM pgrec.user_embeddings('mf_plain') WHERE user_id = 5) AS weights_shape_the_fold_in;
+
+-- ncf and two_tower: the same share of the loss (a row's sampled negatives share its weight).
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('tt_plain', 'rated', 'two_tower', params => '{"factors": 8, "epochs": 2}');
+SELECT version FROM pgrec.train('tt_equal', 'rated', 'two_tower',
+  params => '{"factors": 8, "epochs": 2, "event_col": "kind", "event_weights": {"*": 3}}');
+SELECT version FROM pgrec.train('tt_decay', 'rated', 'two_tower',
+  params => '{"factors": 8, "epochs": 2, "time_col": "ts", "half_life": "30 days"}');
+SELECT version FROM pgrec.train('nc_decay', 'SELECT user_id, item_id, ts FROM rated', 'ncf', rating_col => NULL,
+  params => '{"loss": "bce", "factors": 8, "epochs": 1, "time_col": "ts", "half_life": "30 days"}');
+SET client_min_messages = notice;
+SELECT count(*) AS items, count(*) FILTER (WHERE a.embedding = b.embedding AND a.bias = b.bias) AS identical
+FROM pgrec.item_embeddings('tt_plain') a JOIN pgrec.item_embeddings('tt_equal') b USING (item_id);
+SELECT avg(pgrec.predict('tt_decay', u::bigint, 50)) > avg(pgrec.predict('tt_plain', u::bigint, 50)) + 0.3
+       AS tt_decay_follows_the_drift
+FROM generate_series(1, 200) u;
+SELECT count(*) AS nc_recommended, (SELECT metrics ? 'loss_weight_mean' FROM pgrec.models WHERE model = 'nc_decay') AS recorded
+FROM pgrec.recommend('nc_decay', 7, 10);
+
 -- Errors: each names the bad value, before anything is read or written.
-SELECT pgrec.train('ev_bad', 'SELECT *, 1 AS rating FROM events', 'mf', params => '{"event_col": "event", "event_weights": {"*": 1}}');
+SELECT pgrec.train('ev_bad', 'SELECT *, 1 AS rating FROM events', 'als', params => '{"event_col": "event", "event_weights": {"*": 1}}');
 SELECT pgrec.train('ev_bad', 'SELECT *, 1 AS rating FROM events', 'als', params => '{"time_col": "ts", "half_life": "1 day"}');
 SELECT pgrec.train('ev_bad', 'events', 'ials', rating_col => NULL, params => '{"event_col": "event"}');
 SELECT pgrec.train('ev_bad', 'events', 'ials', rating_col => NULL, params => '{"event_weights": {"view": 1}}');
@@ -162,9 +218,10 @@ RESET ROLE;
 SET client_min_messages = warning;
 SET ROLE pgrec_events_owner;
 SELECT pgrec.drop_model(m) FROM unnest(ARRAY['ev_typed', 'ev_typed_sql', 'ev_decay', 'ev_decay_sql', 'ev_plain', 'ev_decay_at',
-  'ev_ease1', 'ev_ease', 'ev_ease_typed', 'ev_bpr', 'ev_nulls']) m;
+  'ev_ease1', 'ev_ease', 'ev_ease_typed', 'ev_bpr', 'ev_nulls', 'mf_plain', 'mf_equal', 'mf_decay', 'mf_liked',
+  'tt_plain', 'tt_equal', 'tt_decay', 'nc_decay']) m;
 RESET ROLE;
 DROP VIEW events_by_type, events_decayed;
-DROP TABLE events;
+DROP TABLE events, rated;
 DROP ROLE pgrec_events_owner;
 DROP ROLE pgrec_events_other;

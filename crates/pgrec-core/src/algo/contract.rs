@@ -59,9 +59,11 @@ pub struct TrainingData {
     pub n_items: usize,
     /// Whether the values are ratings (false: every row is one interaction).
     pub explicit: bool,
-    /// Row weights (event_weights, half_life): per row of `ratings`, the sum over its source
-    /// rows of weight x value (value 1 per row with rating_col NULL). Only given to algorithms
-    /// whose [`Configured::row_weights`] is true.
+    /// Row weights (event_weights, half_life), per row of `ratings`: for algorithms whose
+    /// weight scales a confidence or an entry (ials, bpr, ease), the sum over its source rows
+    /// of weight x value (value 1 per row with rating_col NULL); for those whose weight is the
+    /// row's share of the loss ([`Configured::weighs_loss`]: mf, ncf, two_tower), the weight.
+    /// Only given to algorithms whose [`Configured::row_weights`] is true.
     pub weighted: Option<Vec<f32>>,
     pub users: SideFeatures,
     pub items: SideFeatures,
@@ -153,6 +155,12 @@ pub trait Configured: Recorded + Send {
     /// Whether the algorithm uses row weights (event_weights, half_life; TrainingData's
     /// `weighted`). The pipeline refuses those params for an algorithm that does not.
     fn row_weights(&self) -> bool {
+        false
+    }
+    /// Whether a row weight is the row's share of the loss (mf, ncf, two_tower), so that
+    /// `TrainingData::weighted` and a fold-in's `History::weighted` hold the weight itself
+    /// rather than weight x value.
+    fn weighs_loss(&self) -> bool {
         false
     }
     /// The feature columns wanted, or None when the algorithm uses no features.

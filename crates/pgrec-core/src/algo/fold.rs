@@ -24,7 +24,8 @@ pub struct History<'a> {
     pub items: &'a [u32],
     pub values: &'a [f32],
     /// With row weights (event_weights, half_life): per item, weight x value, what a positive
-    /// trains with (thresholds still read `values`).
+    /// trains with (thresholds still read `values`); for an algorithm whose weight is the
+    /// row's share of the loss ([`super::contract::Configured::weighs_loss`]), the weight.
     pub weighted: Option<&'a [f32]>,
 }
 
@@ -165,8 +166,25 @@ pub fn explain_explicit(
     if h.items.is_empty() {
         return Some(Explanation::empty(rest, true));
     }
-    let sys = explicit_system(t, h, lambda, &residuals);
-    Explanation::of_system(&sys, &m, item, rest, true)
+    match h.weighted {
+        None => {
+            let sys = explicit_system(t, h, lambda, &residuals);
+            Explanation::of_system(&sys, &m, item, rest, true)
+        }
+        Some(w) => {
+            let scaled = ScaledRows::new(t, h.items, w, &residuals);
+            let mut e = Explanation::of_system(
+                &scaled.system(lambda, h.items.len()),
+                &m,
+                item,
+                rest,
+                true,
+            )?;
+            // The scaled system's columns are positions in the history.
+            e.items = e.items.iter().map(|&c| h.items[c as usize]).collect();
+            Some(e)
+        }
+    }
 }
 
 /// A stand-in explanation for models whose user vectors have no closed form in the history
@@ -197,9 +215,54 @@ pub fn explicit_user(t: &FoldTarget<'_>, h: History<'_>, lambda: f32, shrink: f3
             factors: vec![0.0; t.model.factors],
         };
     }
-    FoldedUser {
-        bias,
-        factors: solve_exact(&explicit_system(t, h, lambda, &residuals)),
+    let factors = match h.weighted {
+        None => solve_exact(&explicit_system(t, h, lambda, &residuals)),
+        Some(w) => {
+            solve_exact(&ScaledRows::new(t, h.items, w, &residuals).system(lambda, h.items.len()))
+        }
+    };
+    FoldedUser { bias, factors }
+}
+
+/// A history's rows scaled by the square roots of their weights (each row's share of the
+/// loss): the ridge regression of the scaled rows is the weighted one, and its shares are the
+/// weighted shares.
+struct ScaledRows {
+    y: Vec<f32>,
+    cols: Vec<u32>,
+    values: Vec<f32>,
+    k: usize,
+}
+
+impl ScaledRows {
+    fn new(t: &FoldTarget<'_>, items: &[u32], weights: &[f32], residuals: &[f32]) -> Self {
+        let k = t.model.factors;
+        let mut y = Vec::with_capacity(items.len() * k);
+        let mut values = Vec::with_capacity(items.len());
+        for ((&i, &w), &r) in items.iter().zip(weights).zip(residuals) {
+            let s = w.max(0.0).sqrt();
+            y.extend(t.model.item(i).iter().map(|v| v * s));
+            values.push(r * s);
+        }
+        ScaledRows {
+            y,
+            cols: (0..items.len() as u32).collect(),
+            values,
+            k,
+        }
+    }
+
+    /// The ridge regression with penalty lambda * n (mf's per-rating penalty over n rows).
+    fn system(&self, lambda: f32, n: usize) -> RowSystem<'_> {
+        RowSystem {
+            gram: None,
+            diag: lambda.max(1e-6) * n as f32,
+            y: &self.y,
+            k: self.k,
+            cols: &self.cols,
+            values: &self.values,
+            alpha: None,
+        }
     }
 }
 
@@ -214,10 +277,20 @@ fn explicit_residuals(t: &FoldTarget<'_>, h: History<'_>, shrink: f32) -> (f32, 
         .zip(h.values)
         .map(|(&i, &r)| r - m.global_mean - m.item_bias[i as usize])
         .sum();
-    let bias = if n == 0 {
-        0.0
-    } else {
-        sum / (shrink + n as f32)
+    let bias = match (n, h.weighted) {
+        (0, _) => 0.0,
+        (_, None) => sum / (shrink + n as f32),
+        // Weighted: each rating counts its weight.
+        (_, Some(w)) => {
+            let wsum: f32 = h
+                .items
+                .iter()
+                .zip(h.values)
+                .zip(w)
+                .map(|((&i, &r), &w)| w * (r - m.global_mean - m.item_bias[i as usize]))
+                .sum();
+            wsum / (shrink + w.iter().sum::<f32>())
+        }
     };
     let residuals = h
         .items

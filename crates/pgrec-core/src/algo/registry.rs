@@ -216,18 +216,20 @@ mod tests {
         }
     }
 
-    /// Row weights (event_weights, half_life) are used by ials, bpr and ease, and refused by
-    /// the others (the SQL suite checks the refusal's message).
+    /// Row weights (event_weights, half_life) are used by every algorithm but als (refused,
+    /// the SQL suite checks the message): as a confidence or an entry by ials, bpr and ease, as
+    /// a share of the loss by mf, ncf and two_tower.
     #[test]
-    fn row_weights_are_used_by_the_implicit_family() {
+    fn row_weights_are_used_as_confidence_or_loss_share() {
         for e in REGISTRY.iter() {
             let Some(configure) = e.configure else {
                 continue;
             };
-            let uses = configure(&serde_json::json!({})).unwrap().row_weights();
+            let c = configure(&serde_json::json!({})).unwrap();
+            assert_eq!(c.row_weights(), e.name != "als", "{}", e.name);
             assert_eq!(
-                uses,
-                ["ials", "bpr", "ease"].contains(&e.name),
+                c.weighs_loss(),
+                ["mf", "ncf", "two_tower"].contains(&e.name),
                 "{}",
                 e.name
             );

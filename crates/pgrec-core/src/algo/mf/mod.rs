@@ -56,6 +56,15 @@ impl Configured for MfConfigured {
         true
     }
 
+    /// A row's weight is its share of the squared loss.
+    fn row_weights(&self) -> bool {
+        true
+    }
+
+    fn weighs_loss(&self) -> bool {
+        true
+    }
+
     /// The least-squares optimum of the user's terms with the model's penalty (what SGD on the
     /// user alone converges to), with a bias shrunk like a baseline's.
     fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
@@ -90,7 +99,13 @@ impl Configured for MfConfigured {
         let shape = DataShape::of(&data.ratings, data.n_users, data.n_items);
         let adapted = params.adapt_to(&shape, |k| given.iter().any(|g| g == k));
         let params = Checked::new(params)?;
-        let trainer = MfTrainer::new(data.ratings, data.n_users, data.n_items, params)?;
+        let trainer = MfTrainer::new_weighted(
+            data.ratings,
+            data.weighted,
+            data.n_users,
+            data.n_items,
+            params,
+        )?;
         Ok(Box::new(trainer.with_data_defaults(adapted)))
     }
 }

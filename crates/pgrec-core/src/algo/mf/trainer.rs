@@ -13,7 +13,10 @@ use rayon::ThreadPool;
 
 use super::params::{MfParams, Optimizer};
 use crate::algo::params::Checked;
-use crate::data::{rating_stats, split_validation, Rating, UserItems};
+use crate::data::{
+    loss_weights, rating_stats, split_validation, split_validation_by, Rating, UserItems,
+    LOSS_WEIGHT_MEAN,
+};
 use crate::error::{CoreError, Result};
 use crate::kernels::{self, Kernels, PairStep};
 use crate::model::FactorModel;
@@ -28,6 +31,9 @@ use crate::train::{
 struct Grid {
     blocks: usize,
     ratings: Vec<Rating>,
+    /// With row weights: each rating's share of the loss (mean 1), in the order of `ratings`;
+    /// empty without.
+    weights: Vec<f32>,
     /// Start of each cell in `ratings`; cell (ub, ib) is index ub * blocks + ib.
     offsets: Vec<usize>,
     /// Within a cell, ratings are grouped by user ("runs"), so that a user's vector stays in
@@ -42,6 +48,7 @@ impl Grid {
     /// Buckets `ratings` in place (American flag sort on the cell index): no second copy.
     fn build(
         mut ratings: Vec<Rating>,
+        mut weights: Vec<f32>,
         n_users: usize,
         n_items: usize,
         blocks: usize,
@@ -74,6 +81,9 @@ impl Grid {
                     next[c] += 1;
                 } else {
                     ratings.swap(next[c], next[target]);
+                    if !weights.is_empty() {
+                        weights.swap(next[c], next[target]);
+                    }
                     next[target] += 1;
                 }
             }
@@ -81,6 +91,7 @@ impl Grid {
         Grid {
             blocks,
             ratings,
+            weights,
             offsets,
             run_starts: Vec::new(),
             run_offsets: Vec::new(),
@@ -95,21 +106,36 @@ impl Grid {
     /// Parallel over cells; stops early (leaving the grid unarranged) when cancelled.
     fn arrange(&mut self, pool: &ThreadPool, seed: u64, cancel: &CancelFlag) -> Result<()> {
         let n_cells = self.blocks * self.blocks;
-        let mut cells: Vec<&mut [Rating]> = Vec::with_capacity(n_cells);
+        let mut cells: Vec<(&mut [Rating], &mut [f32])> = Vec::with_capacity(n_cells);
         let mut rest: &mut [Rating] = &mut self.ratings;
+        let mut rest_w: &mut [f32] = &mut self.weights;
         for c in 0..n_cells {
-            let (head, tail) = rest.split_at_mut(self.offsets[c + 1] - self.offsets[c]);
-            cells.push(head);
+            let len = self.offsets[c + 1] - self.offsets[c];
+            let (head, tail) = rest.split_at_mut(len);
+            let (head_w, tail_w) = rest_w.split_at_mut(len.min(rest_w.len()));
+            cells.push((head, head_w));
             rest = tail;
+            rest_w = tail_w;
         }
         let runs: Vec<Vec<u32>> = pool.install(|| {
             cells
                 .into_par_iter()
-                .map(|cell| {
+                .map(|(cell, weights)| {
                     if cancel.is_cancelled() {
                         return Vec::new();
                     }
-                    cell.sort_unstable_by_key(|r| ((r.user as u64) << 32) | r.item as u64);
+                    let key = |r: &Rating| ((r.user as u64) << 32) | r.item as u64;
+                    // With weights, each rating's weight travels with it.
+                    let mut paired: Vec<(Rating, f32)> = Vec::new();
+                    if weights.is_empty() {
+                        cell.sort_unstable_by_key(key);
+                    } else {
+                        paired = cell.iter().copied().zip(weights.iter().copied()).collect();
+                        paired.sort_unstable_by_key(|p| key(&p.0));
+                        for (r, p) in cell.iter_mut().zip(&paired) {
+                            *r = p.0;
+                        }
+                    }
                     let mut starts = Vec::new();
                     for (i, r) in cell.iter().enumerate() {
                         if i == 0 || cell[i - 1].user != r.user {
@@ -121,7 +147,15 @@ impl Grid {
                         stream(seed, &[0x0DE7, cell.first().map_or(0, |r| r.user as u64)]);
                     for (w, &s) in starts.iter().enumerate() {
                         let e = starts.get(w + 1).map_or(cell.len(), |&x| x as usize);
-                        cell[s as usize..e].shuffle(&mut rng);
+                        if weights.is_empty() {
+                            cell[s as usize..e].shuffle(&mut rng);
+                        } else {
+                            paired[s as usize..e].shuffle(&mut rng);
+                        }
+                    }
+                    for (n, p) in paired.into_iter().enumerate() {
+                        cell[n] = p.0;
+                        weights[n] = p.1;
                     }
                     starts
                 })
@@ -405,22 +439,48 @@ pub struct MfTrainer {
     implicit: Option<Implicit>,
     implicit_items: Option<Implicit>,
     lists: Option<PairLists>,
+    /// With row weights: the mean weight they were divided by (reported in the metrics).
+    weight_mean: Option<f64>,
 }
 
 impl MfTrainer {
     /// Takes ownership of the ratings (indices must be < n_users / n_items, values finite,
     /// no duplicate pairs), holds out a validation share and prepares the grid.
     pub fn new(
-        mut ratings: Vec<Rating>,
+        ratings: Vec<Rating>,
         n_users: usize,
         n_items: usize,
         params: Checked<MfParams>,
     ) -> Result<Self> {
-        let train_len = split_validation(
-            &mut ratings,
-            params.run.validation_fraction(),
-            params.run.seed(),
-        );
+        Self::new_weighted(ratings, None, n_users, n_items, params)
+    }
+
+    /// [`MfTrainer::new`] with row weights: `weights[n]` is rating n's share of the loss
+    /// (scaled to mean 1 here; the validation RMSE counts every held-out rating once).
+    pub fn new_weighted(
+        mut ratings: Vec<Rating>,
+        weights: Option<Vec<f32>>,
+        n_users: usize,
+        n_items: usize,
+        params: Checked<MfParams>,
+    ) -> Result<Self> {
+        let (fraction, seed) = (params.run.validation_fraction(), params.run.seed());
+        let mut weight_mean = None;
+        let (train_len, mut weights) = match weights {
+            None => (split_validation(&mut ratings, fraction, seed), Vec::new()),
+            Some(w) => {
+                if w.len() != ratings.len() {
+                    return Err(CoreError::data("one row weight per rating is needed", None));
+                }
+                let mut rows: Vec<(Rating, f32)> = ratings.iter().copied().zip(w).collect();
+                let n = split_validation_by(&mut rows, |p| (p.0.user, p.0.item), fraction, seed);
+                ratings = rows.iter().map(|p| p.0).collect();
+                let w: Vec<f32> = rows[..n].iter().map(|p| p.1).collect();
+                let (w, mean) = loss_weights(&w)?;
+                weight_mean = Some(mean);
+                (n, w)
+            }
+        };
         if train_len == 0 {
             return Err(CoreError::data(
                 "no ratings left for training after holding out the validation set",
@@ -429,12 +489,24 @@ impl MfTrainer {
         }
         let validation = ratings.split_off(train_len);
         ratings.shrink_to_fit();
+        weights.shrink_to_fit();
         let stats = rating_stats(&ratings).ok_or_else(|| CoreError::data("no ratings", None))?;
+        // The global mean under the weighted loss is the weighted mean.
+        let mean = if weights.is_empty() {
+            stats.mean
+        } else {
+            let sum: f64 = ratings
+                .iter()
+                .zip(&weights)
+                .map(|(r, &w)| r.value as f64 * w as f64)
+                .sum();
+            sum / ratings.len() as f64
+        };
         let model = init_model(
             &params,
             n_users,
             n_items,
-            stats.mean as f32,
+            mean as f32,
             (stats.min, stats.max),
         );
         let user_reg = penalties(ratings.iter().map(|r| r.user), n_users, &params);
@@ -461,6 +533,7 @@ impl MfTrainer {
         });
         let grid = Grid::build(
             ratings,
+            weights,
             n_users,
             n_items,
             params.blocks as usize,
@@ -482,6 +555,7 @@ impl MfTrainer {
             implicit,
             implicit_items,
             lists,
+            weight_mean,
         })
     }
 
@@ -511,31 +585,43 @@ impl MfTrainer {
     /// One pass of SGD over one block; returns the sum of squared errors seen.
     #[inline(never)]
     fn run_block(&self, cell: usize, ratings: SharedMut<Rating>, m: &ModelBuffers, lr: f32) -> f64 {
+        let weighted = !self.grid.weights.is_empty();
         #[cfg(target_arch = "x86_64")]
         if self.kernels.avx2() {
             // SAFETY: avx2 and fma were detected at run time.
-            return unsafe { self.run_block_avx2(cell, ratings, m, lr) };
+            return unsafe {
+                if weighted {
+                    self.run_block_avx2::<true>(cell, ratings, m, lr)
+                } else {
+                    self.run_block_avx2::<false>(cell, ratings, m, lr)
+                }
+            };
         }
-        self.run_block_body(cell, ratings, m, lr)
+        if weighted {
+            self.run_block_body::<true>(cell, ratings, m, lr)
+        } else {
+            self.run_block_body::<false>(cell, ratings, m, lr)
+        }
     }
 
     /// `run_block_body` compiled for AVX2 + FMA: the vector kernels inline into the loop.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_block_avx2(
+    unsafe fn run_block_avx2<const WEIGHTED: bool>(
         &self,
         cell: usize,
         ratings: SharedMut<Rating>,
         m: &ModelBuffers,
         lr: f32,
     ) -> f64 {
-        self.run_block_body(cell, ratings, m, lr)
+        self.run_block_body::<WEIGHTED>(cell, ratings, m, lr)
     }
 
     /// The body of `run_block`, inlined into a portable and an AVX2 build. It calls the kernel
     /// bodies directly (the same arithmetic as `Kernels`' methods, without a call per rating).
+    /// `WEIGHTED`: each rating's error is scaled by its weight (its share of the loss).
     #[inline(always)]
-    fn run_block_body(
+    fn run_block_body<const WEIGHTED: bool>(
         &self,
         cell: usize,
         ratings: SharedMut<Rating>,
@@ -548,6 +634,11 @@ impl MfTrainer {
         }
         // SAFETY: this cell is visited by exactly one task in this diagonal.
         let block: &[Rating] = unsafe { ratings.slice(start, end - start) };
+        let block_weights: &[f32] = if WEIGHTED {
+            &self.grid.weights[start..end]
+        } else {
+            &[]
+        };
         let starts =
             &self.grid.run_starts[self.grid.run_offsets[cell]..self.grid.run_offsets[cell + 1]];
         let mut order: Vec<u32> = (0..starts.len() as u32).collect();
@@ -584,6 +675,7 @@ impl MfTrainer {
         }
         for (pos, &o) in order.iter().enumerate() {
             let user_ratings = run(o);
+            let run_at = starts[o as usize] as usize;
             if let Some(&far) = order.get(pos + RATINGS_AHEAD) {
                 kernels::prefetch_bytes(run_start(far) as *const u8, 1);
             }
@@ -609,7 +701,7 @@ impl MfTrainer {
             // end of it, which keeps a square root off the chain from one rating to the next.
             let lr_p = if adagrad { lr / gu.sqrt() } else { lr };
             let mut gu_run = 0f32;
-            for r in user_ratings {
+            for (n, r) in user_ratings.iter().enumerate() {
                 if let Some(nx) = ahead.next() {
                     kernels::prefetch(m.item_factors.ptr(nx.item as usize * k), k);
                     kernels::prefetch(m.item_bias.ptr(nx.item as usize), 1);
@@ -623,8 +715,14 @@ impl MfTrainer {
                         m.item_g2.at(i),
                     )
                 };
-                let err = r.value - (mean + *bu + *bi + kernels::dot_short_body(p, q));
-                sse += (err * err) as f64;
+                let mut err = r.value - (mean + *bu + *bi + kernels::dot_short_body(p, q));
+                if WEIGHTED {
+                    let w = block_weights[run_at + n];
+                    sse += (w * err * err) as f64;
+                    err *= w;
+                } else {
+                    sse += (err * err) as f64;
+                }
                 if let Some(g) = g_user.as_deref_mut() {
                     kernels::axpy_body(err, q, g);
                 }
@@ -842,7 +940,13 @@ impl Step for MfTrainer {
             model: self.model,
             ratings,
             tensors: Vec::new(),
-            metrics: serde_json::json!({ DATA_DEFAULTS: self.data_defaults }),
+            metrics: match self.weight_mean {
+                None => serde_json::json!({ DATA_DEFAULTS: self.data_defaults }),
+                Some(mean) => serde_json::json!({
+                    DATA_DEFAULTS: self.data_defaults,
+                    LOSS_WEIGHT_MEAN: mean,
+                }),
+            },
             params: serde_json::Value::Null,
         }
     }

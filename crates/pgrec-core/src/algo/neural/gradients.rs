@@ -32,6 +32,9 @@ pub(super) struct Batch {
     pub(super) users: Vec<u32>,
     pub(super) items: Vec<u32>,
     pub(super) targets: Vec<f32>,
+    /// With row weights: each row's share of the loss (a negative shares its positive's);
+    /// empty without.
+    pub(super) weights: Vec<f32>,
     /// Per side, the rows whose id embedding and id bias are hidden (id dropout); empty when
     /// none are.
     pub(super) hidden: BySide<Vec<bool>>,
@@ -75,8 +78,9 @@ impl<H: Head> NeuralTrainer<H> {
         let seed = self.run.seed();
         let mut rng = stream(seed, &[TAG_NEGATIVES, epoch as u64, b as u64]);
         let n_items = self.features.item.n as u32;
-        for &r in order {
-            let r = self.train[r as usize];
+        let weighted = !self.weights.is_empty();
+        for &o in order {
+            let r = self.train[o as usize];
             out.users.push(r.user);
             out.items.push(r.item);
             out.targets.push(r.value);
@@ -84,6 +88,10 @@ impl<H: Head> NeuralTrainer<H> {
                 out.users.push(r.user);
                 out.items.push(rng.gen_range(0..n_items));
                 out.targets.push(0.0);
+            }
+            if weighted {
+                let w = self.weights[o as usize];
+                out.weights.extend(std::iter::repeat_n(w, 1 + negs));
             }
         }
         let id_dropout = self.net.id_dropout();
@@ -159,6 +167,7 @@ impl<H: Head> NeuralTrainer<H> {
                     &vh,
                     &batch.items,
                     self.log_q.as_deref(),
+                    (!batch.weights.is_empty()).then_some(&batch.weights[..]),
                     temperature,
                     k,
                     &mut d.user,
@@ -276,11 +285,15 @@ impl<H: Head> NeuralTrainer<H> {
                 &items[j * out_dim..(j + 1) * out_dim],
             );
             let s = self.head.add_score(s, u, v, &head_out[j * w..(j + 1) * w]);
-            let (l, g) = if self.net.loss == Loss::Mse {
+            let (mut l, mut g) = if self.net.loss == Loss::Mse {
                 squared_error(s, batch.targets[r])
             } else {
                 binary_cross_entropy(s, batch.targets[r])
             };
+            if let Some(&w) = batch.weights.get(r) {
+                l *= w;
+                g *= w;
+            }
             loss += l as f64;
             d_score.push(g * inv_n);
         }
@@ -375,12 +388,14 @@ mod tests {
     fn gradients_match_finite_differences() {
         for loss in ["mse", "bce", "softmax", "ncf-mse", "ncf-bce", "ncf-plain"] {
             for dropout in [None, Some((1, 2))] {
-                check_gradients(loss, dropout);
+                check_gradients(loss, dropout, false);
             }
+            // With row weights (each row's share of the loss).
+            check_gradients(loss, None, true);
         }
     }
 
-    fn check_gradients(case: &str, dropout: Option<(usize, usize)>) {
+    fn check_gradients(case: &str, dropout: Option<(usize, usize)>, weighted: bool) {
         // ncf without features: the id embeddings feed the network directly.
         let (case, features) = match case {
             "ncf-plain" => ("ncf-mse", (SideFeatures::none(6), SideFeatures::none(5))),
@@ -388,6 +403,9 @@ mod tests {
         };
         let dropout_03 = |net: &mut NeuralParams, _: &mut LoopParams| net.dropout = 0.3;
         with_trainer!(case, ratings(6, 5), features, dropout_03, |t| {
+            if weighted {
+                t.weights = (0..t.train.len()).map(|n| 0.25 + (n % 4) as f32).collect();
+            }
             check_gradients_of(t, case, dropout)
         });
     }

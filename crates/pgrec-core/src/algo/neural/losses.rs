@@ -57,14 +57,15 @@ pub fn corrected_logit(similarity: f32, temperature: f32, log_q: f32) -> f32 {
 
 /// In-batch sampled softmax over `b` (user, item) rows whose towers gave the normalised
 /// `u_hat`, `v_hat` (`b x dim`). Row i's positive is column i; columns whose item is the same
-/// as row i's (other than i itself) are masked. Returns the mean loss and fills d loss / d
-/// u_hat and d loss / d v_hat.
+/// as row i's (other than i itself) are masked. With `weights`, row i's loss counts
+/// `weights[i]` times. Returns the mean loss and fills d loss / d u_hat and d loss / d v_hat.
 #[allow(clippy::too_many_arguments)]
 pub fn in_batch_softmax(
     u_hat: &[f32],
     v_hat: &[f32],
     items: &[u32],
     log_q: Option<&[f32]>,
+    weights: Option<&[f32]>,
     temperature: f32,
     dim: usize,
     d_u: &mut [f32],
@@ -92,11 +93,12 @@ pub fn in_batch_softmax(
             sum += *l;
         }
         // row now holds exp(l - max); loss_i = log(sum) - (l_ii - max).
-        loss += (sum.ln() - row[i].ln()) as f64;
-        // d loss / d logit = (softmax - onehot) / b, then the 1 / temperature of the logit.
+        let w = weights.map_or(1.0, |w| w[i]);
+        loss += w as f64 * (sum.ln() - row[i].ln()) as f64;
+        // d loss / d logit = w (softmax - onehot) / b, then the 1 / temperature of the logit.
         for (j, l) in row.iter_mut().enumerate() {
             let p = *l / sum;
-            *l = (p - if j == i { 1.0 } else { 0.0 }) * inv_b / temperature;
+            *l = (p - if j == i { 1.0 } else { 0.0 }) * w * inv_b / temperature;
         }
     }
     // d u_hat = G v_hat, d v_hat = G^T u_hat.
@@ -192,7 +194,7 @@ mod tests {
             let lq32 = with_q.then_some(&log_q32[..]);
             let mut du = vec![0.0f32; b * dim];
             let mut dv = vec![0.0f32; b * dim];
-            let got = in_batch_softmax(&u, &v, &items, lq32, t, dim, &mut du, &mut dv) as f64;
+            let got = in_batch_softmax(&u, &v, &items, lq32, None, t, dim, &mut du, &mut dv) as f64;
             let want = naive_softmax(&u64_, &v64, &items, lq64, t as f64, dim);
             assert!(
                 (got - want).abs() < 1e-5 * want.abs().max(1.0),
@@ -221,9 +223,72 @@ mod tests {
         }
         // The correction matters here: the two losses differ.
         let (mut du, mut dv) = (vec![0.0f32; b * dim], vec![0.0f32; b * dim]);
-        let plain = in_batch_softmax(&u, &v, &items, None, t, dim, &mut du, &mut dv);
-        let corrected = in_batch_softmax(&u, &v, &items, Some(&log_q32), t, dim, &mut du, &mut dv);
+        let plain = in_batch_softmax(&u, &v, &items, None, None, t, dim, &mut du, &mut dv);
+        let corrected = in_batch_softmax(
+            &u,
+            &v,
+            &items,
+            Some(&log_q32),
+            None,
+            t,
+            dim,
+            &mut du,
+            &mut dv,
+        );
         assert!((plain - corrected).abs() > 0.1, "{plain} vs {corrected}");
+    }
+
+    /// With row weights the loss is the weighted sum of the rows' losses, and its gradient
+    /// that of the weighted loss (finite differences of the function itself).
+    #[test]
+    fn weighted_softmax_weighs_each_row() {
+        let (b, dim) = (5, 3);
+        let mut rng = stream(11, &[]);
+        let u: Vec<f32> = (0..b * dim).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let v: Vec<f32> = (0..b * dim).map(|_| rng.gen::<f32>() - 0.5).collect();
+        let items = [0u32, 1, 2, 1, 3];
+        let weights = [0.5f32, 2.0, 1.0, 3.0, 0.25];
+        let t = 0.5;
+        let loss = |u: &[f32], v: &[f32], w: &[f32], du: &mut [f32], dv: &mut [f32]| {
+            in_batch_softmax(u, v, &items, None, Some(w), t, dim, du, dv) as f64
+        };
+        let (mut du, mut dv) = (vec![0.0; b * dim], vec![0.0; b * dim]);
+        let weighted = loss(&u, &v, &weights, &mut du, &mut dv);
+        let (mut s1, mut s2) = (vec![0.0; b * dim], vec![0.0; b * dim]);
+        let by_rows: f64 = (0..b)
+            .map(|i| {
+                let mut one = [0.0f32; 5];
+                one[i] = 1.0;
+                weights[i] as f64 * loss(&u, &v, &one, &mut s1, &mut s2)
+            })
+            .sum();
+        assert!((weighted - by_rows).abs() < 1e-5, "{weighted} vs {by_rows}");
+        let h = 1e-3f32;
+        for p in 0..b * dim {
+            for (which, grad) in [(0, &du), (1, &dv)] {
+                let mut plus = if which == 0 { u.clone() } else { v.clone() };
+                let mut minus = plus.clone();
+                plus[p] += h;
+                minus[p] -= h;
+                let (lp, lm) = if which == 0 {
+                    (
+                        loss(&plus, &v, &weights, &mut s1, &mut s2),
+                        loss(&minus, &v, &weights, &mut s1, &mut s2),
+                    )
+                } else {
+                    (
+                        loss(&u, &plus, &weights, &mut s1, &mut s2),
+                        loss(&u, &minus, &weights, &mut s1, &mut s2),
+                    )
+                };
+                let num = (lp - lm) / (2.0 * h as f64);
+                let ana = grad[p] as f64;
+                assert!(
+                    (num - ana).abs() < 2e-3 + 1e-2 * num.abs(),
+                    "side {which} coordinate {p}: {ana} vs {num}"
+                );
+            }
+        }
     }
 
     /// Finite-difference check of the softmax loss through the row normalisation, with the
@@ -242,7 +307,7 @@ mod tests {
             let mut vh = vec![0.0; b * dim];
             let nu = normalize_rows(u, dim, &mut uh);
             let nv = normalize_rows(v, dim, &mut vh);
-            let l = in_batch_softmax(&uh, &vh, &items, Some(&log_q), t, dim, du, dv);
+            let l = in_batch_softmax(&uh, &vh, &items, Some(&log_q), None, t, dim, du, dv);
             normalize_rows_backward(&uh, &nu, dim, du);
             normalize_rows_backward(&vh, &nv, dim, dv);
             l

@@ -15,7 +15,9 @@ use super::tower::{BySide, Side, Tower};
 use super::{Loss, TAG_INIT, TAG_SHUFFLE};
 use crate::algo::contract::{Configured, FeatureRequest, Tensor, ToEncode, TrainingData};
 use crate::algo::params::{Checked, LoopParams, Params};
-use crate::data::{rating_stats, split_validation, Rating};
+use crate::data::{
+    loss_weights, rating_stats, split_validation, split_validation_by, Rating, LOSS_WEIGHT_MEAN,
+};
 use crate::error::{CoreError, Result};
 use crate::features::SideFeatures;
 use crate::model::{FactorModel, ScoreHead};
@@ -254,6 +256,10 @@ pub struct NeuralTrainer<H> {
     adam_dense: Adam,
     adam_emb: Adam,
     pub(super) train: Vec<Rating>,
+    /// With row weights: each training row's share of the loss (mean 1); empty without.
+    pub(super) weights: Vec<f32>,
+    /// With row weights: the mean weight they were divided by (reported in the metrics).
+    pub(super) weight_mean: Option<f64>,
     pub(super) validation: Vec<Rating>,
     /// softmax with logQ correction: log of each item's share of the positives.
     pub(super) log_q: Option<Vec<f32>>,
@@ -271,7 +277,21 @@ impl<H: Head> NeuralTrainer<H> {
     /// `ratings` index users in `0..users.n` and items in `0..items.n`. `explicit` says whether
     /// the values are ratings (else every row is a positive interaction).
     pub fn new<P: NetworkParams<Head = H>>(
+        ratings: Vec<Rating>,
+        users: SideFeatures,
+        items: SideFeatures,
+        explicit: bool,
+        params: &Checked<P>,
+    ) -> Result<Self> {
+        Self::new_weighted(ratings, None, users, items, explicit, params)
+    }
+
+    /// [`NeuralTrainer::new`] with row weights: `weights[n]` is rating n's share of the loss
+    /// (scaled to mean 1 over the training rows; a row's sampled negatives share its weight;
+    /// the validation RMSE counts every held-out rating once).
+    pub fn new_weighted<P: NetworkParams<Head = H>>(
         mut ratings: Vec<Rating>,
+        weights: Option<Vec<f32>>,
         users: SideFeatures,
         items: SideFeatures,
         explicit: bool,
@@ -297,7 +317,26 @@ impl<H: Head> NeuralTrainer<H> {
             item: items,
         };
         let n = BySide::from_fn(|side| features[side].n);
-        let n_train = split_validation(&mut ratings, run.validation_fraction(), run.seed());
+        let (n_train, mut weights) = match weights {
+            None => (
+                split_validation(&mut ratings, run.validation_fraction(), run.seed()),
+                None,
+            ),
+            Some(w) => {
+                if w.len() != ratings.len() {
+                    return Err(CoreError::data("one row weight per rating is needed", None));
+                }
+                let mut rows: Vec<(Rating, f32)> = ratings.iter().copied().zip(w).collect();
+                let n = split_validation_by(
+                    &mut rows,
+                    |p| (p.0.user, p.0.item),
+                    run.validation_fraction(),
+                    run.seed(),
+                );
+                ratings = rows.iter().map(|p| p.0).collect();
+                (n, Some(rows[..n].iter().map(|p| p.1).collect::<Vec<f32>>()))
+            }
+        };
         let validation = ratings.split_off(n_train);
         let stats = rating_stats(&ratings);
         let rating_range = if explicit {
@@ -307,13 +346,32 @@ impl<H: Head> NeuralTrainer<H> {
         };
         let mean = stats.as_ref().map(|s| s.mean as f32).unwrap_or(0.0);
         let positive_threshold = net.positive_threshold as f32;
+        let is_positive = |r: &Rating| !explicit || r.value >= positive_threshold;
         let train: Vec<Rating> = match net.loss {
             Loss::Mse => ratings,
-            _ => ratings
-                .into_iter()
-                .filter(|r| !explicit || r.value >= positive_threshold)
-                .map(|r| Rating { value: 1.0, ..r })
-                .collect(),
+            _ => {
+                if let Some(w) = weights.as_mut() {
+                    let kept: Vec<f32> = ratings
+                        .iter()
+                        .zip(w.iter())
+                        .filter(|(r, _)| is_positive(r))
+                        .map(|(_, &w)| w)
+                        .collect();
+                    *w = kept;
+                }
+                ratings
+                    .into_iter()
+                    .filter(is_positive)
+                    .map(|r| Rating { value: 1.0, ..r })
+                    .collect()
+            }
+        };
+        let (weights, weight_mean) = match weights {
+            Some(w) => {
+                let (w, mean) = loss_weights(&w)?;
+                (w, Some(mean))
+            }
+            None => (Vec::new(), None),
         };
         if train.is_empty() {
             return Err(CoreError::data(
@@ -411,6 +469,8 @@ impl<H: Head> NeuralTrainer<H> {
             adam_dense,
             adam_emb,
             train,
+            weights,
+            weight_mean,
             validation,
             log_q,
             mean,
@@ -653,6 +713,15 @@ where
         Some(self.net().feature_request())
     }
 
+    /// A row's weight is its share of the loss (its sampled negatives share it).
+    fn row_weights(&self) -> bool {
+        true
+    }
+
+    fn weighs_loss(&self) -> bool {
+        true
+    }
+
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(NeuralTraining::new(data, &*self)?))
     }
@@ -679,8 +748,9 @@ impl<H: Head + 'static> NeuralTraining<H> {
         data: TrainingData,
         params: &Checked<P>,
     ) -> Result<Self> {
-        let trainer = NeuralTrainer::new(
+        let trainer = NeuralTrainer::new_weighted(
             data.ratings.clone(),
+            data.weighted,
             data.users,
             data.items,
             data.explicit,
@@ -726,11 +796,14 @@ impl<H: Head> Step for NeuralTraining<H> {
 
     fn finish(self: Box<Self>, pool: &ThreadPool) -> Fitted {
         let loss = self.trainer.net.loss;
-        let metrics = json!({
+        let mut metrics = json!({
             "loss": loss.name(),
             "n_dense_parameters": self.trainer.n_dense_parameters(),
             "n_embedding_parameters": self.trainer.n_embedding_parameters(),
         });
+        if let Some(mean) = self.trainer.weight_mean {
+            metrics[LOSS_WEIGHT_MEAN] = json!(mean);
+        }
         let model = self.trainer.finish_on(pool);
         Fitted {
             scorer: H::SCORER,
