@@ -15,6 +15,7 @@ CREATE TEMP TABLE fi_configs (algorithm text, rating_col text, params jsonb);
 INSERT INTO fi_configs VALUES
   ('ials', 'rating', '{"positive_threshold": 4}'),
   ('mf', 'rating', '{}'),
+  ('als', 'rating', '{}'),
   ('bpr', 'rating', '{"positive_threshold": 4}');
 CREATE TEMP TABLE fi_neighbours (algorithm text, variant text, seed int, movie_id int, neighbour int);
 CREATE TEMP TABLE fi_top (algorithm text, variant text, seed int, user_id int, item_id int);
