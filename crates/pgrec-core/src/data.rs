@@ -564,6 +564,35 @@ mod tests {
         assert_eq!(again.get(&42), Some(0));
     }
 
+    /// Small non-negative integer keys live in the array (up to DENSE_SLOTS_PER_KEY slots per
+    /// key held, plus DENSE_SLACK), sparse or negative ones in the map: a key that falls just
+    /// inside the bound grows the array, one just outside stays in the map.
+    #[test]
+    fn key_index_puts_dense_keys_in_the_array_and_sparse_ones_in_the_map() {
+        let mut k = KeyIndex::new();
+        for key in (0..5000i64).rev() {
+            k.intern(key).unwrap();
+        }
+        assert!(k.map.is_empty() && k.dense.len() >= 5000, "{}", k.map.len());
+        let bound = DENSE_SLOTS_PER_KEY * (k.keys.len() + 1) + DENSE_SLACK;
+        let inside = (bound - 1) as i64;
+        k.intern(inside).unwrap();
+        assert!(
+            k.map.is_empty() && k.dense.len() >= bound,
+            "{}",
+            k.dense.len()
+        );
+        let far = 1i64 << 40;
+        k.intern(far).unwrap();
+        k.intern(-3).unwrap();
+        assert_eq!(k.map.len(), 2);
+        assert!(k.dense.len() < 4 * bound);
+        assert_eq!(
+            (k.get(&inside), k.get(&far), k.get(&-3)),
+            (Some(5000), Some(5001), Some(5002))
+        );
+    }
+
     #[test]
     fn sorted_numbering_depends_on_the_keys_not_their_order() {
         // The same (user, item) rows in two orders: after sort_keys and renumber, the same

@@ -111,3 +111,24 @@ RESET ROLE;
 DROP ROLE pgrec_ops_other;
 SELECT pgrec.distribute_model(NULL);
 SELECT count(*) AS distributed_rows FROM pgrec.distributed_models;
+
+-- An owner who is not a superuser prunes versions (keep_versions 1) and drops the model: each
+-- version's factors go with it (the trigger on model_versions; the factor tables carry no
+-- foreign key), through the owner's own delete policy.
+CREATE ROLE pgrec_ops_owner;
+CREATE TABLE ops_owned_r AS SELECT * FROM ops_r;
+GRANT SELECT ON ops_owned_r TO pgrec_ops_owner;
+SET ROLE pgrec_ops_owner;
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('ops_owned', 'ops_owned_r', params => '{"factors": 2, "epochs": 1, "keep_versions": 1}');
+SELECT version FROM pgrec.train('ops_owned', 'ops_owned_r', params => '{"factors": 2, "epochs": 1, "keep_versions": 1}');
+SELECT count(*) AS versions_kept FROM pgrec.models WHERE model = 'ops_owned';
+SELECT pgrec.drop_model('ops_owned');
+SET client_min_messages = notice;
+RESET ROLE;
+SELECT (SELECT count(*) FROM pgrec.user_factors f
+        WHERE NOT EXISTS (SELECT 1 FROM pgrec.model_versions v WHERE v.id = f.version_id))
+     + (SELECT count(*) FROM pgrec.item_factors f
+        WHERE NOT EXISTS (SELECT 1 FROM pgrec.model_versions v WHERE v.id = f.version_id)) AS orphaned_factor_rows;
+DROP TABLE ops_owned_r;
+DROP ROLE pgrec_ops_owner;
