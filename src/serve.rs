@@ -480,11 +480,25 @@ pub(crate) fn batch_rows(
     let kernels = m.kernels;
     let n = ranked_for(k, ask.diversity);
     let skip = left.skip();
+    // An IVF index or f16 item vectors: one search per user, the one `recommend` runs (same
+    // answers); exact f32: chunks of users as one matrix product.
+    let ivf = m.ivf().zip(m.probes());
+    let f16 = m.f16_items();
+    let one_by_one = view.head.is_none() && (ivf.is_some() || f16.is_some());
     let mut rows = Vec::new();
     for round in users.chunks(USERS_PER_ROUND) {
         pgrx::check_for_interrupts!();
         let tops = crate::pool::run(&pool, |cancel| {
-            serving::recommend_batch(&view, kernels, round, n, seen, skip, cancel)
+            if one_by_one {
+                serving::recommend_each(round, seen, skip, cancel, |u, exclude| match ivf {
+                    Some((index, probes)) => {
+                        pgrec_core::ivf::recommend_ivf(&view, kernels, index, u, n, exclude, probes)
+                    }
+                    None => serving::recommend_scan(&view, kernels, u, n, exclude, false, f16),
+                })
+            } else {
+                serving::recommend_batch(&view, kernels, round, n, seen, skip, cancel)
+            }
         });
         for (&u, top) in round.iter().zip(tops) {
             let top = diversify(m, top, k, ask.diversity);

@@ -183,6 +183,28 @@ pub fn recommend_batch(
         .collect()
 }
 
+/// recommend_batch for a model served one user at a time (an IVF index, f16 item vectors):
+/// `one(u, exclude)` is the search `recommend` runs for user u, here with its seen items (when
+/// `seen` is given) and `also` left out. Users are spread over the current rayon pool; each
+/// answer is the one `recommend` gives.
+pub fn recommend_each(
+    users: &[u32],
+    seen: Option<&dyn ItemLists>,
+    also: Skip<'_>,
+    cancel: &CancelFlag,
+    one: impl Fn(u32, Skip<'_>) -> Vec<Scored> + Sync,
+) -> Vec<Vec<Scored>> {
+    users
+        .par_iter()
+        .map(|&u| {
+            if cancel.is_cancelled() {
+                return Vec::new();
+            }
+            one(u, also.and(seen.map_or(&[][..], |s| s.of(u))))
+        })
+        .collect()
+}
+
 /// Euclidean norm of every user's vector.
 pub fn user_norms(view: &ModelView<'_>, kern: Kernels) -> Vec<f32> {
     (0..view.n_users() as u32)

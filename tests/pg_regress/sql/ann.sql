@@ -91,7 +91,19 @@ SELECT count(*) AS differing_rows FROM (
   UNION ALL
   (SELECT i, s.item_id, s.similarity FROM generate_series(1, 200) i, LATERAL pgrec.similar_items('ann_f16', i::bigint, 10) s
    EXCEPT SELECT i, s.item_id, s.similarity FROM generate_series(1, 200) i, LATERAL pgrec.similar_items('ann_f16_again', i::bigint, 10) s)) d;
--- recommend_batch stays exact (one matrix product per chunk of users): the exact top 10
+-- recommend_batch answers each user as recommend does: with the index at its probes, and with
+-- f16 vectors, the same rows and scores
+SELECT count(*) AS batch_rows, count(*) FILTER (WHERE b.item_id = r.item_id AND b.score = r.score) AS as_recommend
+FROM (SELECT user_id, item_id, score, row_number() OVER (PARTITION BY user_id ORDER BY score DESC, item_id) AS rk
+      FROM pgrec.recommend_batch('ann_ials', ARRAY[1, 2, 3, 4, 5]::bigint[], 10)) b
+JOIN (SELECT u AS user_id, item_id, score, row_number() OVER (PARTITION BY u ORDER BY score DESC, item_id) AS rk
+      FROM generate_series(1, 5) u, LATERAL pgrec.recommend('ann_ials', u::bigint, 10)) r USING (user_id, rk);
+SELECT count(*) AS f16_batch_rows, count(*) FILTER (WHERE b.item_id = r.item_id AND b.score = r.score) AS as_recommend
+FROM (SELECT user_id, item_id, score, row_number() OVER (PARTITION BY user_id ORDER BY score DESC, item_id) AS rk
+      FROM pgrec.recommend_batch('ann_f16', ARRAY[1, 2, 3, 4, 5]::bigint[], 10)) b
+JOIN (SELECT u AS user_id, item_id, score, row_number() OVER (PARTITION BY u ORDER BY score DESC, item_id) AS rk
+      FROM generate_series(1, 5) u, LATERAL pgrec.recommend('ann_f16', u::bigint, 10)) r USING (user_id, rk);
+-- and with an exact scan asked for, the exact top 10 (one matrix product per chunk of users)
 SET pgrec.ivf_probes = -1;
 SELECT count(*) AS batch_rows, bool_and(b.item_id = r.item_id) AS batch_is_exact FROM (
   SELECT user_id, item_id, row_number() OVER (PARTITION BY user_id ORDER BY score DESC, item_id) AS rk
