@@ -263,32 +263,9 @@ mod tests {
             })
             .sum();
         assert!((weighted - by_rows).abs() < 1e-5, "{weighted} vs {by_rows}");
-        let h = 1e-3f32;
-        for p in 0..b * dim {
-            for (which, grad) in [(0, &du), (1, &dv)] {
-                let mut plus = if which == 0 { u.clone() } else { v.clone() };
-                let mut minus = plus.clone();
-                plus[p] += h;
-                minus[p] -= h;
-                let (lp, lm) = if which == 0 {
-                    (
-                        loss(&plus, &v, &weights, &mut s1, &mut s2),
-                        loss(&minus, &v, &weights, &mut s1, &mut s2),
-                    )
-                } else {
-                    (
-                        loss(&u, &plus, &weights, &mut s1, &mut s2),
-                        loss(&u, &minus, &weights, &mut s1, &mut s2),
-                    )
-                };
-                let num = (lp - lm) / (2.0 * h as f64);
-                let ana = grad[p] as f64;
-                assert!(
-                    (num - ana).abs() < 2e-3 + 1e-2 * num.abs(),
-                    "side {which} coordinate {p}: {ana} vs {num}"
-                );
-            }
-        }
+        check_finite_differences(&u, &v, &du, &dv, 2e-3, 1e-2, |u, v| {
+            loss(u, v, &weights, &mut s1, &mut s2)
+        });
     }
 
     /// Finite-difference check of the softmax loss through the row normalisation, with the
@@ -315,29 +292,41 @@ mod tests {
         let mut du = vec![0.0; b * dim];
         let mut dv = vec![0.0; b * dim];
         loss(&u, &v, &mut du, &mut dv);
-        let h = 1e-3f32;
         let (mut s1, mut s2) = (vec![0.0; b * dim], vec![0.0; b * dim]);
-        for p in 0..b * dim {
-            for (which, grad) in [(0, &du), (1, &dv)] {
-                let mut plus = if which == 0 { u.clone() } else { v.clone() };
-                let mut minus = plus.clone();
-                plus[p] += h;
-                minus[p] -= h;
-                let lp = if which == 0 {
-                    loss(&plus, &v, &mut s1, &mut s2)
-                } else {
-                    loss(&u, &plus, &mut s1, &mut s2)
+        check_finite_differences(&u, &v, &du, &dv, 2e-3, 0.02, |u, v| {
+            loss(u, v, &mut s1, &mut s2) as f64
+        });
+    }
+
+    /// Central differences (step 1e-3) of `loss` against the analytic gradients `du`, `dv` at
+    /// (`u`, `v`), coordinate by coordinate, within `abs + rel * |numeric|`.
+    fn check_finite_differences(
+        u: &[f32],
+        v: &[f32],
+        du: &[f32],
+        dv: &[f32],
+        abs: f64,
+        rel: f64,
+        mut loss: impl FnMut(&[f32], &[f32]) -> f64,
+    ) {
+        let h = 1e-3f32;
+        for p in 0..u.len() {
+            for (which, grad) in [(0, du), (1, dv)] {
+                let at = |delta: f32| {
+                    let (mut a, mut c) = (u.to_vec(), v.to_vec());
+                    if which == 0 {
+                        a[p] += delta;
+                    } else {
+                        c[p] += delta;
+                    }
+                    (a, c)
                 };
-                let lm = if which == 0 {
-                    loss(&minus, &v, &mut s1, &mut s2)
-                } else {
-                    loss(&u, &minus, &mut s1, &mut s2)
-                };
-                let num = (lp - lm) / (2.0 * h);
+                let ((ap, cp), (am, cm)) = (at(h), at(-h));
+                let num = (loss(&ap, &cp) - loss(&am, &cm)) / (2.0 * h as f64);
+                let ana = grad[p] as f64;
                 assert!(
-                    (num - grad[p]).abs() < 2e-3 + 0.02 * num.abs(),
-                    "side {which} coordinate {p}: numeric {num} vs analytic {}",
-                    grad[p]
+                    (num - ana).abs() < abs + rel * num.abs(),
+                    "side {which} coordinate {p}: numeric {num} vs analytic {ana}"
                 );
             }
         }
