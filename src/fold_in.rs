@@ -6,8 +6,8 @@
 //! items in the same way with the sides swapped, or for ncf and two_tower encodes them from
 //! their features through the stored item tower.
 
-use pgrec_core::algo::contract::{Configured, ToEncode, TrainedRows};
-use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History};
+use pgrec_core::algo::contract::{Configured, ToEncode};
+use pgrec_core::algo::fold::{FoldTarget, FoldedUser, History, TrainedRows};
 use pgrec_core::algo::registry;
 use pgrec_core::data::{find_duplicate, merge_sorted_duplicates};
 use pgrec_core::features::FeatureSpec;

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
-use super::contract::{Configured, TrainedRows, TrainingData};
-use super::fold::{self, FoldTarget, FoldedUser, History};
+use super::contract::{Configured, TrainingData};
+use super::fold::{self, FoldTarget, FoldedUser, History, TrainedRows};
 use super::ials::init_factors;
 use super::implicit::ImplicitData;
 use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};

@@ -7,9 +7,10 @@
 
 use rayon::ThreadPool;
 
-use super::fold::{explain_approximately, Explanation, FoldTarget, FoldedUser, History};
+use super::fold::{
+    explain_approximately, Explanation, FoldTarget, FoldedUser, History, TrainedRows,
+};
 use super::params::{Checked, Params};
-use crate::data::ItemLists;
 use crate::error::Result;
 use crate::features::SideFeatures;
 use crate::train::{Step, Training};
@@ -27,15 +28,6 @@ pub type Tensor = (String, usize, usize, Vec<f32>);
 pub struct ToEncode {
     pub feature_row: u32,
     pub id_row: Option<u32>,
-}
-
-/// What an item fold-in knows of a version's training rows beyond its factors.
-pub struct TrainedRows<'a> {
-    /// Every trained user's training items.
-    pub seen: &'a dyn ItemLists,
-    /// The training's positives (rows at or above its threshold), when the version recorded
-    /// them (metrics `n_positives`); None: every seen row was one.
-    pub positives: Option<u64>,
 }
 
 /// Which feature columns an algorithm wants from the feature sources.

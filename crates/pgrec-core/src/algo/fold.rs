@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 
 use rand::Rng as _;
 
-use crate::algo::contract::TrainedRows;
 use crate::algo::linear::solve::{
     cholesky_solve, contributions, gram_serial, solve_spd, CgKernel, RowSystem, Scratch,
 };
+use crate::data::ItemLists;
 use crate::kernels::Kernels;
 use crate::model::ModelView;
 use crate::rng::{mix64, stream};
@@ -43,6 +43,15 @@ impl History<'_> {
             })
             .unzip()
     }
+}
+
+/// What an item fold-in knows of a version's training rows beyond its factors.
+pub struct TrainedRows<'a> {
+    /// Every trained user's training items.
+    pub seen: &'a dyn ItemLists,
+    /// The training's positives (rows at or above its threshold), when the version recorded
+    /// them (metrics `n_positives`); None: every seen row was one.
+    pub positives: Option<u64>,
 }
 
 /// What fold-in computes for one user.
