@@ -360,6 +360,28 @@ mod tests {
         }
     }
 
+    /// The transposed view swaps the sides: its users are the items (vectors and biases), its
+    /// items the users; a model with a scoring network has none.
+    #[test]
+    fn the_transposed_view_swaps_users_and_items() {
+        let m = tiny();
+        let (v, t) = (m.view(), m.view().transposed().unwrap());
+        assert_eq!((t.n_users(), t.n_items()), (v.n_items(), v.n_users()));
+        for i in 0..3u32 {
+            assert_eq!(t.user(i), v.item(i));
+            assert_eq!(t.user_bias[i as usize], v.item_bias[i as usize]);
+        }
+        for u in 0..2u32 {
+            assert_eq!(t.item(u), v.user(u));
+            assert_eq!(t.item_bias[u as usize], v.user_bias[u as usize]);
+        }
+        let with_head = FactorModel {
+            head: Some(tiny_head()),
+            ..tiny()
+        };
+        assert!(with_head.view().transposed().is_none());
+    }
+
     /// A head over k = 2: relu([u, v] W1 + b1) W2 + b2 with W1 4 x 3.
     fn tiny_head() -> ScoreHead {
         ScoreHead {

@@ -90,11 +90,6 @@ impl Csr {
         }
         out
     }
-
-    /// Bytes held (for memory reports).
-    pub fn bytes(&self) -> usize {
-        self.indptr.len() * 8 + self.indices.len() * 4 + self.values.len() * 4
-    }
 }
 
 #[cfg(test)]
