@@ -232,9 +232,33 @@ pub fn split_validation(ratings: &mut [Rating], fraction: f64, seed: u64) -> usi
     split_validation_by(ratings, |r| (r.user, r.item), fraction, seed)
 }
 
+/// [`split_validation`] with each rating's weight carried along (None: no weights). Returns
+/// the number of training ratings (first in `ratings`, as `split_validation` leaves them) and
+/// the training ratings' weights.
+pub fn split_validation_weighted(
+    ratings: &mut Vec<Rating>,
+    weights: Option<Vec<f32>>,
+    fraction: f64,
+    seed: u64,
+) -> crate::error::Result<(usize, Option<Vec<f32>>)> {
+    let Some(w) = weights else {
+        return Ok((split_validation(ratings, fraction, seed), None));
+    };
+    if w.len() != ratings.len() {
+        return Err(crate::error::CoreError::data(
+            "one row weight per rating is needed",
+            None,
+        ));
+    }
+    let mut rows: Vec<(Rating, f32)> = ratings.iter().copied().zip(w).collect();
+    let n = split_validation_by(&mut rows, |p| (p.0.user, p.0.item), fraction, seed);
+    *ratings = rows.iter().map(|p| p.0).collect();
+    Ok((n, Some(rows[..n].iter().map(|p| p.1).collect())))
+}
+
 /// [`split_validation`] for rows that carry a rating and more (a row weight): `pair` gives a
 /// row's (user, item).
-pub fn split_validation_by<T>(
+fn split_validation_by<T>(
     rows: &mut [T],
     pair: impl Fn(&T) -> (u32, u32),
     fraction: f64,

@@ -14,8 +14,7 @@ use rayon::ThreadPool;
 use super::params::{MfParams, Optimizer};
 use crate::algo::params::Checked;
 use crate::data::{
-    loss_weights, rating_stats, split_validation, split_validation_by, Rating, UserItems,
-    LOSS_WEIGHT_MEAN,
+    loss_weights, rating_stats, split_validation_weighted, Rating, UserItems, LOSS_WEIGHT_MEAN,
 };
 use crate::error::{CoreError, Result};
 use crate::kernels::{self, Kernels, PairStep};
@@ -466,19 +465,14 @@ impl MfTrainer {
     ) -> Result<Self> {
         let (fraction, seed) = (params.run.validation_fraction(), params.run.seed());
         let mut weight_mean = None;
-        let (train_len, mut weights) = match weights {
-            None => (split_validation(&mut ratings, fraction, seed), Vec::new()),
+        let (train_len, weights) =
+            split_validation_weighted(&mut ratings, weights, fraction, seed)?;
+        let mut weights = match weights {
+            None => Vec::new(),
             Some(w) => {
-                if w.len() != ratings.len() {
-                    return Err(CoreError::data("one row weight per rating is needed", None));
-                }
-                let mut rows: Vec<(Rating, f32)> = ratings.iter().copied().zip(w).collect();
-                let n = split_validation_by(&mut rows, |p| (p.0.user, p.0.item), fraction, seed);
-                ratings = rows.iter().map(|p| p.0).collect();
-                let w: Vec<f32> = rows[..n].iter().map(|p| p.1).collect();
                 let (w, mean) = loss_weights(&w)?;
                 weight_mean = Some(mean);
-                (n, w)
+                w
             }
         };
         if train_len == 0 {

@@ -16,7 +16,7 @@ use super::{Loss, TAG_INIT, TAG_SHUFFLE};
 use crate::algo::contract::{Configured, FeatureRequest, Tensor, ToEncode, TrainingData};
 use crate::algo::params::{Checked, LoopParams, Params};
 use crate::data::{
-    loss_weights, rating_stats, split_validation, split_validation_by, Rating, LOSS_WEIGHT_MEAN,
+    loss_weights, rating_stats, split_validation_weighted, Rating, LOSS_WEIGHT_MEAN,
 };
 use crate::error::{CoreError, Result};
 use crate::features::SideFeatures;
@@ -205,32 +205,61 @@ fn encode_with_head<H: Head>(
         ));
     }
     let k = net.factors as usize;
-    let out_dim = tower.out_dim();
     let mut vecs = Vec::with_capacity(entities.len() * k);
     let mut bias = Vec::with_capacity(entities.len());
-    for chunk in entities.chunks(1024) {
-        let mut x = vec![0.0f32; chunk.len() * tower.in_dim];
-        for (row, t) in x.chunks_exact_mut(tower.in_dim).zip(chunk) {
-            // Rows past the trained ones are entities added since (folded in): no trained id.
-            let id = t.id_row.map(|r| r as usize).filter(|&r| r < id_rows);
-            tower.input(&emb, features, id, t.feature_row as usize, row);
-        }
-        let mut cache = MlpCache {
-            acts: vec![x],
-            masks: Vec::new(),
-            rows: chunk.len(),
-        };
-        tower.mlp.forward(&dense, &mut cache, None);
-        for (row, t) in cache.output().chunks_exact(out_dim).zip(chunk) {
-            let b = push_output(net.loss, k, row, &mut vecs);
-            let id_bias = match (tower.bias, t.id_row) {
-                (Some(blk), Some(r)) if (r as usize) < id_rows => emb[blk.row_offset(r as usize)],
-                _ => 0.0,
-            };
-            bias.push(b + id_bias);
-        }
+    for chunk in entities.chunks(ENCODE_CHUNK) {
+        let (v, b) = encode_chunk(
+            &tower,
+            net.loss,
+            k,
+            (&dense, &emb),
+            features,
+            chunk,
+            id_rows,
+        );
+        vecs.extend(v);
+        bias.extend(b);
     }
     Ok((vecs, bias))
+}
+
+/// Entities pushed through a tower at once when encoding.
+const ENCODE_CHUNK: usize = 1024;
+
+/// The vectors and biases of `chunk`'s entities through `tower` with the parameter stores
+/// (dense, embeddings): each entity's input from its feature row and id row (an id row at or
+/// past `id_rows`, or none, reads a zero id embedding and a zero id bias).
+fn encode_chunk(
+    tower: &Tower,
+    loss: Loss,
+    k: usize,
+    (dense, emb): (&[f32], &[f32]),
+    features: &SideFeatures,
+    chunk: &[ToEncode],
+    id_rows: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let id_of = |t: &ToEncode| t.id_row.map(|r| r as usize).filter(|&r| r < id_rows);
+    let mut x = vec![0.0f32; chunk.len() * tower.in_dim];
+    for (row, t) in x.chunks_exact_mut(tower.in_dim).zip(chunk) {
+        tower.input(emb, features, id_of(t), t.feature_row as usize, row);
+    }
+    let mut cache = MlpCache {
+        acts: vec![x],
+        masks: Vec::new(),
+        rows: chunk.len(),
+    };
+    tower.mlp.forward(dense, &mut cache, None);
+    let mut vecs = Vec::with_capacity(chunk.len() * k);
+    let mut bias = Vec::with_capacity(chunk.len());
+    for (row, t) in cache.output().chunks_exact(tower.out_dim()).zip(chunk) {
+        let b = push_output(loss, k, row, &mut vecs);
+        let id_bias = match (tower.bias, id_of(t)) {
+            (Some(blk), Some(r)) => emb[blk.row_offset(r)],
+            _ => 0.0,
+        };
+        bias.push(b + id_bias);
+    }
+    (vecs, bias)
 }
 
 /// A trained network: the encoded entities plus what is persisted with the version.
@@ -317,26 +346,12 @@ impl<H: Head> NeuralTrainer<H> {
             item: items,
         };
         let n = BySide::from_fn(|side| features[side].n);
-        let (n_train, mut weights) = match weights {
-            None => (
-                split_validation(&mut ratings, run.validation_fraction(), run.seed()),
-                None,
-            ),
-            Some(w) => {
-                if w.len() != ratings.len() {
-                    return Err(CoreError::data("one row weight per rating is needed", None));
-                }
-                let mut rows: Vec<(Rating, f32)> = ratings.iter().copied().zip(w).collect();
-                let n = split_validation_by(
-                    &mut rows,
-                    |p| (p.0.user, p.0.item),
-                    run.validation_fraction(),
-                    run.seed(),
-                );
-                ratings = rows.iter().map(|p| p.0).collect();
-                (n, Some(rows[..n].iter().map(|p| p.1).collect::<Vec<f32>>()))
-            }
-        };
+        let (n_train, mut weights) = split_validation_weighted(
+            &mut ratings,
+            weights,
+            run.validation_fraction(),
+            run.seed(),
+        )?;
         let validation = ratings.split_off(n_train);
         let stats = rating_stats(&ratings);
         let rating_range = if explicit {
@@ -515,26 +530,16 @@ impl<H: Head> NeuralTrainer<H> {
         let (tower, f) = (&self.towers[side], &self.features[side]);
         let n = f.n;
         let k = self.net.factors as usize;
-        let out_dim = tower.out_dim();
-        let entities: Vec<u32> = (0..n as u32).collect();
-        let outs: Vec<(Vec<f32>, Vec<f32>)> = entities
-            .par_chunks(1024)
-            .map(|chunk| {
-                let mut cache = MlpCache {
-                    acts: vec![tower.inputs(&self.emb, f, chunk, &[])],
-                    masks: Vec::new(),
-                    rows: chunk.len(),
-                };
-                tower.mlp.forward(&self.dense, &mut cache, None);
-                let o = cache.output();
-                let mut vecs = Vec::with_capacity(chunk.len() * k);
-                let mut bias = Vec::with_capacity(chunk.len());
-                for (row, &e) in o.chunks_exact(out_dim).zip(chunk) {
-                    let b = push_output(self.net.loss, k, row, &mut vecs);
-                    bias.push(b + self.id_bias(side, e));
-                }
-                (vecs, bias)
+        let entities: Vec<ToEncode> = (0..n as u32)
+            .map(|e| ToEncode {
+                feature_row: e,
+                id_row: Some(e),
             })
+            .collect();
+        let stores = (&self.dense[..], &self.emb[..]);
+        let outs: Vec<(Vec<f32>, Vec<f32>)> = entities
+            .par_chunks(ENCODE_CHUNK)
+            .map(|chunk| encode_chunk(tower, self.net.loss, k, stores, f, chunk, n))
             .collect();
         let mut vecs = Vec::with_capacity(n * k);
         let mut bias = Vec::with_capacity(n);
