@@ -6,9 +6,10 @@
 //! the epochs on the training rows minus a held-out share; the best third of them (by the
 //! algorithm's own validation metric: RMSE for rating models, ndcg@10 for ranking models)
 //! train again for all the epochs. The final model is then trained on every row with the
-//! winner's settings, for the epochs at which the winner's validation was best. Survivors
-//! train again from the start (one training alive at a time, so tuning needs the memory of one
-//! training plus a copy of the rows).
+//! winner's settings, for the epochs at which the winner's validation was best. Should that
+//! final training fail (settings that held on 90% of the rows can diverge on all of them), the
+//! runner-up of the last rung is trained instead (once; the failure is in the log). Survivors train again from the start (one training alive at a time, so tuning needs
+//! the memory of one training plus a copy of the rows).
 //!
 //! The whole search is one [`Step`] algorithm under the [`Training`] driver: each step is one
 //! epoch of one trial (or of the final model), so the caller's loop keeps checking for
@@ -303,6 +304,7 @@ impl Configured for Tuned {
             current: running(first, 0),
             final_epochs: 0,
             winner: None,
+            runners_up: Vec::new(),
             final_params: Value::Null,
             trials_log: Vec::new(),
         };
@@ -356,9 +358,24 @@ struct Search {
     final_epochs: usize,
     /// The winning candidate, once the search is over.
     winner: Option<usize>,
+    /// The last rung's runner-up, if it did not fail, as (candidate, final epochs): the final
+    /// training falls back to it if the winner's fails.
+    runners_up: Vec<(usize, usize)>,
     /// The final training's params, as a version stores them.
     final_params: Value,
     trials_log: Vec<Value>,
+}
+
+fn empty_data() -> TrainingData {
+    TrainingData {
+        ratings: Vec::new(),
+        n_users: 0,
+        n_items: 0,
+        explicit: true,
+        weighted: None,
+        users: Default::default(),
+        items: Default::default(),
+    }
 }
 
 fn copy_data(d: &TrainingData) -> TrainingData {
@@ -420,19 +437,33 @@ impl Search {
         let params = self.params_of(w, self.final_epochs, None);
         let configured = (self.tuned.configure)(&params)?;
         self.final_params = configured.stored_params();
-        let data = std::mem::replace(
-            &mut self.data,
-            TrainingData {
-                ratings: Vec::new(),
-                n_users: 0,
-                n_items: 0,
-                explicit: true,
-                weighted: None,
-                users: Default::default(),
-                items: Default::default(),
-            },
-        );
+        // The rows stay for a runner-up's final training (the trials held a copy too).
+        let data = if self.runners_up.is_empty() {
+            std::mem::replace(&mut self.data, empty_data())
+        } else {
+            copy_data(&self.data)
+        };
         Ok(running(configured.start(data, pool)?, w))
+    }
+
+    /// The winner's final training failed with `error`: logs it and starts the next
+    /// runner-up's, or gives the error back when none is left.
+    fn fall_back(&mut self, error: CoreError, pool: &ThreadPool) -> Result<()> {
+        let Some((next, epochs)) = self.runners_up.pop() else {
+            return Err(error);
+        };
+        if let Some(w) = self.winner {
+            self.trials_log.push(json!({
+                "final": true,
+                "epochs": self.final_epochs,
+                "params": Value::Object(self.candidates[w].clone()),
+                "failed": error.to_string(),
+            }));
+        }
+        self.winner = Some(next);
+        self.final_epochs = epochs;
+        self.current = self.next_training(pool)?;
+        Ok(())
     }
 
     /// Ranks the rung's results: the survivors form the next rung's queue, or the best one
@@ -464,16 +495,24 @@ impl Search {
                 .rev()
                 .collect();
         } else if let Some(best) = ranked.first() {
+            let epochs = |o: &Outcome| o.best.map_or(self.rungs[self.rung].1, |b| b.1).max(1);
             self.winner = Some(best.candidate);
-            self.final_epochs = best.best.map_or(self.rungs[self.rung].1, |b| b.1).max(1);
+            self.final_epochs = epochs(best);
+            self.runners_up = ranked[1..]
+                .iter()
+                .take(1)
+                .filter(|o| o.failed.is_none())
+                .map(|o| (o.candidate, epochs(o)))
+                .collect();
         }
     }
 }
 
 impl Step for Search {
+    /// Every trial's epochs and the final training's, twice (room for the runner-up's).
     fn max_steps(&self) -> usize {
         let trials: usize = self.rungs.iter().map(|(n, e)| n * e).sum();
-        trials + self.rungs.last().map_or(1, |r| r.1)
+        trials + 2 * self.rungs.last().map_or(1, |r| r.1)
     }
 
     fn n_validation(&self) -> usize {
@@ -500,6 +539,11 @@ impl Step for Search {
                 run.outcome.failed = Some(e.to_string());
                 self.results.push(self.current.outcome.clone());
                 self.current = self.next_training(pool)?;
+                return self.step(pool, cancel);
+            }
+            // The final training failed: the runner-up's is next, if there is one.
+            Err(e) if !matches!(e, CoreError::Cancelled) => {
+                self.fall_back(e, pool)?;
                 return self.step(pool, cancel);
             }
             Err(e) => return Err(e),
@@ -777,7 +821,18 @@ mod tests {
     /// `mf`, except that a training whose penalty is above 0.05 fails at its second step (as a
     /// diverging trial does).
     fn flaky(params: &Value) -> Result<Box<dyn Configured>> {
-        struct Flaky(Box<dyn Configured>, bool);
+        let fails = params["regularization"].as_f64().is_some_and(|r| r > 0.05);
+        failing_at_step_2(params, fails, false)
+    }
+
+    /// `mf`, whose training fails at its second step if `fails`, or if `first_final` and it
+    /// is the first final training started ([`FINALS`]).
+    fn failing_at_step_2(
+        params: &Value,
+        fails: bool,
+        first_final: bool,
+    ) -> Result<Box<dyn Configured>> {
+        struct Flaky(Box<dyn Configured>, bool, bool);
         struct FlakyRun(Box<dyn Step>, bool, usize);
         impl Recorded for Flaky {
             fn stored_params(&self) -> Value {
@@ -793,7 +848,9 @@ mod tests {
                 d: TrainingData,
                 pool: &ThreadPool,
             ) -> Result<Box<dyn Step>> {
-                Ok(Box::new(FlakyRun(self.0.prepare(d, pool)?, self.1, 0)))
+                let fails = self.1
+                    || (self.2 && FINALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0);
+                Ok(Box::new(FlakyRun(self.0.prepare(d, pool)?, fails, 0)))
             }
         }
         impl Step for FlakyRun {
@@ -830,8 +887,73 @@ mod tests {
                 self.0.finish(pool)
             }
         }
-        let fails = params["regularization"].as_f64().is_some_and(|r| r > 0.05);
-        Ok(Box::new(Flaky(crate::algo::mf::configure(params)?, fails)))
+        Ok(Box::new(Flaky(
+            crate::algo::mf::configure(params)?,
+            fails,
+            first_final,
+        )))
+    }
+
+    /// Final trainings (no validation share) started so far by `first_final_fails`.
+    static FINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// `mf`, except that the first final training fails (as a winner that held on 90% of the
+    /// rows and diverged on all of them). Only the test below uses it.
+    fn first_final_fails(params: &Value) -> Result<Box<dyn Configured>> {
+        let is_final = params.get("validation_fraction").is_none();
+        failing_at_step_2(params, false, is_final)
+    }
+
+    #[test]
+    fn a_failing_final_training_falls_back_to_the_runner_up() {
+        let spec = SynthSpec {
+            n_users: 100,
+            n_items: 80,
+            n_ratings: 3_000,
+            ..SynthSpec::small(4)
+        };
+        let mut ratings = generate(&spec).0;
+        ratings.sort_by_key(|r| (r.user, r.item));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let given = json!({"factors": 4, "epochs": 6});
+        let t = configure("mf", first_final_fails, &given, 9).expect("configure");
+        let training = t.start(data(&ratings, 100, 80), &pool).expect("start");
+        let max = training.max_steps();
+        let (fitted, steps) = drive(training, &pool);
+        assert!(steps <= max, "{steps} steps of at most {max}");
+        let tune = &fitted.metrics["tune"];
+        let log = tune["results"].as_array().cloned().unwrap_or_default();
+        let last_rung: Vec<&Value> = log.iter().filter(|r| r["rung"] == 2).collect();
+        assert_eq!(last_rung.len(), 3, "{log:?}");
+        // The winner's final training failed and is logged; the runner-up is the model.
+        let failed: Vec<&Value> = log.iter().filter(|r| r["final"] == true).collect();
+        assert_eq!(failed.len(), 1, "{log:?}");
+        assert_eq!(failed[0]["params"], last_rung[0]["params"]);
+        assert!(failed[0]["failed"]
+            .as_str()
+            .is_some_and(|m| m.contains("diverged")));
+        assert_eq!(tune["winner"], last_rung[1]["params"]);
+        assert_eq!(
+            tune["final_epochs"].as_u64(),
+            last_rung[1]["best_epoch"].as_u64().map(|e| e.max(1))
+        );
+        assert_eq!(FINALS.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // The stored model is a whole training of the runner-up: training it alone with its
+        // settings and epochs gives the same factors.
+        let mut p = given.as_object().cloned().unwrap_or_default();
+        for (k, v) in tune["winner"].as_object().into_iter().flatten() {
+            p.insert(k.clone(), v.clone());
+        }
+        p.insert("epochs".into(), tune["final_epochs"].clone());
+        let alone = crate::algo::mf::configure(&Value::Object(p)).expect("configure");
+        let (alone, _) = drive(
+            alone.start(data(&ratings, 100, 80), &pool).expect("start"),
+            &pool,
+        );
+        assert_eq!(alone.model.item_factors, fitted.model.item_factors);
     }
 
     #[test]
