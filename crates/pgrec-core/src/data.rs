@@ -592,6 +592,37 @@ mod tests {
     /// key held, plus DENSE_SLACK), sparse or negative ones in the map: a key that falls just
     /// inside the bound grows the array, one just outside stays in the map.
     #[test]
+    fn loss_weights_are_scaled_to_mean_one_and_must_be_positive() {
+        let (w, mean) = loss_weights(&[2.0, 4.0, 6.0, 8.0]).expect("valid");
+        assert_eq!(mean, 5.0);
+        assert_eq!(w, vec![0.4, 0.8, 1.2, 1.6]);
+        let (w, mean) = loss_weights(&[0.25; 3]).expect("valid");
+        assert_eq!((w, mean), (vec![1.0; 3], 0.25));
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            let e = loss_weights(&[1.0, bad, 2.0]).expect_err("refused");
+            let text = e.to_string();
+            assert!(text.contains("row 1"), "{text}");
+        }
+    }
+
+    #[test]
+    fn weighted_values_multiply_each_row_by_its_weight() {
+        let rows = [
+            Rating {
+                user: 0,
+                item: 1,
+                value: 2.0,
+            },
+            Rating {
+                user: 1,
+                item: 0,
+                value: -3.0,
+            },
+        ];
+        assert_eq!(weighted_values(&rows, &[0.5, 4.0]), vec![1.0, -12.0]);
+    }
+
+    #[test]
     fn key_index_puts_dense_keys_in_the_array_and_sparse_ones_in_the_map() {
         let mut k = KeyIndex::new();
         for key in (0..5000i64).rev() {
