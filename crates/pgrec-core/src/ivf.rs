@@ -815,6 +815,39 @@ mod tests {
         b.finish(item_bias, support).expect("never cancelled")
     }
 
+    /// k-means++ seeding draws each next seed in proportion to the distance to the nearest
+    /// seed so far: on four orthogonal clusters of unit rows (interleaved), four seeds land in
+    /// four different clusters, for every random stream. A draw that always takes the last
+    /// row, or one uniform over the rows, fails it.
+    #[test]
+    fn seeding_spreads_the_seeds_over_the_clusters() {
+        let (f, per) = (8, 16);
+        let mut noise = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut sample = Vec::new();
+        for r in 0..4 * per {
+            let mut row: Vec<f32> = (0..f).map(|_| noise.gen_range(-0.05..0.05)).collect();
+            row[r % 4] = 1.0;
+            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            sample.extend(row.iter().map(|x| x / n));
+        }
+        let cancel = CancelFlag::new();
+        for seed in 0..10 {
+            let mut rng = crate::rng::stream(seed, &[]);
+            let seeds = seed_centroids(&sample, f, 4, &mut rng, &cancel);
+            assert_eq!(seeds.len(), 4 * f);
+            let mut clusters: Vec<usize> = seeds
+                .chunks_exact(f)
+                .map(|c| (0..4).max_by(|&a, &b| c[a].total_cmp(&c[b])).unwrap_or(0))
+                .collect();
+            clusters.sort_unstable();
+            assert_eq!(clusters, vec![0, 1, 2, 3], "seed {seed}");
+        }
+        // No dimensions or no lists: no seeds (and no division by zero).
+        let mut rng = crate::rng::stream(0, &[]);
+        assert!(seed_centroids(&[], 0, 4, &mut rng, &cancel).is_empty());
+        assert!(seed_centroids(&sample, f, 0, &mut rng, &cancel).is_empty());
+    }
+
     /// Items around `clusters` random directions (plus small noise), users random.
     fn clustered(n_items: usize, clusters: usize, f: usize, noise: f32) -> FactorModel {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
