@@ -848,6 +848,97 @@ mod tests {
         assert!(seed_centroids(&sample, f, 0, &mut rng, &cancel).is_empty());
     }
 
+    /// Each list's summaries are what their definitions say, recomputed from its members in
+    /// f64: the centroid the mean vector, the bias the mean item bias, the shrunk centroid the
+    /// mean of the unit vectors weighted by n / (n + DEFAULT_SHRINKAGE). A user scores a list
+    /// by its centroid's dot product plus that bias; an item query with shrinkage by the shrunk
+    /// centroid, and with shrinkage 0 as without (cosine to the centroid).
+    #[test]
+    fn list_summaries_and_list_scores_follow_their_definitions() {
+        let f = 8;
+        let m = clustered(600, 6, f, 0.2);
+        let params = IvfParams {
+            lists: 6,
+            iterations: 5,
+            sample_per_list: 64,
+            seed: 5,
+        };
+        let support: Vec<f32> = (0..600).map(|i| (i * 7 % 40) as f32).collect();
+        let ivf = build(&m.item_factors, &m.item_bias, &support, f, &params);
+        let close = |a: f64, b: f32, what: &str| {
+            assert!(
+                (a - b as f64).abs() <= 1e-5 * (1.0 + a.abs()),
+                "{what}: {a} vs {b}"
+            );
+        };
+        for l in 0..6 {
+            let members = ivf.as_ref().list(l);
+            assert!(!members.is_empty());
+            let n = members.len() as f64;
+            for d in 0..f {
+                let mean: f64 = members
+                    .iter()
+                    .map(|&i| m.item_factors[i as usize * f + d] as f64)
+                    .sum::<f64>()
+                    / n;
+                close(mean, ivf.centroids[l * f + d], "centroid");
+                let shrunk: f64 = members
+                    .iter()
+                    .map(|&i| {
+                        let v = &m.item_factors[i as usize * f..(i as usize + 1) * f];
+                        let len = v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+                        let s = support[i as usize] as f64;
+                        let w = s / (s + DEFAULT_SHRINKAGE as f64);
+                        w * v[d] as f64 / len
+                    })
+                    .sum::<f64>()
+                    / n;
+                close(shrunk, ivf.shrunk_centroids[l * f + d], "shrunk centroid");
+            }
+            let bias: f64 = members
+                .iter()
+                .map(|&i| m.item_bias[i as usize] as f64)
+                .sum::<f64>()
+                / n;
+            close(bias, ivf.list_bias[l], "list bias");
+        }
+        let kern = Kernels::detect();
+        let view = m.view();
+        for u in 0..3u32 {
+            let scores = user_list_scores(&view, kern, ivf.as_ref(), u);
+            for (l, &got) in scores.iter().enumerate() {
+                let dot: f64 = (0..f)
+                    .map(|d| view.user(u)[d] as f64 * ivf.centroids[l * f + d] as f64)
+                    .sum();
+                close(dot + ivf.list_bias[l] as f64, got, "user list score");
+            }
+        }
+        let q = &m.item_factors[..f];
+        let by =
+            |shrinkage: Option<Shrinkage<'_>>| item_list_scores(kern, ivf.as_ref(), q, shrinkage);
+        let shrunk = by(Some(Shrinkage {
+            support: &support,
+            shrinkage: DEFAULT_SHRINKAGE,
+        }));
+        let plain = by(None);
+        for l in 0..6 {
+            let c = &ivf.centroids[l * f..(l + 1) * f];
+            let dot = |a: &[f32]| -> f64 { (0..f).map(|d| q[d] as f64 * a[d] as f64).sum() };
+            let len = c.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            close(dot(c) / len, plain[l], "cosine to the centroid");
+            close(
+                dot(&ivf.shrunk_centroids[l * f..(l + 1) * f]),
+                shrunk[l],
+                "shrunk list score",
+            );
+        }
+        let zero = by(Some(Shrinkage {
+            support: &support,
+            shrinkage: 0.0,
+        }));
+        assert_eq!(zero, plain, "shrinkage 0 scores the lists as plain cosine");
+    }
+
     /// Items around `clusters` random directions (plus small noise), users random.
     fn clustered(n_items: usize, clusters: usize, f: usize, noise: f32) -> FactorModel {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
