@@ -451,6 +451,17 @@ mod tests {
         (m, ranked)
     }
 
+    /// The pool diversification chooses from: five candidates a result, at least 50, so
+    /// that a short list still has room to move away from the top items.
+    #[test]
+    fn the_diversity_pool_is_five_per_result_and_at_least_fifty() {
+        assert_eq!(diversity_pool(1), 50);
+        assert_eq!(diversity_pool(10), 50);
+        assert_eq!(diversity_pool(11), 55);
+        assert_eq!(diversity_pool(100), 500);
+        assert_eq!(diversity_pool(usize::MAX), usize::MAX);
+    }
+
     #[test]
     fn diversity_zero_keeps_the_ranking_and_more_diversity_mixes_the_groups() {
         let kern = Kernels::detect();

@@ -905,7 +905,18 @@ mod tests {
             assert!(m.seen_of(1).is_empty());
             assert_eq!(m.seen_of(2), &[1]);
             assert!(m.seen_of(3).is_empty());
+            // the same lists through the trait serving reads them by
+            assert_eq!(ItemLists::n_users(&m), 3);
+            assert_eq!(ItemLists::of(&m, 0), &[0, 2]);
+            assert!(ItemLists::of(&m, 1).is_empty());
+            assert_eq!(ItemLists::of(&m, 2), &[1]);
             assert_eq!(m.item_keys.find_int(300), Some(2));
+            assert!(!m.user_keys.is_empty() && !m.item_keys.is_empty());
+            let none = KeysRef::Int {
+                keys: &[],
+                order: &[],
+            };
+            assert!(none.is_empty());
             // f16 item vectors when asked for (the text case here): -5 is exact in f16
             match m.item_factors_f16 {
                 Some(h) => {
@@ -1013,12 +1024,55 @@ mod tests {
             ivf_recall: &[],
         };
         assert!(write(&mut Vec::new(), &p).is_err());
-        // a recall curve without an index, or of another length than the lists
-        let p = Parts {
+        // with the item vector whole it is written; then each part one size off is refused
+        let ok = Parts {
             item_factors: &[0.0, 0.0],
-            ivf_recall: &[1.0],
             ..p
         };
-        assert!(write(&mut Vec::new(), &p).is_err());
+        assert!(write(&mut Vec::new(), &ok).is_ok());
+        let two_lists = Ivf {
+            factors: 2,
+            centroids: vec![0.0; 4],
+            list_bias: vec![0.0; 2],
+            shrunk_centroids: vec![0.0; 4],
+            offsets: vec![0, 1, 2],
+            items: vec![0, 1],
+            rows: vec![0.0; 4],
+        };
+        let off = [
+            Parts {
+                item_keys: KeysIn::Int(&[1, 2]),
+                ..ok
+            },
+            Parts {
+                user_keys: KeysIn::Int(&[]),
+                ..ok
+            },
+            Parts {
+                item_norms: &[],
+                ..ok
+            },
+            Parts {
+                item_support: &[0.0, 1.0],
+                ..ok
+            },
+            Parts {
+                item_popularity: Some(&[]),
+                ..ok
+            },
+            // an index over two items for a catalog of one
+            Parts {
+                ivf: Some(&two_lists),
+                ..ok
+            },
+            // a recall curve without an index, or of another length than the lists
+            Parts {
+                ivf_recall: &[1.0],
+                ..ok
+            },
+        ];
+        for (n, p) in off.iter().enumerate() {
+            assert!(write(&mut Vec::new(), p).is_err(), "case {n} was written");
+        }
     }
 }
