@@ -392,6 +392,29 @@ mod tests {
         (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
     }
 
+    /// The guard of the unchecked kernel: every column must index a whole row of y.
+    #[test]
+    fn columns_in_range_checks_the_last_row_of_y() {
+        let y = vec![0f32; 3 * 8];
+        let sys = |cols: &'static [u32]| RowSystem {
+            gram: None,
+            diag: 0.0,
+            y: &y,
+            k: 8,
+            cols,
+            values: &[],
+            alpha: None,
+        };
+        assert!(columns_in_range(&sys(&[])));
+        assert!(columns_in_range(&sys(&[0, 2, 1])));
+        assert!(!columns_in_range(&sys(&[0, 3])));
+        let short = RowSystem {
+            y: &y[..3 * 8 - 1],
+            ..sys(&[2])
+        };
+        assert!(!columns_in_range(&short));
+    }
+
     /// A x for the explicit matrix of `sys`, in f64.
     fn apply(sys: &RowSystem<'_>, x: &[f32]) -> Vec<f64> {
         let k = sys.k;
