@@ -8,8 +8,9 @@
 //! train again for all the epochs. The final model is then trained on every row with the
 //! winner's settings, for the epochs at which the winner's validation was best. Should that
 //! final training fail (settings that held on 90% of the rows can diverge on all of them), the
-//! runner-up of the last rung is trained instead (once; the failure is in the log). Survivors train again from the start (one training alive at a time, so tuning needs
-//! the memory of one training plus a copy of the rows).
+//! last rung's runner-up is trained instead (once; the failure is in the log). Survivors train
+//! again from the start (one training alive at a time, so tuning needs the memory of one
+//! training plus a copy of the rows).
 //!
 //! The whole search is one [`Step`] algorithm under the [`Training`] driver: each step is one
 //! epoch of one trial (or of the final model), so the caller's loop keeps checking for
@@ -304,7 +305,7 @@ impl Configured for Tuned {
             current: running(first, 0),
             final_epochs: 0,
             winner: None,
-            runners_up: Vec::new(),
+            runner_up: None,
             final_params: Value::Null,
             trials_log: Vec::new(),
         };
@@ -360,7 +361,7 @@ struct Search {
     winner: Option<usize>,
     /// The last rung's runner-up, if it did not fail, as (candidate, final epochs): the final
     /// training falls back to it if the winner's fails.
-    runners_up: Vec<(usize, usize)>,
+    runner_up: Option<(usize, usize)>,
     /// The final training's params, as a version stores them.
     final_params: Value,
     trials_log: Vec<Value>,
@@ -438,7 +439,7 @@ impl Search {
         let configured = (self.tuned.configure)(&params)?;
         self.final_params = configured.stored_params();
         // The rows stay for a runner-up's final training (the trials held a copy too).
-        let data = if self.runners_up.is_empty() {
+        let data = if self.runner_up.is_none() {
             std::mem::replace(&mut self.data, empty_data())
         } else {
             copy_data(&self.data)
@@ -446,10 +447,10 @@ impl Search {
         Ok(running(configured.start(data, pool)?, w))
     }
 
-    /// The winner's final training failed with `error`: logs it and starts the next
-    /// runner-up's, or gives the error back when none is left.
+    /// The winner's final training failed with `error`: logs it and starts the runner-up's,
+    /// or gives the error back when there is none (or the runner-up's failed too).
     fn fall_back(&mut self, error: CoreError, pool: &ThreadPool) -> Result<()> {
-        let Some((next, epochs)) = self.runners_up.pop() else {
+        let Some((next, epochs)) = self.runner_up.take() else {
             return Err(error);
         };
         if let Some(w) = self.winner {
@@ -498,12 +499,10 @@ impl Search {
             let epochs = |o: &Outcome| o.best.map_or(self.rungs[self.rung].1, |b| b.1).max(1);
             self.winner = Some(best.candidate);
             self.final_epochs = epochs(best);
-            self.runners_up = ranked[1..]
-                .iter()
-                .take(1)
+            self.runner_up = ranked
+                .get(1)
                 .filter(|o| o.failed.is_none())
-                .map(|o| (o.candidate, epochs(o)))
-                .collect();
+                .map(|o| (o.candidate, epochs(o)));
         }
     }
 }
