@@ -15,6 +15,8 @@ and split 80/20 at random; test rows whose user or item has no training row are 
   penalty chosen on a 10% validation split of the training rows, then refitted on all).
 - map_als: MAP alternating least squares told the generator's own priors (rank, factor and bias
   variances, noise variance).
+- vbmf: variational Bayes MF with the priors and noise learned from the data (empirical
+  Bayes), at the generator's rank: a candidate for "regularization learned from the data".
 - bpmf: Bayesian PMF by Gibbs sampling (Salakhutdinov and Mnih 2008, with user and item biases
   in the sampled vectors, Normal-Wishart hyperpriors, a Gamma prior on the noise precision), at
   the generator's rank; predictions averaged over the samples after burn-in.
@@ -314,6 +316,71 @@ def bpmf(tr, te, pri, U, I, burn=10, samples=20):
     return rmse(pred_sum / taken, ty), dict(burn=burn, samples=samples, rank=k)
 
 
+def vbmf(tr, te, pri, U, I, sweeps=25):
+    """Variational Bayes MF (mean-field, as Lim and Teh 2007) with biases: user [p_u, b_u] and
+    item [q_i, b_i] Gaussian posteriors, a diagonal Gaussian prior per side whose means and
+    variances (one per dimension on the item side: automatic relevance determination; the user
+    factors keep a unit prior, as the scale between the sides is not identified) are
+    re-estimated from the posteriors every sweep, and the noise variance likewise. Rank: the
+    generator's; nothing else is told. With a rank above the generator's it underfits (the
+    noise estimate absorbs the posterior variances of the extra dimensions): small-100k seed 1,
+    rank 8: 0.8386, rank 32: 0.8943."""
+    (u, i, y), (tu, ti, ty) = tr, te
+    k = pri["rank"]
+    d = k + 1
+    rng = np.random.default_rng(0)
+    mu = y.mean()
+    X = {0: np.hstack([rng.normal(0, 0.3, (U, k)), np.zeros((U, 1))]),
+         1: np.hstack([rng.normal(0, 0.3, (I, k)), np.zeros((I, 1))])}
+    S = {0: np.zeros((U, d, d)), 1: np.zeros((I, d, d))}
+    sides = {0: Side(u, i, U, I), 1: Side(i, u, I, U)}
+    prior = {0: (np.zeros(d), np.ones(d)), 1: (np.zeros(d), np.ones(d))}
+    tau2 = float(np.var(y))
+    for _ in range(sweeps):
+        for own, other in ((0, 1), (1, 0)):
+            side, Xo, So = sides[own], X[other], S[other]
+            z = with_one(Xo[:, :k])
+            # E[z z^T]: the other side's factor covariance, not its bias's (z's last entry is 1)
+            Szz = np.zeros_like(So)
+            Szz[:, :k, :k] = So[:, :k, :k]
+            G = side.gram(z) + np.asarray(side.pattern @ Szz.reshape(len(Szz), d * d)).reshape(side.n, d, d)
+            t = y - mu - Xo[side.other, k]
+            h = side.moment(z, t)
+            h[:, :k] -= np.asarray(side.pattern @ So[:, :k, k])
+            m0, v0 = prior[own]
+            A = G / tau2 + np.diag(1 / v0)
+            cov = np.linalg.inv(A)
+            S[own] = (cov + np.transpose(cov, (0, 2, 1))) / 2
+            X[own] = np.einsum("nde,ne->nd", S[own], h / tau2 + m0 / v0)
+            # empirical Bayes: the prior that maximises the bound given the posteriors
+            seen = np.asarray(side.pattern.sum(1)).ravel() > 0
+            m = X[own][seen].mean(0)
+            v = ((X[own][seen] - m) ** 2 + np.diagonal(S[own][seen], 0, 1, 2)).mean(0)
+            m[:k] = 0.0
+            if own == 0:
+                # the scale between the sides is not identified: the user factors keep a
+                # unit prior and the item side's per-dimension variances carry the scale
+                v[:k] = 1.0
+            prior[own] = (m, np.maximum(v, 1e-6))
+        # the noise: E[(r - mu - pred)^2] under both posteriors
+        P, Q, SP, SQ = X[0], X[1], S[0], S[1]
+        a = with_one(P[:, :k])  # user regressors [p, 1] meet item [q, b_i]
+        pred = mu + P[u, k] + Q[i, k] + np.einsum("nk,nk->n", P[u, :k], Q[i, :k])
+        res = float(((y - pred) ** 2).sum())
+        # Var of p.q + b_u + b_i under independent user and item posteriors, summed over rows
+        # as traces of per-entity sums (no per-row d x d arrays)
+        bq = np.hstack([Q[:, :k], np.ones((I, 1))])  # item regressors for [p_u, b_u]
+        ap = np.hstack([P[:, :k], np.ones((U, 1))])
+        var_u = np.einsum("nde,ned->", SP, sides[0].gram(bq))
+        var_i = np.einsum("nde,ned->", SQ, sides[1].gram(ap))
+        sq_sum = np.asarray(sides[0].pattern @ SQ[:, :k, :k].reshape(I, k * k)).reshape(U, k, k)
+        cross = np.einsum("nde,ned->", SP[:, :k, :k], sq_sum)
+        tau2 = (res + float(var_u + var_i + cross)) / len(y)
+    P, Q = X[0], X[1]
+    pred = mu + P[tu, k] + Q[ti, k] + np.einsum("nk,nk->n", P[tu, :k], Q[ti, :k])
+    return rmse(pred, ty), dict(sweeps=sweeps, noise_std=math.sqrt(tau2))
+
+
 def surprise_svd(tr, te):
     from surprise import SVD, Dataset, Reader
     import pandas as pd
@@ -348,11 +415,14 @@ def load_into_db(tr, te, tmp):
 
 
 def pgrec_arm(params):
+    """One training from SQL; an "algorithm" key in params picks the algorithm (default mf)."""
+    params = dict(params)
+    algorithm = params.pop("algorithm", "mf")
     p = json.dumps(params).replace("'", "''")
     out = psql(f"""SET client_min_messages = warning; SET pgrec.threads = {THREADS};
 SELECT pgrec.drop_model(model) FROM (SELECT DISTINCT model FROM pgrec.models WHERE model = 'fam') m;
 CREATE TEMP TABLE fam_t AS
-  SELECT version, train_seconds FROM pgrec.train('fam', 'SELECT user_id, item_id, rating FROM fam_train', params => '{p}');
+  SELECT version, train_seconds FROM pgrec.train('fam', 'SELECT user_id, item_id, rating FROM fam_train', algorithm => '{algorithm}', params => '{p}');
 SELECT json_build_object('seconds', t.train_seconds,
   'rmse', (pgrec.evaluate('fam', 'SELECT * FROM fam_test')->>'rmse')::float8,
   'params', v.params, 'tune', v.metrics->'tune'->'winner')
@@ -428,6 +498,8 @@ def run(args):
                     e, extra = map_als(tr, te, pri, U, I)
                 elif name == "bpmf":
                     e, extra = bpmf(tr, te, pri, U, I)
+                elif name == "vbmf":
+                    e, extra = vbmf(tr, te, pri, U, I)
                 elif name.startswith("pgrec "):
                     if not loaded:
                         load_into_db(tr, te, tmp)
@@ -444,8 +516,10 @@ def table(args):
     by = {}
     for r in rows:
         by.setdefault((r["cell"], r["seed"]), {})[r["model"]] = r
-    models = sorted({r["model"] for r in rows} - {"floor"},
-                    key=lambda m: (not m.startswith("pgrec"), m))
+    order = lambda m: (not m.startswith("pgrec"), m)
+    family = {c["name"] for c in CELLS}
+    models = sorted({r["model"] for r in rows if r["cell"] in family} - {"floor"}, key=order)
+    ml_models = sorted({r["model"] for r in rows if r["cell"] not in family}, key=order)
     arms = [m for m in models if m.startswith("pgrec")]
 
     def gap(res, m):
@@ -478,12 +552,12 @@ def table(args):
     print()
     ml = [c for c in ML100K if any(n == c["name"] for (n, _) in by)]
     if ml:
-        print("| MovieLens-100K | " + " | ".join(models) + " |")
-        print("|" + "---|" * (1 + len(models)))
+        print("| MovieLens-100K | " + " | ".join(ml_models) + " |")
+        print("|" + "---|" * (1 + len(ml_models)))
         for c in ml:
             res = [by[k] for k in sorted(by) if k[0] == c["name"]]
             cols = []
-            for m in models:
+            for m in ml_models:
                 v = [r[m]["rmse"] for r in res if m in r]
                 cols.append(f"{np.mean(v):.4f}" if v else "")
             seeds = "" if c["fold"] else f" (mean of {len(res)} seeds)"
