@@ -893,18 +893,8 @@ mod tests {
         )))
     }
 
-    /// Final trainings (no validation share) started so far by `first_final_fails`.
-    static FINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-    /// `mf`, except that the first final training fails (as a winner that held on 90% of the
-    /// rows and diverged on all of them). Only the test below uses it.
-    fn first_final_fails(params: &Value) -> Result<Box<dyn Configured>> {
-        let is_final = params.get("validation_fraction").is_none();
-        failing_at_step_2(params, false, is_final)
-    }
-
-    #[test]
-    fn a_failing_final_training_falls_back_to_the_runner_up() {
+    /// 3,000 synthetic ratings of 100 users x 80 items, sorted, and a one-thread pool.
+    fn small_set() -> (Vec<Rating>, ThreadPool) {
         let spec = SynthSpec {
             n_users: 100,
             n_items: 80,
@@ -917,6 +907,22 @@ mod tests {
             .num_threads(1)
             .build()
             .expect("pool");
+        (ratings, pool)
+    }
+
+    /// Final trainings (no validation share) started so far by `first_final_fails`.
+    static FINALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// `mf`, except that the first final training fails (as a winner that held on 90% of the
+    /// rows and diverged on all of them). Only the test below uses it.
+    fn first_final_fails(params: &Value) -> Result<Box<dyn Configured>> {
+        let is_final = params.get("validation_fraction").is_none();
+        failing_at_step_2(params, false, is_final)
+    }
+
+    #[test]
+    fn a_failing_final_training_falls_back_to_the_runner_up() {
+        let (ratings, pool) = small_set();
         let given = json!({"factors": 4, "epochs": 6});
         let t = configure("mf", first_final_fails, &given, 9).expect("configure");
         let training = t.start(data(&ratings, 100, 80), &pool).expect("start");
@@ -957,18 +963,7 @@ mod tests {
 
     #[test]
     fn a_failing_trial_ranks_last_and_the_search_goes_on() {
-        let spec = SynthSpec {
-            n_users: 100,
-            n_items: 80,
-            n_ratings: 3_000,
-            ..SynthSpec::small(4)
-        };
-        let mut ratings = generate(&spec).0;
-        ratings.sort_by_key(|r| (r.user, r.item));
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
+        let (ratings, pool) = small_set();
         // The first rung's log rows and the winner of a search with `given`.
         let search = |given: Value| {
             let t = configure("mf", flaky, &given, 9).expect("configure");
