@@ -267,7 +267,9 @@ def bpmf(tr, te, pri, U, I, burn=10, samples=20):
     d = k + 1
     rng = np.random.default_rng(0)
     mu = y.mean()
-    init = float(os.environ.get("BPMF_INIT", "0.3"))
+    # Factors start at std 0.3: from 0.1 the sampler stayed near zero (small-100k seed 1: 0.9228
+    # after 40 sweeps, 0.9162 after 80; 0.8607 from 0.3 and from 0.6).
+    init = 0.3
     P = np.hstack([rng.normal(0, init, (U, k)), np.zeros((U, 1))])
     Q = np.hstack([rng.normal(0, init, (I, k)), np.zeros((I, 1))])
     users, items = Side(u, i, U, I), Side(i, u, I, U)
