@@ -174,12 +174,16 @@ def split(u, i, y, seed):
     """80/20 at random; test rows of a user or item without training rows are dropped."""
     rng = np.random.default_rng([seed, 80])
     test = rng.random(len(u)) < 0.2
+    return test, known(u, i, test)
+
+
+def known(u, i, test):
+    """Rows to keep: every training row, and the test rows whose user and item trained."""
     seen_u = np.zeros(u.max() + 1, bool)
     seen_i = np.zeros(i.max() + 1, bool)
     seen_u[u[~test]] = True
     seen_i[i[~test]] = True
-    keep = ~test | (seen_u[u] & seen_i[i])
-    return test, keep
+    return ~test | (seen_u[u] & seen_i[i])
 
 
 # ---- the references --------------------------------------------------------------------------
@@ -231,6 +235,11 @@ def with_one(F):
     return np.hstack([F, np.ones((len(F), 1))])
 
 
+def predict(mu, P, Q, k, uu, ii):
+    """mu + b_u + b_i + p_u . q_i for user vectors [p_u, b_u] and item vectors [q_i, b_i]."""
+    return mu + P[uu, k] + Q[ii, k] + np.einsum("nk,nk->n", P[uu, :k], Q[ii, :k])
+
+
 def map_als(tr, te, pri, U, I, sweeps=15):
     """MAP estimates under the generator's own priors: user vector [p_u, b_u], item vector
     [q_i, b_i], each solved exactly given the other side."""
@@ -253,7 +262,7 @@ def map_als(tr, te, pri, U, I, sweeps=15):
     for _ in range(sweeps):
         solve(users, P, Q, pri["user_bias_var"])
         solve(items, Q, P, pri["item_bias_var"])
-    pred = mu + P[tu, k] + Q[ti, k] + np.einsum("nk,nk->n", P[tu, :k], Q[ti, :k])
+    pred = predict(mu, P, Q, k, tu, ti)
     return rmse(pred, ty), dict(sweeps=sweeps)
 
 
@@ -306,14 +315,14 @@ def bpmf(tr, te, pri, U, I, burn=10, samples=20):
         own[:] = mean + np.einsum("nde,ne->nd", L, rng.normal(size=(len(own), d)))
 
     for s in range(burn + samples):
-        r = y - (mu + P[u, k] + Q[i, k] + np.einsum("nk,nk->n", P[u, :k], Q[i, :k]))
+        r = y - predict(mu, P, Q, k, u, i)
         alpha = rng.gamma(1 + len(y) / 2, 1 / (1 + 0.5 * float(r @ r)))
         mu_u, Lam_u = hyper(P)
         sample(users, P, Q, mu_u, Lam_u)
         mu_i, Lam_i = hyper(Q)
         sample(items, Q, P, mu_i, Lam_i)
         if s >= burn:
-            pred_sum += mu + P[tu, k] + Q[ti, k] + np.einsum("nk,nk->n", P[tu, :k], Q[ti, :k])
+            pred_sum += predict(mu, P, Q, k, tu, ti)
             taken += 1
     return rmse(pred_sum / taken, ty), dict(burn=burn, samples=samples, rank=k)
 
@@ -367,7 +376,7 @@ def vbmf(tr, te, pri, U, I, sweeps=25):
         # the noise: E[(r - mu - pred)^2] under both posteriors
         P, Q, SP, SQ = X[0], X[1], S[0], S[1]
         a = with_one(P[:, :k])  # user regressors [p, 1] meet item [q, b_i]
-        pred = mu + P[u, k] + Q[i, k] + np.einsum("nk,nk->n", P[u, :k], Q[i, :k])
+        pred = predict(mu, P, Q, k, u, i)
         res = float(((y - pred) ** 2).sum())
         # Var of p.q + b_u + b_i under independent user and item posteriors, summed over rows
         # as traces of per-entity sums (no per-row d x d arrays)
@@ -379,7 +388,7 @@ def vbmf(tr, te, pri, U, I, sweeps=25):
         cross = np.einsum("nde,ned->", SP[:, :k, :k], sq_sum)
         tau2 = (res + float(var_u + var_i + cross)) / len(y)
     P, Q = X[0], X[1]
-    pred = mu + P[tu, k] + Q[ti, k] + np.einsum("nk,nk->n", P[tu, :k], Q[ti, :k])
+    pred = predict(mu, P, Q, k, tu, ti)
     return rmse(pred, ty), dict(sweeps=sweeps, noise_std=math.sqrt(tau2))
 
 
@@ -465,11 +474,7 @@ def run(args):
                 if c["fold"] and seed != seeds[0]:
                     continue  # a fixed split: one seed
                 u, i, y, test = load_ml100k(c, seed)
-                seen_u = np.zeros(u.max() + 1, bool)
-                seen_i = np.zeros(i.max() + 1, bool)
-                seen_u[u[~test]] = True
-                seen_i[i[~test]] = True
-                keep = ~test | (seen_u[u] & seen_i[i])
+                keep = known(u, i, test)
                 m, pri = None, dict(rank=16)
             else:
                 u, i, y, m, pri = generate(c, seed)
