@@ -149,6 +149,11 @@ fn cases() -> Vec<(&'static str, &'static str, serde_json::Value)> {
             "ncf",
             json!({"epochs": 4, "factors": 8, "seed": 3, "layers": [16, 8]}),
         ),
+        (
+            "vbmf",
+            "vbmf",
+            json!({"epochs": 6, "factors": 6, "seed": 3, "validation_fraction": 0.2}),
+        ),
     ]
 }
 
@@ -184,6 +189,11 @@ const RECORDED: &[(&str, &str, u64)] = &[
         "x86_64 avx=true avx2=true fma=true",
         "ncf",
         0x13a9c05b7b4adfb7,
+    ),
+    (
+        "x86_64 avx=true avx2=true fma=true",
+        "vbmf",
+        0x48e46106c5306783,
     ),
 ];
 

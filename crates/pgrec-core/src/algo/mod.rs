@@ -22,6 +22,7 @@ pub mod neural;
 pub mod params;
 pub mod registry;
 pub mod tune;
+pub mod vbmf;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,8 @@ use super::ials::IalsParams;
 use super::mf::MfParams;
 use super::neural::{NcfParams, TwoTowerParams};
 use super::params::{Knob, Params};
-use super::{als, bpr, ease, ials, mf, neural};
+use super::vbmf::VbmfParams;
+use super::{als, bpr, ease, ials, mf, neural, vbmf};
 use crate::error::Result;
 
 /// Parses and checks an algorithm's JSON params.
@@ -54,6 +55,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry::new::<TwoTowerParams>("two_tower", neural::two_tower::configure, FoldIn::No)
         .with_feature_items(),
     Entry::new::<EaseParams>("ease", ease::configure, FoldIn::Exact),
+    Entry::new::<VbmfParams>("vbmf", vbmf::configure, FoldIn::No),
 ];
 
 impl Entry {

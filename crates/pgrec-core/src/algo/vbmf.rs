@@ -1,0 +1,674 @@
+//! `vbmf`: variational Bayes matrix factorization of explicit ratings (Lim and Teh 2007), with
+//! biases and with its priors and noise learned from the data.
+//!
+//! The model: r_ui = mean + [p_u, b_u] . [q_i, 1] + b_i + noise. Each user's vector x_u = [p_u,
+//! b_u] and each item's y_i = [q_i, b_i] has a Gaussian posterior (a mean and a full d x d
+//! covariance, d = factors + 1); users and items are independent under the approximation. The
+//! priors are Gaussian per side with one variance per dimension: the item side's factor
+//! variances are learned (automatic relevance determination: a dimension the data does not
+//! support shrinks towards zero), the user side's factor variances stay 1 (the scale between
+//! the sides is not identified), both sides' bias means and variances are learned, and so is
+//! the noise variance. Every half-sweep is an exact coordinate step of the variational bound:
+//! each user's posterior given the items' (a d x d ridge regression whose penalty is the
+//! prior's precision and whose Gram matrix adds the items' covariances), then the users' prior,
+//! then the noise; then the same for the items.
+//!
+//! What it buys over a fixed penalty: the penalty per dimension and per side, and the noise,
+//! come from the data, and an entity's uncertainty (few ratings) enters its neighbours'
+//! updates. On generated data of known rank it beats MAP estimates told the true priors
+//! (BENCHMARKS.md, issue 32).
+//!
+//! Cost per sweep: a d x d outer product per rating and side plus a d x d covariance per
+//! entity, stored (4 d (d + 1) / 2 bytes per user and item). Entities are solved in parallel
+//! and each writes only its own rows, and sums are taken in entity order, so the model does
+//! not depend on the thread count.
+
+use rayon::prelude::*;
+use rayon::ThreadPool;
+use serde::{Deserialize, Serialize};
+
+use super::contract::{
+    Configured, MemoryShape, TrainingData, ENTITY_BYTES, FACTOR_COPIES, FIXED_BYTES,
+    LOAD_BYTES_PER_ROW, TRAIN_BYTES_PER_ROW,
+};
+use super::ials::init_factors;
+use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
+use crate::algo::linear::sparse::Csr;
+use crate::data::{rating_stats, split_validation, Rating};
+use crate::error::{CoreError, Result};
+use crate::model::FactorModel;
+use crate::parallel::CancelFlag;
+use crate::train::{
+    EarlyStopping, Fitted, Measurement, Scorer, Snapshot, Step, StepReport, Target,
+};
+
+/// The parameters of `vbmf` (see [`super::params`]: the fields are the JSON keys, `Default`
+/// holds the defaults).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VbmfParams {
+    /// Dimensions of the factors (an upper bound: the learned prior shrinks the ones the data
+    /// does not support).
+    pub factors: i64,
+    /// Standard deviation of the random starting factor means.
+    pub init_std: f64,
+    /// epochs (sweeps), seed, threads, validation_fraction (share of the ratings held out to
+    /// measure RMSE and stop early), patience.
+    #[serde(flatten)]
+    pub run: LoopParams,
+}
+
+impl Default for VbmfParams {
+    fn default() -> Self {
+        Self {
+            factors: 32,
+            init_std: 0.3,
+            run: LoopParams {
+                epochs: 60,
+                seed: 42,
+                threads: None,
+                validation_fraction: 0.0,
+                patience: 3,
+            },
+        }
+    }
+}
+
+/// Largest `factors`: the stored covariances grow with its square.
+const MAX_FACTORS: i64 = 256;
+
+impl Params for VbmfParams {
+    /// What `"tune": true` searches: the rank (the penalties are learned).
+    const KNOBS: &'static [Knob] = &[Knob::Choice("factors", &[8, 16, 32, 64])];
+
+    fn check(&mut self) -> Result<()> {
+        self.run.check()?;
+        int_in("factors", self.factors, 1, MAX_FACTORS)?;
+        float_in("init_std", self.init_std, 0.0, 10.0, false)?;
+        Ok(())
+    }
+
+    fn run(&self) -> &LoopParams {
+        &self.run
+    }
+}
+
+/// Parses and checks the params of `vbmf`.
+pub fn configure(params: &serde_json::Value) -> Result<Box<dyn Configured>> {
+    Ok(Box::new(Checked::<VbmfParams>::from_json(params)?))
+}
+
+impl Configured for Checked<VbmfParams> {
+    fn needs_ratings(&self) -> bool {
+        true
+    }
+
+    /// Loading, the two CSR orientations of the centred ratings, and per user and item its
+    /// posterior mean (three copies at the peak) and its stored covariance.
+    fn memory_bytes(&self, shape: MemoryShape) -> u64 {
+        let d = self.factors as u64 + 1;
+        let per_entity = ENTITY_BYTES + 4 * (FACTOR_COPIES * d + packed_len(d as usize) as u64);
+        FIXED_BYTES
+            .saturating_add(
+                shape
+                    .rows
+                    .saturating_mul(LOAD_BYTES_PER_ROW + TRAIN_BYTES_PER_ROW + 16),
+            )
+            .saturating_add((shape.users + shape.items).saturating_mul(per_entity))
+    }
+
+    fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
+        Ok(Box::new(VbmfTraining::new(data, *self)?))
+    }
+}
+
+/// Entries of a packed lower triangle of a d x d symmetric matrix.
+fn packed_len(d: usize) -> usize {
+    d * (d + 1) / 2
+}
+
+/// Index of (a, b), a >= b, in a packed lower triangle.
+#[inline]
+fn at(a: usize, b: usize) -> usize {
+    a * (a + 1) / 2 + b
+}
+
+/// One side's Gaussian prior: a mean and a variance per dimension (factors, then the bias).
+#[derive(Debug, Clone, PartialEq)]
+struct Prior {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+}
+
+/// Smallest prior variance (a dimension the data does not support ends here, not at zero).
+const MIN_VAR: f64 = 1e-8;
+
+/// One side's posteriors: means (n x d, the bias last) and packed covariances (n x d(d+1)/2).
+struct Posteriors {
+    mean: Vec<f32>,
+    cov: Vec<f32>,
+}
+
+/// What one entity's update adds to the noise estimate: its expected squared error.
+struct Sides<'a> {
+    /// The entity's ratings minus the global mean, by the entity (users: by user).
+    rows: &'a Csr,
+    other: &'a Posteriors,
+    prior: &'a Prior,
+    noise_var: f64,
+    d: usize,
+}
+
+/// Scratch of one worker: the d x d system and its factor.
+struct Work {
+    gp: Vec<f32>,
+    g: Vec<f64>,
+    h: Vec<f64>,
+    a: Vec<f64>,
+    l: Vec<f64>,
+    inv: Vec<f64>,
+}
+
+impl Work {
+    fn new(d: usize) -> Self {
+        Self {
+            gp: vec![0.0; packed_len(d)],
+            g: vec![0.0; d * d],
+            h: vec![0.0; d],
+            a: vec![0.0; d * d],
+            l: vec![0.0; d * d],
+            inv: vec![0.0; d * d],
+        }
+    }
+}
+
+impl Sides<'_> {
+    /// The posterior of one entity given the other side, written to `mean` / `cov`; returns
+    /// its expected squared error summed over its ratings (0 without ratings: the posterior is
+    /// then the prior).
+    fn update(&self, r: usize, mean: &mut [f32], cov: &mut [f32], w: &mut Work) -> f64 {
+        let d = self.d;
+        let k = d - 1;
+        let (cols, values) = self.rows.row(r);
+        if cols.is_empty() {
+            for (j, m) in mean.iter_mut().enumerate() {
+                *m = self.prior.mean[j] as f32;
+            }
+            cov.fill(0.0);
+            for j in 0..d {
+                cov[at(j, j)] = self.prior.var[j] as f32;
+            }
+            return 0.0;
+        }
+        // G = sum E[z z^T] with z = [q, 1] (the 1 is certain: only the factor block of the
+        // other's covariance enters); h = sum E[z t] with t = r - b (b the other's bias);
+        // plus sum t^2 and sum Var(b) for the expected error. G is summed as a packed lower
+        // triangle in f32, in the covariances' own layout (contiguous rows that vectorise).
+        let pl = packed_len(d);
+        w.gp.fill(0.0);
+        w.h.fill(0.0);
+        let (mut tt, mut var_b) = (0f64, 0f64);
+        let last = at(k, 0);
+        for (&c, &v) in cols.iter().zip(values) {
+            let c = c as usize;
+            let zm = &self.other.mean[c * d..(c + 1) * d];
+            let zs = &self.other.cov[c * pl..(c + 1) * pl];
+            let t = v - zm[k];
+            tt += (t as f64) * (t as f64);
+            var_b += zs[at(k, k)] as f64;
+            for a in 0..k {
+                let za = zm[a];
+                let off = at(a, 0);
+                let row = &mut w.gp[off..off + a + 1];
+                for ((g, &zb), &sab) in row.iter_mut().zip(&zm[..=a]).zip(&zs[off..off + a + 1]) {
+                    *g += za * zb + sab;
+                }
+                // E[q_a (r - b)] = m_a t - Cov(q_a, b)
+                w.h[a] += (za * t - zs[last + a]) as f64;
+            }
+            for (g, &zb) in w.gp[last..last + k].iter_mut().zip(&zm[..k]) {
+                *g += zb;
+            }
+            w.gp[last + k] += 1.0;
+            w.h[k] += t as f64;
+        }
+        for a in 0..d {
+            for b in 0..=a {
+                let g = w.gp[at(a, b)] as f64;
+                w.g[a * d + b] = g;
+                w.g[b * d + a] = g;
+            }
+        }
+        // A = G / s2 + diag(1 / v0); the posterior is N(A^-1 (h / s2 + m0 / v0), A^-1).
+        let s2 = self.noise_var;
+        for a in 0..d {
+            for b in 0..d {
+                w.a[a * d + b] = w.g[a * d + b] / s2;
+            }
+            w.a[a * d + a] += 1.0 / self.prior.var[a];
+        }
+        invert_spd(&w.a, d, &mut w.l, &mut w.inv);
+        let mut m = vec![0f64; d];
+        for (a, ma) in m.iter_mut().enumerate() {
+            let row = &w.inv[a * d..(a + 1) * d];
+            *ma = (0..d)
+                .map(|b| row[b] * (w.h[b] / s2 + self.prior.mean[b] / self.prior.var[b]))
+                .sum();
+        }
+        // Expected squared error: sum t^2 - 2 m.h + m^T G m + tr(G S) + sum Var(b).
+        let mut err = tt + var_b;
+        for a in 0..d {
+            let ga = &w.g[a * d..(a + 1) * d];
+            let sa = &w.inv[a * d..(a + 1) * d];
+            err -= 2.0 * m[a] * w.h[a];
+            for b in 0..d {
+                err += m[a] * ga[b] * m[b] + ga[b] * sa[b];
+            }
+        }
+        for a in 0..d {
+            mean[a] = m[a] as f32;
+            for b in 0..=a {
+                cov[at(a, b)] = w.inv[a * d + b] as f32;
+            }
+        }
+        err.max(0.0)
+    }
+}
+
+/// The inverse of a symmetric positive definite d x d matrix by its Cholesky factor L
+/// (row-major, in `l`): L^-1 in place, then inv = L^-T L^-1 as a sum of rank-one terms, one
+/// per row of L^-1. A pivot that is not positive (rounding; the system is a Gram matrix plus a
+/// positive diagonal) is lifted to a small positive value.
+fn invert_spd(a: &[f64], d: usize, l: &mut [f64], inv: &mut [f64]) {
+    l.fill(0.0);
+    for j in 0..d {
+        let s = a[j * d + j] - l[j * d..j * d + j].iter().map(|x| x * x).sum::<f64>();
+        let pivot = s.max(1e-12 * a[j * d + j].abs().max(1e-300)).sqrt();
+        l[j * d + j] = pivot;
+        for i in j + 1..d {
+            let dot: f64 = (0..j).map(|p| l[i * d + p] * l[j * d + p]).sum();
+            l[i * d + j] = (a[i * d + j] - dot) / pivot;
+        }
+    }
+    // L^-1, row by row: row i depends on the rows above it, which are already inverted.
+    for i in 0..d {
+        let diag = l[i * d + i];
+        for j in 0..i {
+            let s: f64 = (j..i).map(|p| l[i * d + p] * l[p * d + j]).sum();
+            l[i * d + j] = -s / diag;
+        }
+        l[i * d + i] = 1.0 / diag;
+    }
+    inv.fill(0.0);
+    for p in 0..d {
+        let row = &l[p * d..p * d + p + 1];
+        for (x, &ra) in row.iter().enumerate() {
+            let out = &mut inv[x * d..x * d + x + 1];
+            for (o, &rb) in out.iter_mut().zip(row) {
+                *o += ra * rb;
+            }
+        }
+    }
+    for x in 0..d {
+        for y in 0..x {
+            inv[y * d + x] = inv[x * d + y];
+        }
+    }
+}
+
+/// Rows per parallel task.
+const CHUNK: usize = 64;
+
+/// Updates every entity of one side; returns the summed expected squared error.
+fn sweep(
+    pool: &ThreadPool,
+    sides: &Sides<'_>,
+    own: &mut Posteriors,
+    cancel: &CancelFlag,
+) -> Result<f64> {
+    let d = sides.d;
+    let pl = packed_len(d);
+    let n = sides.rows.n_rows();
+    let mut errors = vec![0f64; n];
+    pool.install(|| {
+        own.mean
+            .par_chunks_mut(CHUNK * d)
+            .zip(own.cov.par_chunks_mut(CHUNK * pl))
+            .zip(errors.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(chunk, ((means, covs), errs))| {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let mut w = Work::new(d);
+                for (o, err) in errs.iter_mut().enumerate() {
+                    let r = chunk * CHUNK + o;
+                    *err = sides.update(
+                        r,
+                        &mut means[o * d..(o + 1) * d],
+                        &mut covs[o * pl..(o + 1) * pl],
+                        &mut w,
+                    );
+                }
+            });
+    });
+    cancel.check()?;
+    Ok(errors.iter().sum())
+}
+
+/// The prior that maximises the bound given one side's posteriors (entities with ratings
+/// only): the bias's mean and variance, and each factor dimension's variance about zero
+/// (`learn_factors`; otherwise they stay 1).
+fn learn_prior(own: &Posteriors, rows: &Csr, d: usize, learn_factors: bool) -> Prior {
+    let k = d - 1;
+    let pl = packed_len(d);
+    let seen: Vec<usize> = (0..rows.n_rows())
+        .filter(|&r| !rows.row(r).0.is_empty())
+        .collect();
+    let n = seen.len().max(1) as f64;
+    let bias_mean = seen
+        .iter()
+        .map(|&r| own.mean[r * d + k] as f64)
+        .sum::<f64>()
+        / n;
+    let mut var = vec![0f64; d];
+    for &r in &seen {
+        let m = &own.mean[r * d..(r + 1) * d];
+        let s = &own.cov[r * pl..(r + 1) * pl];
+        for a in 0..d {
+            let centre = if a == k { bias_mean } else { 0.0 };
+            let dev = m[a] as f64 - centre;
+            var[a] += dev * dev + s[at(a, a)] as f64;
+        }
+    }
+    let mut mean = vec![0f64; d];
+    mean[k] = bias_mean;
+    for (a, v) in var.iter_mut().enumerate() {
+        *v = if a < k && !learn_factors {
+            1.0
+        } else {
+            (*v / n).max(MIN_VAR)
+        };
+    }
+    Prior { mean, var }
+}
+
+pub struct VbmfTraining {
+    p: Checked<VbmfParams>,
+    d: usize,
+    mean: f32,
+    range: (f32, f32),
+    /// Training ratings minus the global mean, by user and by item.
+    by_user: Csr,
+    by_item: Csr,
+    n_train: usize,
+    users: Posteriors,
+    items: Posteriors,
+    user_prior: Prior,
+    item_prior: Prior,
+    noise_var: f64,
+    validation: Vec<Rating>,
+    all: Vec<Rating>,
+}
+
+impl VbmfTraining {
+    pub fn new(data: TrainingData, p: Checked<VbmfParams>) -> Result<Self> {
+        let all = data.ratings;
+        let mut ratings = all.clone();
+        let seed = p.run.seed();
+        let n_train = split_validation(&mut ratings, p.run.validation_fraction(), seed);
+        let validation = ratings.split_off(n_train);
+        ratings.sort_unstable_by_key(|r| (r.user, r.item));
+        let stats = rating_stats(&ratings)
+            .ok_or_else(|| CoreError::data("no ratings left to train on", None))?;
+        let mean = stats.mean as f32;
+        let centred: Vec<Rating> = ratings
+            .iter()
+            .map(|r| Rating {
+                value: r.value - mean,
+                ..*r
+            })
+            .collect();
+        let variance = centred
+            .iter()
+            .map(|r| (r.value as f64).powi(2))
+            .sum::<f64>()
+            / centred.len() as f64;
+        let by_user = Csr::by_user(data.n_users, &centred);
+        let by_item = by_user.transpose(data.n_items);
+        let k = p.factors as usize;
+        let d = k + 1;
+        let start = |side: u64, n: usize| {
+            let factors = init_factors(seed, side, n, k, p.init_std as f32);
+            let mut m = vec![0f32; n * d];
+            for e in 0..n {
+                m[e * d..e * d + k].copy_from_slice(&factors[e * k..(e + 1) * k]);
+            }
+            Posteriors {
+                mean: m,
+                cov: vec![0f32; n * packed_len(d)],
+            }
+        };
+        let unit = Prior {
+            mean: vec![0.0; d],
+            var: vec![1.0; d],
+        };
+        Ok(Self {
+            d,
+            mean,
+            range: (stats.min, stats.max),
+            n_train: centred.len(),
+            by_user,
+            by_item,
+            users: start(7, data.n_users),
+            items: start(8, data.n_items),
+            user_prior: unit.clone(),
+            item_prior: unit,
+            noise_var: variance.max(1e-6),
+            validation,
+            all,
+            p,
+        })
+    }
+
+    fn predict(&self, u: u32, i: u32) -> f32 {
+        let d = self.d;
+        let x = &self.users.mean[u as usize * d..(u as usize + 1) * d];
+        let y = &self.items.mean[i as usize * d..(i as usize + 1) * d];
+        let dot: f32 = x[..d - 1].iter().zip(&y[..d - 1]).map(|(a, b)| a * b).sum();
+        (self.mean + x[d - 1] + y[d - 1] + dot).clamp(self.range.0, self.range.1)
+    }
+
+    fn validation_rmse(&self) -> Option<f64> {
+        if self.validation.is_empty() {
+            return None;
+        }
+        let pairs: Vec<(f32, f32)> = self
+            .validation
+            .iter()
+            .map(|r| (self.predict(r.user, r.item), r.value))
+            .collect();
+        Some(crate::metrics::rmse(&pairs))
+    }
+
+    /// Dimensions whose learned item prior variance is at least 1/1000 of the largest.
+    fn active_factors(&self) -> usize {
+        let k = self.d - 1;
+        let top = self.item_prior.var[..k].iter().cloned().fold(0.0, f64::max);
+        self.item_prior.var[..k]
+            .iter()
+            .filter(|&&v| v >= 1e-3 * top)
+            .count()
+    }
+}
+
+impl Step for VbmfTraining {
+    fn max_steps(&self) -> usize {
+        self.p.run.epochs()
+    }
+
+    fn n_validation(&self) -> usize {
+        self.validation.len()
+    }
+
+    fn squared_loss(&self) -> bool {
+        true
+    }
+
+    /// Validation RMSE: lower is better; gains under 1e-6 are noise.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        (!self.validation.is_empty())
+            .then(|| EarlyStopping::new(self.p.run.patience(), 1e-6, false))
+    }
+
+    /// One sweep: users (their posteriors, then their prior, then the noise), then items.
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
+        let d = self.d;
+        let n = self.n_train.max(1) as f64;
+        let err = sweep(
+            pool,
+            &Sides {
+                rows: &self.by_user,
+                other: &self.items,
+                prior: &self.user_prior,
+                noise_var: self.noise_var,
+                d,
+            },
+            &mut self.users,
+            cancel,
+        )?;
+        self.user_prior = learn_prior(&self.users, &self.by_user, d, false);
+        self.noise_var = (err / n).max(1e-8);
+        let err = sweep(
+            pool,
+            &Sides {
+                rows: &self.by_item,
+                other: &self.users,
+                prior: &self.item_prior,
+                noise_var: self.noise_var,
+                d,
+            },
+            &mut self.items,
+            cancel,
+        )?;
+        self.item_prior = learn_prior(&self.items, &self.by_item, d, true);
+        self.noise_var = (err / n).max(1e-8);
+        let validation = self.validation_rmse().map(Measurement::rmse);
+        Ok(StepReport::new(self.noise_var, validation))
+    }
+
+    /// The means and the learned noise and priors (what the model and its metrics are made
+    /// of; the covariances are not needed after the last step).
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new((
+            self.users.mean.clone(),
+            self.items.mean.clone(),
+            self.noise_var,
+            self.user_prior.clone(),
+            self.item_prior.clone(),
+        ))
+    }
+
+    fn restore(&mut self, snapshot: Snapshot) {
+        let (users, items, noise_var, user_prior, item_prior) = snapshot.into_inner();
+        self.users.mean = users;
+        self.items.mean = items;
+        self.noise_var = noise_var;
+        self.user_prior = user_prior;
+        self.item_prior = item_prior;
+    }
+
+    fn finish(self: Box<Self>, _pool: &ThreadPool) -> Fitted {
+        let this = *self;
+        let d = this.d;
+        let k = d - 1;
+        let split = |m: &[f32]| -> (Vec<f32>, Vec<f32>) {
+            let n = m.len() / d;
+            let mut factors = Vec::with_capacity(n * k);
+            let mut bias = Vec::with_capacity(n);
+            for e in 0..n {
+                factors.extend_from_slice(&m[e * d..e * d + k]);
+                bias.push(m[e * d + k]);
+            }
+            (factors, bias)
+        };
+        let (user_factors, user_bias) = split(&this.users.mean);
+        let (item_factors, item_bias) = split(&this.items.mean);
+        let metrics = serde_json::json!({
+            "noise_std": this.noise_var.sqrt(),
+            "active_factors": this.active_factors(),
+            "user_bias_std": this.user_prior.var[k].sqrt(),
+            "item_bias_std": this.item_prior.var[k].sqrt(),
+        });
+        Fitted {
+            scorer: Scorer::Dot,
+            target: Target::Rating,
+            model: FactorModel {
+                factors: k,
+                global_mean: this.mean,
+                rating_range: Some(this.range),
+                user_bias,
+                item_bias,
+                user_factors,
+                item_factors,
+                head: None,
+            },
+            ratings: this.all,
+            tensors: Vec::new(),
+            metrics,
+            params: serde_json::Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_inverse_of_a_positive_definite_matrix() {
+        let d = 5;
+        // A = B B^T + I for a fixed B
+        let b: Vec<f64> = (0..d * d)
+            .map(|x| ((x * 7 % 11) as f64 - 5.0) / 3.0)
+            .collect();
+        let mut a = vec![0f64; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                a[i * d + j] = (0..d).map(|p| b[i * d + p] * b[j * d + p]).sum::<f64>()
+                    + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        let (mut l, mut inv) = (vec![0f64; d * d], vec![0f64; d * d]);
+        invert_spd(&a, d, &mut l, &mut inv);
+        for i in 0..d {
+            for j in 0..d {
+                let e: f64 = (0..d).map(|p| a[i * d + p] * inv[p * d + j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((e - want).abs() < 1e-9, "({i}, {j}): {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn params_out_of_range_are_refused() {
+        assert!(configure(&json!({})).is_ok());
+        for bad in [
+            json!({"factors": 0}),
+            json!({"factors": 257}),
+            json!({"init_std": -0.1}),
+            json!({"epochs": 0}),
+            json!({"regularization": 0.1}),
+        ] {
+            let message = configure(&bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            let key = bad
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap();
+            assert!(message.contains(&key), "{bad} gave {message:?}");
+        }
+    }
+}
