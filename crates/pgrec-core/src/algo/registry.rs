@@ -218,7 +218,7 @@ mod tests {
         }
     }
 
-    /// Row weights (event_weights, half_life) are used by every algorithm but als (refused,
+    /// Row weights (event_weights, half_life) are used by every algorithm but als and vbmf (refused,
     /// the SQL suite checks the message): as a confidence or an entry by ials, bpr and ease, as
     /// a share of the loss by mf, ncf and two_tower.
     #[test]
@@ -228,7 +228,12 @@ mod tests {
                 continue;
             };
             let c = configure(&serde_json::json!({})).unwrap();
-            assert_eq!(c.row_weights(), e.name != "als", "{}", e.name);
+            assert_eq!(
+                c.row_weights(),
+                !["als", "vbmf"].contains(&e.name),
+                "{}",
+                e.name
+            );
             assert_eq!(
                 c.weighs_loss(),
                 ["mf", "ncf", "two_tower"].contains(&e.name),
@@ -376,7 +381,7 @@ mod tests {
                 || hint.starts_with("Fold-in works for mf, als, ials, bpr"),
             "{hint}"
         );
-        assert!(hint.contains("retrain two_tower and ncf"), "{hint}");
+        assert!(hint.contains("retrain vbmf, two_tower and ncf"), "{hint}");
         assert!(hint.ends_with(" models with the new users."), "{hint}");
         assert!(!hint.contains("ease"), "{hint}");
         assert_eq!(join_names(&["a"]), "a");
