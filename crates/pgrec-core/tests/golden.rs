@@ -193,7 +193,7 @@ const RECORDED: &[(&str, &str, u64)] = &[
     (
         "x86_64 avx=true avx2=true fma=true",
         "vbmf",
-        0x48e46106c5306783,
+        0x4a6083c6c72d37b0,
     ),
 ];
 

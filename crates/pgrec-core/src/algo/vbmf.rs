@@ -160,7 +160,13 @@ struct Sides<'a> {
 
 /// Scratch of one worker: the d x d system and its factor.
 struct Work {
-    gp: Vec<f32>,
+    /// The gathered rows z and targets t of one entity, Z^T Z and Z^T t, the summed packed
+    /// covariances.
+    z: Vec<f32>,
+    t: Vec<f32>,
+    gf: Vec<f32>,
+    hf: Vec<f32>,
+    cs: Vec<f32>,
     g: Vec<f64>,
     h: Vec<f64>,
     a: Vec<f64>,
@@ -171,7 +177,11 @@ struct Work {
 impl Work {
     fn new(d: usize) -> Self {
         Self {
-            gp: vec![0.0; packed_len(d)],
+            z: Vec::new(),
+            t: Vec::new(),
+            gf: vec![0.0; d * d],
+            hf: vec![0.0; d],
+            cs: vec![0.0; packed_len(d)],
             g: vec![0.0; d * d],
             h: vec![0.0; d],
             a: vec![0.0; d * d],
@@ -201,42 +211,73 @@ impl Sides<'_> {
         }
         // G = sum E[z z^T] with z = [q, 1] (the 1 is certain: only the factor block of the
         // other's covariance enters); h = sum E[z t] with t = r - b (b the other's bias);
-        // plus sum t^2 and sum Var(b) for the expected error. G is summed as a packed lower
-        // triangle in f32, in the covariances' own layout (contiguous rows that vectorise).
+        // plus sum t^2 and sum Var(b) for the expected error. The rows z are gathered into a
+        // matrix Z and G's mean part is Z^T Z by one matrix product; the covariances add up
+        // as contiguous packed arrays.
         let pl = packed_len(d);
-        w.gp.fill(0.0);
-        w.h.fill(0.0);
-        let (mut tt, mut var_b) = (0f64, 0f64);
-        let last = at(k, 0);
+        let n = cols.len();
+        w.z.clear();
+        w.t.clear();
+        w.cs.fill(0.0);
         for (&c, &v) in cols.iter().zip(values) {
             let c = c as usize;
             let zm = &self.other.mean[c * d..(c + 1) * d];
-            let zs = &self.other.cov[c * pl..(c + 1) * pl];
-            let t = v - zm[k];
-            tt += (t as f64) * (t as f64);
-            var_b += zs[at(k, k)] as f64;
-            for a in 0..k {
-                let za = zm[a];
-                let off = at(a, 0);
-                let row = &mut w.gp[off..off + a + 1];
-                for ((g, &zb), &sab) in row.iter_mut().zip(&zm[..=a]).zip(&zs[off..off + a + 1]) {
-                    *g += za * zb + sab;
-                }
-                // E[q_a (r - b)] = m_a t - Cov(q_a, b)
-                w.h[a] += (za * t - zs[last + a]) as f64;
+            w.z.extend_from_slice(&zm[..k]);
+            w.z.push(1.0);
+            w.t.push(v - zm[k]);
+            for (acc, &x) in w.cs.iter_mut().zip(&self.other.cov[c * pl..(c + 1) * pl]) {
+                *acc += x;
             }
-            for (g, &zb) in w.gp[last..last + k].iter_mut().zip(&zm[..k]) {
-                *g += zb;
-            }
-            w.gp[last + k] += 1.0;
-            w.h[k] += t as f64;
         }
+        // SAFETY: Z is n x d row-major (row stride d), its transpose is read with strides
+        // (1, d); G is d x d row-major; t is n x 1 and h d x 1. The slices hold exactly these
+        // sizes.
+        unsafe {
+            matrixmultiply::sgemm(
+                d,
+                n,
+                d,
+                1.0,
+                w.z.as_ptr(),
+                1,
+                d as isize,
+                w.z.as_ptr(),
+                d as isize,
+                1,
+                0.0,
+                w.gf.as_mut_ptr(),
+                d as isize,
+                1,
+            );
+            matrixmultiply::sgemm(
+                d,
+                n,
+                1,
+                1.0,
+                w.z.as_ptr(),
+                1,
+                d as isize,
+                w.t.as_ptr(),
+                1,
+                1,
+                0.0,
+                w.hf.as_mut_ptr(),
+                1,
+                1,
+            );
+        }
+        let tt: f64 = w.t.iter().map(|&t| (t as f64) * (t as f64)).sum();
+        let var_b = w.cs[at(k, k)] as f64;
         for a in 0..d {
             for b in 0..=a {
-                let g = w.gp[at(a, b)] as f64;
+                let cov = if a < k { w.cs[at(a, b)] } else { 0.0 };
+                let g = (w.gf[a * d + b] + cov) as f64;
                 w.g[a * d + b] = g;
                 w.g[b * d + a] = g;
             }
+            // E[q_a (r - b)] = m_a t - Cov(q_a, b)
+            let cross = if a < k { w.cs[at(k, a)] } else { 0.0 };
+            w.h[a] = (w.hf[a] - cross) as f64;
         }
         // A = G / s2 + diag(1 / v0); the posterior is N(A^-1 (h / s2 + m0 / v0), A^-1).
         let s2 = self.noise_var;
