@@ -81,6 +81,30 @@ pub fn candidates(
         .filter(|k| !given.contains_key(k.key()))
         .collect();
     let mut out = vec![Map::new()];
+    // Only choices left, and fewer combinations than draws: every combination once, in order
+    // (random draws from a small grid repeat themselves).
+    let grid: Option<Vec<&'static [i64]>> = free
+        .iter()
+        .map(|k| match k {
+            Knob::Choice(_, options) => Some(*options),
+            Knob::Log(..) => None,
+        })
+        .collect();
+    if let Some(grid) = grid.filter(|g| !g.is_empty()) {
+        let size: usize = grid.iter().map(|o| o.len()).product();
+        if size < trials {
+            for n in 0..size {
+                let mut c = Map::new();
+                let mut rest = n;
+                for (k, options) in free.iter().zip(&grid) {
+                    c.insert(k.key().to_string(), json!(options[rest % options.len()]));
+                    rest /= options.len();
+                }
+                out.push(c);
+            }
+            return out;
+        }
+    }
     while out.len() < trials.max(1) {
         let mut c = Map::new();
         for k in &free {
@@ -623,6 +647,18 @@ mod tests {
         assert_eq!(rungs(4, 20), [(4, 7), (2, 20)]);
         assert_eq!(rungs(1, 10), [(1, 10)]);
         assert_eq!(rungs(9, 1), [(9, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn a_small_grid_of_choices_is_enumerated_once() {
+        let knobs = [Knob::Choice("factors", &[8, 16, 32])];
+        let c = candidates(&knobs, &Map::new(), 9, 1);
+        let values: Vec<Value> = c[1..].iter().map(|m| m["factors"].clone()).collect();
+        assert_eq!(c.len(), 4);
+        assert!(c[0].is_empty());
+        assert_eq!(values, vec![json!(8), json!(16), json!(32)]);
+        // as many draws as combinations or fewer: drawn at random as before
+        assert_eq!(candidates(&knobs, &Map::new(), 3, 1).len(), 3);
     }
 
     #[test]
