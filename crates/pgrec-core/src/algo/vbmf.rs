@@ -78,7 +78,7 @@ const MAX_FACTORS: i64 = 256;
 
 impl Params for VbmfParams {
     /// What `"tune": true` searches: the rank (the penalties are learned).
-    const KNOBS: &'static [Knob] = &[Knob::Choice("factors", &[8, 16, 32, 64])];
+    const KNOBS: &'static [Knob] = &[Knob::Choice("factors", &[4, 8, 16, 32])];
 
     fn check(&mut self) -> Result<()> {
         self.run.check()?;
