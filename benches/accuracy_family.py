@@ -15,13 +15,15 @@ and split 80/20 at random; test rows whose user or item has no training row are 
   penalty chosen on a 10% validation split of the training rows, then refitted on all).
 - map_als: MAP alternating least squares told the generator's own priors (rank, factor and bias
   variances, noise variance).
-- vbmf: variational Bayes MF with the priors and noise learned from the data (empirical
-  Bayes), at the generator's rank: a candidate for "regularization learned from the data".
+- vbmf: the numpy prototype of variational Bayes MF (priors and noise learned from the data)
+  at the generator's rank, kept as a reference; pgrec's own `vbmf` algorithm (the same model,
+  any rank) runs as a pgrec arm.
 - bpmf: Bayesian PMF by Gibbs sampling (Salakhutdinov and Mnih 2008, with user and item biases
   in the sampled vectors, Normal-Wishart hyperpriors, a Gamma prior on the noise precision), at
   the generator's rank; predictions averaged over the samples after burn-in.
 - pgrec arms: `pgrec.train` from SQL with each arm's params ({} = today's defaults,
-  {"tune": true} = tune), scored by `pgrec.evaluate`.
+  {"tune": true} = tune; an "algorithm" key picks the algorithm, e.g. {"algorithm": "vbmf"}),
+  scored by `pgrec.evaluate`.
 
 "gap closed" = (svd - model) / (svd - floor): the share of the gap from the peer to the floor
 a model closes (the measure issue 14 used). Cells marked held_out, and seed 3 of every cell,
@@ -605,7 +607,8 @@ def main():
     r.add_argument("--cells", default="")
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--models", default="svd,bias,map_als,bpmf,pgrec")
-    r.add_argument("--arms", default='[{}, {"tune": true}]')
+    r.add_argument("--arms", default='[{}, {"tune": true}, {"algorithm": "vbmf"}, '
+                   '{"algorithm": "vbmf", "tune": true}]')
     sub.add_parser("table")
     sub.add_parser("list")
     args = ap.parse_args()

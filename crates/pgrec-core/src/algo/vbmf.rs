@@ -60,7 +60,7 @@ pub struct VbmfParams {
 impl Default for VbmfParams {
     fn default() -> Self {
         Self {
-            factors: 32,
+            factors: 16,
             init_std: 0.3,
             run: LoopParams {
                 epochs: 60,
