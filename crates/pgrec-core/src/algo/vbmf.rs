@@ -691,6 +691,23 @@ mod tests {
         }
     }
 
+    /// The estimate counts each user's and item's packed covariance: 16 factors, 1M rows,
+    /// 10,000 users and 5,000 items.
+    #[test]
+    fn the_memory_estimate_counts_the_covariances() {
+        let c = configure(&json!({"factors": 16})).unwrap();
+        let shape = MemoryShape {
+            rows: 1_000_000,
+            users: 10_000,
+            items: 5_000,
+        };
+        let per_entity = 96 + 4 * (3 * 17 + 17 * 18 / 2);
+        let want = (64 << 20) + 1_000_000 * (24 + 8 + 16) + 15_000 * per_entity;
+        assert_eq!(c.memory_bytes(shape), want);
+        let wider = configure(&json!({"factors": 32})).unwrap();
+        assert!(wider.memory_bytes(shape) > want + 15_000 * 4 * (33 * 34 / 2 - 17 * 18 / 2));
+    }
+
     #[test]
     fn params_out_of_range_are_refused() {
         assert!(configure(&json!({})).is_ok());
