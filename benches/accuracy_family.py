@@ -520,8 +520,23 @@ def run(args):
                             seconds=time.perf_counter() - started, **extra))
 
 
+def short(model):
+    """A column name: 'mf defaults', 'mf tune', 'vbmf factors 32', ...; references as they are."""
+    if model == "vbmf":
+        return "vbmf prototype"
+    if not model.startswith("pgrec "):
+        return model
+    p = json.loads(model[len("pgrec "):])
+    algorithm = p.pop("algorithm", "mf")
+    rest = "tune" if p == {"tune": True} else ", ".join(f"{k} {v}" for k, v in sorted(p.items()))
+    return f"{algorithm} {rest or 'defaults'}"
+
+
 def table(args):
     rows = [json.loads(line) for line in open(RESULTS)]
+    if args.seeds:
+        keep = {int(s) for s in args.seeds.split(",")}
+        rows = [r for r in rows if r["seed"] in keep]
     by = {}
     for r in rows:
         by.setdefault((r["cell"], r["seed"]), {})[r["model"]] = r
@@ -537,8 +552,8 @@ def table(args):
         s, f = res["svd"]["rmse"], res["floor"]["rmse"]
         return (s - res[m]["rmse"]) / (s - f)
 
-    print("| cell | shape | floor | " + " | ".join(models) + " | " +
-          " | ".join(f"gap closed {a}" for a in arms) + " |")
+    print("| cell | shape | floor | " + " | ".join(map(short, models)) + " | " +
+          " | ".join(f"gap closed {short(a)}" for a in arms) + " |")
     print("|" + "---|" * (3 + len(models) + len(arms)))
     for c in CELLS:
         seeds = sorted(s for (n, s) in by if n == c["name"])
@@ -561,7 +576,7 @@ def table(args):
     print()
     ml = [c for c in ML100K if any(n == c["name"] for (n, _) in by)]
     if ml:
-        print("| MovieLens-100K | " + " | ".join(ml_models) + " |")
+        print("| MovieLens-100K | " + " | ".join(map(short, ml_models)) + " |")
         print("|" + "---|" * (1 + len(ml_models)))
         for c in ml:
             res = [by[k] for k in sorted(by) if k[0] == c["name"]]
@@ -594,7 +609,7 @@ def table(args):
                 mine = np.mean([r[a]["rmse"] for r in res if a in r])
                 ok += per_cell[-1] >= 0.2 or mine <= best_ref + 0.005
             if per_cell:
-                print(f"- {a}: median {100 * np.median(per_cell):.1f}%, worst "
+                print(f"- {short(a)}: median {100 * np.median(per_cell):.1f}%, worst "
                       f"{100 * np.min(per_cell):.1f}% over {len(per_cell)} cells; "
                       f">= 20% or within 0.005 of the best reference in {ok}")
         # Arms that ran on different cells are compared on the cells they share.
@@ -607,7 +622,7 @@ def table(args):
                 g = [np.mean([gap(by[(n, s)], a) for (n, s) in by
                               if n == c["name"] and pick(c, s) and a in by[(n, s)]])
                      for c in shared]
-                med.append(f"{a} {100 * np.median(g):.1f}%")
+                med.append(f"{short(a)} {100 * np.median(g):.1f}%")
             print(f"- on the {len(shared)} cells where every pgrec arm ran, median gap closed: "
                   + "; ".join(med))
         print()
@@ -622,7 +637,8 @@ def main():
     r.add_argument("--models", default="svd,bias,map_als,bpmf,pgrec")
     r.add_argument("--arms", default='[{}, {"tune": true}, {"algorithm": "vbmf"}, '
                    '{"algorithm": "vbmf", "tune": true}]')
-    sub.add_parser("table")
+    t = sub.add_parser("table")
+    t.add_argument("--seeds", default="", help="only these seeds (default: every seed)")
     sub.add_parser("list")
     args = ap.parse_args()
     if args.cmd == "run":
