@@ -338,6 +338,12 @@ pub struct Verdict {
 }
 
 impl EarlyStopping {
+    /// Early stopping on validation RMSE (lower is better; gains under 1e-6 are noise), for a
+    /// rating model with `n_validation` held-out ratings (None without any).
+    pub fn on_rmse(patience: usize, n_validation: usize) -> Option<Self> {
+        (n_validation > 0).then(|| Self::new(patience, 1e-6, false))
+    }
+
     pub fn new(patience: usize, min_delta: f64, higher_is_better: bool) -> Self {
         Self {
             patience,

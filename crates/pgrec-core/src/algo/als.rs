@@ -278,10 +278,8 @@ impl Step for AlsTraining {
         true
     }
 
-    /// Validation RMSE: lower is better; gains under 1e-6 are noise.
     fn early_stopping(&self) -> Option<EarlyStopping> {
-        (!self.validation.is_empty())
-            .then(|| EarlyStopping::new(self.p.run.patience(), 1e-6, false))
+        EarlyStopping::on_rmse(self.p.run.patience(), self.validation.len())
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {

@@ -555,10 +555,8 @@ impl Step for VbmfTraining {
         true
     }
 
-    /// Validation RMSE: lower is better; gains under 1e-6 are noise.
     fn early_stopping(&self) -> Option<EarlyStopping> {
-        (!self.validation.is_empty())
-            .then(|| EarlyStopping::new(self.p.run.patience(), 1e-6, false))
+        EarlyStopping::on_rmse(self.p.run.patience(), self.validation.len())
     }
 
     /// One sweep: users (their posteriors, then their prior, then the noise), then items.

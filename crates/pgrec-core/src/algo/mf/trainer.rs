@@ -803,10 +803,8 @@ impl Step for MfTrainer {
         true
     }
 
-    /// Validation RMSE: lower is better; gains under 1e-6 are noise.
     fn early_stopping(&self) -> Option<EarlyStopping> {
-        (!self.validation.is_empty())
-            .then(|| EarlyStopping::new(self.params.run.patience(), 1e-6, false))
+        EarlyStopping::on_rmse(self.params.run.patience(), self.validation.len())
     }
 
     fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
