@@ -148,7 +148,8 @@ struct Posteriors {
     cov: Vec<f32>,
 }
 
-/// What one entity's update adds to the noise estimate: its expected squared error.
+/// One half-sweep: this side's rows (ratings minus the global mean), the other side's
+/// posteriors, this side's prior and the noise variance.
 struct Sides<'a> {
     /// The entity's ratings minus the global mean, by the entity (users: by user).
     rows: &'a Csr,
