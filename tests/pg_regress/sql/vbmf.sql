@@ -19,8 +19,9 @@ SELECT count(*) AS recommended FROM pgrec.recommend('vb_u1', 1::bigint, 10);
 SELECT count(*) AS similar FROM pgrec.similar_items('vb_u1', 1::bigint, 5);
 -- retrain replays it
 SELECT version, algorithm FROM pgrec.retrain('vb_u1');
--- new users cannot be folded in
+-- new users and items cannot be folded in
 SELECT * FROM pgrec.recommend_for_items('vb_u1', ARRAY[1, 2, 3]::bigint[], 5);
+SELECT pgrec.fold_in_items('vb_u1', 'ml100k.u1_test');
 -- bad params name the parameter
 SELECT * FROM pgrec.train('vb_bad', 'ml100k.u1_base', 'vbmf', params => '{"factors": 1000}');
 SELECT * FROM pgrec.train('vb_bad', 'ml100k.u1_base', 'vbmf', params => '{"regularization": 0.1}');
