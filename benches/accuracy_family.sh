@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Accuracy on a family of generated rating sets, with MovieLens-100K alongside (issue 32): every
 # cell of benches/accuracy_family.py (its header says what is measured) with 3 seeds, pgrec's
-# defaults and "tune": true, vbmf and vbmf's tune from SQL beside Surprise SVD, the best bias-only model, MAP ALS with
-# the generator's priors and BPMF, on the same rows; then the markdown tables.
+# defaults and "tune": true, vbmf and vbmf's tune from SQL beside Surprise SVD, the best
+# bias-only model, MAP ALS with the generator's priors and BPMF, on the same rows; then the
+# markdown tables.
 # Usage: benches/accuracy_family.sh [run options of accuracy_family.py]
 #   e.g. --cells small-100k,rank4 --seeds 1 --models svd,pgrec --arms '[{}]'
 # Environment: THREADS=2, PGREC_DB=pgrec_family, FAMILY_RESULTS=target/family/results.jsonl
