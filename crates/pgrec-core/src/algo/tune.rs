@@ -659,6 +659,14 @@ mod tests {
         assert_eq!(values, vec![json!(8), json!(16), json!(32)]);
         // as many draws as combinations or fewer: drawn at random as before
         assert_eq!(candidates(&knobs, &Map::new(), 3, 1).len(), 3);
+        // two knobs: every pair once
+        let knobs = [Knob::Choice("a", &[1, 2]), Knob::Choice("b", &[10, 20])];
+        let mut pairs: Vec<(i64, i64)> = candidates(&knobs, &Map::new(), 9, 1)[1..]
+            .iter()
+            .map(|m| (m["a"].as_i64().unwrap(), m["b"].as_i64().unwrap()))
+            .collect();
+        pairs.sort_unstable();
+        assert_eq!(pairs, vec![(1, 10), (1, 20), (2, 10), (2, 20)]);
     }
 
     #[test]
