@@ -173,6 +173,9 @@ struct Work {
     a: Vec<f64>,
     l: Vec<f64>,
     inv: Vec<f64>,
+    /// The posterior mean's right-hand side h / s2 + m0 / v0, and the mean.
+    rhs: Vec<f64>,
+    m: Vec<f64>,
 }
 
 impl Work {
@@ -188,6 +191,8 @@ impl Work {
             a: vec![0.0; d * d],
             l: vec![0.0; d * d],
             inv: vec![0.0; d * d],
+            rhs: vec![0.0; d],
+            m: vec![0.0; d],
         }
     }
 }
@@ -289,12 +294,13 @@ impl Sides<'_> {
             w.a[a * d + a] += 1.0 / self.prior.var[a];
         }
         invert_spd(&w.a, d, &mut w.l, &mut w.inv);
-        let mut m = vec![0f64; d];
+        for b in 0..d {
+            w.rhs[b] = w.h[b] / s2 + self.prior.mean[b] / self.prior.var[b];
+        }
+        let m = &mut w.m;
         for (a, ma) in m.iter_mut().enumerate() {
             let row = &w.inv[a * d..(a + 1) * d];
-            *ma = (0..d)
-                .map(|b| row[b] * (w.h[b] / s2 + self.prior.mean[b] / self.prior.var[b]))
-                .sum();
+            *ma = row.iter().zip(&w.rhs).map(|(s, r)| s * r).sum();
         }
         // Expected squared error: sum t^2 - 2 m.h + m^T G m + tr(G S) + sum Var(b).
         let mut err = tt + var_b;
