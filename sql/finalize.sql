@@ -102,9 +102,9 @@ COMMENT ON FUNCTION pgrec.algorithms() IS
 'Every algorithm name pgrec.train accepts, whether this version can train it, and whether it needs a rating column and reads feature sources (with default params).';
 
 COMMENT ON FUNCTION pgrec.recommend_for_items(text, bigint[], int, bigint[], real) IS
-'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded, with the hidden items and exclude; diversity (0..1) trades relevance for variety. Nothing is stored.';
+'Top-k items for an anonymous basket of item ids (integer item keys): the basket is folded in as one user against the active version (mf, als, ials, bpr, vbmf) and its items are excluded, with the hidden items and exclude; diversity (0..1) trades relevance for variety. Nothing is stored.';
 COMMENT ON FUNCTION pgrec.recommend_for_items(text, text[], int, text[], real) IS
-'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr) and its items are excluded. Nothing is stored.';
+'Top-k items for an anonymous basket of item keys given as text: the basket is folded in as one user against the active version (mf, als, ials, bpr, vbmf) and its items are excluded. Nothing is stored.';
 COMMENT ON FUNCTION pgrec.popular(text, int, text, text[]) IS
 'The k items with the most training interactions of the active version (weighted as trained), best first, the count as score; hidden and excluded items left out, and with user_id that user''s training items. Keys as text; for bigint or uuid keys pass user_id typed (NULL::bigint, NULL::uuid).';
 COMMENT ON FUNCTION pgrec.popular(text, int, bigint, bigint[]) IS
@@ -124,13 +124,13 @@ COMMENT ON FUNCTION pgrec.unhide_items(text, text[]) IS
 COMMENT ON FUNCTION pgrec.unhide_items(text, uuid[]) IS
 'pgrec.unhide_items with uuid keys.';
 COMMENT ON FUNCTION pgrec.explain(text, bigint, bigint, int) IS
-'Which of the user''s own items make the item''s score: the user''s training rows are read again from the version''s source (with your privileges, weighed as trained), the user''s vector is solved from them in the algorithm''s closed form (exact for ials, als, ease and mf''s fold-in; a stand-in ridge regression for bpr and two_tower, exact = false), and the k largest shares come back largest first, then a row with item_id NULL holding the rest (biases and the items not shown), so the rows add up to score; served_score is the score recommend serves.';
+'Which of the user''s own items make the item''s score: the user''s training rows are read again from the version''s source (with your privileges, weighed as trained), the user''s vector is solved from them in the algorithm''s closed form (exact for ials, als, ease, vbmf and mf''s fold-in; a stand-in ridge regression for bpr and two_tower, exact = false), and the k largest shares come back largest first, then a row with item_id NULL holding the rest (biases and the items not shown), so the rows add up to score; served_score is the score recommend serves.';
 COMMENT ON FUNCTION pgrec.explain(text, text, text, int) IS
 'pgrec.explain with keys as text.';
 COMMENT ON FUNCTION pgrec.explain(text, uuid, uuid, int) IS
 'pgrec.explain with uuid keys.';
 COMMENT ON FUNCTION pgrec.fold_in_items(text, text, text, text, text) IS
-'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr), or for ncf and two_tower from the version''s recorded item_features through its item tower (the source''s items and every new item of the features), and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';
+'Embeds the items of a source from their interactions against the active version''s user factors (the fit that folds users in, sides swapped; mf, als, ials, bpr, vbmf), or for ncf and two_tower from the version''s recorded item_features through its item tower (the source''s items and every new item of the features), and adds them to that version (or replaces them); their users'' seen lists gain them; servable at once, IVF included. Owner only; returns the number of items folded in.';
 COMMENT ON FUNCTION pgrec.fold_in(text, text, text, text, text) IS
 'Embeds the users of a source from their full histories against the active version''s item factors and adds them to that version (or replaces them); they are servable at once. Owner only; returns the number of users folded in.';
 

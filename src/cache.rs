@@ -11,6 +11,7 @@ use crate::keys::{KeyArg, KeyKind, Keys};
 use crate::params::{Ann, PipelineParams};
 use crate::version::VersionInfo;
 use pgrec_core::algo::contract::Tensor;
+use pgrec_core::algo::fold::FOLD_TENSORS;
 use pgrec_core::algo::neural::ncf::{score_head_from_tensors, HEAD_TENSOR_PATTERN};
 use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
@@ -42,6 +43,8 @@ pub struct ServingModel {
     pub item_interactions: std::sync::OnceLock<ItemInteractions>,
     /// Norms of the user vectors, computed by the first similar_users.
     pub user_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The version's fold-in tensors, read by the first fold-in.
+    learned: std::sync::OnceLock<Vec<Tensor>>,
     /// The version's ivf_probes param.
     ivf_probes: Option<usize>,
     /// The version's ann_recall param (or its default).
@@ -69,6 +72,18 @@ impl ServingModel {
             item_factors: d.item_factors,
             head: self.head.as_ref(),
         }
+    }
+
+    /// What the training learned beyond the factors for its fold-in (the version's tensors
+    /// named like [`FOLD_TENSORS`]; vbmf's priors and noise), read on first use.
+    pub fn learned(&self) -> &[Tensor] {
+        self.learned.get_or_init(|| {
+            if self.info.distributed {
+                tensors_by(&crate::replica::tensors_query("fold"), self.info.id, None)
+            } else {
+                read_tensors(self.info.id, FOLD_TENSORS)
+            }
+        })
     }
 
     /// The users' training items (sorted item indices per user).
@@ -288,7 +303,7 @@ fn read_side(
 /// The scoring network of an ncf version, from its stored tensors.
 fn read_head(info: &VersionInfo) -> ScoreHead {
     let query = if info.distributed {
-        crate::replica::head_query()
+        crate::replica::tensors_query("head")
     } else {
         format!(
             "SELECT name, rows, cols, data FROM pgrec.model_tensors \
@@ -601,6 +616,7 @@ fn load(info: VersionInfo) -> ServingModel {
         user_gram: std::sync::OnceLock::new(),
         item_interactions: std::sync::OnceLock::new(),
         user_norms: std::sync::OnceLock::new(),
+        learned: std::sync::OnceLock::new(),
         ivf_probes,
         ann_recall,
         // Never read yet: no model has -1 changes.

@@ -14,6 +14,7 @@
 //! name nobody distributed). pgrec writes them as the extension's owner, after checking with the
 //! caller's privileges that the caller owns the model (`access::as_extension_owner`).
 
+use pgrec_core::algo::fold::FOLD_TENSORS;
 use pgrec_core::algo::neural::ncf::HEAD_TENSOR_PATTERN;
 use pgrx::prelude::*;
 
@@ -78,7 +79,11 @@ fn push_row(model: &str) {
                             'head', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
                                                           'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
                                      FROM pgrec.model_tensors t \
-                                     WHERE t.version_id = v.id AND t.name LIKE '{HEAD_TENSOR_PATTERN}')), \
+                                     WHERE t.version_id = v.id AND t.name LIKE '{HEAD_TENSOR_PATTERN}'), \
+                            'fold', (SELECT jsonb_agg(jsonb_build_object('name', t.name, 'rows', t.rows, \
+                                                          'cols', t.cols, 'data', to_jsonb(t.data::float8[]::numeric[])) ORDER BY t.name) \
+                                     FROM pgrec.model_tensors t \
+                                     WHERE t.version_id = v.id AND t.name LIKE '{FOLD_TENSORS}')), \
                         v.model \
                  FROM pgrec.model_owners o JOIN pgrec.model_versions v ON v.model = o.model \
                  WHERE v.id = $1"

@@ -102,6 +102,7 @@ fn explain_rows(
     let target = FoldTarget {
         model: view,
         item_gram: &m.item_gram,
+        learned: m.learned(),
     };
     let history = History {
         items: &items,

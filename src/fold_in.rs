@@ -50,6 +50,7 @@ fn fold_one(
     let target = FoldTarget {
         model: m.view(),
         item_gram: &m.item_gram,
+        learned: m.learned(),
     };
     match c.fold_in(&target, h) {
         Some(u) => u,
@@ -473,6 +474,7 @@ fn fold_in_items(
     let target = FoldTarget {
         model: swapped,
         item_gram: &m.user_gram,
+        learned: m.learned(),
     };
     let n_model_items = view.n_items();
     let trained = TrainedRows {

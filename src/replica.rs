@@ -106,15 +106,16 @@ pub fn serving_bytes(version_id: i64) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// The query that reads a distributed version's scoring network (ncf), as `serve::read_head`
-/// reads pgrec.model_tensors: name, rows, cols, data of each layer tensor, for version $1. The
-/// values went through jsonb as numeric from float8 (15 significant digits whatever
-/// extra_float_digits says, where a float4 needs 9), so they read back bit for bit.
-pub fn head_query() -> String {
+/// The query that reads the tensors a distributed version carries under `key` of its info
+/// (`head`: ncf's scoring network; `fold`: what its fold-in reads), as the cache reads
+/// pgrec.model_tensors: name, rows, cols, data of each tensor, for version $1. The values went
+/// through jsonb as numeric from float8 (15 significant digits whatever extra_float_digits
+/// says, where a float4 needs 9), so they read back bit for bit.
+pub fn tensors_query(key: &'static str) -> String {
     format!(
         "SELECT e->>'name', (e->>'rows')::int4, (e->>'cols')::int4, \
                 ARRAY(SELECT x::float4 FROM jsonb_array_elements_text(e->'data') x) \
-         FROM {} d, jsonb_array_elements(COALESCE(d.info->'head', '[]')) e \
+         FROM {} d, jsonb_array_elements(COALESCE(d.info->'{key}', '[]')) e \
          WHERE d.version_id = $1 ORDER BY 1",
         local_copy()
     )

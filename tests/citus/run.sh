@@ -158,6 +158,14 @@ basket="SELECT string_agg(item_id || ':' || round(score::numeric, 4), ' ' ORDER 
 want_basket=$(as_alice -At -c "$basket")
 got_basket=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$basket") || fail "recommend_for_items on a worker: $got_basket"
 [ -n "$want_basket" ] && [ "$got_basket" = "$want_basket" ] || fail "recommend_for_items on a worker: $got_basket, the coordinator $want_basket"
+# vbmf folds a basket in with the priors it learned (stored as tensors; a worker reads them from
+# the distributed row).
+as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('srv_vb', 'ratings', 'vbmf', params => '{\"factors\": 8, \"epochs\": 5}')" >/dev/null
+as_alice -c "SELECT pgrec.distribute_model('srv_vb')" >/dev/null
+vb_basket="SELECT string_agg(item_id || ':' || round(score::numeric, 4), ' ' ORDER BY score DESC, item_id) FROM pgrec.recommend_for_items('srv_vb', ARRAY[50, 100, 181], 5)"
+want_vb=$(as_alice -At -c "$vb_basket")
+got_vb=$(as_pg psql -X -At -h "$dir" -p 5443 -U alice -d pgrec_citus -c "$vb_basket") || fail "vbmf recommend_for_items on a worker: $got_vb"
+[ -n "$want_vb" ] && [ "$got_vb" = "$want_vb" ] || fail "vbmf recommend_for_items on a worker: $got_vb, the coordinator $want_vb"
 # What a worker cannot answer is an error that says so, never an empty result.
 out=$(as_pg psql -X -At -v VERBOSITY=verbose -h "$dir" -p 5443 -U alice -d pgrec_citus -c "SELECT count(*) FROM pgrec.item_embeddings('srv_mf')" 2>&1) &&
   fail "item_embeddings on a worker answered: $out"
@@ -185,7 +193,7 @@ coord -q -c "SET ROLE bob" -c "SET search_path = bob_tricks, pg_catalog, public"
 coord -q -c "SET ROLE bob" -c "SELECT pgrec.drop_model('bob_mf')" >/dev/null
 as_alice -c "SELECT pgrec.revoke_model('srv_mf', 'bob')" >/dev/null
 as_pg psql -X -At -h "$dir" -p 5443 -U bob -d pgrec_citus -c "$direct" >/dev/null 2>&1 && fail "bob served after the revoke"
-echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items by both methods, predict, recommend_for_items, score, recommend_batch, similar_users; item_embeddings refused with 0A000); bob is refused on every node until granted, and again after the revoke"
+echo "citus: both workers serve alice's model to alice as the coordinator does (recommend, similar_items by both methods, predict, recommend_for_items of mf and vbmf, score, recommend_batch, similar_users; item_embeddings refused with 0A000); bob is refused on every node until granted, and again after the revoke"
 # A model whose scores come from a network (ncf): its layers travel with the row, exactly even
 # when the session prints floats with one digit.
 as_alice -c "SET client_min_messages = warning" -c "SELECT version FROM pgrec.train('srv_ncf', 'ratings', 'ncf', params => '{\"factors\": 8, \"epochs\": 2}')" >/dev/null

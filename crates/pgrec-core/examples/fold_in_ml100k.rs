@@ -44,7 +44,8 @@ fn main() {
     let kern = Kernels::detect();
     let entry = registry::find(&name).expect("algorithm");
     let configure = entry.configure.expect("available");
-    let train = |ratings: &[Rating]| -> FactorModel {
+    // The model and the tensors its fold-in reads.
+    let train = |ratings: &[Rating]| -> (FactorModel, Vec<pgrec_core::algo::contract::Tensor>) {
         let mut ratings = ratings.to_vec();
         ratings.sort_by_key(|r| (r.user, r.item));
         let c = configure(&params).expect("params");
@@ -68,7 +69,8 @@ fn main() {
                 break;
             }
         }
-        t.finish(&pool).model
+        let fitted = t.finish(&pool);
+        (fitted.model, fitted.tensors)
     };
     let c = configure(&params).expect("params");
     let mut idx: Vec<usize> = (0..all.len()).collect();
@@ -88,8 +90,8 @@ fn main() {
             .copied()
             .filter(|r| !held(r.user))
             .collect();
-        let full = train(&train_rows);
-        let mut folded = train(&without);
+        let (full, _) = train(&train_rows);
+        let (mut folded, learned) = train(&without);
         let gram = OnceLock::new();
         let mut histories: Vec<Vec<(u32, f32)>> = vec![Vec::new(); n_users];
         for r in &train_rows {
@@ -107,6 +109,7 @@ fn main() {
             let target = FoldTarget {
                 model: folded.view(),
                 item_gram: &gram,
+                learned: &learned,
             };
             new_users.push((
                 u,
@@ -154,12 +157,23 @@ fn main() {
             sum.finish()
         };
         let (a, b) = (precision(&full), precision(&folded));
+        // Rating models: RMSE of the held-out users' test ratings.
+        let error = |m: &FactorModel| {
+            let pairs: Vec<(f32, f32)> = te
+                .iter()
+                .filter(|j| held(all[**j].0))
+                .map(|j| (m.predict(kern, all[*j].0, all[*j].1), all[*j].2))
+                .collect();
+            pgrec_core::metrics::rmse(&pairs)
+        };
         println!(
-            "split {seed}: {} held-out users: precision@10 trained {:.4}, folded in {:.4} ({:+.1}%)",
+            "split {seed}: {} held-out users: precision@10 trained {:.4}, folded in {:.4} ({:+.1}%); test RMSE trained {:.4}, folded in {:.4}",
             a.users,
             a.precision,
             b.precision,
-            100.0 * (b.precision - a.precision) / a.precision
+            100.0 * (b.precision - a.precision) / a.precision,
+            error(&full),
+            error(&folded)
         );
         // An anonymous basket of 100 items, the Gram matrix already cached.
         let basket: Vec<u32> = (0..100u32).map(|i| i * 7 % n_items as u32).collect();
@@ -170,6 +184,7 @@ fn main() {
         let target = FoldTarget {
             model: folded.view(),
             item_gram: &gram,
+            learned: &learned,
         };
         let runs = 200;
         let started = std::time::Instant::now();

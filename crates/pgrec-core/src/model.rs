@@ -8,6 +8,10 @@ use rayon::prelude::*;
 use crate::kernels::gemm;
 use crate::kernels::Kernels;
 
+/// A stored parameter block of a version beyond its factors: (name, rows, cols, values), as
+/// pgrec.model_tensors holds it (ncf's scoring network, the towers, vbmf's learned priors).
+pub type Tensor = (String, usize, usize, Vec<f32>);
+
 /// Items scored per matrix product by `ScoreHead`. Fixed, so a score never depends on how the
 /// catalogue was cut.
 const HEAD_CHUNK: usize = 256;

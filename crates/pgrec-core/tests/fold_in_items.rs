@@ -45,6 +45,7 @@ fn refold(name: &str, params: serde_json::Value, explicit: bool) -> (f32, f32) {
     let target = FoldTarget {
         model: view.transposed().expect("a dot-product model swaps"),
         item_gram: &gram,
+        learned: &[],
     };
     let (mut worst_cos, mut worst_bias) = (1.0f32, 0.0f32);
     for item in [0u32, 7, 33, 90, 119] {

@@ -88,6 +88,7 @@ fn explicit_fold_in_shrinks_the_bias_as_its_closed_form() {
     let target = FoldTarget {
         model: m.view(),
         item_gram: &cell,
+        learned: &[],
     };
     let h = History {
         items: &ITEMS,
@@ -118,6 +119,7 @@ fn als_fold_in_uses_its_bias_regularization_as_the_shrinkage() {
     let target = FoldTarget {
         model: m.view(),
         item_gram: &cell,
+        learned: &[],
     };
     let h = History {
         items: &ITEMS,

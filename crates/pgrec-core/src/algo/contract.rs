@@ -16,9 +16,7 @@ use crate::features::SideFeatures;
 use crate::train::{Step, Training};
 use crate::Rating;
 
-/// A stored parameter block of a version: (name, rows, cols, values), as pgrec.model_tensors
-/// holds it.
-pub type Tensor = (String, usize, usize, Vec<f32>);
+pub use crate::model::Tensor;
 
 /// One entity to encode from its features ([`Configured::encode_items`]): its row in the
 /// features, and its row in the trained id embedding and id bias (None: an entity the training

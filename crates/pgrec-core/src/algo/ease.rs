@@ -699,6 +699,7 @@ mod tests {
         let target = FoldTarget {
             model: m.view(),
             item_gram: &gram,
+            learned: &[],
         };
         let u = 3u32;
         let items: Vec<u32> = ratings
@@ -740,6 +741,7 @@ mod tests {
         let target = FoldTarget {
             model: m.view(),
             item_gram: &gram,
+            learned: &[],
         };
         let folded = p
             .fold_in(

@@ -15,7 +15,7 @@ use crate::algo::linear::solve::{
 };
 use crate::data::ItemLists;
 use crate::kernels::Kernels;
-use crate::model::ModelView;
+use crate::model::{ModelView, Tensor};
 use crate::rng::{mix64, stream};
 
 /// A user's interactions: item indices of the model (sorted, unique) and their values.
@@ -66,7 +66,14 @@ pub struct FoldedUser {
 pub struct FoldTarget<'a> {
     pub model: ModelView<'a>,
     pub item_gram: &'a OnceLock<Vec<f32>>,
+    /// The version's tensors named like [`FOLD_TENSORS`]: what the training learned beyond the
+    /// factors that its fold-in reads (vbmf: its priors and noise). Empty for the others.
+    pub learned: &'a [Tensor],
 }
+
+/// The names (a LIKE pattern) of the tensors a version stores for its fold-in
+/// ([`FoldTarget::learned`]).
+pub const FOLD_TENSORS: &str = "fold.%";
 
 impl FoldTarget<'_> {
     fn gram(&self) -> &[f32] {
@@ -614,6 +621,7 @@ mod tests {
         let t = FoldTarget {
             model: m.view().transposed().unwrap(),
             item_gram: &cell,
+            learned: &[],
         };
         let trained = TrainedRows {
             seen: &seen,
@@ -660,6 +668,7 @@ mod tests {
         let t = FoldTarget {
             model: m.view(),
             item_gram: &cell,
+            learned: &[],
         };
         let h = History {
             items: &[0, 2, 3],
@@ -721,6 +730,7 @@ mod tests {
         let t = FoldTarget {
             model: m.view(),
             item_gram: &cell,
+            learned: &[],
         };
         let u = explicit_user(
             &t,
@@ -753,6 +763,7 @@ mod tests {
         let t = FoldTarget {
             model: m.view(),
             item_gram: &cell,
+            learned: &[],
         };
         let h = History {
             items: &[0, 1],

@@ -55,7 +55,7 @@ pub const REGISTRY: &[Entry] = &[
     Entry::new::<TwoTowerParams>("two_tower", neural::two_tower::configure, FoldIn::No)
         .with_feature_items(),
     Entry::new::<EaseParams>("ease", ease::configure, FoldIn::Exact),
-    Entry::new::<VbmfParams>("vbmf", vbmf::configure, FoldIn::No),
+    Entry::new::<VbmfParams>("vbmf", vbmf::configure, FoldIn::Learned),
 ];
 
 impl Entry {
@@ -260,9 +260,11 @@ mod tests {
             head: None,
         };
         let gram = std::sync::OnceLock::new();
+        let learned = crate::algo::vbmf::test_fold_tensors(4);
         let target = crate::algo::fold::FoldTarget {
             model: model.view(),
             item_gram: &gram,
+            learned: &learned,
         };
         let h = crate::algo::fold::History {
             items: &[0, 1, 3],
@@ -288,7 +290,7 @@ mod tests {
             assert!(!x.items.is_empty(), "{}", e.name);
             assert_eq!(
                 x.exact,
-                ["ials", "als", "mf", "ease"].contains(&e.name),
+                ["ials", "als", "mf", "ease", "vbmf"].contains(&e.name),
                 "{}",
                 e.name
             );
@@ -356,9 +358,11 @@ mod tests {
                 model.view()
             };
             let gram = std::sync::OnceLock::new();
+            let learned = crate::algo::vbmf::test_fold_tensors(k);
             let target = FoldTarget {
                 model: view,
                 item_gram: &gram,
+                learned: &learned,
             };
             let history = History {
                 items: &[0, 2],
@@ -381,7 +385,7 @@ mod tests {
                 || hint.starts_with("Fold-in works for mf, als, ials, bpr"),
             "{hint}"
         );
-        assert!(hint.contains("retrain vbmf, two_tower and ncf"), "{hint}");
+        assert!(hint.contains("retrain two_tower and ncf"), "{hint}");
         assert!(hint.ends_with(" models with the new users."), "{hint}");
         assert!(!hint.contains("ease"), "{hint}");
         assert_eq!(join_names(&["a"]), "a");

@@ -28,15 +28,16 @@ use rayon::ThreadPool;
 use serde::{Deserialize, Serialize};
 
 use super::contract::{
-    Configured, MemoryShape, TrainingData, ENTITY_BYTES, FACTOR_COPIES, FIXED_BYTES,
+    Configured, MemoryShape, Tensor, TrainingData, ENTITY_BYTES, FACTOR_COPIES, FIXED_BYTES,
     LOAD_BYTES_PER_ROW, TRAIN_BYTES_PER_ROW,
 };
+use super::fold::{Explanation, FoldTarget, FoldedUser, History, TrainedRows};
 use super::ials::init_factors;
 use super::params::{float_in, int_in, Checked, Knob, LoopParams, Params};
 use crate::algo::linear::sparse::Csr;
 use crate::data::{rating_stats, split_validation, Rating};
 use crate::error::{CoreError, Result};
-use crate::model::FactorModel;
+use crate::model::{FactorModel, ModelView};
 use crate::parallel::CancelFlag;
 use crate::train::{
     EarlyStopping, Fitted, Measurement, Scorer, Snapshot, Step, StepReport, Target,
@@ -116,8 +117,179 @@ impl Configured for Checked<VbmfParams> {
             .saturating_add((shape.users + shape.items).saturating_mul(per_entity))
     }
 
+    /// The posterior mean of the new user given the items (see [`Fold`]), with the user prior
+    /// and the noise the training learned.
+    fn fold_in(&self, target: &FoldTarget<'_>, history: History<'_>) -> Option<FoldedUser> {
+        Some(Fold::new(target, USER_PRIOR, history)?.folded())
+    }
+
+    /// The same with the sides swapped and the item prior (its per-dimension variances).
+    fn fold_in_item(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        _trained: &TrainedRows<'_>,
+    ) -> Option<FoldedUser> {
+        Some(Fold::new(target, ITEM_PRIOR, history)?.folded())
+    }
+
+    /// Exact: the posterior mean is linear in the history's ratings, so the score of `item`
+    /// splits into one share per rated item and a rest (the biases and the prior's mean).
+    fn explain(
+        &self,
+        target: &FoldTarget<'_>,
+        history: History<'_>,
+        item: u32,
+    ) -> Option<Explanation> {
+        Some(Fold::new(target, USER_PRIOR, history)?.explain(item))
+    }
+
     fn prepare(self: Box<Self>, data: TrainingData, _pool: &ThreadPool) -> Result<Box<dyn Step>> {
         Ok(Box::new(VbmfTraining::new(data, *self)?))
+    }
+}
+
+/// The tensors a vbmf version stores for its fold-in: each side's learned prior (2 x d: the
+/// mean, then the variance, of each dimension, the bias last) and the noise variance (1 x 1).
+pub const USER_PRIOR: &str = "fold.user_prior";
+pub const ITEM_PRIOR: &str = "fold.item_prior";
+pub const NOISE_VAR: &str = "fold.noise_var";
+
+/// A prior and the noise as the version stored them; None when a tensor is missing, of the
+/// wrong size or not finite and positive where it must be (a version trained before they
+/// were stored, or damaged).
+fn stored_prior(tensors: &[Tensor], name: &str, d: usize) -> Option<(Prior, f64)> {
+    let find = |n: &str| tensors.iter().find(|t| t.0 == n);
+    let (_, rows, cols, data) = find(name)?;
+    if *rows != 2 || *cols != d || data.len() != 2 * d {
+        return None;
+    }
+    let noise_var = *find(NOISE_VAR)?.3.first()? as f64;
+    let prior = Prior {
+        mean: data[..d].iter().map(|&x| x as f64).collect(),
+        var: data[d..].iter().map(|&x| x as f64).collect(),
+    };
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    (positive(noise_var)
+        && prior.var.iter().all(|&v| positive(v))
+        && prior.mean.iter().all(|m| m.is_finite()))
+    .then_some((prior, noise_var))
+}
+
+/// One new entity's posterior given the other side's means (their covariances are not stored,
+/// so the neighbours count as certain): with z_j = [q_j, 1] and t_j = r_j - mean - b_j over the
+/// history, A = sum z z^T / s2 + diag(1 / v0) and the mean is A^-1 (sum z t / s2 + m0 / v0),
+/// the step a training sweep takes for each entity. Without a history it is the prior's mean.
+struct Fold<'a> {
+    model: ModelView<'a>,
+    history: History<'a>,
+    prior: Prior,
+    noise_var: f64,
+    /// A^-1 (d x d, row-major) and the posterior mean.
+    inv: Vec<f64>,
+    mean: Vec<f64>,
+}
+
+impl<'a> Fold<'a> {
+    fn new(target: &FoldTarget<'a>, side: &str, history: History<'a>) -> Option<Self> {
+        let model = target.model;
+        let k = model.factors;
+        let d = k + 1;
+        let (prior, noise_var) = stored_prior(target.learned, side, d)?;
+        let mut a = vec![0f64; d * d];
+        let mut rhs: Vec<f64> = (0..d).map(|j| prior.mean[j] / prior.var[j]).collect();
+        let mut z = vec![0f64; d];
+        for (n, &i) in history.items.iter().enumerate() {
+            let t = Self::residual(&model, i, history.values[n]);
+            z[..k]
+                .iter_mut()
+                .zip(model.item(i))
+                .for_each(|(z, &q)| *z = q as f64);
+            z[k] = 1.0;
+            for x in 0..d {
+                rhs[x] += z[x] * t / noise_var;
+                for y in 0..=x {
+                    a[x * d + y] += z[x] * z[y] / noise_var;
+                }
+            }
+        }
+        for x in 0..d {
+            a[x * d + x] += 1.0 / prior.var[x];
+            for y in 0..x {
+                a[y * d + x] = a[x * d + y];
+            }
+        }
+        let (mut l, mut inv) = (vec![0f64; d * d], vec![0f64; d * d]);
+        invert_spd(&a, d, &mut l, &mut inv);
+        let mean = (0..d)
+            .map(|x| (0..d).map(|y| inv[x * d + y] * rhs[y]).sum())
+            .collect();
+        Some(Fold {
+            model,
+            history,
+            prior,
+            noise_var,
+            inv,
+            mean,
+        })
+    }
+
+    /// What a rating leaves for the new entity to explain: r - mean - b_i.
+    fn residual(model: &ModelView<'_>, i: u32, r: f32) -> f64 {
+        (r - model.global_mean - model.item_bias[i as usize]) as f64
+    }
+
+    fn folded(&self) -> FoldedUser {
+        let k = self.model.factors;
+        FoldedUser {
+            bias: self.mean[k] as f32,
+            factors: self.mean[..k].iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// The score of `item` (mean + b_item + z_item . x) as w . (sum z t / s2 + m0 / v0) with
+    /// w = A^-1 z_item: rated item j's share is (w . z_j) t_j / s2; the rest is mean + b_item
+    /// + w . m0 / v0.
+    fn explain(&self, item: u32) -> Explanation {
+        let m = &self.model;
+        let k = m.factors;
+        let d = k + 1;
+        let zi: Vec<f64> = m
+            .item(item)
+            .iter()
+            .map(|&q| q as f64)
+            .chain([1.0])
+            .collect();
+        let w: Vec<f64> = (0..d)
+            .map(|x| (0..d).map(|y| self.inv[x * d + y] * zi[y]).sum())
+            .collect();
+        let prior_part: f64 = (0..d)
+            .map(|x| w[x] * self.prior.mean[x] / self.prior.var[x])
+            .sum();
+        let rest = m.global_mean as f64 + m.item_bias[item as usize] as f64 + prior_part;
+        let contributions: Vec<f32> = self
+            .history
+            .items
+            .iter()
+            .zip(self.history.values)
+            .map(|(&j, &r)| {
+                let wz: f64 = w[..k]
+                    .iter()
+                    .zip(m.item(j))
+                    .map(|(a, &q)| a * q as f64)
+                    .sum::<f64>()
+                    + w[k];
+                (wz * Self::residual(m, j, r) / self.noise_var) as f32
+            })
+            .collect();
+        let score = rest as f32 + contributions.iter().sum::<f32>();
+        Explanation {
+            items: self.history.items.to_vec(),
+            contributions,
+            rest: rest as f32,
+            score,
+            exact: true,
+        }
     }
 }
 
@@ -639,6 +811,15 @@ impl Step for VbmfTraining {
         };
         let (user_factors, user_bias) = split(&this.users.mean);
         let (item_factors, item_bias) = split(&this.items.mean);
+        let prior = |name: &str, p: &Prior| -> Tensor {
+            let data = p.mean.iter().chain(&p.var).map(|&x| x as f32).collect();
+            (name.to_string(), 2, d, data)
+        };
+        let tensors = vec![
+            prior(USER_PRIOR, &this.user_prior),
+            prior(ITEM_PRIOR, &this.item_prior),
+            (NOISE_VAR.to_string(), 1, 1, vec![this.noise_var as f32]),
+        ];
         let metrics = serde_json::json!({
             "noise_std": this.noise_var.sqrt(),
             "active_factors": this.active_factors(),
@@ -659,11 +840,31 @@ impl Step for VbmfTraining {
                 head: None,
             },
             ratings: this.all,
-            tensors: Vec::new(),
+            tensors,
             metrics,
             params: serde_json::Value::Null,
         }
     }
+}
+
+/// Fold-in tensors for a model of `factors` dimensions (the user side's factor variances 1,
+/// the item side's 0.5, biases of mean 0.1 and variance 0.2, noise variance 0.8): what the
+/// other modules' tests fold vbmf in with.
+#[cfg(test)]
+pub(crate) fn test_fold_tensors(factors: usize) -> Vec<Tensor> {
+    let d = factors + 1;
+    let side = |name: &str, var: f32| -> Tensor {
+        let mut data = vec![0f32; 2 * d];
+        data[d - 1] = 0.1;
+        data[d..].fill(var);
+        data[2 * d - 1] = 0.2;
+        (name.to_string(), 2, d, data)
+    };
+    vec![
+        side(USER_PRIOR, 1.0),
+        side(ITEM_PRIOR, 0.5),
+        (NOISE_VAR.to_string(), 1, 1, vec![0.8]),
+    ]
 }
 
 #[cfg(test)]
@@ -732,6 +933,209 @@ mod tests {
                 .and_then(|o| o.keys().next().cloned())
                 .unwrap();
             assert!(message.contains(&key), "{bad} gave {message:?}");
+        }
+    }
+
+    /// A model of 2 factors and 4 items, and vbmf's fold-in tensors with the given priors.
+    fn fold_case(
+        user: ([f32; 3], [f32; 3]),
+        item: ([f32; 3], [f32; 3]),
+        noise: f32,
+    ) -> (FactorModel, Vec<Tensor>) {
+        let model = FactorModel {
+            factors: 2,
+            global_mean: 3.5,
+            rating_range: Some((1.0, 5.0)),
+            user_bias: vec![0.2, -0.1],
+            item_bias: vec![0.1, -0.2, 0.3, 0.0],
+            user_factors: vec![0.5, -0.3, 0.1, 0.8],
+            item_factors: vec![1.0, 0.2, 0.8, -0.4, -0.3, 0.9, 0.5, 0.5],
+            head: None,
+        };
+        let side = |name: &str, (m, v): ([f32; 3], [f32; 3])| -> Tensor {
+            (name.into(), 2, 3, m.iter().chain(&v).copied().collect())
+        };
+        let tensors = vec![
+            side(USER_PRIOR, user),
+            side(ITEM_PRIOR, item),
+            (NOISE_VAR.into(), 1, 1, vec![noise]),
+        ];
+        (model, tensors)
+    }
+
+    /// The solution of a 3 x 3 system by Cramer's rule (independent of `invert_spd`).
+    fn cramer(a: [[f64; 3]; 3], b: [f64; 3]) -> [f64; 3] {
+        let det = |m: [[f64; 3]; 3]| {
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+                - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        };
+        let d = det(a);
+        let mut x = [0f64; 3];
+        for (c, xc) in x.iter_mut().enumerate() {
+            let mut m = a;
+            for r in 0..3 {
+                m[r][c] = b[r];
+            }
+            *xc = det(m) / d;
+        }
+        x
+    }
+
+    /// The folded-in user is the posterior mean: (Z^T Z / s2 + diag(1 / v0)) x = Z^T t / s2 +
+    /// m0 / v0 with z = [q, 1] and t = r - mean - b_i, solved here by Cramer's rule; its
+    /// explanation adds up to the score of that vector, and without a history the user is the
+    /// prior's mean.
+    #[test]
+    fn fold_in_is_the_posterior_mean_by_its_definition() {
+        let (model, tensors) = fold_case(
+            ([0.0, 0.0, 0.15], [1.0, 1.0, 0.3]),
+            ([0.0, 0.0, -0.05], [0.6, 0.01, 0.2]),
+            0.7,
+        );
+        let gram = std::sync::OnceLock::new();
+        let target = FoldTarget {
+            model: model.view(),
+            item_gram: &gram,
+            learned: &tensors,
+        };
+        let c = configure(&json!({"factors": 2})).unwrap();
+        let (items, values) = ([0u32, 1, 3], [5.0f32, 2.0, 4.0]);
+        let h = History {
+            items: &items,
+            values: &values,
+            weighted: None,
+        };
+        let (m0, v0, s2) = ([0.0, 0.0, 0.15], [1.0, 1.0, 0.3], 0.7f64);
+        let mut a = [[0f64; 3]; 3];
+        let mut b = [0f64; 3];
+        for (&i, &r) in items.iter().zip(&values) {
+            let q = model.view().item(i).to_vec();
+            let z = [q[0] as f64, q[1] as f64, 1.0];
+            let t = (r - 3.5 - model.item_bias[i as usize]) as f64;
+            for x in 0..3 {
+                b[x] += z[x] * t / s2;
+                for y in 0..3 {
+                    a[x][y] += z[x] * z[y] / s2;
+                }
+            }
+        }
+        for x in 0..3 {
+            a[x][x] += 1.0 / v0[x];
+            b[x] += m0[x] / v0[x];
+        }
+        let want = cramer(a, b);
+        let got = c.fold_in(&target, h).unwrap();
+        let close = |g: f32, w: f64| (g as f64 - w).abs() < 1e-5;
+        assert!(
+            close(got.factors[0], want[0]) && close(got.factors[1], want[1]),
+            "{got:?} vs {want:?}"
+        );
+        assert!(close(got.bias, want[2]), "{got:?} vs {want:?}");
+        // The explanation of item 2 (not rated): rows and rest add up to the folded score.
+        let e = c.explain(&target, h, 2).unwrap();
+        let q2 = model.view().item(2);
+        let score = 3.5 + 0.3 + got.bias + got.factors[0] * q2[0] + got.factors[1] * q2[1];
+        assert!((e.score - score).abs() < 1e-5, "{e:?} vs {score}");
+        let sum = e.rest + e.contributions.iter().sum::<f32>();
+        assert!((sum - e.score).abs() < 1e-5, "{e:?}");
+        assert_eq!(e.items, items);
+        assert!(e.exact);
+        // A rating equal to its baseline (t = 0) has no share.
+        let (one, five) = ([1u32], [3.3f32]);
+        let flat = History {
+            items: &one,
+            values: &five,
+            weighted: None,
+        };
+        let e = c.explain(&target, flat, 2).unwrap();
+        assert!(e.contributions[0].abs() < 1e-6, "{e:?}");
+        // No history: the prior's mean.
+        let none = History {
+            items: &[],
+            values: &[],
+            weighted: None,
+        };
+        let u = c.fold_in(&target, none).unwrap();
+        assert_eq!(u.factors, vec![0.0, 0.0]);
+        assert!((u.bias - 0.15).abs() < 1e-6, "{u:?}");
+    }
+
+    /// An item folds in with the item side's prior: a dimension whose learned variance is tiny
+    /// stays near zero for a new item, not for a new user (whose factor variances are 1).
+    #[test]
+    fn items_fold_in_with_the_item_prior() {
+        let (model, tensors) = fold_case(
+            ([0.0, 0.0, 0.0], [1.0, 1.0, 0.3]),
+            ([0.0, 0.0, -0.05], [1e-6, 1.0, 0.2]),
+            0.5,
+        );
+        let gram = std::sync::OnceLock::new();
+        let view = model.view();
+        let target = FoldTarget {
+            model: view.transposed().unwrap(),
+            item_gram: &gram,
+            learned: &tensors,
+        };
+        let c = configure(&json!({"factors": 2})).unwrap();
+        let (users, values) = ([0u32, 1], [5.0f32, 1.0]);
+        let h = History {
+            items: &users,
+            values: &values,
+            weighted: None,
+        };
+        let seen = crate::data::UserItems::from_lists(Vec::new());
+        let rows = TrainedRows {
+            seen: &seen,
+            positives: None,
+        };
+        let item = c.fold_in_item(&target, h, &rows).unwrap();
+        let as_user = c.fold_in(&target, h).unwrap();
+        assert!(item.factors[0].abs() < 1e-4, "{item:?}");
+        assert!(as_user.factors[0].abs() > 0.1, "{as_user:?}");
+    }
+
+    /// Without its stored priors (a version trained before they were stored) or with damaged
+    /// ones, a vbmf model does not fold in.
+    #[test]
+    fn missing_or_damaged_priors_do_not_fold_in() {
+        let (model, tensors) = fold_case(
+            ([0.0, 0.0, 0.0], [1.0, 1.0, 0.3]),
+            ([0.0, 0.0, 0.0], [1.0, 1.0, 0.3]),
+            0.5,
+        );
+        let c = configure(&json!({"factors": 2})).unwrap();
+        let gram = std::sync::OnceLock::new();
+        let h = History {
+            items: &[0],
+            values: &[4.0],
+            weighted: None,
+        };
+        let fold = |learned: &[Tensor]| {
+            let target = FoldTarget {
+                model: model.view(),
+                item_gram: &gram,
+                learned,
+            };
+            c.fold_in(&target, h)
+        };
+        assert!(fold(&tensors).is_some());
+        assert!(fold(&[]).is_none());
+        assert!(fold(&tensors[1..]).is_none(), "no user prior");
+        assert!(fold(&tensors[..2]).is_none(), "no noise");
+        let mut wrong = tensors.clone();
+        wrong[0] = (USER_PRIOR.into(), 2, 4, vec![1.0; 8]);
+        assert!(
+            fold(&wrong).is_none(),
+            "a prior of 3 factors for a model of 2"
+        );
+        for bad in [0.0, -1.0, f32::NAN] {
+            let mut t = tensors.clone();
+            t[0].3[4] = bad;
+            assert!(fold(&t).is_none(), "user prior variance {bad}");
+            let mut t = tensors.clone();
+            t[2].3[0] = bad;
+            assert!(fold(&t).is_none(), "noise variance {bad}");
         }
     }
 }
