@@ -177,7 +177,6 @@ pub struct AlsTraining {
     validation: Vec<Rating>,
     model: FactorModel,
     all: Vec<Rating>,
-    epoch: usize,
 }
 
 impl AlsTraining {
@@ -226,7 +225,6 @@ impl AlsTraining {
             validation,
             model,
             all,
-            epoch: 0,
         })
     }
 
@@ -307,7 +305,6 @@ impl Step for AlsTraining {
             cg_steps,
         }
         .run(pool, &self.by_item, &mut self.model.item_factors, cancel)?;
-        self.epoch += 1;
         let train_loss = self.train_mse();
         let validation = self.validation_rmse().map(Measurement::rmse);
         Ok(StepReport::new(train_loss, validation))

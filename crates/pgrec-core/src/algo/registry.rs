@@ -243,6 +243,72 @@ mod tests {
         }
     }
 
+    /// What the pipeline asks of each algorithm with its default params (the SQL suite relies
+    /// on each): ratings needed by the rating models only; duplicates summed by the implicit
+    /// ones; a positive threshold only when given; worker threads only when given; no item
+    /// encoder without an item tower.
+    #[test]
+    fn what_the_pipeline_asks_of_each_algorithm() {
+        use serde_json::json;
+        let implicit = ["ials", "bpr", "ease"];
+        for e in REGISTRY.iter() {
+            let Some(configure) = e.configure else {
+                continue;
+            };
+            let c = configure(&json!({})).unwrap();
+            let name = e.name;
+            assert_eq!(
+                c.needs_ratings(),
+                ["mf", "als", "vbmf"].contains(&name),
+                "{name}"
+            );
+            assert_eq!(c.sums_duplicates(), implicit.contains(&name), "{name}");
+            assert_eq!(c.positive_threshold(), None, "{name}");
+            if implicit.contains(&name) {
+                let t = configure(&json!({"positive_threshold": 4})).unwrap();
+                assert_eq!(t.positive_threshold(), Some(4.0), "{name}");
+            }
+            assert_eq!(c.threads(), None, "{name}");
+            let three = configure(&json!({"threads": 3})).unwrap();
+            assert_eq!(three.threads(), Some(3), "{name}");
+            if !e.feature_items {
+                let none = crate::features::SideFeatures::none(0);
+                assert!(c.encode_items(&[], &none, &[]).is_none(), "{name}");
+            }
+        }
+    }
+
+    /// The memory estimates by their formulas (README, "Memory guard"): the default one (rows,
+    /// entities and three copies of the factors), and ease's item x item matrices.
+    #[test]
+    fn memory_estimates_follow_their_formulas() {
+        use super::super::contract::{
+            MemoryShape, ENTITY_BYTES, FACTOR_COPIES, FIXED_BYTES, LOAD_BYTES_PER_ROW,
+            TRAIN_BYTES_PER_ROW,
+        };
+        let shape = MemoryShape {
+            rows: 1_000_000,
+            users: 10_000,
+            items: 5_000,
+        };
+        let per_row = LOAD_BYTES_PER_ROW + TRAIN_BYTES_PER_ROW;
+        let als =
+            (find("als").unwrap().configure.unwrap())(&serde_json::json!({"factors": 10})).unwrap();
+        assert_eq!(
+            als.memory_bytes(shape),
+            FIXED_BYTES + 1_000_000 * per_row + 15_000 * (ENTITY_BYTES + 10 * 4 * FACTOR_COPIES)
+        );
+        let ease = (find("ease").unwrap().configure.unwrap())(&serde_json::json!({})).unwrap();
+        assert_eq!(
+            ease.memory_bytes(shape),
+            FIXED_BYTES
+                + 1_000_000 * per_row
+                + 5_000 * 5_000 * (8 + 4 * 2)
+                + 10_000 * 5_000 * 4 * 2
+                + 15_000 * ENTITY_BYTES
+        );
+    }
+
     /// Every algorithm explains a score: rows that add up to the explanation's score, from the
     /// history's items only; exact for ials, als, mf and ease.
     #[test]
