@@ -68,3 +68,55 @@ fn every_algorithm_reports_a_mean_loss_and_a_measurement_in_range() {
         }
     }
 }
+
+/// ials reports, per interaction, its weighted squared error over every (user, item) pair plus
+/// the users' penalties: sum_u [sum_i c_ui (p_ui - x_u . y_i)^2 + reg n_u^e |x_u|^2] / rows,
+/// with p = 1 and c = 1 + alpha r for the positives, p = 0 and c = 1 for the pairs never seen,
+/// and the rows below the threshold out of it. Computed here pair by pair from the model of
+/// the last epoch (few users, so every user is in the loss sample).
+#[test]
+fn ials_reports_its_loss_by_its_definition() {
+    let spec = SynthSpec {
+        n_users: 60,
+        n_items: 40,
+        n_ratings: 900,
+        rank: 3,
+        noise_std: 0.3,
+        ..SynthSpec::small(5)
+    };
+    let (ratings, _) = generate(&spec);
+    let (alpha, reg, exponent, threshold) = (2.0f64, 0.5f64, 0.5f64, 3.0f32);
+    let params = json!({"factors": 4, "epochs": 2, "alpha": alpha, "regularization": reg,
+                        "regularization_exponent": exponent, "positive_threshold": threshold});
+    let data = common::data(ratings.clone(), spec.n_users, spec.n_items, true);
+    let (reports, fitted) = common::train("ials", params, data);
+    let m = fitted.model.view();
+    let mut rows: Vec<Vec<(u32, f32)>> = vec![Vec::new(); spec.n_users];
+    for r in &ratings {
+        rows[r.user as usize].push((r.item, r.value));
+    }
+    let (mut loss, mut count) = (0f64, 0usize);
+    for (u, own) in rows.iter().enumerate() {
+        let x = m.user(u as u32);
+        let positives = own.iter().filter(|p| p.1 >= threshold).count();
+        for i in 0..spec.n_items as u32 {
+            let d: f64 = x.iter().zip(m.item(i)).map(|(a, b)| (a * b) as f64).sum();
+            match own.iter().find(|p| p.0 == i) {
+                Some(&(_, r)) if r >= threshold => {
+                    loss += (1.0 + alpha * r as f64) * (1.0 - d).powi(2);
+                }
+                Some(_) => {}
+                None => loss += d * d,
+            }
+        }
+        let norm: f64 = x.iter().map(|a| (*a as f64).powi(2)).sum();
+        loss += reg * (positives.max(1) as f64).powf(exponent) * norm;
+        count += own.len();
+    }
+    let want = loss / count as f64;
+    let got = reports[reports.len() - 1].train_loss;
+    assert!(
+        (got - want).abs() < 1e-3 * want,
+        "reported {got}, by definition {want}"
+    );
+}

@@ -783,4 +783,124 @@ mod tests {
         };
         assert_eq!(implicit_user(&t, empty, 0.1, 4.0).factors, vec![0.0, 0.0]);
     }
+
+    /// Weighted explicit fold-in: the bias is the weighted shrunk mean sum w (r - mean - b_i) /
+    /// (shrink + sum w), computed here by hand.
+    #[test]
+    fn a_weighted_bias_is_the_weighted_shrunk_mean() {
+        let m = model();
+        let cell = OnceLock::new();
+        let t = FoldTarget {
+            model: m.view(),
+            item_gram: &cell,
+            learned: &[],
+        };
+        let h = History {
+            items: &[0, 2, 3],
+            values: &[5.0, 2.0, 4.0],
+            weighted: Some(&[2.0, 1.0, 3.0]),
+        };
+        // residuals r - 3 - b_i: 1.5, -1.0, 1.5; weighted sum 3 - 1 + 4.5 = 6.5; weights 6
+        let want = 6.5 / (2.0 + 6.0);
+        let got = explicit_user(&t, h, 0.1, 2.0);
+        assert!((got.bias - want).abs() < 1e-6, "{got:?} vs {want}");
+    }
+
+    /// bpr_user with a one-item history in a two-item model: every step's negative is the
+    /// other item, so the vector follows the BPR-Opt recurrence x += lr (sigmoid(-x_uij) (y_i -
+    /// y_j) - reg x), x_uij = b_i - b_j + x . (y_i - y_j), computed here in f64.
+    #[test]
+    fn a_bpr_fold_in_follows_the_bpr_recurrence() {
+        let m = FactorModel {
+            factors: 2,
+            global_mean: 0.0,
+            rating_range: None,
+            user_bias: vec![],
+            item_bias: vec![0.3, -0.2],
+            user_factors: vec![],
+            item_factors: vec![0.8, -0.1, -0.4, 0.6],
+            head: None,
+        };
+        let cell = OnceLock::new();
+        let t = FoldTarget {
+            model: m.view(),
+            item_gram: &cell,
+            learned: &[],
+        };
+        let h = History {
+            items: &[0],
+            values: &[1.0],
+            weighted: None,
+        };
+        let (lr, reg, passes) = (0.5f64, 0.1f64, 7);
+        let got = bpr_user(&t, h, lr as f32, reg as f32, passes, 3);
+        let (yi, yj) = ([0.8f64, -0.1], [-0.4f64, 0.6]);
+        let mut x = [0f64; 2];
+        for _ in 0..passes {
+            let diff = 0.3 + 0.2 + (0..2).map(|f| x[f] * (yi[f] - yj[f])).sum::<f64>();
+            let g = 1.0 / (1.0 + diff.exp());
+            for f in 0..2 {
+                x[f] += lr * (g * (yi[f] - yj[f]) - reg * x[f]);
+            }
+        }
+        for f in 0..2 {
+            assert!(
+                (got.factors[f] as f64 - x[f]).abs() < 1e-5,
+                "{got:?} vs {x:?}"
+            );
+        }
+    }
+
+    /// bpr_item returns the maximiser of its objective: with every user a fan who has seen only
+    /// trained item 0, each fan's negatives are item 1 (16 pushes of weight 1/16), nobody is
+    /// pushed down, and at the answer w the gradient sum_u sigmoid(-(w . z_u - s_u1)) z_u -
+    /// reg (fans + rows / items) w is zero (z_u = [user vector, 1], s_u1 the score of item 1).
+    #[test]
+    fn a_bpr_item_maximises_its_share_of_the_objective() {
+        let users = [[0.9f32, 0.2], [0.1, 1.1], [0.5, -0.4]];
+        let m = FactorModel {
+            factors: 2,
+            global_mean: 0.0,
+            rating_range: None,
+            user_bias: vec![0.0; 3],
+            item_bias: vec![0.2, -0.3],
+            user_factors: users.concat(),
+            item_factors: vec![0.5, 0.5, 0.7, -0.2],
+            head: None,
+        };
+        let seen = crate::data::UserItems::from_lists(vec![vec![0]; 3]);
+        let cell = OnceLock::new();
+        let t = FoldTarget {
+            model: m.view().transposed().unwrap(),
+            item_gram: &cell,
+            learned: &[],
+        };
+        let trained = TrainedRows {
+            seen: &seen,
+            positives: None,
+        };
+        let reg = 0.05f64;
+        let p = BprItem {
+            regularization: reg as f32,
+            item_bias: true,
+            seed: 11,
+        };
+        let f = bpr_item(&t, &[0, 1, 2], &trained, &p);
+        let w = [f.factors[0] as f64, f.factors[1] as f64, f.bias as f64];
+        // 3 fans, 3 rows over 2 items: 1.5 pushes down per epoch, none drawn (all are fans)
+        let penalty = reg * (3.0 + 1.5);
+        let mut grad: Vec<f64> = w.iter().map(|x| -penalty * x).collect();
+        for u in users {
+            let z = [u[0] as f64, u[1] as f64, 1.0];
+            let s1 = -0.3 + (u[0] * 0.7 + u[1] * -0.2) as f64;
+            let margin = (0..3).map(|a| w[a] * z[a]).sum::<f64>() - s1;
+            let s = 1.0 / (1.0 + margin.exp());
+            for a in 0..3 {
+                grad[a] += s * z[a];
+            }
+        }
+        let norm = grad.iter().map(|g| g * g).sum::<f64>().sqrt();
+        assert!(norm < 1e-4, "gradient {grad:?} at {f:?}");
+        assert!(f.bias > 0.0 && f.bias.is_finite(), "{f:?}");
+    }
 }

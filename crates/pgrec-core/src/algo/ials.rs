@@ -424,3 +424,46 @@ impl Step for IalsTraining {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// With a positive threshold, fold-in treats the rows at or above it as the positives: a
+    /// user who rated item 0 highly and item 1 low is folded towards item 0, and the other way
+    /// round when the ratings swap.
+    #[test]
+    fn fold_in_takes_the_rows_at_or_above_the_threshold_as_positives() {
+        use crate::algo::fold::{FoldTarget, History};
+        let m = crate::model::FactorModel {
+            factors: 2,
+            global_mean: 0.0,
+            rating_range: None,
+            user_bias: vec![],
+            item_bias: vec![0.0; 3],
+            user_factors: vec![],
+            item_factors: vec![1.0, 0.0, 0.0, 1.0, 0.5, 0.5],
+            head: None,
+        };
+        let c = configure(&json!({"positive_threshold": 4})).unwrap();
+        let cell = std::sync::OnceLock::new();
+        let t = FoldTarget {
+            model: m.view(),
+            item_gram: &cell,
+            learned: &[],
+        };
+        for (values, towards) in [([4.0f32, 2.0], 0usize), ([1.0, 5.0], 1)] {
+            let h = History {
+                items: &[0, 1],
+                values: &values,
+                weighted: None,
+            };
+            let x = c.fold_in(&t, h).unwrap().factors;
+            assert!(
+                x[towards] > 0.1 && x[towards] > x[1 - towards] + 0.1,
+                "{values:?}: {x:?}"
+            );
+        }
+    }
+}

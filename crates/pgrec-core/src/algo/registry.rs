@@ -387,6 +387,13 @@ mod tests {
         assert!(folds.contains(&"ease") && !learned.contains(&"ease"));
         assert!(!tunable.contains(&"ease"));
         assert!(can_fold_in("ease") && !can_fold_in("ncf") && !can_fold_in("nope"));
+        // Items from features: the algorithms with an item tower only.
+        for name in ["ncf", "two_tower"] {
+            assert!(encodes_items_from_features(name), "{name}");
+        }
+        for name in ["mf", "als", "ials", "bpr", "ease", "vbmf", "nope"] {
+            assert!(!encodes_items_from_features(name), "{name}");
+        }
         assert!(!can_fold_in("two_tower"));
         assert!(knobs("ease").is_none() && knobs("nope").is_none());
         assert_eq!(knobs("ncf"), knobs("two_tower"));

@@ -29,7 +29,9 @@ use super::registry::{self, join_names, Configure};
 use crate::error::{CoreError, Result};
 use crate::parallel::CancelFlag;
 use crate::rng::stream;
-use crate::train::{EarlyStopping, Fitted, Measurement, Snapshot, Step, StepReport, Training};
+use crate::train::{
+    EarlyStopping, Fitted, Measurement, Metric, Snapshot, Step, StepReport, Training,
+};
 
 /// Halving rate: each rung keeps the best 1/ETA of its trials and gives them ETA times the
 /// epochs.
@@ -337,6 +339,15 @@ impl Configured for Tuned {
     }
 }
 
+/// Whether a trial's `value` of `metric` beats its best so far (any value beats none).
+fn beats(metric: Metric, value: f64, best: Option<f64>) -> bool {
+    match best {
+        None => true,
+        Some(b) if metric.higher_is_better() => value > b,
+        Some(b) => value < b,
+    }
+}
+
 /// A trial's outcome at one rung.
 #[derive(Debug, Clone)]
 struct Outcome {
@@ -573,12 +584,7 @@ impl Step for Search {
         };
         if let Some(Measurement { metric, value }) = report.validation {
             run.outcome.higher_is_better = metric.higher_is_better();
-            let better = match run.outcome.best {
-                None => true,
-                Some((b, _)) if metric.higher_is_better() => value > b,
-                Some((b, _)) => value < b,
-            };
-            if better {
+            if beats(metric, value, run.outcome.best.map(|b| b.0)) {
                 run.outcome.best = Some((value, report.epoch));
             }
         }
@@ -803,6 +809,9 @@ mod tests {
             steps <= max && steps > 6 * 9 + 2 * 27,
             "steps {steps} of {max}"
         );
+        // Room for the worst case: the winner's final training fails on its last epoch and
+        // the runner-up's runs all of its epochs.
+        assert!(max >= 6 * 9 + 2 * 27 + 2 * 27, "max_steps {max}");
         // Each rung is ranked by validation RMSE, lowest first; the second rung runs the first
         // rung's best two; the winner is the second rung's first.
         let results = tune["results"].as_array().cloned().unwrap_or_default();
@@ -1003,6 +1012,79 @@ mod tests {
             &pool,
         );
         assert_eq!(alone.model.item_factors, fitted.model.item_factors);
+    }
+
+    /// The tuning wrapper answers the pipeline as the algorithm it tunes does, and its memory
+    /// estimate is the widest candidate's (factors 32 of vbmf's choices unless the caller set
+    /// them) plus the copy of the rows every trial starts from.
+    #[test]
+    fn the_wrapper_answers_as_the_algorithm() {
+        for e in registry::REGISTRY.iter().filter(|e| e.tunable()) {
+            let c = e.configure.unwrap();
+            let params = json!({"threads": 3});
+            let (base, tuned) = (
+                c(&params).unwrap(),
+                configure(e.name, c, &params, 3).unwrap(),
+            );
+            assert_eq!(tuned.threads(), Some(3), "{}", e.name);
+            assert_eq!(tuned.needs_ratings(), base.needs_ratings(), "{}", e.name);
+            assert_eq!(
+                tuned.sums_duplicates(),
+                base.sums_duplicates(),
+                "{}",
+                e.name
+            );
+            assert_eq!(tuned.row_weights(), base.row_weights(), "{}", e.name);
+        }
+        let shape = MemoryShape {
+            rows: 100_000,
+            users: 1_000,
+            items: 500,
+        };
+        let vbmf = crate::algo::vbmf::configure;
+        let memory = |p: Value| vbmf(&p).unwrap().memory_bytes(shape);
+        let tuned = |p: Value| configure("vbmf", vbmf, &p, 4).unwrap().memory_bytes(shape);
+        assert_eq!(
+            tuned(json!({})),
+            memory(json!({"factors": 32})) + 100_000 * 16
+        );
+        assert_eq!(
+            tuned(json!({"factors": 8})),
+            memory(json!({"factors": 8})) + 100_000 * 16
+        );
+    }
+
+    /// A trial's best is its lowest RMSE, or its highest ndcg.
+    #[test]
+    fn a_trial_keeps_its_best_in_the_metrics_direction() {
+        assert!(beats(Metric::Rmse, 0.9, None));
+        assert!(beats(Metric::Rmse, 0.8, Some(0.9)));
+        assert!(!beats(Metric::Rmse, 0.95, Some(0.9)));
+        assert!(beats(Metric::NdcgAt(10), 0.3, Some(0.2)));
+        assert!(!beats(Metric::NdcgAt(10), 0.1, Some(0.2)));
+        assert!(!beats(Metric::NdcgAt(10), 0.2, Some(0.2)));
+    }
+
+    /// A caller's validation_fraction of 0 (none) does not leave the trials unmeasured: they
+    /// hold out tune's default share.
+    #[test]
+    fn trials_are_measured_when_the_caller_holds_out_nothing() {
+        let (ratings, pool) = small_set();
+        let given = json!({"factors": 4, "epochs": 3, "validation_fraction": 0.0});
+        let t = configure("mf", crate::algo::mf::configure, &given, 3).expect("configure");
+        let (fitted, _) = drive(
+            t.start(data(&ratings, 100, 80), &pool).expect("start"),
+            &pool,
+        );
+        let log = fitted.metrics["tune"]["results"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let trials: Vec<&Value> = log.iter().filter(|r| r.get("rung").is_some()).collect();
+        assert!(!trials.is_empty(), "{log:?}");
+        for r in trials {
+            assert!(r["best_validation"].as_f64().is_some(), "{r}");
+        }
     }
 
     #[test]
