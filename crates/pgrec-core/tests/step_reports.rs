@@ -120,3 +120,112 @@ fn ials_reports_its_loss_by_its_definition() {
         "reported {got}, by definition {want}"
     );
 }
+
+/// Each iterating algorithm holds out its validation share (of its rows; ials and bpr of their
+/// positives, here every row), and nothing without one.
+#[test]
+fn every_algorithm_holds_out_its_validation_share() {
+    use pgrec_core::parallel::build_pool;
+    let spec = SynthSpec {
+        n_users: 300,
+        n_items: 120,
+        n_ratings: 9_000,
+        rank: 4,
+        noise_std: 0.3,
+        ..SynthSpec::small(3)
+    };
+    let (ratings, _) = generate(&spec);
+    let pool = build_pool(2).unwrap();
+    for e in REGISTRY
+        .iter()
+        .filter(|e| e.configure.is_some() && e.name != "ease")
+    {
+        let configure = e.configure.unwrap();
+        for (share, low, high) in [(0.2, 0.15, 0.25), (0.0, 0.0, 0.0)] {
+            let data = common::data(ratings.clone(), spec.n_users, spec.n_items, true);
+            let n = data.ratings.len() as f64;
+            let c = configure(&json!({"epochs": 1, "validation_fraction": share})).unwrap();
+            let training = c.start(data, &pool).unwrap();
+            // On ratings every model reports its loss as a squared error (shown as RMSE)
+            // but the ranking ones (ncf and two_tower fit the ratings by default).
+            assert_eq!(
+                training.squared_loss(),
+                !["ials", "bpr"].contains(&e.name),
+                "{}",
+                e.name
+            );
+            let held = training.n_validation() as f64;
+            assert!(
+                held >= low * n && held <= high * n,
+                "{}: {held} of {n} rows held out for {share}",
+                e.name
+            );
+        }
+    }
+}
+
+/// Under row weights (each row's share of the loss, scaled to mean 1) mf's global mean is the
+/// weighted mean of the ratings.
+#[test]
+fn mf_weighs_its_global_mean() {
+    let spec = SynthSpec {
+        n_users: 200,
+        n_items: 100,
+        n_ratings: 4_000,
+        ..SynthSpec::small(9)
+    };
+    let (ratings, _) = generate(&spec);
+    let mut data = common::data(ratings, spec.n_users, spec.n_items, true);
+    let weights: Vec<f32> = (0..data.ratings.len())
+        .map(|n| if n % 2 == 0 { 0.5 } else { 1.5 })
+        .collect();
+    let want = data
+        .ratings
+        .iter()
+        .zip(&weights)
+        .map(|(r, &w)| r.value as f64 * w as f64)
+        .sum::<f64>()
+        / weights.iter().map(|&w| w as f64).sum::<f64>();
+    data.weighted = Some(weights);
+    let (_, fitted) = common::train("mf", json!({"epochs": 1}), data);
+    let got = fitted.model.global_mean as f64;
+    assert!(
+        (got - want).abs() < 1e-4,
+        "global mean {got}, weighted mean {want}"
+    );
+}
+
+/// Row weights of 1 everywhere are no weights: mf trains the same model and reports the same
+/// losses as without them (the weighted step and the weighted squared error reduce to the
+/// plain ones).
+#[test]
+fn mf_with_unit_weights_is_mf_without_weights() {
+    let spec = SynthSpec {
+        n_users: 200,
+        n_items: 100,
+        n_ratings: 4_000,
+        ..SynthSpec::small(9)
+    };
+    let (ratings, _) = generate(&spec);
+    let plain = common::data(ratings.clone(), spec.n_users, spec.n_items, true);
+    let mut unit = common::data(ratings, spec.n_users, spec.n_items, true);
+    unit.weighted = Some(vec![1.0; unit.ratings.len()]);
+    let params = json!({"epochs": 3, "factors": 8});
+    let (r1, a) = common::train("mf", params.clone(), plain);
+    let (r2, b) = common::train("mf", params, unit);
+    for (x, y) in r1.iter().zip(&r2) {
+        assert!(
+            (x.train_loss - y.train_loss).abs() < 1e-6 * x.train_loss,
+            "{} vs {}",
+            x.train_loss,
+            y.train_loss
+        );
+    }
+    let close = a
+        .model
+        .item_factors
+        .iter()
+        .zip(&b.model.item_factors)
+        .all(|(x, y)| (x - y).abs() < 1e-4);
+    assert!(close, "unit weights changed the factors");
+}

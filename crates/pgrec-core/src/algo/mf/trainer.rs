@@ -557,10 +557,6 @@ impl MfTrainer {
         self.grid.len()
     }
 
-    pub fn n_validation(&self) -> usize {
-        self.validation.len()
-    }
-
     /// Records the defaults the training chose from its data (see [`MfParams::adapt_to`]),
     /// reported in the fitted metrics under [`DATA_DEFAULTS`].
     pub fn with_data_defaults(
