@@ -10,8 +10,8 @@ use pgrec_core::synth::{generate, SynthSpec};
 use pgrec_core::train::Metric;
 use serde_json::json;
 
-#[test]
-fn every_algorithm_reports_a_mean_loss_and_a_measurement_in_range() {
+/// The rated set most tests here train on: rank 4, noise 0.3.
+fn rated_set() -> (SynthSpec, Vec<pgrec_core::Rating>) {
     let spec = SynthSpec {
         n_users: 300,
         n_items: 120,
@@ -21,6 +21,12 @@ fn every_algorithm_reports_a_mean_loss_and_a_measurement_in_range() {
         ..SynthSpec::small(3)
     };
     let (ratings, _) = generate(&spec);
+    (spec, ratings)
+}
+
+#[test]
+fn every_algorithm_reports_a_mean_loss_and_a_measurement_in_range() {
+    let (spec, ratings) = rated_set();
     for e in REGISTRY.iter().filter(|e| e.configure.is_some()) {
         let name = e.name;
         // Three epochs with a fifth held out where the algorithm iterates; ease takes one step.
@@ -126,15 +132,7 @@ fn ials_reports_its_loss_by_its_definition() {
 #[test]
 fn every_algorithm_holds_out_its_validation_share() {
     use pgrec_core::parallel::build_pool;
-    let spec = SynthSpec {
-        n_users: 300,
-        n_items: 120,
-        n_ratings: 9_000,
-        rank: 4,
-        noise_std: 0.3,
-        ..SynthSpec::small(3)
-    };
-    let (ratings, _) = generate(&spec);
+    let (spec, ratings) = rated_set();
     let pool = build_pool(2).unwrap();
     for e in REGISTRY
         .iter()
