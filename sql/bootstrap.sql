@@ -145,7 +145,7 @@ COMMENT ON TABLE pgrec.model_versions IS 'pgrec catalog: one row per trained mod
 COMMENT ON TABLE pgrec.user_factors IS 'pgrec: learned user biases and embeddings, one row per user and model version.';
 COMMENT ON TABLE pgrec.item_factors IS 'pgrec: learned item biases and embeddings, one row per item and model version.';
 COMMENT ON TABLE pgrec.training_history IS 'pgrec: per-epoch training loss (and RMSE for explicit ratings) and validation RMSE of each model version; metrics holds every measurement by name.';
-COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables), one row per named block, row-major.';
+COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables) and what a fold-in reads beyond the factors (vbmf''s learned priors and noise, named fold.*), one row per named block, row-major.';
 
 -- Access control. A model is as private as its source: its catalog rows, factors, seen items,
 -- history and tensors are readable only by members of its owner role, by the roles it was granted

@@ -296,6 +296,7 @@ CREATE TRIGGER hidden_added AFTER INSERT ON pgrec.hidden_items
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
 CREATE TRIGGER hidden_removed AFTER DELETE ON pgrec.hidden_items
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pgrec._hidden_changed();
+COMMENT ON TABLE pgrec.model_tensors IS 'pgrec: the weights of neural models (tower MLPs, id and feature embedding tables) and what a fold-in reads beyond the factors (vbmf''s learned priors and noise, named fold.*), one row per named block, row-major.';
 COMMENT ON TABLE pgrec.hidden_items IS 'pgrec: items a model never returns (pgrec.hide_items), per model name, kept across versions and retrains; keys in text form.';
 SELECT pg_catalog.pg_extension_config_dump('pgrec.hidden_items', '');
 
