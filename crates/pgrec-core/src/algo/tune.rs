@@ -298,6 +298,14 @@ impl Configured for Tuned {
     ) -> Option<fold::FoldedUser> {
         self.base.fold_in(target, history)
     }
+    fn fold_in_item(
+        &self,
+        target: &fold::FoldTarget<'_>,
+        history: fold::History<'_>,
+        trained: &fold::TrainedRows<'_>,
+    ) -> Option<fold::FoldedUser> {
+        self.base.fold_in_item(target, history, trained)
+    }
 
     fn prepare(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Step>> {
         let knobs = knobs(self.algorithm).unwrap_or(&[]);
@@ -1036,6 +1044,44 @@ mod tests {
             );
             assert_eq!(tuned.row_weights(), base.row_weights(), "{}", e.name);
         }
+        // Items fold in as the algorithm folds them (vbmf: with its item prior, not the user's).
+        let model = crate::model::FactorModel {
+            factors: 4,
+            global_mean: 3.5,
+            rating_range: Some((1.0, 5.0)),
+            user_bias: vec![0.1, -0.2],
+            item_bias: vec![],
+            user_factors: vec![1.0, 0.2, 0.0, 0.1, 0.8, 0.1, 0.3, 0.0],
+            item_factors: vec![],
+            head: None,
+        };
+        let learned = crate::algo::vbmf::test_fold_tensors(4);
+        let gram = std::sync::OnceLock::new();
+        let target = fold::FoldTarget {
+            model: model.view().transposed().unwrap(),
+            item_gram: &gram,
+            learned: &learned,
+        };
+        let history = fold::History {
+            items: &[0, 1],
+            values: &[5.0, 2.0],
+            weighted: None,
+        };
+        let seen = crate::data::UserItems::from_lists(Vec::new());
+        let trained = fold::TrainedRows {
+            seen: &seen,
+            positives: None,
+        };
+        let c = crate::algo::vbmf::configure;
+        let direct = c(&json!({}))
+            .unwrap()
+            .fold_in_item(&target, history, &trained);
+        let wrapped = configure("vbmf", c, &json!({}), 3)
+            .unwrap()
+            .fold_in_item(&target, history, &trained);
+        assert!(direct.is_some());
+        assert_eq!(direct, wrapped);
+        assert_ne!(wrapped, c(&json!({})).unwrap().fold_in(&target, history));
         let shape = MemoryShape {
             rows: 100_000,
             users: 1_000,
