@@ -110,12 +110,14 @@ pub fn serving_bytes(version_id: i64) -> Vec<u8> {
 /// (`head`: ncf's scoring network; `fold`: what its fold-in reads), as the cache reads
 /// pgrec.model_tensors: name, rows, cols, data of each tensor, for version $1. The values went
 /// through jsonb as numeric from float8 (15 significant digits whatever extra_float_digits
-/// says, where a float4 needs 9), so they read back bit for bit.
+/// says, where a float4 needs 9), so they read back bit for bit. A version without such tensors
+/// has no key, or a JSON null under it (`jsonb_agg` of no rows): no rows.
 pub fn tensors_query(key: &'static str) -> String {
     format!(
         "SELECT e->>'name', (e->>'rows')::int4, (e->>'cols')::int4, \
                 ARRAY(SELECT x::float4 FROM jsonb_array_elements_text(e->'data') x) \
-         FROM {} d, jsonb_array_elements(COALESCE(d.info->'{key}', '[]')) e \
+         FROM {} d, jsonb_array_elements(CASE jsonb_typeof(d.info->'{key}') \
+                                         WHEN 'array' THEN d.info->'{key}' ELSE '[]' END) e \
          WHERE d.version_id = $1 ORDER BY 1",
         local_copy()
     )
