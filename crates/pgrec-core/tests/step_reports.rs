@@ -162,10 +162,8 @@ fn every_algorithm_holds_out_its_validation_share() {
     }
 }
 
-/// Under row weights (each row's share of the loss, scaled to mean 1) mf's global mean is the
-/// weighted mean of the ratings.
-#[test]
-fn mf_weighs_its_global_mean() {
+/// The smaller rated set of the mf tests below.
+fn mf_set() -> (SynthSpec, Vec<pgrec_core::Rating>) {
     let spec = SynthSpec {
         n_users: 200,
         n_items: 100,
@@ -173,6 +171,14 @@ fn mf_weighs_its_global_mean() {
         ..SynthSpec::small(9)
     };
     let (ratings, _) = generate(&spec);
+    (spec, ratings)
+}
+
+/// Under row weights (each row's share of the loss, scaled to mean 1) mf's global mean is the
+/// weighted mean of the ratings.
+#[test]
+fn mf_weighs_its_global_mean() {
+    let (spec, ratings) = mf_set();
     let mut data = common::data(ratings, spec.n_users, spec.n_items, true);
     let weights: Vec<f32> = (0..data.ratings.len())
         .map(|n| if n % 2 == 0 { 0.5 } else { 1.5 })
@@ -198,13 +204,7 @@ fn mf_weighs_its_global_mean() {
 /// plain ones).
 #[test]
 fn mf_with_unit_weights_is_mf_without_weights() {
-    let spec = SynthSpec {
-        n_users: 200,
-        n_items: 100,
-        n_ratings: 4_000,
-        ..SynthSpec::small(9)
-    };
-    let (ratings, _) = generate(&spec);
+    let (spec, ratings) = mf_set();
     let plain = common::data(ratings.clone(), spec.n_users, spec.n_items, true);
     let mut unit = common::data(ratings, spec.n_users, spec.n_items, true);
     unit.weighted = Some(vec![1.0; unit.ratings.len()]);
