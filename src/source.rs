@@ -341,15 +341,24 @@ pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
         rows_read: 0,
         rows_skipped_null: 0,
     };
+    let mut pending = PendingKeys {
+        first: 0,
+        users: Vec::with_capacity(INTERN_BATCH),
+        items: Vec::with_capacity(INTERN_BATCH),
+    };
     // SAFETY: for_each_row hands over tuples of the query above, whose three columns are the
     // user key, the item key and a float8.
     for_each_row(sql, "source", |tup, desc| {
         // SAFETY: see above.
-        unsafe { read_row(tup, desc, &mut out, spec) };
+        unsafe { read_row(tup, desc, &mut out, &mut pending, spec) };
+        if out.ratings.len() - pending.first >= INTERN_BATCH {
+            pending.intern(&mut out);
+        }
         if out.rows_read.is_multiple_of(CHECK_EVERY as u64) {
             progress(out.ratings.len() as u64);
         }
     });
+    pending.intern(&mut out);
     if out.rows_skipped_null > 0 {
         let columns = if spec.weights.is_some() {
             "user, item, rating, event type or time"
@@ -379,6 +388,59 @@ pub(crate) fn read_float8(datum: pg_sys::Datum) -> f64 {
     // SAFETY: the datum is a non-NULL float8 (the callers' queries cast to float8), which the
     // assertion above guarantees is passed by value.
     unsafe { f64::from_datum(datum, false) }.unwrap_or(f64::NAN)
+}
+
+/// Rows read between two rounds of interning their integer keys.
+const INTERN_BATCH: usize = 4096;
+
+/// The integer keys of the rows read since the last round of interning. Interning them a batch
+/// at a time lets `KeyIndex::intern_all` prefetch their array slots (millions of users in
+/// random order cost a cache miss per row otherwise); until then `ratings[first..]` hold
+/// `u32::MAX` on an integer-keyed side. Text keys are interned as they are read.
+struct PendingKeys {
+    first: usize,
+    users: Vec<i64>,
+    items: Vec<i64>,
+}
+
+impl PendingKeys {
+    /// Whether the rows' keys of `side` wait here (integer keys) or are interned as read.
+    fn defers(side: &Keys) -> bool {
+        matches!(side, Keys::Int(_))
+    }
+
+    /// Interns the waiting keys into `out`'s key maps and fills in their rows.
+    fn intern(&mut self, out: &mut Loaded) {
+        let rows = &mut out.ratings[self.first..];
+        let limit = |e: pgrec_core::CoreError| -> ! {
+            raise(Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.to_string(), None)
+        };
+        if let Keys::Int(k) = &mut out.users {
+            k.intern_all(&self.users, |n, i| rows[n].user = i)
+                .unwrap_or_else(|e| limit(e));
+        }
+        if let Keys::Int(k) = &mut out.items {
+            k.intern_all(&self.items, |n, i| rows[n].item = i)
+                .unwrap_or_else(|e| limit(e));
+        }
+        self.users.clear();
+        self.items.clear();
+        self.first = out.ratings.len();
+    }
+}
+
+/// A non-NULL key datum as text, for messages.
+///
+/// # Safety
+/// As for [`read_key`].
+unsafe fn key_text(datum: pg_sys::Datum, kind: &Keys) -> String {
+    match kind {
+        Keys::Text(_) => {
+            // SAFETY: per the contract, a live text datum.
+            unsafe { String::from_datum(datum, false) }.unwrap_or_default()
+        }
+        _ => (datum.value() as i64).to_string(),
+    }
 }
 
 /// Interns a non-NULL key datum of the query's key type (int8 for integer keys, text otherwise).
@@ -430,6 +492,7 @@ unsafe fn read_row(
     tup: *mut pg_sys::HeapTupleData,
     desc: pg_sys::TupleDesc,
     out: &mut Loaded,
+    pending: &mut PendingKeys,
     spec: &SourceSpec<'_>,
 ) {
     out.rows_read += 1;
@@ -489,8 +552,6 @@ unsafe fn read_row(
         time = Some(t);
     }
     let value = read_float8(rd);
-    // SAFETY: non-NULL key datums of the kinds the query cast them to.
-    let (user, item) = unsafe { (read_key(ud, &mut out.users), read_key(id, &mut out.items)) };
     if !value.is_finite() || value.abs() > f32::MAX as f64 {
         let shown = if value.is_nan() {
             "NaN".to_string()
@@ -503,8 +564,10 @@ unsafe fn read_row(
             Code::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
             format!(
                 "rating {shown} for user {} and item {} is not a finite real number",
-                out.users.text_key(user),
-                out.items.text_key(item),
+                // SAFETY: non-NULL key datums of the kinds the query cast them to.
+                unsafe { key_text(ud, &out.users) },
+                // SAFETY: as above.
+                unsafe { key_text(id, &out.items) },
             ),
             Some(&format!(
                 "Filter such rows out of the source, e.g. WHERE {} NOT IN ('NaN', 'Infinity', '-Infinity').",
@@ -512,6 +575,22 @@ unsafe fn read_row(
             )),
         );
     }
+    // Integer keys wait for the next round of interning (PendingKeys); text keys are interned
+    // now.
+    let user = if PendingKeys::defers(&out.users) {
+        pending.users.push(ud.value() as i64);
+        u32::MAX
+    } else {
+        // SAFETY: a non-NULL key datum of the kind the query cast it to.
+        unsafe { read_key(ud, &mut out.users) }
+    };
+    let item = if PendingKeys::defers(&out.items) {
+        pending.items.push(id.value() as i64);
+        u32::MAX
+    } else {
+        // SAFETY: as above.
+        unsafe { read_key(id, &mut out.items) }
+    };
     out.ratings.push(Rating {
         user,
         item,

@@ -35,6 +35,10 @@ const DENSE_LIMIT: usize = 1 << 31;
 const DENSE_SLOTS_PER_KEY: usize = 4;
 const DENSE_SLACK: usize = 1 << 20;
 
+/// How many keys ahead [`KeyIndex::intern_all`] prefetches: enough loads in flight to cover a
+/// miss to memory, few enough that the lines are still cached when their key comes.
+pub const INTERN_AHEAD: usize = 16;
+
 impl DenseKey for i64 {
     #[inline]
     fn slot(&self) -> Option<usize> {
@@ -130,6 +134,29 @@ impl<K: Eq + Hash + Clone + DenseKey> KeyIndex<K> {
         self.keys.push(key.clone());
         self.place(key, i);
         Ok(i)
+    }
+
+    /// Interns `keys` in order, as `intern` would one at a time, handing each position and
+    /// index to `set`. Looking up a key is one load from the array, a cache miss for every row
+    /// when millions of keys come in random order; this asks for the slot of the key
+    /// [`INTERN_AHEAD`] positions on before interning each one, so the misses overlap.
+    pub fn intern_all(&mut self, keys: &[K], mut set: impl FnMut(usize, u32)) -> Result<()> {
+        for (n, key) in keys.iter().enumerate() {
+            if let Some(ahead) = keys.get(n + INTERN_AHEAD) {
+                self.prefetch(ahead);
+            }
+            set(n, self.intern(key.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Starts loading the array slot of `key` into cache, when it has one (a hint: no effect
+    /// on any result).
+    #[inline(always)]
+    fn prefetch(&self, key: &K) {
+        if let Some(s) = key.slot().filter(|&s| s < self.dense.len()) {
+            crate::kernels::prefetch_bytes(self.dense.as_ptr().wrapping_add(s).cast(), 4);
+        }
     }
 
     #[inline]
@@ -646,6 +673,52 @@ mod tests {
             (k.get(&inside), k.get(&far), k.get(&-3)),
             (Some(5000), Some(5001), Some(5002))
         );
+    }
+
+    /// Interning a batch gives every key the index interning them one at a time gives, for
+    /// keys in the array, keys the array grows to take over part-way through the batch, keys
+    /// in the map, and repeats (including repeats within INTERN_AHEAD of each other).
+    #[test]
+    fn interning_a_batch_is_interning_one_at_a_time() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let keys: Vec<i64> = (0..20_000)
+            .map(|n| match n % 7 {
+                0 => -(rng.gen_range(0..50i64)),
+                1 => rng.gen_range(0..1i64 << 40),
+                2 => 5,
+                _ => rng.gen_range(0..3_000_000i64),
+            })
+            .collect();
+        let mut one = KeyIndex::new();
+        let expected: Vec<u32> = keys.iter().map(|&k| one.intern(k).unwrap()).collect();
+        // in uneven batches, into an index that already holds some keys
+        let mut batch = KeyIndex::new();
+        batch.intern(5).unwrap();
+        let mut one_more = KeyIndex::new();
+        one_more.intern(5).unwrap();
+        let expected_after: Vec<u32> = keys.iter().map(|&k| one_more.intern(k).unwrap()).collect();
+        let mut got = vec![u32::MAX; keys.len()];
+        let mut start = 0;
+        for len in [1usize, 3, 17, 1000, 4096].into_iter().cycle() {
+            let end = (start + len).min(keys.len());
+            batch
+                .intern_all(&keys[start..end], |n, i| got[start + n] = i)
+                .unwrap();
+            start = end;
+            if start == keys.len() {
+                break;
+            }
+        }
+        assert_eq!(got, expected_after);
+        assert_eq!(batch.keys(), one_more.keys());
+        assert!(!batch.map.is_empty() && !batch.dense.is_empty());
+        // and in one batch from empty
+        let mut whole = KeyIndex::new();
+        let mut got = vec![u32::MAX; keys.len()];
+        whole.intern_all(&keys, |n, i| got[n] = i).unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(whole.keys(), one.keys());
     }
 
     #[test]

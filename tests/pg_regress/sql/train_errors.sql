@@ -25,6 +25,11 @@ SELECT * FROM pgrec.train('e', $$SELECT 1 AS user_id, 2 AS item_id, 'NaN'::float
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM pgrec.train('e', $$SELECT 1 AS user_id, 2 AS item_id, 'Infinity'::real AS rating$$);
 \echo :LAST_ERROR_SQLSTATE
+-- the message names the row's keys, text or integer, also past the first rows (integer keys
+-- are interned a batch of rows at a time)
+SELECT * FROM pgrec.train('e', $$SELECT 'alice' AS user_id, 7 AS item_id, '-Infinity'::float8 AS rating$$);
+SELECT * FROM pgrec.train('e', $$SELECT u AS user_id, 'i' || (u % 50) AS item_id,
+    CASE WHEN u = 9000 THEN 'NaN'::float8 ELSE 1 END AS rating FROM generate_series(1, 10000) u$$);
 -- empty source
 SELECT * FROM pgrec.train('e', 'SELECT * FROM tiny WHERE false');
 \echo :LAST_ERROR_SQLSTATE
