@@ -914,6 +914,35 @@ mod tests {
         assert!(wider.memory_bytes(shape) > want + 15_000 * 4 * (33 * 34 / 2 - 17 * 18 / 2));
     }
 
+    /// Active dimensions are the factor dimensions whose item prior variance is at least a
+    /// thousandth of the largest factor variance; the bias column (last) is not a dimension,
+    /// however wide its prior.
+    #[test]
+    fn active_factors_count_factor_dimensions_only() {
+        let ratings: Vec<Rating> = (0..6u32)
+            .map(|n| Rating {
+                user: n % 3,
+                item: n % 2,
+                value: 1.0 + n as f32,
+            })
+            .collect();
+        let data = TrainingData {
+            ratings,
+            n_users: 3,
+            n_items: 2,
+            explicit: true,
+            weighted: None,
+            users: crate::features::SideFeatures::none(3),
+            items: crate::features::SideFeatures::none(2),
+        };
+        let p = Checked::<VbmfParams>::from_json(&json!({"factors": 4})).unwrap();
+        let mut t = VbmfTraining::new(data, p).unwrap();
+        t.item_prior.var = vec![1.0, 0.5, 1e-4, 1e-6, 50.0];
+        assert_eq!(t.active_factors(), 2);
+        t.item_prior.var = vec![1e-6, 2e-3, 1.0, 1e-6, 1e-9];
+        assert_eq!(t.active_factors(), 2);
+    }
+
     #[test]
     fn params_out_of_range_are_refused() {
         assert!(configure(&json!({})).is_ok());

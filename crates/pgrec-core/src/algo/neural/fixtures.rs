@@ -70,6 +70,14 @@ pub(super) fn two_tower_with(
     (uf, itf): (SideFeatures, SideFeatures),
     tweak: impl FnOnce(&mut NeuralParams, &mut LoopParams),
 ) -> NeuralTrainer<TwoTower> {
+    NeuralTrainer::new(rows, uf, itf, true, &two_tower_params(loss, tweak)).unwrap()
+}
+
+/// The params of `two_tower_with`.
+pub(super) fn two_tower_params(
+    loss: &str,
+    tweak: impl FnOnce(&mut NeuralParams, &mut LoopParams),
+) -> Checked<TwoTowerParams> {
     let mut p = TwoTowerParams {
         tower_layers: vec![5],
         id_dim: 2,
@@ -78,7 +86,7 @@ pub(super) fn two_tower_with(
     };
     p.net = small(p.net, loss);
     tweak(&mut p.net, &mut p.run);
-    NeuralTrainer::new(rows, uf, itf, true, &Checked::new(p).unwrap()).unwrap()
+    Checked::new(p).unwrap()
 }
 
 /// A small `ncf` with `loss` ("mse", "bce"), as `two_tower_with`.
@@ -88,13 +96,21 @@ pub(super) fn ncf_with(
     (uf, itf): (SideFeatures, SideFeatures),
     tweak: impl FnOnce(&mut NeuralParams, &mut LoopParams),
 ) -> NeuralTrainer<Ncf> {
+    NeuralTrainer::new(rows, uf, itf, true, &ncf_params(loss, tweak)).unwrap()
+}
+
+/// The params of `ncf_with`.
+pub(super) fn ncf_params(
+    loss: &str,
+    tweak: impl FnOnce(&mut NeuralParams, &mut LoopParams),
+) -> Checked<NcfParams> {
     let mut p = NcfParams {
         layers: vec![5, 4],
         ..Default::default()
     };
     p.net = small(p.net, loss);
     tweak(&mut p.net, &mut p.run);
-    NeuralTrainer::new(rows, uf, itf, true, &Checked::new(p).unwrap()).unwrap()
+    Checked::new(p).unwrap()
 }
 
 /// Binds `$t` to the small trainer of `$case` ("mse", "bce", "softmax": two_tower; "ncf-mse",

@@ -273,6 +273,70 @@ impl Tower {
 mod tests {
     use super::*;
 
+    /// An entity's input is its id embedding, then each feature column in order: a numeric
+    /// column's value, a categorical or multi-valued column's mean embedding row.
+    #[test]
+    fn the_input_lays_the_id_and_every_column_side_by_side() {
+        use crate::features::FeatureColumn;
+        // store: 2 ids x 2, then a table of 3 values x 2
+        let emb = [1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0];
+        let table = Block {
+            offset: 4,
+            rows: 3,
+            cols: 2,
+        };
+        let tower = Tower {
+            id: Some(Block {
+                offset: 0,
+                rows: 2,
+                cols: 2,
+            }),
+            bias: None,
+            feats: vec![None, Some(table), None, Some(table)],
+            mlp: Mlp {
+                layers: Vec::new(),
+                dropout: 0.0,
+            },
+            in_dim: 8,
+        };
+        let f = SideFeatures {
+            specs: Vec::new(),
+            columns: vec![
+                FeatureColumn::Numeric(vec![0.5, -1.5]),
+                FeatureColumn::Multi {
+                    offsets: vec![0, 1, 3],
+                    ids: vec![0, 1, 2],
+                },
+                FeatureColumn::Numeric(vec![7.0, 8.0]),
+                FeatureColumn::Categorical(vec![2, 0]),
+            ],
+            n: 2,
+        };
+        let x = tower.inputs(&emb, &f, &[1, 0], &[false, true]);
+        assert_eq!(
+            x,
+            [
+                [3.0, 4.0, -1.5, 40.0, 50.0, 8.0, 10.0, 20.0],
+                // entity 0 with its id hidden: a zero id embedding
+                [0.0, 0.0, 0.5, 10.0, 20.0, 7.0, 50.0, 60.0],
+            ]
+            .concat()
+        );
+        // The gradient of that input goes back to the rows it came from, each with its share
+        // (1 / values of the column) and the penalty's gradient 2 * reg * share * row.
+        let mut g = SparseGrads::default();
+        let dx = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let penalty = tower.scatter(&emb, &f, 1, false, &dx, 0.5, &mut g);
+        assert_eq!(g.rows, [(2, 2), (6, 2), (8, 2), (4, 2)]);
+        assert_eq!(g.values, [4.0, 6.0, 17.0, 22.5, 27.0, 32.5, 17.0, 28.0]);
+        assert_eq!(penalty, 12.5 + 625.0 + 1525.0 + 250.0);
+        // a hidden id gets no gradient
+        let mut g = SparseGrads::default();
+        tower.scatter(&emb, &f, 0, true, &dx, 0.0, &mut g);
+        assert_eq!(g.rows, [(4, 2), (8, 2)]);
+        assert_eq!(g.values, [4.0, 5.0, 7.0, 8.0]);
+    }
+
     #[test]
     fn sides_name_their_tensors_and_index_their_values() {
         assert_eq!(Side::BOTH.map(Side::name), ["user", "item"]);

@@ -830,7 +830,9 @@ impl<H: Head> Step for NeuralTraining<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algo::neural::fixtures::{ratings, toy, two_tower_with, with_trainer};
+    use crate::algo::neural::fixtures::{
+        ncf_params, ratings, toy, two_tower_params, two_tower_with, with_trainer,
+    };
     use crate::algo::neural::TwoTowerParams;
 
     fn fit(case: &str, threads: usize) -> NeuralModel {
@@ -909,6 +911,49 @@ mod tests {
                 assert!(e.to_string().contains(&name), "{case}: {e}");
             })
         }
+    }
+
+    /// What serving calls for new items (`Configured::encode_items`, through
+    /// `encode_from_tensors`) encodes as training did, for both networks.
+    #[test]
+    fn the_configured_params_encode_items_as_training_did() {
+        let short = |net: &mut NeuralParams, run: &mut LoopParams| {
+            run.epochs = 2;
+            net.batch_size = 64;
+        };
+        let items: Vec<ToEncode> = [29u32, 3, 0]
+            .iter()
+            .map(|&i| ToEncode {
+                feature_row: i,
+                id_row: (i < 25).then_some(i),
+            })
+            .collect();
+        let check = |c: &dyn Configured, model: NeuralModel, features: &SideFeatures, case| {
+            let k = model.factors.factors;
+            let (vecs, bias) = c
+                .encode_items(&model.tensors, features, &items)
+                .expect("a network encodes items")
+                .unwrap();
+            assert_eq!(vecs.len(), items.len() * k, "{case}");
+            for (j, t) in items.iter().enumerate() {
+                let i = t.feature_row as usize;
+                let want = &model.factors.item_factors[i * k..(i + 1) * k];
+                assert_eq!(&vecs[j * k..(j + 1) * k], want, "{case} item {i}");
+                assert_eq!(bias[j], model.factors.item_bias[i], "{case} item {i}");
+            }
+        };
+        for loss in ["mse", "softmax"] {
+            let p = two_tower_params(loss, short);
+            let t = NeuralTrainer::new(ratings(40, 25), toy(40, 30).0, toy(40, 30).1, true, &p)
+                .unwrap();
+            let features = t.features.item.clone();
+            check(&p, fit_all(t, 2), &features, loss);
+        }
+        let p = ncf_params("mse", short);
+        let t =
+            NeuralTrainer::new(ratings(40, 25), toy(40, 30).0, toy(40, 30).1, true, &p).unwrap();
+        let features = t.features.item.clone();
+        check(&p, fit_all(t, 2), &features, "ncf-mse");
     }
 
     #[test]

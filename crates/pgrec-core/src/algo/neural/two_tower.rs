@@ -239,6 +239,29 @@ mod tests {
         assert!(bad(serde_json::json!({"epochs": 4, "average_epochs": 5})).contains("got 5"));
         assert!(bad(serde_json::json!({"average_epochs": 0})).contains("average_epochs"));
         assert!(bad(serde_json::json!({"id_dropout": 1.5})).contains("1.5"));
+        // a validation split measures RMSE: only with loss mse
+        for loss in ["bce", "softmax"] {
+            let e = bad(serde_json::json!({"loss": loss, "validation_fraction": 0.1}));
+            assert!(e.contains("validation_fraction"), "{e}");
+            assert!(Checked::<TwoTowerParams>::from_json(
+                &serde_json::json!({"loss": loss, "validation_fraction": 0})
+            )
+            .is_ok());
+        }
+        assert!(Checked::<TwoTowerParams>::from_json(
+            &serde_json::json!({"loss": "mse", "validation_fraction": 0.1})
+        )
+        .is_ok());
+        // at most 8 hidden layers
+        assert!(bad(serde_json::json!({"tower_layers": vec![8; 9]})).contains("at most 8 layers"));
+        assert!(Checked::<TwoTowerParams>::from_json(
+            &serde_json::json!({"tower_layers": vec![8; 8]})
+        )
+        .is_ok());
+        // each loss's name is its JSON spelling
+        for loss in [Loss::Mse, Loss::Bce, Loss::Softmax] {
+            assert_eq!(serde_json::to_value(loss).unwrap(), loss.name());
+        }
         // id dropout defaults to 0.1, except for softmax where it cost precision.
         let id_dropout = |loss: &str| {
             Checked::<TwoTowerParams>::from_json(&serde_json::json!({ "loss": loss }))
