@@ -185,7 +185,14 @@ pub struct BprTraining {
 }
 
 fn group(seed: u64, salt: u64, index: u32, blocks: usize) -> usize {
-    ((unit_hash(seed, salt, index as u64) * blocks as f64) as usize).min(blocks - 1)
+    block_of(unit_hash(seed, salt, index as u64), blocks)
+}
+
+/// The block of a uniform draw `u` in [0, 1): floor(u x blocks), below `blocks` without a
+/// clamp, since u is at most 1 - 2^-53 and that times any count below 2^53 rounds to below the
+/// count (the test checks the largest draw).
+fn block_of(u: f64, blocks: usize) -> usize {
+    (u * blocks as f64) as usize
 }
 
 impl BprTraining {
@@ -422,5 +429,25 @@ impl Step for BprTraining {
             params: serde_json::Value::Null,
             metrics: serde_json::json!({ "n_positives": n_positives }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Draws spread over the blocks in order, and the largest draw unit_hash gives stays in
+    /// the last block for every count of blocks (a clamp would never act).
+    #[test]
+    fn draws_fall_into_their_blocks() {
+        let largest = ((1u64 << 53) - 1) as f64 / (1u64 << 53) as f64;
+        for blocks in (1..=4096).chain([1 << 20, (1 << 31) - 1, 1 << 40]) {
+            assert_eq!(block_of(largest, blocks), blocks - 1, "{blocks}");
+            assert_eq!(block_of(0.0, blocks), 0);
+        }
+        assert_eq!(
+            [0.0, 0.24, 0.25, 0.5, 0.74, 0.75, 0.99].map(|u| block_of(u, 4)),
+            [0, 0, 1, 2, 2, 3, 3]
+        );
     }
 }

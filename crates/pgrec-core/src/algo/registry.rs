@@ -218,56 +218,52 @@ mod tests {
         }
     }
 
-    /// Row weights (event_weights, half_life) are used by every algorithm but als and vbmf (refused,
-    /// the SQL suite checks the message): as a confidence or an entry by ials, bpr and ease, as
-    /// a share of the loss by mf, ncf and two_tower.
+    /// What each shipped algorithm answers the pipeline with its default params (the SQL suite
+    /// relies on each): (name, needs explicit ratings, sums duplicates (implicit feedback), uses
+    /// row weights, weighs the loss by them). Row weights are refused by als and vbmf, used as a
+    /// confidence or an entry by ials, bpr and ease, as a share of the loss by mf, ncf and
+    /// two_tower. A new algorithm needs no line here: its own tests say what it answers.
+    const ANSWERS: &[(&str, bool, bool, bool, bool)] = &[
+        ("mf", true, false, true, true),
+        ("als", true, false, false, false),
+        ("vbmf", true, false, false, false),
+        ("ials", false, true, true, false),
+        ("bpr", false, true, true, false),
+        ("ease", false, true, true, false),
+        ("ncf", false, false, true, true),
+        ("two_tower", false, false, true, true),
+    ];
+
     #[test]
-    fn row_weights_are_used_as_confidence_or_loss_share() {
-        for e in REGISTRY.iter() {
-            let Some(configure) = e.configure else {
-                continue;
-            };
-            let c = configure(&serde_json::json!({})).unwrap();
-            assert_eq!(
-                c.row_weights(),
-                !["als", "vbmf"].contains(&e.name),
-                "{}",
-                e.name
-            );
-            assert_eq!(
-                c.weighs_loss(),
-                ["mf", "ncf", "two_tower"].contains(&e.name),
-                "{}",
-                e.name
-            );
+    fn each_shipped_algorithm_answers_the_pipeline_as_before() {
+        use serde_json::json;
+        for &(name, ratings, duplicates, weights, loss_share) in ANSWERS {
+            let configure = find(name).and_then(|e| e.configure).expect(name);
+            let c = configure(&json!({})).unwrap();
+            assert_eq!(c.needs_ratings(), ratings, "{name}");
+            assert_eq!(c.sums_duplicates(), duplicates, "{name}");
+            assert_eq!(c.row_weights(), weights, "{name}");
+            assert_eq!(c.weighs_loss(), loss_share, "{name}");
+            // implicit-feedback algorithms take a positive threshold when given one
+            if duplicates {
+                let t = configure(&json!({"positive_threshold": 4})).unwrap();
+                assert_eq!(t.positive_threshold(), Some(4.0), "{name}");
+            }
         }
     }
 
-    /// What the pipeline asks of each algorithm with its default params (the SQL suite relies
-    /// on each): ratings needed by the rating models only; duplicates summed by the implicit
-    /// ones; a positive threshold only when given; worker threads only when given; no item
-    /// encoder without an item tower.
+    /// What every registered algorithm answers alike: no positive threshold unless given,
+    /// worker threads only when given, no item encoder without an item tower.
     #[test]
-    fn what_the_pipeline_asks_of_each_algorithm() {
+    fn every_algorithm_takes_threads_and_thresholds_only_when_given() {
         use serde_json::json;
-        let implicit = ["ials", "bpr", "ease"];
         for e in REGISTRY.iter() {
             let Some(configure) = e.configure else {
                 continue;
             };
             let c = configure(&json!({})).unwrap();
             let name = e.name;
-            assert_eq!(
-                c.needs_ratings(),
-                ["mf", "als", "vbmf"].contains(&name),
-                "{name}"
-            );
-            assert_eq!(c.sums_duplicates(), implicit.contains(&name), "{name}");
             assert_eq!(c.positive_threshold(), None, "{name}");
-            if implicit.contains(&name) {
-                let t = configure(&json!({"positive_threshold": 4})).unwrap();
-                assert_eq!(t.positive_threshold(), Some(4.0), "{name}");
-            }
             assert_eq!(c.threads(), None, "{name}");
             let three = configure(&json!({"threads": 3})).unwrap();
             assert_eq!(three.threads(), Some(3), "{name}");
