@@ -408,8 +408,6 @@ pub(crate) fn for_each_slot(sql: String, what: &str, mut row: impl FnMut(SlotRow
     }
 }
 
-/// Streams the source into compact arrays. NULL keys or ratings skip the row (counted);
-/// NaN or infinite ratings are an error.
 /// Rows read between two calls of `load`'s progress check.
 const CHECK_EVERY: usize = 1 << 20;
 
@@ -447,8 +445,9 @@ fn load_query(spec: &SourceSpec<'_>) -> String {
     )
 }
 
-/// Reads the source; `progress` sees the number of rows kept every 2^20 rows (the memory guard
-/// raises from it).
+/// Streams the source into compact arrays; `progress` sees the number of rows kept every 2^20
+/// rows (the memory guard raises from it). NULL keys or ratings skip the row (counted); NaN or
+/// infinite ratings are an error.
 pub fn load(spec: &SourceSpec<'_>, progress: &dyn Fn(u64)) -> Loaded {
     let shape = describe(spec);
     let sql = load_query(spec);
