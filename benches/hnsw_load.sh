@@ -10,10 +10,10 @@
 #   benches/hnsw_load.sh      (SECONDS_PER_RUN=8, THREADS=2: pgrec.threads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/pgbench_stats.sh
 db=pgrec_load_bench
 secs=${SECONDS_PER_RUN:-8}
 threads=${THREADS:-2}
-BIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 psql() { ./scripts/psql.sh -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql -d $db -At -c "SELECT count(*) FROM q_items" >/dev/null 2>&1 || {
   echo "run PGREC_KEEP=1 benches/serving_load.sh first (it keeps database $db and its models)"; exit 1; }
@@ -96,11 +96,8 @@ echo "== similar items under load, $secs s per run"
 printf '%-24s %8s %8s %9s %9s %9s\n' setting clients qps mean_ms p50_ms p99_ms
 run() { # label script options
   for c in 1 4 16 64; do
-    rm -f "$dir"/log*
-    (cd "$dir" && runuser -u postgres -- env PGOPTIONS="$3" "$BIN/pgbench" -n -c $c -j $(( c < 2 ? 1 : 2 )) -T "$secs" \
-      -f "$dir/$2.sql" -l --log-prefix="$dir/log" -h /var/run/postgresql $db > "$dir/out" 2>&1) || { cat "$dir/out"; exit 1; }
-    qps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out")
-    read -r mean p50 p99 < <(cat "$dir"/log* | awk '{print $3}' | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.2f %.2f %.2f\n", s/NR/1000, a[int(NR*0.5)+1]/1000, a[int(NR*0.99)]/1000}')
+    stats=$(pgbench_stats "$dir" $db "$dir/$2.sql" $c "$secs" "$3") || exit 1
+    read -r qps mean p50 p99 <<< "$stats"
     printf '%-24s %8s %8.1f %9s %9s %9s\n' "$1" $c "$qps" "$mean" "$p50" "$p99"
   done
 }

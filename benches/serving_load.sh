@@ -9,11 +9,11 @@
 #                                           SECONDS_PER_RUN=20, THREADS=2: pgrec.threads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/pgbench_stats.sh
 label=${1:-current}
 db=pgrec_load_bench
 secs=${SECONDS_PER_RUN:-20}
 threads=${THREADS:-2}
-BIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
 psql() { ./scripts/psql.sh -X -q -v ON_ERROR_STOP=1 "$@"; }
 if [ "${PGREC_KEEP:-0}" != 1 ] || ! psql -d postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
   psql -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
@@ -54,12 +54,8 @@ SQL
   chmod 644 "$dir"/*.sql
   for call in similar recommend batch; do
     for c in 1 4 16 64; do
-      rm -f "$dir"/log*
-      (cd "$dir" && runuser -u postgres -- env PGOPTIONS="-c pgrec.threads=$threads" "$BIN/pgbench" -n -c $c -j $(( c < 2 ? 1 : 2 )) -T "$secs" \
-        -f "$dir/$call.sql" -l --log-prefix="$dir/log" -h /var/run/postgresql $db > "$dir/out" 2>&1) || { cat "$dir/out"; exit 1; }
-      qps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$dir/out")
-      # per-transaction log: field 3 is the latency in microseconds
-      read -r mean p50 p99 < <(cat "$dir"/log* | awk '{print $3}' | sort -n | awk '{a[NR]=$1; s+=$1} END {printf "%.2f %.2f %.2f\n", s/NR/1000, a[int(NR*0.5)+1]/1000, a[int(NR*0.99)]/1000}')
+      stats=$(pgbench_stats "$dir" $db "$dir/$call.sql" $c "$secs" "-c pgrec.threads=$threads") || exit 1
+      read -r qps mean p50 p99 <<< "$stats"
       printf '%-9s %-10s %8s %8.1f %9s %9s %9s\n' $model $call $c "$qps" "$mean" "$p50" "$p99"
     done
   done

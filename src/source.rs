@@ -236,6 +236,17 @@ pub fn describe(spec: &SourceSpec<'_>) -> SourceShape {
     }
 }
 
+/// `sql` as a C string for SPI; `what` names the query if it holds a NUL byte.
+fn query_text(sql: String, what: &str) -> CString {
+    CString::new(sql).unwrap_or_else(|_| {
+        raise(
+            Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{what} must not contain NUL bytes"),
+            None,
+        )
+    })
+}
+
 /// Runs `sql` through an SPI cursor and calls `row` on every tuple with its descriptor. Tuples
 /// come in batches of BATCH_ROWS; each batch is read inside a memory context that is reset
 /// after it, and interrupts are serviced between batches. `what` names the source in errors.
@@ -244,13 +255,7 @@ pub(crate) fn for_each_row(
     what: &str,
     mut row: impl FnMut(*mut pg_sys::HeapTupleData, pg_sys::TupleDesc),
 ) {
-    let csql = CString::new(sql).unwrap_or_else(|_| {
-        raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{what} must not contain NUL bytes"),
-            None,
-        )
-    });
+    let csql = query_text(sql, what);
     let mut batch_cx = PgMemoryContexts::new("pgrec read batch");
     // SAFETY: the portal lives inside this SPI connection; every tuple pointer is used before
     // SPI_freetuptable releases its batch.
@@ -350,13 +355,7 @@ unsafe extern "C-unwind" fn receiver_done(_: *mut pg_sys::DestReceiver) {}
 /// the time of reading 30M rows). `row` runs in a memory context reset every BATCH_ROWS rows;
 /// the executor services interrupts between rows. `what` names the query in errors.
 pub(crate) fn for_each_slot(sql: String, what: &str, mut row: impl FnMut(SlotRow)) {
-    let csql = CString::new(sql).unwrap_or_else(|_| {
-        raise(
-            Code::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{what} must not contain NUL bytes"),
-            None,
-        )
-    });
+    let csql = query_text(sql, what);
     let mut batch_cx = PgMemoryContexts::new("pgrec read batch");
     let mut seen = 0i64;
     let mut on_slot = |slot: *mut pg_sys::TupleTableSlot| {
