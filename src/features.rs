@@ -1,5 +1,5 @@
 //! Reading user or item features (a table, view or SELECT keyed by the user or item column)
-//! through an SPI cursor. Each other column becomes a feature by its type: integer, text and
+//! through SPI (`source::for_each_slot`). Each other column becomes a feature by its type: integer, text and
 //! boolean columns are categorical, arrays are multi-valued, real / double precision / numeric
 //! columns are numeric. Keys that the ratings do not have are added (cold users and items).
 
@@ -10,7 +10,7 @@ use pgrx::prelude::*;
 use crate::errors::{raise, raise_detail, Code};
 use crate::keys::Keys;
 use crate::source::{
-    for_each_row, from_item, key_kind_of, probe_columns, quote_ident, read_key, type_name,
+    for_each_slot, from_item, key_kind_of, probe_columns, quote_ident, read_key, type_name,
 };
 
 /// Which columns of a feature source to use.
@@ -127,24 +127,20 @@ pub fn load_features(
     let kinds: Vec<FeatureKind> = chosen.iter().map(|c| c.1).collect();
     let mut builder = FeatureBuilder::new(chosen.into_iter().map(|(n, k, _)| (n, k)).collect());
     let mut skipped = 0u64;
-    // SAFETY: the tuples are rows of the query above: the key, then one column per kind.
-    for_each_row(select, "feature source", |tup, desc| unsafe {
-        let mut null = false;
-        let kd = pg_sys::heap_getattr(tup, 1, desc, &mut null);
-        if null {
+    // SAFETY: the rows are rows of the query above: the key, then one column per kind.
+    for_each_slot(select, "feature source", |row| unsafe {
+        let Some(kd) = row.get(1) else {
             skipped += 1;
             return;
-        }
+        };
         let e = read_key(kd, keys);
         let values: Vec<RawValue> = kinds
             .iter()
             .enumerate()
             .map(|(c, kind)| {
-                let mut isnull = false;
-                let d = pg_sys::heap_getattr(tup, c as i32 + 2, desc, &mut isnull);
-                if isnull {
+                let Some(d) = row.get(c + 2) else {
                     return RawValue::Null;
-                }
+                };
                 match kind {
                     FeatureKind::Categorical => String::from_datum(d, false)
                         .map(RawValue::Text)

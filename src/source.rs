@@ -1,5 +1,5 @@
-//! Reading a ratings source (table, view or SELECT) through an SPI cursor, in batches, on the
-//! backend thread, straight into compact arrays. The source runs read-only with the caller's
+//! Reading a ratings source (table, view or SELECT) through SPI, each row where the executor
+//! produces it, on the backend thread, straight into compact arrays. The source runs read-only with the caller's
 //! privileges; identifiers are quoted, never pasted.
 
 use std::ffi::CString;
@@ -13,6 +13,7 @@ use crate::errors::{raise, raise_detail, Code};
 use crate::keys::{KeyKind, Keys};
 use crate::params::RowWeights;
 
+/// Rows read between two resets of the read's memory context.
 const BATCH_ROWS: i64 = 10_000;
 
 /// Where the ratings come from and which columns hold what.
@@ -245,51 +246,6 @@ fn query_text(sql: String, what: &str) -> CString {
             None,
         )
     })
-}
-
-/// Runs `sql` through an SPI cursor and calls `row` on every tuple with its descriptor. Tuples
-/// come in batches of BATCH_ROWS; each batch is read inside a memory context that is reset
-/// after it, and interrupts are serviced between batches. `what` names the source in errors.
-pub(crate) fn for_each_row(
-    sql: String,
-    what: &str,
-    mut row: impl FnMut(*mut pg_sys::HeapTupleData, pg_sys::TupleDesc),
-) {
-    let csql = query_text(sql, what);
-    let mut batch_cx = PgMemoryContexts::new("pgrec read batch");
-    // SAFETY: the portal lives inside this SPI connection; every tuple pointer is used before
-    // SPI_freetuptable releases its batch.
-    Spi::connect(|_| unsafe {
-        let portal = pg_sys::SPI_cursor_open_with_args(
-            std::ptr::null(),
-            csql.as_ptr(),
-            0,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            true,
-            0,
-        );
-        loop {
-            pg_sys::SPI_cursor_fetch(portal, true, BATCH_ROWS as _);
-            let n = pg_sys::SPI_processed as usize;
-            let tt = pg_sys::SPI_tuptable;
-            if n == 0 || tt.is_null() {
-                break;
-            }
-            let desc = (*tt).tupdesc;
-            let rows = std::slice::from_raw_parts((*tt).vals, n);
-            batch_cx.switch_to(|_| {
-                for &tup in rows {
-                    row(tup, desc);
-                }
-            });
-            pg_sys::SPI_freetuptable(tt);
-            batch_cx.reset();
-            pgrx::check_for_interrupts!();
-        }
-        pg_sys::SPI_cursor_close(portal);
-    });
 }
 
 /// One result row of [`for_each_slot`], its columns deformed in the executor's slot.
