@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # pgvector's HNSW under the same concurrent load as pgrec's IVF (issue 33, item 2): on the item
-# vectors of serving_load.sh's ials model (run it once with PGREC_KEEP=1 first), an HNSW index
+# vectors of serving_load.sh's model 'load' (run it once with PGREC_KEEP=1 first, with the same
+# CATALOG: ials, the default, or mf), an HNSW index
 # (vendored pgvector, m 16, ef_construction 64, cosine), its recall@10 against the exact cosine
 # top 10 for 200 random items at several ef_search, then pgbench at 1, 4, 16 and 64 clients at
-# the smallest ef_search reaching recall 0.95 (and 0.99 where one does), beside pgrec's IVF
-# similar_items (the probes its build measured for recall 0.95) in the same run.
+# the smallest ef_search reaching recall 0.95 (and 0.99 where one does; its best otherwise),
+# beside pgrec's similar_items in the same run: IVF at the probes its build measured for recall
+# 0.95 (model load_ivf) and int8 codes (load_int8, exact answers).
 # pgvector reads its index through shared buffers (pgrec's serving files are mapped): give the
 # server room for it first (the issue's runs: shared_buffers 2GB).
-#   benches/hnsw_load.sh      (SECONDS_PER_RUN=8, THREADS=2: pgrec.threads)
+#   benches/hnsw_load.sh      (CATALOG=ials, SECONDS_PER_RUN=8, THREADS=2: pgrec.threads,
+#                              PGREC_MODELS="load_ivf load_int8": pgrec's rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/pgbench_stats.sh
-db=pgrec_load_bench
+case ${CATALOG:-ials} in
+  ials) db=pgrec_load_bench ;;
+  mf) db=pgrec_load_mf ;;
+  *) echo "CATALOG must be ials or mf" >&2; exit 2 ;;
+esac
+pgrec_models=${PGREC_MODELS:-load_ivf load_int8}
 secs=${SECONDS_PER_RUN:-8}
 threads=${THREADS:-2}
 psql() { ./scripts/psql.sh -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql -d $db -At -c "SELECT count(*) FROM q_items" >/dev/null 2>&1 || {
-  echo "run PGREC_KEEP=1 benches/serving_load.sh first (it keeps database $db and its models)"; exit 1; }
+  echo "run PGREC_KEEP=1 CATALOG=${CATALOG:-ials} benches/serving_load.sh first (it keeps database $db and its models)"; exit 1; }
 echo "== pgvector $(psql -At -d $db -c "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'") HNSW (m 16, ef_construction 64) on the item vectors of model 'load'"
 psql -d $db <<'SQL'
 SET client_min_messages = warning;
@@ -79,7 +87,7 @@ best=$(psql -d $db -At -c "SELECT max(r) - 0.005 FROM (SELECT count(*)::numeric 
     FROM hnsw_got g JOIN hnsw_exact e ON e.q = g.q AND e.item_id = g.item_id GROUP BY g.ef) s")
 efbest=$(pick "$best")
 echo "ef_search for recall 0.95: ${ef95:-none}; for 0.99: ${ef99:-none}; within 0.005 of the best: $efbest"
-psql -d $db -At -c "SELECT 'load_ivf: ' || (s->>'ann_probes') || ' probes of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
+psql -d $db -At -c "SELECT 'load_ivf: ' || coalesce((s->>'ann_probes') || ' probes', 'the exact scan') || ' of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
 n_items=$(psql -d $db -At -c "SELECT count(*) FROM q_items")
 dir=$(mktemp -d /tmp/pgrec_hnsw.XXXXXX)
 chmod 777 "$dir"
@@ -87,10 +95,12 @@ cat > "$dir/hnsw.sql" <<SQL
 \\set n random(1, $n_items)
 SELECT count(*) FROM (SELECT item_id FROM pv ORDER BY v <=> (SELECT v FROM pv WHERE item_id = (SELECT item_id FROM q_items WHERE n = :n)) LIMIT 11) x;
 SQL
-cat > "$dir/ivf.sql" <<SQL
+for model in $pgrec_models; do
+  cat > "$dir/$model.sql" <<SQL
 \\set n random(1, $n_items)
-SELECT count(*) FROM pgrec.similar_items('load_ivf', (SELECT item_id FROM q_items WHERE n = :n), 10);
+SELECT count(*) FROM pgrec.similar_items('$model', (SELECT item_id FROM q_items WHERE n = :n), 10);
 SQL
+done
 chmod 644 "$dir"/*.sql
 echo "== similar items under load, $secs s per run"
 printf '%-24s %8s %8s %9s %9s %9s\n' setting clients qps mean_ms p50_ms p99_ms
@@ -101,7 +111,9 @@ run() { # label script options
     printf '%-24s %8s %8.1f %9s %9s %9s\n' "$1" $c "$qps" "$mean" "$p50" "$p99"
   done
 }
-run "pgrec ivf (0.95)" ivf "-c pgrec.threads=$threads"
+for model in $pgrec_models; do
+  run "pgrec $model" $model "-c pgrec.threads=$threads"
+done
 if [ -n "$ef95" ]; then
   run "hnsw ef_search $ef95 (0.95)" hnsw "-c hnsw.ef_search=$ef95"
 else

@@ -16,6 +16,7 @@ use pgrec_core::algo::neural::ncf::{score_head_from_tensors, HEAD_TENSOR_PATTERN
 use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{ModelView, ScoreHead};
+use pgrec_core::quant::ScanRows;
 use pgrec_core::similarity::{item_support, ItemInteractions};
 use pgrec_core::store::{self, KeysIn, Mapped};
 use pgrec_core::train::Scorer;
@@ -106,9 +107,10 @@ impl ServingModel {
         self.data.item_popularity
     }
 
-    /// The item vectors as f16 bits, when the version asked for f16 serving.
-    pub fn f16_items(&self) -> Option<&[u16]> {
-        self.data.item_factors_f16
+    /// What catalog scans read the item vectors from: f16 bits or int8 codes when the
+    /// version asked for them, the f32 vectors otherwise.
+    pub fn scan_rows(&self) -> ScanRows<'_> {
+        self.data.scan_rows()
     }
 
     /// The approximate-search index, when the version asked for one.
@@ -513,6 +515,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
         user_keys: keys_in(info.user_kind, &users.ints, &users.texts),
         item_keys: keys_in(info.item_kind, &items.ints, &items.texts),
         f16_items: serving.f16(),
+        i8_items: serving.int8(),
         ivf: ivf.as_ref(),
         ivf_recall: &ivf_recall,
     };

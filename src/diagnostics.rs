@@ -5,6 +5,7 @@
 
 use pgrec_core::metrics::{embedding_health, norm_stats};
 use pgrec_core::pca::{Pca, MAX_FACTORS};
+use pgrec_core::quant::ScanRows;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
@@ -103,7 +104,11 @@ fn embedding_stats(model: &str) -> pgrx::JsonB {
         "version_id": m.info.id,
         "factors": k,
         "served_from": if m.is_mapped() { "shared file" } else { "backend memory" },
-        "serving_precision": if m.f16_items().is_some() { "f16" } else { "f32" },
+        "serving_precision": match m.scan_rows() {
+            ScanRows::F32 => "f32",
+            ScanRows::F16(_) => "f16",
+            ScanRows::I8(_) => "int8",
+        },
         "ann": m.ivf().map(|ivf| json!({
             "index": "ivf",
             "lists": ivf.n_lists(),

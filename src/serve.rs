@@ -6,6 +6,7 @@
 use crate::cache::{active, ServingModel};
 use crate::errors::{raise, Code};
 use crate::keys::{KeyArg, KeyKind, Keys};
+use pgrec_core::quant::ScanRows;
 use pgrec_core::serving;
 use pgrec_core::similarity::{
     embedding_neighbours_scan, ItemInteractions, Shrinkage, DEFAULT_SHRINKAGE,
@@ -243,7 +244,7 @@ pub(crate) fn recommend_indices(
         pgrec_core::ivf::recommend_ivf(&view, m.kernels, ivf, u, n, skip, probes)
     } else {
         on_scan_pool(view.n_items(), |parallel| {
-            serving::recommend_scan(&view, m.kernels, u, n, skip, parallel, m.f16_items())
+            serving::recommend_scan(&view, m.kernels, u, n, skip, parallel, m.scan_rows())
         })
     };
     diversify(m, ranked, k, ask.diversity)
@@ -365,7 +366,7 @@ fn similar_ranked(
                     k,
                     skip,
                     parallel,
-                    m.f16_items(),
+                    m.scan_rows(),
                 )
             })
         }
@@ -480,11 +481,11 @@ pub(crate) fn batch_rows(
     let kernels = m.kernels;
     let n = ranked_for(k, ask.diversity);
     let skip = left.skip();
-    // An IVF index or f16 item vectors: one search per user, the one `recommend` runs (same
-    // answers); exact f32: chunks of users as one matrix product.
+    // An IVF index or f16 or int8 item vectors: one search per user, the one `recommend` runs
+    // (same answers); exact f32: chunks of users as one matrix product.
     let ivf = m.ivf().zip(m.probes());
-    let f16 = m.f16_items();
-    let one_by_one = view.head.is_none() && (ivf.is_some() || f16.is_some());
+    let scan = m.scan_rows();
+    let one_by_one = view.head.is_none() && (ivf.is_some() || !matches!(scan, ScanRows::F32));
     let mut rows = Vec::new();
     for round in users.chunks(USERS_PER_ROUND) {
         pgrx::check_for_interrupts!();
@@ -494,7 +495,7 @@ pub(crate) fn batch_rows(
                     Some((index, probes)) => {
                         pgrec_core::ivf::recommend_ivf(&view, kernels, index, u, n, exclude, probes)
                     }
-                    None => serving::recommend_scan(&view, kernels, u, n, exclude, false, f16),
+                    None => serving::recommend_scan(&view, kernels, u, n, exclude, false, scan),
                 })
             } else {
                 serving::recommend_batch(&view, kernels, round, n, seen, skip, cancel)

@@ -5,6 +5,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pgrec_core::kernels::{f16_bits, Kernels};
 use pgrec_core::model::FactorModel;
 use pgrec_core::parallel::CancelFlag;
+use pgrec_core::quant::{quantize, I8Rows, ScanRows};
 use pgrec_core::serving::{recommend_batch, recommend_scan};
 use pgrec_core::similarity::{embedding_neighbours_scan, Shrinkage};
 use pgrec_core::topk::{top_k, Skip};
@@ -49,25 +50,32 @@ fn bench(c: &mut Criterion) {
         // The serving path: the unit scan, its f16 variant, and one batch of 64 users.
         let view = m.view();
         let half = f16_bits(&m.item_factors);
-        for (name, f16) in [
-            ("scan_f32_top10", None),
-            ("scan_f16_top10", Some(&half[..])),
+        let (codes, scales) = quantize(&m.item_factors, k);
+        let int8 = ScanRows::I8(I8Rows {
+            codes: &codes,
+            scales: &scales,
+        });
+        for (name, rows) in [
+            ("scan_f32_top10", ScanRows::F32),
+            ("scan_f16_top10", ScanRows::F16(&half)),
+            ("scan_int8_top10", int8),
         ] {
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{n_items}x{k}")),
                 &n_items,
-                |b, _| b.iter(|| recommend_scan(&view, kern, 3, 10, &[1, 2, 3], false, f16)),
+                |b, _| b.iter(|| recommend_scan(&view, kern, 3, 10, &[1, 2, 3], false, rows)),
             );
         }
-        // similar_items as served: cosine shrunk by support, f32 and f16 vectors.
+        // similar_items as served: cosine shrunk by support, f32 vectors, f16 and int8 copies.
         let support: Vec<f32> = (0..n_items).map(|i| (i % 97) as f32).collect();
         let shrink = Shrinkage {
             support: &support,
             shrinkage: 25.0,
         };
-        for (name, f16) in [
-            ("similar_scan_f32_top10", None),
-            ("similar_scan_f16_top10", Some(&half[..])),
+        for (name, rows) in [
+            ("similar_scan_f32_top10", ScanRows::F32),
+            ("similar_scan_f16_top10", ScanRows::F16(&half)),
+            ("similar_scan_int8_top10", int8),
         ] {
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{n_items}x{k}")),
@@ -83,7 +91,7 @@ fn bench(c: &mut Criterion) {
                             10,
                             Skip::NONE,
                             false,
-                            f16,
+                            rows,
                         )
                     })
                 },

@@ -13,6 +13,7 @@ use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::parallel::CancelFlag;
+use crate::quant::ScanRows;
 use crate::rng::stream;
 use crate::similarity::{cosine_of, shrink, Shrinkage, DEFAULT_SHRINKAGE};
 use crate::topk::{top_k, Scored, Skip, TopK};
@@ -703,8 +704,15 @@ pub fn measure_recall(
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact =
-                crate::serving::recommend_scan(view, kern, u, RECALL_K, Skip::NONE, false, None);
+            let exact = crate::serving::recommend_scan(
+                view,
+                kern,
+                u,
+                RECALL_K,
+                Skip::NONE,
+                false,
+                ScanRows::F32,
+            );
             Some(needs(exact, user_list_scores(view, kern, ivf, u)))
         })
         .collect();
@@ -723,7 +731,7 @@ pub fn measure_recall(
                 RECALL_K,
                 Skip::NONE,
                 false,
-                None,
+                ScanRows::F32,
             );
             Some(needs(
                 exact,
@@ -976,8 +984,17 @@ mod tests {
         probes: usize,
     ) -> f64 {
         let kern = Kernels::detect();
-        let exact =
-            embedding_neighbours_scan(view, kern, norms, sh, item, 10, Skip::NONE, false, None);
+        let exact = embedding_neighbours_scan(
+            view,
+            kern,
+            norms,
+            sh,
+            item,
+            10,
+            Skip::NONE,
+            false,
+            ScanRows::F32,
+        );
         let approx = similar_ivf(view, kern, ivf, norms, sh, item, 10, Skip::NONE, probes);
         recall(&exact, &approx)
     }
@@ -1066,7 +1083,7 @@ mod tests {
         let lists = ivf.as_ref().n_lists();
         for u in 0..5u32 {
             let exclude = [3u32, 17, 400];
-            let exact = recommend_scan(&view, kern, u, 10, &exclude, false, None);
+            let exact = recommend_scan(&view, kern, u, 10, &exclude, false, ScanRows::F32);
             let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, &exclude, lists);
             assert_eq!(exact, approx, "user {u}");
             assert!(approx.iter().all(|s| !exclude.contains(&s.index)));
@@ -1081,7 +1098,7 @@ mod tests {
                 10,
                 Skip::NONE,
                 false,
-                None,
+                ScanRows::F32,
             );
             let approx = similar_ivf(
                 &view,
@@ -1254,8 +1271,17 @@ mod tests {
         for item in [4u32, 900, 2500] {
             let hidden: Vec<u32> = (0..3000u32).filter(|i| i % 3 == 0 && *i != item).collect();
             let skip = Skip::sorted(&hidden);
-            let exact =
-                embedding_neighbours_scan(&view, kern, &norms, None, item, 10, skip, false, None);
+            let exact = embedding_neighbours_scan(
+                &view,
+                kern,
+                &norms,
+                None,
+                item,
+                10,
+                skip,
+                false,
+                ScanRows::F32,
+            );
             assert!(exact.iter().all(|s| s.index % 3 != 0 && s.index != item));
             let approx = similar_ivf(&view, kern, ivf.as_ref(), &norms, None, item, 10, skip, 1);
             assert_eq!(approx.len(), 10);
@@ -1299,13 +1325,13 @@ mod tests {
                 10,
                 Skip::NONE,
                 false,
-                None,
+                ScanRows::F32,
             );
             let ivf = ivf.as_ref();
             let approx = similar_ivf(&view, kern, ivf, &norms, None, item, 10, Skip::NONE, 2);
             total += recall(&exact, &approx);
             // f16 against the exact f16 scan (f16 itself reorders near-ties of the f32 one)
-            let h = Some(&half[..]);
+            let h = ScanRows::F16(&half[..]);
             let exact16 = embedding_neighbours_scan(
                 &view,
                 kern,
@@ -1339,8 +1365,17 @@ mod tests {
             shrunk / queries as f64
         );
         // One probe of random lists would miss: a wrong list order shows here.
-        let exact =
-            embedding_neighbours_scan(&view, kern, &norms, None, 3, 10, Skip::NONE, false, None);
+        let exact = embedding_neighbours_scan(
+            &view,
+            kern,
+            &norms,
+            None,
+            3,
+            10,
+            Skip::NONE,
+            false,
+            ScanRows::F32,
+        );
         let one = similar_ivf(
             &view,
             kern,
@@ -1406,7 +1441,8 @@ mod tests {
                 users
                     .iter()
                     .map(|&u| {
-                        let exact = recommend_scan(&view, kern, u, 10, Skip::NONE, false, None);
+                        let exact =
+                            recommend_scan(&view, kern, u, 10, Skip::NONE, false, ScanRows::F32);
                         let approx = recommend_ivf(&view, kern, ivf.as_ref(), u, 10, Skip::NONE, p);
                         recall(&exact, &approx)
                     })
@@ -1495,7 +1531,7 @@ mod tests {
         assert!(ivf.as_ref().is_consistent(100, 4));
         let view = m.view();
         let kern = Kernels::detect();
-        let exact = recommend_scan(&view, kern, 0, 5, &[], false, None);
+        let exact = recommend_scan(&view, kern, 0, 5, &[], false, ScanRows::F32);
         assert_eq!(
             recommend_ivf(&view, kern, ivf.as_ref(), 0, 5, &[], 1),
             exact

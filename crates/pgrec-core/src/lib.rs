@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod parallel;
 pub mod pca;
+pub mod quant;
 pub mod rng;
 pub mod serving;
 pub mod similarity;

@@ -14,6 +14,7 @@ use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::parallel::CancelFlag;
+use crate::quant::{scan_top_k_i8, ScanRows};
 use crate::topk::{scan_top_k, top_k, Scored, Skip, TopK};
 
 /// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
@@ -82,8 +83,9 @@ pub const PARALLEL_SCAN_ITEMS: usize = 32_768;
 
 /// The k best items for user `u` of a dot-product model, as `top_k` over
 /// [`ModelView::score_items`] gives them, computed unit by unit (see [`scan_top_k`]) without
-/// a buffer of every score. With `f16_items` (the item vectors as f16 bits) the dot products
-/// read those instead: half the bytes, scores within f16 rounding.
+/// a buffer of every score. `rows` says what the dot products read: the f32 vectors, their f16
+/// bits (half the bytes, scores within f16 rounding), or int8 codes (a quarter of the bytes,
+/// the same answer as from the f32 vectors: [`crate::quant`]).
 pub fn recommend_scan<'a>(
     view: &ModelView<'_>,
     kern: Kernels,
@@ -91,22 +93,34 @@ pub fn recommend_scan<'a>(
     k: usize,
     exclude: impl Into<Skip<'a>>,
     parallel: bool,
-    f16_items: Option<&[u16]>,
+    rows: ScanRows<'_>,
 ) -> Vec<Scored> {
     let base = view.global_mean + view.user_bias[u as usize];
     let p = view.user(u);
     let f = view.factors;
-    scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
-        let (a, b) = (lo * f, (lo + out.len()) * f);
-        match f16_items {
-            _ if f == 0 => out.fill(0.0),
-            Some(h) => kern.dots_f16(p, &h[a..b], out),
-            None => kern.dots(p, &view.item_factors[a..b], out),
-        }
+    let finish = |lo: usize, out: &mut [f32]| {
         for (s, b) in out.iter_mut().zip(&view.item_bias[lo..]) {
             *s += base + b;
         }
-    })
+    };
+    match rows {
+        ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
+            scan_top_k_i8(kern, p, codes, k, exclude, parallel, finish, |i| {
+                let mut s = [kern.dot(p, view.item(i))];
+                finish(i as usize, &mut s);
+                s[0]
+            })
+        }
+        _ => scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
+            let (a, b) = (lo * f, (lo + out.len()) * f);
+            match rows {
+                _ if f == 0 => out.fill(0.0),
+                ScanRows::F16(h) => kern.dots_f16(p, &h[a..b], out),
+                _ => kern.dots(p, &view.item_factors[a..b], out),
+            }
+            finish(lo, out);
+        }),
+    }
 }
 
 /// Users per chunk of a batch for a catalog of `n_items`.
@@ -591,7 +605,7 @@ mod tests {
         view.score_items(kern, 2, &mut scores);
         let want = top_k(&scores, 50, &exclude);
         assert_eq!(
-            recommend_scan(&view, kern, 2, 50, &exclude, false, None),
+            recommend_scan(&view, kern, 2, 50, &exclude, false, ScanRows::F32),
             want
         );
         for threads in [1, 2, 3] {
@@ -599,11 +613,12 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            let got = pool.install(|| recommend_scan(&view, kern, 2, 50, &exclude, true, None));
+            let got =
+                pool.install(|| recommend_scan(&view, kern, 2, 50, &exclude, true, ScanRows::F32));
             assert_eq!(got, want, "{threads} threads");
         }
         // the tie: item 5 and item 20,000 score the same, the smaller index first
-        let all = recommend_scan(&view, kern, 2, n, &[], false, None);
+        let all = recommend_scan(&view, kern, 2, n, &[], false, ScanRows::F32);
         let pos = |i: u32| all.iter().position(|s| s.index == i).unwrap();
         assert_eq!(pos(20_000), pos(5) + 1);
     }
@@ -617,8 +632,8 @@ mod tests {
         let half = f16_bits(&m.item_factors);
         let (mut found, mut worst) = (0usize, 0f32);
         for u in 0..40u32 {
-            let exact = recommend_scan(&view, kern, u, 10, &[], false, None);
-            let approx = recommend_scan(&view, kern, u, 10, &[], false, Some(&half));
+            let exact = recommend_scan(&view, kern, u, 10, &[], false, ScanRows::F32);
+            let approx = recommend_scan(&view, kern, u, 10, &[], false, ScanRows::F16(&half));
             found += approx
                 .iter()
                 .filter(|a| exact.iter().any(|e| e.index == a.index))

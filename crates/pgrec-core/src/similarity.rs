@@ -13,6 +13,7 @@
 use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
 use crate::model::{FactorModel, ModelView};
+use crate::quant::{scan_top_k_i8, ScanRows};
 use crate::topk::{Scored, Skip, TopK};
 
 /// Shrinkage of `embedding` similarities when the caller gives none.
@@ -137,13 +138,13 @@ pub fn embedding_neighbours(
         k,
         Skip::NONE,
         false,
-        None,
+        ScanRows::F32,
     )
 }
 
 /// [`embedding_neighbours`] skipping `exclude` too, with the catalog's units spread over the
 /// current rayon pool when `parallel` (see [`crate::topk::scan_top_k`]; the same answer either
-/// way), and the dot products read from `f16_items` (the item vectors as f16 bits) when given.
+/// way), and the dot products read from `rows` (see [`crate::serving::recommend_scan`]).
 #[allow(clippy::too_many_arguments)]
 pub fn embedding_neighbours_scan(
     view: &ModelView<'_>,
@@ -154,7 +155,7 @@ pub fn embedding_neighbours_scan(
     k: usize,
     exclude: Skip<'_>,
     parallel: bool,
-    f16_items: Option<&[u16]>,
+    rows: ScanRows<'_>,
 ) -> Vec<Scored> {
     let nq = norms[item as usize];
     if nq == 0.0 {
@@ -163,29 +164,36 @@ pub fn embedding_neighbours_scan(
     let q = view.item(item);
     let f = view.factors;
     let itself = [item];
-    crate::topk::scan_top_k(
-        view.n_items(),
-        k,
-        exclude.and(&itself),
-        parallel,
-        |lo, out| {
+    let exclude = exclude.and(&itself);
+    // Written as straight loops over slices (no branch per item) so that they vectorise.
+    let finish = |lo: usize, out: &mut [f32]| {
+        let norms = &norms[lo..lo + out.len()];
+        for (s, &nj) in out.iter_mut().zip(norms) {
+            *s = cosine_of(*s, nq, nj);
+        }
+        if let Some(sh) = shrinkage {
+            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
+                *s = shrink(*s, n, sh.shrinkage);
+            }
+        }
+    };
+    match rows {
+        ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
+            scan_top_k_i8(kern, q, codes, k, exclude, parallel, finish, |i| {
+                let mut s = [kern.dot(q, view.item(i))];
+                finish(i as usize, &mut s);
+                s[0]
+            })
+        }
+        _ => crate::topk::scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
             let (a, b) = (lo * f, (lo + out.len()) * f);
-            match f16_items {
-                Some(h) => kern.dots_f16(q, &h[a..b], out),
-                None => kern.dots(q, &view.item_factors[a..b], out),
+            match rows {
+                ScanRows::F16(h) => kern.dots_f16(q, &h[a..b], out),
+                _ => kern.dots(q, &view.item_factors[a..b], out),
             }
-            // Written as straight loops over slices (no branch per item) so that they vectorise.
-            let norms = &norms[lo..lo + out.len()];
-            for (s, &nj) in out.iter_mut().zip(norms) {
-                *s = cosine_of(*s, nq, nj);
-            }
-            if let Some(sh) = shrinkage {
-                for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
-                    *s = shrink(*s, n, sh.shrinkage);
-                }
-            }
-        },
-    )
+            finish(lo, out);
+        }),
+    }
 }
 
 impl ModelView<'_> {

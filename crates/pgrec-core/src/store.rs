@@ -17,9 +17,10 @@ use crate::checksum::{Checksum, CHECKSUM_AT};
 use crate::data::{ItemLists, UserItems};
 use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
+use crate::quant::{I8Rows, ScanRows};
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM06";
+pub const MAGIC: &[u8; 8] = b"PGRECM07";
 /// Bytes of the header; the section table follows it.
 pub const HEADER: usize = 64;
 /// Alignment of every section (from the start of the file).
@@ -53,9 +54,11 @@ enum Section {
     IvfRowsF16,
     ItemPopularity,
     IvfRecall,
+    ItemCodesI8,
+    ItemScalesI8,
 }
 /// Entries of the section table (16 bytes each: offset, byte length).
-pub const SECTIONS: usize = 24;
+pub const SECTIONS: usize = 26;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +96,9 @@ pub struct Parts<'a> {
     pub item_keys: KeysIn<'a>,
     /// Also store the item vectors as f16 (half the bytes for catalog scans to read).
     pub f16_items: bool,
+    /// Also store the item vectors as int8 codes with a scale per item (a quarter of the
+    /// bytes; scans re-score their candidates from the f32 vectors: [`crate::quant`]).
+    pub i8_items: bool,
     /// The approximate-search index, when the version asked for one.
     pub ivf: Option<&'a Ivf>,
     /// The index's recall@10 at each number of probes, measured when it was built
@@ -168,6 +174,11 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
     } else {
         Vec::new()
     };
+    let (codes, scales) = if p.i8_items {
+        crate::quant::quantize(p.item_factors, p.factors)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let ivf_half: Vec<u16> = match p.ivf {
         Some(x) if p.f16_items => f16_bits(&x.rows),
         _ => Vec::new(),
@@ -202,6 +213,8 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         as_bytes(&ivf_half),
         p.item_popularity.map_or(&[][..], as_bytes),
         as_bytes(p.ivf_recall),
+        as_bytes(&codes),
+        as_bytes(&scales),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -362,6 +375,8 @@ pub struct Mapped<'a> {
     pub item_keys: KeysRef<'a>,
     /// The item vectors as f16 bits, when the version asked for them.
     pub item_factors_f16: Option<&'a [u16]>,
+    /// The item vectors as int8 codes, when the version asked for them.
+    pub item_codes_i8: Option<I8Rows<'a>>,
     /// The approximate-search index, when the version asked for one.
     pub ivf: Option<IvfRef<'a>>,
     /// The index's recall@10 at each number of probes (one entry per list; empty when the
@@ -376,6 +391,16 @@ impl<'a> Mapped<'a> {
 
     pub fn n_items(&self) -> usize {
         self.item_bias.len()
+    }
+
+    /// What catalog scans read the item vectors from: f16 or int8 copies when the version
+    /// asked for one, the f32 vectors otherwise.
+    pub fn scan_rows(&self) -> ScanRows<'a> {
+        match (self.item_factors_f16, self.item_codes_i8) {
+            (Some(h), _) => ScanRows::F16(h),
+            (None, Some(c)) => ScanRows::I8(c),
+            (None, None) => ScanRows::F32,
+        }
     }
 
     /// Sorted seen item indices of user `u`.
@@ -414,6 +439,8 @@ const NAMES: [&str; SECTIONS] = [
     "f16 index rows",
     "item popularity",
     "index recall",
+    "int8 item codes",
+    "int8 item scales",
 ];
 
 /// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
@@ -693,6 +720,23 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         })?;
         (!h.is_empty()).then_some(h)
     };
+    let item_codes_i8 = {
+        let codes = sec.any::<i8>(ItemCodesI8)?;
+        let scales = sec.any::<f32>(ItemScalesI8)?;
+        if codes.is_empty() && scales.is_empty() {
+            None
+        } else {
+            require(
+                codes.len() == item_values
+                    && scales.len() == n_items
+                    && item_factors_f16.is_none()
+                    && !codes.contains(&i8::MIN)
+                    && scales.iter().all(|s| *s >= 0.0),
+                || "the int8 item codes do not agree with the header".into(),
+            )?;
+            Some(I8Rows { codes, scales })
+        }
+    };
     let ivf_offsets = sec.any::<u32>(IvfOffsets)?;
     let ivf = if ivf_offsets.is_empty() {
         let rest = [
@@ -795,6 +839,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             n_items,
         )?,
         item_factors_f16,
+        item_codes_i8,
         ivf,
         ivf_recall,
     })
@@ -881,6 +926,7 @@ mod tests {
             },
             item_keys: KeysIn::Int(&[100, 200, 300]),
             f16_items: text,
+            i8_items: !text,
             ivf: text.then_some(&ivf),
             ivf_recall: if text { &[0.75, 1.0] } else { &[] },
         };
@@ -924,6 +970,15 @@ mod tests {
                     assert_eq!(half::f16::from_bits(h[5]).to_f32(), -5.0);
                 }
                 None => assert!(!text),
+            }
+            // int8 codes when asked for (the integer case): item 2's largest value is -5
+            match m.item_codes_i8 {
+                Some(c) => {
+                    assert!(!text);
+                    assert_eq!((c.codes[5], c.scales[2]), (-127, 5.0 / 127.0));
+                    assert!(matches!(m.scan_rows(), ScanRows::I8(_)));
+                }
+                None => assert!(text),
             }
             match m.ivf {
                 Some(x) => {
@@ -1020,6 +1075,7 @@ mod tests {
             user_keys: KeysIn::Int(&[1]),
             item_keys: KeysIn::Int(&[1]),
             f16_items: false,
+            i8_items: false,
             ivf: None,
             ivf_recall: &[],
         };

@@ -6,7 +6,7 @@
 //! uses stays in bounds: no panic, no out-of-bounds read, no huge allocation, no endless loop.
 //!
 //! The property test builds real serving files of several shapes (integer and text keys, f32
-//! and f16 item vectors, with and without an IVF index, tiny and small models, no factors, no
+//! item vectors alone and with f16 or int8 copies (the shapes named "int8"), with and without an IVF index, tiny and small models, no factors, no
 //! users) and parses mutants of them: cuts at every section boundary, inside the section table
 //! and at random lengths, single and multi-bit flips, byte overwrites of the header and the
 //! section table, odd values in the table, the counts and the index sections, a wrong magic or
@@ -35,6 +35,7 @@ use pgrec_core::ivf::{self, Ivf, IvfBuilder, IvfParams, ListRows};
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::{FactorModel, ModelView};
 use pgrec_core::parallel::CancelFlag;
+use pgrec_core::quant::ScanRows;
 use pgrec_core::rng::{stream, Rng};
 use pgrec_core::serving;
 use pgrec_core::similarity::{self, ItemInteractions, Shrinkage};
@@ -65,6 +66,18 @@ struct Shape {
     rating_range: bool,
 }
 
+impl Shape {
+    /// Whether the file also holds int8 codes of the item vectors.
+    fn int8(&self) -> bool {
+        self.name.contains("int8")
+    }
+}
+
+/// Every way a scan can read the item vectors of `m`: the f32 vectors, and its copy if any.
+fn scan_rows<'a>(m: &Mapped<'a>) -> Vec<ScanRows<'a>> {
+    vec![ScanRows::F32, m.scan_rows()]
+}
+
 const fn shape(
     name: &'static str,
     (users, items, factors): (usize, usize, usize),
@@ -89,7 +102,14 @@ const fn shape(
 /// Even user and item counts in the tiny ones: a factor count off by 2^63 then gives the same
 /// products modulo 2^64 (the overflow the sizes are checked against).
 const SHAPES: &[Shape] = &[
-    shape("tiny int f32", (4, 6, 2), (false, false), false, None, true),
+    shape(
+        "tiny int int8",
+        (4, 6, 2),
+        (false, false),
+        false,
+        None,
+        true,
+    ),
     shape(
         "tiny text f16 ivf",
         (6, 8, 3),
@@ -115,7 +135,7 @@ const SHAPES: &[Shape] = &[
         false,
     ),
     shape(
-        "small int f32 ivf",
+        "small int int8 ivf",
         (40, 150, 16),
         (false, false),
         false,
@@ -335,6 +355,7 @@ fn build(shape: Shape, seed: u64) -> Built {
             KeysIn::Int(&item_ints)
         },
         f16_items: shape.f16,
+        i8_items: shape.int8(),
         ivf: ivf.as_ref(),
         // a measured index carries its recall curve (one entry per list), so its damage is
         // checked too
@@ -426,9 +447,9 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
             "seen of {u} in range"
         );
         acc += view.user(u).iter().map(|&x| x as f64).sum::<f64>();
-        for f16 in [None, m.item_factors_f16] {
+        for rows in scan_rows(m) {
             acc += total(&serving::recommend_scan(
-                &view, kern, u, 5, seen, false, f16,
+                &view, kern, u, 5, seen, false, rows,
             ));
         }
         if let Some(x) = m.ivf {
@@ -464,7 +485,7 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
     for &i in &items {
         acc += view.item(i).iter().map(|&x| x as f64).sum::<f64>();
         for shrink in [None, Some(sh)] {
-            for f16 in [None, m.item_factors_f16] {
+            for rows in scan_rows(m) {
                 acc += total(&similarity::embedding_neighbours_scan(
                     &view,
                     kern,
@@ -474,7 +495,7 @@ fn exercise(m: &Mapped<'_>, portable: bool) -> f64 {
                     5,
                     Skip::NONE,
                     false,
-                    f16,
+                    rows,
                 ));
             }
         }
@@ -1149,6 +1170,10 @@ fn intact_files_read_back_and_serve() {
             m.item_factors_f16.is_some(),
             s.f16 && s.items * s.factors > 0
         );
+        assert_eq!(
+            m.item_codes_i8.is_some(),
+            s.int8() && s.items * s.factors > 0
+        );
         match (&m.ivf, &b.ivf) {
             (Some(x), Some(want)) => {
                 assert_eq!((x.offsets, x.items), (&want.offsets[..], &want.items[..]));
@@ -1224,7 +1249,9 @@ fn a_flipped_bit_in_the_magic_is_refused() {
 fn another_format_version_is_refused() {
     assert_eq!(&MAGIC[..6], b"PGRECM");
     for b in all_built() {
-        for v in [b"02", b"03", b"04", b"05", b"07", b"00", b"99", b"6 "] {
+        for v in [
+            b"02", b"03", b"04", b"05", b"06", b"08", b"00", b"99", b"7 ",
+        ] {
             let mut bad = b.file.clone();
             bad[6..8].copy_from_slice(v);
             let buf = AlignedBytes::new(&bad);

@@ -184,6 +184,34 @@ FROM a LEFT JOIN b USING (i, item_id);
 -- predict and the other paths read the f32 vectors: the same answers
 SELECT bool_and(pgrec.predict('app_f16', u, 50) = pgrec.predict('app_ials', u, 50)) AS predict_unchanged
 FROM generate_series(1, 50) u;
+-- serving_precision int8: scans read int8 codes (a quarter of the bytes) and re-score their
+-- candidates from the f32 vectors: the same rows and the same scores as f32, bit for bit.
+SET client_min_messages = warning;
+SELECT version FROM pgrec.train('app_int8', 'SELECT user_id, item_id, rating FROM ml100k.split WHERE seed = 1 AND NOT is_test',
+                                'ials', params => '{"positive_threshold": 4, "serving_precision": "int8"}');
+SET client_min_messages = notice;
+SELECT j->>'serving_precision' AS int8_model, (SELECT params->>'serving_precision' FROM pgrec.model_versions WHERE model = 'app_int8') AS stored
+FROM pgrec.embedding_stats('app_int8') j;
+WITH a AS (SELECT u, r.* FROM generate_series(1, 300) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) r),
+     b AS (SELECT u, r.* FROM generate_series(1, 300) u, LATERAL pgrec.recommend('app_int8', u::bigint, 10) r)
+SELECT (SELECT count(*) FROM a) AS rows, (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b) d) AS differ,
+       (SELECT count(*) FROM (SELECT * FROM b EXCEPT SELECT * FROM a) d) AS extra;
+WITH a AS (SELECT u, r.* FROM generate_series(1, 50) u,
+             LATERAL pgrec.recommend('app_ials', u::bigint, 25, exclude => ARRAY[50, 100, 181]::bigint[], exclude_seen => false) r),
+     b AS (SELECT u, r.* FROM generate_series(1, 50) u,
+             LATERAL pgrec.recommend('app_int8', u::bigint, 25, exclude => ARRAY[50, 100, 181]::bigint[], exclude_seen => false) r)
+SELECT (SELECT count(*) FROM a) AS rows_with_exclusions, (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b) d) AS differ;
+WITH a AS (SELECT i, sh, s.* FROM generate_series(1, 200) i, unnest(ARRAY[0, 25]) sh,
+             LATERAL pgrec.similar_items('app_ials', i::bigint, 10, shrinkage => sh) s),
+     b AS (SELECT i, sh, s.* FROM generate_series(1, 200) i, unnest(ARRAY[0, 25]) sh,
+             LATERAL pgrec.similar_items('app_int8', i::bigint, 10, shrinkage => sh) s)
+SELECT (SELECT count(*) FROM a) AS similar_rows, (SELECT count(*) FROM (SELECT * FROM a EXCEPT SELECT * FROM b) d) AS differ;
+-- recommend_batch runs each user's int8 search as recommend does (f32 recommend's rows)
+SELECT count(*) AS batch_rows, count(*) FILTER (WHERE a.item_id = b.item_id AND a.score = b.score) AS same
+FROM (SELECT u AS user_id, row_number() OVER (PARTITION BY u ORDER BY r.score DESC, r.item_id) AS rank, r.item_id, r.score
+      FROM generate_series(1, 5) u, LATERAL pgrec.recommend('app_ials', u::bigint, 10) r) a
+JOIN pgrec.recommend_batch('app_int8', ARRAY[1, 2, 3, 4, 5]::bigint[], 10) b USING (user_id, rank);
+SELECT pgrec.drop_model('app_int8');
 \set VERBOSITY default
 SELECT version FROM pgrec.train('app_f8', 'SELECT 1 AS user_id, 1 AS item_id, 5 AS rating', 'ials',
                                 params => '{"serving_precision": "f8"}');

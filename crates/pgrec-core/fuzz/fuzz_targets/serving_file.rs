@@ -8,6 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use pgrec_core::data::ItemLists;
 use pgrec_core::kernels::Kernels;
 use pgrec_core::model::ModelView;
+use pgrec_core::quant::ScanRows;
 use pgrec_core::similarity::{embedding_neighbours_scan, ItemInteractions, Shrinkage};
 use pgrec_core::store::{self, AlignedBytes, KeysRef, Mapped};
 use pgrec_core::topk::Skip;
@@ -38,8 +39,8 @@ fn serve(m: &Mapped<'_>) {
     };
     for u in 0..nu.min(SAMPLE) {
         let seen = m.seen_of(u);
-        for f16 in [None, m.item_factors_f16] {
-            serving::recommend_scan(&view, kern, u, 5, seen, false, f16);
+        for rows in [ScanRows::F32, m.scan_rows()] {
+            serving::recommend_scan(&view, kern, u, 5, seen, false, rows);
         }
         if let Some(x) = m.ivf {
             ivf::recommend_ivf(&view, kern, x, u, 5, seen, x.n_lists());
@@ -50,8 +51,8 @@ fn serve(m: &Mapped<'_>) {
     }
     let co = ItemInteractions::new(m, ni as usize);
     for i in 0..ni.min(SAMPLE) {
-        for f16 in [None, m.item_factors_f16] {
-            embedding_neighbours_scan(&view, kern, m.item_norms, Some(sh), i, 5, Skip::NONE, false, f16);
+        for rows in [ScanRows::F32, m.scan_rows()] {
+            embedding_neighbours_scan(&view, kern, m.item_norms, Some(sh), i, 5, Skip::NONE, false, rows);
         }
         if let Some(x) = m.ivf {
             for shrink in [None, Some(sh)] {

@@ -1,0 +1,496 @@
+//! int8 codes of the item vectors (`"serving_precision": "int8"`), and catalog scans over them
+//! that return exactly what the exact f32 scan returns, reading a quarter of the bytes.
+//!
+//! Each item vector v is stored as 8-bit codes c and one scale s = max |v_i| / 127, so that
+//! every |v_i - s c_i| <= s / 2. A query q is quantised the same way to 15-bit codes (scale
+//! sq), and the integer dot product of the two code vectors, exact, gives a = sq s (cq . c),
+//! which is within a bound the rounding allows of the exact q . v (see [`Query`]). A scan
+//! computes a and the bound for every item, turns [a - e, a + e] into bounds of the item's
+//! final score (the score is a monotone function of the dot product: plus a bias, a cosine, a
+//! shrinkage), and keeps as candidates the items whose upper bound reaches the k-th best lower
+//! bound. Every item of the exact top k is among them, so scoring only the candidates exactly,
+//! from the f32 vectors, gives the exact scan's answer: the same items with the same scores,
+//! ties broken the same way. How many candidates there are depends on how close the scores
+//! crowd near the k-th: tens to a few hundred of a 767,000-item catalog.
+
+use rayon::prelude::*;
+
+use crate::kernels::Kernels;
+use crate::topk::{Scored, Skip, TopK, SCAN_CHUNK};
+
+/// Half a quantisation step, plus room for the float rounding of both dot products: a sum of
+/// f products is within f x 2^-24 of their absolute sum, at most 127.5 s ||q||_1 for either
+/// (0.5021 for 64 factors).
+fn half_step(f: usize) -> f32 {
+    0.5 + (f as f32 + 4.0) * 2.0 * 128.0 * f32::EPSILON
+}
+
+/// Largest |code| of a quantised query: with codes of at most 127 and at most
+/// [`MAX_INT_FACTORS`] of them, no integer dot product leaves i32.
+const QUERY_CODE: f32 = 16383.0;
+const MAX_INT_FACTORS: usize = 1024;
+
+/// How a scan computes its dot products over the codes.
+enum Query {
+    /// The query quantised too (q_i within sq / 2 of sq x cq_i): exact integer dot products,
+    /// a = w d with w = sq s, within w x `bound` of q . v.
+    Int {
+        codes: Vec<i16>,
+        sq: f32,
+        bound: f32,
+    },
+    /// The f32 query (more factors than the integer path allows, or a query that is not
+    /// finite): a = s (q . c), within s x `bound` of q . v.
+    Float { bound: f32 },
+}
+
+impl Query {
+    fn new(q: &[f32]) -> Self {
+        let f = q.len();
+        let qmax = q.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        if f > MAX_INT_FACTORS || !qmax.is_finite() || qmax < TINY {
+            let q1: f32 = q.iter().map(|x| x.abs()).sum();
+            return Query::Float {
+                bound: q1 * half_step(f),
+            };
+        }
+        let sq = qmax / QUERY_CODE;
+        let codes: Vec<i16> = q
+            .iter()
+            .map(|&x| (x / sq).round().clamp(-QUERY_CODE, QUERY_CODE) as i16)
+            .collect();
+        let l1 = codes.iter().map(|&c| (c as i32).abs() as f32).sum::<f32>();
+        let f = f as f32;
+        // q . v - sq s (cq . c) = sq s (cq . dv + dq . c + dq . dv) with every |dq_i|, |dv_i|
+        // <= 1/2 and |c_i| <= 127: at most sq s (l1 / 2 + 63.5 f + f / 4); then the exact
+        // dot product's own rounding (f x 2^-24 of at most sq s 127.5 (l1 + f / 2)), and a
+        // thousandth for the rounding of a, w and the bounds themselves.
+        let bound = (l1 / 2.0 + 63.75 * f) * 1.001 + (l1 + f) * 128.0 * f * f32::EPSILON;
+        Query::Int { codes, sq, bound }
+    }
+}
+
+/// Below this largest |value|, a row is stored as zeros (a scale that small loses precision
+/// in the division); its scale then bounds the row's values themselves.
+const TINY: f32 = 1e-30;
+
+/// What a catalog scan reads the item vectors from.
+#[derive(Clone, Copy, Debug)]
+pub enum ScanRows<'a> {
+    /// The f32 vectors themselves.
+    F32,
+    /// f16 bits of the vectors: half the bytes, scores within f16 rounding.
+    F16(&'a [u16]),
+    /// int8 codes: a quarter of the bytes, then the candidates re-scored from the f32 vectors
+    /// (the exact answer).
+    I8(I8Rows<'a>),
+}
+
+/// The int8 codes of item vectors (rows of `factors` codes) and one scale per row.
+#[derive(Clone, Copy, Debug)]
+pub struct I8Rows<'a> {
+    pub codes: &'a [i8],
+    pub scales: &'a [f32],
+}
+
+/// Codes and scales of `values` (rows of `factors` values). A row that is not finite gets an
+/// infinite scale: its bounds are then unknown, and it is always scored exactly.
+pub fn quantize(values: &[f32], factors: usize) -> (Vec<i8>, Vec<f32>) {
+    let f = factors.max(1);
+    let rows = if factors == 0 { 0 } else { values.len() / f };
+    let mut codes = vec![0i8; rows * factors];
+    let mut scales = vec![0f32; rows];
+    for (r, (row, out)) in values
+        .chunks_exact(f)
+        .zip(codes.chunks_exact_mut(f))
+        .enumerate()
+        .take(rows)
+    {
+        let m = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        scales[r] = if !row.iter().all(|x| x.is_finite()) {
+            f32::INFINITY
+        } else if m < TINY {
+            // codes stay 0; |v_i| <= m <= (2 m) / 2 as the bound needs
+            2.0 * m
+        } else {
+            let s = m / 127.0;
+            for (c, &x) in out.iter_mut().zip(row) {
+                *c = (x / s).round().clamp(-127.0, 127.0) as i8;
+            }
+            s
+        };
+    }
+    (codes, scales)
+}
+
+/// The k best items 0..n by `finish(dot)`, as [`crate::topk::scan_top_k`] over the exact dot
+/// products gives them, skipping `exclude` and NaN scores, ties to the smaller index.
+///
+/// `finish(lo, out)` turns the dot products of items lo..lo + out.len() into their scores in
+/// place, element by element, and must be monotone in each dot product (increasing or
+/// decreasing); `exact(i)` is item i's exact score, the value the exact scan computes for it.
+/// With `parallel` the units run on the current rayon pool.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_top_k_i8<'a>(
+    kern: Kernels,
+    q: &[f32],
+    rows: I8Rows<'_>,
+    k: usize,
+    exclude: impl Into<Skip<'a>>,
+    parallel: bool,
+    finish: impl Fn(usize, &mut [f32]) + Sync,
+    exact: impl Fn(u32) -> f32 + Sync,
+) -> Vec<Scored> {
+    let exclude = exclude.into();
+    let n = rows.scales.len();
+    let f = q.len();
+    if k == 0 || n == 0 {
+        return Vec::new();
+    }
+    let query = Query::new(q);
+    // One unit: its candidates (index, lower bound, upper bound).
+    let unit = |c: usize| -> Vec<(u32, f32, f32)> {
+        let lo = c * SCAN_CHUNK;
+        let hi = (lo + SCAN_CHUNK).min(n);
+        let mut low = vec![0f32; hi - lo];
+        let mut high = vec![0f32; hi - lo];
+        let codes = &rows.codes[lo * f..hi * f];
+        let scales = &rows.scales[lo..hi];
+        // Straight loops over slices, without branches, so that they vectorise. A zero row
+        // (s = 0) gets the bounds [0, 0] of its exact dot product; a row that is not finite
+        // (s = inf) NaN bounds, which keep it a candidate.
+        match &query {
+            Query::Int {
+                codes: cq,
+                sq,
+                bound,
+            } => {
+                let (sq, bound) = (*sq, *bound);
+                let mut dots = vec![0i32; hi - lo];
+                kern.dots_i8_i16(cq, codes, &mut dots);
+                for (((l, h), &s), &d) in low.iter_mut().zip(high.iter_mut()).zip(scales).zip(&dots)
+                {
+                    let w = sq * s;
+                    let (a, e) = (w * d as f32, w * bound);
+                    (*l, *h) = (a - e, a + e);
+                }
+            }
+            Query::Float { bound } => {
+                let bound = *bound;
+                if f > 0 {
+                    kern.dots_i8(q, codes, &mut low);
+                }
+                for ((l, h), &s) in low.iter_mut().zip(high.iter_mut()).zip(scales) {
+                    let (a, e) = (s * *l, s * bound);
+                    (*l, *h) = (a - e, a + e);
+                }
+            }
+        }
+        finish(lo, &mut low);
+        finish(lo, &mut high);
+        // a decreasing finish swaps the bounds (NaN stays NaN)
+        for (l, h) in low.iter_mut().zip(high.iter_mut()) {
+            let (a, b) = (*l, *h);
+            let swap = a > b;
+            *l = if swap { b } else { a };
+            *h = if swap { a } else { b };
+        }
+        let skip = exclude.from_index(lo as u32);
+        let floor = unit_floor(&low, k, skip, lo);
+        let mut found = Vec::new();
+        for (b, chunk) in high.chunks(BLOCK).enumerate() {
+            // most blocks hold no candidate: one vectorised test each (NaN is a candidate)
+            if !chunk.iter().fold(false, |any, &h| any | reaches(h, floor)) {
+                continue;
+            }
+            for (j, &h) in chunk.iter().enumerate() {
+                let at = b * BLOCK + j;
+                let i = (lo + at) as u32;
+                if reaches(h, floor) && !skip.contains(i) {
+                    found.push((i, low[at], h));
+                }
+            }
+        }
+        found
+    };
+    let units = n.div_ceil(SCAN_CHUNK);
+    let candidates: Vec<(u32, f32, f32)> = if parallel {
+        (0..units).into_par_iter().map(unit).flatten().collect()
+    } else {
+        (0..units).flat_map(unit).collect()
+    };
+    // The k-th best lower bound of the whole catalog: each unit's k best lower bounds are among
+    // its candidates (a lower bound is at most its upper bound).
+    let mut lows = TopK::new(k);
+    for &(i, l, _) in &candidates {
+        lows.push(i, l);
+    }
+    let lows = lows.into_sorted();
+    let floor = if lows.len() == k {
+        lows[k - 1].score
+    } else {
+        f32::NEG_INFINITY
+    };
+    let mut top = TopK::new(k);
+    for &(i, _, h) in &candidates {
+        if reaches(h, floor) {
+            top.push(i, exact(i));
+        }
+    }
+    top.into_sorted()
+}
+
+/// The k-th best of a unit's lower bounds (its items lo..), or -inf with fewer than k.
+fn unit_floor(low: &[f32], k: usize, skip: Skip<'_>, lo: usize) -> f32 {
+    let mut top = TopK::new(k);
+    for (b, chunk) in low.chunks(BLOCK).enumerate() {
+        // a block whose largest bound cannot enter is passed over (max ignores NaN, which
+        // never enters)
+        if !top.admits(chunk.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))) {
+            continue;
+        }
+        for (j, &x) in chunk.iter().enumerate() {
+            let i = (lo + b * BLOCK + j) as u32;
+            if top.admits(x) && !skip.contains(i) {
+                top.push(i, x);
+            }
+        }
+    }
+    let best = top.into_sorted();
+    if best.len() == k {
+        best[k - 1].score
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
+/// Whether an upper bound reaches the floor (a NaN bound is unknown: it does).
+#[inline(always)]
+fn reaches(high: f32, floor: f32) -> bool {
+    high >= floor || high.is_nan()
+}
+
+/// Items a scan tests together before looking at them one by one.
+const BLOCK: usize = 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topk::scan_top_k;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn codes_are_within_half_a_step_of_the_values() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+        let f = 13;
+        let mut values: Vec<f32> = (0..f * 50)
+            .map(|_| rng.gen_range(-3.0..3.0f32).powi(3))
+            .collect();
+        values[f..2 * f].fill(0.0); // a zero row
+        values[2 * f..3 * f].fill(1e-35); // a row too small to divide by its scale
+        values[3 * f + 4] = f32::NAN; // a row that is not finite
+        let (codes, scales) = quantize(&values, f);
+        assert_eq!((codes.len(), scales.len()), (values.len(), 50));
+        assert_eq!(scales[1], 0.0);
+        assert!(scales[3].is_infinite());
+        for r in (0..50).filter(|&r| r != 3) {
+            let s = scales[r];
+            for j in 0..f {
+                let (v, c) = (values[r * f + j], codes[r * f + j]);
+                assert!(c != -128, "row {r}: -128 is never a code");
+                assert!(
+                    (v - s * c as f32).abs() <= s * 0.5 * (1.0 + 1e-5),
+                    "row {r} value {j}: {v} against {s} x {c}"
+                );
+            }
+        }
+        // the largest |value| of a row is code +-127 exactly
+        let r0 = &values[..f];
+        let m = r0.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        let at = r0.iter().position(|&x| x.abs() == m).unwrap();
+        assert_eq!(codes[at].unsigned_abs(), 127);
+    }
+
+    type Finish<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+    /// The exact scan of `finish(dot)` that `scan_top_k_i8` must reproduce.
+    fn exact_scan(
+        kern: Kernels,
+        q: &[f32],
+        values: &[f32],
+        k: usize,
+        exclude: Skip<'_>,
+        finish: Finish<'_>,
+    ) -> Vec<Scored> {
+        let f = q.len();
+        scan_top_k(values.len() / f, k, exclude, false, |lo, out| {
+            kern.dots(q, &values[lo * f..(lo + out.len()) * f], out);
+            finish(lo, out);
+        })
+    }
+
+    #[test]
+    fn answers_are_the_exact_scans_bit_for_bit() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(2);
+        for kern in [Kernels::detect(), Kernels::portable()] {
+            for (trial, &(n, f)) in [
+                (20_000usize, 64usize),
+                (9_000, 12),
+                (300, 8),
+                (17_000, 33),
+                (400, 1100),
+            ]
+            .iter()
+            .enumerate()
+            {
+                // (1,100 factors: more than the integer dot products take, the f32 query path)
+                // items of very different norms, some of them duplicates (exact ties) and near
+                // duplicates, one zero vector
+                let mut values: Vec<f32> = (0..n * f)
+                    .map(|i| rng.gen_range(-1.0..1.0f32) * (1 + (i / f) % 7) as f32)
+                    .collect();
+                for d in 0..40 {
+                    let (a, b) = (rng.gen_range(0..n), rng.gen_range(0..n));
+                    let src: Vec<f32> = values[a * f..(a + 1) * f].to_vec();
+                    values[b * f..(b + 1) * f].copy_from_slice(&src);
+                    if d % 2 == 0 {
+                        values[b * f] += 1e-6;
+                    }
+                }
+                values[5 * f..6 * f].fill(0.0);
+                let (codes, scales) = quantize(&values, f);
+                let rows = I8Rows {
+                    codes: &codes,
+                    scales: &scales,
+                };
+                let bias: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect();
+                let norms: Vec<f32> = values.chunks(f).map(|r| kern.dot(r, r).sqrt()).collect();
+                let support: Vec<f32> = (0..n).map(|i| (i % 50) as f32).collect();
+                let mut excluded: Vec<u32> = (0..200).map(|_| rng.gen_range(0..n as u32)).collect();
+                excluded.sort_unstable();
+                excluded.dedup();
+                for query in 0..6 {
+                    let qi = rng.gen_range(0..n);
+                    let q: Vec<f32> = values[qi * f..(qi + 1) * f].to_vec();
+                    let nq = norms[qi];
+                    // recommend (dot plus bias), a cosine shrunk by support, and a decreasing
+                    // transform
+                    let plus_bias = |lo: usize, out: &mut [f32]| {
+                        for (s, b) in out.iter_mut().zip(&bias[lo..]) {
+                            *s += 0.25 + b;
+                        }
+                    };
+                    let cosine = |lo: usize, out: &mut [f32]| {
+                        // as serving's shrunk cosine computes it
+                        for (s, &nj) in out.iter_mut().zip(&norms[lo..]) {
+                            *s = (*s / (nq * nj)).clamp(-1.0, 1.0);
+                        }
+                        for (s, &m) in out.iter_mut().zip(&support[lo..]) {
+                            *s = *s * m / (m + 5.0);
+                        }
+                    };
+                    let negated = |_: usize, out: &mut [f32]| {
+                        for s in out.iter_mut() {
+                            *s = -*s;
+                        }
+                    };
+                    let finishes: [Finish<'_>; 3] = [&plus_bias, &cosine, &negated];
+                    for (which, finish) in finishes.into_iter().enumerate() {
+                        for k in [1usize, 10, 100, n + 5] {
+                            let skip = if query % 2 == 0 {
+                                Skip::sorted(&excluded)
+                            } else {
+                                Skip::NONE
+                            };
+                            let want = exact_scan(kern, &q, &values, k, skip, finish);
+                            let got = scan_top_k_i8(
+                                kern,
+                                &q,
+                                rows,
+                                k,
+                                skip,
+                                query % 3 == 0,
+                                finish,
+                                |i| {
+                                    let mut s = [kern.dot(&q, &values[i as usize * f..][..f])];
+                                    finish(i as usize, &mut s);
+                                    s[0]
+                                },
+                            );
+                            let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
+                                v.iter().map(|s| (s.index, s.score.to_bits())).collect()
+                            };
+                            assert_eq!(
+                                bits(&got),
+                                bits(&want),
+                                "trial {trial} query {query} finish {which} k {k}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rounding at its worst: item 0's values all round down by almost half a step, item 1's
+    /// (a slightly smaller scale) all round up, so that item 1 leads on the codes by far more
+    /// than item 0 leads on the exact scores. Only a bound as wide as the rounding allows keeps
+    /// item 0, the exact best, among the candidates (on both the integer and the f32 query
+    /// paths).
+    #[test]
+    fn a_bound_as_wide_as_the_rounding_keeps_the_exact_best() {
+        for f in [16usize, 64, 1040] {
+            let mut values = vec![0f32; 2 * f];
+            values[0] = 127.0; // scale 1
+            values[1..f].fill(10.49); // codes 10, exact 10.49
+            values[f] = 126.0; // scale 126 / 127
+            values[f + 1..].fill(10.45); // codes 11 (10.53 steps), exact 10.45
+            let (codes, scales) = quantize(&values, f);
+            assert_eq!((codes[1], codes[f + 1]), (10, 11));
+            let q = vec![1f32; f];
+            let kern = Kernels::detect();
+            let exact = |i: u32| kern.dot(&q, &values[i as usize * f..][..f]);
+            assert!(exact(0) > exact(1));
+            let got = scan_top_k_i8(
+                kern,
+                &q,
+                I8Rows {
+                    codes: &codes,
+                    scales: &scales,
+                },
+                1,
+                Skip::NONE,
+                false,
+                |_, _| {},
+                exact,
+            );
+            assert_eq!(got[0].index, 0, "{f} factors");
+        }
+    }
+
+    #[test]
+    fn a_row_that_is_not_finite_is_scored_exactly() {
+        let f = 8;
+        let mut values: Vec<f32> = (0..f * 100).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        values[7 * f + 3] = f32::INFINITY;
+        let (codes, scales) = quantize(&values, f);
+        let q = vec![1.0f32; f];
+        let kern = Kernels::detect();
+        let exact = |i: u32| kern.dot(&q, &values[i as usize * f..][..f]);
+        let got = scan_top_k_i8(
+            kern,
+            &q,
+            I8Rows {
+                codes: &codes,
+                scales: &scales,
+            },
+            3,
+            Skip::NONE,
+            false,
+            |_, _| {},
+            exact,
+        );
+        assert_eq!(got[0].index, 7);
+        assert_eq!(got[0].score, f32::INFINITY);
+    }
+}
