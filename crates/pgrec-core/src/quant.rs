@@ -50,6 +50,8 @@ impl Query {
         let qmax = q.iter().fold(0f32, |m, &x| m.max(x.abs()));
         if f > MAX_INT_FACTORS || !qmax.is_finite() || qmax < TINY {
             let q1: f32 = q.iter().map(|x| x.abs()).sum();
+            // (a query so small that its bounds leave the normal range gets unknown bounds in
+            // the scan, below)
             return Query::Float {
                 bound: q1 * half_step(f),
             };
@@ -69,6 +71,10 @@ impl Query {
         Query::Int { codes, sq, bound }
     }
 }
+
+/// The smallest scale of a dot product (or of its bound) whose rounding stays relative: below
+/// it, an item's bounds are unknown and the item is scored exactly.
+const MIN_SCALE: f32 = f32::MIN_POSITIVE;
 
 /// Below this largest |value|, a row is stored as zeros (a scale that small loses precision
 /// in the division); its scale then bounds the row's values themselves.
@@ -171,7 +177,13 @@ pub fn scan_top_k_i8<'a>(
                 for (((l, h), &s), &d) in low.iter_mut().zip(high.iter_mut()).zip(scales).zip(&dots)
                 {
                     let w = sq * s;
-                    let (a, e) = (w * d as f32, w * bound);
+                    // below the normal range w loses the precision the bound relies on
+                    let e = if w < MIN_SCALE && s != 0.0 {
+                        f32::INFINITY
+                    } else {
+                        w * bound
+                    };
+                    let a = w * d as f32;
                     (*l, *h) = (a - e, a + e);
                 }
             }
@@ -181,7 +193,13 @@ pub fn scan_top_k_i8<'a>(
                     kern.dots_i8(q, codes, &mut low);
                 }
                 for ((l, h), &s) in low.iter_mut().zip(high.iter_mut()).zip(scales) {
-                    let (a, e) = (s * *l, s * bound);
+                    let e = s * bound;
+                    let e = if e < MIN_SCALE && s != 0.0 {
+                        f32::INFINITY
+                    } else {
+                        e
+                    };
+                    let a = s * *l;
                     (*l, *h) = (a - e, a + e);
                 }
             }
@@ -358,6 +376,12 @@ mod tests {
                     }
                 }
                 values[5 * f..6 * f].fill(0.0);
+                if trial == 2 {
+                    // magnitudes where sq x s leaves the normal range (1e-20 x 1e-20 / 2e6)
+                    for v in values.iter_mut() {
+                        *v *= 1e-20;
+                    }
+                }
                 let (codes, scales) = quantize(&values, f);
                 let rows = I8Rows {
                     codes: &codes,
@@ -371,7 +395,11 @@ mod tests {
                 excluded.dedup();
                 for query in 0..6 {
                     let qi = rng.gen_range(0..n);
-                    let q: Vec<f32> = values[qi * f..(qi + 1) * f].to_vec();
+                    let mut q: Vec<f32> = values[qi * f..(qi + 1) * f].to_vec();
+                    if query == 5 {
+                        // a query near the bottom of the float range (1e-35 in trial 2)
+                        q.iter_mut().for_each(|x| *x *= 1e-15);
+                    }
                     let nq = norms[qi];
                     // recommend (dot plus bias), a cosine shrunk by support, and a decreasing
                     // transform
