@@ -282,70 +282,6 @@ unsafe fn dots_f16_avx2(q: &[f32], rows: &[u16], out: &mut [f32]) {
     dots_f16_body(q, &rows[done * k..n * k], &mut out[done..n]);
 }
 
-/// out[r] = sum of q[j] * rows[r * k + j] (k = q.len()), the rows stored as int8 codes: each
-/// code widened to f32 and the products summed in f32 in the lane order of `dot_body`. The
-/// caller multiplies by the row's scale ([`crate::quant`]).
-#[inline(always)]
-pub(crate) fn dots_i8_body(q: &[f32], rows: &[i8], out: &mut [f32]) {
-    let k = q.len().max(1);
-    let mut wide = vec![0f32; k];
-    for (o, row) in out.iter_mut().zip(rows.chunks_exact(k)) {
-        for (w, &c) in wide.iter_mut().zip(row) {
-            *w = c as f32;
-        }
-        *o = dot_body(q, &wide);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dots_i8_avx2(q: &[f32], rows: &[i8], out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let k = q.len();
-    if k == 0 || !k.is_multiple_of(8) {
-        return dots_i8_body(q, rows, out);
-    }
-    let n = out.len().min(rows.len() / k);
-    let blocks = n / F16_BLOCK;
-    for b in 0..blocks {
-        // SAFETY (whole block): rows b*4 .. b*4+3 lie inside rows[..n*k]; every load reads 8
-        // codes at j + 8 <= k of a row, or 8 values of q; the store writes out[b*4..b*4+4]
-        // with b*4 + 4 <= n <= out.len(); avx2 and fma are enabled on this function.
-        let base = unsafe { rows.as_ptr().add(b * F16_BLOCK * k) };
-        // as in the f16 kernel: the streamer stops at page boundaries
-        let ahead = base.wrapping_add(PREFETCH_BLOCKS * F16_BLOCK * k);
-        for line in (0..F16_BLOCK * k).step_by(64) {
-            // a hint: it never faults, whatever the address
-            _mm_prefetch(ahead.wrapping_add(line), _MM_HINT_T0);
-        }
-        let (mut a0, mut a1, mut a2, mut a3) = (
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-            _mm256_setzero_ps(),
-        );
-        let mut j = 0;
-        while j < k {
-            let y = unsafe { _mm256_loadu_ps(q.as_ptr().add(j)) };
-            let c = |r: usize| unsafe {
-                _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-                    base.add(r * k + j) as *const __m128i
-                )))
-            };
-            a0 = _mm256_fmadd_ps(c(0), y, a0);
-            a1 = _mm256_fmadd_ps(c(1), y, a1);
-            a2 = _mm256_fmadd_ps(c(2), y, a2);
-            a3 = _mm256_fmadd_ps(c(3), y, a3);
-            j += 8;
-        }
-        let s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        let sums = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-        unsafe { _mm_storeu_ps(out.as_mut_ptr().add(b * F16_BLOCK), sums) };
-    }
-    let done = blocks * F16_BLOCK;
-    dots_i8_body(q, &rows[done * k..n * k], &mut out[done..n]);
-}
-
 /// out[r] = sum of q[j] * rows[r * k + j] in integers (k = q.len()): exact, so every build
 /// gives the same value. The caller keeps |q[j]| <= 16383 and k <= 1024, so that no sum
 /// leaves i32 (16383 x 127 x 1024 < 2^31).
@@ -484,18 +420,6 @@ impl Kernels {
             return unsafe { dots_f16_avx2(q, rows, out) };
         }
         dots_f16_body(q, rows, out)
-    }
-
-    /// `dots` over rows stored as int8 codes (a quarter of the bytes), unscaled. The SIMD path
-    /// sums in another order than the portable one: results agree to float rounding.
-    #[inline(always)]
-    pub fn dots_i8(self, q: &[f32], rows: &[i8], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            // SAFETY: avx2 and fma were detected at run time.
-            return unsafe { dots_i8_avx2(q, rows, out) };
-        }
-        dots_i8_body(q, rows, out)
     }
 
     /// Integer dot products of an i16 query with rows of int8 codes (see `dots_i8_i16_body`
@@ -656,29 +580,6 @@ mod tests {
                     let want = scalar_dot(&q, &rounded[r * n..(r + 1) * n]);
                     assert!(
                         (*g as f64 - want).abs() < 1e-5 * (1.0 + n as f64),
-                        "n={n} row {r}: {g} vs {want}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn i8_dots_agree_with_f32_dots_of_the_codes() {
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(6);
-        for n in [1usize, 7, 8, 9, 16, 24, 32, 64, 67, 128] {
-            let q: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
-            let codes: Vec<i8> = (0..n * 11).map(|_| rng.gen_range(-127..=127)).collect();
-            let wide: Vec<f32> = codes.iter().map(|&c| c as f32).collect();
-            for k in [Kernels::detect(), Kernels::portable()] {
-                // 11 rows: two blocks of four and a tail of three; one more output than rows
-                let mut got = vec![f32::NAN; 12];
-                k.dots_i8(&q, &codes, &mut got);
-                assert!(got[11].is_nan(), "n={n}: wrote past the last row");
-                for (r, g) in got[..11].iter().enumerate() {
-                    let want = scalar_dot(&q, &wide[r * n..(r + 1) * n]);
-                    assert!(
-                        (*g as f64 - want).abs() < 1e-4 * (1.0 + n as f64),
                         "n={n} row {r}: {g} vs {want}"
                     );
                 }

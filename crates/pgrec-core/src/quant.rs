@@ -18,48 +18,34 @@ use rayon::prelude::*;
 use crate::kernels::Kernels;
 use crate::topk::{Scored, Skip, TopK, SCAN_CHUNK};
 
-/// Half a quantisation step, plus room for the float rounding of both dot products: a sum of
-/// f products is within f x 2^-24 of their absolute sum, at most 127.5 s ||q||_1 for either
-/// (0.5021 for 64 factors).
-fn half_step(f: usize) -> f32 {
-    0.5 + (f as f32 + 4.0) * 2.0 * 128.0 * f32::EPSILON
+/// Largest |code| of a quantised query over `f` factors: codes of at most 127, so that no
+/// integer dot product leaves i32 (16,383 up to 1,032 factors, fewer bits past that).
+fn query_code(f: usize) -> f32 {
+    (i32::MAX as usize / (127 * f.max(1))).min(16383) as f32
 }
 
-/// Largest |code| of a quantised query: with codes of at most 127 and at most
-/// [`MAX_INT_FACTORS`] of them, no integer dot product leaves i32.
-const QUERY_CODE: f32 = 16383.0;
-const MAX_INT_FACTORS: usize = 1024;
-
-/// How a scan computes its dot products over the codes.
-enum Query {
-    /// The query quantised too (q_i within sq / 2 of sq x cq_i): exact integer dot products,
-    /// a = w d with w = sq s, within w x `bound` of q . v.
-    Int {
-        codes: Vec<i16>,
-        sq: f32,
-        bound: f32,
-    },
-    /// The f32 query (more factors than the integer path allows, or a query that is not
-    /// finite): a = s (q . c), within s x `bound` of q . v.
-    Float { bound: f32 },
+/// A query quantised as the rows are (q_i within sq / 2 of sq x cq_i): exact integer dot
+/// products with the codes give a = w d with w = sq s, within w x `bound` of q . v.
+struct Query {
+    codes: Vec<i16>,
+    sq: f32,
+    bound: f32,
 }
 
 impl Query {
-    fn new(q: &[f32]) -> Self {
+    /// None for a query without bounds to compute (not finite, zero, or too small for its
+    /// scale to divide by): the caller then scans exactly.
+    fn new(q: &[f32]) -> Option<Self> {
         let f = q.len();
         let qmax = q.iter().fold(0f32, |m, &x| m.max(x.abs()));
-        if f > MAX_INT_FACTORS || !qmax.is_finite() || qmax < TINY {
-            let q1: f32 = q.iter().map(|x| x.abs()).sum();
-            // (a query so small that its bounds leave the normal range gets unknown bounds in
-            // the scan, below)
-            return Query::Float {
-                bound: q1 * half_step(f),
-            };
+        if !qmax.is_finite() || qmax < TINY {
+            return None;
         }
-        let sq = qmax / QUERY_CODE;
+        let code = query_code(f);
+        let sq = qmax / code;
         let codes: Vec<i16> = q
             .iter()
-            .map(|&x| (x / sq).round().clamp(-QUERY_CODE, QUERY_CODE) as i16)
+            .map(|&x| (x / sq).round().clamp(-code, code) as i16)
             .collect();
         let l1 = codes.iter().map(|&c| (c as i32).abs() as f32).sum::<f32>();
         let f = f as f32;
@@ -68,12 +54,12 @@ impl Query {
         // dot product's own rounding (f x 2^-24 of at most sq s 127.5 (l1 + f / 2)), and a
         // thousandth for the rounding of a, w and the bounds themselves.
         let bound = (l1 / 2.0 + 63.75 * f) * 1.001 + (l1 + f) * 128.0 * f * f32::EPSILON;
-        Query::Int { codes, sq, bound }
+        Some(Query { codes, sq, bound })
     }
 }
 
-/// The smallest scale of a dot product (or of its bound) whose rounding stays relative: below
-/// it, an item's bounds are unknown and the item is scored exactly.
+/// The smallest scale of a dot product whose rounding stays relative: below it, an item's
+/// bounds are unknown and the item is scored exactly.
 const MIN_SCALE: f32 = f32::MIN_POSITIVE;
 
 /// Below this largest |value|, a row is stored as zeros (a scale that small loses precision
@@ -129,31 +115,38 @@ pub fn quantize(values: &[f32], factors: usize) -> (Vec<i8>, Vec<f32>) {
     (codes, scales)
 }
 
-/// The k best items 0..n by `finish(dot)`, as [`crate::topk::scan_top_k`] over the exact dot
+/// The k best items 0..n by `finish(q . v)` over the item vectors `items` (rows of q.len()
+/// values, with `rows` their codes), as [`crate::topk::scan_top_k`] over the exact dot
 /// products gives them, skipping `exclude` and NaN scores, ties to the smaller index.
 ///
 /// `finish(lo, out)` turns the dot products of items lo..lo + out.len() into their scores in
 /// place, element by element, and must be monotone in each dot product (increasing or
-/// decreasing); `exact(i)` is item i's exact score, the value the exact scan computes for it.
-/// With `parallel` the units run on the current rayon pool.
+/// decreasing). With `parallel` the units run on the current rayon pool.
 #[allow(clippy::too_many_arguments)]
 pub fn scan_top_k_i8<'a>(
     kern: Kernels,
     q: &[f32],
+    items: &[f32],
     rows: I8Rows<'_>,
     k: usize,
     exclude: impl Into<Skip<'a>>,
     parallel: bool,
     finish: impl Fn(usize, &mut [f32]) + Sync,
-    exact: impl Fn(u32) -> f32 + Sync,
 ) -> Vec<Scored> {
     let exclude = exclude.into();
     let n = rows.scales.len();
     let f = q.len();
+    // An item's score as the exact scan computes it.
+    let exact = |lo: usize, out: &mut [f32]| {
+        kern.dots(q, &items[lo * f..(lo + out.len()) * f], out);
+        finish(lo, out);
+    };
+    let Some(query) = Query::new(q) else {
+        return crate::topk::scan_top_k(n, k, exclude, parallel, exact);
+    };
     if k == 0 || n == 0 {
         return Vec::new();
     }
-    let query = Query::new(q);
     // One unit: its candidates (index, lower bound, upper bound).
     let unit = |c: usize| -> Vec<(u32, f32, f32)> {
         let lo = c * SCAN_CHUNK;
@@ -165,44 +158,20 @@ pub fn scan_top_k_i8<'a>(
         // Straight loops over slices, without branches, so that they vectorise. A zero row
         // (s = 0) gets the bounds [0, 0] of its exact dot product; a row that is not finite
         // (s = inf) NaN bounds, which keep it a candidate.
-        match &query {
-            Query::Int {
-                codes: cq,
-                sq,
-                bound,
-            } => {
-                let (sq, bound) = (*sq, *bound);
-                let mut dots = vec![0i32; hi - lo];
-                kern.dots_i8_i16(cq, codes, &mut dots);
-                for (((l, h), &s), &d) in low.iter_mut().zip(high.iter_mut()).zip(scales).zip(&dots)
-                {
-                    let w = sq * s;
-                    // below the normal range w loses the precision the bound relies on
-                    let e = if w < MIN_SCALE && s != 0.0 {
-                        f32::INFINITY
-                    } else {
-                        w * bound
-                    };
-                    let a = w * d as f32;
-                    (*l, *h) = (a - e, a + e);
-                }
-            }
-            Query::Float { bound } => {
-                let bound = *bound;
-                if f > 0 {
-                    kern.dots_i8(q, codes, &mut low);
-                }
-                for ((l, h), &s) in low.iter_mut().zip(high.iter_mut()).zip(scales) {
-                    let e = s * bound;
-                    let e = if e < MIN_SCALE && s != 0.0 {
-                        f32::INFINITY
-                    } else {
-                        e
-                    };
-                    let a = s * *l;
-                    (*l, *h) = (a - e, a + e);
-                }
-            }
+        let mut dots = vec![0i32; hi - lo];
+        kern.dots_i8_i16(&query.codes, codes, &mut dots);
+        // (locals, not fields behind a reference: the loop then vectorises)
+        let (sq, bound) = (query.sq, query.bound);
+        for (((l, h), &s), &d) in low.iter_mut().zip(high.iter_mut()).zip(scales).zip(&dots) {
+            let w = sq * s;
+            // below the normal range w loses the precision the bound relies on
+            let e = if w < MIN_SCALE && s != 0.0 {
+                f32::INFINITY
+            } else {
+                w * bound
+            };
+            let a = w * d as f32;
+            (*l, *h) = (a - e, a + e);
         }
         finish(lo, &mut low);
         finish(lo, &mut high);
@@ -243,16 +212,13 @@ pub fn scan_top_k_i8<'a>(
     for &(i, l, _) in &candidates {
         lows.push(i, l);
     }
-    let lows = lows.into_sorted();
-    let floor = if lows.len() == k {
-        lows[k - 1].score
-    } else {
-        f32::NEG_INFINITY
-    };
+    let floor = kth(lows, k);
     let mut top = TopK::new(k);
     for &(i, _, h) in &candidates {
         if reaches(h, floor) {
-            top.push(i, exact(i));
+            let mut score = [0f32];
+            exact(i as usize, &mut score);
+            top.push(i, score[0]);
         }
     }
     top.into_sorted()
@@ -274,8 +240,13 @@ fn unit_floor(low: &[f32], k: usize, skip: Skip<'_>, lo: usize) -> f32 {
             }
         }
     }
+    kth(top, k)
+}
+
+/// The k-th best score `top` kept, or -inf when it kept fewer than k.
+fn kth(top: TopK, k: usize) -> f32 {
     let best = top.into_sorted();
-    if best.len() == k {
+    if k > 0 && best.len() == k {
         best[k - 1].score
     } else {
         f32::NEG_INFINITY
@@ -434,16 +405,12 @@ mod tests {
                             let got = scan_top_k_i8(
                                 kern,
                                 &q,
+                                &values,
                                 rows,
                                 k,
                                 skip,
                                 query % 3 == 0,
                                 finish,
-                                |i| {
-                                    let mut s = [kern.dot(&q, &values[i as usize * f..][..f])];
-                                    finish(i as usize, &mut s);
-                                    s[0]
-                                },
                             );
                             let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
                                 v.iter().map(|s| (s.index, s.score.to_bits())).collect()
@@ -460,11 +427,29 @@ mod tests {
         }
     }
 
+    /// The k best of plain dot products with `q`, through the codes of `values`.
+    fn top_of(values: &[f32], f: usize, q: &[f32], k: usize) -> Vec<Scored> {
+        let (codes, scales) = quantize(values, f);
+        let rows = I8Rows {
+            codes: &codes,
+            scales: &scales,
+        };
+        scan_top_k_i8(
+            Kernels::detect(),
+            q,
+            values,
+            rows,
+            k,
+            Skip::NONE,
+            false,
+            |_, _| {},
+        )
+    }
+
     /// Rounding at its worst: item 0's values all round down by almost half a step, item 1's
     /// (a slightly smaller scale) all round up, so that item 1 leads on the codes by far more
     /// than item 0 leads on the exact scores. Only a bound as wide as the rounding allows keeps
-    /// item 0, the exact best, among the candidates (on both the integer and the f32 query
-    /// paths).
+    /// item 0, the exact best, among the candidates (1,040 factors: a query of fewer bits).
     #[test]
     fn a_bound_as_wide_as_the_rounding_keeps_the_exact_best() {
         for f in [16usize, 64, 1040] {
@@ -473,26 +458,13 @@ mod tests {
             values[1..f].fill(10.49); // codes 10, exact 10.49
             values[f] = 126.0; // scale 126 / 127
             values[f + 1..].fill(10.45); // codes 11 (10.53 steps), exact 10.45
-            let (codes, scales) = quantize(&values, f);
+            let (codes, _) = quantize(&values, f);
             assert_eq!((codes[1], codes[f + 1]), (10, 11));
             let q = vec![1f32; f];
             let kern = Kernels::detect();
             let exact = |i: u32| kern.dot(&q, &values[i as usize * f..][..f]);
             assert!(exact(0) > exact(1));
-            let got = scan_top_k_i8(
-                kern,
-                &q,
-                I8Rows {
-                    codes: &codes,
-                    scales: &scales,
-                },
-                1,
-                Skip::NONE,
-                false,
-                |_, _| {},
-                exact,
-            );
-            assert_eq!(got[0].index, 0, "{f} factors");
+            assert_eq!(top_of(&values, f, &q, 1)[0].index, 0, "{f} factors");
         }
     }
 
@@ -501,23 +473,8 @@ mod tests {
         let f = 8;
         let mut values: Vec<f32> = (0..f * 100).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
         values[7 * f + 3] = f32::INFINITY;
-        let (codes, scales) = quantize(&values, f);
         let q = vec![1.0f32; f];
-        let kern = Kernels::detect();
-        let exact = |i: u32| kern.dot(&q, &values[i as usize * f..][..f]);
-        let got = scan_top_k_i8(
-            kern,
-            &q,
-            I8Rows {
-                codes: &codes,
-                scales: &scales,
-            },
-            3,
-            Skip::NONE,
-            false,
-            |_, _| {},
-            exact,
-        );
+        let got = top_of(&values, f, &q, 3);
         assert_eq!(got[0].index, 7);
         assert_eq!(got[0].score, f32::INFINITY);
     }

@@ -105,11 +105,8 @@ pub fn recommend_scan<'a>(
     };
     match rows {
         ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
-            scan_top_k_i8(kern, p, codes, k, exclude, parallel, finish, |i| {
-                let mut s = [kern.dot(p, view.item(i))];
-                finish(i as usize, &mut s);
-                s[0]
-            })
+            let items = view.item_factors;
+            scan_top_k_i8(kern, p, items, codes, k, exclude, parallel, finish)
         }
         _ => scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
             let (a, b) = (lo * f, (lo + out.len()) * f);

@@ -179,11 +179,8 @@ pub fn embedding_neighbours_scan(
     };
     match rows {
         ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
-            scan_top_k_i8(kern, q, codes, k, exclude, parallel, finish, |i| {
-                let mut s = [kern.dot(q, view.item(i))];
-                finish(i as usize, &mut s);
-                s[0]
-            })
+            let items = view.item_factors;
+            scan_top_k_i8(kern, q, items, codes, k, exclude, parallel, finish)
         }
         _ => crate::topk::scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
             let (a, b) = (lo * f, (lo + out.len()) * f);
