@@ -2,8 +2,8 @@
 //! that return exactly what the exact f32 scan returns, reading a quarter of the bytes.
 //!
 //! Each item vector v is stored as 8-bit codes c and one scale s = max |v_i| / 127, so that
-//! every |v_i - s c_i| <= s / 2. A query q is quantised the same way to 15-bit codes (scale
-//! sq), and the integer dot product of the two code vectors, exact, gives a = sq s (cq . c),
+//! every |v_i - s c_i| <= s / 2. A query q is quantised the same way, to codes of up to 15
+//! bits (scale sq), and the integer dot product of the two, exact, gives a = sq s (cq . c),
 //! which is within a bound the rounding allows of the exact q . v (see [`Query`]). A scan
 //! computes a and the bound for every item, turns [a - e, a + e] into bounds of the item's
 //! final score (the score is a monotone function of the dot product: plus a bias, a cosine, a
@@ -332,7 +332,7 @@ mod tests {
             .iter()
             .enumerate()
             {
-                // (1,100 factors: more than the integer dot products take, the f32 query path)
+                // (1,100 factors: a query of fewer bits, so that no integer sum leaves i32)
                 // items of very different norms, some of them duplicates (exact ties) and near
                 // duplicates, one zero vector
                 let mut values: Vec<f32> = (0..n * f)
