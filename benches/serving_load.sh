@@ -3,7 +3,8 @@
 # similar_items, recommend and recommend_batch (16 users a call) for random items and users of
 # a catalog of about 760k item ids x 64, served four ways: exact f32 scans, exact f16 scans,
 # int8 codes (exact answers), and IVF at the probes its build measured for recall@10 0.95
-# (ann_recall's default; the exact scan when those would cover a quarter of the lists).
+# (ann_recall's default; when those would cover a quarter of the lists, the short list over
+# every item's 4-bit codes measured for it).
 # Reports QPS, mean, p50 and p99 latency (pgbench's per-transaction log). Two catalogs:
 #   CATALOG=ials (default): ials, 2 epochs, on 3M synthetic interactions (531,560 items)
 #   CATALOG=mf: mf, 3 epochs, on 10M synthetic rank-16 ratings (767,292 items): noisy vectors
@@ -53,7 +54,7 @@ n_items=$(psql -d $db -At -c "SELECT count(*) FROM q_items")
 dir=$(mktemp -d /tmp/pgrec_load.XXXXXX)
 chmod 777 "$dir"
 psql -d $db -c "CREATE INDEX IF NOT EXISTS q_items_n ON q_items (n)"
-psql -d $db -At -c "SELECT 'load_ivf: ' || coalesce((s->>'ann_probes') || ' probes', 'the exact scan') || ' of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
+psql -d $db -At -c "SELECT 'load_ivf: ' || coalesce((s->>'ann_probes') || ' probes', 'a short list of ' || (s->>'ann_shortlist') || ' over every item''s 4-bit codes', 'the exact scan') || ' of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
 echo "== $label ($catalog): $n_items items x 64, pgrec.threads = $threads, $secs s per run"
 printf '%-9s %-10s %8s %8s %9s %9s %9s\n' model call clients qps mean_ms p50_ms p99_ms
 for model in $models; do

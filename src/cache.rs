@@ -55,6 +55,18 @@ pub struct ServingModel {
     backing: crate::store_file::Backing,
 }
 
+/// How a catalog search runs ([`ServingModel::search`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Search {
+    /// The exact scan (in the version's precision).
+    Exact,
+    /// The items of this many of the index's lists, scored exactly.
+    Lists(usize),
+    /// Every item's 4-bit codes, then a short list of this many items for a top 10 (scaled
+    /// with k) re-scored exactly.
+    Codes(usize),
+}
+
 thread_local! {
     static CACHE: RefCell<HashMap<String, Rc<ServingModel>>> = RefCell::new(HashMap::new());
 }
@@ -107,10 +119,26 @@ impl ServingModel {
         self.data.item_popularity
     }
 
-    /// What catalog scans read the item vectors from: f16 bits or int8 codes when the
-    /// version asked for them, the f32 vectors otherwise.
+    /// What catalog scans read the item vectors from: the index's 4-bit codes with a short
+    /// list when the search now is over them ([`Self::search`]); else f16 bits or int8 codes
+    /// when the version asked for them, the f32 vectors otherwise.
     pub fn scan_rows(&self) -> ScanRows<'_> {
-        self.data.scan_rows()
+        match (self.search(), self.data.ivf) {
+            (Search::Codes(shortlist), Some(ivf)) => ScanRows::I4 {
+                rows: ivf.codes,
+                shortlist,
+            },
+            _ => self.data.scan_rows(),
+        }
+    }
+
+    /// The precision the version keeps its item vectors in for scans: "f32", "f16" or "int8".
+    pub fn serving_precision(&self) -> &'static str {
+        match self.data.scan_rows() {
+            ScanRows::F16(_) => "f16",
+            ScanRows::I8(_) => "int8",
+            _ => "f32",
+        }
     }
 
     /// The approximate-search index, when the version asked for one.
@@ -118,48 +146,76 @@ impl ServingModel {
         self.data.ivf
     }
 
-    /// Lists an approximate search scans now: None for an exact scan (no index, or
-    /// pgrec.ivf_probes = -1). Else, first that applies: pgrec.ivf_probes; the fewest probes
-    /// whose recall, measured when the index was built, reaches pgrec.ann_recall; the model's
-    /// ivf_probes; the fewest reaching the model's ann_recall (an index built without a
-    /// measurement: a sixteenth of the lists).
-    ///
-    /// Probes chosen for a recall that cover a quarter of the lists or more give way to the
-    /// exact scan: it reads the catalog in one sequential pass and was as fast or faster there
-    /// (BENCHMARKS.md, "Approximate search you can rely on"), and its recall is 1.
+    /// Lists an approximate search over the index's lists scans now ([`Search::Lists`]), None
+    /// for a scan of the catalog.
     pub fn probes(&self) -> Option<usize> {
-        let ivf = self.data.ivf?;
-        let curve = self.data.ivf_recall;
-        let for_recall = |target: f64| {
-            pgrec_core::ivf::probes_for(curve, target).map(|p| (p * 4 < ivf.n_lists()).then_some(p))
-        };
-        let session = crate::gucs::ANN_RECALL.get();
-        match crate::gucs::IVF_PROBES.get() {
-            -1 => None,
-            0 => {
-                if session > 0.0 {
-                    if let Some(p) = for_recall(session) {
-                        return p;
-                    }
-                }
-                if let Some(p) = self.ivf_probes {
-                    return Some(p);
-                }
-                for_recall(self.ann_recall)
-                    .unwrap_or_else(|| Some(pgrec_core::ivf::default_probes(ivf.n_lists())))
-            }
-            n => Some(n.max(1) as usize),
+        match self.search() {
+            Search::Lists(p) => Some(p),
+            _ => None,
         }
     }
 
-    /// The recall@10 that an approximate search with `probes` lists reaches, as measured when
-    /// the index was built (None without a measurement).
-    pub fn recall_at(&self, probes: usize) -> Option<f64> {
-        let curve = self.data.ivf_recall;
+    /// How a search of the catalog runs now. Without an index, or with pgrec.ivf_probes = -1,
+    /// the exact scan. Else, first that applies: pgrec.ivf_probes lists; the search that
+    /// reaches pgrec.ann_recall; the model's ivf_probes lists; the search that reaches the
+    /// model's ann_recall (an index built without a measurement: a sixteenth of the lists).
+    ///
+    /// The search for a recall, from the index's measurements when it was built: the fewest
+    /// lists that reach it. When those cover a quarter of the lists or more (vectors the lists
+    /// cannot prune), the shortest short list over the 4-bit codes that reaches it instead (a
+    /// scan of every item, an eighth of the bytes of f32: BENCHMARKS.md, "A catalog of noisy
+    /// vectors"), and when none does, the exact scan (recall 1).
+    pub fn search(&self) -> Search {
+        let Some(ivf) = self.data.ivf else {
+            return Search::Exact;
+        };
+        let for_recall = |target: f64| {
+            let p = pgrec_core::ivf::probes_for(self.data.ivf_recall, target)?;
+            Some(if p * 4 < ivf.n_lists() {
+                Search::Lists(p)
+            } else {
+                pgrec_core::ivf::shortlist_for(self.data.shortlist_recall, target)
+                    .map_or(Search::Exact, Search::Codes)
+            })
+        };
+        let session = crate::gucs::ANN_RECALL.get();
+        match crate::gucs::IVF_PROBES.get() {
+            -1 => Search::Exact,
+            0 => {
+                if session > 0.0 {
+                    if let Some(s) = for_recall(session) {
+                        return s;
+                    }
+                }
+                if let Some(p) = self.ivf_probes {
+                    return Search::Lists(p);
+                }
+                for_recall(self.ann_recall).unwrap_or_else(|| {
+                    Search::Lists(pgrec_core::ivf::default_probes(ivf.n_lists()))
+                })
+            }
+            n => Search::Lists(n.max(1) as usize),
+        }
+    }
+
+    /// The recall@10 a search reaches, as measured when the index was built: 1 for the exact
+    /// scan, None without a measurement.
+    pub fn recall_of(&self, search: Search) -> Option<f64> {
+        let (curve, at) = match search {
+            Search::Exact => return Some(1.0),
+            Search::Lists(p) => (self.data.ivf_recall, p.clamp(1, usize::MAX) - 1),
+            Search::Codes(s) => (
+                self.data.shortlist_recall,
+                pgrec_core::ivf::SHORTLISTS
+                    .iter()
+                    .position(|&x| x == s)
+                    .unwrap_or(0),
+            ),
+        };
         // through the f32's shortest decimal, so that a stored 0.95 reads as 0.95, not
         // 0.949999988
         (!curve.is_empty()).then(|| {
-            let r = curve[probes.clamp(1, curve.len()) - 1];
+            let r = curve[at.min(curve.len() - 1)];
             r.to_string().parse::<f64>().unwrap_or(r as f64)
         })
     }
@@ -399,8 +455,10 @@ fn build_ivf(
     norms: &[f32],
     support: &[f32],
     lists: Option<usize>,
-) -> (pgrec_core::ivf::Ivf, Vec<f32>) {
-    use pgrec_core::ivf::{measure_recall, recall_queries, IvfBuilder, IvfParams};
+) -> (pgrec_core::ivf::Ivf, Vec<f32>, Vec<f32>) {
+    use pgrec_core::ivf::{
+        measure_recall, measure_shortlist_recall, recall_queries, IvfBuilder, IvfParams,
+    };
     let params = IvfParams::for_items(model.n_items(), lists);
     let pool = crate::pool::pool(crate::pool::default_threads());
     let started = std::time::Instant::now();
@@ -427,9 +485,19 @@ fn build_ivf(
             &items,
             cancel,
         )?;
-        Some((ivf, recall, built, started.elapsed() - built))
+        let short = measure_shortlist_recall(
+            &view,
+            kernels,
+            ivf.as_ref(),
+            norms,
+            Some(shrinkage),
+            &users,
+            &items,
+            cancel,
+        )?;
+        Some((ivf, recall, short, built, started.elapsed() - built))
     });
-    let (ivf, recall, build_time, measure_time) = built.unwrap_or_else(|| {
+    let (ivf, recall, short, build_time, measure_time) = built.unwrap_or_else(|| {
         raise(
             Code::ERRCODE_QUERY_CANCELED,
             "pgrec: building the approximate-search index was cancelled",
@@ -437,13 +505,13 @@ fn build_ivf(
         )
     });
     pgrx::debug1!(
-        "pgrec: approximate-search index of {} lists over {} items built in {:.3} s; its recall@10 measured at every probe count in {:.3} s",
+        "pgrec: approximate-search index of {} lists over {} items built in {:.3} s; its recall@10 measured at every probe count and short list in {:.3} s",
         ivf.as_ref().n_lists(),
         model.n_items(),
         build_time.as_secs_f64(),
         measure_time.as_secs_f64()
     );
-    (ivf, recall)
+    (ivf, recall, short)
 }
 
 /// The serving file's bytes of a version: a copy of this node's file when one was written and
@@ -487,12 +555,12 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
     let seen = UserItems::from_lists(users.seen);
     let support = item_support(&seen, model.n_items());
     let popularity = read_popularity(info, model.n_items());
-    let (ivf, ivf_recall) = match serving.ann {
+    let (ivf, ivf_recall, shortlist_recall) = match serving.ann {
         Ann::Ivf { lists, .. } => {
-            let (ivf, recall) = build_ivf(&model, kernels, &item_norms, &support, lists);
-            (Some(ivf), recall)
+            let (ivf, recall, short) = build_ivf(&model, kernels, &item_norms, &support, lists);
+            (Some(ivf), recall, short)
         }
-        Ann::None => (None, Vec::new()),
+        Ann::None => (None, Vec::new(), Vec::new()),
     };
     fn keys_in<'a>(kind: KeyKind, i: &'a [i64], t: &'a [String]) -> KeysIn<'a> {
         match kind {
@@ -518,6 +586,7 @@ pub(crate) fn build_file(info: &VersionInfo) -> Vec<u8> {
         i8_items: serving.int8(),
         ivf: ivf.as_ref(),
         ivf_recall: &ivf_recall,
+        shortlist_recall: &shortlist_recall,
     };
     let mut out = Vec::new();
     if let Err(e) = store::write(&mut out, &parts) {

@@ -5,11 +5,10 @@
 
 use pgrec_core::metrics::{embedding_health, norm_stats};
 use pgrec_core::pca::{Pca, MAX_FACTORS};
-use pgrec_core::quant::ScanRows;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 
-use crate::cache::{active, ServingModel};
+use crate::cache::{active, Search, ServingModel};
 use crate::errors::{raise, Code, OrRaise};
 use crate::keys::Keys;
 
@@ -98,29 +97,30 @@ fn side_stats(vectors: &[f32], k: usize) -> Value {
 fn embedding_stats(model: &str) -> pgrx::JsonB {
     let m = active(model);
     let k = m.view().factors;
+    let search = m.search();
     let probes = m.probes();
+    let shortlist = match search {
+        Search::Codes(s) => Some(s),
+        _ => None,
+    };
     pgrx::JsonB(json!({
         "model": model,
         "version_id": m.info.id,
         "factors": k,
         "served_from": if m.is_mapped() { "shared file" } else { "backend memory" },
-        "serving_precision": match m.scan_rows() {
-            ScanRows::F32 => "f32",
-            ScanRows::F16(_) => "f16",
-            ScanRows::I8(_) => "int8",
-        },
+        "serving_precision": m.serving_precision(),
         "ann": m.ivf().map(|ivf| json!({
             "index": "ivf",
             "lists": ivf.n_lists(),
             "probes": probes,
+            "shortlist": shortlist,
         })),
-        // the probes this session's searches use, and the recall@10 the index measured at them
-        // when it was built (null probes and recall 1: exact scans)
+        // how this session's searches run, and the recall@10 the index measured for that when
+        // it was built: the probes of its lists, or a short list over its 4-bit codes (null
+        // probes and shortlist, recall 1: exact scans)
         "ann_probes": probes,
-        "ann_recall": m.ivf().and_then(|_| match probes {
-            Some(p) => m.recall_at(p),
-            None => Some(1.0),
-        }),
+        "ann_shortlist": shortlist,
+        "ann_recall": m.ivf().and_then(|_| m.recall_of(search)),
         "users": side_stats(m.view().user_factors, k),
         "items": side_stats(m.view().item_factors, k),
     }))

@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pgrec_core::kernels::{f16_bits, Kernels};
 use pgrec_core::model::FactorModel;
 use pgrec_core::parallel::CancelFlag;
-use pgrec_core::quant::{quantize, I8Rows, ScanRows};
+use pgrec_core::quant::{quantize, quantize4, I4Rows, I8Rows, ScanRows};
 use pgrec_core::serving::{recommend_batch, recommend_scan};
 use pgrec_core::similarity::{embedding_neighbours_scan, Shrinkage};
 use pgrec_core::topk::{top_k, Skip};
@@ -55,10 +55,21 @@ fn bench(c: &mut Criterion) {
             codes: &codes,
             scales: &scales,
         });
+        // 4-bit codes with a short list of 40 re-scored (approximate: an IVF index's scan of a
+        // catalog its lists cannot prune)
+        let (codes4, scales4) = quantize4(&m.item_factors, k);
+        let int4 = ScanRows::I4 {
+            rows: I4Rows {
+                codes: &codes4,
+                scales: &scales4,
+            },
+            shortlist: 40,
+        };
         for (name, rows) in [
             ("scan_f32_top10", ScanRows::F32),
             ("scan_f16_top10", ScanRows::F16(&half)),
             ("scan_int8_top10", int8),
+            ("scan_int4_short40_top10", int4),
         ] {
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{n_items}x{k}")),
@@ -76,6 +87,7 @@ fn bench(c: &mut Criterion) {
             ("similar_scan_f32_top10", ScanRows::F32),
             ("similar_scan_f16_top10", ScanRows::F16(&half)),
             ("similar_scan_int8_top10", int8),
+            ("similar_scan_int4_short40_top10", int4),
         ] {
             g.bench_with_input(
                 BenchmarkId::new(name, format!("{n_items}x{k}")),

@@ -13,7 +13,7 @@ use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::parallel::CancelFlag;
-use crate::quant::ScanRows;
+use crate::quant::{i4_bytes, quantize4, shortlist_i4, I4Rows, ScanRows};
 use crate::rng::stream;
 use crate::similarity::{cosine_of, shrink, Shrinkage, DEFAULT_SHRINKAGE};
 use crate::topk::{top_k, Scored, Skip, TopK};
@@ -75,6 +75,11 @@ pub struct Ivf {
     /// contiguous run, so probing a list reads it sequentially instead of gathering rows from
     /// all over the catalog.
     pub rows: Vec<f32>,
+    /// 4-bit codes of the item vectors in item order, and their scales ([`quantize4`]): what
+    /// the approximate scan of the whole catalog reads when no few lists reach the recall
+    /// asked for (noisy vectors: see [`measure_shortlist_recall`]).
+    pub codes: Vec<u8>,
+    pub scales: Vec<f32>,
 }
 
 impl Ivf {
@@ -92,6 +97,10 @@ impl Ivf {
             offsets: &self.offsets,
             items: &self.items,
             rows,
+            codes: I4Rows {
+                codes: &self.codes,
+                scales: &self.scales,
+            },
         }
     }
 }
@@ -122,6 +131,7 @@ pub struct IvfRef<'a> {
     pub offsets: &'a [u32],
     pub items: &'a [u32],
     pub rows: ListRows<'a>,
+    pub codes: I4Rows<'a>,
 }
 
 impl<'a> IvfRef<'a> {
@@ -144,6 +154,8 @@ impl<'a> IvfRef<'a> {
             && self.shrunk_centroids.len() == list_values
             && self.items.len() == n_items
             && self.rows.len() == item_values
+            && Some(self.codes.codes.len()) == n_items.checked_mul(i4_bytes(factors))
+            && self.codes.scales.len() == n_items
             && self.offsets.first() == Some(&0)
             && self.offsets.last().map(|&o| o as usize) == Some(n_items)
             && self.offsets.windows(2).all(|w| w[0] <= w[1])
@@ -356,6 +368,7 @@ impl<'a> IvfBuilder<'a> {
         }
         let (f, lists) = (self.f, self.lists);
         let n = self.vectors.len().checked_div(f).unwrap_or(0);
+        let (codes, scales) = quantize4(&self.vectors[..n * f], f);
         if lists == 0 {
             // No item has a direction: one list of every item.
             let mean = item_bias.iter().map(|&b| b as f64).sum::<f64>() / n.max(1) as f64;
@@ -367,6 +380,8 @@ impl<'a> IvfBuilder<'a> {
                 offsets: vec![0, n as u32],
                 items: (0..n as u32).collect(),
                 rows: self.vectors[..n * f].to_vec(),
+                codes,
+                scales,
             });
         }
         let rows = chunk_rows(lists);
@@ -451,6 +466,8 @@ impl<'a> IvfBuilder<'a> {
                 .collect(),
             offsets,
             items,
+            codes,
+            scales,
         })
     }
 }
@@ -784,6 +801,140 @@ pub fn probes_for(curve: &[f32], target: f64) -> Option<usize> {
             .position(|&r| r >= target as f32)
             .map_or(curve.len(), |p| p + 1),
     )
+}
+
+/// Short lists whose recall@10 [`measure_shortlist_recall`] measures: 10 x 2^i items.
+pub const SHORTLISTS: [usize; 11] = [10, 20, 40, 80, 160, 320, 640, 1280, 2560, 5120, 10240];
+
+/// The shortest of [`SHORTLISTS`] whose measured recall (`curve`, from
+/// [`measure_shortlist_recall`]) reaches `target`; None when none does (or nothing was
+/// measured).
+pub fn shortlist_for(curve: &[f32], target: f64) -> Option<usize> {
+    curve
+        .iter()
+        // in f32, as stored (see probes_for)
+        .position(|&r| r >= target as f32)
+        .map(|i| SHORTLISTS[i])
+}
+
+/// The recall@10 of the approximate scan over the index's 4-bit codes against the exact scan,
+/// for each short list of [`SHORTLISTS`]: on the same queries as [`measure_recall`] (the lower
+/// of the two kinds), the share of each exact top 10 whose approximate score ranks within the
+/// short list. The scan re-scores its short list exactly, so that is the recall it reaches.
+/// None once `cancel` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_shortlist_recall(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    ivf: IvfRef<'_>,
+    norms: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+    users: &[u32],
+    items: &[u32],
+    cancel: &CancelFlag,
+) -> Option<Vec<f32>> {
+    let longest = SHORTLISTS[SHORTLISTS.len() - 1];
+    // For one query: the rank in the approximate order of each exact neighbour (longest past
+    // the longest list; 0 for a query the scan answers exactly).
+    let ranks = |exact: Vec<Scored>, short: Option<Vec<Scored>>| -> Vec<usize> {
+        match short {
+            None => vec![0; exact.len()],
+            Some(short) => exact
+                .iter()
+                .map(|e| {
+                    short
+                        .iter()
+                        .position(|s| s.index == e.index)
+                        .unwrap_or(longest)
+                })
+                .collect(),
+        }
+    };
+    let by_user: Vec<Option<Vec<usize>>> = users
+        .par_iter()
+        .map(|&u| {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            let exact = crate::serving::recommend_scan(
+                view,
+                kern,
+                u,
+                RECALL_K,
+                Skip::NONE,
+                false,
+                ScanRows::F32,
+            );
+            let finish = crate::serving::recommend_finish(view, u);
+            let short = shortlist_i4(
+                kern,
+                view.user(u),
+                ivf.codes,
+                longest,
+                Skip::NONE,
+                false,
+                finish,
+            );
+            Some(ranks(exact, short))
+        })
+        .collect();
+    let by_item: Vec<Option<Vec<usize>>> = items
+        .par_iter()
+        .map(|&i| {
+            if cancel.is_cancelled() {
+                return None;
+            }
+            let exact = crate::similarity::embedding_neighbours_scan(
+                view,
+                kern,
+                norms,
+                shrinkage,
+                i,
+                RECALL_K,
+                Skip::NONE,
+                false,
+                ScanRows::F32,
+            );
+            let nq = norms[i as usize];
+            let finish = crate::similarity::neighbour_finish(norms, nq, shrinkage);
+            let itself = [i];
+            let short = (nq != 0.0)
+                .then(|| {
+                    shortlist_i4(
+                        kern,
+                        view.item(i),
+                        ivf.codes,
+                        longest,
+                        &itself,
+                        false,
+                        finish,
+                    )
+                })
+                .flatten();
+            Some(ranks(exact, short))
+        })
+        .collect();
+    if cancel.is_cancelled() {
+        return None;
+    }
+    let curve = |ranks: Vec<Option<Vec<usize>>>| -> Option<Vec<f32>> {
+        let ranks: Vec<usize> = ranks.into_iter().collect::<Option<Vec<_>>>()?.concat();
+        Some(
+            SHORTLISTS
+                .iter()
+                .map(|&s| {
+                    if ranks.is_empty() {
+                        1.0
+                    } else {
+                        let found = ranks.iter().filter(|&&r| r < s).count();
+                        (found as f64 / ranks.len() as f64) as f32
+                    }
+                })
+                .collect(),
+        )
+    };
+    let (a, b) = (curve(by_user)?, curve(by_item)?);
+    Some(a.iter().zip(&b).map(|(x, y)| x.min(*y)).collect())
 }
 
 /// Share of `exact`'s items that `approx` found (recall@k of an approximate answer).
@@ -1461,6 +1612,107 @@ mod tests {
                 curve[p - 1]
             );
         }
+        // The same curve whatever the thread count.
+        for threads in [1, 3] {
+            let again = pool(threads).install(|| measure(&cancel));
+            assert_eq!(again.as_ref(), Some(&curve));
+        }
+        cancel.cancel();
+        assert!(measure(&cancel).is_none());
+    }
+
+    #[test]
+    fn the_measured_shortlist_recall_is_what_the_code_scan_reaches() {
+        // 64 factors (the codes' vectorised kernel) of noise: no list structure to use
+        let m = clustered(6000, 6000, 64, 0.0);
+        let support: Vec<f32> = (0..6000).map(|i| ((i * 13) % 90) as f32).collect();
+        let params = IvfParams::for_items(6000, Some(20));
+        let ivf = build(&m.item_factors, &m.item_bias, &support, 64, &params);
+        let view = m.view();
+        let kern = Kernels::detect();
+        let norms = m.item_norms(kern);
+        let sh = Some(Shrinkage {
+            support: &support,
+            shrinkage: DEFAULT_SHRINKAGE,
+        });
+        let (users, items) = recall_queries(view.n_users(), view.n_items(), &params);
+        let measure = |cancel: &CancelFlag| {
+            measure_shortlist_recall(
+                &view,
+                kern,
+                ivf.as_ref(),
+                &norms,
+                sh,
+                &users,
+                &items,
+                cancel,
+            )
+        };
+        let cancel = CancelFlag::new();
+        let curve = measure(&cancel).expect("never cancelled");
+        assert_eq!(curve.len(), SHORTLISTS.len());
+        assert!(curve.windows(2).all(|w| w[0] <= w[1]), "{curve:?}");
+        // the shortest list misses neighbours; one past the catalog finds them all
+        assert!(curve[0] < 0.95 && curve[10] == 1.0, "{curve:?}");
+        let mean = |r: Vec<f64>| r.iter().sum::<f64>() / r.len() as f64;
+        for (at, &s) in SHORTLISTS.iter().enumerate().take(6) {
+            let rows = ScanRows::I4 {
+                rows: ivf.as_ref().codes,
+                shortlist: s,
+            };
+            let by_user = mean(
+                users
+                    .iter()
+                    .map(|&u| {
+                        let exact =
+                            recommend_scan(&view, kern, u, 10, Skip::NONE, false, ScanRows::F32);
+                        let approx = recommend_scan(&view, kern, u, 10, Skip::NONE, false, rows);
+                        // every score returned is the exact scan's score of that item
+                        let all =
+                            recommend_scan(&view, kern, u, 6000, Skip::NONE, false, ScanRows::F32);
+                        for a in &approx {
+                            let e = all.iter().find(|e| e.index == a.index).expect("an item");
+                            assert_eq!(a.score.to_bits(), e.score.to_bits());
+                        }
+                        recall(&exact, &approx)
+                    })
+                    .collect(),
+            );
+            let by_item = mean(
+                items
+                    .iter()
+                    .map(|&i| {
+                        let scan = |rows| {
+                            embedding_neighbours_scan(
+                                &view,
+                                kern,
+                                &norms,
+                                sh,
+                                i,
+                                10,
+                                Skip::NONE,
+                                false,
+                                rows,
+                            )
+                        };
+                        recall(&scan(ScanRows::F32), &scan(rows))
+                    })
+                    .collect(),
+            );
+            let reached = by_user.min(by_item);
+            assert!(
+                (reached - curve[at] as f64).abs() < 1e-6,
+                "short list {s}: searches reach {by_user} (recommend) and {by_item} (similar items), the curve says {}",
+                curve[at]
+            );
+        }
+        assert_eq!(
+            shortlist_for(&curve, 1.0),
+            Some(SHORTLISTS[curve.iter().position(|&r| r == 1.0).unwrap_or(10)])
+        );
+        assert_eq!(shortlist_for(&curve, 0.0), Some(10));
+        assert_eq!(shortlist_for(&[0.5; 11], 0.95), None);
+        assert_eq!(shortlist_for(&[], 0.95), None);
         // The same curve whatever the thread count.
         for threads in [1, 3] {
             let again = pool(threads).install(|| measure(&cancel));

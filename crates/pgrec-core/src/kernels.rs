@@ -339,6 +339,70 @@ unsafe fn dots_i8_i16_avx2(q: &[i16], rows: &[i8], out: &mut [i32]) {
     dots_i8_i16_body(q, &rows[done * k..n * k], &mut out[done..n]);
 }
 
+/// out[r] = sum over bytes j of row r of (low nibble) x even[j] + (high nibble) x odd[j], in
+/// integers (rows of even.len() bytes; odd.len() == even.len()): exact, so every build gives
+/// the same value. Each term is at most 15 x 128, so a row of up to 2^20 bytes stays in i32.
+#[inline(always)]
+pub(crate) fn dots_u4_i8_body(even: &[i8], odd: &[i8], rows: &[u8], out: &mut [i32]) {
+    let b = even.len().max(1);
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(b)) {
+        *o = row
+            .iter()
+            .zip(even.iter().zip(odd))
+            .map(|(&c, (&e, &d))| (c & 15) as i32 * e as i32 + (c >> 4) as i32 * d as i32)
+            .sum();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dots_u4_i8_avx2(even: &[i8], odd: &[i8], rows: &[u8], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let b = even.len();
+    if b == 0 || !b.is_multiple_of(32) || odd.len() != b {
+        return dots_u4_i8_body(even, odd, rows, out);
+    }
+    let n = out.len().min(rows.len() / b);
+    let blocks = n / F16_BLOCK;
+    let nibble = _mm256_set1_epi8(15);
+    let ones = _mm256_set1_epi16(1);
+    for blk in 0..blocks {
+        // SAFETY (whole block): rows blk*4 .. blk*4+3 lie inside rows[..n*b]; every load reads
+        // 32 bytes at j + 32 <= b of a row, of even or of odd; the store writes
+        // out[blk*4..blk*4+4] with blk*4 + 4 <= n <= out.len(); avx2 is enabled here.
+        let base = unsafe { rows.as_ptr().add(blk * F16_BLOCK * b) };
+        let ahead = base.wrapping_add(PREFETCH_BLOCKS * F16_BLOCK * b);
+        for line in (0..F16_BLOCK * b).step_by(64) {
+            // a hint: it never faults, whatever the address
+            _mm_prefetch(ahead.wrapping_add(line) as *const i8, _MM_HINT_T0);
+        }
+        let mut acc = [_mm256_setzero_si256(); F16_BLOCK];
+        let mut j = 0;
+        while j < b {
+            let e = unsafe { _mm256_loadu_si256(even.as_ptr().add(j) as *const __m256i) };
+            let d = unsafe { _mm256_loadu_si256(odd.as_ptr().add(j) as *const __m256i) };
+            for (r, a) in acc.iter_mut().enumerate() {
+                let c = unsafe { _mm256_loadu_si256(base.add(r * b + j) as *const __m256i) };
+                let lo = _mm256_and_si256(c, nibble);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), nibble);
+                // unsigned codes x signed query, pairs summed in i16: at most 2 x 15 x 128
+                // each, 4 x 15 x 128 after the add
+                let p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, e), _mm256_maddubs_epi16(hi, d));
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(p, ones));
+            }
+            j += 32;
+        }
+        let s = _mm256_hadd_epi32(
+            _mm256_hadd_epi32(acc[0], acc[1]),
+            _mm256_hadd_epi32(acc[2], acc[3]),
+        );
+        let sums = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().add(blk * F16_BLOCK) as *mut __m128i, sums) };
+    }
+    let done = blocks * F16_BLOCK;
+    dots_u4_i8_body(even, odd, &rows[done * b..n * b], &mut out[done..n]);
+}
+
 /// `values` as IEEE half floats (f16 bits, rounded to nearest): the rows `dots_f16` reads.
 pub fn f16_bits(values: &[f32]) -> Vec<u16> {
     values
@@ -432,6 +496,18 @@ impl Kernels {
             return unsafe { dots_i8_i16_avx2(q, rows, out) };
         }
         dots_i8_i16_body(q, rows, out)
+    }
+
+    /// Integer dot products of an int8 query, split into its even and odd values, with rows
+    /// of 4-bit codes (see `dots_u4_i8_body`): exact, the same on every build.
+    #[inline(always)]
+    pub fn dots_u4_i8(self, even: &[i8], odd: &[i8], rows: &[u8], out: &mut [i32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: avx2 was detected at run time.
+            return unsafe { dots_u4_i8_avx2(even, odd, rows, out) };
+        }
+        dots_u4_i8_body(even, odd, rows, out)
     }
 
     /// y += a * x.
@@ -582,6 +658,33 @@ mod tests {
                         (*g as f64 - want).abs() < 1e-5 * (1.0 + n as f64),
                         "n={n} row {r}: {g} vs {want}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integer_u4_dots_are_exact_on_every_build() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(8);
+        for b in [1usize, 7, 31, 32, 33, 64, 96, 100, 512] {
+            let even: Vec<i8> = (0..b).map(|_| rng.gen_range(-128..=127)).collect();
+            let odd: Vec<i8> = (0..b).map(|_| rng.gen_range(-128..=127)).collect();
+            let mut codes: Vec<u8> = (0..b * 11).map(|_| rng.gen()).collect();
+            // the extremes: every nibble 15 against the query's sign (the largest sums)
+            codes[..b].fill(0xFF);
+            for k in [Kernels::detect(), Kernels::portable()] {
+                let mut got = vec![i32::MIN; 12];
+                k.dots_u4_i8(&even, &odd, &codes, &mut got);
+                assert_eq!(got[11], i32::MIN, "b={b}: wrote past the last row");
+                for (r, g) in got[..11].iter().enumerate() {
+                    let want: i64 = codes[r * b..(r + 1) * b]
+                        .iter()
+                        .zip(even.iter().zip(&odd))
+                        .map(|(&c, (&e, &d))| {
+                            (c & 15) as i64 * e as i64 + (c >> 4) as i64 * d as i64
+                        })
+                        .sum();
+                    assert_eq!(*g as i64, want, "b={b} row {r}");
                 }
             }
         }

@@ -76,6 +76,9 @@ pub enum ScanRows<'a> {
     /// int8 codes: a quarter of the bytes, then the candidates re-scored from the f32 vectors
     /// (the exact answer).
     I8(I8Rows<'a>),
+    /// 4-bit codes: an eighth of the bytes, then a short list (`shortlist` items for a top 10,
+    /// scaled with k) re-scored from the f32 vectors (approximate: [`scan_top_k_i4`]).
+    I4 { rows: I4Rows<'a>, shortlist: usize },
 }
 
 /// The int8 codes of item vectors (rows of `factors` codes) and one scale per row.
@@ -261,6 +264,182 @@ fn reaches(high: f32, floor: f32) -> bool {
 
 /// Items a scan tests together before looking at them one by one.
 const BLOCK: usize = 16;
+
+// 4-bit codes and a short list re-scored exactly: the approximate scan of an IVF index over a
+// catalog its lists cannot prune (noisy vectors, where every query must read every item).
+
+/// 4-bit codes of item vectors and one scale per row. A row of f values takes
+/// [`i4_bytes`]`(f)` bytes: value j sits in the low nibble of byte j / 2 when j is even, in the
+/// high nibble when odd, and code c stands for (c - 8) x the row's scale (codes 1..=15; an odd
+/// row's last high nibble is 8, a zero).
+#[derive(Clone, Copy, Debug)]
+pub struct I4Rows<'a> {
+    pub codes: &'a [u8],
+    pub scales: &'a [f32],
+}
+
+/// Bytes of one row of 4-bit codes over `factors` values.
+pub fn i4_bytes(factors: usize) -> usize {
+    factors.div_ceil(2)
+}
+
+/// 4-bit codes and scales of `values` (rows of `factors` values): s = max |v_i| / 7, so every
+/// |v_i - s (c_i - 8)| <= s / 2. A zero row gets scale 0; a row that is not finite scale NaN
+/// (its approximate scores are NaN, so a short list never holds it).
+pub fn quantize4(values: &[f32], factors: usize) -> (Vec<u8>, Vec<f32>) {
+    let f = factors.max(1);
+    let rows = if factors == 0 { 0 } else { values.len() / f };
+    let b = i4_bytes(factors);
+    let mut codes = vec![0x88u8; rows * b];
+    let mut scales = vec![0f32; rows];
+    for (r, (row, out)) in values
+        .chunks_exact(f)
+        .zip(codes.chunks_exact_mut(b.max(1)))
+        .enumerate()
+        .take(rows)
+    {
+        let m = row.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        if !row.iter().all(|x| x.is_finite()) {
+            scales[r] = f32::NAN;
+            continue;
+        }
+        if m == 0.0 {
+            continue;
+        }
+        let s = m / 7.0;
+        for (j, &x) in row.iter().enumerate() {
+            let c = ((x / s).round().clamp(-7.0, 7.0) as i32 + 8) as u8;
+            let byte = &mut out[j / 2];
+            *byte = if j % 2 == 0 {
+                (*byte & 0xF0) | c
+            } else {
+                (*byte & 0x0F) | (c << 4)
+            };
+        }
+        scales[r] = s;
+    }
+    (codes, scales)
+}
+
+/// A query for the 4-bit codes: int8 codes of it split into its even and odd values (the low
+/// and high nibbles they meet), its scale, and 8 x the sum of its codes (the codes' offset).
+struct Query4 {
+    even: Vec<i8>,
+    odd: Vec<i8>,
+    sq: f32,
+    offset: i32,
+}
+
+impl Query4 {
+    /// None for a query that is not finite, zero or tiny (the caller scans exactly).
+    fn new(q: &[f32]) -> Option<Self> {
+        let f = q.len();
+        let qmax = q.iter().fold(0f32, |m, &x| m.max(x.abs()));
+        // codes of at most 127, fewer past 735,000 factors, so that no sum leaves i32
+        // (|sum of c (code - 8)| <= 23 x code x f)
+        let code = (i32::MAX as usize / (23 * f.max(1))).min(127) as f32;
+        if !qmax.is_finite() || qmax < TINY || code < 1.0 {
+            return None;
+        }
+        let sq = qmax / code;
+        let b = i4_bytes(f);
+        let (mut even, mut odd) = (vec![0i8; b], vec![0i8; b]);
+        let mut sum = 0i32;
+        for (j, &x) in q.iter().enumerate() {
+            let c = (x / sq).round().clamp(-code, code) as i8;
+            sum += c as i32;
+            if j % 2 == 0 {
+                even[j / 2] = c;
+            } else {
+                odd[j / 2] = c;
+            }
+        }
+        Some(Query4 {
+            even,
+            odd,
+            sq,
+            offset: 8 * sum,
+        })
+    }
+}
+
+/// The `s` best items 0..n by `finish` of their approximate dot products with `q` read from
+/// the 4-bit codes (ties to the smaller index, skipping `exclude` and NaN), best first; None
+/// for a query without codes (not finite, zero or tiny). The list for s is the first s of the
+/// list for any larger s.
+pub fn shortlist_i4<'a>(
+    kern: Kernels,
+    q: &[f32],
+    rows: I4Rows<'_>,
+    s: usize,
+    exclude: impl Into<Skip<'a>>,
+    parallel: bool,
+    finish: impl Fn(usize, &mut [f32]) + Sync,
+) -> Option<Vec<Scored>> {
+    let query = Query4::new(q)?;
+    let b = i4_bytes(q.len());
+    let n = rows.scales.len();
+    Some(crate::topk::scan_top_k(
+        n,
+        s,
+        exclude,
+        parallel,
+        |lo, out| {
+            let mut dots = vec![0i32; out.len()];
+            let codes = &rows.codes[lo * b..(lo + out.len()) * b];
+            kern.dots_u4_i8(&query.even, &query.odd, codes, &mut dots);
+            // (locals, not fields behind a reference: the loop then vectorises)
+            let (sq, offset) = (query.sq, query.offset);
+            for ((o, &d), &sc) in out.iter_mut().zip(&dots).zip(&rows.scales[lo..]) {
+                *o = (sq * sc) * (d - offset) as f32;
+            }
+            finish(lo, out);
+        },
+    ))
+}
+
+/// The items a scan over the 4-bit codes re-scores for a top k, given the short list chosen for
+/// a top 10 (the k its recall is measured at): scaled with k, never below the chosen list.
+pub fn shortlist_size(for_top10: usize, k: usize) -> usize {
+    for_top10.saturating_mul(k.max(10)) / 10
+}
+
+/// The k best items by `finish(q . v)` among the [`shortlist_size`]`(shortlist, k)` best by
+/// their approximate scores from the 4-bit codes, each scored exactly from the f32 vectors `items`:
+/// approximate (an item of the exact top k whose approximate score falls outside the short
+/// list is missed), but every score returned is the exact scan's, ties to the smaller index.
+/// A query without codes runs the exact scan. See [`scan_top_k_i8`] for `finish` and
+/// `parallel`.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_top_k_i4<'a>(
+    kern: Kernels,
+    q: &[f32],
+    items: &[f32],
+    rows: I4Rows<'_>,
+    k: usize,
+    shortlist: usize,
+    exclude: impl Into<Skip<'a>>,
+    parallel: bool,
+    finish: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<Scored> {
+    let exclude = exclude.into();
+    let f = q.len();
+    let exact = |lo: usize, out: &mut [f32]| {
+        kern.dots(q, &items[lo * f..(lo + out.len()) * f], out);
+        finish(lo, out);
+    };
+    let s = shortlist_size(shortlist, k);
+    let Some(short) = shortlist_i4(kern, q, rows, s, exclude, parallel, &finish) else {
+        return crate::topk::scan_top_k(rows.scales.len(), k, exclude, parallel, exact);
+    };
+    let mut top = TopK::new(k);
+    for c in short {
+        let mut score = [0f32];
+        exact(c.index as usize, &mut score);
+        top.push(c.index, score[0]);
+    }
+    top.into_sorted()
+}
 
 #[cfg(test)]
 mod tests {
@@ -465,6 +644,131 @@ mod tests {
             let exact = |i: u32| kern.dot(&q, &values[i as usize * f..][..f]);
             assert!(exact(0) > exact(1));
             assert_eq!(top_of(&values, f, &q, 1)[0].index, 0, "{f} factors");
+        }
+    }
+
+    #[test]
+    fn four_bit_codes_are_within_half_a_step_in_their_nibbles() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        for f in [1usize, 7, 64] {
+            let mut values: Vec<f32> = (0..f * 30).map(|_| rng.gen_range(-2.0..2.0f32)).collect();
+            values[f..2 * f].fill(0.0); // a zero row
+            values[2 * f] = f32::NAN; // a row that is not finite
+            let (codes, scales) = quantize4(&values, f);
+            let b = i4_bytes(f);
+            assert_eq!((codes.len(), scales.len()), (30 * b, 30));
+            assert_eq!(scales[1], 0.0);
+            assert!(scales[2].is_nan());
+            for r in (0..30).filter(|&r| r != 2) {
+                let s = scales[r];
+                for j in 0..b * 2 {
+                    let byte = codes[r * b + j / 2];
+                    let c = if j % 2 == 0 { byte & 15 } else { byte >> 4 };
+                    if j >= f {
+                        assert_eq!(c, 8, "row {r}: the padding nibble is a zero");
+                        continue;
+                    }
+                    assert!((1..=15).contains(&c), "row {r} value {j}: code {c}");
+                    let v = values[r * f + j];
+                    assert!(
+                        (v - s * (c as f32 - 8.0)).abs() <= s * 0.5 * (1.0 + 1e-5),
+                        "row {r} value {j}: {v} against {s} x ({c} - 8)"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_short_list_as_long_as_the_catalog_is_the_exact_scan_and_lists_nest() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(4);
+        for kern in [Kernels::detect(), Kernels::portable()] {
+            for &(n, f) in &[(20_000usize, 64usize), (3_000, 13), (500, 128)] {
+                let values: Vec<f32> = (0..n * f)
+                    .map(|i| rng.gen_range(-1.0..1.0f32) * (1 + (i / f) % 5) as f32)
+                    .collect();
+                let (codes, scales) = quantize4(&values, f);
+                let rows = I4Rows {
+                    codes: &codes,
+                    scales: &scales,
+                };
+                let bias: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect();
+                let mut excluded: Vec<u32> = (0..100).map(|_| rng.gen_range(0..n as u32)).collect();
+                excluded.sort_unstable();
+                excluded.dedup();
+                let plus_bias = |lo: usize, out: &mut [f32]| {
+                    for (s, b) in out.iter_mut().zip(&bias[lo..]) {
+                        *s += b;
+                    }
+                };
+                for query in 0..4 {
+                    let q: Vec<f32> = (0..f).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let skip = if query % 2 == 0 {
+                        Skip::sorted(&excluded)
+                    } else {
+                        Skip::NONE
+                    };
+                    let parallel = query % 3 == 0;
+                    for k in [1usize, 10, 100] {
+                        let want = exact_scan(kern, &q, &values, k, skip, &plus_bias);
+                        let got =
+                            scan_top_k_i4(kern, &q, &values, rows, k, n, skip, parallel, plus_bias);
+                        let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
+                            v.iter().map(|s| (s.index, s.score.to_bits())).collect()
+                        };
+                        assert_eq!(bits(&got), bits(&want), "n {n} f {f} query {query} k {k}");
+                        // a short list of 40 already finds most of a top 10 of noise
+                        if k == 10 {
+                            let short = scan_top_k_i4(
+                                kern, &q, &values, rows, k, 40, skip, parallel, plus_bias,
+                            );
+                            let found = short
+                                .iter()
+                                .filter(|s| want.iter().any(|w| w.index == s.index))
+                                .count();
+                            assert!(
+                                found >= 8,
+                                "n {n} f {f}: {found} of 10 with a short list of 40"
+                            );
+                        }
+                    }
+                    // the list for s is the first s of the list for 4s
+                    let long = shortlist_i4(kern, &q, rows, 400, skip, parallel, plus_bias)
+                        .expect("codes");
+                    let short = shortlist_i4(kern, &q, rows, 100, skip, !parallel, plus_bias)
+                        .expect("codes");
+                    assert_eq!(&long[..100], &short[..]);
+                }
+            }
+        }
+        assert_eq!(
+            (
+                shortlist_size(40, 1),
+                shortlist_size(40, 10),
+                shortlist_size(40, 25)
+            ),
+            (40, 40, 100)
+        );
+    }
+
+    #[test]
+    fn a_query_without_codes_runs_the_exact_scan() {
+        let f = 8;
+        let values: Vec<f32> = (0..f * 300).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let (codes, scales) = quantize4(&values, f);
+        let rows = I4Rows {
+            codes: &codes,
+            scales: &scales,
+        };
+        let kern = Kernels::detect();
+        for q in [vec![0f32; f], vec![f32::NAN; f], vec![1e-35f32; f]] {
+            assert!(shortlist_i4(kern, &q, rows, 10, Skip::NONE, false, |_, _| {}).is_none());
+            let got = scan_top_k_i4(kern, &q, &values, rows, 5, 10, Skip::NONE, false, |_, _| {});
+            let want = exact_scan(kern, &q, &values, 5, Skip::NONE, &|_, _| {});
+            let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
+                v.iter().map(|s| (s.index, s.score.to_bits())).collect()
+            };
+            assert_eq!(bits(&got), bits(&want));
         }
     }
 

@@ -14,7 +14,7 @@ use crate::kernels::gemm;
 use crate::kernels::{norm, Kernels};
 use crate::model::ModelView;
 use crate::parallel::CancelFlag;
-use crate::quant::{scan_top_k_i8, ScanRows};
+use crate::quant::{scan_top_k_i4, scan_top_k_i8, ScanRows};
 use crate::topk::{scan_top_k, top_k, Scored, Skip, TopK};
 
 /// Largest score buffer of one chunk of a batch (values, 32 MB): the chunk has
@@ -95,18 +95,19 @@ pub fn recommend_scan<'a>(
     parallel: bool,
     rows: ScanRows<'_>,
 ) -> Vec<Scored> {
-    let base = view.global_mean + view.user_bias[u as usize];
     let p = view.user(u);
     let f = view.factors;
-    let finish = |lo: usize, out: &mut [f32]| {
-        for (s, b) in out.iter_mut().zip(&view.item_bias[lo..]) {
-            *s += base + b;
-        }
-    };
+    let finish = recommend_finish(view, u);
     match rows {
         ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
             let items = view.item_factors;
             scan_top_k_i8(kern, p, items, codes, k, exclude, parallel, finish)
+        }
+        ScanRows::I4 { rows, shortlist } if f > 0 && rows.scales.len() == view.n_items() => {
+            let items = view.item_factors;
+            scan_top_k_i4(
+                kern, p, items, rows, k, shortlist, exclude, parallel, finish,
+            )
         }
         _ => scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
             let (a, b) = (lo * f, (lo + out.len()) * f);
@@ -117,6 +118,20 @@ pub fn recommend_scan<'a>(
             }
             finish(lo, out);
         }),
+    }
+}
+
+/// What a recommend scan adds to user `u`'s dot products with items lo..lo + out.len(): the
+/// global mean, the user's bias and each item's.
+pub(crate) fn recommend_finish<'a>(
+    view: &'a ModelView<'_>,
+    u: u32,
+) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
+    let base = view.global_mean + view.user_bias[u as usize];
+    move |lo: usize, out: &mut [f32]| {
+        for (s, b) in out.iter_mut().zip(&view.item_bias[lo..]) {
+            *s += base + b;
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
 use crate::model::{FactorModel, ModelView};
-use crate::quant::{scan_top_k_i8, ScanRows};
+use crate::quant::{scan_top_k_i4, scan_top_k_i8, ScanRows};
 use crate::topk::{Scored, Skip, TopK};
 
 /// Shrinkage of `embedding` similarities when the caller gives none.
@@ -165,22 +165,17 @@ pub fn embedding_neighbours_scan(
     let f = view.factors;
     let itself = [item];
     let exclude = exclude.and(&itself);
-    // Written as straight loops over slices (no branch per item) so that they vectorise.
-    let finish = |lo: usize, out: &mut [f32]| {
-        let norms = &norms[lo..lo + out.len()];
-        for (s, &nj) in out.iter_mut().zip(norms) {
-            *s = cosine_of(*s, nq, nj);
-        }
-        if let Some(sh) = shrinkage {
-            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
-                *s = shrink(*s, n, sh.shrinkage);
-            }
-        }
-    };
+    let finish = neighbour_finish(norms, nq, shrinkage);
     match rows {
         ScanRows::I8(codes) if f > 0 && codes.scales.len() == view.n_items() => {
             let items = view.item_factors;
             scan_top_k_i8(kern, q, items, codes, k, exclude, parallel, finish)
+        }
+        ScanRows::I4 { rows, shortlist } if f > 0 && rows.scales.len() == view.n_items() => {
+            let items = view.item_factors;
+            scan_top_k_i4(
+                kern, q, items, rows, k, shortlist, exclude, parallel, finish,
+            )
         }
         _ => crate::topk::scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
             let (a, b) = (lo * f, (lo + out.len()) * f);
@@ -190,6 +185,27 @@ pub fn embedding_neighbours_scan(
             }
             finish(lo, out);
         }),
+    }
+}
+
+/// What a neighbours scan makes of a query's dot products (its norm `nq`) with items
+/// lo..lo + out.len(): their cosines, shrunk by support when asked.
+pub(crate) fn neighbour_finish<'a>(
+    norms: &'a [f32],
+    nq: f32,
+    shrinkage: Option<Shrinkage<'a>>,
+) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
+    // Written as straight loops over slices (no branch per item) so that they vectorise.
+    move |lo: usize, out: &mut [f32]| {
+        let norms = &norms[lo..lo + out.len()];
+        for (s, &nj) in out.iter_mut().zip(norms) {
+            *s = cosine_of(*s, nq, nj);
+        }
+        if let Some(sh) = shrinkage {
+            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
+                *s = shrink(*s, n, sh.shrinkage);
+            }
+        }
     }
 }
 

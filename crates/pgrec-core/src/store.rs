@@ -17,10 +17,10 @@ use crate::checksum::{Checksum, CHECKSUM_AT};
 use crate::data::{ItemLists, UserItems};
 use crate::ivf::{Ivf, IvfRef, ListRows};
 use crate::kernels::f16_bits;
-use crate::quant::{I8Rows, ScanRows};
+use crate::quant::{i4_bytes, I4Rows, I8Rows, ScanRows};
 
 /// "PGRECM" and the format version.
-pub const MAGIC: &[u8; 8] = b"PGRECM07";
+pub const MAGIC: &[u8; 8] = b"PGRECM08";
 /// Bytes of the header; the section table follows it.
 pub const HEADER: usize = 64;
 /// Alignment of every section (from the start of the file).
@@ -56,9 +56,12 @@ enum Section {
     IvfRecall,
     ItemCodesI8,
     ItemScalesI8,
+    IvfCodesI4,
+    IvfScalesI4,
+    IvfShortlistRecall,
 }
 /// Entries of the section table (16 bytes each: offset, byte length).
-pub const SECTIONS: usize = 26;
+pub const SECTIONS: usize = 29;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -104,6 +107,10 @@ pub struct Parts<'a> {
     /// The index's recall@10 at each number of probes, measured when it was built
     /// ([`crate::ivf::measure_recall`]; one entry per list, empty when not measured).
     pub ivf_recall: &'a [f32],
+    /// The recall@10 of the scan over the index's 4-bit codes at each short list of
+    /// [`crate::ivf::SHORTLISTS`] ([`crate::ivf::measure_shortlist_recall`]; empty when not
+    /// measured).
+    pub shortlist_recall: &'a [f32],
 }
 
 fn as_bytes<T: Copy>(v: &[T]) -> &[u8] {
@@ -142,6 +149,8 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         || !(p.ivf_recall.is_empty()
             || p.ivf
                 .is_some_and(|x| x.as_ref().n_lists() == p.ivf_recall.len()))
+        || !(p.shortlist_recall.is_empty()
+            || (p.ivf.is_some() && p.shortlist_recall.len() == crate::ivf::SHORTLISTS.len()))
     {
         return bad("the parts of the model do not agree in size");
     }
@@ -215,6 +224,9 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         as_bytes(p.ivf_recall),
         as_bytes(&codes),
         as_bytes(&scales),
+        p.ivf.map_or(&[][..], |x| &x.codes[..]),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.scales)),
+        as_bytes(p.shortlist_recall),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -382,6 +394,9 @@ pub struct Mapped<'a> {
     /// The index's recall@10 at each number of probes (one entry per list; empty when the
     /// index was not measured).
     pub ivf_recall: &'a [f32],
+    /// The recall@10 of the scan over the index's 4-bit codes at each short list of
+    /// [`crate::ivf::SHORTLISTS`] (empty when not measured).
+    pub shortlist_recall: &'a [f32],
 }
 
 impl<'a> Mapped<'a> {
@@ -441,6 +456,9 @@ const NAMES: [&str; SECTIONS] = [
     "index recall",
     "int8 item codes",
     "int8 item scales",
+    "index 4-bit codes",
+    "index 4-bit scales",
+    "index short-list recall",
 ];
 
 /// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
@@ -747,6 +765,9 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             IvfRows,
             IvfRowsF16,
             IvfRecall,
+            IvfCodesI4,
+            IvfScalesI4,
+            IvfShortlistRecall,
         ];
         require(rest.iter().all(|&s| sec.is_empty(s)), || {
             "index sections without an index".into()
@@ -793,6 +814,10 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             offsets: ivf_offsets,
             items,
             rows,
+            codes: I4Rows {
+                codes: sec.exactly::<u8>(IvfCodesI4, product(n_items, i4_bytes(factors))?)?,
+                scales: sec.exactly::<f32>(IvfScalesI4, n_items)?,
+            },
         };
         require(x.is_consistent(n_items, factors), || {
             "the index does not agree with the header".into()
@@ -803,11 +828,18 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
                 || (recall.len() == lists && recall.iter().all(|r| (0.0..=1.0).contains(r))),
             || "the index recall is damaged".into(),
         )?;
-        Some((x, recall))
+        let short = sec.any::<f32>(IvfShortlistRecall)?;
+        require(
+            short.is_empty()
+                || (short.len() == crate::ivf::SHORTLISTS.len()
+                    && short.iter().all(|r| (0.0..=1.0).contains(r))),
+            || "the index short-list recall is damaged".into(),
+        )?;
+        Some((x, recall, short))
     };
-    let (ivf, ivf_recall) = match ivf {
-        Some((x, recall)) => (Some(x), recall),
-        None => (None, &[][..]),
+    let (ivf, ivf_recall, shortlist_recall) = match ivf {
+        Some((x, recall, short)) => (Some(x), recall, short),
+        None => (None, &[][..], &[][..]),
     };
     Ok(Mapped {
         factors,
@@ -842,6 +874,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
         item_codes_i8,
         ivf,
         ivf_recall,
+        shortlist_recall,
     })
 }
 
@@ -898,6 +931,7 @@ mod tests {
         let texts: Vec<String> = vec!["zoe".into(), "al".into(), "émile".into()];
         let ints = [30i64, -5, 7];
         // an index of two lists (the text case writes it)
+        let (codes, scales) = crate::quant::quantize4(&item_factors, 2);
         let ivf = Ivf {
             factors: 2,
             centroids: vec![0.0, -1.0, -3.0, -4.0],
@@ -906,6 +940,8 @@ mod tests {
             offsets: vec![0, 1, 3],
             items: vec![0, 1, 2],
             rows: vec![-0.0, -1.0, -2.0, -3.0, -4.0, -5.0],
+            codes,
+            scales,
         };
         let p = Parts {
             factors: 2,
@@ -929,6 +965,11 @@ mod tests {
             i8_items: !text,
             ivf: text.then_some(&ivf),
             ivf_recall: if text { &[0.75, 1.0] } else { &[] },
+            shortlist_recall: if text {
+                &[0.5, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+            } else {
+                &[]
+            },
         };
         let mut out = Vec::new();
         write(&mut out, &p).unwrap();
@@ -988,6 +1029,10 @@ mod tests {
                     assert_eq!(x.centroids[3], -4.0);
                     assert_eq!(x.list_bias, &[2.0, 2.0]);
                     assert_eq!(x.shrunk_centroids[1], -0.5);
+                    // item 0 (-0, -1): scale 1/7, codes 8 (zero) and 1 (-7 steps)
+                    assert_eq!((x.codes.codes[0], x.codes.scales[0]), (0x18, 1.0 / 7.0));
+                    assert_eq!(x.codes.scales.len(), 3);
+                    assert_eq!(m.shortlist_recall[1], 0.75);
                     assert_eq!(m.ivf_recall, &[0.75, 1.0]);
                     // rows in f16, as the file's item vectors (the text case asks for f16)
                     match x.rows {
@@ -1078,6 +1123,7 @@ mod tests {
             i8_items: false,
             ivf: None,
             ivf_recall: &[],
+            shortlist_recall: &[],
         };
         assert!(write(&mut Vec::new(), &p).is_err());
         // with the item vector whole it is written; then each part one size off is refused
@@ -1094,6 +1140,8 @@ mod tests {
             offsets: vec![0, 1, 2],
             items: vec![0, 1],
             rows: vec![0.0; 4],
+            codes: vec![0x88; 2],
+            scales: vec![0.0; 2],
         };
         let off = [
             Parts {
@@ -1124,6 +1172,11 @@ mod tests {
             // a recall curve without an index, or of another length than the lists
             Parts {
                 ivf_recall: &[1.0],
+                ..ok
+            },
+            // a short-list curve without an index
+            Parts {
+                shortlist_recall: &[1.0; 11],
                 ..ok
             },
         ];

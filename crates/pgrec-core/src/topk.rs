@@ -175,24 +175,39 @@ pub fn top_k_from<'a>(
     exclude: impl Into<Skip<'a>>,
     offset: u32,
 ) -> Vec<Scored> {
-    let exclude = exclude.into();
     let mut top = TopK::new(k);
-    for (j, &s) in scores.iter().enumerate() {
-        // Most scores of a long scan fall below the floor: test that before the exclusions.
-        if !top.admits(s) {
-            continue;
-        }
-        let i = offset + j as u32;
-        if exclude.contains(i) {
-            continue;
-        }
-        top.push(i, s);
-    }
+    top.push_all(scores, exclude.into(), offset);
     top.into_sorted()
 }
 
-/// Items per unit of a catalog scan. Each unit keeps its own top k; the units' lists are merged
-/// by (score, index), so the answer does not depend on how many threads ran the units.
+/// Scores a top-k scan tests together (one vectorised maximum) before looking at them one by
+/// one.
+const BLOCK: usize = 16;
+
+impl TopK {
+    /// Pushes `scores`, those of indices `offset..`, skipping `exclude` and NaN.
+    fn push_all(&mut self, scores: &[f32], exclude: Skip<'_>, offset: u32) {
+        for (b, block) in scores.chunks(BLOCK).enumerate() {
+            // Most scores of a long scan fall below the floor: a block whose largest score
+            // cannot enter is passed over (max ignores NaN, which never enters).
+            if !self.admits(block.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))) {
+                continue;
+            }
+            for (j, &s) in block.iter().enumerate() {
+                if !self.admits(s) {
+                    continue;
+                }
+                let i = offset + (b * BLOCK + j) as u32;
+                if exclude.contains(i) {
+                    continue;
+                }
+                self.push(i, s);
+            }
+        }
+    }
+}
+
+/// Items per unit of a catalog scan (the scores of one unit are held at a time per thread).
 pub const SCAN_CHUNK: usize = 8192;
 
 /// The k best of the scores of items 0..n, skipping the indices in `exclude`
@@ -210,23 +225,45 @@ where
     F: Fn(usize, &mut [f32]) + Sync,
 {
     let exclude = exclude.into();
-    let unit = |c: usize| {
+    // One top k per thread, carried from unit to unit so that its floor prunes from the start
+    // (the k best by score, ties to the smaller index, are the same whatever the order the
+    // scores arrive in, so the answer does not depend on the threads).
+    let unit = |top: &mut TopK, scores: &mut Vec<f32>, c: usize| {
         let lo = c * SCAN_CHUNK;
         let hi = (lo + SCAN_CHUNK).min(n);
-        let mut scores = vec![0f32; hi - lo];
-        score_unit(lo, &mut scores);
-        top_k_from(&scores, k, exclude.from_index(lo as u32), lo as u32)
+        scores.clear();
+        scores.resize(hi - lo, 0.0);
+        score_unit(lo, scores);
+        top.push_all(scores, exclude.from_index(lo as u32), lo as u32);
     };
     let units = n.div_ceil(SCAN_CHUNK);
-    let lists: Vec<Vec<Scored>> = if parallel {
-        (0..units).into_par_iter().map(unit).collect()
+    let top = if parallel {
+        (0..units)
+            .into_par_iter()
+            .fold(
+                || (TopK::new(k), Vec::new()),
+                |(mut top, mut scores), c| {
+                    unit(&mut top, &mut scores, c);
+                    (top, scores)
+                },
+            )
+            .map(|(top, _)| top)
+            .reduce(
+                || TopK::new(k),
+                |mut a, b| {
+                    for s in b.into_sorted() {
+                        a.push(s.index, s.score);
+                    }
+                    a
+                },
+            )
     } else {
-        (0..units).map(unit).collect()
+        let (mut top, mut scores) = (TopK::new(k), Vec::new());
+        for c in 0..units {
+            unit(&mut top, &mut scores, c);
+        }
+        top
     };
-    let mut top = TopK::new(k);
-    for s in lists.into_iter().flatten() {
-        top.push(s.index, s.score);
-    }
     top.into_sorted()
 }
 

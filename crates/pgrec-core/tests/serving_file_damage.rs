@@ -310,6 +310,8 @@ fn build(shape: Shape, seed: u64) -> Built {
                 offsets: vec![0, ni as u32],
                 items: (0..ni as u32).collect(),
                 rows: Vec::new(),
+                codes: Vec::new(),
+                scales: vec![0.0; ni],
             };
         }
         let params = IvfParams {
@@ -325,6 +327,8 @@ fn build(shape: Shape, seed: u64) -> Built {
         }
         b.finish(&model.item_bias, &support).expect("not cancelled")
     });
+    // (a short-list curve of the right length, so that its damage is checked too)
+    const SHORT_RECALL: [f32; 11] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
     let recall: Vec<f32> = ivf.as_ref().map_or(Vec::new(), |x| {
         let n = x.as_ref().n_lists();
         (1..=n).map(|p| p as f32 / n as f32).collect()
@@ -360,6 +364,7 @@ fn build(shape: Shape, seed: u64) -> Built {
         // a measured index carries its recall curve (one entry per list), so its damage is
         // checked too
         ivf_recall: &recall,
+        shortlist_recall: if ivf.is_some() { &SHORT_RECALL } else { &[] },
     };
     let mut file = Vec::new();
     store::write(&mut file, &parts).expect("the parts agree");
@@ -1250,7 +1255,7 @@ fn another_format_version_is_refused() {
     assert_eq!(&MAGIC[..6], b"PGRECM");
     for b in all_built() {
         for v in [
-            b"02", b"03", b"04", b"05", b"06", b"08", b"00", b"99", b"7 ",
+            b"02", b"03", b"04", b"05", b"06", b"07", b"09", b"00", b"99", b"8 ",
         ] {
             let mut bad = b.file.clone();
             bad[6..8].copy_from_slice(v);

@@ -137,6 +137,41 @@ SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "hnsw"}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "ivf", "ann_recall": 1.5}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "ivf", "ann_recall": "high"}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann_recall": 0.9}');
+-- A catalog of noisy vectors (mf after two epochs over 3 ratings per item): no few lists hold
+-- a query's neighbours, so the index scans every item's 4-bit codes and re-scores a short list
+-- exactly, the one whose recall it measured reaching the target; the scores it returns are the
+-- exact scan's
+CREATE TABLE ann_noise AS SELECT * FROM pgrec.synthetic_ratings(3000, 20000, 60000, rank => 16, seed => 3);
+SELECT version AS trained FROM pgrec.train('ann_codes', 'ann_noise', algorithm => 'mf',
+                   params => '{"factors": 32, "epochs": 2, "ann": "ivf"}');
+SELECT j->'ann_probes' AS probes, j->'ann'->'shortlist' = j->'ann_shortlist' AS same_shortlist,
+       (j->>'ann_shortlist')::int BETWEEN 20 AND 640 AS short_list, (j->>'ann_recall')::float8 >= 0.95 AS measured_reaches_095
+FROM pgrec.embedding_stats('ann_codes') j;
+SELECT (j->>'ann_shortlist')::int AS chosen_shortlist, (j->>'ann_recall')::float8 AS codes_recall
+FROM pgrec.embedding_stats('ann_codes') j \gset
+SET pgrec.ivf_probes = -1;
+CREATE TEMP TABLE codes_ex_r AS SELECT u, r.* FROM generate_series(1, 3000, 15) u, LATERAL pgrec.recommend('ann_codes', u::bigint, 10) r;
+CREATE TEMP TABLE codes_ex_s AS SELECT i, s.* FROM (SELECT item_id AS i FROM pgrec.item_embeddings('ann_codes') WHERE item_id % 97 = 1) x, LATERAL pgrec.similar_items('ann_codes', i, 10) s;
+RESET pgrec.ivf_probes;
+CREATE TEMP TABLE codes_ap_r AS SELECT u, r.* FROM generate_series(1, 3000, 15) u, LATERAL pgrec.recommend('ann_codes', u::bigint, 10) r;
+CREATE TEMP TABLE codes_ap_s AS SELECT i, s.* FROM (SELECT item_id AS i FROM pgrec.item_embeddings('ann_codes') WHERE item_id % 97 = 1) x, LATERAL pgrec.similar_items('ann_codes', i, 10) s;
+SELECT (SELECT count(*) FROM codes_ap_r) = (SELECT count(*) FROM codes_ex_r) AS k_rows,
+       least((SELECT count(*) FROM codes_ex_r JOIN codes_ap_r USING (u, item_id))::numeric / (SELECT count(*) FROM codes_ex_r),
+             (SELECT count(*) FROM codes_ex_s JOIN codes_ap_s USING (i, item_id))::numeric / (SELECT count(*) FROM codes_ex_s))
+         >= :codes_recall - 0.03 AS reaches_measured,
+       (SELECT bool_and(e.score = a.score) FROM codes_ex_r e JOIN codes_ap_r a USING (u, item_id))
+         AND (SELECT bool_and(e.similarity = a.similarity) FROM codes_ex_s e JOIN codes_ap_s a USING (i, item_id)) AS exact_scores;
+-- recommend_batch answers as recommend does
+SELECT count(*) = (SELECT count(*) FROM codes_ap_r) AS batch_rows, bool_and(b.score = a.score) AS batch_as_recommend
+FROM pgrec.recommend_batch('ann_codes', (SELECT array_agg(u::bigint) FROM generate_series(1, 3000, 15) u), 10) b
+JOIN codes_ap_r a ON a.u = b.user_id AND a.item_id = b.item_id;
+-- a session's higher target: a longer short list from the same measurement
+SET pgrec.ann_recall = 0.999;
+SELECT coalesce((j->>'ann_shortlist')::int, 100000) > :chosen_shortlist AS longer_list, (j->>'ann_recall')::float8 >= 0.999 AS measured_reaches_0999
+FROM pgrec.embedding_stats('ann_codes') j;
+RESET pgrec.ann_recall;
+DROP TABLE ann_noise, codes_ex_r, codes_ex_s, codes_ap_r, codes_ap_s;
+
 SET pgrec.ann_recall = 1.5;
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ivf_lists": 10}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "ivf", "ivf_probes": 0}');
@@ -145,4 +180,4 @@ SET pgrec.ivf_probes = -2;
 SELECT count(*) AS none_left FROM pgrec.model_versions WHERE model = 'ann_bad';
 
 SET client_min_messages = warning;
-SELECT pgrec.drop_model(m) FROM unnest(ARRAY['ann_ials', 'ann_f16', 'ann_f16_again', 'ann_low']) m;
+SELECT pgrec.drop_model(m) FROM unnest(ARRAY['ann_ials', 'ann_f16', 'ann_f16_again', 'ann_low', 'ann_codes']) m;
