@@ -752,6 +752,43 @@ mod tests {
     }
 
     #[test]
+    fn approximate_dot_products_are_within_the_rounding_of_both_sides() {
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        for kern in [Kernels::detect(), Kernels::portable()] {
+            for &(n, f) in &[(2_000usize, 64usize), (700, 13), (300, 128)] {
+                let values: Vec<f32> = (0..n * f).map(|_| rng.gen_range(-1.0..2.0f32)).collect();
+                let (codes, scales) = quantize4(&values, f);
+                let rows = I4Rows {
+                    codes: &codes,
+                    scales: &scales,
+                };
+                // queries with a mean away from zero, so that the codes' offset matters
+                let q: Vec<f32> = (0..f).map(|_| rng.gen_range(-0.5..1.5f32)).collect();
+                let qmax = q.iter().fold(0f32, |m, &x| m.max(x.abs()));
+                let sq = qmax / 127.0;
+                let q_l1: f32 = q.iter().map(|x| x.abs()).sum();
+                let all =
+                    shortlist_i4(kern, &q, rows, n, Skip::NONE, false, |_, _| {}).expect("codes");
+                assert_eq!(all.len(), n);
+                for a in all {
+                    let i = a.index as usize;
+                    let v = &values[i * f..(i + 1) * f];
+                    let exact: f32 = q.iter().zip(v).map(|(x, y)| x * y).sum();
+                    let v_l1: f32 = v.iter().map(|x| x.abs()).sum();
+                    let s = scales[i];
+                    // q . v - sq s (cq . c) with |dq_i| <= sq / 2 and |dv_i| <= s / 2
+                    let bound = s / 2.0 * (q_l1 + sq * f as f32 / 2.0) + sq / 2.0 * v_l1;
+                    assert!(
+                        (a.score - exact).abs() <= bound * 1.001 + 1e-4,
+                        "n {n} f {f} item {i}: {} against {exact}, bound {bound}",
+                        a.score
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_query_without_codes_runs_the_exact_scan() {
         let f = 8;
         let values: Vec<f32> = (0..f * 300).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
