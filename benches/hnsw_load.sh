@@ -6,7 +6,8 @@
 # top 10 for 200 random items at several ef_search, then pgbench at 1, 4, 16 and 64 clients at
 # the smallest ef_search reaching recall 0.95 (and 0.99 where one does; its best otherwise),
 # beside pgrec's similar_items in the same run: IVF at the probes its build measured for recall
-# 0.95 (model load_ivf) and int8 codes (load_int8, exact answers).
+# 0.95, or the short list over 4-bit codes measured for it (model load_ivf; its own recall on the
+# same 200 items is reported), and int8 codes (load_int8, exact answers).
 # pgvector reads its index through shared buffers (pgrec's serving files are mapped): give the
 # server room for it first (the issue's runs: shared_buffers 2GB).
 #   benches/hnsw_load.sh      (CATALOG=ials, SECONDS_PER_RUN=8, THREADS=2: pgrec.threads,
@@ -87,7 +88,16 @@ best=$(psql -d $db -At -c "SELECT max(r) - 0.005 FROM (SELECT count(*)::numeric 
     FROM hnsw_got g JOIN hnsw_exact e ON e.q = g.q AND e.item_id = g.item_id GROUP BY g.ef) s")
 efbest=$(pick "$best")
 echo "ef_search for recall 0.95: ${ef95:-none}; for 0.99: ${ef99:-none}; within 0.005 of the best: $efbest"
-psql -d $db -At -c "SELECT 'load_ivf: ' || coalesce((s->>'ann_probes') || ' probes', 'the exact scan') || ' of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
+psql -d $db -At -c "SELECT 'load_ivf: ' || coalesce((s->>'ann_probes') || ' probes', 'a short list of ' || (s->>'ann_shortlist') || ' over every item''s 4-bit codes', 'the exact scan') || ' of ' || (s->'ann'->>'lists') || ' lists, measured recall@10 ' || (s->>'ann_recall') FROM pgrec.embedding_stats('load_ivf') s"
+# pgrec's own recall on the same 200 items: load_ivf's similar_items against its exact scan
+psql -d $db -At <<'SQL'
+SET pgrec.ivf_probes = -1;
+CREATE TEMP TABLE ex AS SELECT q.item_id AS q, s.item_id FROM hnsw_q q, LATERAL pgrec.similar_items('load_ivf', q.item_id, 10) s;
+RESET pgrec.ivf_probes;
+CREATE TEMP TABLE ap AS SELECT q.item_id AS q, s.item_id FROM hnsw_q q, LATERAL pgrec.similar_items('load_ivf', q.item_id, 10) s;
+SELECT 'load_ivf recall@10 on the same 200 items, against its exact scan: '
+       || round((SELECT count(*) FROM ex JOIN ap USING (q, item_id))::numeric / (SELECT count(*) FROM ex), 3);
+SQL
 n_items=$(psql -d $db -At -c "SELECT count(*) FROM q_items")
 dir=$(mktemp -d /tmp/pgrec_hnsw.XXXXXX)
 chmod 777 "$dir"

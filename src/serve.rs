@@ -243,8 +243,10 @@ pub(crate) fn recommend_indices(
     } else if let (Some(ivf), Some(probes)) = (m.ivf(), m.probes()) {
         pgrec_core::ivf::recommend_ivf(&view, m.kernels, ivf, u, n, skip, probes)
     } else {
+        // (read here, on the backend thread: it looks up the session's settings)
+        let rows = m.scan_rows();
         on_scan_pool(view.n_items(), |parallel| {
-            serving::recommend_scan(&view, m.kernels, u, n, skip, parallel, m.scan_rows())
+            serving::recommend_scan(&view, m.kernels, u, n, skip, parallel, rows)
         })
     };
     diversify(m, ranked, k, ask.diversity)
@@ -356,6 +358,8 @@ fn similar_ranked(
                     probes,
                 );
             }
+            // (read here, on the backend thread: it looks up the session's settings)
+            let rows = m.scan_rows();
             on_scan_pool(view.n_items(), |parallel| {
                 embedding_neighbours_scan(
                     &view,
@@ -366,7 +370,7 @@ fn similar_ranked(
                     k,
                     skip,
                     parallel,
-                    m.scan_rows(),
+                    rows,
                 )
             })
         }

@@ -137,11 +137,12 @@ SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "hnsw"}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "ivf", "ann_recall": 1.5}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann": "ivf", "ann_recall": "high"}');
 SELECT pgrec.train('ann_bad', 'ml100k.u1_base', params => '{"ann_recall": 0.9}');
--- A catalog of noisy vectors (mf after two epochs over 3 ratings per item): no few lists hold
+-- A catalog of noisy vectors (mf after two epochs over 3 ratings per item; 40,000 items, so that
+-- scans run on the pool): no few lists hold
 -- a query's neighbours, so the index scans every item's 4-bit codes and re-scores a short list
 -- exactly, the one whose recall it measured reaching the target; the scores it returns are the
 -- exact scan's
-CREATE TABLE ann_noise AS SELECT * FROM pgrec.synthetic_ratings(3000, 20000, 60000, rank => 16, seed => 3);
+CREATE TABLE ann_noise AS SELECT * FROM pgrec.synthetic_ratings(3000, 40000, 120000, rank => 16, seed => 3);
 SELECT version AS trained FROM pgrec.train('ann_codes', 'ann_noise', algorithm => 'mf',
                    params => '{"factors": 32, "epochs": 2, "ann": "ivf"}');
 SELECT j->'ann_probes' AS probes, j->'ann'->'shortlist' = j->'ann_shortlist' AS same_shortlist,
