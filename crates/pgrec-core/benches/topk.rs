@@ -28,7 +28,12 @@ fn random_model(n_users: usize, n_items: usize, k: usize) -> FactorModel {
 fn bench(c: &mut Criterion) {
     let kern = Kernels::detect();
     let mut g = c.benchmark_group("serving");
-    for &(n_items, k) in &[(1682usize, 128usize), (27_000, 64), (100_000, 64)] {
+    for &(n_items, k) in &[
+        (1682usize, 128usize),
+        (27_000, 64),
+        (100_000, 64),
+        (767_292, 64),
+    ] {
         let m = random_model(10, n_items, k);
         let norms = m.item_norms(kern);
         let mut scores = Vec::new();

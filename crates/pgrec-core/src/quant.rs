@@ -385,18 +385,26 @@ pub fn shortlist_i4<'a>(
         exclude,
         parallel,
         |lo, out| {
-            let mut dots = vec![0i32; out.len()];
-            let codes = &rows.codes[lo * b..(lo + out.len()) * b];
-            kern.dots_u4_i8(&query.even, &query.odd, codes, &mut dots);
             // (locals, not fields behind a reference: the loop then vectorises)
             let (sq, offset) = (query.sq, query.offset);
-            for ((o, &d), &sc) in out.iter_mut().zip(&dots).zip(&rows.scales[lo..]) {
-                *o = (sq * sc) * (d - offset) as f32;
+            // in pieces whose dot products stay in L1 between the passes
+            let mut dots = [0i32; PIECE];
+            for (p, out) in out.chunks_mut(PIECE).enumerate() {
+                let at = lo + p * PIECE;
+                let dots = &mut dots[..out.len()];
+                let codes = &rows.codes[at * b..(at + out.len()) * b];
+                kern.dots_u4_i8(&query.even, &query.odd, codes, dots);
+                for ((o, &d), &sc) in out.iter_mut().zip(dots.iter()).zip(&rows.scales[at..]) {
+                    *o = (sq * sc) * (d - offset) as f32;
+                }
+                finish(at, out);
             }
-            finish(lo, out);
         },
     ))
 }
+
+/// Items whose approximate scores a scan over the 4-bit codes computes in one pass.
+const PIECE: usize = 512;
 
 /// The items a scan over the 4-bit codes re-scores for a top k, given the short list chosen for
 /// a top 10 (the k its recall is measured at): scaled with k, never below the chosen list.
