@@ -63,10 +63,12 @@ fn bench(c: &mut Criterion) {
         // 4-bit codes with a short list of 40 re-scored (approximate: an IVF index's scan of a
         // catalog its lists cannot prune)
         let (codes4, scales4) = quantize4(&m.item_factors, k);
+        let units4 = pgrec_core::quant::unit_scales(&scales4, &norms);
         let int4 = ScanRows::I4 {
             rows: I4Rows {
                 codes: &codes4,
                 scales: &scales4,
+                unit_scales: &units4,
             },
             shortlist: 40,
         };

@@ -80,6 +80,8 @@ pub struct Ivf {
     /// asked for (noisy vectors: see [`measure_shortlist_recall`]).
     pub codes: Vec<u8>,
     pub scales: Vec<f32>,
+    /// The scales divided by the vectors' norms ([`crate::quant::unit_scales`]).
+    pub unit_scales: Vec<f32>,
 }
 
 impl Ivf {
@@ -100,6 +102,7 @@ impl Ivf {
             codes: I4Rows {
                 codes: &self.codes,
                 scales: &self.scales,
+                unit_scales: &self.unit_scales,
             },
         }
     }
@@ -156,6 +159,7 @@ impl<'a> IvfRef<'a> {
             && self.rows.len() == item_values
             && Some(self.codes.codes.len()) == n_items.checked_mul(i4_bytes(factors))
             && self.codes.scales.len() == n_items
+            && self.codes.unit_scales.len() == n_items
             && self.offsets.first() == Some(&0)
             && self.offsets.last().map(|&o| o as usize) == Some(n_items)
             && self.offsets.windows(2).all(|w| w[0] <= w[1])
@@ -369,6 +373,11 @@ impl<'a> IvfBuilder<'a> {
         let (f, lists) = (self.f, self.lists);
         let n = self.vectors.len().checked_div(f).unwrap_or(0);
         let (codes, scales) = quantize4(&self.vectors[..n * f], f);
+        let norms: Vec<f32> = self.vectors[..n * f]
+            .chunks_exact(f.max(1))
+            .map(|v| norm(self.kern, v))
+            .collect();
+        let unit_scales = crate::quant::unit_scales(&scales, &norms);
         if lists == 0 {
             // No item has a direction: one list of every item.
             let mean = item_bias.iter().map(|&b| b as f64).sum::<f64>() / n.max(1) as f64;
@@ -382,6 +391,7 @@ impl<'a> IvfBuilder<'a> {
                 rows: self.vectors[..n * f].to_vec(),
                 codes,
                 scales,
+                unit_scales,
             });
         }
         let rows = chunk_rows(lists);
@@ -468,6 +478,7 @@ impl<'a> IvfBuilder<'a> {
             items,
             codes,
             scales,
+            unit_scales,
         })
     }
 }
@@ -896,20 +907,15 @@ pub fn measure_shortlist_recall(
                 ScanRows::F32,
             );
             let nq = norms[i as usize];
-            let finish = crate::similarity::neighbour_finish(norms, nq, shrinkage);
+            // as the scan: approximate cosines from the unit vectors' scales
+            let finish = crate::similarity::approx_neighbour_finish(nq, shrinkage);
+            let unit = I4Rows {
+                scales: ivf.codes.unit_scales,
+                ..ivf.codes
+            };
             let itself = [i];
             let short = (nq != 0.0)
-                .then(|| {
-                    shortlist_i4(
-                        kern,
-                        view.item(i),
-                        ivf.codes,
-                        longest,
-                        &itself,
-                        false,
-                        finish,
-                    )
-                })
+                .then(|| shortlist_i4(kern, view.item(i), unit, longest, &itself, false, finish))
                 .flatten();
             Some(ranks(exact, short))
         })

@@ -276,6 +276,18 @@ const BLOCK: usize = 16;
 pub struct I4Rows<'a> {
     pub codes: &'a [u8],
     pub scales: &'a [f32],
+    /// Each row's scale divided by its norm (0 for a zero row): the scales of the codes of the
+    /// unit vectors, which approximate cosines read (no division per item).
+    pub unit_scales: &'a [f32],
+}
+
+/// Each row's scale divided by its norm (`norms`; 0 where the norm is 0).
+pub fn unit_scales(scales: &[f32], norms: &[f32]) -> Vec<f32> {
+    scales
+        .iter()
+        .zip(norms)
+        .map(|(&s, &n)| if n > 0.0 { s / n } else { 0.0 })
+        .collect()
 }
 
 /// Bytes of one row of 4-bit codes over `factors` values.
@@ -413,7 +425,8 @@ pub fn shortlist_size(for_top10: usize, k: usize) -> usize {
 }
 
 /// The k best items by `finish(q . v)` among the [`shortlist_size`]`(shortlist, k)` best by
-/// their approximate scores from the 4-bit codes, each scored exactly from the f32 vectors `items`:
+/// their approximate scores (`approx` of the approximate dot products with `rows`: see
+/// [`shortlist_i4`]), each scored exactly from the f32 vectors `items`:
 /// approximate (an item of the exact top k whose approximate score falls outside the short
 /// list is missed), but every score returned is the exact scan's, ties to the smaller index.
 /// A query without codes runs the exact scan. See [`scan_top_k_i8`] for `finish` and
@@ -424,6 +437,7 @@ pub fn scan_top_k_i4<'a>(
     q: &[f32],
     items: &[f32],
     rows: I4Rows<'_>,
+    approx: impl Fn(usize, &mut [f32]) + Sync,
     k: usize,
     shortlist: usize,
     exclude: impl Into<Skip<'a>>,
@@ -437,7 +451,7 @@ pub fn scan_top_k_i4<'a>(
         finish(lo, out);
     };
     let s = shortlist_size(shortlist, k);
-    let Some(short) = shortlist_i4(kern, q, rows, s, exclude, parallel, &finish) else {
+    let Some(short) = shortlist_i4(kern, q, rows, s, exclude, parallel, approx) else {
         return crate::topk::scan_top_k(rows.scales.len(), k, exclude, parallel, exact);
     };
     let mut top = TopK::new(k);
@@ -699,6 +713,7 @@ mod tests {
                 let rows = I4Rows {
                     codes: &codes,
                     scales: &scales,
+                    unit_scales: &scales,
                 };
                 let bias: Vec<f32> = (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect();
                 let mut excluded: Vec<u32> = (0..100).map(|_| rng.gen_range(0..n as u32)).collect();
@@ -719,8 +734,9 @@ mod tests {
                     let parallel = query % 3 == 0;
                     for k in [1usize, 10, 100] {
                         let want = exact_scan(kern, &q, &values, k, skip, &plus_bias);
-                        let got =
-                            scan_top_k_i4(kern, &q, &values, rows, k, n, skip, parallel, plus_bias);
+                        let got = scan_top_k_i4(
+                            kern, &q, &values, rows, &plus_bias, k, n, skip, parallel, &plus_bias,
+                        );
                         let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
                             v.iter().map(|s| (s.index, s.score.to_bits())).collect()
                         };
@@ -728,7 +744,8 @@ mod tests {
                         // a short list of 40 already finds most of a top 10 of noise
                         if k == 10 {
                             let short = scan_top_k_i4(
-                                kern, &q, &values, rows, k, 40, skip, parallel, plus_bias,
+                                kern, &q, &values, rows, &plus_bias, k, 40, skip, parallel,
+                                &plus_bias,
                             );
                             let found = short
                                 .iter()
@@ -769,6 +786,7 @@ mod tests {
                 let rows = I4Rows {
                     codes: &codes,
                     scales: &scales,
+                    unit_scales: &scales,
                 };
                 // queries with a mean away from zero, so that the codes' offset matters
                 let q: Vec<f32> = (0..f).map(|_| rng.gen_range(-0.5..1.5f32)).collect();
@@ -804,11 +822,23 @@ mod tests {
         let rows = I4Rows {
             codes: &codes,
             scales: &scales,
+            unit_scales: &scales,
         };
         let kern = Kernels::detect();
         for q in [vec![0f32; f], vec![f32::NAN; f], vec![1e-35f32; f]] {
             assert!(shortlist_i4(kern, &q, rows, 10, Skip::NONE, false, |_, _| {}).is_none());
-            let got = scan_top_k_i4(kern, &q, &values, rows, 5, 10, Skip::NONE, false, |_, _| {});
+            let got = scan_top_k_i4(
+                kern,
+                &q,
+                &values,
+                rows,
+                |_, _| {},
+                5,
+                10,
+                Skip::NONE,
+                false,
+                |_, _| {},
+            );
             let want = exact_scan(kern, &q, &values, 5, Skip::NONE, &|_, _| {});
             let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
                 v.iter().map(|s| (s.index, s.score.to_bits())).collect()

@@ -106,7 +106,7 @@ pub fn recommend_scan<'a>(
         ScanRows::I4 { rows, shortlist } if f > 0 && rows.scales.len() == view.n_items() => {
             let items = view.item_factors;
             scan_top_k_i4(
-                kern, p, items, rows, k, shortlist, exclude, parallel, finish,
+                kern, p, items, rows, &finish, k, shortlist, exclude, parallel, &finish,
             )
         }
         _ => scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {

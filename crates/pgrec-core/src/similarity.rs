@@ -13,7 +13,7 @@
 use crate::data::{ItemLists, UserItems};
 use crate::kernels::Kernels;
 use crate::model::{FactorModel, ModelView};
-use crate::quant::{scan_top_k_i4, scan_top_k_i8, ScanRows};
+use crate::quant::{scan_top_k_i4, scan_top_k_i8, I4Rows, ScanRows};
 use crate::topk::{Scored, Skip, TopK};
 
 /// Shrinkage of `embedding` similarities when the caller gives none.
@@ -173,8 +173,14 @@ pub fn embedding_neighbours_scan(
         }
         ScanRows::I4 { rows, shortlist } if f > 0 && rows.scales.len() == view.n_items() => {
             let items = view.item_factors;
+            // approximate cosines from the unit vectors' scales
+            let unit = I4Rows {
+                scales: rows.unit_scales,
+                ..rows
+            };
+            let approx = approx_neighbour_finish(nq, shrinkage);
             scan_top_k_i4(
-                kern, q, items, rows, k, shortlist, exclude, parallel, finish,
+                kern, q, items, unit, approx, k, shortlist, exclude, parallel, finish,
             )
         }
         _ => crate::topk::scan_top_k(view.n_items(), k, exclude, parallel, |lo, out| {
@@ -185,6 +191,26 @@ pub fn embedding_neighbours_scan(
             }
             finish(lo, out);
         }),
+    }
+}
+
+/// What a neighbours scan over 4-bit codes makes of a query's approximate dot products with the
+/// items' unit vectors ([`I4Rows::unit_scales`]): approximate cosines (no clamp, no division per
+/// item), shrunk by support when asked.
+pub(crate) fn approx_neighbour_finish<'a>(
+    nq: f32,
+    shrinkage: Option<Shrinkage<'a>>,
+) -> impl Fn(usize, &mut [f32]) + Sync + 'a {
+    let inv = 1.0 / nq;
+    move |lo: usize, out: &mut [f32]| {
+        for s in out.iter_mut() {
+            *s *= inv;
+        }
+        if let Some(sh) = shrinkage {
+            for (s, &n) in out.iter_mut().zip(&sh.support[lo..]) {
+                *s = shrink(*s, n, sh.shrinkage);
+            }
+        }
     }
 }
 

@@ -59,9 +59,10 @@ enum Section {
     IvfCodesI4,
     IvfScalesI4,
     IvfShortlistRecall,
+    IvfUnitScalesI4,
 }
 /// Entries of the section table (16 bytes each: offset, byte length).
-pub const SECTIONS: usize = 29;
+pub const SECTIONS: usize = 30;
 
 /// One side's keys to write.
 #[derive(Clone, Copy, Debug)]
@@ -227,6 +228,7 @@ pub fn write(w: &mut impl Write, p: &Parts<'_>) -> io::Result<()> {
         p.ivf.map_or(&[][..], |x| &x.codes[..]),
         p.ivf.map_or(&[][..], |x| as_bytes(&x.scales)),
         as_bytes(p.shortlist_recall),
+        p.ivf.map_or(&[][..], |x| as_bytes(&x.unit_scales)),
     ];
     let mut flags = 0u64;
     if matches!(p.user_keys, KeysIn::Text(_)) {
@@ -459,6 +461,7 @@ const NAMES: [&str; SECTIONS] = [
     "index 4-bit codes",
     "index 4-bit scales",
     "index short-list recall",
+    "index 4-bit unit scales",
 ];
 
 /// Header flags: text user keys, text item keys, a rating range. Other bits are damage.
@@ -768,6 +771,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             IvfCodesI4,
             IvfScalesI4,
             IvfShortlistRecall,
+            IvfUnitScalesI4,
         ];
         require(rest.iter().all(|&s| sec.is_empty(s)), || {
             "index sections without an index".into()
@@ -817,6 +821,7 @@ pub fn parse(bytes: &[u8]) -> Result<Mapped<'_>, String> {
             codes: I4Rows {
                 codes: sec.exactly::<u8>(IvfCodesI4, product(n_items, i4_bytes(factors))?)?,
                 scales: sec.exactly::<f32>(IvfScalesI4, n_items)?,
+                unit_scales: sec.exactly::<f32>(IvfUnitScalesI4, n_items)?,
             },
         };
         require(x.is_consistent(n_items, factors), || {
@@ -940,6 +945,7 @@ mod tests {
             offsets: vec![0, 1, 3],
             items: vec![0, 1, 2],
             rows: vec![-0.0, -1.0, -2.0, -3.0, -4.0, -5.0],
+            unit_scales: crate::quant::unit_scales(&scales, &norms),
             codes,
             scales,
         };
@@ -1142,6 +1148,7 @@ mod tests {
             rows: vec![0.0; 4],
             codes: vec![0x88; 2],
             scales: vec![0.0; 2],
+            unit_scales: vec![0.0; 2],
         };
         let off = [
             Parts {

@@ -312,6 +312,7 @@ fn build(shape: Shape, seed: u64) -> Built {
                 rows: Vec::new(),
                 codes: Vec::new(),
                 scales: vec![0.0; ni],
+                unit_scales: vec![0.0; ni],
             };
         }
         let params = IvfParams {
