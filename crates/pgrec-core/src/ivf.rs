@@ -732,15 +732,7 @@ pub fn measure_recall(
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = crate::serving::recommend_scan(
-                view,
-                kern,
-                u,
-                RECALL_K,
-                Skip::NONE,
-                false,
-                ScanRows::F32,
-            );
+            let exact = exact_for_user(view, kern, u);
             Some(needs(exact, user_list_scores(view, kern, ivf, u)))
         })
         .collect();
@@ -750,17 +742,7 @@ pub fn measure_recall(
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = crate::similarity::embedding_neighbours_scan(
-                view,
-                kern,
-                norms,
-                shrinkage,
-                i,
-                RECALL_K,
-                Skip::NONE,
-                false,
-                ScanRows::F32,
-            );
+            let exact = exact_for_item(view, kern, norms, shrinkage, i);
             Some(needs(
                 exact,
                 item_list_scores(kern, ivf, view.item(i), shrinkage),
@@ -797,6 +779,32 @@ pub fn measure_recall(
     };
     let (a, b) = (curve(by_user)?, curve(by_item)?);
     Some(a.iter().zip(&b).map(|(x, y)| x.min(*y)).collect())
+}
+
+/// The exact top 10 a recall measurement compares a user's search with.
+fn exact_for_user(view: &ModelView<'_>, kern: Kernels, u: u32) -> Vec<Scored> {
+    crate::serving::recommend_scan(view, kern, u, RECALL_K, Skip::NONE, false, ScanRows::F32)
+}
+
+/// The exact top 10 a recall measurement compares an item's similar-items search with.
+fn exact_for_item(
+    view: &ModelView<'_>,
+    kern: Kernels,
+    norms: &[f32],
+    shrinkage: Option<Shrinkage<'_>>,
+    i: u32,
+) -> Vec<Scored> {
+    crate::similarity::embedding_neighbours_scan(
+        view,
+        kern,
+        norms,
+        shrinkage,
+        i,
+        RECALL_K,
+        Skip::NONE,
+        false,
+        ScanRows::F32,
+    )
 }
 
 /// The fewest probes whose measured recall (`curve`, from [`measure_recall`]) reaches `target`;
@@ -867,15 +875,7 @@ pub fn measure_shortlist_recall(
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = crate::serving::recommend_scan(
-                view,
-                kern,
-                u,
-                RECALL_K,
-                Skip::NONE,
-                false,
-                ScanRows::F32,
-            );
+            let exact = exact_for_user(view, kern, u);
             let finish = crate::serving::recommend_finish(view, u);
             let short = shortlist_i4(
                 kern,
@@ -895,17 +895,7 @@ pub fn measure_shortlist_recall(
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = crate::similarity::embedding_neighbours_scan(
-                view,
-                kern,
-                norms,
-                shrinkage,
-                i,
-                RECALL_K,
-                Skip::NONE,
-                false,
-                ScanRows::F32,
-            );
+            let exact = exact_for_item(view, kern, norms, shrinkage, i);
             let nq = norms[i as usize];
             // as the scan: approximate cosines from the unit vectors' scales
             let finish = crate::similarity::approx_neighbour_finish(nq, shrinkage);

@@ -735,7 +735,7 @@ mod tests {
                     for k in [1usize, 10, 100] {
                         let want = exact_scan(kern, &q, &values, k, skip, &plus_bias);
                         let got = scan_top_k_i4(
-                            kern, &q, &values, rows, &plus_bias, k, n, skip, parallel, &plus_bias,
+                            kern, &q, &values, rows, plus_bias, k, n, skip, parallel, plus_bias,
                         );
                         let bits = |v: &[Scored]| -> Vec<(u32, u32)> {
                             v.iter().map(|s| (s.index, s.score.to_bits())).collect()
@@ -744,8 +744,8 @@ mod tests {
                         // a short list of 40 already finds most of a top 10 of noise
                         if k == 10 {
                             let short = scan_top_k_i4(
-                                kern, &q, &values, rows, &plus_bias, k, 40, skip, parallel,
-                                &plus_bias,
+                                kern, &q, &values, rows, plus_bias, k, 40, skip, parallel,
+                                plus_bias,
                             );
                             let found = short
                                 .iter()
