@@ -163,8 +163,8 @@ impl ServingModel {
     /// The search for a recall, from the index's measurements when it was built: the fewest
     /// lists that reach it. When those cover a quarter of the lists or more (vectors the lists
     /// cannot prune), the shortest short list over the 4-bit codes that reaches it instead (a
-    /// scan of every item, an eighth of the bytes of f32: BENCHMARKS.md, "A catalog of noisy
-    /// vectors"), and when none does, the exact scan (recall 1).
+    /// scan of every item, about a sixth of the bytes of f32: BENCHMARKS.md, "4-bit codes and a
+    /// short list"), and when none does, the exact scan (recall 1).
     pub fn search(&self) -> Search {
         let Some(ivf) = self.data.ivf else {
             return Search::Exact;

@@ -12,6 +12,13 @@
 //! from the f32 vectors, gives the exact scan's answer: the same items with the same scores,
 //! ties broken the same way. How many candidates there are depends on how close the scores
 //! crowd near the k-th: tens to a few hundred of a 767,000-item catalog.
+//!
+//! Also 4-bit codes (one scale per item, s = max |v_i| / 7), which an IVF index keeps for
+//! catalogs its lists cannot prune: a scan takes approximate scores of every item from them
+//! (integer dot products with an int8 query, `Kernels::dots_u4_i8`), keeps a short list of the
+//! best, and scores those exactly from the f32 vectors ([`scan_top_k_i4`]). That answer is
+//! approximate: an item of the exact top k whose approximate score misses the short list is
+//! missed; the index measures how often when it is built ([`crate::ivf::measure_shortlist_recall`]).
 
 use rayon::prelude::*;
 
@@ -76,7 +83,8 @@ pub enum ScanRows<'a> {
     /// int8 codes: a quarter of the bytes, then the candidates re-scored from the f32 vectors
     /// (the exact answer).
     I8(I8Rows<'a>),
-    /// 4-bit codes: an eighth of the bytes, then a short list (`shortlist` items for a top 10,
+    /// 4-bit codes (with a scale, and a scale over the norm for cosines: about a sixth of
+    /// f32's bytes), then a short list (`shortlist` items for a top 10,
     /// scaled with k) re-scored from the f32 vectors (approximate: [`scan_top_k_i4`]).
     I4 { rows: I4Rows<'a>, shortlist: usize },
 }
