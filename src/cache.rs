@@ -457,7 +457,7 @@ fn build_ivf(
     lists: Option<usize>,
 ) -> (pgrec_core::ivf::Ivf, Vec<f32>, Vec<f32>) {
     use pgrec_core::ivf::{
-        measure_recall, measure_shortlist_recall, recall_queries, IvfBuilder, IvfParams,
+        exact_tops, measure_recall, measure_shortlist_recall, recall_queries, IvfBuilder, IvfParams,
     };
     let params = IvfParams::for_items(model.n_items(), lists);
     let pool = crate::pool::pool(crate::pool::default_threads());
@@ -475,24 +475,17 @@ fn build_ivf(
             shrinkage: pgrec_core::similarity::DEFAULT_SHRINKAGE,
         };
         let view = model.view();
-        let recall = measure_recall(
-            &view,
-            kernels,
-            ivf.as_ref(),
-            norms,
-            Some(shrinkage),
-            &users,
-            &items,
-            cancel,
-        )?;
+        let shrinkage = Some(shrinkage);
+        // the exact answers once, for both measurements
+        let exact = exact_tops(&view, kernels, norms, shrinkage, &users, &items, cancel)?;
+        let recall = measure_recall(&view, kernels, ivf.as_ref(), shrinkage, &exact, cancel)?;
         let short = measure_shortlist_recall(
             &view,
             kernels,
             ivf.as_ref(),
             norms,
-            Some(shrinkage),
-            &users,
-            &items,
+            shrinkage,
+            &exact,
             cancel,
         )?;
         Some((ivf, recall, short, built, started.elapsed() - built))

@@ -690,21 +690,18 @@ pub fn recall_queries(n_users: usize, n_items: usize, params: &IvfParams) -> (Ve
 }
 
 /// The recall@10 of an index against the exact scan for every number of probes: entry p - 1 is
-/// the share of the exact top 10 (recommend for each of `users`, embedding neighbours shrunk by
-/// `shrinkage` for each of `items`) that lies in the query's p best lists, the lower of the two
+/// the share of the exact top 10s (`exact`: recommend for its users, embedding neighbours shrunk
+/// by `shrinkage` for its items) that lies in the query's p best lists, the lower of the two
 /// kinds. A search with p probes scores every item of its lists exactly, so this is the recall it
 /// reaches (at least: it probes more lists when its lists hold fewer than k items). Measured
-/// once, when the index is built: one exact scan per query, the queries spread over the current
-/// rayon pool; the same curve whatever the thread count. None once `cancel` is set.
-#[allow(clippy::too_many_arguments)]
+/// once, when the index is built, the queries spread over the current rayon pool; the same curve
+/// whatever the thread count. None once `cancel` is set.
 pub fn measure_recall(
     view: &ModelView<'_>,
     kern: Kernels,
     ivf: IvfRef<'_>,
-    norms: &[f32],
     shrinkage: Option<Shrinkage<'_>>,
-    users: &[u32],
-    items: &[u32],
+    exact: &ExactTops,
     cancel: &CancelFlag,
 ) -> Option<Vec<f32>> {
     let lists = ivf.n_lists();
@@ -716,7 +713,7 @@ pub fn measure_recall(
     }
     // For one query: the probes each of its exact neighbours needs (its list's rank + 1; lists
     // a search never probes, with a NaN score, count past the end).
-    let needs = |exact: Vec<Scored>, list_scores: Vec<f32>| -> Vec<u32> {
+    let needs = |exact: &[Scored], list_scores: Vec<f32>| -> Vec<u32> {
         let mut rank = vec![u32::MAX; lists];
         for (r, l) in top_k(&list_scores, lists, &[]).iter().enumerate() {
             rank[l.index as usize] = r as u32;
@@ -726,26 +723,26 @@ pub fn measure_recall(
             .map(|e| rank[list_of[e.index as usize] as usize].saturating_add(1))
             .collect()
     };
-    let by_user: Vec<Option<Vec<u32>>> = users
+    let by_user: Vec<Option<Vec<u32>>> = exact
+        .users
         .par_iter()
-        .map(|&u| {
+        .map(|(u, top)| {
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = exact_for_user(view, kern, u);
-            Some(needs(exact, user_list_scores(view, kern, ivf, u)))
+            Some(needs(top, user_list_scores(view, kern, ivf, *u)))
         })
         .collect();
-    let by_item: Vec<Option<Vec<u32>>> = items
+    let by_item: Vec<Option<Vec<u32>>> = exact
+        .items
         .par_iter()
-        .map(|&i| {
+        .map(|(i, top)| {
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = exact_for_item(view, kern, norms, shrinkage, i);
             Some(needs(
-                exact,
-                item_list_scores(kern, ivf, view.item(i), shrinkage),
+                top,
+                item_list_scores(kern, ivf, view.item(*i), shrinkage),
             ))
         })
         .collect();
@@ -781,30 +778,65 @@ pub fn measure_recall(
     Some(a.iter().zip(&b).map(|(x, y)| x.min(*y)).collect())
 }
 
-/// The exact top 10 a recall measurement compares a user's search with.
-fn exact_for_user(view: &ModelView<'_>, kern: Kernels, u: u32) -> Vec<Scored> {
-    crate::serving::recommend_scan(view, kern, u, RECALL_K, Skip::NONE, false, ScanRows::F32)
+/// The exact top 10s the recall measurements compare the searches with: recommend for each
+/// user, embedding neighbours shrunk by the given shrinkage for each item (computed once, for
+/// both [`measure_recall`] and [`measure_shortlist_recall`]).
+pub struct ExactTops {
+    pub users: Vec<(u32, Vec<Scored>)>,
+    pub items: Vec<(u32, Vec<Scored>)>,
 }
 
-/// The exact top 10 a recall measurement compares an item's similar-items search with.
-fn exact_for_item(
+/// The exact top 10s of `users` and `items` ([`ExactTops`]), the queries spread over the current
+/// rayon pool; None once `cancel` is set.
+pub fn exact_tops(
     view: &ModelView<'_>,
     kern: Kernels,
     norms: &[f32],
     shrinkage: Option<Shrinkage<'_>>,
-    i: u32,
-) -> Vec<Scored> {
-    crate::similarity::embedding_neighbours_scan(
-        view,
-        kern,
-        norms,
-        shrinkage,
-        i,
-        RECALL_K,
-        Skip::NONE,
-        false,
-        ScanRows::F32,
-    )
+    users: &[u32],
+    items: &[u32],
+    cancel: &CancelFlag,
+) -> Option<ExactTops> {
+    let users: Option<Vec<(u32, Vec<Scored>)>> = users
+        .par_iter()
+        .map(|&u| {
+            (!cancel.is_cancelled()).then(|| {
+                let top = crate::serving::recommend_scan(
+                    view,
+                    kern,
+                    u,
+                    RECALL_K,
+                    Skip::NONE,
+                    false,
+                    ScanRows::F32,
+                );
+                (u, top)
+            })
+        })
+        .collect();
+    let items: Option<Vec<(u32, Vec<Scored>)>> = items
+        .par_iter()
+        .map(|&i| {
+            (!cancel.is_cancelled()).then(|| {
+                let top = crate::similarity::embedding_neighbours_scan(
+                    view,
+                    kern,
+                    norms,
+                    shrinkage,
+                    i,
+                    RECALL_K,
+                    Skip::NONE,
+                    false,
+                    ScanRows::F32,
+                );
+                (i, top)
+            })
+        })
+        .collect();
+    Some(ExactTops {
+        users: users?,
+        items: items?,
+    })
 }
 
 /// The fewest probes whose measured recall (`curve`, from [`measure_recall`]) reaches `target`;
@@ -837,7 +869,7 @@ pub fn shortlist_for(curve: &[f32], target: f64) -> Option<usize> {
 }
 
 /// The recall@10 of the approximate scan over the index's 4-bit codes against the exact scan,
-/// for each short list of [`SHORTLISTS`]: on the same queries as [`measure_recall`] (the lower
+/// for each short list of [`SHORTLISTS`]: on the same exact top 10s as [`measure_recall`] (the lower
 /// of the two kinds), the share of each exact top 10 whose approximate score ranks within the
 /// short list. The scan re-scores its short list exactly, so that is the recall it reaches.
 /// None once `cancel` is set.
@@ -848,14 +880,13 @@ pub fn measure_shortlist_recall(
     ivf: IvfRef<'_>,
     norms: &[f32],
     shrinkage: Option<Shrinkage<'_>>,
-    users: &[u32],
-    items: &[u32],
+    exact: &ExactTops,
     cancel: &CancelFlag,
 ) -> Option<Vec<f32>> {
     let longest = SHORTLISTS[SHORTLISTS.len() - 1];
     // For one query: the rank in the approximate order of each exact neighbour (longest past
     // the longest list; 0 for a query the scan answers exactly).
-    let ranks = |exact: Vec<Scored>, short: Option<Vec<Scored>>| -> Vec<usize> {
+    let ranks = |exact: &[Scored], short: Option<Vec<Scored>>| -> Vec<usize> {
         match short {
             None => vec![0; exact.len()],
             Some(short) => exact
@@ -869,13 +900,13 @@ pub fn measure_shortlist_recall(
                 .collect(),
         }
     };
-    let by_user: Vec<Option<Vec<usize>>> = users
+    let by_user: Vec<Option<Vec<usize>>> = exact
+        .users
         .par_iter()
-        .map(|&u| {
+        .map(|&(u, ref top)| {
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = exact_for_user(view, kern, u);
             let finish = crate::serving::recommend_finish(view, u);
             let short = shortlist_i4(
                 kern,
@@ -886,16 +917,16 @@ pub fn measure_shortlist_recall(
                 false,
                 finish,
             );
-            Some(ranks(exact, short))
+            Some(ranks(top, short))
         })
         .collect();
-    let by_item: Vec<Option<Vec<usize>>> = items
+    let by_item: Vec<Option<Vec<usize>>> = exact
+        .items
         .par_iter()
-        .map(|&i| {
+        .map(|&(i, ref top)| {
             if cancel.is_cancelled() {
                 return None;
             }
-            let exact = exact_for_item(view, kern, norms, shrinkage, i);
             let nq = norms[i as usize];
             // as the scan: approximate cosines from the unit vectors' scales
             let finish = crate::similarity::approx_neighbour_finish(nq, shrinkage);
@@ -907,7 +938,7 @@ pub fn measure_shortlist_recall(
             let short = (nq != 0.0)
                 .then(|| shortlist_i4(kern, view.item(i), unit, longest, &itself, false, finish))
                 .flatten();
-            Some(ranks(exact, short))
+            Some(ranks(top, short))
         })
         .collect();
     if cancel.is_cancelled() {
@@ -1565,16 +1596,8 @@ mod tests {
         let (users, items) = recall_queries(view.n_users(), view.n_items(), &params);
         assert_eq!((users.len(), items.len()), (20, RECALL_QUERIES));
         let measure = |cancel: &CancelFlag| {
-            measure_recall(
-                &view,
-                kern,
-                ivf.as_ref(),
-                &norms,
-                sh,
-                &users,
-                &items,
-                cancel,
-            )
+            let exact = exact_tops(&view, kern, &norms, sh, &users, &items, cancel)?;
+            measure_recall(&view, kern, ivf.as_ref(), sh, &exact, cancel)
         };
         let cancel = CancelFlag::new();
         let curve = measure(&cancel).expect("never cancelled");
@@ -1633,16 +1656,8 @@ mod tests {
         });
         let (users, items) = recall_queries(view.n_users(), view.n_items(), &params);
         let measure = |cancel: &CancelFlag| {
-            measure_shortlist_recall(
-                &view,
-                kern,
-                ivf.as_ref(),
-                &norms,
-                sh,
-                &users,
-                &items,
-                cancel,
-            )
+            let exact = exact_tops(&view, kern, &norms, sh, &users, &items, cancel)?;
+            measure_shortlist_recall(&view, kern, ivf.as_ref(), &norms, sh, &exact, cancel)
         };
         let cancel = CancelFlag::new();
         let curve = measure(&cancel).expect("never cancelled");
