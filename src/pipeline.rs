@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use pgrec_core::algo::contract::{FeatureRequest, MemoryShape, TrainingData};
-use pgrec_core::algo::{registry, tune};
+use pgrec_core::algo::{auto, registry, tune};
 use pgrec_core::data::{
     find_duplicate, merge_sorted_duplicates, sort_pairs, sort_pairs_and_values,
 };
@@ -77,6 +77,8 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     // Algorithm and parameter errors come before any reading or locking.
     let pipeline = PipelineParams::take(&mut params_json);
     let configured = match (pipeline.tune, registry::find(algorithm)) {
+        // auto: mf or vbmf, chosen on a validation split (tuned each, with tune)
+        _ if algorithm == auto::NAME => auto::configure(&params_json, pipeline.tune).or_raise(),
         (
             Some(trials),
             Some(
@@ -268,6 +270,9 @@ pub fn run_training(recipe: &Recipe<'_>) -> TrainRow {
     let history = fit_epochs(&mut training, pool, rmse_loss);
     let fitted = pool::run(pool, |_| training.finish(pool));
     let fit_seconds = fit_started.elapsed().as_secs_f64();
+    // The algorithm the version stores: auto's winner (what serving, fold-in and retrain use).
+    let chosen = auto::chosen(&fitted.metrics).map(str::to_string);
+    let algorithm = chosen.as_deref().unwrap_or(algorithm);
     let (n_users, n_items) = (data.users.len(), data.items.len());
     if let (Some(m), Some(e)) = (extra.as_object_mut(), fitted.metrics.as_object()) {
         for (k, v) in e {

@@ -24,7 +24,11 @@ pub fn configure(algorithm: &str, params: &serde_json::Value) -> Box<dyn Configu
             Some(&format!("Available algorithms: {}.", available.join(", "))),
         ),
         None => {
-            let all: Vec<&str> = REGISTRY.iter().map(|e| e.name).collect();
+            let all: Vec<&str> = REGISTRY
+                .iter()
+                .map(|e| e.name)
+                .chain([pgrec_core::algo::auto::NAME])
+                .collect();
             raise(
                 Code::ERRCODE_INVALID_PARAMETER_VALUE,
                 format!("unknown algorithm \"{algorithm}\""),
@@ -57,6 +61,19 @@ fn algorithms() -> TableIterator<
                 configured.as_ref().map(|c| c.features().is_some()),
             )
         })
+        .chain(
+            // auto: one of the registered rating algorithms, chosen per data set
+            pgrec_core::algo::auto::configure(&json!({}), None)
+                .ok()
+                .map(|c| {
+                    (
+                        pgrec_core::algo::auto::NAME.to_string(),
+                        true,
+                        Some(c.needs_ratings()),
+                        Some(c.features().is_some()),
+                    )
+                }),
+        )
         .collect();
     TableIterator::new(rows)
 }

@@ -10,6 +10,7 @@
 //! top. Lower modules never import higher ones; this file only declares them.
 
 pub mod als;
+pub mod auto;
 pub mod bpr;
 pub mod contract;
 pub mod ease;

@@ -191,6 +191,18 @@ pub fn configure(
     params: &Value,
     trials: usize,
 ) -> Result<Box<dyn Configured>> {
+    Ok(Box::new(configure_search(
+        algorithm, configure, params, trials,
+    )?))
+}
+
+/// [`configure`], as the search itself (to start with [`Tuned::search`]).
+pub fn configure_search(
+    algorithm: &'static str,
+    configure: Configure,
+    params: &Value,
+    trials: usize,
+) -> Result<Tuned> {
     if knobs(algorithm).is_none() {
         return Err(CoreError::param_hint(
             "tune",
@@ -203,13 +215,13 @@ pub fn configure(
     }
     let base = configure(params)?;
     let given = params.as_object().cloned().unwrap_or_default();
-    Ok(Box::new(Tuned {
+    Ok(Tuned {
         algorithm,
         configure,
         given,
         base,
         trials,
-    }))
+    })
 }
 
 impl Tuned {
@@ -308,6 +320,16 @@ impl Configured for Tuned {
     }
 
     fn prepare(self: Box<Self>, data: TrainingData, pool: &ThreadPool) -> Result<Box<dyn Step>> {
+        Ok(Box::new(self.search(data, pool, false)?))
+    }
+}
+
+impl Tuned {
+    /// Starts the search on `data`. With `hold_final`, the search pauses once its winner is
+    /// known ([`Search::is_held`]) and starts the final training only when released
+    /// ([`Search::release`]): a choice between searches (`algo::auto`) trains only its
+    /// winner's final model.
+    pub fn search(self, data: TrainingData, pool: &ThreadPool, hold_final: bool) -> Result<Search> {
         let knobs = knobs(self.algorithm).unwrap_or(&[]);
         let candidates = candidates(knobs, &self.given, self.trials, self.seed());
         let rungs = rungs(candidates.len(), self.epochs());
@@ -327,8 +349,8 @@ impl Configured for Tuned {
             (self.configure)(&Value::Object(p))?.start(copy_data(&data), pool)?
         };
         let queue = (1..candidates.len()).rev().collect();
-        let search = Search {
-            tuned: *self,
+        Ok(Search {
+            tuned: self,
             data,
             candidates,
             rungs,
@@ -342,9 +364,29 @@ impl Configured for Tuned {
             runner_up: None,
             final_params: Value::Null,
             trials_log: Vec::new(),
-        };
-        Ok(Box::new(search))
+            hold_final,
+            held: false,
+            winner_best: None,
+        })
     }
+
+    /// The algorithm searched.
+    pub fn algorithm(&self) -> &'static str {
+        self.algorithm
+    }
+
+    /// The most steps the search can take ([`Step::max_steps`] of its [`Search`]).
+    pub fn max_steps(&self) -> usize {
+        let knobs = knobs(self.algorithm).unwrap_or(&[]);
+        let n = candidates(knobs, &self.given, self.trials, self.seed()).len();
+        steps_of(&rungs(n, self.epochs()))
+    }
+}
+
+/// Every trial's epochs and the final training's, twice (room for the runner-up's).
+fn steps_of(rungs: &[(usize, usize)]) -> usize {
+    let trials: usize = rungs.iter().map(|(n, e)| n * e).sum();
+    trials + 2 * rungs.last().map_or(1, |r| r.1)
 }
 
 /// Whether a trial's `value` of `metric` beats its best so far (any value beats none).
@@ -386,7 +428,8 @@ struct Running {
     outcome: Outcome,
 }
 
-struct Search {
+/// A running search ([`Tuned::search`]): its trials, then its winner's final training.
+pub struct Search {
     tuned: Tuned,
     data: TrainingData,
     candidates: Vec<Map<String, Value>>,
@@ -408,6 +451,12 @@ struct Search {
     /// The final training's params, as a version stores them.
     final_params: Value,
     trials_log: Vec<Value>,
+    /// Pause when the winner is known, before its final training.
+    hold_final: bool,
+    /// Paused: the winner is known and its final training waits for [`Search::release`].
+    held: bool,
+    /// The winner's best validation value at the last rung.
+    winner_best: Option<f64>,
 }
 
 fn empty_data() -> TrainingData {
@@ -422,7 +471,8 @@ fn empty_data() -> TrainingData {
     }
 }
 
-fn copy_data(d: &TrainingData) -> TrainingData {
+/// A copy of the training rows (and everything else the data holds).
+pub fn copy_data(d: &TrainingData) -> TrainingData {
     TrainingData {
         ratings: d.ratings.clone(),
         n_users: d.n_users,
@@ -465,8 +515,9 @@ impl Search {
     }
 
     /// The next training: the next trial of this rung (moving to the next rung when this one
-    /// is done), or, once the last rung is ranked, the final training on every row.
-    fn next_training(&mut self, pool: &ThreadPool) -> Result<Running> {
+    /// is done), or, once the last rung is ranked, the final training on every row (None: the
+    /// search holds before it).
+    fn next_training(&mut self, pool: &ThreadPool) -> Result<Option<Running>> {
         if self.queue.is_empty() {
             self.close_rung();
         }
@@ -474,8 +525,47 @@ impl Search {
             let epochs = self.rungs[self.rung].1;
             let params = self.params_of(candidate, epochs, Some(self.holdout));
             let training = (self.tuned.configure)(&params)?.start(copy_data(&self.data), pool)?;
-            return Ok(running(training, candidate));
+            return Ok(Some(running(training, candidate)));
         }
+        if self.hold_final {
+            self.held = true;
+            return Ok(None);
+        }
+        self.final_training(pool).map(Some)
+    }
+
+    /// Moves on from the current trial: to the next one, to the final training, or to the hold
+    /// (the finished trial stays as the current training, never stepped again).
+    fn advance(&mut self, pool: &ThreadPool) -> Result<()> {
+        if let Some(next) = self.next_training(pool)? {
+            self.current = next;
+        }
+        Ok(())
+    }
+
+    /// Whether the search holds before its final training (its winner is known).
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// The winner's best validation value (None before the search is over, or when every
+    /// trial failed) and whether higher is better.
+    pub fn winner_validation(&self) -> Option<(f64, bool)> {
+        self.winner_best
+            .map(|v| (v, self.current.outcome.higher_is_better))
+    }
+
+    /// Starts the final training of a held search.
+    pub fn release(&mut self, pool: &ThreadPool) -> Result<()> {
+        if self.held {
+            self.held = false;
+            self.current = self.final_training(pool)?;
+        }
+        Ok(())
+    }
+
+    /// The winner's final training on every row.
+    fn final_training(&mut self, pool: &ThreadPool) -> Result<Running> {
         let w = self.winner.unwrap_or(0);
         // The caller's own validation share (if any) applies to the final model.
         let params = self.params_of(w, self.final_epochs, None);
@@ -506,7 +596,7 @@ impl Search {
         }
         self.winner = Some(next);
         self.final_epochs = epochs;
-        self.current = self.next_training(pool)?;
+        self.current = self.final_training(pool)?;
         Ok(())
     }
 
@@ -541,6 +631,7 @@ impl Search {
         } else if let Some(best) = ranked.first() {
             let epochs = |o: &Outcome| o.best.map_or(self.rungs[self.rung].1, |b| b.1).max(1);
             self.winner = Some(best.candidate);
+            self.winner_best = best.best.map(|b| b.0);
             self.final_epochs = epochs(best);
             self.runner_up = ranked
                 .get(1)
@@ -548,29 +639,14 @@ impl Search {
                 .map(|o| (o.candidate, epochs(o)));
         }
     }
-}
 
-impl Step for Search {
-    /// Every trial's epochs and the final training's, twice (room for the runner-up's).
-    fn max_steps(&self) -> usize {
-        let trials: usize = self.rungs.iter().map(|(n, e)| n * e).sum();
-        trials + 2 * self.rungs.last().map_or(1, |r| r.1)
-    }
-
-    fn n_validation(&self) -> usize {
-        self.current.training.n_validation()
-    }
-
-    fn squared_loss(&self) -> bool {
-        self.current.training.squared_loss()
-    }
-
-    /// The trials and the final training stop early under drivers of their own.
-    fn early_stopping(&self) -> Option<EarlyStopping> {
-        None
-    }
-
-    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
+    /// One step of the current trial or of the final training; None when a failed last trial
+    /// put the search on hold (no step was taken).
+    pub fn step_search(
+        &mut self,
+        pool: &ThreadPool,
+        cancel: &CancelFlag,
+    ) -> Result<Option<StepReport>> {
         let run = &mut self.current;
         let report = match run.training.step(pool, cancel) {
             Ok(report) => report,
@@ -580,13 +656,16 @@ impl Step for Search {
                 run.outcome.best = None;
                 run.outcome.failed = Some(e.to_string());
                 self.results.push(self.current.outcome.clone());
-                self.current = self.next_training(pool)?;
-                return self.step(pool, cancel);
+                self.advance(pool)?;
+                if self.held {
+                    return Ok(None);
+                }
+                return self.step_search(pool, cancel);
             }
             // The final training failed: the runner-up's is next, if there is one.
             Err(e) if !matches!(e, CoreError::Cancelled) => {
                 self.fall_back(e, pool)?;
-                return self.step(pool, cancel);
+                return self.step_search(pool, cancel);
             }
             Err(e) => return Err(e),
         };
@@ -604,9 +683,39 @@ impl Step for Search {
         };
         if done && self.winner.is_none() {
             self.results.push(self.current.outcome.clone());
-            self.current = self.next_training(pool)?;
+            self.advance(pool)?;
         }
-        Ok(out)
+        Ok(Some(out))
+    }
+}
+
+impl Step for Search {
+    /// Every trial's epochs and the final training's, twice (room for the runner-up's).
+    fn max_steps(&self) -> usize {
+        steps_of(&self.rungs)
+    }
+
+    fn n_validation(&self) -> usize {
+        self.current.training.n_validation()
+    }
+
+    fn squared_loss(&self) -> bool {
+        self.current.training.squared_loss()
+    }
+
+    /// The trials and the final training stop early under drivers of their own.
+    fn early_stopping(&self) -> Option<EarlyStopping> {
+        None
+    }
+
+    /// Stepping a held search releases it.
+    fn step(&mut self, pool: &ThreadPool, cancel: &CancelFlag) -> Result<StepReport> {
+        loop {
+            self.release(pool)?;
+            if let Some(report) = self.step_search(pool, cancel)? {
+                return Ok(report);
+            }
+        }
     }
 
     /// Never called (no early stopping of the search itself).
