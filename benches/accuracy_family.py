@@ -22,8 +22,9 @@ and split 80/20 at random; test rows whose user or item has no training row are 
   in the sampled vectors, Normal-Wishart hyperpriors, a Gamma prior on the noise precision), at
   the generator's rank; predictions averaged over the samples after burn-in.
 - pgrec arms: `pgrec.train` from SQL with each arm's params ({} = today's defaults,
-  {"tune": true} = tune; an "algorithm" key picks the algorithm, e.g. {"algorithm": "vbmf"}),
-  scored by `pgrec.evaluate`.
+  {"tune": true} = tune; an "algorithm" key picks the algorithm, e.g. {"algorithm": "vbmf"},
+  {"algorithm": "auto"}), scored by `pgrec.evaluate`; each result records the algorithm the
+  version stores (auto's winner) and auto's candidates' validation RMSEs.
 
 "gap closed" = (svd - model) / (svd - floor): the share of the gap from the peer to the floor
 a model closes (the measure issue 14 used). Cells marked held_out, and seed 3 of every cell,
@@ -438,10 +439,12 @@ CREATE TEMP TABLE fam_t AS
   SELECT version, train_seconds FROM pgrec.train('fam', 'SELECT user_id, item_id, rating FROM fam_train', algorithm => '{algorithm}', params => '{p}');
 SELECT json_build_object('seconds', t.train_seconds,
   'rmse', (pgrec.evaluate('fam', 'SELECT * FROM fam_test')->>'rmse')::float8,
-  'params', v.params, 'tune', v.metrics->'tune'->'winner')
+  'params', v.params, 'tune', v.metrics->'tune'->'winner', 'algorithm', v.algorithm,
+  'auto', v.metrics->'auto'->'candidates')
 FROM fam_t t JOIN pgrec.model_versions v ON v.model = 'fam' AND v.version = t.version;""")
     res = json.loads(out.splitlines()[-1])
-    return res["rmse"], {"train_seconds": res["seconds"], "params": res["params"], "tune": res["tune"]}
+    return res["rmse"], {"train_seconds": res["seconds"], "params": res["params"], "tune": res["tune"],
+                         "algorithm": res["algorithm"], "auto": res["auto"]}
 
 
 # ---- driver ------------------------------------------------------------------------------------
@@ -636,7 +639,8 @@ def main():
     r.add_argument("--seeds", default="1,2,3")
     r.add_argument("--models", default="svd,bias,map_als,bpmf,pgrec")
     r.add_argument("--arms", default='[{}, {"tune": true}, {"algorithm": "vbmf"}, '
-                   '{"algorithm": "vbmf", "tune": true}]')
+                   '{"algorithm": "vbmf", "tune": true}, {"algorithm": "auto"}, '
+                   '{"algorithm": "auto", "tune": true}]')
     t = sub.add_parser("table")
     t.add_argument("--seeds", default="", help="only these seeds (default: every seed)")
     sub.add_parser("list")

@@ -254,7 +254,10 @@ pub fn rating_stats(ratings: &[Rating]) -> Option<RatingStats> {
 }
 
 /// Moves the ratings chosen for validation to the end of `ratings` and returns how many remain
-/// for training. The choice depends only on (seed, user, item), never on row order or threads.
+/// for training. A rating is held out when the hash of (seed, user, item) falls below
+/// `fraction` and its user and item both keep a training rating (validation measures known
+/// users and items, as `evaluate` does). The choice depends only on the seed and the set of
+/// ratings, never on row order or threads.
 pub fn split_validation(ratings: &mut [Rating], fraction: f64, seed: u64) -> usize {
     split_validation_by(ratings, |r| (r.user, r.item), fraction, seed)
 }
@@ -283,6 +286,15 @@ pub fn split_validation_weighted(
     Ok((n, Some(rows[..n].iter().map(|p| p.1).collect())))
 }
 
+/// Sets `set[k]`, growing the set as needed.
+fn mark(set: &mut Vec<bool>, k: u32) {
+    let k = k as usize;
+    if set.len() <= k {
+        set.resize(k + 1, false);
+    }
+    set[k] = true;
+}
+
 /// [`split_validation`] for rows that carry a rating and more (a row weight): `pair` gives a
 /// row's (user, item).
 fn split_validation_by<T>(
@@ -294,10 +306,23 @@ fn split_validation_by<T>(
     if fraction <= 0.0 {
         return rows.len();
     }
+    let held = |u: u32, it: u32| unit_hash(seed, u as u64, it as u64) < fraction;
+    // Users and items with a training row. A held-out row of a user or item that has none
+    // stays in training: a model has nothing to say about an entity it never saw, and
+    // evaluate() leaves such rows out, so validation measures the rows it would measure.
+    let (mut users, mut items) = (Vec::new(), Vec::new());
+    for r in rows.iter() {
+        let (u, it) = pair(r);
+        if !held(u, it) {
+            mark(&mut users, u);
+            mark(&mut items, it);
+        }
+    }
+    let warm = |set: &[bool], k: u32| set.get(k as usize).copied().unwrap_or(false);
     let mut train_end = 0;
     for i in 0..rows.len() {
         let (u, it) = pair(&rows[i]);
-        if unit_hash(seed, u as u64, it as u64) >= fraction {
+        if !held(u, it) || !warm(&users, u) || !warm(&items, it) {
             rows.swap(train_end, i);
             train_end += 1;
         }
@@ -775,24 +800,45 @@ mod tests {
 
     #[test]
     fn validation_split_depends_on_pairs_not_order() {
+        // 1,000 distinct pairs of 37 users and 101 items, and 50 users and 50 items with one
+        // rating each
         let mut a: Vec<Rating> = (0..1000)
             .map(|i| Rating {
                 user: i % 37,
-                item: i,
+                item: i % 101,
                 value: 1.0,
             })
+            .chain((0..50).map(|i| Rating {
+                user: 100 + i,
+                item: 200 + i,
+                value: 1.0,
+            }))
             .collect();
         let mut b = a.clone();
         b.reverse();
         let na = split_validation(&mut a, 0.2, 9);
         let nb = split_validation(&mut b, 0.2, 9);
         assert_eq!(na, nb);
-        let mut va: Vec<u32> = a[na..].iter().map(|r| r.item).collect();
-        let mut vb: Vec<u32> = b[nb..].iter().map(|r| r.item).collect();
-        va.sort();
-        vb.sort();
-        assert_eq!(va, vb);
-        assert!((150..250).contains(&(1000 - na)), "held out {}", 1000 - na);
+        let pairs = |v: &[Rating]| {
+            let mut p: Vec<(u32, u32)> = v.iter().map(|r| (r.user, r.item)).collect();
+            p.sort();
+            p
+        };
+        assert_eq!(pairs(&a[na..]), pairs(&b[nb..]));
+        let held = a.len() - na;
+        assert!((150..250).contains(&held), "held out {held}");
+        // Every held-out rating's user and item keep a training rating: the users and items
+        // with one rating are never held out.
+        for r in &a[na..] {
+            assert!(a[..na].iter().any(|t| t.user == r.user), "{r:?}");
+            assert!(a[..na].iter().any(|t| t.item == r.item), "{r:?}");
+            assert!(r.user < 100, "{r:?}");
+        }
+        // ... which the hash alone would have held out (about a fifth of them)
+        let hashed = (0..50u64)
+            .filter(|&i| unit_hash(9, 100 + i, 200 + i) < 0.2)
+            .count();
+        assert!(hashed > 0);
     }
 
     #[test]
