@@ -5,6 +5,8 @@
 //! the algorithm the version would store and its epochs.
 //! Usage: cargo run --release --example auto_ml100k -- <algorithm|auto> [json params] [tune trials]
 
+mod common;
+
 use pgrec_core::algo::contract::{Configured, TrainingData};
 use pgrec_core::algo::{auto, registry};
 use pgrec_core::data::{KeyIndex, Rating};
@@ -21,19 +23,7 @@ fn main() {
     let params: serde_json::Value =
         serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json");
     let tune: Option<usize> = args.get(3).map(|s| s.parse().expect("trials"));
-    let text = std::fs::read_to_string("data/ml-100k/ml-100k.inter").expect("ml-100k.inter");
-    let rows: Vec<(i64, i64, f32)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (
-                f[0].parse().unwrap(),
-                f[1].parse().unwrap(),
-                f[2].parse().unwrap(),
-            )
-        })
-        .collect();
+    let rows = common::ratings("data/ml-100k/ml-100k.inter");
     let threads = std::env::var("THREADS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -2,6 +2,8 @@
 //! Usage: cargo run --release --example ml100k -- [path to ml-100k.inter] [json params]
 //! Reports test RMSE on the canonical u1 split and on seeded random 80/20 splits (seeds 1-3).
 
+mod common;
+
 use pgrec_core::algo::mf::{fit, MfParams};
 use pgrec_core::algo::params::Checked;
 use pgrec_core::data::{KeyIndex, Rating};
@@ -21,19 +23,7 @@ fn main() {
         &serde_json::from_str(args.get(2).map(|s| s.as_str()).unwrap_or("{}")).expect("json"),
     )
     .expect("params");
-    let text = std::fs::read_to_string(&path).expect("read ml-100k.inter");
-    let rows: Vec<(i64, i64, f32)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (
-                f[0].parse().unwrap(),
-                f[1].parse().unwrap(),
-                f[2].parse().unwrap(),
-            )
-        })
-        .collect();
+    let rows = common::ratings(&path);
     let pool = build_pool(2).unwrap();
     let run = |train: &[usize], test: &[usize]| -> f64 {
         let (mut users, mut items) = (KeyIndex::new(), KeyIndex::new());

@@ -1,5 +1,7 @@
-//! MovieLens-100K with the features of the SQL demo, read from the recbole files, shared by
-//! the two-tower examples.
+//! MovieLens-100K read from the recbole files (its ratings, and the features of the SQL demo),
+//! shared by the examples.
+
+#![allow(dead_code)] // each example reads a different part
 
 use pgrec_core::data::KeyIndex;
 use pgrec_core::features::{FeatureBuilder, FeatureKind, RawValue, SideFeatures};
@@ -13,6 +15,21 @@ pub fn read(path: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The (user, rating, item) rows of a recbole .inter file (user, item, rating, time), in file
+/// order.
+pub fn ratings(path: &str) -> Vec<(i64, i64, f32)> {
+    read(path)
+        .iter()
+        .map(|f| {
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
 pub fn text(s: &str) -> RawValue {
     if s.is_empty() {
         RawValue::Null
@@ -21,7 +38,6 @@ pub fn text(s: &str) -> RawValue {
     }
 }
 
-#[allow(dead_code)] // each example reads a different part
 pub struct Ml100k {
     /// (user index, item index, rating) in file order.
     pub ratings: Vec<(u32, u32, f32)>,
