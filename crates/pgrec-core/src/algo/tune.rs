@@ -455,8 +455,8 @@ pub struct Search {
     hold_final: bool,
     /// Paused: the winner is known and its final training waits for [`Search::release`].
     held: bool,
-    /// The winner's best validation value at the last rung.
-    winner_best: Option<f64>,
+    /// The winner's best validation value at the last rung, and whether higher is better.
+    winner_best: Option<(f64, bool)>,
 }
 
 fn empty_data() -> TrainingData {
@@ -552,7 +552,6 @@ impl Search {
     /// trial failed) and whether higher is better.
     pub fn winner_validation(&self) -> Option<(f64, bool)> {
         self.winner_best
-            .map(|v| (v, self.current.outcome.higher_is_better))
     }
 
     /// Starts the final training of a held search.
@@ -631,7 +630,7 @@ impl Search {
         } else if let Some(best) = ranked.first() {
             let epochs = |o: &Outcome| o.best.map_or(self.rungs[self.rung].1, |b| b.1).max(1);
             self.winner = Some(best.candidate);
-            self.winner_best = best.best.map(|b| b.0);
+            self.winner_best = best.best.map(|b| (b.0, best.higher_is_better));
             self.final_epochs = epochs(best);
             self.runner_up = ranked
                 .get(1)
